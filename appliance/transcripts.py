@@ -1,0 +1,123 @@
+"""Transcripts: store a recognition result, read it back as the one transcript document, delete it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from appliance.asr import AsrResult
+from appliance.db import checkpoint
+from appliance.jobs import new_id, now
+
+
+def store(
+    db: sqlite_utils.Database,
+    result: AsrResult,
+    *,
+    job_id: str | None,
+    filename: str,
+    size_bytes: int,
+    model: str,
+    options: dict[str, Any],
+    timings: dict[str, float],
+) -> str:
+    """Write the transcript, its segments and words in one transaction; return its id."""
+    transcript_id = new_id()
+    stamp = now()
+    with db.atomic():
+        db["transcripts"].insert(
+            {
+                "id": transcript_id,
+                "job_id": job_id,
+                "filename": filename,
+                "size_bytes": size_bytes,
+                "model": model,
+                "task": options.get("task", "transcribe"),
+                "language": result.language,
+                "language_probability": result.language_probability,
+                "duration": result.duration,
+                "text": " ".join(s.text for s in result.segments if s.text),
+                "options": json.dumps(options),
+                "timings": json.dumps({k: round(v, 4) for k, v in timings.items()}),
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
+        for position, seg in enumerate(result.segments):
+            cursor = db.execute(
+                "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [transcript_id, position, seg.start, seg.end, seg.text, seg.speaker, seg.avg_logprob, seg.no_speech_prob],
+            )
+            segment_id = cursor.lastrowid
+            db.conn.executemany(
+                "INSERT INTO words (segment_id, position, start, end, word, probability, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(segment_id, i, w.start, w.end, w.word, w.probability, w.speaker) for i, w in enumerate(seg.words)],
+            )
+    return transcript_id
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "job_id": row["job_id"],
+        "filename": row["filename"],
+        "size_bytes": row["size_bytes"],
+        "model": row["model"],
+        "task": row["task"],
+        "language": row["language"],
+        "language_probability": row["language_probability"],
+        "duration": row["duration"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
+    """The transcript document: the API's answer, the CLI's JSON output and the JSON export."""
+    rows = list(db.query("SELECT * FROM transcripts WHERE id = ?", [transcript_id]))
+    if not rows:
+        return None
+    row = rows[0]
+    segments: list[dict[str, Any]] = []
+    by_id: dict[int, dict[str, Any]] = {}
+    for seg in db.query(
+        "SELECT id, start, end, text, speaker FROM segments WHERE transcript_id = ? ORDER BY position", [transcript_id]
+    ):
+        doc = {"id": len(segments), "start": seg["start"], "end": seg["end"], "text": seg["text"], "speaker": seg["speaker"], "words": []}
+        by_id[seg["id"]] = doc
+        segments.append(doc)
+    for word in db.query(
+        "SELECT w.segment_id, w.start, w.end, w.word, w.probability, w.speaker FROM words w "
+        "JOIN segments s ON s.id = w.segment_id WHERE s.transcript_id = ? ORDER BY s.position, w.position",
+        [transcript_id],
+    ):
+        by_id[word["segment_id"]]["words"].append(
+            {"start": word["start"], "end": word["end"], "word": word["word"], "probability": word["probability"], "speaker": word["speaker"]}
+        )
+    return {
+        **_summary(row),
+        "text": row["text"],
+        "options": json.loads(row["options"]),
+        "timings": json.loads(row["timings"]),
+        "segments": segments,
+    }
+
+
+def list_page(db: sqlite_utils.Database, *, limit: int, offset: int) -> dict[str, Any]:
+    total = next(iter(db.query("SELECT count(*) AS n FROM transcripts")))["n"]
+    rows = db.query(
+        "SELECT * FROM transcripts ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", [limit, offset]
+    )
+    return {"items": [_summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
+    """Remove the transcript for good: rows (cascade), freed pages zeroed, WAL truncated."""
+    with db.atomic():
+        cursor = db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
+    if cursor.rowcount:
+        checkpoint(db)
+    return bool(cursor.rowcount)

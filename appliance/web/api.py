@@ -1,0 +1,245 @@
+"""JSON API under /api/v1: thin handlers over the domain modules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from appliance import audio, exports, jobs, transcripts
+from appliance.options import OptionsError, merge_json, parse
+from appliance.web import intake, schemas
+from appliance.web.services import Services
+
+EVENT_POLL_SECONDS = 0.25
+OPTION_FIELDS = ("model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords", "priority")
+
+
+class UploadOperation(Operation):
+    """Documents the upload body, which the handler streams itself instead of letting Litestar parse it."""
+
+    def __post_init__(self) -> None:
+        option_props = {name: Schema(type="string") for name in OPTION_FIELDS}
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                "A multipart form with the recording in a `file` field and options as fields (or one `options` "
+                "JSON field); or the raw recording as the body with options in the query string."
+            ),
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type="object",
+                        required=["file"],
+                        properties={"file": Schema(type="string", format="binary"), "options": Schema(type="string"), **option_props},
+                    )
+                ),
+                "application/octet-stream": OpenAPIMediaType(schema=Schema(type="string", format="binary")),
+            },
+        )
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _job_or_404(services: Services, job_id: str) -> dict[str, Any]:
+    row = jobs.get(services.databases.get(), job_id)
+    if row is None:
+        raise NotFoundException(detail=f"No job with id {job_id!r}.")
+    return row
+
+
+def _job(row: dict[str, Any]) -> schemas.Job:
+    return msgspec.convert(jobs.document(row), schemas.Job)
+
+
+@post(
+    "/api/v1/transcriptions",
+    status_code=202,
+    request_max_body_size=None,  # intake enforces the configured caps while streaming
+    operation_class=UploadOperation,
+    summary="Upload a recording and queue it for transcription",
+    tags=["transcription"],
+)
+async def create_transcription(request: Request) -> schemas.Job:
+    services = _services(request)
+    settings = services.settings
+    if jobs.count_waiting(services.databases.get()) >= settings.worker.max_queued_jobs:
+        raise HTTPException(
+            status_code=503,
+            detail="The queue is full. Please retry shortly.",
+            headers={"Retry-After": str(settings.server.retry_after_seconds)},
+        )
+    received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
+    job_id: str | None = None
+    try:
+        fields = {k: v for k, v in request.query_params.items() if k in OPTION_FIELDS}
+        fields.update({k: v for k, v in received.fields.items() if k in OPTION_FIELDS})
+        options_json = received.fields.get("options") or request.query_params.get("options")
+        unknown = set(received.fields) - set(OPTION_FIELDS) - {"options"}
+        if unknown:
+            raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
+        options = parse(merge_json(fields, options_json), settings, services.registry)
+        try:
+            # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
+            await asyncio.to_thread(audio.probe, received.upload.data())
+        except audio.AudioError as exc:
+            raise HTTPException(status_code=415, detail=str(exc)) from None
+        row = jobs.create(
+            services.databases.get(),
+            jobs.JobRequest(
+                filename=received.filename[:255],
+                size_bytes=received.upload.size,
+                content_type=received.content_type,
+                models=[m.name for m in options.models],
+                options=options.stored(),
+                priority=options.priority,
+            ),
+        )
+        job_id = row["id"]
+        services.vault.put(job_id, received.upload)
+    except OptionsError as exc:
+        received.upload.discard()
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    except BaseException:
+        received.upload.discard()
+        if job_id is not None:
+            services.vault.release(job_id)
+            jobs.finish(services.databases.get(), job_id, "failed", error="The upload could not be queued.")
+        raise
+    services.worker.notify()
+    return _job(row)
+
+
+@get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])
+async def get_job(request: Request, job_id: str) -> schemas.Job:
+    return _job(_job_or_404(_services(request), job_id))
+
+
+@get("/api/v1/jobs/{job_id:str}/events", summary="Server-sent progress events until the job ends", tags=["transcription"])
+async def job_events(request: Request, job_id: str) -> ServerSentEvent:
+    services = _services(request)
+    _job_or_404(services, job_id)
+
+    async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        last: str | None = None
+        while True:
+            row = jobs.get(services.databases.get(), job_id)
+            if row is None:  # deleted while watching
+                yield ServerSentEventMessage(event="gone", data=json.dumps({"id": job_id}))
+                return
+            doc = jobs.document(row)
+            payload = json.dumps(doc)
+            if payload != last:
+                last = payload
+                yield ServerSentEventMessage(event=doc["state"] if doc["state"] in jobs.TERMINAL else "progress", data=payload)
+            if doc["state"] in jobs.TERMINAL:
+                return
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+
+    return ServerSentEvent(stream())
+
+
+@delete("/api/v1/jobs/{job_id:str}", status_code=200, summary="Cancel a queued or running job", tags=["transcription"])
+async def cancel_job(request: Request, job_id: str) -> schemas.Job:
+    services = _services(request)
+    _job_or_404(services, job_id)
+    row = jobs.request_cancel(services.databases.get(), job_id)
+    if row is not None and row["state"] == "cancelled":
+        services.vault.release(job_id)  # a queued job's audio is dropped at once
+    return _job(row)  # type: ignore[arg-type]
+
+
+@get("/api/v1/transcripts", summary="Transcripts, newest first", tags=["transcripts"])
+async def list_transcripts(
+    request: Request,
+    limit: int = Parameter(default=50, ge=1, le=500),
+    offset: int = Parameter(default=0, ge=0),
+) -> schemas.TranscriptPage:
+    page = transcripts.list_page(_services(request).databases.get(), limit=limit, offset=offset)
+    return msgspec.convert(page, schemas.TranscriptPage)
+
+
+def _transcript_or_404(services: Services, transcript_id: str) -> dict[str, Any]:
+    doc = transcripts.get(services.databases.get(), transcript_id)
+    if doc is None:
+        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+    return doc
+
+
+@get("/api/v1/transcripts/{transcript_id:str}", summary="One transcript with segments and word timings", tags=["transcripts"])
+async def get_transcript(request: Request, transcript_id: str) -> schemas.Transcript:
+    return msgspec.convert(_transcript_or_404(_services(request), transcript_id), schemas.Transcript)
+
+
+@get(
+    "/api/v1/transcripts/{transcript_id:str}/export",
+    summary="The transcript as TXT, SRT, VTT or JSON",
+    tags=["transcripts"],
+    media_type="text/plain",
+)
+async def export_transcript(
+    request: Request, transcript_id: str, format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json)$")
+) -> Response[str]:
+    doc = _transcript_or_404(_services(request), transcript_id)
+    body = exports.render(doc, format)
+    stem = (doc["filename"].rsplit(".", 1)[0] or "transcript").replace('"', "")
+    return Response(
+        body,
+        media_type=exports.FORMATS[format][1],
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{format}"'},
+    )
+
+
+@delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently", tags=["transcripts"])
+async def delete_transcript(request: Request, transcript_id: str) -> None:
+    if not await asyncio.to_thread(transcripts.delete, _services(request).databases.get(), transcript_id):
+        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+
+
+@get("/api/v1/models", summary="Models this appliance can run", tags=["models"])
+async def list_models(request: Request) -> schemas.ModelList:
+    services = _services(request)
+    models, problems = services.registry.scan()
+    default = services.settings.models.default_model
+    return schemas.ModelList(
+        models=[schemas.Model(**m.describe(), default=(name == default)) for name, m in models.items()],
+        problems=problems,
+    )
+
+
+@get("/healthz", summary="Liveness and queue state", tags=["health"])
+async def healthz(request: Request) -> Response[schemas.Health]:
+    services = _services(request)
+    alive = services.worker.alive()
+    health = schemas.Health(
+        status="ok" if alive else "degraded",
+        worker_alive=alive,
+        queued_jobs=jobs.count_waiting(services.databases.get()),
+        audio_bytes_in_memory=services.vault.used,
+        audio_memory_capacity=services.vault.capacity,
+    )
+    return Response(health, status_code=200 if alive else 503)
+
+
+ROUTES = [
+    create_transcription,
+    get_job,
+    job_events,
+    cancel_job,
+    list_transcripts,
+    get_transcript,
+    export_transcript,
+    delete_transcript,
+    list_models,
+    healthz,
+]

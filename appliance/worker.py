@@ -1,0 +1,136 @@
+"""Worker threads: claim a job, run the pipeline on its in-memory audio, store, finish.
+
+A worker never dies because of one job: every job ends done, failed (with a reason a person can
+act on) or cancelled, and its audio is dropped from RAM whatever the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from appliance import jobs, pipeline, transcripts
+from appliance.asr import Cancelled, ModelError, ModelRegistry, Recognizer
+from appliance.audio import AudioError
+from appliance.config import Settings
+from appliance.db import Databases
+from appliance.options import OptionsError, parse
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
+
+
+class Worker:
+    """A pool of job threads in the web server's process (audio is handed over in memory)."""
+
+    def __init__(
+        self, settings: Settings, databases: Databases, vault: jobs.AudioVault, recognizer: Recognizer, registry: ModelRegistry
+    ) -> None:
+        self.settings = settings
+        self.databases = databases
+        self.vault = vault
+        self.recognizer = recognizer
+        self.registry = registry
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.settings.worker.workers_per_device):
+            thread = threading.Thread(target=self._loop, name=f"worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def notify(self) -> None:
+        """A job was queued: wake a worker now rather than at its next poll."""
+        self._wake.set()
+
+    def alive(self) -> bool:
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    def _loop(self) -> None:
+        db = self.databases.get()
+        while not self._stop.is_set():
+            try:
+                job = jobs.claim_next(db)
+            except Exception:  # a locked or broken database must not end the thread
+                log.exception("could not claim a job")
+                job = None
+            if job is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            self.run_job(job)
+
+    def run_job(self, job: dict[str, Any]) -> None:
+        db = self.databases.get()
+        job_id = job["id"]
+        try:
+            data = self.vault.get(job_id)
+            if data is None:
+                jobs.finish(db, job_id, "failed", error=jobs.RESTART_REASON)
+                return
+            transcript_ids = self._process(db, job, data)
+            jobs.finish(db, job_id, "done", transcript_ids=transcript_ids)
+        except Cancelled:
+            jobs.finish(db, job_id, "cancelled", error="Cancelled by request.")
+        except (AudioError, ModelError, OptionsError) as exc:
+            jobs.finish(db, job_id, "failed", error=str(exc))
+        except MemoryError:
+            jobs.finish(db, job_id, "failed", error="The recording is too long to process with the memory available.")
+        except Exception as exc:  # noqa: BLE001 - the worker outlives any one job
+            log.exception("job %s failed", job_id)
+            jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
+        finally:
+            self.vault.release(job_id)
+
+    def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
+        stored = json.loads(job["options"])
+        raw = {k: v for k, v in stored.items() if k in {"language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords"}}
+        raw["models"] = json.loads(job["models"])
+        options = parse(raw, self.settings, self.registry)
+        last_write = 0.0
+        last_check = 0.0
+        cancelled_flag = False
+
+        def progress(p: pipeline.Progress) -> None:
+            nonlocal last_write
+            now = time.monotonic()
+            if now - last_write >= PROGRESS_INTERVAL or p.fraction >= 1.0:
+                last_write = now
+                jobs.report_progress(db, job["id"], stage=p.stage, progress=p.fraction, duration=p.duration, eta=p.eta_seconds)
+
+        def cancelled() -> bool:
+            nonlocal last_check, cancelled_flag
+            now = time.monotonic()
+            if not cancelled_flag and now - last_check >= PROGRESS_INTERVAL:
+                last_check = now
+                cancelled_flag = jobs.cancel_requested(db, job["id"])
+            return cancelled_flag
+
+        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled)
+        if jobs.cancel_requested(db, job["id"]):
+            raise Cancelled()
+        return [
+            transcripts.store(
+                db,
+                out.result,
+                job_id=job["id"],
+                filename=job["filename"],
+                size_bytes=job["size_bytes"],
+                model=out.model.name,
+                options=options.stored(),
+                timings=out.timings,
+            )
+            for out in outputs
+        ]
