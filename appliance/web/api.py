@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, exports, jobs, transcripts
@@ -23,6 +24,7 @@ EVENT_POLL_SECONDS = 0.25
 OPTION_FIELDS = ("model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords", "priority")
 
 
+@dataclass
 class UploadOperation(Operation):
     """Documents the upload body, which the handler streams itself instead of letting Litestar parse it."""
 
@@ -121,12 +123,12 @@ async def create_transcription(request: Request) -> schemas.Job:
 
 
 @get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])
-async def get_job(request: Request, job_id: str) -> schemas.Job:
+async def get_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     return _job(_job_or_404(_services(request), job_id))
 
 
 @get("/api/v1/jobs/{job_id:str}/events", summary="Server-sent progress events until the job ends", tags=["transcription"])
-async def job_events(request: Request, job_id: str) -> ServerSentEvent:
+async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent:
     services = _services(request)
     _job_or_404(services, job_id)
 
@@ -150,7 +152,7 @@ async def job_events(request: Request, job_id: str) -> ServerSentEvent:
 
 
 @delete("/api/v1/jobs/{job_id:str}", status_code=200, summary="Cancel a queued or running job", tags=["transcription"])
-async def cancel_job(request: Request, job_id: str) -> schemas.Job:
+async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     services = _services(request)
     _job_or_404(services, job_id)
     row = jobs.request_cancel(services.databases.get(), job_id)
@@ -169,7 +171,7 @@ async def list_transcripts(
     return msgspec.convert(page, schemas.TranscriptPage)
 
 
-def _transcript_or_404(services: Services, transcript_id: str) -> dict[str, Any]:
+def _transcript_or_404(services: Services, transcript_id: FromPath[str]) -> dict[str, Any]:
     doc = transcripts.get(services.databases.get(), transcript_id)
     if doc is None:
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
@@ -177,7 +179,7 @@ def _transcript_or_404(services: Services, transcript_id: str) -> dict[str, Any]
 
 
 @get("/api/v1/transcripts/{transcript_id:str}", summary="One transcript with segments and word timings", tags=["transcripts"])
-async def get_transcript(request: Request, transcript_id: str) -> schemas.Transcript:
+async def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
     return msgspec.convert(_transcript_or_404(_services(request), transcript_id), schemas.Transcript)
 
 
@@ -188,7 +190,7 @@ async def get_transcript(request: Request, transcript_id: str) -> schemas.Transc
     media_type="text/plain",
 )
 async def export_transcript(
-    request: Request, transcript_id: str, format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json)$")
+    request: Request, transcript_id: FromPath[str], format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json)$")
 ) -> Response[str]:
     doc = _transcript_or_404(_services(request), transcript_id)
     body = exports.render(doc, format)
@@ -201,7 +203,7 @@ async def export_transcript(
 
 
 @delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently", tags=["transcripts"])
-async def delete_transcript(request: Request, transcript_id: str) -> None:
+async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     if not await asyncio.to_thread(transcripts.delete, _services(request).databases.get(), transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
 

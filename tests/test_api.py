@@ -1,0 +1,268 @@
+"""The JSON API over real HTTP (uvicorn on loopback), real SQLite, the real tiny Whisper model."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.config import Settings
+from tests.conftest import FakeRecognizer, LiveServer, wait_for_job
+
+
+def _upload(http: httpx.Client, data: bytes, name: str = "clip.wav", **fields: str) -> httpx.Response:
+    return http.post("/api/v1/transcriptions", files={"file": (name, data, "audio/wav")}, data=fields)
+
+
+def test_upload_poll_returns_the_right_words(http: httpx.Client, speech_bytes: bytes) -> None:
+    response = _upload(http, speech_bytes)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["state"] in {"queued", "running"}
+    done = wait_for_job(http.get, job["job_id"])
+    assert done["state"] == "done", done
+    assert done["progress"] == 1.0
+    transcript = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()
+    for word in ("fox", "lazy", "dog", "stella"):
+        assert word in transcript["text"].lower()
+    assert transcript["model"] == "tiny.en"
+    assert transcript["language"] == "en"
+    assert transcript["filename"] == "clip.wav"
+    assert transcript["size_bytes"] == len(speech_bytes)
+    assert 4 < transcript["duration"] < 10
+    segment = transcript["segments"][0]
+    assert {"start", "end", "text", "words"} <= set(segment)
+    assert {"start", "end", "word", "probability"} <= set(segment["words"][0])
+
+
+def test_raw_body_upload_with_query_options(http: httpx.Client, speech_bytes: bytes) -> None:
+    response = http.post(
+        "/api/v1/transcriptions?filename=memo.wav&language=en&word_timestamps=false&beam_size=1",
+        content=speech_bytes,
+        headers={"content-type": "audio/wav"},
+    )
+    assert response.status_code == 202, response.text
+    done = wait_for_job(http.get, response.json()["job_id"])
+    assert done["state"] == "done"
+    transcript = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()
+    assert transcript["filename"] == "memo.wav"
+    assert transcript["options"]["beam_size"] == 1
+    assert transcript["language_probability"] == 1.0
+    assert all(seg["words"] == [] for seg in transcript["segments"])
+    assert "lazy" in transcript["text"].lower()
+
+
+def test_several_models_one_upload(settings: Settings, tmp_path: Path, speech_bytes: bytes) -> None:
+    from appliance.asr import embedded_model_path
+    from appliance.web.app import create_app
+
+    copy = settings.models.models_dir / "tiny-copy"
+    copy.mkdir()
+    for f in embedded_model_path().iterdir():  # type: ignore[union-attr]
+        (copy / f.name).symlink_to(f)
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        job = _upload(http, speech_bytes, options=json.dumps({"models": ["tiny.en", "tiny-copy"]})).json()
+        done = wait_for_job(http.get, job["job_id"])
+        assert done["state"] == "done", done
+        assert len(done["transcript_ids"]) == 2 and done["transcript_id"] == done["transcript_ids"][0]
+        models = [http.get(f"/api/v1/transcripts/{t}").json()["model"] for t in done["transcript_ids"]]
+        assert models == ["tiny.en", "tiny-copy"]
+
+
+def test_events_stream_progress_until_done(http: httpx.Client, speech_bytes: bytes) -> None:
+    job = _upload(http, speech_bytes).json()
+    events = []
+    with http.stream("GET", f"/api/v1/jobs/{job['job_id']}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line.split(":", 1)[1])))
+    assert events[-1][0] == "done"
+    assert events[-1][1]["transcript_id"]
+    progress = [e[1]["progress"] for e in events]
+    assert progress == sorted(progress)
+
+
+def test_transcripts_list_paginates_and_delete_is_final(http: httpx.Client, speech_bytes: bytes) -> None:
+    ids = []
+    for i in range(3):
+        job = _upload(http, speech_bytes, name=f"c{i}.wav", vad_filter="true").json()
+        ids.append(wait_for_job(http.get, job["job_id"])["transcript_id"])
+    page = http.get("/api/v1/transcripts", params={"limit": 2}).json()
+    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["items"][0]["filename"] == "c2.wav"  # newest first
+    rest = http.get("/api/v1/transcripts", params={"limit": 2, "offset": 2}).json()
+    assert [i["filename"] for i in rest["items"]] == ["c0.wav"]
+    assert http.delete(f"/api/v1/transcripts/{ids[1]}").status_code == 204
+    assert http.get(f"/api/v1/transcripts/{ids[1]}").status_code == 404
+    assert http.delete(f"/api/v1/transcripts/{ids[1]}").status_code == 404
+    assert http.get("/api/v1/transcripts").json()["total"] == 2
+    assert http.get(f"/api/v1/transcripts/{ids[0]}").status_code == 200
+
+
+def test_export_formats(http: httpx.Client, speech_bytes: bytes) -> None:
+    job = _upload(http, speech_bytes, name="memo.wav").json()
+    tid = wait_for_job(http.get, job["job_id"])["transcript_id"]
+    srt = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "srt"})
+    assert srt.status_code == 200
+    assert srt.text.startswith("1\n00:00:")
+    assert 'filename="memo.srt"' in srt.headers["content-disposition"]
+    vtt = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "vtt"}).text
+    assert vtt.startswith("WEBVTT")
+    exported = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "json"}).json()
+    assert exported == http.get(f"/api/v1/transcripts/{tid}").json()
+    assert http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "exe"}).status_code == 400
+
+
+def test_models_health_and_openapi(http: httpx.Client) -> None:
+    models = http.get("/api/v1/models").json()
+    tiny = next(m for m in models["models"] if m["id"] == "tiny.en")
+    assert tiny["default"] is True and tiny["multilingual"] is False
+    health = http.get("/healthz")
+    assert health.status_code == 200 and health.json()["worker_alive"] is True
+    schema = http.get("/schema/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/api/v1/transcriptions", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/events", "/api/v1/transcripts",
+                 "/api/v1/transcripts/{transcript_id}", "/api/v1/models", "/healthz"):
+        assert path in paths, path
+    assert "multipart/form-data" in paths["/api/v1/transcriptions"]["post"]["requestBody"]["content"]
+    assert {"Job", "Transcript", "Segment", "Word"} <= set(schema["components"]["schemas"])
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def fake_http(settings: Settings) -> Iterator[httpx.Client]:
+    from appliance.web.app import create_app
+
+    recognizer = FakeRecognizer(explode=lambda audio: len(audio) == 16000 * 3)
+    with LiveServer(create_app(settings, recognizer=recognizer)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"model": "large-v9"}, 400, "unknown model 'large-v9'"),
+        ({"language": "klingon"}, 400, "not a language code"),
+        ({"language": "de"}, 400, "English-only"),
+        ({"task": "translate"}, 400, "cannot translate"),
+        ({"options": "{not json"}, 400, "options is not valid JSON"),
+        ({"options": "[1, 2]"}, 400, "must be a JSON object"),
+        ({"options": '{"colour": "red"}'}, 400, "unknown option 'colour'"),
+        ({"beam_size": "0"}, 400, "beam_size"),
+        ({"word_timestamps": "sometimes"}, 400, "word_timestamps"),
+        ({"priority": "99"}, 400, "priority"),
+        ({"surprise": "x"}, 400, "unknown form field"),
+    ],
+)
+def test_bad_options_are_clear_400s(fake_http: httpx.Client, speech_bytes: bytes, fields: dict, status: int, message: str) -> None:
+    response = _upload(fake_http, speech_bytes, **fields)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+    assert fake_http.get("/healthz").json()["audio_bytes_in_memory"] == 0
+
+
+def test_bad_files_are_clear(fake_http: httpx.Client, media_dir: Path) -> None:
+    from tests.conftest import ffmpeg
+
+    png = media_dir / "pic.png"
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=16x16", "-frames:v", "1", str(png))
+    cases = [
+        (b"", 400, "empty"),
+        (b"just some words in a text file\n" * 20, 415, "neither audio nor video"),
+        (png.read_bytes(), 415, ""),
+    ]
+    for data, status, message in cases:
+        response = _upload(fake_http, data, name="renamed.wav")
+        assert response.status_code == status, (response.status_code, response.text)
+        assert message in response.json()["detail"]
+    no_file = fake_http.post("/api/v1/transcriptions", data={"language": "en"}, files={"other": ("x", b"1")})
+    assert no_file.status_code == 400
+    assert "unknown form field" in no_file.json()["detail"] or "No file" in no_file.json()["detail"]
+    as_json = fake_http.post("/api/v1/transcriptions", json={"file": "abc"})
+    assert as_json.status_code == 415
+    assert fake_http.get("/healthz").json()["audio_bytes_in_memory"] == 0
+
+
+def test_truncated_multipart_body_is_400(fake_http: httpx.Client) -> None:
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF....'
+    response = fake_http.post(
+        "/api/v1/transcriptions", content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"}
+    )
+    assert response.status_code == 400
+    assert "multipart form could not be read" in response.json()["detail"]
+
+
+def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_bytes: bytes) -> None:
+    from appliance.config import load
+    from appliance.web.app import create_app
+
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_SERVER__MAX_UPLOAD_BYTES": str(len(speech_bytes) - 1)}
+    with LiveServer(create_app(load(None, env), recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url) as http:
+        response = _upload(http, speech_bytes)
+        assert response.status_code == 413 and "larger than this appliance accepts" in response.json()["detail"]
+        # Without a Content-Length the cap is enforced while streaming.
+        chunked = http.post("/api/v1/transcriptions", content=iter([speech_bytes[:1000], speech_bytes[1000:]]),
+                            headers={"content-type": "audio/wav"})
+        assert chunked.status_code == 413
+        assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "e"), "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5))}
+    recognizer = FakeRecognizer(delay=3.0)
+    with LiveServer(create_app(load(None, env), recognizer=recognizer)) as server, httpx.Client(base_url=server.url) as http:
+        first = _upload(http, speech_bytes)
+        assert first.status_code == 202
+        second = _upload(http, speech_bytes)
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "30"
+        assert wait_for_job(http.get, first.json()["job_id"])["state"] == "done"
+        assert _upload(http, speech_bytes).status_code == 202  # memory was given back
+
+
+def test_worker_survives_a_crashing_job(fake_http: httpx.Client, speech_bytes: bytes) -> None:
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:  # exactly 3 s: the fake recognizer crashes on this one
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(b"\x01\x00" * 48000)
+    bad = _upload(fake_http, buffer.getvalue(), name="poison.wav").json()
+    good = _upload(fake_http, speech_bytes).json()
+    failed = wait_for_job(fake_http.get, bad["job_id"])
+    assert failed["state"] == "failed"
+    assert "Internal error" in failed["error"] and "Other jobs are unaffected" in failed["error"]
+    assert wait_for_job(fake_http.get, good["job_id"])["state"] == "done"
+    assert fake_http.get("/healthz").json()["worker_alive"] is True
+
+
+def test_cancel_running_and_queued_jobs(settings: Settings, speech_bytes: bytes) -> None:
+    from appliance.web.app import create_app
+
+    with LiveServer(create_app(settings, recognizer=FakeRecognizer(delay=5.0))) as server, httpx.Client(base_url=server.url) as http:
+        running = _upload(http, speech_bytes).json()
+        queued = _upload(http, speech_bytes).json()
+        import time
+
+        deadline = time.monotonic() + 10
+        while http.get(f"/api/v1/jobs/{running['job_id']}").json()["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        q = http.delete(f"/api/v1/jobs/{queued['job_id']}").json()
+        assert q["state"] == "cancelled"
+        r = http.delete(f"/api/v1/jobs/{running['job_id']}").json()
+        assert r["cancel_requested"] is True
+        assert wait_for_job(http.get, running["job_id"], timeout=10)["state"] == "cancelled"
+        assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
+        assert http.get("/api/v1/jobs/nope").status_code == 404
+
+
+def test_stored_transcripts_untouched_by_failures(fake_http: httpx.Client, speech_bytes: bytes) -> None:
+    ok = wait_for_job(fake_http.get, _upload(fake_http, speech_bytes).json()["job_id"])
+    before = fake_http.get(f"/api/v1/transcripts/{ok['transcript_id']}").json()
+    _upload(fake_http, b"garbage" * 100)
+    _upload(fake_http, speech_bytes, options="{bad")
+    assert fake_http.get(f"/api/v1/transcripts/{ok['transcript_id']}").json() == before
