@@ -251,6 +251,15 @@ def fail_interrupted(db: sqlite_utils.Database) -> int:
     return cursor.rowcount
 
 
+def forget_if_orphaned(db: sqlite_utils.Database, job_id: str) -> None:
+    """Drop an ended job's row (file name, options) once none of its transcripts is left."""
+    db.execute(
+        "DELETE FROM jobs WHERE id = ? AND state IN ('done', 'failed', 'cancelled') "
+        "AND NOT EXISTS (SELECT 1 FROM transcripts WHERE job_id = ?)",
+        [job_id, job_id],
+    )
+
+
 def document(row: dict[str, Any]) -> dict[str, Any]:
     """The job as the API shows it."""
     transcript_ids = json.loads(row["transcript_ids"])

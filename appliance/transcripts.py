@@ -9,6 +9,7 @@ import sqlite_utils
 
 from appliance.asr import AsrResult
 from appliance.db import checkpoint
+from appliance import jobs
 from appliance.jobs import new_id, now
 
 
@@ -115,9 +116,14 @@ def list_page(db: sqlite_utils.Database, *, limit: int, offset: int) -> dict[str
 
 
 def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
-    """Remove the transcript for good: rows (cascade), freed pages zeroed, WAL truncated."""
+    """Remove the transcript for good: rows (cascade), its job's metadata once no transcript of that
+    job is left, freed pages zeroed (secure_delete), WAL truncated."""
+    rows = list(db.query("SELECT job_id FROM transcripts WHERE id = ?", [transcript_id]))
+    if not rows:
+        return False
     with db.atomic():
-        cursor = db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
-    if cursor.rowcount:
-        checkpoint(db)
-    return bool(cursor.rowcount)
+        db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
+        if rows[0]["job_id"]:
+            jobs.forget_if_orphaned(db, rows[0]["job_id"])
+    checkpoint(db)
+    return True

@@ -1,0 +1,125 @@
+"""The `appliance` command, run as a real subprocess where it matters."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from appliance.cli import app
+
+runner = CliRunner()
+SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\n.+", re.M)
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def test_transcribe_flac_prints_valid_srt_offline(converted: dict[str, Path], tmp_path: Path) -> None:
+    result = _cli("transcribe", str(converted["flac"]), "--format", "srt", env={"APPLIANCE_MODELS_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    blocks = [b for b in result.stdout.strip().split("\n\n") if b]
+    assert blocks and all(SRT_CUE.match(b) for b in blocks), result.stdout
+    for index, block in enumerate(blocks, start=1):
+        assert block.split("\n")[0] == str(index)
+        start, end = block.split("\n")[1].split(" --> ")
+        assert start < end
+    assert "lazy" in result.stdout.lower()
+
+
+def test_transcribe_json_is_the_api_document(converted: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = _cli("transcribe", str(converted["mp3"]), "--format", "json", "--output", str(out), "--language", "en")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    from appliance.web.schemas import Transcript
+    import msgspec
+
+    msgspec.convert(doc, Transcript)  # same shape the API promises
+    assert doc["filename"] == "converted.mp3" and doc["language"] == "en"
+    assert doc["segments"][0]["words"][0]["probability"] > 0
+
+
+def test_transcribe_several_files_to_a_directory(converted: dict[str, Path], tmp_path: Path) -> None:
+    result = _cli("transcribe", str(converted["ogg"]), str(converted["m4a"]), "--format", "vtt", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("converted.vtt",):
+        assert (tmp_path / name).read_text().startswith("WEBVTT")
+
+
+def test_transcribe_bad_inputs_are_clear(tmp_path: Path, speech_wav: Path) -> None:
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio at all\n" * 10)
+    result = _cli("transcribe", str(text))
+    assert result.returncode == 1 and "could not be read as audio" in result.stderr
+    result = _cli("transcribe", str(speech_wav), "--model", "nope")
+    assert result.returncode == 2 and "unknown model 'nope'" in result.stderr
+    result = _cli("transcribe", str(speech_wav), "--format", "doc")
+    assert result.returncode == 2 and "unknown format" in result.stderr
+    result = _cli("transcribe", str(speech_wav), env={"APPLIANCE_SERVER__PORT": "x"})
+    assert result.returncode == 2 and "server.port" in result.stderr
+
+
+def test_models_list_and_doctor(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["models", "list"], env={"APPLIANCE_MODELS_DIR": str(tmp_path)})
+    assert result.exit_code == 0 and "tiny.en" in result.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"x")
+    result = runner.invoke(app, ["models", "list", "--json"], env={"APPLIANCE_MODELS_DIR": str(tmp_path)})
+    listed = json.loads(result.output)
+    assert [m["id"] for m in listed["models"]] == ["tiny.en"]
+    assert "tokenizer.json" in listed["problems"]["broken"]
+    result = runner.invoke(app, ["doctor", "--json"], env={"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True
+    assert report["device"]["selected"] in {"cpu", "cuda"}
+    assert report["data_dir"]["writable"] is True
+    assert report["versions"]["faster-whisper"]
+    assert report["offline"]["HF_HUB_OFFLINE"] == "1"
+
+
+def test_doctor_fails_when_default_model_missing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["doctor"], env={"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_MODELS__DEFAULT_MODEL": "large-v3"})
+    assert result.exit_code == 1
+    assert "MISSING" in result.output
+
+
+def test_serve_starts_and_answers(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
