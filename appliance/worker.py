@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from appliance import jobs, pipeline, transcripts
@@ -27,13 +28,20 @@ class Worker:
     """A pool of job threads in the web server's process (audio is handed over in memory)."""
 
     def __init__(
-        self, settings: Settings, databases: Databases, vault: jobs.AudioVault, recognizer: Recognizer, registry: ModelRegistry
+        self,
+        settings: Settings,
+        databases: Databases,
+        vault: jobs.AudioVault,
+        recognizer: Recognizer,
+        registry: ModelRegistry,
+        on_change: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self.settings = settings
         self.databases = databases
         self.vault = vault
         self.recognizer = recognizer
         self.registry = registry
+        self.on_change = on_change
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -93,6 +101,7 @@ class Worker:
             jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
         finally:
             self.vault.release(job_id)
+            self.on_change(job_id)
 
     def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
         stored = json.loads(job["options"])
@@ -109,6 +118,7 @@ class Worker:
             if now - last_write >= PROGRESS_INTERVAL or p.fraction >= 1.0:
                 last_write = now
                 jobs.report_progress(db, job["id"], stage=p.stage, progress=p.fraction, duration=p.duration, eta=p.eta_seconds)
+                self.on_change(job["id"])
 
         def cancelled() -> bool:
             nonlocal last_check, cancelled_flag

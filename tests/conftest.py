@@ -10,9 +10,7 @@ for key in [k for k in os.environ if k.startswith("APPLIANCE_")]:
     del os.environ[key]  # a developer's own settings must not leak into tests
 
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +19,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from appliance.asr import AsrOptions, AsrResult, ModelInfo, ProgressFn, CancelFn, Segment, Word
 from appliance.config import Settings, load
+from appliance.web.server import BackgroundServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "The quick brown fox jumps over the lazy dog. Please call Stella and bring these things with her."
@@ -71,7 +69,7 @@ FORMATS: dict[str, list[str]] = {
     "flac": ["-c:a", "flac"],
     "ogg": ["-c:a", "libvorbis"],
     "opus": ["-c:a", "libopus", "-b:a", "32k"],
-    "wma": ["-c:a", "wmav2"],
+    "wma": ["-c:a", "wmav2", "-ar", "16000", "-b:a", "64k"],
     "webm": ["-c:v", "libvpx", "-c:a", "libopus", "-shortest"],
     "mp4": ["-c:v", "mpeg4", "-c:a", "aac", "-shortest"],
     "mkv": ["-c:v", "mpeg4", "-c:a", "libvorbis", "-shortest"],
@@ -134,33 +132,7 @@ def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """The real app under uvicorn on a loopback port, in a thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("live server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+LiveServer = BackgroundServer
 
 
 @pytest.fixture

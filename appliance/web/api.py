@@ -20,7 +20,7 @@ from appliance.options import OptionsError, merge_json, parse
 from appliance.web import intake, schemas
 from appliance.web.services import Services
 
-EVENT_POLL_SECONDS = 0.25
+EVENT_WAIT_SECONDS = 1.0
 OPTION_FIELDS = ("model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords", "priority")
 
 
@@ -146,7 +146,9 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
                 yield ServerSentEventMessage(event=doc["state"] if doc["state"] in jobs.TERMINAL else "progress", data=payload)
             if doc["state"] in jobs.TERMINAL:
                 return
-            await asyncio.sleep(EVENT_POLL_SECONDS)
+            # Woken by the worker on each change; the timeout also catches changes made by other
+            # requests (a cancel) and a client that went away.
+            await services.notifier.wait(job_id, EVENT_WAIT_SECONDS)
 
     return ServerSentEvent(stream())
 
@@ -158,6 +160,7 @@ async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     row = jobs.request_cancel(services.databases.get(), job_id)
     if row is not None and row["state"] == "cancelled":
         services.vault.release(job_id)  # a queued job's audio is dropped at once
+    services.notifier.changed(job_id)
     return _job(row)  # type: ignore[arg-type]
 
 

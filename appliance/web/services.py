@@ -8,6 +8,7 @@ from appliance import jobs, migrations
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine
 from appliance.config import Settings
 from appliance.db import Databases
+from appliance.notify import JobNotifier
 from appliance.worker import Worker
 
 
@@ -18,6 +19,7 @@ class Services:
     vault: jobs.AudioVault
     registry: ModelRegistry
     worker: Worker
+    notifier: JobNotifier
 
     def start(self) -> None:
         db = self.databases.get()
@@ -36,5 +38,6 @@ def build(settings: Settings, recognizer: Recognizer | None = None, registry: Mo
     recognizer = recognizer or WhisperEngine(settings.models, num_workers=settings.worker.workers_per_device)
     databases = Databases(settings.storage.database_path)
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
-    worker = Worker(settings, databases, vault, recognizer, registry)
-    return Services(settings, databases, vault, registry, worker)
+    notifier = JobNotifier()
+    worker = Worker(settings, databases, vault, recognizer, registry, on_change=notifier.changed)
+    return Services(settings, databases, vault, registry, worker, notifier)

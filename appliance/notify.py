@@ -1,0 +1,40 @@
+"""Wake async watchers (server-sent events) when a worker thread changes a job, without polling."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+
+
+class JobNotifier:
+    """Worker threads call `changed(job_id)`; event-loop code awaits `wait(job_id, timeout)`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+
+    def changed(self, job_id: str) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(job_id, ()))
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that loop has closed; its watcher is gone
+
+    async def wait(self, job_id: str, timeout: float) -> bool:
+        """True if the job changed before the timeout."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters[job_id].add(entry)
+        try:
+            await asyncio.wait_for(entry[1].wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                self._waiters[job_id].discard(entry)
+                if not self._waiters[job_id]:
+                    del self._waiters[job_id]

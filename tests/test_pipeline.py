@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+
+from appliance import pipeline
+from appliance.asr import ModelRegistry, WhisperEngine
+from appliance.config import Settings
+from appliance.options import parse
+from tests.conftest import FORMATS, FakeRecognizer
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperEngine:
+    return WhisperEngine(Settings().models)
+
+
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+def test_every_container_transcribes_the_right_words(ext: str, converted: dict[str, Path], engine: WhisperEngine, tmp_path: Path) -> None:
+    options = parse({"language": "en"}, Settings(), ModelRegistry(tmp_path))
+    outputs = pipeline.run(converted[ext].read_bytes(), options, engine, lambda p: None, lambda: False)
+    text = " ".join(s.text for s in outputs[0].result.segments).lower()
+    hits = [w for w in ("quick", "lazy", "dog", "stella", "things") if w in text]
+    assert len(hits) >= 4, (ext, text)
+
+
+def test_pipeline_decodes_once_and_reports_progress_across_models(speech_bytes: bytes, tmp_path: Path) -> None:
+    from appliance.asr import embedded_model_path
+
+    copy = tmp_path / "second"
+    copy.mkdir()
+    for f in embedded_model_path().iterdir():  # type: ignore[union-attr]
+        (copy / f.name).symlink_to(f)
+    options = parse({"models": ["tiny.en", "second"]}, Settings(), ModelRegistry(tmp_path))
+    fake = FakeRecognizer(delay=0.2)
+    seen: list[pipeline.Progress] = []
+    outputs = pipeline.run(speech_bytes, options, fake, seen.append, lambda: False)
+    assert [o.model.name for o in outputs] == ["tiny.en", "second"]
+    assert fake.calls == 2
+    assert seen[0].stage == "decoding"
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(p.eta_seconds is not None for p in seen)
+    assert all(p.duration and p.duration > 4 for p in seen[1:])
