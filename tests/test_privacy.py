@@ -216,3 +216,10 @@ def test_deleted_transcript_is_gone_from_file_and_wal(tmp_path: Path, speech_byt
         assert holders(marker.encode()) == []  # the job's file name went with its last transcript
         assert holders(spoken) == []
         assert http.get(f"/api/v1/jobs/{job['job_id']}").status_code == 404
+
+
+def test_suite_runs_with_network_blocked_except_loopback(request: pytest.FixtureRequest) -> None:
+    # pytest-socket is configured in pyproject.toml; this fails if someone widens or drops it.
+    allowed = request.config.getoption("allow_hosts")
+    assert set(allowed if isinstance(allowed, list) else str(allowed).split(",")) <= {"127.0.0.1", "::1", "localhost"}
+    assert request.config.getoption("allow_unix_socket") is True
