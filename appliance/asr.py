@@ -208,6 +208,14 @@ def resolve_device(settings: ModelSettings) -> tuple[str, str]:
     return device, compute
 
 
+def device_count(settings: ModelSettings) -> int:
+    """How many devices workers are spread over: every visible GPU, or the CPU as one."""
+    import ctranslate2
+
+    device, _ = resolve_device(settings)
+    return max(1, ctranslate2.get_cuda_device_count()) if device == "cuda" else 1
+
+
 class WhisperEngine:
     """faster-whisper models, loaded on first use by local path and kept resident."""
 
@@ -228,9 +236,12 @@ class WhisperEngine:
                 loaded = WhisperModel(
                     str(model.path),
                     device=device,
+                    # One replica per GPU; CTranslate2 sends each call to a free one.
+                    device_index=list(range(device_count(self.settings))) if device == "cuda" else 0,
                     compute_type=compute,
                     cpu_threads=self.settings.cpu_threads,
-                    # Worker threads share one resident model; CTranslate2 runs this many calls at once.
+                    # Worker threads share one resident model; CTranslate2 runs this many calls at once
+                    # (per device).
                     num_workers=self.num_workers,
                     local_files_only=True,
                 )

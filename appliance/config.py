@@ -81,7 +81,8 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    # Worker threads per device (per GPU, or for the CPU). They share one resident model.
+    # Worker threads per device: per GPU (all visible GPUs are used), or for the CPU. They share one
+    # resident copy of each model.
     workers_per_device: int = 1
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100

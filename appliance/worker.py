@@ -46,8 +46,9 @@ class Worker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        for n in range(self.settings.worker.workers_per_device):
+    def start(self, devices: int = 1) -> None:
+        """Start `workers_per_device` threads for each device (each GPU, or the CPU)."""
+        for n in range(self.settings.worker.workers_per_device * devices):
             thread = threading.Thread(target=self._loop, name=f"worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -266,3 +266,36 @@ def test_stored_transcripts_untouched_by_failures(fake_http: httpx.Client, speec
     _upload(fake_http, b"garbage" * 100)
     _upload(fake_http, speech_bytes, options="{bad")
     assert fake_http.get(f"/api/v1/transcripts/{ok['transcript_id']}").json() == before
+
+
+def _wav(samples: "object") -> bytes:
+    import io
+    import wave
+
+    import numpy as np
+
+    pcm = (np.asarray(samples) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def test_silence_and_tiny_clip_give_empty_transcripts(http: httpx.Client) -> None:
+    import numpy as np
+
+    for name, samples in (("silence.wav", np.zeros(16000 * 60)), ("blip.wav", np.zeros(1600))):
+        job = _upload(http, _wav(samples), name=name).json()
+        done = wait_for_job(http.get, job["job_id"])
+        assert done["state"] == "done", done
+        transcript = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()
+        assert transcript["text"] == "" and transcript["segments"] == [], transcript["text"]
+
+
+def test_truncated_mp3_transcribes_what_is_there(http: httpx.Client, converted: dict[str, Path]) -> None:
+    data = converted["mp3"].read_bytes()
+    job = _upload(http, data[: len(data) * 2 // 3], name="cut.mp3").json()
+    done = wait_for_job(http.get, job["job_id"])
+    assert done["state"] == "done", done
+    text = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()["text"].lower()
+    assert "quick" in text and "things" not in text  # the start is there, the cut-off end is not

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance import jobs, migrations
-from appliance.asr import ModelRegistry, Recognizer, WhisperEngine
+from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.config import Settings
 from appliance.db import Databases
 from appliance.notify import JobNotifier
@@ -20,13 +20,14 @@ class Services:
     registry: ModelRegistry
     worker: Worker
     notifier: JobNotifier
+    devices: int = 1
 
     def start(self) -> None:
         db = self.databases.get()
         migrations.apply(db)
         # Audio is never kept on disk, so jobs from a previous run cannot resume.
         jobs.fail_interrupted(db)
-        self.worker.start()
+        self.worker.start(self.devices)
 
     def stop(self) -> None:
         self.worker.stop()
@@ -35,9 +36,10 @@ class Services:
 
 def build(settings: Settings, recognizer: Recognizer | None = None, registry: ModelRegistry | None = None) -> Services:
     registry = registry or ModelRegistry(settings.models.models_dir)
+    devices = device_count(settings.models)
     recognizer = recognizer or WhisperEngine(settings.models, num_workers=settings.worker.workers_per_device)
     databases = Databases(settings.storage.database_path)
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
     worker = Worker(settings, databases, vault, recognizer, registry, on_change=notifier.changed)
-    return Services(settings, databases, vault, registry, worker, notifier)
+    return Services(settings, databases, vault, registry, worker, notifier, devices)
