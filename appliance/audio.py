@@ -21,14 +21,19 @@ class DecodedAudio:
     container: str  # demuxer name as FFmpeg reports it, e.g. "wav", "mov,mp4,m4a,3gp,3g2,mj2"
     codec: str
     had_video: bool
+    channels: np.ndarray | None = None  # (channels, samples) at SAMPLE_RATE, when asked for
 
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode(data: bytes | bytearray | memoryview) -> DecodedAudio:
-    """Decode any container FFmpeg knows; video files yield their first audio track."""
+def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False) -> DecodedAudio:
+    """Decode any container FFmpeg knows; video files yield their first audio track.
+
+    With keep_channels, each channel is also kept separately (for one-speaker-per-channel
+    diarization); `samples` is then their average.
+    """
     if len(data) == 0:
         raise AudioError("The file is empty.")
     try:
@@ -45,7 +50,8 @@ def decode(data: bytes | bytearray | memoryview) -> DecodedAudio:
         stream = streams[0]
         codec = stream.codec_context.name if stream.codec_context else "unknown"
         had_video = bool(container.streams.video)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        layout = stream.codec_context.layout.name if keep_channels and stream.codec_context.layout else "mono"
+        resampler = av.AudioResampler(format="fltp" if keep_channels else "flt", layout=layout, rate=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
         broken_packets = 0
         try:
@@ -58,21 +64,31 @@ def decode(data: bytes | bytearray | memoryview) -> DecodedAudio:
                     continue
                 for frame in frames:
                     for out in resampler.resample(frame):
-                        chunks.append(out.to_ndarray().reshape(-1))
+                        chunks.append(_planes(out, keep_channels))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(_planes(out, keep_channels))
         except av.error.FFmpegError as exc:
             if not chunks:
                 raise AudioError(
                     f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)})."
                 ) from None
-        samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+        channels = None
+        if keep_channels and chunks:
+            channels = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+            samples = channels.mean(axis=0)
+        else:
+            samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
         if samples.size == 0:
             raise AudioError(
                 "No audio could be decoded from the file; it may be truncated or damaged"
                 + (f" ({broken_packets} damaged packets)." if broken_packets else ".")
             )
-        return DecodedAudio(samples=samples, container=container.format.name, codec=codec, had_video=had_video)
+        return DecodedAudio(samples, container.format.name, codec, had_video, channels)
+
+
+def _planes(frame: av.AudioFrame, keep_channels: bool) -> np.ndarray:
+    array = frame.to_ndarray()
+    return array.reshape(array.shape[0], -1) if keep_channels else array.reshape(-1)
 
 
 def _short(exc: BaseException) -> str:

@@ -72,6 +72,11 @@ def transcribe(
     task: Annotated[str, typer.Option(help="transcribe, or translate (to English).")] = "transcribe",
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt or json.")] = "txt",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")] = None,
+    diarize: Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")] = False,
+    engine: Annotated[str | None, typer.Option(help="Diarization engine: pyannote, embedded or channel (default: auto).")] = None,
+    speakers: Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")] = None,
+    min_speakers: Annotated[int | None, typer.Option(help="At least this many speakers.")] = None,
+    max_speakers: Annotated[int | None, typer.Option(help="At most this many speakers.")] = None,
 ) -> None:
     """Transcribe files offline, with no server; prints the transcript or writes it to --output."""
     from appliance import exports, pipeline, transcripts
@@ -79,6 +84,8 @@ def transcribe(
     from appliance.audio import AudioError
     from appliance.db import connect
     from appliance.migrations import apply
+    from appliance.diarization import DiarizationError
+    from appliance.diarization.engines import DiarizationEngines
     from appliance.options import OptionsError, parse
 
     egress.install()
@@ -91,13 +98,18 @@ def transcribe(
         raw["model"] = model
     if language:
         raw["language"] = language
+    if diarize:
+        raw.update(diarize=True, diarization_engine=engine, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+    elif engine or speakers or min_speakers or max_speakers:
+        raise _fail("--engine and the speaker counts need --diarize", 2)
+    engines = DiarizationEngines(settings)
     try:
-        options = parse(raw, settings, registry)
+        options = parse(raw, settings, registry, engines)
     except OptionsError as exc:
         raise _fail(f"error: {exc}", 2) from None
     if len(files) > 1 and output is not None and output.exists() and not output.is_dir():
         raise _fail("with several input files, --output must be a directory", 2)
-    engine = WhisperEngine(settings.models)
+    asr_engine = WhisperEngine(settings.models)
     # The same store/read code as the server, on a database that lives only in memory, so the
     # JSON here is exactly the API's transcript document and nothing is written to disk.
     db = connect(Path(":memory:"))
@@ -107,8 +119,8 @@ def transcribe(
         data = path.read_bytes()
         try:
             with _progress_bar(path.name) as report:
-                outputs = pipeline.run(data, options, engine, report, lambda: False)
-        except (AudioError, OptionsError) as exc:
+                outputs = pipeline.run(data, options, asr_engine, report, lambda: False, engines)
+        except (AudioError, OptionsError, DiarizationError) as exc:
             typer.secho(f"{path}: {exc}", err=True, fg=typer.colors.RED)
             failures += 1
             continue
@@ -116,6 +128,7 @@ def transcribe(
             transcript_id = transcripts.store(
                 db, out.result, job_id=None, filename=path.name, size_bytes=len(data),
                 model=out.model.name, options=options.stored(), timings=out.timings,
+                speakers=out.speakers, diarization=out.diarization,
             )
             text = exports.render(transcripts.get(db, transcript_id), fmt)  # type: ignore[arg-type]
             _emit(text, path, fmt, output, several=len(files) > 1)
@@ -214,6 +227,10 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     models, problems = ModelRegistry(settings.models.models_dir).scan()
     report["models"] = {"dir": str(settings.models.models_dir), "found": sorted(models), "problems": problems,
                         "default": settings.models.default_model, "default_available": settings.models.default_model in models}
+    from appliance.diarization.engines import DiarizationEngines
+
+    engines = DiarizationEngines(settings)
+    report["diarization"] = {"default": engines.default_name(), "engines": engines.status()}
     data_dir = settings.storage.data_dir
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -260,6 +277,8 @@ def doctor(
         typer.echo(f"models in {m['dir']}: {', '.join(m['found']) or 'none'} (default {m['default']}: {'available' if m['default_available'] else 'MISSING'})")
         for name, problem in m["problems"].items():
             typer.secho(f"  ! {name}: {problem}", fg=typer.colors.YELLOW)
+        for name, problem in report["diarization"]["engines"].items():
+            typer.echo(f"diarization {name}: {'available' if problem is None else problem}")
         d = report["data_dir"]
         typer.echo(f"data dir {d['path']}: {'writable' if d['writable'] else 'NOT WRITABLE'}")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))

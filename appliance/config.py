@@ -108,12 +108,28 @@ class TranscriptionDefaults:
 
 
 @dataclass(frozen=True)
+class DiarizationSettings:
+    # auto: pyannote when its pipeline is installed, else the embedded engine. Or pyannote | embedded | channel.
+    default_engine: str = "auto"
+    # The pyannote pipeline directory (speaker-diarization-community-1 layout), inside models_dir.
+    pyannote_pipeline: str = "pyannote-speaker-diarization-community-1"
+    device: str = "auto"  # auto | cpu | cuda, for pyannote
+
+    def validate(self) -> None:
+        _check(self.default_engine in {"auto", "pyannote", "embedded", "channel"}, "diarization.default_engine",
+               "must be auto, pyannote, embedded or channel")
+        _check(self.device in {"auto", "cpu", "cuda"}, "diarization.device", "must be auto, cpu or cuda")
+        _check(bool(self.pyannote_pipeline), "diarization.pyannote_pipeline", "must not be empty")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     transcription: TranscriptionDefaults = field(default_factory=TranscriptionDefaults)
+    diarization: DiarizationSettings = field(default_factory=DiarizationSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

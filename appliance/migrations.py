@@ -89,6 +89,24 @@ def _initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX words_segment ON words (segment_id, position)")
 
 
+@migrations(name="0002_speakers")
+def _speakers(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE speakers (
+            id INTEGER PRIMARY KEY,
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,               -- what words and segments store ("S1")
+            label TEXT NOT NULL,             -- "Speaker 1"
+            display_name TEXT,               -- set by people later; words are never rewritten
+            position INTEGER NOT NULL,
+            UNIQUE (transcript_id, key)
+        )
+        """
+    )
+    db.execute("ALTER TABLE transcripts ADD COLUMN diarization TEXT")  # JSON: engine, speakers, turns
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

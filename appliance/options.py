@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from appliance.asr import AsrOptions, ModelError, ModelInfo, ModelRegistry, check_options
 from appliance.config import Settings
+from appliance.diarization import MAX_SPEAKERS, DiarizationError, DiarizationOptions
+from appliance.diarization.engines import DiarizationEngines
 
 MAX_MODELS_PER_JOB = 4
 MAX_PROMPT_CHARS = 2000
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
-KNOWN = {"model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords", "priority"}
+KNOWN = {
+    "model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords",
+    "priority", "diarize", "diarization_engine", "num_speakers", "min_speakers", "max_speakers",
+}
 
 
 class OptionsError(ValueError):
@@ -25,11 +30,19 @@ class JobOptions:
     models: list[ModelInfo]
     asr: AsrOptions
     priority: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    diarization: DiarizationOptions | None = None  # None: no diarization
 
     def stored(self) -> dict[str, Any]:
         """What is recorded with the job and the transcript (no model paths)."""
-        return {**asdict(self.asr), "priority": self.priority}
+        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None}
+        if self.diarization is not None:
+            stored.update(
+                diarization_engine=self.diarization.engine,
+                num_speakers=self.diarization.num_speakers,
+                min_speakers=self.diarization.min_speakers,
+                max_speakers=self.diarization.max_speakers,
+            )
+        return stored
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -75,8 +88,13 @@ def merge_json(fields: Mapping[str, Any], options_json: str | None) -> dict[str,
     return merged
 
 
-def parse(raw: Mapping[str, Any], settings: Settings, registry: ModelRegistry) -> JobOptions:
-    """Check every option and resolve the model names; raise OptionsError naming the bad one."""
+def parse(
+    raw: Mapping[str, Any], settings: Settings, registry: ModelRegistry, engines: DiarizationEngines | None = None
+) -> JobOptions:
+    """Check every option and resolve the model names; raise OptionsError naming the bad one.
+
+    With `engines`, a diarization engine that cannot run here is refused now, not after decoding.
+    """
     unknown = sorted(set(raw) - KNOWN)
     if unknown:
         raise OptionsError(f"unknown option {unknown[0]!r}; known options: {', '.join(sorted(KNOWN))}")
@@ -103,6 +121,12 @@ def parse(raw: Mapping[str, Any], settings: Settings, registry: ModelRegistry) -
         hotwords=_text("hotwords", raw.get("hotwords"), MAX_PROMPT_CHARS),
     )
     priority = _int("priority", raw.get("priority", 0), -10, 10)
+    diarization = _diarization(raw)
+    if diarization is not None and engines is not None:
+        try:
+            engines.get(diarization.engine)
+        except DiarizationError as exc:
+            raise OptionsError(str(exc)) from None
     models = []
     try:
         for name in names:
@@ -111,4 +135,28 @@ def parse(raw: Mapping[str, Any], settings: Settings, registry: ModelRegistry) -
             models.append(model)
     except ModelError as exc:
         raise OptionsError(str(exc)) from None
-    return JobOptions(models=models, asr=asr, priority=priority)
+    return JobOptions(models=models, asr=asr, priority=priority, diarization=diarization)
+
+
+def _diarization(raw: Mapping[str, Any]) -> DiarizationOptions | None:
+    speaker_keys = ("diarization_engine", "num_speakers", "min_speakers", "max_speakers")
+    wanted = _bool("diarize", raw.get("diarize", False))
+    if not wanted:
+        given = [k for k in speaker_keys if raw.get(k) not in (None, "")]
+        if given:
+            raise OptionsError(f"{given[0]} needs diarize=true")
+        return None
+
+    def count(name: str) -> int | None:
+        value = raw.get(name)
+        return None if value in (None, "") else _int(name, value, 1, MAX_SPEAKERS)
+
+    engine = raw.get("diarization_engine") or None
+    if engine is not None and engine not in {"pyannote", "embedded", "channel"}:
+        raise OptionsError(f"diarization_engine must be pyannote, embedded or channel, not {engine!r}")
+    options = DiarizationOptions(engine, count("num_speakers"), count("min_speakers"), count("max_speakers"))
+    try:
+        options.validate()
+    except DiarizationError as exc:
+        raise OptionsError(str(exc)) from None
+    return options

@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from appliance.asr import AsrResult
+from appliance.diarization.merge import Speaker
 from appliance.db import checkpoint
 from appliance import jobs
 from appliance.jobs import new_id, now
@@ -23,6 +24,8 @@ def store(
     model: str,
     options: dict[str, Any],
     timings: dict[str, float],
+    speakers: list[Speaker] | None = None,
+    diarization: dict[str, Any] | None = None,
 ) -> str:
     """Write the transcript, its segments and words in one transaction; return its id."""
     transcript_id = new_id()
@@ -44,7 +47,12 @@ def store(
                 "timings": json.dumps({k: round(v, 4) for k, v in timings.items()}),
                 "created_at": stamp,
                 "updated_at": stamp,
+                "diarization": json.dumps(diarization) if diarization else None,
             }
+        )
+        db.conn.executemany(
+            "INSERT INTO speakers (transcript_id, key, label, position) VALUES (?, ?, ?, ?)",
+            [(transcript_id, s.id, s.label, i) for i, s in enumerate(speakers or [])],
         )
         for position, seg in enumerate(result.segments):
             cursor = db.execute(
@@ -98,11 +106,17 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
         by_id[word["segment_id"]]["words"].append(
             {"start": word["start"], "end": word["end"], "word": word["word"], "probability": word["probability"], "speaker": word["speaker"]}
         )
+    speakers = [
+        {"id": r["key"], "label": r["label"], "display_name": r["display_name"]}
+        for r in db.query("SELECT key, label, display_name FROM speakers WHERE transcript_id = ? ORDER BY position", [transcript_id])
+    ]
     return {
         **_summary(row),
         "text": row["text"],
         "options": json.loads(row["options"]),
         "timings": json.loads(row["timings"]),
+        "diarization": json.loads(row["diarization"]) if row["diarization"] else None,
+        "speakers": speakers,
         "segments": segments,
     }
 

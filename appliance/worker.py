@@ -18,7 +18,9 @@ from appliance.asr import Cancelled, ModelError, ModelRegistry, Recognizer
 from appliance.audio import AudioError
 from appliance.config import Settings
 from appliance.db import Databases
-from appliance.options import OptionsError, parse
+from appliance.diarization import DiarizationError
+from appliance.diarization.engines import DiarizationEngines
+from appliance.options import KNOWN, OptionsError, parse
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
@@ -34,6 +36,7 @@ class Worker:
         vault: jobs.AudioVault,
         recognizer: Recognizer,
         registry: ModelRegistry,
+        engines: DiarizationEngines | None = None,
         on_change: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self.settings = settings
@@ -42,6 +45,7 @@ class Worker:
         self.recognizer = recognizer
         self.registry = registry
         self.on_change = on_change
+        self.engines = engines
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -93,7 +97,7 @@ class Worker:
             jobs.finish(db, job_id, "done", transcript_ids=transcript_ids)
         except Cancelled:
             jobs.finish(db, job_id, "cancelled", error="Cancelled by request.")
-        except (AudioError, ModelError, OptionsError) as exc:
+        except (AudioError, ModelError, OptionsError, DiarizationError) as exc:
             jobs.finish(db, job_id, "failed", error=str(exc))
         except MemoryError:
             jobs.finish(db, job_id, "failed", error="The recording is too long to process with the memory available.")
@@ -106,7 +110,7 @@ class Worker:
 
     def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
         stored = json.loads(job["options"])
-        raw = {k: v for k, v in stored.items() if k in {"language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords"}}
+        raw = {k: v for k, v in stored.items() if k in KNOWN and k != "priority"}
         raw["models"] = json.loads(job["models"])
         options = parse(raw, self.settings, self.registry)
         last_write = 0.0
@@ -129,7 +133,7 @@ class Worker:
                 cancelled_flag = jobs.cancel_requested(db, job["id"])
             return cancelled_flag
 
-        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled)
+        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines)
         if jobs.cancel_requested(db, job["id"]):
             raise Cancelled()
         return [
@@ -142,6 +146,8 @@ class Worker:
                 model=out.model.name,
                 options=options.stored(),
                 timings=out.timings,
+                speakers=out.speakers,
+                diarization=out.diarization,
             )
             for out in outputs
         ]

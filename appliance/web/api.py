@@ -16,12 +16,12 @@ from litestar.params import FromPath, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, exports, jobs, transcripts
-from appliance.options import OptionsError, merge_json, parse
+from appliance.options import KNOWN, OptionsError, merge_json, parse
 from appliance.web import intake, schemas
 from appliance.web.services import Services
 
 EVENT_WAIT_SECONDS = 1.0
-OPTION_FIELDS = ("model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords", "priority")
+OPTION_FIELDS = tuple(sorted(KNOWN))
 
 
 @dataclass
@@ -90,7 +90,7 @@ async def create_transcription(request: Request) -> schemas.Job:
         unknown = set(received.fields) - set(OPTION_FIELDS) - {"options"}
         if unknown:
             raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
-        options = parse(merge_json(fields, options_json), settings, services.registry)
+        options = parse(merge_json(fields, options_json), settings, services.registry, services.engines)
         try:
             # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
             await asyncio.to_thread(audio.probe, received.upload.data())
@@ -216,9 +216,15 @@ async def list_models(request: Request) -> schemas.ModelList:
     services = _services(request)
     models, problems = services.registry.scan()
     default = services.settings.models.default_model
+    engines = services.engines.status()
     return schemas.ModelList(
         models=[schemas.Model(**m.describe(), default=(name == default)) for name, m in models.items()],
         problems=problems,
+        diarization=schemas.DiarizationEngines(
+            default=services.engines.default_name(),
+            available=[name for name, problem in engines.items() if problem is None],
+            problems={name: problem for name, problem in engines.items() if problem is not None},
+        ),
     )
 
 

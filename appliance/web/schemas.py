@@ -24,6 +24,12 @@ class Segment(msgspec.Struct):
     speaker: str | None = None
 
 
+class Speaker(msgspec.Struct):
+    id: str
+    label: str
+    display_name: str | None
+
+
 class TranscriptSummary(msgspec.Struct):
     id: str
     job_id: str | None
@@ -42,6 +48,8 @@ class Transcript(TranscriptSummary):
     text: str
     options: dict[str, Any]
     timings: dict[str, float]
+    diarization: dict[str, Any] | None
+    speakers: list[Speaker]
     segments: list[Segment]
 
 
@@ -84,9 +92,16 @@ class Model(msgspec.Struct):
     default: bool
 
 
+class DiarizationEngines(msgspec.Struct):
+    default: str
+    available: list[str]
+    problems: dict[str, str]
+
+
 class ModelList(msgspec.Struct):
     models: list[Model]
     problems: dict[str, str]
+    diarization: DiarizationEngines
 
 
 class Health(msgspec.Struct):

@@ -8,6 +8,7 @@ from appliance import jobs, migrations
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.config import Settings
 from appliance.db import Databases
+from appliance.diarization.engines import DiarizationEngines
 from appliance.notify import JobNotifier
 from appliance.worker import Worker
 
@@ -20,6 +21,7 @@ class Services:
     registry: ModelRegistry
     worker: Worker
     notifier: JobNotifier
+    engines: DiarizationEngines
     devices: int = 1
 
     def start(self) -> None:
@@ -41,5 +43,6 @@ def build(settings: Settings, recognizer: Recognizer | None = None, registry: Mo
     databases = Databases(settings.storage.database_path)
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
-    worker = Worker(settings, databases, vault, recognizer, registry, on_change=notifier.changed)
-    return Services(settings, databases, vault, registry, worker, notifier, devices)
+    engines = DiarizationEngines(settings)
+    worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed)
+    return Services(settings, databases, vault, registry, worker, notifier, engines, devices)

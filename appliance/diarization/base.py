@@ -1,0 +1,49 @@
+"""What every diarization engine shares: turns, options, errors, the engine protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+MAX_SPEAKERS = 20
+
+
+class DiarizationError(ValueError):
+    """Diarization cannot run as asked; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    speaker: str  # the engine's own label; merged transcripts relabel to Speaker 1..N
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    engine: str | None = None  # None: the configured default
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def validate(self) -> None:
+        for name in ("num_speakers", "min_speakers", "max_speakers"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= MAX_SPEAKERS:
+                raise DiarizationError(f"{name} must be from 1 to {MAX_SPEAKERS}, not {value}")
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise DiarizationError("min_speakers cannot be larger than max_speakers")
+        if self.num_speakers and (self.min_speakers or self.max_speakers):
+            raise DiarizationError("give either an exact number of speakers, or a minimum and maximum, not both")
+
+
+class Diarizer(Protocol):
+    name: str
+
+    def available(self) -> str | None:
+        """None when the engine can run here; otherwise why it cannot."""
+
+    def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> list[Turn]:
+        """Speaker turns for 16 kHz mono audio (channel engines receive (channels, samples))."""
