@@ -117,11 +117,14 @@ class Worker:
         last_check = 0.0
         cancelled_flag = False
 
+        last_stage = ""
+
         def progress(p: pipeline.Progress) -> None:
-            nonlocal last_write
+            nonlocal last_write, last_stage
             now = time.monotonic()
-            if now - last_write >= PROGRESS_INTERVAL or p.fraction >= 1.0:
-                last_write = now
+            # Throttled, except that every change of stage is written (and so seen by watchers).
+            if now - last_write >= PROGRESS_INTERVAL or p.fraction >= 1.0 or p.stage != last_stage:
+                last_write, last_stage = now, p.stage
                 jobs.report_progress(db, job["id"], stage=p.stage, progress=p.fraction, duration=p.duration, eta=p.eta_seconds)
                 self.on_change(job["id"])
 

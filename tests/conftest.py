@@ -166,3 +166,36 @@ def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("config.json", "tokenizer.json", "vocabulary.json"):
         shutil.copy(p2 / name, target / name)
     return root
+
+
+DIALOGUE = [
+    ("en-us", 30, "Good morning, thank you for calling the support line. How can I help you today?"),
+    ("en+f3", 85, "Hello. My order arrived yesterday, but the box was damaged and the lamp inside is broken."),
+    ("en-us", 30, "I am sorry to hear that. Can you give me the order number, please?"),
+    ("en+f3", 85, "Yes, it is four five seven two nine. I bought it last Tuesday."),
+    ("en-us", 30, "Thank you. I will send a replacement lamp today, and you will get it on Friday."),
+]
+
+
+@pytest.fixture(scope="session")
+def dialogue(media_dir: Path) -> tuple[Path, list[tuple[float, float, str]]]:
+    """Two distinct synthetic voices taking turns, 0.6 s apart; returns the WAV and the true turns."""
+    import wave
+
+    from appliance.audio import decode
+
+    gap = np.zeros(int(0.6 * 16000), np.float32)
+    parts, truth, t = [gap], [], 0.6
+    for i, (voice, pitch, text) in enumerate(DIALOGUE):
+        line = media_dir / f"line{i}.wav"
+        subprocess.run([_need("espeak-ng"), "-v", voice, "-p", str(pitch), "-s", "155", "-w", str(line), text], check=True)
+        samples = decode(line.read_bytes()).samples
+        truth.append((t, t + len(samples) / 16000, voice))
+        parts += [samples, gap]
+        t += len(samples) / 16000 + len(gap) / 16000
+    audio = np.concatenate(parts)
+    path = media_dir / "dialogue.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return path, truth

@@ -299,3 +299,57 @@ def test_truncated_mp3_transcribes_what_is_there(http: httpx.Client, converted: 
     assert done["state"] == "done", done
     text = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()["text"].lower()
     assert "quick" in text and "things" not in text  # the start is there, the cut-off end is not
+
+
+def test_diarized_job_has_speakers_everywhere(http: httpx.Client, dialogue: tuple[Path, list]) -> None:  # type: ignore[type-arg]
+    path, _truth = dialogue
+    job = _upload(http, path.read_bytes(), name="call.wav", diarize="true").json()
+    stages = set()
+    with http.stream("GET", f"/api/v1/jobs/{job['job_id']}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                stages.add(json.loads(line[5:])["stage"])
+    assert {"transcribing", "diarizing"} <= stages
+    done = http.get(f"/api/v1/jobs/{job['job_id']}").json()
+    assert done["state"] == "done", done
+    doc = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()
+    assert [s["label"] for s in doc["speakers"]] == ["Speaker 1", "Speaker 2"]
+    assert doc["diarization"]["engine"] == "embedded"
+    assert all(seg["speaker"] in {"S1", "S2"} for seg in doc["segments"])
+    assert all(w["speaker"] in {"S1", "S2"} for seg in doc["segments"] for w in seg["words"])
+    assert doc["segments"][0]["speaker"] == "S1" and "good morning" in doc["segments"][0]["text"].lower()
+    order = [seg["speaker"] for seg in doc["segments"]]
+    assert "S2" in order and order.index("S2") > 0
+    txt = http.get(f"/api/v1/transcripts/{done['transcript_id']}/export", params={"format": "txt"}).text
+    assert txt.startswith("[00:0") and "Speaker 1: Good morning" in txt and "Speaker 2:" in txt
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"diarize": "true", "num_speakers": "0"}, "num_speakers must be a whole number from 1 to 20"),
+        ({"diarize": "true", "num_speakers": "50"}, "num_speakers must be a whole number from 1 to 20"),
+        ({"diarize": "true", "min_speakers": "4", "max_speakers": "2"}, "min_speakers cannot be larger"),
+        ({"diarize": "true", "diarization_engine": "magic"}, "diarization_engine must be"),
+        ({"num_speakers": "2"}, "needs diarize=true"),
+        ({"diarize": "true", "diarization_engine": "pyannote"}, "no pyannote pipeline is installed"),
+    ],
+)
+def test_bad_diarization_options_are_clear_400s(fake_http: httpx.Client, speech_bytes: bytes, fields: dict, message: str) -> None:
+    response = _upload(fake_http, speech_bytes, **fields)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+
+
+def test_channel_engine_on_mono_fails_the_job_clearly(fake_http: httpx.Client, speech_bytes: bytes) -> None:
+    job = _upload(fake_http, speech_bytes, diarize="true", diarization_engine="channel").json()
+    failed = wait_for_job(fake_http.get, job["job_id"])
+    assert failed["state"] == "failed" and "one speaker per channel" in failed["error"]
+    assert fake_http.get("/healthz").json()["worker_alive"] is True
+
+
+def test_models_lists_diarization_engines(fake_http: httpx.Client) -> None:
+    listed = fake_http.get("/api/v1/models").json()["diarization"]
+    assert listed["default"] == "embedded"
+    assert set(listed["available"]) == {"embedded", "channel"}
+    assert "pyannote" in listed["problems"]

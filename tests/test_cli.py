@@ -123,3 +123,17 @@ def test_serve_starts_and_answers(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_transcribe_diarize_prints_speaker_labels(dialogue: tuple[Path, list]) -> None:  # type: ignore[type-arg]
+    result = _cli("transcribe", str(dialogue[0]), "--diarize")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert re.match(r"^\[00:0\d\.\d\] Speaker 1: Good morning", lines[0]), lines
+    assert any(line.split("] ", 1)[1].startswith("Speaker 2: ") for line in lines)
+    out = _cli("transcribe", str(dialogue[0]), "--diarize", "--engine", "embedded", "--speakers", "2", "--format", "json")
+    doc = json.loads(out.stdout)
+    assert [s["label"] for s in doc["speakers"]] == ["Speaker 1", "Speaker 2"]
+    assert all(w["speaker"] for seg in doc["segments"] for w in seg["words"])
+    bad = _cli("transcribe", str(dialogue[0]), "--speakers", "2")
+    assert bad.returncode == 2 and "need --diarize" in bad.stderr

@@ -8,7 +8,8 @@ from appliance.diarization.base import DiarizationError, DiarizationOptions, Tur
 
 SAMPLE_RATE = 16_000
 FRAME = 0.05  # seconds: resolution of the turns
-BLEED_DB = 12.0  # a channel this much quieter than the loudest active one is only hearing crosstalk
+BLEED_DB = 12.0  # a channel this much quieter than the loudest one is only hearing crosstalk
+MIN_TURN = 0.2  # seconds; shorter blips are VAD padding or a cough, not a turn
 
 
 class ChannelDiarizer:
@@ -37,12 +38,13 @@ class ChannelDiarizer:
             padded = np.pad(audio[ch], (0, frames * step - samples))
             rms = np.sqrt(np.mean(padded.reshape(frames, step).astype(np.float64) ** 2, axis=1))
             level[ch] = 20 * np.log10(np.maximum(rms, 1e-6))
-        loudest = np.where(active, level, -np.inf).max(axis=0)
-        speaking = active & (level >= loudest[None, :] - BLEED_DB)
+        speaking = active & (level >= level.max(axis=0)[None, :] - BLEED_DB)
         turns: list[Turn] = []
         for ch in range(channels):
             flags = np.concatenate([[False], speaking[ch], [False]])
             edges = np.flatnonzero(np.diff(flags.astype(int)))
             for start, end in zip(edges[::2], edges[1::2]):
+                if (end - start) * FRAME < MIN_TURN:
+                    continue
                 turns.append(Turn(start * FRAME, min(end * FRAME, samples / SAMPLE_RATE), f"channel{ch + 1}"))
         return sorted(turns, key=lambda t: (t.start, t.speaker))
