@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from appliance.asr import AsrResult, Cancelled, CancelFn, ModelInfo, Recognizer
 from appliance.audio import decode
-from appliance.diarization import DiarizationError
+from appliance.diarization import DiarizationError, Turn
 from appliance.diarization.engines import DiarizationEngines
 from appliance.diarization.merge import Speaker, assign
 from appliance.options import JobOptions
@@ -35,6 +35,7 @@ class ModelOutput:
     timings: dict[str, float]
     speakers: list[Speaker] = field(default_factory=list)
     diarization: dict[str, object] | None = None
+    turns: list[Turn] = field(default_factory=list)  # the engine's own turns, before merging
 
 
 ProgressSink = Callable[[Progress], None]
@@ -91,5 +92,6 @@ def run(
             out.result.segments, out.speakers = assign(out.result.segments, turns)
             out.timings["diarize_seconds"] = seconds
             out.diarization = {"engine": diarizer.name, "speakers": len(out.speakers), "turns": len(turns)}
+            out.turns = turns
     progress(Progress("done", 1.0, duration, 0.0))
     return outputs

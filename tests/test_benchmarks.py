@@ -22,3 +22,26 @@ def test_asr_http_benchmark_reports_ratios_and_wer(speech_wav: Path, tmp_path: P
         assert line in out, out
     wer_line = next(line for line in out.splitlines() if line.startswith("http "))
     assert float(wer_line.split()[-1]) < 0.5
+
+
+def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    from tests.conftest import DIALOGUE
+
+    path, truth = dialogue
+    clip = tmp_path / "call.wav"
+    clip.write_bytes(path.read_bytes())
+    names = {"en-us": "agent", "en+f3": "caller"}
+    (tmp_path / "call.rttm").write_text("".join(
+        f"SPEAKER call 1 {s:.3f} {e - s:.3f} <NA> <NA> {names[v]} <NA> <NA>\n" for s, e, v in truth))
+    (tmp_path / "call.stm").write_text("".join(
+        f"call 1 {names[v]} {s:.3f} {e:.3f} {text}\n" for (s, e, v), (_v, _p, text) in zip(truth, DIALOGUE)))
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "diarization_eval.py"), str(clip)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("DER collar"):
+            values[line.split(":")[0]] = float(line.split(":")[1].strip().rstrip("%"))
+    assert "speakers found: 2" in result.stdout
+    assert values["DER collar 0.25"] < 10.0, result.stdout
+    assert "speaker-attributed WER (cpWER)" in result.stdout

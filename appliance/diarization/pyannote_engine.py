@@ -70,4 +70,9 @@ class PyannoteDiarizer:
         output = pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **kwargs)
         # community-1 also gives an exclusive diarization (one speaker at a time): the right one for words.
         annotation = getattr(output, "exclusive_speaker_diarization", None) or getattr(output, "speaker_diarization", output)
-        return [Turn(float(seg.start), float(seg.end), str(label)) for seg, _, label in annotation.itertracks(yield_label=True)]
+        duration = len(audio) / SAMPLE_RATE  # chunks are padded to 10 s: keep turns inside the recording
+        return [
+            Turn(float(seg.start), min(float(seg.end), duration), str(label))
+            for seg, _, label in annotation.itertracks(yield_label=True)
+            if seg.start < duration
+        ]

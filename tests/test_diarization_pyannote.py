@@ -1,0 +1,92 @@
+"""The real pyannote loading and running code, on a community-1-shaped pipeline whose weights are
+random and made by the test (the real weights are gated). Sockets stay blocked (pytest-socket)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from appliance.audio import decode
+from appliance.config import load
+from appliance.diarization import DiarizationOptions, Turn
+from appliance.diarization.pyannote_engine import PyannoteDiarizer
+from tests.conftest import LiveServer, wait_for_job
+
+pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.pyannote_random import build_random_pipeline_dir
+
+    return build_random_pipeline_dir(tmp_path_factory.mktemp("models") / "pyannote-speaker-diarization-community-1")
+
+
+@pytest.fixture(scope="module")
+def engine(pipeline_dir: Path) -> PyannoteDiarizer:
+    engine = PyannoteDiarizer(pipeline_dir, device="cpu")
+    assert engine.available() is None
+    engine.load()
+    # Random weights: the embedding model is the slow part on a CPU, and batch 1 is faster here.
+    engine.load().embedding_batch_size = 1
+    return engine
+
+
+def test_pipeline_loads_by_path_and_returns_turns(engine: PyannoteDiarizer, speech_bytes: bytes) -> None:
+    audio = decode(speech_bytes).samples[: 16000 * 8]
+    turns = engine.diarize(audio, DiarizationOptions())
+    assert turns and all(isinstance(t, Turn) for t in turns)
+    assert all(0 <= t.start < t.end <= 8.5 and isinstance(t.start, float) for t in turns)
+    assert all(t.speaker.startswith("SPEAKER_") for t in turns)
+    # Speaker counts are passed through (random weights: the plumbing is what is checked).
+    assert engine.diarize(audio, DiarizationOptions(num_speakers=1))
+
+
+def test_unavailable_reasons(tmp_path: Path) -> None:
+    assert "no pyannote pipeline is installed" in (PyannoteDiarizer(tmp_path / "missing").available() or "")
+
+
+def test_telemetry_is_off_even_when_unset(pipeline_dir: Path) -> None:
+    # pyannote 4 turns telemetry on at import unless PYANNOTE_METRICS_ENABLED says otherwise.
+    env = {k: v for k, v in os.environ.items() if k != "PYANNOTE_METRICS_ENABLED"}
+    code = (
+        "import sys; from pathlib import Path;"
+        "from appliance.diarization.pyannote_engine import PyannoteDiarizer;"
+        f"PyannoteDiarizer(Path({str(pipeline_dir)!r}), 'cpu').load();"
+        "from pyannote.audio.telemetry.metrics import is_metrics_enabled;"
+        "print('telemetry', is_metrics_enabled())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "telemetry False" in result.stdout
+
+
+def test_api_uses_pyannote_when_installed(tmp_path: Path, pipeline_dir: Path, speech_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / pipeline_dir.name).symlink_to(pipeline_dir)
+    settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_MODELS_DIR": str(models),
+                           "APPLIANCE_DIARIZATION__DEVICE": "cpu"})
+    from appliance.web.app import create_app
+
+    import io
+    import wave
+
+    clip = decode(speech_bytes).samples[: 16000 * 6]
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes((clip * 32767).astype("<i2").tobytes())
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=300) as http:
+        assert http.get("/api/v1/models").json()["diarization"]["default"] == "pyannote"
+        job = http.post("/api/v1/transcriptions", files={"file": ("a.wav", buffer.getvalue(), "audio/wav")},
+                        data={"diarize": "true"}).json()
+        done = wait_for_job(http.get, job["job_id"], timeout=300)
+        assert done["state"] == "done", done
+        doc = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()
+        assert doc["diarization"]["engine"] == "pyannote"
+        assert doc["speakers"] and doc["speakers"][0]["label"] == "Speaker 1"
+        assert all(w["speaker"] for seg in doc["segments"] for w in seg["words"])
