@@ -54,6 +54,11 @@ def test_telemetry_is_off_even_when_unset(pipeline_dir: Path) -> None:
     # pyannote 4 turns telemetry on at import unless PYANNOTE_METRICS_ENABLED says otherwise.
     env = {k: v for k, v in os.environ.items() if k != "PYANNOTE_METRICS_ENABLED"}
     code = (
+        # The subprocess is outside pytest-socket: block the network there too, so a regression
+        # shows up as a failed assertion, never as traffic.
+        "import socket\n"
+        "def _no(*a, **k): raise OSError('network blocked in test')\n"
+        "socket.getaddrinfo = _no; socket.socket.connect = _no\n"
         "import sys; from pathlib import Path;"
         "from appliance.diarization.pyannote_engine import PyannoteDiarizer;"
         f"PyannoteDiarizer(Path({str(pipeline_dir)!r}), 'cpu').load();"
