@@ -123,6 +123,52 @@ class DiarizationSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    # TLS: auto serves HTTPS unless the host is loopback (so local development stays plain HTTP).
+    tls: str = "auto"  # auto | on | off
+    # The operator's certificate and key (PEM). Empty: a self-signed pair made at first start in the data dir.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # With TLS on, a plain-HTTP listener on this port only redirects to HTTPS (0: none).
+    http_redirect_port: int = 0
+    session_idle_minutes: int = 120
+    session_absolute_minutes: int = 720
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+    invite_hours: int = 72
+
+    def validate(self) -> None:
+        _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
+        _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
+        _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
+        for key in ("session_idle_minutes", "session_absolute_minutes", "login_max_failures", "lockout_minutes", "invite_hours"):
+            _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    # Per user and per API key; over the limit is a 429 with Retry-After.
+    requests_per_minute: int = 600
+    concurrent_jobs: int = 4
+
+    def validate(self) -> None:
+        _check(self.requests_per_minute >= 1, "quotas.requests_per_minute", "must be at least 1")
+        _check(self.concurrent_jobs >= 1, "quotas.concurrent_jobs", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # API request logs (method, route, status, time, user; never content) are purged after this many days.
+    request_log_days: int = 90
+    # Delete transcripts older than this many days; 0 keeps them until someone deletes them.
+    transcript_days: int = 0
+
+    def validate(self) -> None:
+        _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
+        _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -130,6 +176,9 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     transcription: TranscriptionDefaults = field(default_factory=TranscriptionDefaults)
     diarization: DiarizationSettings = field(default_factory=DiarizationSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

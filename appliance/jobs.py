@@ -154,6 +154,8 @@ class JobRequest:
     models: list[str]
     options: dict[str, Any]
     priority: int = 0
+    user_id: str | None = None
+    workspace_id: str | None = None
 
 
 def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
@@ -170,6 +172,8 @@ def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
         "transcript_ids": "[]",
         "cancel_requested": 0,
         "created_at": now(),
+        "user_id": request.user_id,
+        "workspace_id": request.workspace_id,
     }
     db["jobs"].insert(row)
     return get(db, row["id"])  # type: ignore[return-value]
@@ -238,6 +242,11 @@ def cancel_requested(db: sqlite_utils.Database, job_id: str) -> bool:
     return bool(rows and rows[0]["cancel_requested"])
 
 
+def count_active_for_user(db: sqlite_utils.Database, user_id: str) -> int:
+    """Queued and running jobs of one user (the concurrent-jobs quota)."""
+    return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE user_id = ? AND state IN ('queued', 'running')", [user_id])))["n"]
+
+
 def count_waiting(db: sqlite_utils.Database) -> int:
     return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued'")))["n"]
 
@@ -283,5 +292,6 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "transcript_id": transcript_ids[0] if transcript_ids else None,
         "transcript_ids": transcript_ids,
+        "workspace_id": row.get("workspace_id"),
     }
     return doc

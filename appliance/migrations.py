@@ -107,6 +107,118 @@ def _speakers(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE transcripts ADD COLUMN diarization TEXT")  # JSON: engine, speakers, turns
 
 
+@migrations(name="0003_accounts")
+def _accounts(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,      -- stored lower-cased
+            password_hash TEXT NOT NULL,     -- Argon2id
+            role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL,
+            last_login_at TEXT,
+            password_changed_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE workspaces (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            personal_user_id TEXT UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+            allow_public_links INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE memberships (
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+            PRIMARY KEY (workspace_id, user_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,             -- sha256 of the cookie value; the value itself is never stored
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL UNIQUE,     -- shown in lists; the secret is only ever shown once
+            secret_hash TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('read', 'transcribe', 'admin')),
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE invites (
+            id TEXT PRIMARY KEY,             -- sha256 of the one-time token
+            email TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT,                      -- e-mail at the time, or 'system'; never transcript text
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT,
+            ip TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE request_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            route TEXT NOT NULL,             -- the route template, never the query or the body
+            status INTEGER NOT NULL,
+            user_id TEXT,
+            duration_ms REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX request_log_at ON request_log (at)")
+    for table in ("jobs", "transcripts"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN user_id TEXT REFERENCES users(id) ON DELETE CASCADE")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN workspace_id TEXT REFERENCES workspaces(id) ON DELETE CASCADE")
+    db.execute("CREATE INDEX transcripts_workspace ON transcripts (workspace_id, created_at DESC)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -26,6 +26,8 @@ def store(
     timings: dict[str, float],
     speakers: list[Speaker] | None = None,
     diarization: dict[str, Any] | None = None,
+    user_id: str | None = None,
+    workspace_id: str | None = None,
 ) -> str:
     """Write the transcript, its segments and words in one transaction; return its id."""
     transcript_id = new_id()
@@ -48,6 +50,8 @@ def store(
                 "created_at": stamp,
                 "updated_at": stamp,
                 "diarization": json.dumps(diarization) if diarization else None,
+                "user_id": user_id,
+                "workspace_id": workspace_id,
             }
         )
         db.conn.executemany(
@@ -81,6 +85,8 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "duration": row["duration"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "workspace_id": row["workspace_id"],
+        "created_by": row["user_id"],
     }
 
 
@@ -121,12 +127,33 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
     }
 
 
-def list_page(db: sqlite_utils.Database, *, limit: int, offset: int) -> dict[str, Any]:
-    total = next(iter(db.query("SELECT count(*) AS n FROM transcripts")))["n"]
+def list_page(
+    db: sqlite_utils.Database, *, limit: int, offset: int, workspace_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """Newest first; only the given workspaces when `workspace_ids` is not None."""
+    where, args = "", []
+    if workspace_ids is not None:
+        where = f"WHERE workspace_id IN ({', '.join('?' for _ in workspace_ids)})" if workspace_ids else "WHERE 0"
+        args = list(workspace_ids)
+    total = next(iter(db.query(f"SELECT count(*) AS n FROM transcripts {where}", args)))["n"]
     rows = db.query(
-        "SELECT * FROM transcripts ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", [limit, offset]
+        f"SELECT * FROM transcripts {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", [*args, limit, offset]
     )
     return {"items": [_summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+def row(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
+    """The ownership columns only (for authorisation)."""
+    rows = list(db.query("SELECT id, user_id, workspace_id FROM transcripts WHERE id = ?", [transcript_id]))
+    return rows[0] if rows else None
+
+
+def purge_older_than(db: sqlite_utils.Database, cutoff: str) -> int:
+    """Retention: delete transcripts created before `cutoff` (ISO time), for good."""
+    ids = [r["id"] for r in db.query("SELECT id FROM transcripts WHERE created_at < ?", [cutoff])]
+    for transcript_id in ids:
+        delete(db, transcript_id)
+    return len(ids)
 
 
 def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:

@@ -151,6 +151,8 @@ class Worker:
                 timings=out.timings,
                 speakers=out.speakers,
                 diarization=out.diarization,
+                user_id=job.get("user_id"),
+                workspace_id=job.get("workspace_id"),
             )
             for out in outputs
         ]

@@ -38,7 +38,9 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from appliance import accounts, apikeys, migrations  # noqa: E402
 from appliance.asr import ModelRegistry, resolve_device  # noqa: E402
+from appliance.db import connect  # noqa: E402
 from appliance.audio import decode  # noqa: E402
 from appliance.config import load  # noqa: E402
 
@@ -136,8 +138,13 @@ def main() -> int:
                 segments, _ = whisper.transcribe(audio, vad_filter=t.vad_filter, **shared)
             return " ".join(s.text.strip() for s in segments)
 
+        db = connect(settings.storage.database_path)  # a benchmark user with an API key
+        migrations.apply(db)
+        key, _ = apikeys.create(db, accounts.create(db, "bench@example.org", "benchmark-password", "member").id, "bench", "transcribe")
+        db.conn.close()
         app = create_app(settings)
-        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=600) as client:
+        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=600,
+                                                     headers={"Authorization": f"Bearer {key}"}) as client:
 
             def http() -> str:
                 response = client.post("/api/v1/transcriptions", files={"file": (args.audio.name, data, "audio/wav")},

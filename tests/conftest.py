@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +136,37 @@ def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -
 LiveServer = BackgroundServer
 
 
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
+ADMIN_EMAIL = "alice@example.org"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def bootstrap(settings: Settings, email: str = ADMIN_EMAIL, role: str = "admin", scope: str = "admin") -> str:
+    """Create a user (with their personal workspace) and an API key in the appliance's database."""
+    from appliance import accounts, apikeys, migrations
+    from appliance.db import connect
+
+    db = connect(settings.storage.database_path)
+    migrations.apply(db)
+    user = accounts.by_email(db, email) or accounts.create(db, email, ADMIN_PASSWORD, role)
+    key, _ = apikeys.create(db, user.id, "tests", scope)
+    db.conn.close()
+    return key
+
+
+@contextmanager
+def running(settings: Settings, recognizer: Any = None, timeout: float = 120) -> Iterator[httpx.Client]:
+    """The real app on a loopback port, and an HTTP client signed in as alice (admin) by API key."""
     from appliance.web.app import create_app
 
-    with LiveServer(create_app(settings)) as server:
-        yield server
+    key = bootstrap(settings)
+    with LiveServer(create_app(settings, recognizer=recognizer)) as server:
+        with httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client:
+            yield client
 
 
 @pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=120) as client:
+def http(settings: Settings) -> Iterator[httpx.Client]:
+    with running(settings) as client:
         yield client
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, LiveServer, wait_for_job
+from tests.conftest import FakeRecognizer, LiveServer, running, wait_for_job
 
 
 def _upload(http: httpx.Client, data: bytes, name: str = "clip.wav", **fields: str) -> httpx.Response:
@@ -61,7 +61,7 @@ def test_several_models_one_upload(settings: Settings, tmp_path: Path, speech_by
     copy.mkdir()
     for f in embedded_model_path().iterdir():  # type: ignore[union-attr]
         (copy / f.name).symlink_to(f)
-    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with running(settings, timeout=60) as http:
         job = _upload(http, speech_bytes, options=json.dumps({"models": ["tiny.en", "tiny-copy"]})).json()
         done = wait_for_job(http.get, job["job_id"])
         assert done["state"] == "done", done
@@ -141,7 +141,7 @@ def fake_http(settings: Settings) -> Iterator[httpx.Client]:
     from appliance.web.app import create_app
 
     recognizer = FakeRecognizer(explode=lambda audio: len(audio) == 16000 * 3)
-    with LiveServer(create_app(settings, recognizer=recognizer)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    with running(settings, recognizer=recognizer, timeout=60) as client:
         yield client
 
 
@@ -204,7 +204,7 @@ def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_by
     from appliance.web.app import create_app
 
     env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_SERVER__MAX_UPLOAD_BYTES": str(len(speech_bytes) - 1)}
-    with LiveServer(create_app(load(None, env), recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url) as http:
+    with running(load(None, env), recognizer=FakeRecognizer()) as http:
         response = _upload(http, speech_bytes)
         assert response.status_code == 413 and "larger than this appliance accepts" in response.json()["detail"]
         # Without a Content-Length the cap is enforced while streaming.
@@ -214,7 +214,7 @@ def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_by
         assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
     env = {"APPLIANCE_DATA_DIR": str(tmp_path / "e"), "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5))}
     recognizer = FakeRecognizer(delay=3.0)
-    with LiveServer(create_app(load(None, env), recognizer=recognizer)) as server, httpx.Client(base_url=server.url) as http:
+    with running(load(None, env), recognizer=recognizer) as http:
         first = _upload(http, speech_bytes)
         assert first.status_code == 202
         second = _upload(http, speech_bytes)
@@ -241,21 +241,19 @@ def test_worker_survives_a_crashing_job(fake_http: httpx.Client, speech_bytes: b
 
 
 def test_cancel_running_and_queued_jobs(settings: Settings, speech_bytes: bytes) -> None:
-    from appliance.web.app import create_app
-
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer(delay=5.0))) as server, httpx.Client(base_url=server.url) as http:
-        running = _upload(http, speech_bytes).json()
+    with running(settings, recognizer=FakeRecognizer(delay=5.0)) as http:
+        busy = _upload(http, speech_bytes).json()
         queued = _upload(http, speech_bytes).json()
         import time
 
         deadline = time.monotonic() + 10
-        while http.get(f"/api/v1/jobs/{running['job_id']}").json()["state"] != "running" and time.monotonic() < deadline:
+        while http.get(f"/api/v1/jobs/{busy['job_id']}").json()["state"] != "running" and time.monotonic() < deadline:
             time.sleep(0.05)
         q = http.delete(f"/api/v1/jobs/{queued['job_id']}").json()
         assert q["state"] == "cancelled"
-        r = http.delete(f"/api/v1/jobs/{running['job_id']}").json()
+        r = http.delete(f"/api/v1/jobs/{busy['job_id']}").json()
         assert r["cancel_requested"] is True
-        assert wait_for_job(http.get, running["job_id"], timeout=10)["state"] == "cancelled"
+        assert wait_for_job(http.get, busy["job_id"], timeout=10)["state"] == "cancelled"
         assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
         assert http.get("/api/v1/jobs/nope").status_code == 404
 

@@ -14,7 +14,7 @@ from appliance.audio import decode
 from appliance.config import load
 from appliance.diarization import DiarizationOptions, Turn
 from appliance.diarization.pyannote_engine import PyannoteDiarizer
-from tests.conftest import LiveServer, wait_for_job
+from tests.conftest import LiveServer, running, wait_for_job
 
 pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
 
@@ -85,7 +85,7 @@ def test_api_uses_pyannote_when_installed(tmp_path: Path, pipeline_dir: Path, sp
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes((clip * 32767).astype("<i2").tobytes())
-    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=300) as http:
+    with running(settings, timeout=300) as http:
         assert http.get("/api/v1/models").json()["diarization"]["default"] == "pyannote"
         job = http.post("/api/v1/transcriptions", files={"file": ("a.wav", buffer.getvalue(), "audio/wav")},
                         data={"diarize": "true"}).json()

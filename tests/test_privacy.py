@@ -19,7 +19,7 @@ import pytest
 
 from appliance import egress
 from appliance.audio import decode
-from tests.conftest import LiveServer, wait_for_job
+from tests.conftest import LiveServer, running, wait_for_job
 
 # Audit-hook recorders are process-wide and permanent, so they only record while a test switches them on.
 _recording = threading.Event()
@@ -106,7 +106,7 @@ def test_audio_never_reaches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     watcher = threading.Thread(target=watch, daemon=True)
     _opened.clear()
-    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with running(settings, timeout=120) as http:
         watcher.start()
         _recording.set()
         try:
@@ -144,7 +144,7 @@ def test_no_outbound_connection_during_full_transcription(tmp_path: Path, speech
     _recording.set()
     try:
         # The app is built while recording: model loading, migrations and start-up are covered too.
-        with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+        with running(settings, timeout=120) as http:
             job = http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()
             done = wait_for_job(http.get, job["job_id"])
             assert done["state"] == "done"
@@ -199,7 +199,7 @@ def test_deleted_transcript_is_gone_from_file_and_wal(tmp_path: Path, speech_byt
     data_dir = tmp_path / "d"
     settings = load(None, {"APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_MODELS_DIR": str(tmp_path / "m")})
     marker = "Zanzibarquux"
-    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with running(settings, timeout=120) as http:
         job = http.post(
             "/api/v1/transcriptions", files={"file": (f"{marker}.wav", speech_bytes, "audio/wav")}
         ).json()

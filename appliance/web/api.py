@@ -12,12 +12,13 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance import audio, exports, jobs, transcripts
+from appliance import audio, audit, authz, exports, jobs, transcripts
 from appliance.options import KNOWN, OptionsError, merge_json, parse
 from appliance.web import intake, schemas
+from appliance.web.auth import principal_of
 from appliance.web.services import Services
 
 EVENT_WAIT_SECONDS = 1.0
@@ -53,10 +54,15 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _job_or_404(services: Services, job_id: str) -> dict[str, Any]:
-    row = jobs.get(services.databases.get(), job_id)
+def _job_or_404(request: Request, job_id: str, *, change: bool = False) -> dict[str, Any]:
+    db = _services(request).databases.get()
+    row = jobs.get(db, job_id)
     if row is None:
         raise NotFoundException(detail=f"No job with id {job_id!r}.")
+    try:
+        (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
+    except authz.NotVisible:
+        raise NotFoundException(detail=f"No job with id {job_id!r}.") from None
     return row
 
 
@@ -71,11 +77,21 @@ def _job(row: dict[str, Any]) -> schemas.Job:
     operation_class=UploadOperation,
     summary="Upload a recording and queue it for transcription",
     tags=["transcription"],
+    opt={"scope": "transcribe"},
 )
 async def create_transcription(request: Request) -> schemas.Job:
     services = _services(request)
     settings = services.settings
-    if jobs.count_waiting(services.databases.get()) >= settings.worker.max_queued_jobs:
+    principal = principal_of(request)
+    db = services.databases.get()
+    workspace_id = authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
+    if jobs.count_active_for_user(db, principal.user.id) >= settings.quotas.concurrent_jobs:
+        raise HTTPException(
+            status_code=429,
+            detail=f"You already have {settings.quotas.concurrent_jobs} jobs waiting or running. Please wait for one to finish.",
+            headers={"Retry-After": str(settings.server.retry_after_seconds)},
+        )
+    if jobs.count_waiting(db) >= settings.worker.max_queued_jobs:
         raise HTTPException(
             status_code=503,
             detail="The queue is full. Please retry shortly.",
@@ -87,7 +103,9 @@ async def create_transcription(request: Request) -> schemas.Job:
         fields = {k: v for k, v in request.query_params.items() if k in OPTION_FIELDS}
         fields.update({k: v for k, v in received.fields.items() if k in OPTION_FIELDS})
         options_json = received.fields.get("options") or request.query_params.get("options")
-        unknown = set(received.fields) - set(OPTION_FIELDS) - {"options"}
+        if received.fields.get("workspace_id"):
+            workspace_id = authz.target_workspace(db, principal, received.fields["workspace_id"])
+        unknown = set(received.fields) - set(OPTION_FIELDS) - {"options", "workspace_id"}
         if unknown:
             raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
         options = parse(merge_json(fields, options_json), settings, services.registry, services.engines)
@@ -105,6 +123,8 @@ async def create_transcription(request: Request) -> schemas.Job:
                 models=[m.name for m in options.models],
                 options=options.stored(),
                 priority=options.priority,
+                user_id=principal.user.id,
+                workspace_id=workspace_id,
             ),
         )
         job_id = row["id"]
@@ -112,6 +132,9 @@ async def create_transcription(request: Request) -> schemas.Job:
     except OptionsError as exc:
         received.upload.discard()
         raise HTTPException(status_code=400, detail=str(exc)) from None
+    except (authz.NotVisible, authz.Forbidden):
+        received.upload.discard()
+        raise
     except BaseException:
         received.upload.discard()
         if job_id is not None:
@@ -124,13 +147,13 @@ async def create_transcription(request: Request) -> schemas.Job:
 
 @get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])
 async def get_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
-    return _job(_job_or_404(_services(request), job_id))
+    return _job(_job_or_404(request, job_id))
 
 
 @get("/api/v1/jobs/{job_id:str}/events", summary="Server-sent progress events until the job ends", tags=["transcription"])
 async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent:
     services = _services(request)
-    _job_or_404(services, job_id)
+    _job_or_404(request, job_id)
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
         last: str | None = None
@@ -153,10 +176,11 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
     return ServerSentEvent(stream())
 
 
-@delete("/api/v1/jobs/{job_id:str}", status_code=200, summary="Cancel a queued or running job", tags=["transcription"])
+@delete("/api/v1/jobs/{job_id:str}", status_code=200, summary="Cancel a queued or running job", tags=["transcription"],
+        opt={"scope": "transcribe"})
 async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     services = _services(request)
-    _job_or_404(services, job_id)
+    _job_or_404(request, job_id, change=True)
     row = jobs.request_cancel(services.databases.get(), job_id)
     if row is not None and row["state"] == "cancelled":
         services.vault.release(job_id)  # a queued job's audio is dropped at once
@@ -169,13 +193,32 @@ async def list_transcripts(
     request: Request,
     limit: int = Parameter(default=50, ge=1, le=500),
     offset: int = Parameter(default=0, ge=0),
+    workspace_id: FromQuery[str | None] = None,
 ) -> schemas.TranscriptPage:
-    page = transcripts.list_page(_services(request).databases.get(), limit=limit, offset=offset)
+    db = _services(request).databases.get()
+    visible = authz.visible_workspace_ids(db, principal_of(request))
+    if workspace_id is not None:
+        visible = [w for w in visible if w == workspace_id]
+    page = transcripts.list_page(db, limit=limit, offset=offset, workspace_ids=visible)
     return msgspec.convert(page, schemas.TranscriptPage)
 
 
-def _transcript_or_404(services: Services, transcript_id: FromPath[str]) -> dict[str, Any]:
-    doc = transcripts.get(services.databases.get(), transcript_id)
+def _visible_transcript(request: Request, transcript_id: str, *, change: bool = False) -> None:
+    """404 unless the caller may see the transcript (its existence is not revealed); 403 if they
+    may see it but not change it."""
+    db = _services(request).databases.get()
+    row = transcripts.row(db, transcript_id)
+    try:
+        if row is None:
+            raise authz.NotVisible()
+        (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
+    except authz.NotVisible:
+        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
+
+
+def _transcript_or_404(request: Request, transcript_id: str) -> dict[str, Any]:
+    _visible_transcript(request, transcript_id)
+    doc = transcripts.get(_services(request).databases.get(), transcript_id)
     if doc is None:
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     return doc
@@ -183,7 +226,7 @@ def _transcript_or_404(services: Services, transcript_id: FromPath[str]) -> dict
 
 @get("/api/v1/transcripts/{transcript_id:str}", summary="One transcript with segments and word timings", tags=["transcripts"])
 async def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
-    return msgspec.convert(_transcript_or_404(_services(request), transcript_id), schemas.Transcript)
+    return msgspec.convert(_transcript_or_404(request, transcript_id), schemas.Transcript)
 
 
 @get(
@@ -195,7 +238,7 @@ async def get_transcript(request: Request, transcript_id: FromPath[str]) -> sche
 async def export_transcript(
     request: Request, transcript_id: FromPath[str], format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json)$")
 ) -> Response[str]:
-    doc = _transcript_or_404(_services(request), transcript_id)
+    doc = _transcript_or_404(request, transcript_id)
     body = exports.render(doc, format)
     stem = (doc["filename"].rsplit(".", 1)[0] or "transcript").replace('"', "")
     return Response(
@@ -205,10 +248,15 @@ async def export_transcript(
     )
 
 
-@delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently", tags=["transcripts"])
+@delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently",
+        tags=["transcripts"], opt={"scope": "transcribe"})
 async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
-    if not await asyncio.to_thread(transcripts.delete, _services(request).databases.get(), transcript_id):
+    _visible_transcript(request, transcript_id, change=True)
+    services = _services(request)
+    if not await asyncio.to_thread(transcripts.delete, services.databases.get(), transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+    principal = principal_of(request)
+    audit.record(services.databases.get(), "transcript.deleted", actor=principal.user.email, target=transcript_id)
 
 
 @get("/api/v1/models", summary="Models this appliance can run", tags=["models"])
@@ -228,7 +276,7 @@ async def list_models(request: Request) -> schemas.ModelList:
     )
 
 
-@get("/healthz", summary="Liveness and queue state", tags=["health"])
+@get("/healthz", summary="Liveness and queue state", tags=["health"], opt={"public": True})
 async def healthz(request: Request) -> Response[schemas.Health]:
     services = _services(request)
     alive = services.worker.alive()

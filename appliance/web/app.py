@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import logging
 
+from pathlib import Path
+
 from litestar import Litestar
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from appliance import __version__, egress
 from appliance.asr import ModelRegistry, Recognizer
 from appliance.config import Settings
-from appliance.web import api
+from appliance.web import accounts_api, api, pages
+from appliance.web.auth import EXCEPTION_HANDLERS, authorize
+from appliance.web.middleware import request_log, security_headers
 from appliance.web.services import Services, build
+
+HERE = Path(__file__).parent
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +39,24 @@ def create_app(settings: Settings, *, recognizer: Recognizer | None = None, regi
     def on_shutdown() -> None:
         services.stop()
 
+    static = create_static_files_router(path="/static", directories=[HERE / "static"], opt={"public": True},
+                                       include_in_schema=False)
     return Litestar(
-        route_handlers=api.ROUTES,
+        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *pages.ROUTES, static],
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        openapi_config=OpenAPIConfig(title="Sotto appliance API", version=__version__, path="/schema"),
+        guards=[authorize],  # every route: authentication, CSRF, scope, rate limit
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[security_headers, request_log],
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Sotto appliance API", version=__version__, path="/schema",
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key: sotto_<prefix>_<secret>"),
+            }),
+            security=[{"bearer": []}],
+        ),
         debug=False,
     )
 

@@ -42,9 +42,11 @@ class TranscriptSummary(msgspec.Struct):
     duration: float
     created_at: str
     updated_at: str
+    workspace_id: str | None = None
+    created_by: str | None = None
 
 
-class Transcript(TranscriptSummary):
+class Transcript(TranscriptSummary, kw_only=True):
     text: str
     options: dict[str, Any]
     timings: dict[str, float]
@@ -80,6 +82,7 @@ class Job(msgspec.Struct):
     finished_at: str | None
     transcript_id: str | None
     transcript_ids: list[str]
+    workspace_id: str | None = None
 
 
 class Model(msgspec.Struct):

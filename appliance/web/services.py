@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
 
-from appliance import jobs, migrations
+from appliance import accounts, jobs, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.config import Settings
 from appliance.db import Databases
 from appliance.diarization.engines import DiarizationEngines
 from appliance.notify import JobNotifier
+from appliance.web.auth import RateLimiter
 from appliance.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,18 +28,38 @@ class Services:
     worker: Worker
     notifier: JobNotifier
     engines: DiarizationEngines
+    limiter: RateLimiter
     devices: int = 1
+    setup_code: str | None = None  # while no user exists: the code the first-run page asks for
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         db = self.databases.get()
         migrations.apply(db)
         # Audio is never kept on disk, so jobs from a previous run cannot resume.
         jobs.fail_interrupted(db)
+        if accounts.count(db) == 0:
+            self.setup_code = secrets.token_hex(4)
+            log.warning("No account exists yet. Open /setup and enter the setup code %s to create the administrator "
+                        "(or run: appliance users create-admin --email E --password-stdin).", self.setup_code)
         self.worker.start(self.devices)
+        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
 
     def stop(self) -> None:
+        self._stop.set()
         self.worker.stop()
         self.databases.close()
+
+    def _housekeeping(self) -> None:
+        """Retention, at start and then hourly."""
+        while True:
+            try:
+                r = self.settings.retention
+                privacy.apply_retention(self.databases.get(), request_log_days=r.request_log_days, transcript_days=r.transcript_days)
+            except Exception:  # noqa: BLE001 - retention must not take the appliance down
+                log.exception("retention run failed")
+            if self._stop.wait(3600):
+                return
 
 
 def build(settings: Settings, recognizer: Recognizer | None = None, registry: ModelRegistry | None = None) -> Services:
@@ -45,4 +71,5 @@ def build(settings: Settings, recognizer: Recognizer | None = None, registry: Mo
     notifier = JobNotifier()
     engines = DiarizationEngines(settings)
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed)
-    return Services(settings, databases, vault, registry, worker, notifier, engines, devices)
+    limiter = RateLimiter(settings.quotas.requests_per_minute)
+    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, devices)

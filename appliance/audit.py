@@ -1,0 +1,24 @@
+"""The audit log: who did what, when. Never transcript text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from appliance.jobs import now
+
+
+def record(db: sqlite_utils.Database, action: str, *, actor: str | None, target: str | None = None,
+           detail: dict[str, Any] | None = None, ip: str | None = None) -> None:
+    db["audit_log"].insert({"at": now(), "actor": actor or "anonymous", "action": action, "target": target,
+                            "detail": json.dumps(detail) if detail else None, "ip": ip})
+
+
+def entries(db: sqlite_utils.Database, *, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    return [
+        {**r, "detail": json.loads(r["detail"]) if r["detail"] else None}
+        for r in db.query("SELECT at, actor, action, target, detail, ip FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
+                          [limit, offset])
+    ]

@@ -1,0 +1,61 @@
+"""Privacy controls: delete an account for good, export a user's data, apply retention."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from appliance import accounts, apikeys, exports, transcripts, workspaces
+from appliance.db import checkpoint
+
+
+def delete_account(db: sqlite_utils.Database, user_id: str) -> None:
+    """The user, their personal workspace, transcripts, jobs, keys and sessions; then the freed pages
+    are zeroed (secure_delete) and the WAL truncated, so nothing of it remains in the files."""
+    accounts.delete(db, user_id)
+    checkpoint(db)
+
+
+def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
+    """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT."""
+    user = accounts.get(db, user_id)
+    assert user is not None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        account: dict[str, Any] = {
+            "user": user.public(),
+            "workspaces": workspaces.for_user(db, user_id),
+            "api_keys": apikeys.for_user(db, user_id),
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        archive.writestr("account.json", json.dumps(account, indent=2))
+        ids = [r["id"] for r in db.query("SELECT id FROM transcripts WHERE user_id = ? ORDER BY created_at", [user_id])]
+        for transcript_id in ids:
+            doc = transcripts.get(db, transcript_id)
+            if doc is None:
+                continue
+            stem = f"transcripts/{doc['created_at'][:10]}-{transcript_id[:8]}"
+            for fmt in ("json", "txt", "srt", "vtt"):
+                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt))
+    return buffer.getvalue()
+
+
+def _cutoff(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def apply_retention(db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int) -> dict[str, int]:
+    """Purge old request logs and expired sessions; delete old transcripts when a policy is set."""
+    purged = {
+        "request_log": db.execute("DELETE FROM request_log WHERE at < ?", [_cutoff(request_log_days)]).rowcount,
+        "sessions": db.execute("DELETE FROM sessions WHERE expires_at < ?", [_cutoff(0)]).rowcount,
+        "transcripts": transcripts.purge_older_than(db, _cutoff(transcript_days)) if transcript_days > 0 else 0,
+    }
+    if any(purged.values()):
+        checkpoint(db)
+    return purged

@@ -1,0 +1,358 @@
+"""Sign-in, the caller's own account, API keys, users (admin), workspaces, audit: thin handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from appliance import accounts, apikeys, audit, authz, privacy, sessions, workspaces
+from appliance.web.auth import principal_of
+from appliance.web.services import Services
+
+
+class Login(msgspec.Struct):
+    email: str
+    password: str
+
+
+class PasswordChange(msgspec.Struct):
+    current_password: str
+    new_password: str
+
+
+class PasswordConfirm(msgspec.Struct):
+    password: str
+
+
+class NewKey(msgspec.Struct):
+    name: str = "API key"
+    scope: str = "transcribe"
+
+
+class NewUser(msgspec.Struct):
+    email: str
+    password: str
+    role: str = "member"
+
+
+class NewInvite(msgspec.Struct):
+    email: str
+    role: str = "member"
+
+
+class AcceptInvite(msgspec.Struct):
+    token: str
+    password: str
+
+
+class NewPassword(msgspec.Struct):
+    password: str
+
+
+class NewWorkspace(msgspec.Struct):
+    name: str
+
+
+class Member(msgspec.Struct):
+    email: str
+    role: str = "member"
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services
+
+
+def _db(request: Request[Any, Any, Any]) -> Any:
+    return _services(request).databases.get()
+
+
+def _ip(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _bad(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=400, detail=str(exc))
+
+
+def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
+    return Cookie(key=sessions.COOKIE, value=value, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                  path="/", max_age=max_age)
+
+
+@post("/api/v1/auth/login", opt={"public": True}, status_code=200, tags=["auth"], summary="Sign in (sets the session cookie)")
+async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[dict[str, Any]]:
+    services = _services(request)
+    security = services.settings.security
+    db = _db(request)
+    try:
+        user = await asyncio.to_thread(
+            accounts.authenticate, db, data.email, data.password,
+            max_failures=security.login_max_failures, lockout_minutes=security.lockout_minutes,
+        )
+    except accounts.SignInFailed:
+        audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
+        raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
+    # A fresh session id at every sign-in: any session cookie planted before sign-in is useless.
+    old = request.cookies.get(sessions.COOKIE)
+    if old:
+        previous = sessions.resolve(db, old, security.session_idle_minutes)
+        if previous:
+            sessions.end(db, previous.id)
+    token, session = sessions.create(db, user.id, security.session_absolute_minutes)
+    audit.record(db, "sign_in", actor=user.email, ip=_ip(request))
+    return Response(
+        {"user": user.public(), "csrf_token": session.csrf_token},
+        cookies=[_session_cookie(request, token, security.session_absolute_minutes * 60)],
+    )
+
+
+@post("/api/v1/auth/logout", status_code=200, tags=["auth"], summary="Sign out this session")
+async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    if principal.session:
+        sessions.end(_db(request), principal.session.id)
+    return Response({"signed_out": True}, cookies=[_session_cookie(request, "", 0)])
+
+
+@post("/api/v1/auth/logout-all", status_code=200, tags=["auth"], summary="Sign out every session of this account")
+async def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    ended = sessions.end_all(_db(request), principal.user.id)
+    audit.record(_db(request), "sign_out.everywhere", actor=principal.user.email, ip=_ip(request))
+    return Response({"sessions_ended": ended}, cookies=[_session_cookie(request, "", 0)])
+
+
+@get("/api/v1/me", tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
+async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    principal = principal_of(request)
+    return {
+        "user": principal.user.public(),
+        "scope": principal.scope,
+        "via": principal.via,
+        "csrf_token": principal.session.csrf_token if principal.session else None,
+        "workspaces": workspaces.for_user(_db(request), principal.user.id),
+    }
+
+
+@post("/api/v1/me/password", status_code=200, tags=["account"], summary="Change my password (other sessions end)")
+async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
+    principal = principal_of(request)
+    db = _db(request)
+    if not await asyncio.to_thread(accounts.verify_password, db, principal.user.id, data.current_password):
+        raise HTTPException(status_code=400, detail="The current password is not right.")
+    try:
+        await asyncio.to_thread(accounts.set_password, db, principal.user.id, data.new_password)
+    except accounts.AccountError as exc:
+        raise _bad(exc) from None
+    keep = principal.session.id if principal.session else None
+    for row in list(db.query("SELECT id FROM sessions WHERE user_id = ?", [principal.user.id])):
+        if row["id"] != keep:
+            sessions.end(db, row["id"])
+    audit.record(db, "password.changed", actor=principal.user.email, ip=_ip(request))
+    return {"changed": True}
+
+
+@delete("/api/v1/me", status_code=200, tags=["account"], summary="Delete my account and everything it owns, for good")
+async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    db = _db(request)
+    if not await asyncio.to_thread(accounts.verify_password, db, principal.user.id, data.password):
+        raise HTTPException(status_code=400, detail="The password is not right.")
+    await asyncio.to_thread(privacy.delete_account, db, principal.user.id)
+    audit.record(db, "account.deleted", actor=principal.user.email, ip=_ip(request))
+    return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
+
+
+@get("/api/v1/me/export", tags=["account"], summary="Export my data: a zip of every transcript and my account", media_type="application/zip")
+async def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
+    principal = principal_of(request)
+    db = _db(request)
+    data = await asyncio.to_thread(privacy.export_user, db, principal.user.id)
+    audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'})
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@get("/api/v1/apikeys", tags=["account"], summary="My API keys (never the secrets)")
+async def list_keys(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    return apikeys.for_user(_db(request), principal_of(request).user.id)
+
+
+@post("/api/v1/apikeys", tags=["account"], summary="Create an API key; the key is shown this once")
+async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[str, Any]:
+    principal = principal_of(request)
+    if data.scope not in authz.LEVEL:
+        raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
+    if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
+        raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
+    key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope)
+    audit.record(_db(request), "apikey.created", actor=principal.user.email, target=record["id"], detail={"scope": data.scope})
+    return {"key": key, **record}
+
+
+@delete("/api/v1/apikeys/{key_id:str}", status_code=204, tags=["account"], summary="Revoke one of my API keys")
+async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
+    principal = principal_of(request)
+    if not apikeys.revoke(_db(request), key_id, principal.user.id):
+        raise NotFoundException(detail="No such key.")
+    audit.record(_db(request), "apikey.revoked", actor=principal.user.email, target=key_id)
+
+
+# --------------------------------------------------------------------------- users (admins)
+
+
+@get("/api/v1/users", opt={"scope": "admin"}, tags=["admin"], summary="All users")
+async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    return accounts.list_all(_db(request))
+
+
+@post("/api/v1/users", opt={"scope": "admin"}, tags=["admin"], summary="Create a user")
+async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dict[str, Any]:
+    try:
+        user = await asyncio.to_thread(accounts.create, _db(request), data.email, data.password, data.role)
+    except accounts.AccountError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "user.created", actor=principal_of(request).user.email, target=user.email, detail={"role": user.role})
+    return user.public()
+
+
+@post("/api/v1/invites", opt={"scope": "admin"}, tags=["admin"], summary="Invite a user: a one-time link")
+async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvite]) -> dict[str, Any]:
+    hours = _services(request).settings.security.invite_hours
+    try:
+        token = accounts.invite(_db(request), data.email, data.role, principal_of(request).user.id, hours)
+    except accounts.AccountError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "user.invited", actor=principal_of(request).user.email, target=data.email.lower())
+    return {"token": token, "path": f"/invite#{token}", "expires_in_hours": hours}
+
+
+@post("/api/v1/invites/accept", opt={"public": True}, tags=["auth"], summary="Accept an invitation and set a password")
+async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
+    try:
+        user = await asyncio.to_thread(accounts.accept_invite, _db(request), data.token, data.password)
+    except accounts.AccountError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "invite.accepted", actor=user.email, ip=_ip(request))
+    return user.public()
+
+
+def _user_or_404(request: Request[Any, Any, Any], user_id: str) -> accounts.User:
+    user = accounts.get(_db(request), user_id)
+    if user is None:
+        raise NotFoundException(detail="No such user.")
+    return user
+
+
+@post("/api/v1/users/{user_id:str}/disable", opt={"scope": "admin"}, status_code=200, tags=["admin"], summary="Disable a user")
+async def disable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
+    user = _user_or_404(request, user_id)
+    if user.id == principal_of(request).user.id:
+        raise HTTPException(status_code=400, detail="You cannot disable your own account.")
+    accounts.set_disabled(_db(request), user.id, True)
+    sessions.end_all(_db(request), user.id)
+    audit.record(_db(request), "user.disabled", actor=principal_of(request).user.email, target=user.email)
+    return {"disabled": True}
+
+
+@post("/api/v1/users/{user_id:str}/enable", opt={"scope": "admin"}, status_code=200, tags=["admin"], summary="Enable a user")
+async def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
+    user = _user_or_404(request, user_id)
+    accounts.set_disabled(_db(request), user.id, False)
+    audit.record(_db(request), "user.enabled", actor=principal_of(request).user.email, target=user.email)
+    return {"disabled": False}
+
+
+@post("/api/v1/users/{user_id:str}/password", opt={"scope": "admin"}, status_code=200, tags=["admin"],
+      summary="Reset a user's password")
+async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
+    user = _user_or_404(request, user_id)
+    try:
+        await asyncio.to_thread(accounts.set_password, _db(request), user.id, data.password)
+    except accounts.AccountError as exc:
+        raise _bad(exc) from None
+    sessions.end_all(_db(request), user.id)
+    audit.record(_db(request), "user.password_reset", actor=principal_of(request).user.email, target=user.email)
+    return {
+        "reset": True,
+        "note": "The account is restored, but private transcripts stay encrypted with the user's old passphrase: "
+        "a reset cannot recover them.",
+    }
+
+
+@get("/api/v1/audit", opt={"scope": "admin"}, tags=["admin"], summary="The audit log, newest first")
+async def audit_log(request: Request[Any, Any, Any], limit: FromQuery[int] = 200, offset: FromQuery[int] = 0) -> list[dict[str, Any]]:
+    return audit.entries(_db(request), limit=max(1, min(limit, 5000)), offset=max(0, offset))
+
+
+# --------------------------------------------------------------------------- workspaces
+
+
+@get("/api/v1/workspaces", tags=["workspaces"], summary="My workspaces and my role in each")
+async def list_workspaces(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    return workspaces.for_user(_db(request), principal_of(request).user.id)
+
+
+@post("/api/v1/workspaces", opt={"scope": "transcribe"}, tags=["workspaces"], summary="Create a shared workspace")
+async def create_workspace(request: Request[Any, Any, Any], data: JSONBody[NewWorkspace]) -> dict[str, Any]:
+    principal = principal_of(request)
+    workspace_id = workspaces.create(_db(request), data.name, owner_id=principal.user.id)
+    audit.record(_db(request), "workspace.created", actor=principal.user.email, target=workspace_id)
+    return {"id": workspace_id, "name": data.name.strip()[:120], "role": "admin", "personal": False}
+
+
+def _workspace_admin(request: Request[Any, Any, Any], workspace_id: str) -> None:
+    role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
+    if role is None:
+        raise NotFoundException(detail="No such workspace.")
+    if role != "admin" or authz.LEVEL[principal_of(request).scope] < authz.LEVEL["transcribe"]:
+        raise PermissionDeniedException(detail="Only the workspace's admins can manage its members.")
+
+
+@get("/api/v1/workspaces/{workspace_id:str}/members", tags=["workspaces"], summary="Members of a workspace")
+async def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> list[dict[str, Any]]:
+    if workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id) is None:
+        raise NotFoundException(detail="No such workspace.")
+    return workspaces.members(_db(request), workspace_id)
+
+
+@put("/api/v1/workspaces/{workspace_id:str}/members", opt={"scope": "transcribe"}, tags=["workspaces"],
+     summary="Add a member or change their role")
+async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Member]) -> dict[str, Any]:
+    _workspace_admin(request, workspace_id)
+    if workspaces.is_personal(_db(request), workspace_id):
+        raise HTTPException(status_code=400, detail="A personal workspace cannot be shared; create a shared workspace.")
+    user = accounts.by_email(_db(request), data.email)
+    if user is None or data.role not in workspaces.ROLES:
+        raise HTTPException(status_code=400, detail="Give the e-mail address of an existing user and a role: admin, member or viewer.")
+    workspaces.set_member(_db(request), workspace_id, user.id, data.role)
+    audit.record(_db(request), "workspace.member_set", actor=principal_of(request).user.email, target=workspace_id,
+                 detail={"member": user.email, "role": data.role})
+    return {"workspace_id": workspace_id, "user_id": user.id, "role": data.role}
+
+
+@delete("/api/v1/workspaces/{workspace_id:str}/members/{user_id:str}", opt={"scope": "transcribe"}, status_code=204,
+        tags=["workspaces"], summary="Remove a member")
+async def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], user_id: FromPath[str]) -> None:
+    _workspace_admin(request, workspace_id)
+    if workspaces.is_personal(_db(request), workspace_id):
+        raise HTTPException(status_code=400, detail="The owner of a personal workspace cannot be removed.")
+    workspaces.remove_member(_db(request), workspace_id, user_id)
+    audit.record(_db(request), "workspace.member_removed", actor=principal_of(request).user.email, target=workspace_id)
+
+
+ROUTES = [
+    login, logout, logout_all, me, change_password, delete_me, export_me,
+    list_keys, create_key, revoke_key,
+    list_users, create_user, create_invite, accept_invite, disable_user, enable_user, reset_password, audit_log,
+    list_workspaces, create_workspace, list_members, set_member, remove_member,
+]

@@ -1,0 +1,117 @@
+"""The one guard every route passes: who is calling (session cookie or Bearer key), CSRF for cookie
+requests that change things, the route's required scope, and the per-caller request rate."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from appliance import accounts, apikeys, sessions
+from appliance.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_HEADER = "x-csrf-token"
+
+
+class RateLimiter:
+    """A sliding one-minute window per caller, in memory (one process serves the appliance)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> int | None:
+        """None if allowed; else seconds until the caller may retry."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits[key]
+            while hits and hits[0] <= now - 60:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(1, int(60 - (now - hits[0])) + 1)
+            hits.append(now)
+            return None
+
+
+def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    services = connection.app.state.services
+    db = services.databases.get()
+    header = connection.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        key = apikeys.resolve(db, header[7:].strip())
+        if key is None:
+            return None
+        user = accounts.get(db, key.user_id)
+        if user is None or user.disabled:
+            return None
+        return principal_for(user, key_scope=key.scope, key_id=key.id)
+    token = connection.cookies.get(sessions.COOKIE)
+    session = sessions.resolve(db, token, services.settings.security.session_idle_minutes)
+    if session is None:
+        return None
+    user = accounts.get(db, session.user_id)
+    if user is None or user.disabled:
+        return None
+    return principal_for(user, session=session)
+
+
+def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard. Routes declare `opt={"public": True}` or `opt={"scope": "read|transcribe|admin"}`."""
+    opt = handler.opt
+    principal = resolve_principal(connection)
+    connection.state.principal = principal
+    # The OpenAPI document describes the API, not anyone's data: readable without signing in.
+    if opt.get("public") or connection.scope.get("path", "").startswith("/schema"):
+        return
+    try:
+        require_scope(principal, opt.get("scope", "read"))
+    except Unauthenticated:
+        raise NotAuthorizedException(
+            detail="Sign in, or send an API key as 'Authorization: Bearer <key>'.", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+    except Forbidden as exc:
+        raise PermissionDeniedException(detail=str(exc)) from None
+    assert principal is not None
+    method = connection.scope.get("method", "GET")
+    if principal.via == "session" and method not in SAFE_METHODS:
+        sent = connection.headers.get(CSRF_HEADER, "")
+        if not (principal.session and hmac.compare_digest(sent, principal.session.csrf_token)):
+            raise PermissionDeniedException(detail="The request is missing its CSRF token (X-CSRF-Token header).")
+    retry = connection.app.state.services.limiter.check(principal.rate_key)
+    if retry is not None:
+        raise HTTPException(status_code=429, detail="Too many requests. Please slow down.", headers={"Retry-After": str(retry)})
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    principal = request.state.get("principal")
+    if principal is None:  # a public route that needs a caller after all
+        raise NotAuthorizedException(detail="Sign in first.", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def _json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers or {})
+
+
+def forbidden_handler(_: Request[Any, Any, Any], exc: Forbidden) -> Response[dict[str, Any]]:
+    return _json_error(403, str(exc) or "You are not allowed to do this.")
+
+
+def not_visible_handler(_: Request[Any, Any, Any], exc: NotVisible) -> Response[dict[str, Any]]:
+    return _json_error(404, "Not found.")
+
+
+def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[dict[str, Any]]:
+    return _json_error(401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
+
+
+EXCEPTION_HANDLERS = {Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler}

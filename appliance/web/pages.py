@@ -1,0 +1,48 @@
+"""HTML pages of the account and privacy issue: first-run setup and the privacy statement."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from appliance import accounts, audit
+
+
+@get("/privacy", opt={"public": True}, include_in_schema=False)
+async def privacy_page(request: Request[Any, Any, Any]) -> Template:
+    return Template("privacy.html", context={"settings": request.app.state.services.settings})
+
+
+@get("/setup", opt={"public": True}, include_in_schema=False)
+async def setup_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    if accounts.count(request.app.state.services.databases.get()):
+        return Redirect("/privacy")
+    return Template("setup.html", context={})
+
+
+@post("/setup", opt={"public": True}, include_in_schema=False, status_code=200)
+async def setup_submit(
+    request: Request[Any, Any, Any], data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Template | Redirect:
+    services = request.app.state.services
+    db = services.databases.get()
+    if accounts.count(db) or services.setup_code is None:
+        return Redirect("/privacy")
+    email = data.get("email", "")
+    if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
+        return Template("setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email})
+    try:
+        user = accounts.create(db, email, data.get("password", ""), "admin")
+    except accounts.AccountError as exc:
+        return Template("setup.html", context={"error": str(exc), "email": email})
+    services.setup_code = None
+    audit.record(db, "user.created", actor="setup", target=user.email, detail={"role": "admin"})
+    return Template("setup.html", context={"done": True, "email": user.email})
+
+
+ROUTES = [privacy_page, setup_page, setup_submit]
