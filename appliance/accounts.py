@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance import workspaces
+from appliance.db import transaction
 from appliance.jobs import new_id, now
 
 ROLES = ("admin", "member", "viewer")
@@ -72,7 +73,7 @@ def create(db: sqlite_utils.Database, email: str, password: str, role: str = "me
         raise AccountError("A user with that e-mail address already exists.")
     user_id = new_id()
     stamp = now()
-    with db.atomic():
+    with transaction(db):
         db["users"].insert({"id": user_id, "email": email, "password_hash": _hasher.hash(password), "role": role,
                             "disabled": 0, "failed_logins": 0, "created_at": stamp, "password_changed_at": stamp})
         workspaces.create(db, f"{email} (personal)", owner_id=user_id, personal=True)
@@ -151,7 +152,7 @@ def set_disabled(db: sqlite_utils.Database, user_id: str, disabled: bool) -> Non
 
 def delete(db: sqlite_utils.Database, user_id: str) -> None:
     """Everything the user owns goes: personal workspace, transcripts, jobs, keys, sessions (cascades)."""
-    with db.atomic():
+    with transaction(db):
         db.execute("DELETE FROM transcripts WHERE user_id = ?", [user_id])
         db.execute("DELETE FROM jobs WHERE user_id = ?", [user_id])
         db.execute("DELETE FROM users WHERE id = ?", [user_id])

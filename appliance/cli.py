@@ -20,6 +20,10 @@ from appliance.config import ConfigError, Settings, load
 app = typer.Typer(help="Sotto: the air-gapped transcription appliance.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Models this appliance can run.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="apikeys")
 
 ConfigOption = Annotated[
     Path | None,
@@ -59,8 +63,21 @@ def serve(
         except ConfigError as exc:
             raise _fail(f"configuration error: {exc}", 2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    typer.echo(f"Sotto appliance {__version__} on http://{settings.server.host}:{settings.server.port}  (data: {settings.storage.data_dir})")
-    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, log_level="info")
+    from appliance import tls
+    from appliance.web.server import BackgroundServer, server_config
+
+    host, port = settings.server.host, settings.server.port
+    if tls.wanted(settings):
+        cert, key = tls.ensure_certificate(settings)
+        config = server_config(create_app(settings), host, port, certfile=cert, keyfile=key)
+        typer.echo(f"Sotto appliance {__version__} on https://{host}:{port}  (data: {settings.storage.data_dir}, certificate: {cert})")
+        if settings.security.http_redirect_port:
+            # Plain HTTP only answers with a redirect to HTTPS; it dies with the main server (daemon thread).
+            BackgroundServer(tls.redirect_app(port), host=host, port=settings.security.http_redirect_port, lifespan="off").__enter__()
+    else:
+        config = server_config(create_app(settings), host, port)
+        typer.echo(f"Sotto appliance {__version__} on http://{host}:{port}  (data: {settings.storage.data_dir})")
+    uvicorn.Server(config).run()
 
 
 @app.command()
@@ -284,6 +301,103 @@ def doctor(
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def _database(config: Path | None) -> Any:
+    from appliance import migrations
+    from appliance.db import connect
+
+    settings = _settings(config)
+    db = connect(settings.storage.database_path)
+    migrations.apply(db)
+    return db
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _create_user(config: Path | None, email: str, role: str, password_stdin: bool) -> None:
+    from appliance import accounts, audit
+
+    db = _database(config)
+    try:
+        user = accounts.create(db, email, _read_password(password_stdin), role)
+    except accounts.AccountError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    audit.record(db, "user.created", actor="cli", target=user.email, detail={"role": role})
+    typer.echo(f"created {role} {user.email} ({user.id})")
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's e-mail address.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create an administrator (the first account, or another one)."""
+    _create_user(config, email, "admin", password_stdin)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="E-mail address.")],
+    role: Annotated[str, typer.Option(help="admin, member or viewer.")] = "member",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a user."""
+    _create_user(config, email, role, password_stdin)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """List users."""
+    from appliance import accounts
+
+    for user in accounts.list_all(_database(config)):
+        state = "disabled" if user["disabled"] else "active"
+        typer.echo(f"{user['email']:<40} {user['role']:<7} {state:<8} last sign-in: {user['last_login_at'] or 'never'}")
+
+
+@users_app.command("disable")
+def users_disable(email: Annotated[str, typer.Argument(help="E-mail address.")], config: ConfigOption = None) -> None:
+    """Disable a user and end their sessions (their data stays)."""
+    from appliance import accounts, audit, sessions
+
+    db = _database(config)
+    user = accounts.by_email(db, email)
+    if user is None:
+        raise _fail(f"no user {email}", 1)
+    accounts.set_disabled(db, user.id, True)
+    sessions.end_all(db, user.id)
+    audit.record(db, "user.disabled", actor="cli", target=user.email)
+    typer.echo(f"disabled {user.email}")
+
+
+@keys_app.command("create")
+def apikeys_create(
+    user: Annotated[str, typer.Option("--user", help="The owner's e-mail address.")],
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "API key",
+    scope: Annotated[str, typer.Option(help="read, transcribe or admin.")] = "transcribe",
+    config: ConfigOption = None,
+) -> None:
+    """Create an API key and print it (this is the only time it is shown)."""
+    from appliance import accounts, apikeys, audit, authz
+
+    db = _database(config)
+    owner = accounts.by_email(db, user)
+    if owner is None:
+        raise _fail(f"no user {user}", 1)
+    if scope not in authz.LEVEL or authz.LEVEL[scope] > authz.LEVEL[authz.ROLE_SCOPE[owner.role]]:
+        raise _fail(f"scope must be read, transcribe or admin, and no more than a {owner.role} has", 2)
+    key, record = apikeys.create(db, owner.id, name, scope)
+    audit.record(db, "apikey.created", actor="cli", target=record["id"], detail={"scope": scope})
+    typer.echo(key)
 
 
 if __name__ == "__main__":  # pragma: no cover

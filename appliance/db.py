@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -49,3 +51,24 @@ class Databases:
 def checkpoint(db: sqlite_utils.Database) -> None:
     """Fold the WAL back into the main file and truncate it, so deleted rows leave no copy there."""
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock first (BEGIN IMMEDIATE).
+
+    sqlite-utils reads the schema before it inserts; inside a plain deferred BEGIN that read pins a
+    snapshot, and when another thread commits in between, SQLite refuses the upgrade to writing at once
+    (SQLITE_BUSY_SNAPSHOT, no retry). Taking the lock up front lets busy_timeout do its waiting instead.
+    """
+    if db.conn.in_transaction:  # nested: sqlite-utils' savepoints are right here
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")

@@ -9,7 +9,7 @@ import sqlite_utils
 
 from appliance.asr import AsrResult
 from appliance.diarization.merge import Speaker
-from appliance.db import checkpoint
+from appliance.db import checkpoint, transaction
 from appliance import jobs
 from appliance.jobs import new_id, now
 
@@ -32,7 +32,7 @@ def store(
     """Write the transcript, its segments and words in one transaction; return its id."""
     transcript_id = new_id()
     stamp = now()
-    with db.atomic():
+    with transaction(db):
         db["transcripts"].insert(
             {
                 "id": transcript_id,
@@ -162,7 +162,7 @@ def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
     rows = list(db.query("SELECT job_id FROM transcripts WHERE id = ?", [transcript_id]))
     if not rows:
         return False
-    with db.atomic():
+    with transaction(db):
         db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
         if rows[0]["job_id"]:
             jobs.forget_if_orphaned(db, rows[0]["job_id"])

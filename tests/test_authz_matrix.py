@@ -1,0 +1,145 @@
+"""Every route × {anonymous, viewer, member, admin, another workspace's user, revoked key}."""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from appliance import accounts, apikeys, jobs, migrations, transcripts, workspaces
+from appliance.asr import AsrResult, Segment, Word
+from appliance.config import Settings
+from appliance.db import connect
+from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+
+PERSONAS = ("anonymous", "viewer", "member", "admin", "outsider", "revoked")
+
+
+def _wav(seconds: float = 1.0) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(b"\x00\x01" * int(16000 * seconds))
+    return buffer.getvalue()
+
+
+class World:
+    """alice: admin, owns the shared workspace Legal; bob: member of Legal; carol: another member;
+    victor: viewer in Legal; mallory: a member with her own workspace only; bob's revoked key."""
+
+    def __init__(self, settings: Settings) -> None:
+        db = connect(settings.storage.database_path)
+        migrations.apply(db)
+        self.db = db
+        self.users = {
+            "admin": accounts.create(db, "alice@example.org", ADMIN_PASSWORD, "admin"),
+            "member": accounts.create(db, "bob@example.org", ADMIN_PASSWORD, "member"),
+            "carol": accounts.create(db, "carol@example.org", ADMIN_PASSWORD, "member"),
+            "viewer": accounts.create(db, "victor@example.org", ADMIN_PASSWORD, "viewer"),
+            "outsider": accounts.create(db, "mallory@example.org", ADMIN_PASSWORD, "member"),
+        }
+        self.legal = workspaces.create(db, "Legal", owner_id=self.users["admin"].id)
+        for name, role in (("member", "member"), ("carol", "member"), ("viewer", "viewer")):
+            workspaces.set_member(db, self.legal, self.users[name].id, role)
+        scope = {"admin": "admin", "member": "transcribe", "carol": "transcribe", "viewer": "read", "outsider": "transcribe"}
+        self.keys = {name: apikeys.create(db, user.id, "matrix", scope[name])[0] for name, user in self.users.items()}
+        revoked, record = apikeys.create(db, self.users["member"].id, "old", "transcribe")
+        apikeys.revoke(db, record["id"])
+        self.keys["revoked"] = revoked
+        self.job = jobs.create(db, jobs.JobRequest("a.wav", 10, None, ["tiny.en"], {}, 0, self.users["member"].id, self.legal))
+        jobs.finish(db, self.job["id"], "done")
+        self.transcript = self.new_transcript()
+
+    def new_transcript(self, by: str = "member") -> str:
+        words = [Word(0.0, 0.5, " confidential", 0.9)]
+        result = AsrResult([Segment(0.0, 0.5, "confidential", words)], "en", 1.0, 1.0, 0.1)
+        return transcripts.store(self.db, result, job_id=None, filename="m.wav", size_bytes=10, model="tiny.en",
+                                 options={}, timings={}, user_id=self.users[by].id, workspace_id=self.legal)
+
+    def headers(self, persona: str) -> dict[str, str]:
+        return {} if persona == "anonymous" else {"Authorization": f"Bearer {self.keys[persona]}"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, httpx.Client]]:
+    from appliance.config import load
+    from appliance.web.app import create_app
+
+    root = tmp_path_factory.mktemp("matrix")
+    settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "d"), "APPLIANCE_MODELS_DIR": str(root / "m"),
+                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50"})
+    w = World(settings)
+    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        yield w, client
+
+
+def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
+    return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
+                                              admin=w.users["admin"].id, carol=w.users["carol"].id),
+                          headers=w.headers(persona), **kw).status_code
+
+
+# expected status for: anonymous, viewer, member, admin, outsider, revoked
+MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
+    ("GET", "/healthz", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/schema/openapi.json", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/privacy", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/models", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/me", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/jobs/{job}", {}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/jobs/{job}/events", {}, (401, 200, 200, 200, 404, 401)),
+    ("DELETE", "/api/v1/jobs/{job}", {}, (401, 403, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/transcripts/{t}", {}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/export", {"params": {"format": "srt"}}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/workspaces", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/workspaces/{legal}/members", {}, (401, 200, 200, 200, 404, 401)),
+    ("PUT", "/api/v1/workspaces/{legal}/members", {"json": {"email": "carol@example.org", "role": "member"}},
+     (401, 403, 403, 200, 404, 401)),
+    ("GET", "/api/v1/apikeys", {}, (401, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "read"}}, (401, 201, 201, 201, 201, 401)),
+    ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "admin"}}, (401, 403, 403, 201, 403, 401)),
+    ("GET", "/api/v1/users", {}, (401, 403, 403, 200, 403, 401)),
+    ("GET", "/api/v1/audit", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/invites", {"json": {"email": "new@example.org", "role": "member"}}, (401, 403, 403, 201, 403, 401)),
+    ("POST", "/api/v1/users/{carol}/enable", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
+    ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kw", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
+def test_route_matrix(world: tuple[World, httpx.Client], method: str, path: str, kw: dict[str, Any], expected: tuple[int, ...]) -> None:
+    w, client = world
+    got = tuple(_call(client, w, persona, method, path, **kw) for persona in PERSONAS)
+    assert got == expected, dict(zip(PERSONAS, got))
+
+
+def test_upload_matrix(world: tuple[World, httpx.Client]) -> None:
+    w, client = world
+    got = {}
+    for persona in PERSONAS:
+        got[persona] = client.post("/api/v1/transcriptions", params={"workspace_id": w.legal},
+                                   files={"file": ("a.wav", _wav(), "audio/wav")}, headers=w.headers(persona)).status_code
+    assert got == {"anonymous": 401, "viewer": 403, "member": 202, "admin": 202, "outsider": 404, "revoked": 401}
+
+
+def test_delete_matrix(world: tuple[World, httpx.Client]) -> None:
+    w, client = world
+    expected = {"anonymous": 401, "viewer": 403, "member": 204, "admin": 204, "outsider": 404, "revoked": 401, "carol": 403}
+    for persona, status in expected.items():
+        transcript = w.new_transcript(by="member")
+        headers = w.headers(persona) if persona != "carol" else {"Authorization": f"Bearer {w.keys['carol']}"}
+        assert client.delete(f"/api/v1/transcripts/{transcript}", headers=headers).status_code == status, persona
+
+
+def test_lists_never_show_other_workspaces(world: tuple[World, httpx.Client]) -> None:
+    w, client = world
+    outsider = client.get("/api/v1/transcripts", headers=w.headers("outsider")).json()
+    assert all(item["workspace_id"] != w.legal for item in outsider["items"])
+    viewer = client.get("/api/v1/transcripts", headers=w.headers("viewer")).json()
+    assert any(item["id"] == w.transcript for item in viewer["items"])
