@@ -22,3 +22,10 @@ def entries(db: sqlite_utils.Database, *, limit: int = 200, offset: int = 0) -> 
         for r in db.query("SELECT at, actor, action, target, detail, ip FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
                           [limit, offset])
     ]
+
+
+def forget(db: sqlite_utils.Database, email: str, pseudonym: str) -> None:
+    """A deleted account's e-mail leaves the log too; its events stay, under a pseudonym."""
+    db.execute("UPDATE audit_log SET actor = ? WHERE actor = ?", [pseudonym, email])
+    db.execute("UPDATE audit_log SET target = ? WHERE target = ?", [pseudonym, email])
+    db.execute("UPDATE audit_log SET detail = NULL WHERE detail LIKE ?", [f"%{email}%"])

@@ -10,15 +10,23 @@ from typing import Any
 
 import sqlite_utils
 
-from appliance import accounts, apikeys, exports, transcripts, workspaces
+from appliance import accounts, apikeys, audit, exports, transcripts, workspaces
 from appliance.db import checkpoint
 
 
-def delete_account(db: sqlite_utils.Database, user_id: str) -> None:
-    """The user, their personal workspace, transcripts, jobs, keys and sessions; then the freed pages
-    are zeroed (secure_delete) and the WAL truncated, so nothing of it remains in the files."""
+def delete_account(db: sqlite_utils.Database, user_id: str) -> str:
+    """The user, their personal workspace, transcripts, jobs, keys, sessions and invitations; their
+    e-mail leaves the audit log (their events stay under a pseudonym, which is returned); then the freed
+    pages are zeroed (secure_delete) and the WAL truncated, so nothing of it remains in the files."""
+    user = accounts.get(db, user_id)
+    pseudonym = f"deleted-user-{user_id[:8]}"
     accounts.delete(db, user_id)
+    if user is not None:
+        db.execute("DELETE FROM invites WHERE email = ?", [user.email])
+        audit.forget(db, user.email, pseudonym)
+    audit.record(db, "account.deleted", actor=pseudonym)
     checkpoint(db)
+    return pseudonym
 
 
 def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:

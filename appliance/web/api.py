@@ -192,7 +192,7 @@ async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
 async def list_transcripts(
     request: Request,
     limit: int = Parameter(default=50, ge=1, le=500),
-    offset: int = Parameter(default=0, ge=0),
+    offset: int = Parameter(default=0, ge=0, le=1_000_000_000),
     workspace_id: FromQuery[str | None] = None,
 ) -> schemas.TranscriptPage:
     db = _services(request).databases.get()
