@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -29,3 +31,13 @@ def forget(db: sqlite_utils.Database, email: str, pseudonym: str) -> None:
     db.execute("UPDATE audit_log SET actor = ? WHERE actor = ?", [pseudonym, email])
     db.execute("UPDATE audit_log SET target = ? WHERE target = ?", [pseudonym, email])
     db.execute("UPDATE audit_log SET detail = NULL WHERE detail LIKE ?", [f"%{email}%"])
+
+
+def to_csv(db: sqlite_utils.Database) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["at", "actor", "action", "target", "detail", "ip"])
+    for r in db.query("SELECT at, actor, action, target, detail, ip FROM audit_log ORDER BY id"):
+        # A leading =, +, - or @ would be a formula in a spreadsheet: neutralise it.
+        writer.writerow([("'" + v) if isinstance(v, str) and v[:1] in "=+-@" else v for v in r.values()])
+    return out.getvalue()

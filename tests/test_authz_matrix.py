@@ -41,11 +41,13 @@ class World:
             "carol": accounts.create(db, "carol@example.org", ADMIN_PASSWORD, "member"),
             "viewer": accounts.create(db, "victor@example.org", ADMIN_PASSWORD, "viewer"),
             "outsider": accounts.create(db, "mallory@example.org", ADMIN_PASSWORD, "member"),
+            "dave": accounts.create(db, "dave@example.org", ADMIN_PASSWORD, "member"),
         }
         self.legal = workspaces.create(db, "Legal", owner_id=self.users["admin"].id)
-        for name, role in (("member", "member"), ("carol", "member"), ("viewer", "viewer")):
+        for name, role in (("member", "member"), ("carol", "member"), ("viewer", "viewer"), ("dave", "member")):
             workspaces.set_member(db, self.legal, self.users[name].id, role)
-        scope = {"admin": "admin", "member": "transcribe", "carol": "transcribe", "viewer": "read", "outsider": "transcribe"}
+        scope = {"admin": "admin", "member": "transcribe", "carol": "transcribe", "viewer": "read", "outsider": "transcribe",
+                 "dave": "transcribe"}
         self.keys = {name: apikeys.create(db, user.id, "matrix", scope[name])[0] for name, user in self.users.items()}
         revoked, record = apikeys.create(db, self.users["member"].id, "old", "transcribe")
         apikeys.revoke(db, record["id"])
@@ -79,7 +81,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
 
 def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
     return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
-                                              admin=w.users["admin"].id, carol=w.users["carol"].id),
+                                              admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent"),
                           headers=w.headers(persona), **kw).status_code
 
 
@@ -109,6 +111,26 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/users/{carol}/enable", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
+    ("GET", "/static/sotto-0.1.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
+    ("POST", "/setup", {"data": {"setup_code": "x", "email": "e@example.org", "password": "long password"}},
+     (302, 302, 302, 302, 302, 302)),
+    ("POST", "/api/v1/auth/login", {"json": {"email": "alice@example.org", "password": "wrong password"}},
+     (401, 401, 401, 401, 401, 401)),
+    ("POST", "/api/v1/invites/accept", {"json": {"token": "forged", "password": "long password"}},
+     (400, 400, 400, 400, 400, 400)),
+    ("POST", "/api/v1/auth/logout", {}, (401, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/auth/logout-all", {}, (401, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/me/password", {"json": {"current_password": "wrong one", "new_password": "whatever long"}},
+     (401, 400, 400, 400, 400, 401)),
+    ("DELETE", "/api/v1/me", {"json": {"password": "wrong one"}}, (401, 400, 400, 400, 400, 401)),
+    ("DELETE", "/api/v1/apikeys/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+    ("POST", "/api/v1/users", {"json": {"email": "erin@example.org", "password": "long password", "role": "viewer"}},
+     (401, 403, 403, 201, 403, 401)),
+    ("POST", "/api/v1/users/{dave}/password", {"json": {"password": "a new long password"}}, (401, 403, 403, 200, 403, 401)),
+    ("DELETE", "/api/v1/workspaces/{legal}/members/{dave}", {}, (401, 403, 403, 204, 404, 401)),
+    ("POST", "/api/v1/users/{dave}/disable", {}, (401, 403, 403, 200, 403, 401)),
 ]
 
 
@@ -117,6 +139,13 @@ def test_route_matrix(world: tuple[World, httpx.Client], method: str, path: str,
     w, client = world
     got = tuple(_call(client, w, persona, method, path, **kw) for persona in PERSONAS)
     assert got == expected, dict(zip(PERSONAS, got))
+
+
+def test_every_route_is_in_the_matrix(world: tuple[World, httpx.Client]) -> None:
+    _, client = world
+    app_paths = {p.split("{")[0] for p in client.get("/schema/openapi.json").json()["paths"]}
+    covered = {p.split("{")[0] for _, p, _, _ in MATRIX} | {"/api/v1/transcriptions", "/api/v1/transcripts/"}
+    assert app_paths <= covered, app_paths - covered
 
 
 def test_upload_matrix(world: tuple[World, httpx.Client]) -> None:

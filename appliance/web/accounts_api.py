@@ -297,6 +297,15 @@ async def audit_log(
     return audit.entries(_db(request), limit=limit, offset=offset)
 
 
+@get("/api/v1/audit/export", opt={"scope": "admin"}, tags=["admin"], summary="The whole audit log as CSV", media_type="text/csv")
+async def audit_export(request: Request[Any, Any, Any]) -> Response[str]:
+    principal = principal_of(request)
+    body = audit.to_csv(_db(request))
+    audit.record(_db(request), "audit.exported", actor=principal.user.email, ip=_ip(request))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="sotto-audit.csv"'})
+
+
 # --------------------------------------------------------------------------- workspaces
 
 
@@ -356,6 +365,6 @@ async def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[
 ROUTES = [
     login, logout, logout_all, me, change_password, delete_me, export_me,
     list_keys, create_key, revoke_key,
-    list_users, create_user, create_invite, accept_invite, disable_user, enable_user, reset_password, audit_log,
+    list_users, create_user, create_invite, accept_invite, disable_user, enable_user, reset_password, audit_log, audit_export,
     list_workspaces, create_workspace, list_members, set_member, remove_member,
 ]
