@@ -24,6 +24,8 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="apikeys")
+license_app = typer.Typer(help="The offline licence: request, install, status.", no_args_is_help=True)
+app.add_typer(license_app, name="license")
 
 ConfigOption = Annotated[
     Path | None,
@@ -325,6 +327,9 @@ def _create_user(config: Path | None, email: str, role: str, password_stdin: boo
     from appliance import accounts, audit
 
     db = _database(config)
+    limit = _licenses(config).limit("max_users")
+    if limit and accounts.count(db) >= limit:
+        raise _fail(f"the licence allows {limit} users; this appliance has reached it", 2)
     try:
         user = accounts.create(db, email, _read_password(password_stdin), role)
     except accounts.AccountError as exc:
@@ -398,6 +403,68 @@ def apikeys_create(
     key, record = apikeys.create(db, owner.id, name, scope)
     audit.record(db, "apikey.created", actor="cli", target=record["id"], detail={"scope": scope})
     typer.echo(key)
+
+
+def _licenses(config: Path | None) -> Any:
+    from appliance import license_store
+
+    settings = _settings(config)
+    db = _database(config)
+    return license_store.for_settings(settings, lambda: license_store.newest_job_time(db))
+
+
+@license_app.command("request")
+def license_request(
+    key: Annotated[str, typer.Option("--key", help="The licence key from your order.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the request.")] = Path("activation-request.json"),
+    config: ConfigOption = None,
+) -> None:
+    """Write activation-request.json to carry to Sotto (no secrets inside)."""
+    from appliance.licensing import FingerprintError, LicenseError
+
+    try:
+        made = _licenses(config).request(key)
+    except (LicenseError, FingerprintError) as exc:
+        raise _fail(f"error: {exc}") from None
+    out.write_text(json.dumps(made, indent=2))
+    typer.echo(f"wrote {out}: send it to Sotto and install the licence file you get back")
+
+
+@license_app.command("install")
+def license_install(
+    file: Annotated[Path, typer.Argument(help="The licence file (license.lic).", exists=True, dir_okay=False)],
+    config: ConfigOption = None,
+) -> None:
+    """Install a licence file (a renewal replaces an older one)."""
+    from appliance import audit
+    from appliance.licensing import FingerprintError, LicenseError
+
+    try:
+        state = _licenses(config).install(file.read_text(encoding="utf-8", errors="replace"))
+    except (LicenseError, FingerprintError) as exc:
+        raise _fail(f"not installed: {exc}") from None
+    audit.record(_database(config), "license.installed", actor="cli", detail={"state": state.state})
+    typer.echo(f"installed: {state.state}. {state.message}")
+
+
+@license_app.command("status")
+def license_status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """State, days left, features, limits and the machine fingerprint summary."""
+    state = _licenses(config).state()
+    if as_json:
+        typer.echo(json.dumps(state.as_dict(), indent=2))
+        return
+    typer.echo(f"state: {state.state}  ({'new transcriptions allowed' if state.allows_new_jobs else 'new transcriptions paused'})")
+    typer.echo(state.message)
+    if state.days_left is not None:
+        typer.echo(f"days left: {state.days_left}")
+    typer.echo(f"features: {', '.join(state.features) or 'none'}")
+    typer.echo(f"limits: {', '.join(f'{k}={v}' for k, v in state.limits.items()) or 'none'}")
+    if state.fingerprint:
+        typer.echo(f"machine: {state.fingerprint}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -169,6 +169,15 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class LicensingSettings:
+    # The host's machine-id; in Docker, the host file bind-mounted read-only (see compose.yaml).
+    machine_id_path: Path = Path("/etc/machine-id")
+
+    def validate(self) -> None:
+        _check(str(self.machine_id_path) != "", "licensing.machine_id_path", "must not be empty")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -179,6 +188,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    licensing: LicensingSettings = field(default_factory=LicensingSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

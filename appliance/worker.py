@@ -50,9 +50,10 @@ class Worker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, devices: int = 1) -> None:
-        """Start `workers_per_device` threads for each device (each GPU, or the CPU)."""
-        for n in range(self.settings.worker.workers_per_device * devices):
+    def start(self, devices: int = 1, max_threads: int | None = None) -> None:
+        """Start `workers_per_device` threads for each device (each GPU, or the CPU), at most `max_threads`."""
+        count = self.settings.worker.workers_per_device * devices
+        for n in range(min(count, max_threads) if max_threads else count):
             thread = threading.Thread(target=self._loop, name=f"worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -72,8 +72,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
     from appliance.web.app import create_app
 
     root = tmp_path_factory.mktemp("matrix")
+    machine = root / "machine-id"
+    machine.write_text("0123456789abcdef0123456789abcdef")
     settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "d"), "APPLIANCE_MODELS_DIR": str(root / "m"),
-                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50"})
+                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50", "APPLIANCE_LICENSING__MACHINE_ID_PATH": str(machine)})
     w = World(settings)
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         yield w, client
@@ -131,6 +133,11 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/users/{dave}/password", {"json": {"password": "a new long password"}}, (401, 403, 403, 200, 403, 401)),
     ("DELETE", "/api/v1/workspaces/{legal}/members/{dave}", {}, (401, 403, 403, 204, 404, 401)),
     ("POST", "/api/v1/users/{dave}/disable", {}, (401, 403, 403, 200, 403, 401)),
+    ("GET", "/api/v1/license", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/license/request", {"json": {"license_key": "ORDER-1"}}, (401, 403, 403, 201, 403, 401)),
+    ("POST", "/api/v1/license", {"content": "not a licence"}, (401, 403, 403, 400, 403, 401)),
+    ("GET", "/admin/license", {"follow_redirects": False}, (302, 403, 403, 200, 403, 302)),
+    ("GET", "/login", {}, (200, 200, 200, 200, 200, 200)),
 ]
 
 

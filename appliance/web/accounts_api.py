@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from appliance import accounts, apikeys, audit, authz, privacy, sessions, workspaces
 from appliance.web.auth import principal_of
+from appliance.web.license_api import check_user_limit
 from appliance.web.services import Services
 
 
@@ -216,6 +217,7 @@ async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 
 @post("/api/v1/users", opt={"scope": "admin"}, tags=["admin"], summary="Create a user")
 async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dict[str, Any]:
+    check_user_limit(_services(request))
     try:
         user = await asyncio.to_thread(accounts.create, _db(request), data.email, data.password, data.role)
     except accounts.AccountError as exc:
@@ -237,6 +239,7 @@ async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvit
 
 @post("/api/v1/invites/accept", opt={"public": True}, tags=["auth"], summary="Accept an invitation and set a password")
 async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
+    check_user_limit(_services(request))
     try:
         user = await asyncio.to_thread(accounts.accept_invite, _db(request), data.token, data.password)
     except accounts.AccountError as exc:

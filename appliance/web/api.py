@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, audit, authz, exports, jobs, transcripts
+from appliance.license_store import LicenseBlocked
 from appliance.options import KNOWN, OptionsError, merge_json, parse
 from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
@@ -85,6 +86,8 @@ async def create_transcription(request: Request) -> schemas.Job:
     principal = principal_of(request)
     db = services.databases.get()
     workspace_id = authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
+    # The licence may pause new work (never reading or exporting): checked before any byte is read.
+    services.licenses.require_new_jobs()
     if jobs.count_active_for_user(db, principal.user.id) >= settings.quotas.concurrent_jobs:
         raise HTTPException(
             status_code=429,
@@ -109,6 +112,8 @@ async def create_transcription(request: Request) -> schemas.Job:
         if unknown:
             raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
         options = parse(merge_json(fields, options_json), settings, services.registry, services.engines)
+        if options.diarization is not None:
+            services.licenses.require_new_jobs("diarization")
         try:
             # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
             await asyncio.to_thread(audio.probe, received.upload.data())
@@ -132,7 +137,7 @@ async def create_transcription(request: Request) -> schemas.Job:
     except OptionsError as exc:
         received.upload.discard()
         raise HTTPException(status_code=400, detail=str(exc)) from None
-    except (authz.NotVisible, authz.Forbidden):
+    except (authz.NotVisible, authz.Forbidden, LicenseBlocked):
         received.upload.discard()
         raise
     except BaseException:

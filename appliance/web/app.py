@@ -17,7 +17,8 @@ from litestar.template.config import TemplateConfig
 from appliance import __version__, egress
 from appliance.asr import ModelRegistry, Recognizer
 from appliance.config import Settings
-from appliance.web import accounts_api, api, pages
+from appliance.license_store import LicenseStore
+from appliance.web import accounts_api, api, license_api, pages
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
 from appliance.web.middleware import request_log, security_headers
 from appliance.web.services import Services, build
@@ -27,10 +28,17 @@ HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, recognizer: Recognizer | None = None, registry: ModelRegistry | None = None) -> Litestar:
-    """Build the appliance's web app; the worker starts and stops with it."""
+def create_app(
+    settings: Settings,
+    *,
+    recognizer: Recognizer | None = None,
+    registry: ModelRegistry | None = None,
+    licenses: LicenseStore | None = None,
+) -> Litestar:
+    """Build the appliance's web app; the worker starts and stops with it. `licenses` lets tests
+    supply a store that trusts the test signing key (production trusts only the built-in keys)."""
     egress.install()
-    services = build(settings, recognizer=recognizer, registry=registry)
+    services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses)
 
     def on_startup() -> None:
         services.start()
@@ -42,7 +50,7 @@ def create_app(settings: Settings, *, recognizer: Recognizer | None = None, regi
     static = create_static_files_router(path="/static", directories=[HERE / "static"], opt={"public": True},
                                        include_in_schema=False)
     return Litestar(
-        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *pages.ROUTES, static],
+        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *license_api.ROUTES, *pages.ROUTES, static],
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

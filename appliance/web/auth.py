@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.handlers.base import BaseRouteHandler
 
 from appliance import accounts, apikeys, sessions
+from appliance.license_store import LicenseBlocked
 from appliance.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -114,4 +115,12 @@ def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> 
     return _json_error(401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
 
 
-EXCEPTION_HANDLERS = {Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler}
+def license_blocked_handler(_: Request[Any, Any, Any], exc: LicenseBlocked) -> Response[dict[str, Any]]:
+    # 402 while the licence state pauses new work; 403 for a feature the licence does not include.
+    status = 403 if exc.code == "feature_not_licensed" else 402
+    return Response({"status_code": status, "detail": str(exc), "code": exc.code, "license_state": exc.state.state},
+                    status_code=status)
+
+
+EXCEPTION_HANDLERS = {Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler,
+                      LicenseBlocked: license_blocked_handler}

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from appliance import accounts, audit
@@ -15,7 +15,13 @@ from appliance import accounts, audit
 
 @get("/privacy", opt={"public": True}, include_in_schema=False)
 async def privacy_page(request: Request[Any, Any, Any]) -> Template:
-    return Template("privacy.html", context={"settings": request.app.state.services.settings})
+    services = request.app.state.services
+    return Template("privacy.html", context={"settings": services.settings, "license": services.licenses.state()})
+
+
+@get("/login", opt={"public": True}, include_in_schema=False)
+async def login_page(next: FromQuery[str] = "/") -> Template:  # noqa: A002 - the query parameter's name
+    return Template("login.html", context={"next": next if next.startswith("/") and not next.startswith("//") else "/"})
 
 
 @get("/setup", opt={"public": True}, include_in_schema=False)
@@ -45,4 +51,4 @@ async def setup_submit(
     return Template("setup.html", context={"done": True, "email": user.email})
 
 
-ROUTES = [privacy_page, setup_page, setup_submit]
+ROUTES = [privacy_page, login_page, setup_page, setup_submit]

@@ -7,7 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
-from appliance import accounts, jobs, migrations, privacy
+from appliance import accounts, jobs, license_store, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.config import Settings
 from appliance.db import Databases
@@ -29,6 +29,7 @@ class Services:
     notifier: JobNotifier
     engines: DiarizationEngines
     limiter: RateLimiter
+    licenses: license_store.LicenseStore
     devices: int = 1
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -42,7 +43,11 @@ class Services:
             self.setup_code = secrets.token_hex(4)
             log.warning("No account exists yet. Open /setup and enter the setup code %s to create the administrator "
                         "(or run: appliance users create-admin --email E --password-stdin).", self.setup_code)
-        self.worker.start(self.devices)
+        state = self.licenses.state()
+        log.info("licence: %s. %s", state.state, state.message)
+        # Licensed limits cap the devices and worker threads used; nothing else reads them.
+        devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
+        self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
 
     def stop(self) -> None:
@@ -62,7 +67,12 @@ class Services:
                 return
 
 
-def build(settings: Settings, recognizer: Recognizer | None = None, registry: ModelRegistry | None = None) -> Services:
+def build(
+    settings: Settings,
+    recognizer: Recognizer | None = None,
+    registry: ModelRegistry | None = None,
+    licenses: license_store.LicenseStore | None = None,
+) -> Services:
     registry = registry or ModelRegistry(settings.models.models_dir)
     devices = device_count(settings.models)
     recognizer = recognizer or WhisperEngine(settings.models, num_workers=settings.worker.workers_per_device)
@@ -72,4 +82,5 @@ def build(settings: Settings, recognizer: Recognizer | None = None, registry: Mo
     engines = DiarizationEngines(settings)
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
-    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, devices)
+    licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
+    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses, devices)

@@ -1,0 +1,171 @@
+"""The appliance's licence on disk (data dir): activation requests, the installed licence, the
+evaluation start and the clock mark, and the one question the rest of the code asks."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__
+from appliance.licensing import (
+    PRODUCT,
+    ClockGuard,
+    binding_matches,
+    FingerprintError,
+    License,
+    LicenseError,
+    LicenseState,
+    check_install,
+    evaluation_state,
+    fingerprint,
+    iso,
+    new_nonce,
+    parse_time,
+    state_of,
+    utcnow,
+    verify,
+)
+
+
+class LicenseBlocked(Exception):
+    """New transcriptions are not allowed in this licence state (reading and exporting always are)."""
+
+    def __init__(self, state: LicenseState, code: str | None = None) -> None:
+        super().__init__(state.message)
+        self.state = state
+        self.code = code or f"license_{state.state}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(path.suffix + ".tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+class LicenseStore:
+    def __init__(
+        self,
+        folder: Path,
+        machine_id_path: Path,
+        *,
+        trusted: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        newest_event: Callable[[], datetime | None] = lambda: None,
+        gpus: list[str] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.machine_id_path = machine_id_path
+        self.trusted = trusted
+        self.clock = clock
+        self.gpus = gpus
+        self.guard = ClockGuard(folder / "clock.json", newest_event)
+        self._lock = threading.Lock()
+
+    # files
+    @property
+    def license_file(self) -> Path:
+        return self.folder / "license.lic"
+
+    def _read_json(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.folder / name).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def installed(self) -> License | None:
+        try:
+            return verify(self.license_file.read_text(encoding="utf-8"), self.trusted)
+        except OSError:
+            return None
+
+    # activation
+    def request(self, license_key: str) -> dict[str, Any]:
+        """The activation request a customer carries to Sotto (no secrets; fingerprints are HMACs)."""
+        if not license_key or len(license_key) > 200:
+            raise LicenseError("request", "Give the licence key from your order.")
+        current = fingerprint(self.machine_id_path, self.gpus)
+        request = {
+            "product": PRODUCT, "license_key": license_key.strip(), "app_version": __version__,
+            "created_at": iso(self.clock()), "nonce": new_nonce(), "fingerprint": current.as_dict(),
+        }
+        _write_atomic(self.folder / "pending.json", json.dumps({"nonce": request["nonce"]}))
+        return request
+
+    def install(self, text: str) -> LicenseState:
+        with self._lock:
+            lic = verify(text, self.trusted)
+            current = fingerprint(self.machine_id_path, self.gpus)
+            pending = (self._read_json("pending.json") or {}).get("nonce")
+            try:
+                installed = self.installed()
+            except LicenseError:
+                installed = None  # a broken installed file must not block a good new one
+            check_install(lic, pending_nonce=pending, installed=installed, current=current, now=self.clock())
+            _write_atomic(self.license_file, text.replace("\r\n", "\n"))
+            (self.folder / "pending.json").unlink(missing_ok=True)
+        return self.state()
+
+    # state
+    def _evaluation_start(self, now: datetime) -> datetime:
+        data = self._read_json("evaluation.json")
+        try:
+            return parse_time((data or {})["started_at"], "started_at")
+        except (KeyError, LicenseError):
+            _write_atomic(self.folder / "evaluation.json", json.dumps({"started_at": iso(now)}))
+            return now
+
+    def state(self) -> LicenseState:
+        now = self.clock()
+        tampered = self.guard.tampered(now)
+        try:
+            lic = self.installed()
+        except LicenseError as exc:
+            return LicenseState("invalid", f"The installed licence cannot be used: {exc} Install a valid licence file.")
+        if lic is None:  # evaluation needs no fingerprint: it binds to nothing
+            result = evaluation_state(self._evaluation_start(now), now, tampered=tampered)
+        else:
+            try:
+                current = fingerprint(self.machine_id_path, self.gpus)
+            except FingerprintError as exc:
+                return LicenseState("wrong_machine", str(exc))
+            if not binding_matches(lic.payload.get("binding"), current):
+                return LicenseState("wrong_machine", "The installed licence was issued for another machine. Make a new "
+                                    "activation request from this machine.", customer=lic.payload.get("customer"))
+            result = state_of(lic, now, tampered=tampered, fingerprint_summary=current.source)
+        if result.state != "clock_tampered":
+            self.guard.observe(now)
+        return result
+
+    def require_new_jobs(self, feature: str | None = None) -> LicenseState:
+        """Raise LicenseBlocked unless a new transcription may start (with `feature`, if named)."""
+        state = self.state()
+        if not state.allows_new_jobs:
+            raise LicenseBlocked(state)
+        if feature and feature not in state.features:
+            raise LicenseBlocked(
+                LicenseState(state.state, f"The licence does not include {feature.replace('_', ' ')}.", features=state.features),
+                code="feature_not_licensed",
+            )
+        return state
+
+    def limit(self, name: str) -> int | None:
+        value = self.state().limits.get(name)
+        return value if value else None
+
+
+def for_settings(settings: Any, newest_event: Callable[[], datetime | None], **kwargs: Any) -> LicenseStore:
+    return LicenseStore(settings.storage.data_dir / "license", settings.licensing.machine_id_path,
+                        newest_event=newest_event, **kwargs)
+
+
+def newest_job_time(db: Any) -> datetime | None:
+    """The clock witness in SQLite: deleting the licence state file does not erase it."""
+    row = next(iter(db.query("SELECT max(created_at) AS at FROM jobs")))
+    return parse_time(row["at"], "created_at") if row["at"] else None

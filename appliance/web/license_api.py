@@ -1,0 +1,79 @@
+"""Licence administration: status, activation request, install; the admin page; the user limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.params import JSONBody
+from litestar.response import Redirect, Template
+
+from appliance import accounts, audit
+from appliance.licensing import FingerprintError, LicenseError
+from appliance.web.auth import principal_of
+
+MAX_LICENSE_BYTES = 64 * 1024
+
+
+class ActivationRequest(msgspec.Struct):
+    license_key: str
+
+
+def _licenses(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.services.licenses
+
+
+@get("/api/v1/license", opt={"scope": "admin"}, tags=["license"], summary="Licence state, days left, features, limits")
+async def license_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return _licenses(request).state().as_dict()
+
+
+@post("/api/v1/license/request", opt={"scope": "admin"}, tags=["license"], summary="Make an activation request file")
+async def license_request(request: Request[Any, Any, Any], data: JSONBody[ActivationRequest]) -> Response[str]:
+    try:
+        made = _licenses(request).request(data.license_key)
+    except (LicenseError, FingerprintError) as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit.record(request.app.state.services.databases.get(), "license.requested", actor=principal_of(request).user.email)
+    return Response(json.dumps(made, indent=2), media_type="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="activation-request.json"'})
+
+
+@post("/api/v1/license", opt={"scope": "admin"}, tags=["license"], summary="Install a licence file (the armored text as the body)",
+      status_code=200, request_max_body_size=MAX_LICENSE_BYTES)
+async def license_install(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    text = (await request.body()).decode("utf-8", "replace")
+    try:
+        state = _licenses(request).install(text)
+    except LicenseError as exc:
+        raise HTTPException(status_code=400, detail=str(exc), extra={"code": exc.code}) from None
+    except FingerprintError as exc:
+        raise HTTPException(status_code=400, detail=str(exc), extra={"code": "fingerprint"}) from None
+    audit.record(request.app.state.services.databases.get(), "license.installed", actor=principal_of(request).user.email,
+                 detail={"state": state.state, "license_id": state.license_id})
+    return state.as_dict()
+
+
+@get("/admin/license", opt={"public": True}, include_in_schema=False)
+async def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    # A page, not an API: send a signed-out browser to sign in rather than answer with JSON.
+    principal = request.state.get("principal")
+    if principal is None:
+        return Redirect("/login?next=/admin/license")
+    if principal.scope != "admin":
+        raise PermissionDeniedException(detail="Only administrators manage the licence.")
+    return Template("license.html", context={"license": _licenses(request).state()})
+
+
+def check_user_limit(services: Any) -> None:
+    """The licence's max_users, if any: creating one more account is refused with the reason."""
+    limit = services.licenses.limit("max_users")
+    if limit and accounts.count(services.databases.get()) >= limit:
+        raise HTTPException(status_code=403, detail=f"The licence allows {limit} users; this appliance has reached it.",
+                            extra={"code": "user_limit"})
+
+
+ROUTES = [license_status, license_request, license_install, license_page]
