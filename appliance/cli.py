@@ -89,7 +89,7 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (see `appliance models list`).")] = None,
     language: Annotated[str | None, typer.Option(help="Language code, or 'auto' to detect.")] = None,
     task: Annotated[str, typer.Option(help="transcribe, or translate (to English).")] = "transcribe",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt or json.")] = "txt",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf (docx/pdf need --output).")] = "txt",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")] = None,
     diarize: Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")] = False,
     engine: Annotated[str | None, typer.Option(help="Diarization engine: pyannote, embedded or channel (default: auto).")] = None,
@@ -110,6 +110,8 @@ def transcribe(
     egress.install()
     if fmt not in exports.FORMATS:
         raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
+    if fmt not in exports.TEXT_FORMATS and output is None:
+        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
     settings = _settings(config)
     registry = ModelRegistry(settings.models.models_dir)
     raw: dict[str, Any] = {"task": task}
@@ -149,20 +151,20 @@ def transcribe(
                 model=out.model.name, options=options.stored(), timings=out.timings,
                 speakers=out.speakers, diarization=out.diarization,
             )
-            text = exports.render(transcripts.get(db, transcript_id), fmt)  # type: ignore[arg-type]
-            _emit(text, path, fmt, output, several=len(files) > 1)
+            export = exports.render(transcripts.get(db, transcript_id), fmt)  # type: ignore[arg-type]
+            _emit(export.content, path, fmt, output, several=len(files) > 1)
     if failures:
         raise typer.Exit(1)
 
 
-def _emit(text: str, source: Path, fmt: str, output: Path | None, several: bool) -> None:
+def _emit(content: bytes, source: Path, fmt: str, output: Path | None, several: bool) -> None:
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(content.decode("utf-8"))
         sys.stdout.flush()
         return
     target = output / f"{source.stem}.{fmt}" if several or output.is_dir() else output
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    target.write_bytes(content)
     typer.echo(f"wrote {target}", err=True)
 
 

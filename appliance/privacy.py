@@ -49,7 +49,7 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
                 continue
             stem = f"transcripts/{doc['created_at'][:10]}-{transcript_id[:8]}"
             for fmt in ("json", "txt", "srt", "vtt"):
-                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt))
+                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt).content)
     return buffer.getvalue()
 
 

@@ -114,7 +114,20 @@ def test_export_formats(http: httpx.Client, speech_bytes: bytes) -> None:
     vtt = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "vtt"}).text
     assert vtt.startswith("WEBVTT")
     exported = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "json"}).json()
+    assert exported.pop("schema") == "sotto.transcript/v1"
     assert exported == http.get(f"/api/v1/transcripts/{tid}").json()
+    for fmt, magic in (("docx", b"PK"), ("pdf", b"%PDF"), ("csv", b"start,end"), ("md", b"# memo")):
+        response = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": fmt})
+        assert response.status_code == 200 and response.content.startswith(magic), fmt
+    plain = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "txt", "timestamps": "false"}).text
+    assert not plain.startswith("[")
+    assert http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "srt", "max_lines": "9"}).status_code == 400
+    bulk = http.post("/api/v1/transcripts/export", json={"ids": [tid], "formats": ["txt", "pdf"]})
+    import io
+    import zipfile
+
+    assert bulk.status_code == 200 and sorted(zipfile.ZipFile(io.BytesIO(bulk.content)).namelist()) == ["memo.pdf", "memo.txt"]
+    assert http.post("/api/v1/transcripts/export", json={"ids": ["nope"], "formats": ["txt"]}).status_code == 404
     assert http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "exe"}).status_code == 400
 
 

@@ -82,6 +82,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
 
 
 def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
+    if "json" in kw and "ids" in kw["json"]:
+        kw = {**kw, "json": {**kw["json"], "ids": [w.transcript]}}
     return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
                                               admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent"),
                           headers=w.headers(persona), **kw).status_code
@@ -138,6 +140,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/license", {"content": "not a licence"}, (401, 403, 403, 400, 403, 401)),
     ("GET", "/admin/license", {"follow_redirects": False}, (302, 403, 403, 200, 403, 302)),
     ("GET", "/login", {}, (200, 200, 200, 200, 200, 200)),
+    ("POST", "/api/v1/transcripts/export", {"json": {"ids": ["{t}"], "formats": ["txt"]}}, (401, 200, 200, 200, 404, 401)),
 ]
 
 

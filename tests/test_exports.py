@@ -1,51 +1,172 @@
+"""Every export format on one fixed transcript with speakers, several scripts and hostile text.
+
+Golden files live in tests/data/golden/; after an intended change, regenerate them with
+`UPDATE_GOLDEN=1 scripts/test tests/test_exports.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
 import pytest
 
-from appliance.exports import render, to_srt, to_txt, to_vtt
+from appliance import exports
+from appliance.exports import ExportOptions, OptionsError
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+CJK = "今天天气很好，我们去公园散步。"
+BENGALI = "আমি বাংলায় গান গাই।"
+GUJARATI = "હું ગુજરાતી બોલું છું."
+ARABIC = "مرحبا بكم في الاجتماع"
+RUSSIAN = "Съешь же ещё этих мягких французских булок."
+TRICKY = "A --> B is <b>bold</b> & fun 🎉 = SUM(1) and שלום עולם right-to-left."
+
+
+def _seg(i: int, start: float, end: float, text: str, speaker: str) -> dict:
+    tokens = text.split()
+    step = (end - start) / len(tokens)
+    words = [{"start": round(start + k * step, 3), "end": round(start + (k + 1) * step - 0.02, 3), "word": f" {w}",
+              "probability": 0.9, "speaker": speaker} for k, w in enumerate(tokens)]
+    return {"id": i, "start": start, "end": end, "text": text, "speaker": speaker, "words": words}
+
 
 DOC = {
+    "id": "0123456789abcdef", "job_id": None, "filename": "board meeting – März.wav", "size_bytes": 1234, "model": "tiny.en",
+    "task": "transcribe", "language": "en", "language_probability": 0.98, "duration": 3725.0,
+    "created_at": "2026-11-22T10:00:00.000Z", "updated_at": "2026-11-22T10:00:00.000Z", "workspace_id": "w", "created_by": "u",
+    "text": "", "options": {}, "timings": {}, "diarization": {"engine": "embedded", "speakers": 2, "turns": 5},
+    "speakers": [{"id": "S1", "label": "Speaker 1", "display_name": None},
+                 {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada Ó'Brien"}],
     "segments": [
-        {"start": 0.0, "end": 1.5, "text": " Hello there.", "speaker": None, "words": []},
-        {"start": 61.25, "end": 3723.5, "text": "A --> B is an arrow & <b>this</b> line is long enough to wrap twice", "speaker": None, "words": []},
-        {"start": 5.0, "end": 5.0, "text": "   ", "speaker": None, "words": []},
-    ]
-}
-DIARIZED = {
-    "speakers": [{"id": "S1", "label": "Speaker 1", "display_name": None}, {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada"}],
-    "segments": [
-        {"start": 7.3, "end": 8.0, "text": "Hello?", "speaker": "S1", "words": []},
-        {"start": 8.1, "end": 9.0, "text": "Is anyone there?", "speaker": "S1", "words": []},
-        {"start": 3725.0, "end": 3726.0, "text": "Yes.", "speaker": "S2", "words": []},
+        _seg(0, 7.3, 11.0, "Good morning everyone, thank you for joining the quarterly review of our clinical results today.", "S1"),
+        _seg(1, 11.5, 14.0, TRICKY, "S1"),
+        _seg(2, 14.2, 20.0, f"{CJK} {RUSSIAN}", "S2"),
+        _seg(3, 20.5, 24.0, f"{BENGALI} {GUJARATI}", "S2"),
+        _seg(4, 3700.0, 3725.0, f"{ARABIC} and a very long closing sentence that goes on and on well past what one subtitle cue may hold on the screen.", "S1"),
     ],
 }
+TEXT_FORMATS = ("txt", "srt", "vtt", "json", "md", "csv")
 
 
-def test_srt_numbering_clock_and_wrapping() -> None:
-    blocks = to_srt(DOC).strip().split("\n\n")
-    assert len(blocks) == 2  # the blank segment is not a cue
-    assert blocks[0] == "1\n00:00:00,000 --> 00:00:01,500\nHello there."
-    lines = blocks[1].split("\n")
-    assert lines[1] == "00:01:01,250 --> 01:02:03,500"
-    assert all(len(line) <= 42 for line in lines[2:])
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+def test_golden_files(fmt: str) -> None:
+    export = exports.render(DOC, fmt)
+    path = GOLDEN / f"transcript.{fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(export.content)
+    assert export.content == path.read_bytes(), f"{fmt} changed; review and regenerate with UPDATE_GOLDEN=1"
 
 
-def test_vtt_header_and_escaping() -> None:
-    vtt = to_vtt(DOC)
-    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there.")
-    body = vtt.split("\n\n")[2]
-    assert body.count("-->") == 1
-    assert "&amp;" in body and "&lt;b&gt;" in body
+def test_srt_parses_with_the_srt_package_and_obeys_cue_rules() -> None:
+    import srt
+
+    options = ExportOptions()
+    cues = list(srt.parse(exports.render(DOC, "srt").content.decode()))
+    assert len(cues) >= 8
+    for previous, cue in zip(cues, cues[1:]):
+        assert (cue.start - previous.end).total_seconds() >= options.min_gap_seconds - 0.001
+    for cue in cues:
+        lines = cue.content.split("\n")
+        assert len(lines) <= options.max_lines and all(len(line) <= options.max_chars_per_line for line in lines), lines
+        assert 0 < (cue.end - cue.start).total_seconds() <= options.max_cue_seconds
+    assert cues[0].content.startswith("Speaker 1: Good morning")
+    assert any("Dr. Ada Ó'Brien:" in c.content for c in cues)
+    assert any(CJK[:4] in c.content for c in cues) and any(ARABIC.split()[0] in c.content for c in cues)
 
 
-def test_txt_plain_and_unknown_format() -> None:
-    assert to_txt(DOC) == "Hello there.\nA --> B is an arrow & <b>this</b> line is long enough to wrap twice\n"
-    assert to_txt({"segments": []}) == ""
+def test_vtt_parses_with_webvtt_py_and_obeys_cue_rules() -> None:
+    import webvtt
+
+    options = ExportOptions()
+    captions = webvtt.from_buffer(io.StringIO(exports.render(DOC, "vtt").content.decode()))
+    assert len(captions) >= 8
+    for caption in captions:
+        lines = caption.raw_text.split("\n")
+        assert len(lines) <= options.max_lines
+        plain = [line.split(">", 1)[1] if line.startswith("<v ") else line for line in lines]
+        assert all(len(line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")) <= options.max_chars_per_line for line in plain)
+        assert caption.raw_text.count("-->") == 0  # escaped, so it cannot end the cue
+    assert captions[0].voice == "Speaker 1"
+    assert any(c.voice == "Dr. Ada Ó'Brien" for c in captions)
+    prefixed = exports.render(DOC, "vtt", ExportOptions(vtt_voice_tags=False)).content.decode()
+    assert "<v " not in prefixed and "Speaker 1: Good morning" in prefixed
+
+
+def test_cue_rules_are_options() -> None:
+    import srt
+
+    options = ExportOptions(max_chars_per_line=20, max_lines=1, max_cue_seconds=2.0, min_gap_seconds=0.2)
+    cues = list(srt.parse(exports.render(DOC, "srt", options).content.decode()))
+    for previous, cue in zip(cues, cues[1:]):
+        assert (cue.start - previous.end).total_seconds() >= 0.199
+    for cue in cues:
+        assert "\n" not in cue.content and len(cue.content) <= 20 and (cue.end - cue.start).total_seconds() <= 2.0
+
+
+def test_text_options_and_markdown_csv_json() -> None:
+    plain = exports.render_text(DOC, "txt", ExportOptions(timestamps=False, speakers=False))
+    assert "[" not in plain.splitlines()[0] and "Speaker" not in plain
+    md = exports.render_text(DOC, "md")
+    assert md.startswith("# board meeting – März\\.wav") and "**Dr\\. Ada Ó'Brien:**" in md
+    assert "\\<b\\>bold\\</b\\>" in md  # markup in speech never becomes markup in the document
+    rows = exports.render_text(DOC, "csv").splitlines()
+    assert rows[0] == "start,end,speaker,text" and len(rows) == 6
+    data = json.loads(exports.render_text(DOC, "json"))
+    assert data["schema"] == "sotto.transcript/v1" and data["segments"][2]["text"].startswith(CJK)
+
+
+def test_csv_neutralises_formulas() -> None:
+    doc = {**DOC, "segments": [_seg(0, 0, 1, "=HYPERLINK(evil)", "S1")]}
+    assert "'=HYPERLINK" in exports.render_text(doc, "csv")
+
+
+def test_docx_reads_back() -> None:
+    from docx import Document
+
+    word = Document(io.BytesIO(exports.render(DOC, "docx").content))
+    text = "\n".join(p.text for p in word.paragraphs)
+    assert "board meeting – März.wav" in text
+    assert "[00:07.3] Speaker 1: Good morning everyone" in text
+    assert "Dr. Ada Ó'Brien: " + CJK in text and BENGALI in text and ARABIC in text and "🎉" in text
+    table = {row.cells[0].text: row.cells[1].text for row in word.tables[0].rows}
+    assert table["Language"] == "en" and table["Duration"] == "1:02:05.0" and "Dr. Ada Ó'Brien" in table["Speakers"]
+
+
+def test_pdf_text_extracts_every_script(tmp_path: Path) -> None:
+    pdf = tmp_path / "t.pdf"
+    pdf.write_bytes(exports.render(DOC, "pdf").content)
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    squashed = "".join(text.split())
+    for sentence in (CJK, BENGALI, RUSSIAN):
+        assert "".join(sentence.split()) in squashed, sentence
+    # pdftotext re-orders some Gujarati vowel signs and Arabic runs; check their words survive.
+    for word in ("ગુજરાતી", "مرحبا", "Speaker", "Ó'Brien"):
+        assert word in text, word
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "NotoSans" in fonts and "NotoSansCJK" in fonts and "Bengali" in fonts
+    assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:] if line.strip())  # every font embedded
+
+
+def test_bulk_zip_has_every_transcript_in_every_format() -> None:
+    other = {**DOC, "id": "fedcba9876543210"}  # same file name: the second gets an id suffix
+    archive = zipfile.ZipFile(io.BytesIO(exports.bundle([DOC, other], ["txt", "srt", "docx"])))
+    names = sorted(archive.namelist())
+    # File names in the zip keep letters of any script; punctuation outside the safe set becomes "_".
+    assert len(names) == 6 and "board meeting _ März.txt" in names and "board meeting _ März-fedcba98.srt" in names
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(OptionsError, match="unknown export option"):
+        ExportOptions.parse({"colour": "red"})
+    with pytest.raises(OptionsError, match="max_lines"):
+        ExportOptions.parse({"max_lines": "9"})
+    with pytest.raises(OptionsError, match="bad value"):
+        ExportOptions.parse({"timestamps": "perhaps"})
+    assert ExportOptions.parse({"timestamps": "false", "max_cue_seconds": "3.5"}) == ExportOptions(timestamps=False, max_cue_seconds=3.5)
     with pytest.raises(ValueError, match="unknown format"):
-        render(DOC, "docx")
-
-
-def test_speakers_in_every_format_use_display_names() -> None:
-    assert to_txt(DIARIZED) == "[00:07.3] Speaker 1: Hello? Is anyone there?\n[1:02:05.0] Dr. Ada: Yes.\n"
-    srt = to_srt(DIARIZED)
-    assert "Speaker 1: Hello?" in srt and "Dr. Ada: Yes." in srt
-    vtt = to_vtt(DIARIZED)
-    assert "<v Speaker 1>Hello?" in vtt and "<v Dr. Ada>Yes." in vtt
+        exports.render(DOC, "exe")

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, audit, authz, exports, jobs, transcripts
@@ -236,21 +236,58 @@ async def get_transcript(request: Request, transcript_id: FromPath[str]) -> sche
 
 @get(
     "/api/v1/transcripts/{transcript_id:str}/export",
-    summary="The transcript as TXT, SRT, VTT or JSON",
+    summary="The transcript as TXT, SRT, VTT, JSON, Markdown, CSV, DOCX or PDF",
+    description="Options as query parameters: timestamps, speakers, max_chars_per_line, max_lines, "
+    "max_cue_seconds, min_gap_seconds, vtt_voice_tags.",
     tags=["transcripts"],
-    media_type="text/plain",
+    media_type="application/octet-stream",
 )
 async def export_transcript(
-    request: Request, transcript_id: FromPath[str], format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json)$")
-) -> Response[str]:
+    request: Request, transcript_id: FromPath[str],
+    format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
+) -> Response[bytes]:
     doc = _transcript_or_404(request, transcript_id)
-    body = exports.render(doc, format)
-    stem = (doc["filename"].rsplit(".", 1)[0] or "transcript").replace('"', "")
-    return Response(
-        body,
-        media_type=exports.FORMATS[format][1],
-        headers={"Content-Disposition": f'attachment; filename="{stem}.{format}"'},
-    )
+    options = _export_options(request)
+    export = await asyncio.to_thread(exports.render, doc, format, options)
+    return Response(export.content, media_type=export.media_type,
+                    headers={"Content-Disposition": _attachment(f"{exports.safe_stem(doc)}.{format}")})
+
+
+def _export_options(request: Request) -> exports.ExportOptions:
+    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids"}}
+    try:
+        return exports.ExportOptions.parse(raw)
+    except exports.OptionsError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+
+
+def _attachment(name: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    from urllib.parse import quote
+
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+class BulkExport(msgspec.Struct):
+    ids: list[str]
+    formats: list[str] = msgspec.field(default_factory=lambda: ["txt"])
+
+
+@post("/api/v1/transcripts/export", summary="Several transcripts in chosen formats, as one zip", tags=["transcripts"],
+      media_type="application/zip", status_code=200)
+async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[bytes]:
+    if not data.ids or len(data.ids) > 500:
+        raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
+    unknown = [f for f in data.formats if f not in exports.FORMATS]
+    if unknown or not data.formats:
+        raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
+    docs = [_transcript_or_404(request, transcript_id) for transcript_id in dict.fromkeys(data.ids)]
+    content = await asyncio.to_thread(exports.bundle, docs, data.formats, _export_options(request))
+    services = _services(request)
+    audit.record(services.databases.get(), "transcripts.exported", actor=principal_of(request).user.email,
+                 detail={"count": len(docs), "formats": data.formats})
+    return Response(content, media_type="application/zip", headers={"Content-Disposition": _attachment("transcripts.zip")})
 
 
 @delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently",
@@ -303,6 +340,7 @@ ROUTES = [
     list_transcripts,
     get_transcript,
     export_transcript,
+    bulk_export,
     delete_transcript,
     list_models,
     healthz,

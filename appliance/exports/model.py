@@ -1,0 +1,100 @@
+"""What every exporter shares: the document type, options, time formats, speaker names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+Document = dict[str, Any]
+JSON_SCHEMA = "sotto.transcript/v1"
+
+
+class OptionsError(ValueError):
+    """An export option is not valid; the message names it."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    timestamps: bool = True  # TXT, Markdown, DOCX, PDF: [mm:ss.s] before each paragraph
+    speakers: bool = True  # speaker names in every format that can show them
+    max_chars_per_line: int = 42  # subtitles: the usual guideline
+    max_lines: int = 2
+    max_cue_seconds: float = 7.0
+    min_gap_seconds: float = 0.084  # about two frames at 24 fps, so players never merge cues
+    vtt_voice_tags: bool = True  # VTT: <v Name> (else a "Name: " prefix like SRT)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> ExportOptions:
+        """From query parameters or CLI flags; unknown names and bad values are refused."""
+        known = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in known:
+                raise OptionsError(f"unknown export option {name!r}; known: {', '.join(sorted(known))}")
+            default = getattr(cls, name)
+            try:
+                if isinstance(default, bool):
+                    text = str(value).strip().lower()
+                    if text not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                        raise ValueError
+                    values[name] = text in {"1", "true", "yes", "on"}
+                elif isinstance(default, int):
+                    values[name] = int(value)
+                else:
+                    values[name] = float(value)
+            except ValueError:
+                raise OptionsError(f"export option {name} has a bad value: {value!r}") from None
+        options = cls(**values)
+        if not 10 <= options.max_chars_per_line <= 200:
+            raise OptionsError("max_chars_per_line must be from 10 to 200")
+        if not 1 <= options.max_lines <= 5:
+            raise OptionsError("max_lines must be from 1 to 5")
+        if not 0.5 <= options.max_cue_seconds <= 60:
+            raise OptionsError("max_cue_seconds must be from 0.5 to 60")
+        if not 0 <= options.min_gap_seconds <= 2:
+            raise OptionsError("min_gap_seconds must be from 0 to 2")
+        return options
+
+
+def speaker_names(doc: Document) -> dict[str, str]:
+    """Speaker id → what people see: the display name once someone set it, else "Speaker N"."""
+    return {s["id"]: s.get("display_name") or s["label"] for s in doc.get("speakers") or []}
+
+
+def speaker_of(segment: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
+    key = segment.get("speaker")
+    return None if key is None else names.get(key, key)
+
+
+def clock(seconds: float, sep: str) -> str:
+    """HH:MM:SS<sep>mmm, as SRT (",") and WebVTT (".") require."""
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+
+
+def stamp(seconds: float) -> str:
+    """[mm:ss.s], or [h:mm:ss.s] past the hour."""
+    tenths = max(0, round(seconds * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    return f"{hours}:{minutes:02d}:{rest / 10:04.1f}" if hours else f"{minutes:02d}:{rest / 10:04.1f}"
+
+
+def turns(doc: Document, options: ExportOptions) -> list[tuple[float, str | None, str]]:
+    """Paragraphs: consecutive segments of one speaker joined (start, speaker or None, text)."""
+    names = speaker_names(doc)
+    out: list[tuple[float, str | None, list[str]]] = []
+    for seg in doc.get("segments", []):
+        text = " ".join(seg["text"].split())
+        if not text:
+            continue
+        speaker = speaker_of(seg, names) if options.speakers else None
+        if out and out[-1][1] == speaker and speaker is not None:
+            out[-1][2].append(text)
+        else:
+            out.append((seg["start"], speaker, [text]))
+    return [(start, speaker, " ".join(parts)) for start, speaker, parts in out]
