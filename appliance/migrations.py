@@ -219,6 +219,31 @@ def _accounts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transcripts_workspace ON transcripts (workspace_id, created_at DESC)")
 
 
+@migrations(name="0004_share_links")
+def _share_links(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE share_links (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,   -- sha256 of the URL token; the token itself is shown once
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            created_by TEXT REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,                   -- NULL: until revoked
+            password_hash TEXT,                -- Argon2id, or NULL for no password
+            include_speakers INTEGER NOT NULL DEFAULT 1,
+            include_timestamps INTEGER NOT NULL DEFAULT 1,
+            formats TEXT NOT NULL DEFAULT '[]',
+            views INTEGER NOT NULL DEFAULT 0,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            revoked_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX share_links_transcript ON share_links (transcript_id)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -55,6 +55,9 @@ class World:
         self.job = jobs.create(db, jobs.JobRequest("a.wav", 10, None, ["tiny.en"], {}, 0, self.users["member"].id, self.legal))
         jobs.finish(db, self.job["id"], "done")
         self.transcript = self.new_transcript()
+        from appliance import shares
+
+        self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
 
     def new_transcript(self, by: str = "member") -> str:
         words = [Word(0.0, 0.5, " confidential", 0.9)]
@@ -85,7 +88,8 @@ def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, 
     if "json" in kw and "ids" in kw["json"]:
         kw = {**kw, "json": {**kw["json"], "ids": [w.transcript]}}
     return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
-                                              admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent"),
+                                              admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent",
+                                              share=w.share),
                           headers=w.headers(persona), **kw).status_code
 
 
@@ -141,6 +145,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/admin/license", {"follow_redirects": False}, (302, 403, 403, 200, 403, 302)),
     ("GET", "/login", {}, (200, 200, 200, 200, 200, 200)),
     ("POST", "/api/v1/transcripts/export", {"json": {"ids": ["{t}"], "formats": ["txt"]}}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/shares", {}, (401, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
+    ("DELETE", "/api/v1/shares/{share}", {}, (401, 403, 204, 204, 404, 401)),
+    ("PUT", "/api/v1/workspaces/{legal}/policy", {"json": {"allow_public_links": True}}, (401, 403, 403, 200, 404, 401)),
 ]
 
 

@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, audit, authz, exports, jobs, transcripts
+from appliance.exports.document_formats import FontsMissing
 from appliance.license_store import LicenseBlocked
 from appliance.options import KNOWN, OptionsError, merge_json, parse
 from appliance.web import intake, schemas
@@ -248,7 +249,10 @@ async def export_transcript(
 ) -> Response[bytes]:
     doc = _transcript_or_404(request, transcript_id)
     options = _export_options(request)
-    export = await asyncio.to_thread(exports.render, doc, format, options)
+    try:
+        export = await asyncio.to_thread(exports.render, doc, format, options)
+    except FontsMissing as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(export.content, media_type=export.media_type,
                     headers={"Content-Disposition": _attachment(f"{exports.safe_stem(doc)}.{format}")})
 
@@ -283,7 +287,10 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     if unknown or not data.formats:
         raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
     docs = [_transcript_or_404(request, transcript_id) for transcript_id in dict.fromkeys(data.ids)]
-    content = await asyncio.to_thread(exports.bundle, docs, data.formats, _export_options(request))
+    try:
+        content = await asyncio.to_thread(exports.bundle, docs, data.formats, _export_options(request))
+    except FontsMissing as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
     services = _services(request)
     audit.record(services.databases.get(), "transcripts.exported", actor=principal_of(request).user.email,
                  detail={"count": len(docs), "formats": data.formats})

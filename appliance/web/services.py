@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Services:
     engines: DiarizationEngines
     limiter: RateLimiter
     licenses: license_store.LicenseStore
+    secret: bytes  # signs share-link password grants; kept in the data dir
     devices: int = 1
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -83,4 +85,18 @@ def build(
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
-    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses, devices)
+    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
+                    server_secret(settings.storage.data_dir), devices)
+
+
+def server_secret(data_dir: Path) -> bytes:
+    """A random key made once per appliance (0600 in the data dir)."""
+    import os
+
+    path = data_dir / "secret.key"
+    if not path.is_file():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+    return path.read_bytes()

@@ -1,0 +1,182 @@
+"""Share links: management for signed-in users, and the public read-only page behind the link."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.response import Template
+
+from appliance import audit, authz, exports, shares, transcripts, workspaces
+from appliance.exports.model import stamp, turns
+from appliance.web.api import _attachment
+from appliance.web.auth import principal_of
+
+
+class ShareRequest(msgspec.Struct):
+    password: str | None = None
+    expires_in_days: float | None = None
+    include_speakers: bool = True
+    include_timestamps: bool = True
+    formats: list[str] = msgspec.field(default_factory=lambda: ["txt", "srt", "pdf"])
+
+
+class Policy(msgspec.Struct):
+    allow_public_links: bool
+
+
+def _db(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.services.databases.get()
+
+
+def _transcript_row(request: Request[Any, Any, Any], transcript_id: str, *, change: bool) -> dict[str, Any]:
+    db = _db(request)
+    row = transcripts.row(db, transcript_id)
+    try:
+        if row is None:
+            raise authz.NotVisible()
+        (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
+    except authz.NotVisible:
+        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
+    return row
+
+
+@post("/api/v1/transcripts/{transcript_id:str}/shares", opt={"scope": "transcribe"}, tags=["sharing"],
+      summary="Create a share link (the URL is shown once)")
+async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]) -> dict[str, Any]:
+    row = _transcript_row(request, transcript_id, change=True)
+    db = _db(request)
+    policy = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [row["workspace_id"]]))
+    if policy and not policy[0]["allow_public_links"]:
+        raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
+    try:
+        token, record = await asyncio.to_thread(
+            shares.create, db, transcript_id, principal_of(request).user.id, password=data.password,
+            expires_in_days=data.expires_in_days, include_speakers=data.include_speakers,
+            include_timestamps=data.include_timestamps, formats=data.formats,
+        )
+    except shares.ShareError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit.record(db, "share.created", actor=principal_of(request).user.email, target=record["id"],
+                 detail={"password": record["password"], "expires_at": record["expires_at"]})
+    return {**record, "path": f"/s/{token}"}
+
+
+@get("/api/v1/transcripts/{transcript_id:str}/shares", tags=["sharing"], summary="A transcript's share links")
+async def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> list[dict[str, Any]]:
+    _transcript_row(request, transcript_id, change=False)
+    return shares.for_transcript(_db(request), transcript_id)
+
+
+@delete("/api/v1/shares/{link_id:str}", opt={"scope": "transcribe"}, status_code=204, tags=["sharing"], summary="Revoke a share link")
+async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> None:
+    link = shares.get(_db(request), link_id)
+    if link is None:
+        raise NotFoundException(detail="No such share link.")
+    _transcript_row(request, link["transcript_id"], change=True)
+    shares.revoke(_db(request), link_id)
+    audit.record(_db(request), "share.revoked", actor=principal_of(request).user.email, target=link_id)
+
+
+@put("/api/v1/workspaces/{workspace_id:str}/policy", opt={"scope": "transcribe"}, tags=["workspaces"],
+     summary="Workspace policy: may members create public links")
+async def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Policy]) -> dict[str, Any]:
+    role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
+    if role is None:
+        raise NotFoundException(detail="No such workspace.")
+    if role != "admin":
+        raise PermissionDeniedException(detail="Only the workspace's admins set its policy.")
+    _db(request).execute("UPDATE workspaces SET allow_public_links = ? WHERE id = ?", [int(data.allow_public_links), workspace_id])
+    audit.record(_db(request), "workspace.policy", actor=principal_of(request).user.email, target=workspace_id,
+                 detail={"allow_public_links": data.allow_public_links})
+    return {"workspace_id": workspace_id, "allow_public_links": data.allow_public_links}
+
+
+# --------------------------------------------------------------------------- the public side
+
+
+def _cookie_name(link_id: str) -> str:
+    return f"sotto_share_{link_id[:16]}"
+
+
+def _open(request: Request[Any, Any, Any], token: str) -> tuple[shares.Link, dict[str, Any]]:
+    try:
+        return shares.open_link(_db(request), token)
+    except shares.LinkGone:
+        raise HTTPException(status_code=404, detail="This link does not exist or was revoked.") from None
+    except shares.LinkExpired:
+        raise HTTPException(status_code=410, detail="This link has expired.") from None
+
+
+def _page(name: str, status: int = 200, **context: Any) -> Template:
+    return Template(name, context=context, status_code=status)
+
+
+@get("/s/{token:str}", opt={"public": True}, include_in_schema=False)
+async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+    try:
+        link, _row = _open(request, token)
+    except HTTPException as exc:
+        return _page("share_error.html", exc.status_code, message=exc.detail)
+    secret = request.app.state.services.secret
+    if link.needs_password and not shares.granted(secret, link.id, request.cookies.get(_cookie_name(link.id))):
+        return _page("share_password.html", token=token)
+    doc = transcripts.get(_db(request), link.transcript_id)
+    if doc is None:
+        return _page("share_error.html", 404, message="This link does not exist or was revoked.")
+    shares.count_view(_db(request), link.id)
+    shown = shares.public_document(doc, link)
+    options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
+    return _page("share.html", token=token, doc=shown, paragraphs=turns(shown, options), formats=link.formats,
+                 timestamps=link.include_timestamps, stamp=stamp)
+
+
+@post("/s/{token:str}", opt={"public": True}, include_in_schema=False, status_code=200)
+async def share_password(
+    request: Request[Any, Any, Any], token: FromPath[str],
+    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Template | Response[Any]:
+    try:
+        link, row = _open(request, token)
+    except HTTPException as exc:
+        return _page("share_error.html", exc.status_code, message=exc.detail)
+    if not link.needs_password:
+        return Response(content=None, status_code=303, headers={"Location": f"/s/{token}"})
+    try:
+        ok = await asyncio.to_thread(shares.check_password, _db(request), row, data.get("password", ""))
+    except shares.LinkLocked as exc:
+        template = _page("share_password.html", 429, token=token, error=str(exc))
+        template.headers["Retry-After"] = str(exc.retry_after)
+        return template
+    if not ok:
+        return _page("share_password.html", 401, token=token, error="That password is not right.")
+    cookie = Cookie(key=_cookie_name(link.id), value=shares.grant(request.app.state.services.secret, link.id),
+                    httponly=True, samesite="lax", secure=request.url.scheme == "https", path=f"/s/{token}", max_age=12 * 3600)
+    return Response(content=None, status_code=303, headers={"Location": f"/s/{token}"}, cookies=[cookie])
+
+
+@get("/s/{token:str}/export", opt={"public": True}, include_in_schema=False)
+async def share_export(request: Request[Any, Any, Any], token: FromPath[str],
+                       format: str = Parameter(default="txt")) -> Response[bytes]:
+    link, _row = _open(request, token)
+    if link.needs_password and not shares.granted(request.app.state.services.secret, link.id, request.cookies.get(_cookie_name(link.id))):
+        raise HTTPException(status_code=401, detail="Enter the link's password first.")
+    if format not in link.formats:
+        raise HTTPException(status_code=403, detail="This link does not offer that format.")
+    doc = transcripts.get(_db(request), link.transcript_id)
+    if doc is None:
+        raise HTTPException(status_code=404, detail="This link does not exist or was revoked.")
+    shown = shares.public_document(doc, link)
+    options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
+    export = await asyncio.to_thread(exports.render, shown, format, options)
+    return Response(export.content, media_type=export.media_type,
+                    headers={"Content-Disposition": _attachment(f"{exports.safe_stem(shown)}.{format}")})
+
+
+ROUTES = [create_share, list_shares, revoke_share, set_policy, share_page, share_password, share_export]
