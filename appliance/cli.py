@@ -96,6 +96,8 @@ def transcribe(
     speakers: Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")] = None,
     min_speakers: Annotated[int | None, typer.Option(help="At least this many speakers.")] = None,
     max_speakers: Annotated[int | None, typer.Option(help="At most this many speakers.")] = None,
+    export_option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Export option KEY=VALUE, e.g. "
+                             "timestamps=false, max_chars_per_line=32, vtt_voice_tags=false (repeatable).")] = None,
 ) -> None:
     """Transcribe files offline, with no server; prints the transcript or writes it to --output."""
     from appliance import exports, pipeline, transcripts
@@ -112,6 +114,12 @@ def transcribe(
         raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
     if fmt not in exports.TEXT_FORMATS and output is None:
         raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    try:
+        export_options = exports.ExportOptions.parse(dict(o.split("=", 1) for o in export_option or [] if "=" in o))
+    except exports.OptionsError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    if any("=" not in o for o in export_option or []):
+        raise _fail("error: --option takes KEY=VALUE", 2)
     settings = _settings(config)
     registry = ModelRegistry(settings.models.models_dir)
     raw: dict[str, Any] = {"task": task}
@@ -151,7 +159,7 @@ def transcribe(
                 model=out.model.name, options=options.stored(), timings=out.timings,
                 speakers=out.speakers, diarization=out.diarization,
             )
-            export = exports.render(transcripts.get(db, transcript_id), fmt)  # type: ignore[arg-type]
+            export = exports.render(transcripts.get(db, transcript_id), fmt, export_options)  # type: ignore[arg-type]
             _emit(export.content, path, fmt, output, several=len(files) > 1)
     if failures:
         raise typer.Exit(1)

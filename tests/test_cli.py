@@ -167,3 +167,18 @@ def test_users_and_apikeys_commands(tmp_path: Path) -> None:
 
     db = connect(load(None, env).storage.database_path)
     assert apikeys.resolve(db, key.output.strip()) is not None
+
+
+def test_transcribe_every_export_format_and_options(converted: dict[str, Path], tmp_path: Path) -> None:
+    for fmt, magic in (("docx", b"PK"), ("pdf", b"%PDF"), ("md", b"# converted"), ("csv", b"start,end")):
+        out = tmp_path / f"out.{fmt}"
+        result = _cli("transcribe", str(converted["wav"]), "--format", fmt, "--output", str(out))
+        assert result.returncode == 0, result.stderr
+        assert out.read_bytes().startswith(magic), fmt
+    assert _cli("transcribe", str(converted["wav"]), "--format", "pdf").returncode == 2  # binary needs --output
+    plain = _cli("transcribe", str(converted["wav"]), "-O", "timestamps=false")
+    assert plain.returncode == 0 and not plain.stdout.startswith("[")
+    narrow = _cli("transcribe", str(converted["wav"]), "--format", "srt", "-O", "max_chars_per_line=20", "-O", "max_lines=1")
+    assert narrow.returncode == 0
+    assert all(len(line) <= 20 for line in narrow.stdout.splitlines() if line and "-->" not in line and not line.isdigit())
+    assert _cli("transcribe", str(converted["wav"]), "-O", "colour=red").returncode == 2

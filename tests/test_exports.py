@@ -142,13 +142,14 @@ def test_pdf_text_extracts_every_script(tmp_path: Path) -> None:
     pdf.write_bytes(exports.render(DOC, "pdf").content)
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     squashed = "".join(text.split())
-    for sentence in (CJK, BENGALI, RUSSIAN):
+    for sentence in (CJK, BENGALI, GUJARATI, RUSSIAN):
         assert "".join(sentence.split()) in squashed, sentence
     # pdftotext re-orders some Gujarati vowel signs and Arabic runs; check their words survive.
     for word in ("ગુજરાતી", "مرحبا", "Speaker", "Ó'Brien"):
         assert word in text, word
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "NotoSans" in fonts and "NotoSansCJK" in fonts and "Bengali" in fonts
+    assert "Type 3" in fonts  # the colour emoji, drawn as embedded glyph images
     assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:] if line.strip())  # every font embedded
 
 

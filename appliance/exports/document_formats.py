@@ -8,7 +8,8 @@ from pathlib import Path
 
 from appliance.exports.model import Document, ExportOptions, speaker_names, stamp, turns
 
-# Debian's fonts-noto-core and fonts-noto-cjk (the Docker image and scripts/test install them).
+# Debian's fonts-noto-core, fonts-noto-cjk and fonts-noto-color-emoji (the Docker image and scripts/test
+# install them).
 FONT_DIRS = (Path("/usr/share/fonts/truetype/noto"), Path("/usr/share/fonts/opentype/noto"))
 FALLBACKS = {  # family -> file; tried in order for glyphs the main font lacks
     "cjk": "NotoSansCJK-Regular.ttc",
@@ -19,6 +20,7 @@ FALLBACKS = {  # family -> file; tried in order for glyphs the main font lacks
     "devanagari": "NotoSansDevanagari-Regular.ttf",
     "tamil": "NotoSansTamil-Regular.ttf",
     "thai": "NotoSansThai-Regular.ttf",
+    "emoji": "NotoColorEmoji.ttf",  # fonts-noto-color-emoji
 }
 
 
