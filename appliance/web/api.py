@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -82,6 +82,27 @@ def _job(row: dict[str, Any]) -> schemas.Job:
     opt={"scope": "transcribe"},
 )
 async def create_transcription(request: Request) -> schemas.Job:
+    return _job(await submit_upload(request, _native_fields))
+
+
+def _native_fields(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """This API's own option fields: form fields win over the query string; one `options` JSON field."""
+    unknown = set(form) - set(OPTION_FIELDS) - {"options", "workspace_id"}
+    if unknown:
+        raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
+    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in OPTION_FIELDS}
+    fields.update({k: v for k, v in form.items() if k in OPTION_FIELDS})
+    return merge_json(fields, form.get("options") or request.query_params.get("options")), form.get("workspace_id")
+
+
+FieldMapper = Callable[[Request, dict[str, str]], tuple[dict[str, Any], str | None]]
+
+
+async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str, Any]:
+    """Authorise, check licence and quotas, stream the upload into RAM, check options, queue the job.
+
+    Shared by this API and the OpenAI-compatible one; `field_mapper` turns the form into options.
+    """
     services = _services(request)
     settings = services.settings
     principal = principal_of(request)
@@ -104,15 +125,10 @@ async def create_transcription(request: Request) -> schemas.Job:
     received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
     job_id: str | None = None
     try:
-        fields = {k: v for k, v in request.query_params.items() if k in OPTION_FIELDS}
-        fields.update({k: v for k, v in received.fields.items() if k in OPTION_FIELDS})
-        options_json = received.fields.get("options") or request.query_params.get("options")
-        if received.fields.get("workspace_id"):
-            workspace_id = authz.target_workspace(db, principal, received.fields["workspace_id"])
-        unknown = set(received.fields) - set(OPTION_FIELDS) - {"options", "workspace_id"}
-        if unknown:
-            raise OptionsError(f"unknown form field {sorted(unknown)[0]!r}")
-        options = parse(merge_json(fields, options_json), settings, services.registry, services.engines)
+        raw, form_workspace = field_mapper(request, received.fields)
+        if form_workspace:
+            workspace_id = authz.target_workspace(db, principal, form_workspace)
+        options = parse(raw, settings, services.registry, services.engines)
         if options.diarization is not None:
             services.licenses.require_new_jobs("diarization")
         try:
@@ -148,7 +164,7 @@ async def create_transcription(request: Request) -> schemas.Job:
             jobs.finish(services.databases.get(), job_id, "failed", error="The upload could not be queued.")
         raise
     services.worker.notify()
-    return _job(row)
+    return row
 
 
 @get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])

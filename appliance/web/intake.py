@@ -109,7 +109,9 @@ async def _read_multipart(request: Request, upload: Upload, boundary: str) -> In
                                 raise HTTPException(status_code=400, detail=f"The form field {name!r} is too large.")
                     elif current is not None:
                         if current.name not in FILE_FIELDS and current.name:
-                            fields[current.name] = buffer.decode("utf-8", "replace")
+                            value = buffer.decode("utf-8", "replace")
+                            # A repeated field (timestamp_granularities[]) keeps every value, comma-joined.
+                            fields[current.name] = f"{fields[current.name]},{value}" if current.name in fields else value
                         current = None
     except MultipartError as exc:
         # Includes a body cut off mid-part: closing the parser on the final empty chunk raises.
