@@ -1,0 +1,164 @@
+"""OpenAI-compatible speech API: /v1/audio/transcriptions, /v1/audio/translations, /v1/models.
+
+Existing tools written against OpenAI's API work by changing the base URL and key. Results are also
+stored as transcripts in the caller's workspace, unless the request says `store=false`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from appliance import exports, jobs, transcripts
+from appliance.exports.model import speaker_names
+from appliance.options import OptionsError
+from appliance.web.api import submit_upload
+
+# OpenAI model names map to the configured default model; installed model names work as themselves.
+ALIASES = {"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
+           "gpt-4o-mini-transcribe-2025-12-15"}
+RESPONSE_FORMATS = {"json", "text", "srt", "verbose_json", "vtt", "diarized_json"}
+WAIT_SECONDS = 1.0
+LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch",
+                  "pt": "portuguese", "ru": "russian", "zh": "chinese", "ja": "japanese", "ar": "arabic", "hi": "hindi",
+                  "bn": "bengali", "gu": "gujarati", "pl": "polish", "tr": "turkish", "ko": "korean", "uk": "ukrainian"}
+
+
+def _openai_fields(task: str) -> Any:
+    def mapper(request: Request[Any, Any, Any], form: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+        model = (form.get("model") or "").strip()
+        if not model:
+            raise OptionsError("you must provide a model parameter")
+        fmt = form.get("response_format", "json")
+        if fmt not in RESPONSE_FORMATS:
+            raise OptionsError(f"response_format must be one of {', '.join(sorted(RESPONSE_FORMATS))}")
+        granularities = set(filter(None, (form.get("timestamp_granularities[]") or form.get("timestamp_granularities") or "").split(",")))
+        if granularities - {"word", "segment"}:
+            raise OptionsError("timestamp_granularities must be word and/or segment")
+        raw: dict[str, Any] = {"task": task, "word_timestamps": True}
+        if model not in ALIASES:
+            raw["model"] = model
+        if form.get("language"):
+            raw["language"] = form["language"]
+        if form.get("prompt"):
+            raw["initial_prompt"] = form["prompt"]
+        if fmt == "diarized_json" or model.endswith("diarize"):
+            raw["diarize"] = True
+        request.state.openai = {"format": fmt, "granularities": granularities, "stream": form.get("stream", "false").lower() == "true",
+                                "store": form.get("store", "true").lower() != "false"}
+        return raw, None
+
+    return mapper
+
+
+async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
+    services = request.app.state.services
+    while True:
+        row = jobs.get(services.databases.get(), job_id)
+        if row is None or row["state"] in jobs.TERMINAL:
+            break
+        await services.notifier.wait(job_id, WAIT_SECONDS)
+    if row is None or row["state"] != "done":
+        reason = row["error"] if row else "The job disappeared."
+        raise HTTPException(status_code=400 if row and row["state"] == "failed" else 500, detail=reason or "The transcription failed.")
+    doc = transcripts.get(services.databases.get(), json.loads(row["transcript_ids"])[0])
+    assert doc is not None
+    return doc
+
+
+def _forget(request: Request[Any, Any, Any], doc: dict[str, Any]) -> None:
+    if not request.state.openai["store"]:
+        transcripts.delete(request.app.state.services.databases.get(), doc["id"])
+
+
+def _verbose(doc: dict[str, Any], task: str, granularities: set[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"task": task, "language": LANGUAGE_NAMES.get(doc["language"] or "", doc["language"] or ""),
+                            "duration": doc["duration"], "text": doc["text"]}
+    if not granularities or "segment" in granularities:
+        body["segments"] = [
+            {"id": s["id"], "seek": 0, "start": s["start"], "end": s["end"], "text": " " + s["text"], "tokens": [],
+             "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0, "no_speech_prob": 0.0}
+            for s in doc["segments"]
+        ]
+    if "word" in granularities:
+        body["words"] = [{"word": w["word"].strip(), "start": w["start"], "end": w["end"]} for s in doc["segments"] for w in s["words"]]
+    return body
+
+
+def _diarized(doc: dict[str, Any]) -> dict[str, Any]:
+    names = speaker_names(doc)
+    letters = {key: chr(ord("A") + i) if i < 26 else key for i, key in enumerate(names)}
+    return {"task": "transcribe", "duration": doc["duration"], "text": doc["text"],
+            "segments": [{"id": f"seg_{s['id']}", "type": "transcript.text.segment", "start": s["start"], "end": s["end"],
+                          "text": s["text"], "speaker": letters.get(s.get("speaker") or "", "A")} for s in doc["segments"]],
+            "usage": {"type": "duration", "seconds": doc["duration"]}}
+
+
+def _respond(doc: dict[str, Any], fmt: str, task: str, granularities: set[str]) -> Response[Any]:
+    if fmt == "json":
+        return Response({"text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}})
+    if fmt == "verbose_json":
+        return Response(_verbose(doc, task, granularities))
+    if fmt == "diarized_json":
+        return Response(_diarized(doc))
+    if fmt == "text":
+        return Response(doc["text"] + "\n", media_type="text/plain; charset=utf-8")
+    export = exports.render(doc, fmt, exports.ExportOptions(speakers=False))
+    return Response(export.content, media_type=export.media_type)
+
+
+async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] | ServerSentEvent:
+    row = await submit_upload(request, _openai_fields(task))
+    settings = request.state.openai
+    if settings["stream"]:
+        async def events() -> AsyncIterator[ServerSentEventMessage]:
+            doc = await _finished(request, row["id"])
+            for seg in doc["segments"]:
+                yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.delta", "delta": " " + seg["text"]}))
+            yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.done", "text": doc["text"]}))
+            _forget(request, doc)
+
+        return ServerSentEvent(events())
+    doc = await _finished(request, row["id"])
+    response = _respond(doc, settings["format"], task, settings["granularities"])
+    await asyncio.to_thread(_forget, request, doc)
+    return response
+
+
+@post("/audio/transcriptions", opt={"scope": "transcribe"}, request_max_body_size=None, status_code=200,
+      summary="OpenAI-compatible transcription", tags=["openai"])
+async def audio_transcriptions(request: Request[Any, Any, Any]) -> Response[Any] | ServerSentEvent:
+    return await _handle(request, "transcribe")
+
+
+@post("/audio/translations", opt={"scope": "transcribe"}, request_max_body_size=None, status_code=200,
+      summary="OpenAI-compatible translation to English", tags=["openai"])
+async def audio_translations(request: Request[Any, Any, Any]) -> Response[Any] | ServerSentEvent:
+    return await _handle(request, "translate")
+
+
+@get("/models", summary="OpenAI-compatible model list", tags=["openai"])
+async def openai_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    models, _ = request.app.state.services.registry.scan()
+    ids = [*sorted(ALIASES), *models]
+    return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "sotto"} for i in ids]}
+
+
+def openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Errors in OpenAI's shape, so their clients raise their usual exception types."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", None) or str(exc) or "Internal error"
+    kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
+        status, "invalid_request_error" if status < 500 else "server_error")
+    return Response({"error": {"message": detail, "type": kind, "param": None, "code": getattr(exc, "code", None)}},
+                    status_code=status, headers=getattr(exc, "headers", None) or {})
+
+
+router = Router(path="/v1", route_handlers=[audio_transcriptions, audio_translations, openai_models],
+                exception_handlers={HTTPException: openai_error})
