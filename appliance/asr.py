@@ -149,6 +149,7 @@ class AsrOptions:
     beam_size: int = 5
     initial_prompt: str | None = None
     hotwords: str | None = None
+    temperature: float | None = None  # None: faster-whisper's fallback schedule 0.0 → 1.0
 
 
 @dataclass
@@ -265,6 +266,8 @@ class WhisperEngine:
             initial_prompt=options.initial_prompt or None,
             hotwords=options.hotwords or None,
         )
+        if options.temperature is not None:
+            kwargs["temperature"] = options.temperature
         started = time.perf_counter()
         # The batched pipeline needs speech regions to batch: it is used when VAD is on.
         if self.settings.batched and options.vad_filter:

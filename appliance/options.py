@@ -17,7 +17,7 @@ MAX_PROMPT_CHARS = 2000
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 KNOWN = {
     "model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords",
-    "priority", "diarize", "diarization_engine", "num_speakers", "min_speakers", "max_speakers",
+    "priority", "diarize", "diarization_engine", "num_speakers", "min_speakers", "max_speakers", "temperature",
 }
 
 
@@ -73,6 +73,18 @@ def _text(name: str, value: Any, limit: int) -> str | None:
     return value
 
 
+def _temperature(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise OptionsError(f"temperature must be a number from 0 to 1, not {value!r}")
+    return number
+
+
 def merge_json(fields: Mapping[str, Any], options_json: str | None) -> dict[str, Any]:
     """Combine plain form/query fields with an optional `options` JSON object (fields win)."""
     merged: dict[str, Any] = {}
@@ -119,6 +131,7 @@ def parse(
         beam_size=_int("beam_size", raw.get("beam_size", defaults.beam_size), 1, 20),
         initial_prompt=_text("initial_prompt", raw.get("initial_prompt"), MAX_PROMPT_CHARS),
         hotwords=_text("hotwords", raw.get("hotwords"), MAX_PROMPT_CHARS),
+        temperature=_temperature(raw.get("temperature")),
     )
     priority = _int("priority", raw.get("priority", 0), -10, 10)
     diarization = _diarization(raw)

@@ -27,7 +27,8 @@ def test_every_response_format(client, speech_wav: Path) -> None:  # type: ignor
         result = api.audio.transcriptions.create(model="whisper-1", file=f)
     assert "lazy" in result.text.lower()
     with speech_wav.open("rb") as f:
-        text = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="text")
+        text = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="text", temperature=0.0,
+                                               prompt="A sentence about a fox.", language="en")
     assert isinstance(text, str) and "lazy" in text.lower()
     for fmt, start in (("srt", "1\n00:00:"), ("vtt", "WEBVTT")):
         with speech_wav.open("rb") as f:
@@ -80,6 +81,13 @@ def test_models_errors_and_store_false(client, speech_wav: Path, settings: Setti
     with speech_wav.open("rb") as f:
         api.audio.transcriptions.create(model="whisper-1", file=f)
     assert transcripts.list_page(db, limit=500, offset=0)["total"] == before + 1  # stored by default
+
+
+def test_bad_temperature_is_an_openai_error(client, speech_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    api, _ = client
+    with pytest.raises(openai.BadRequestError) as err, speech_wav.open("rb") as f:
+        api.audio.transcriptions.create(model="whisper-1", file=f, temperature=3.0)
+    assert "temperature" in err.value.message
 
 
 def test_translation_needs_a_multilingual_model(client, speech_wav: Path) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,8 @@ def _openai_fields(task: str) -> Any:
             raw["language"] = form["language"]
         if form.get("prompt"):
             raw["initial_prompt"] = form["prompt"]
+        if form.get("temperature"):
+            raw["temperature"] = form["temperature"]
         if fmt == "diarized_json" or model.endswith("diarize"):
             raw["diarize"] = True
         request.state.openai = {"format": fmt, "granularities": granularities, "stream": form.get("stream", "false").lower() == "true",
