@@ -247,6 +247,10 @@ def count_active_for_user(db: sqlite_utils.Database, user_id: str) -> int:
     return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE user_id = ? AND state IN ('queued', 'running')", [user_id])))["n"]
 
 
+def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state")}
+
+
 def count_waiting(db: sqlite_utils.Database) -> int:
     return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued'")))["n"]
 

@@ -20,6 +20,7 @@ from appliance.config import Settings
 from appliance.db import Databases
 from appliance.diarization import DiarizationError
 from appliance.diarization.engines import DiarizationEngines
+from appliance.metrics import Metrics
 from appliance.options import KNOWN, OptionsError, parse
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Worker:
         registry: ModelRegistry,
         engines: DiarizationEngines | None = None,
         on_change: Callable[[str], None] = lambda job_id: None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.databases = databases
@@ -46,6 +48,7 @@ class Worker:
         self.registry = registry
         self.on_change = on_change
         self.engines = engines
+        self.metrics = metrics
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -89,6 +92,9 @@ class Worker:
     def run_job(self, job: dict[str, Any]) -> None:
         db = self.databases.get()
         job_id = job["id"]
+        if self.metrics:
+            self.metrics.job_started(_seconds_since(job["created_at"]))
+        state = "failed"
         try:
             data = self.vault.get(job_id)
             if data is None:
@@ -96,8 +102,10 @@ class Worker:
                 return
             transcript_ids = self._process(db, job, data)
             jobs.finish(db, job_id, "done", transcript_ids=transcript_ids)
+            state = "done"
         except Cancelled:
             jobs.finish(db, job_id, "cancelled", error="Cancelled by request.")
+            state = "cancelled"
         except (AudioError, ModelError, OptionsError, DiarizationError) as exc:
             jobs.finish(db, job_id, "failed", error=str(exc))
         except MemoryError:
@@ -107,6 +115,8 @@ class Worker:
             jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
         finally:
             self.vault.release(job_id)
+            if self.metrics:
+                self.metrics.job_finished(state)
             self.on_change(job_id)
 
     def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
@@ -138,6 +148,9 @@ class Worker:
             return cancelled_flag
 
         outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines)
+        if self.metrics:
+            for out in outputs:
+                self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])
         if jobs.cancel_requested(db, job["id"]):
             raise Cancelled()
         return [
@@ -157,3 +170,9 @@ class Worker:
             )
             for out in outputs
         ]
+
+
+def _seconds_since(iso_time: str) -> float:
+    from datetime import UTC, datetime
+
+    return (datetime.now(UTC) - datetime.fromisoformat(iso_time.replace("Z", "+00:00"))).total_seconds()

@@ -150,6 +150,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("DELETE", "/api/v1/shares/{share}", {}, (401, 403, 204, 204, 404, 401)),
     ("PUT", "/api/v1/workspaces/{legal}/policy", {"json": {"allow_public_links": True}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/v1/models", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/metrics", {}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/v1/audio/transcriptions", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
     ("POST", "/v1/audio/translations", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
 ]

@@ -341,6 +341,12 @@ async def list_models(request: Request) -> schemas.ModelList:
     )
 
 
+@get("/metrics", summary="Prometheus metrics (any signed-in caller; use a read-scoped key for the scraper)",
+     tags=["health"], media_type="text/plain; version=0.0.4")
+async def metrics(request: Request) -> Response[bytes]:
+    return Response(_services(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 @get("/healthz", summary="Liveness and queue state", tags=["health"], opt={"public": True})
 async def healthz(request: Request) -> Response[schemas.Health]:
     services = _services(request)
@@ -366,5 +372,6 @@ ROUTES = [
     bulk_export,
     delete_transcript,
     list_models,
+    metrics,
     healthz,
 ]

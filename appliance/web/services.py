@@ -13,6 +13,7 @@ from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.config import Settings
 from appliance.db import Databases
 from appliance.diarization.engines import DiarizationEngines
+from appliance.metrics import Metrics, gpu_memory
 from appliance.notify import JobNotifier
 from appliance.web.auth import RateLimiter
 from appliance.worker import Worker
@@ -32,6 +33,7 @@ class Services:
     limiter: RateLimiter
     licenses: license_store.LicenseStore
     secret: bytes  # signs share-link password grants; kept in the data dir
+    metrics: Metrics
     devices: int = 1
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -82,11 +84,13 @@ def build(
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
     engines = DiarizationEngines(settings)
-    worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed)
+    metrics = Metrics(lambda: jobs.count_by_state(databases.get()), lambda: vault.used, gpu_memory)
+    worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed,
+                    metrics=metrics)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
-                    server_secret(settings.storage.data_dir), devices)
+                    server_secret(settings.storage.data_dir), metrics, devices)
 
 
 def server_secret(data_dir: Path) -> bytes:
