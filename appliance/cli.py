@@ -26,6 +26,8 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="apikeys")
 license_app = typer.Typer(help="The offline licence: request, install, status.", no_args_is_help=True)
 app.add_typer(license_app, name="license")
+remote_app = typer.Typer(help="Use an appliance over the network (its API), from any machine.", no_args_is_help=True)
+app.add_typer(remote_app, name="remote")
 
 ConfigOption = Annotated[
     Path | None,
@@ -475,6 +477,55 @@ def license_status(
     typer.echo(f"limits: {', '.join(f'{k}={v}' for k, v in state.limits.items()) or 'none'}")
     if state.fingerprint:
         typer.echo(f"machine: {state.fingerprint}")
+
+
+@remote_app.command("transcribe")
+def remote_transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", exists=True, dir_okay=False, readable=True)],
+    url: Annotated[str, typer.Option(help="The appliance, e.g. https://sotto.example:8443")],
+    api_key: Annotated[str, typer.Option(envvar="SOTTO_API_KEY", help="An API key (or $SOTTO_API_KEY).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf.")] = "txt",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File, or a directory when several inputs.")] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str | None, typer.Option()] = None,
+    diarize: Annotated[bool, typer.Option("--diarize")] = False,
+    ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
+) -> None:
+    """Upload files to an appliance, show progress, and print or save the transcripts."""
+    from appliance import exports
+    from appliance.client import SottoClient, SottoError
+
+    if fmt not in exports.FORMATS:
+        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
+    if fmt not in exports.TEXT_FORMATS and output is None:
+        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    failures = 0
+    with SottoClient(url, api_key, verify=str(ca_cert) if ca_cert else True) as sotto:
+        for path in files:
+            try:
+                with _progress_bar(path.name) as report:
+                    def progress(job: dict[str, Any], report: Any = report) -> None:
+                        from appliance.pipeline import Progress
+
+                        report(Progress(job.get("stage") or job["state"], job.get("progress", 0.0), job.get("duration"), job.get("eta_seconds")))
+
+                    doc = sotto.transcribe(path, progress=progress, model=model, language=language, diarize=diarize or None)
+                content = sotto.export(doc["id"], fmt)
+            except SottoError as exc:
+                typer.secho(f"{path}: {exc.detail}", err=True, fg=typer.colors.RED)
+                failures += 1
+                continue
+            except httpx_errors() as exc:
+                raise _fail(f"cannot reach {url}: {exc}") from None
+            _emit(content, path, fmt, output, several=len(files) > 1)
+    if failures:
+        raise typer.Exit(1)
+
+
+def httpx_errors() -> tuple[type[Exception], ...]:
+    import httpx
+
+    return (httpx.TransportError,)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,8 @@ SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"], ["users"],
                                      ["users", "create-admin"], ["users", "create"], ["users", "list"], ["users", "disable"],
-                                     ["apikeys"], ["apikeys", "create"]])
+                                     ["apikeys"], ["apikeys", "create"], ["license"], ["license", "request"],
+                                     ["license", "install"], ["license", "status"], ["remote"], ["remote", "transcribe"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output

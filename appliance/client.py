@@ -1,0 +1,90 @@
+"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete.
+
+    from appliance.client import SottoClient
+    with SottoClient("https://sotto.example:8443", api_key) as sotto:
+        doc = sotto.transcribe("meeting.m4a", language="en", diarize=True, progress=print)
+        pdf = sotto.export(doc["id"], "pdf")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class SottoError(Exception):
+    """The appliance refused or failed a request; `status` and the appliance's own message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class SottoClient:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 600.0, verify: bool | str = True) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"},
+                                 timeout=timeout, verify=verify)
+
+    def __enter__(self) -> SottoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            try:
+                detail = response.json().get("detail") or response.text
+            except ValueError:
+                detail = response.text
+            raise SottoError(response.status_code, str(detail))
+        return response
+
+    def upload(self, path: str | Path, **options: Any) -> dict[str, Any]:
+        """Queue a recording; options are the API's fields (model, language, diarize, …)."""
+        path = Path(path)
+        fields = {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in options.items() if v is not None}
+        with path.open("rb") as fh:
+            return self._check(self.http.post("/api/v1/transcriptions", files={"file": (path.name, fh)}, data=fields)).json()
+
+    def wait(self, job_id: str, progress: Progress | None = None) -> dict[str, Any]:
+        """Follow the job's server-sent events until it ends; raise SottoError if it did not succeed."""
+        job: dict[str, Any] = {}
+        with self.http.stream("GET", f"/api/v1/jobs/{job_id}/events") as events:
+            self._check(events) if events.is_error else None
+            for line in events.iter_lines():
+                if line.startswith("data:"):
+                    job = json.loads(line[5:])
+                    if progress:
+                        progress(job)
+        if job.get("state") != "done":
+            raise SottoError(422, job.get("error") or f"the job ended {job.get('state', 'unexpectedly')}")
+        return job
+
+    def transcribe(self, path: str | Path, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
+        job = self.upload(path, **options)
+        done = self.wait(job["job_id"], progress)
+        return self.transcript(done["transcript_id"])
+
+    def transcript(self, transcript_id: str) -> dict[str, Any]:
+        return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}")).json()
+
+    def transcripts(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._check(self.http.get("/api/v1/transcripts", params={"limit": limit, "offset": offset})).json()
+
+    def export(self, transcript_id: str, fmt: str = "txt", **options: Any) -> bytes:
+        params = {"format": fmt, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}}
+        return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}/export", params=params)).content
+
+    def delete(self, transcript_id: str) -> None:
+        self._check(self.http.delete(f"/api/v1/transcripts/{transcript_id}"))
