@@ -45,3 +45,14 @@ def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp
     assert "speakers found: 2" in result.stdout
     assert values["DER collar 0.25"] < 10.0, result.stdout
     assert "speaker-attributed WER (cpWER)" in result.stdout
+
+
+def test_load_benchmark_runs_and_reports(speech_wav: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "load.py"), str(speech_wav), "--clients", "2", "--seconds", "8"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("aggregate vs sequential", "/healthz", "/api/v1/transcripts", "peak memory", "start-up",
+                 "jobs started in arrival order: True", "errors: 0"):
+        assert line in result.stdout, result.stdout
