@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlite_utils
+
+T = TypeVar("T")
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -39,6 +43,14 @@ class Databases:
             with self._lock:
                 self._all.append(db)
         return db
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(db, *args)` in a worker thread with that thread's own connection.
+
+        A connection must never be shared between threads: sqlite-utils wraps queries in savepoints,
+        and two threads on one connection corrupt each other's ("no such savepoint", "table is locked").
+        """
+        return await asyncio.to_thread(lambda: fn(self.get(), *args, **kwargs))
 
     def close(self) -> None:
         with self._lock:

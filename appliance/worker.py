@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from appliance import jobs, pipeline, transcripts
+from appliance import jobs, memory, pipeline, transcripts
 from appliance.asr import Cancelled, ModelError, ModelRegistry, Recognizer
 from appliance.audio import AudioError
 from appliance.config import Settings
@@ -115,6 +115,7 @@ class Worker:
             jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
         finally:
             self.vault.release(job_id)
+            memory.release()  # the decoded audio and model buffers are garbage now: return them
             if self.metrics:
                 self.metrics.job_finished(state)
             self.on_change(job_id)

@@ -49,6 +49,10 @@ def render(doc: Document, fmt: str, options: ExportOptions | None = None) -> Exp
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     function, media_type = registry[fmt]
     content = function(doc, options or ExportOptions())
+    if fmt in ("pdf", "docx"):
+        from appliance import memory
+
+        memory.release()  # font tables and layout buffers: tens of MB per document
     return Export(content.encode("utf-8") if isinstance(content, str) else content, media_type, fmt)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -69,6 +68,10 @@ def _services(request: Request[Any, Any, Any]) -> Services:
     return request.app.state.services
 
 
+def _dbs(request: Request[Any, Any, Any]) -> Any:
+    return _services(request).databases
+
+
 def _db(request: Request[Any, Any, Any]) -> Any:
     return _services(request).databases.get()
 
@@ -92,8 +95,8 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Respo
     security = services.settings.security
     db = _db(request)
     try:
-        user = await asyncio.to_thread(
-            accounts.authenticate, db, data.email, data.password,
+        user = await _dbs(request).in_thread(
+            accounts.authenticate, data.email, data.password,
             max_failures=security.login_max_failures, lockout_minutes=security.lockout_minutes,
         )
     except accounts.SignInFailed:
@@ -145,10 +148,10 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
-    if not await asyncio.to_thread(accounts.verify_password, db, principal.user.id, data.current_password):
+    if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.current_password):
         raise HTTPException(status_code=400, detail="The current password is not right.")
     try:
-        await asyncio.to_thread(accounts.set_password, db, principal.user.id, data.new_password)
+        await _dbs(request).in_thread(accounts.set_password, principal.user.id, data.new_password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     keep = principal.session.id if principal.session else None
@@ -163,9 +166,9 @@ async def change_password(request: Request[Any, Any, Any], data: JSONBody[Passwo
 async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     db = _db(request)
-    if not await asyncio.to_thread(accounts.verify_password, db, principal.user.id, data.password):
+    if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.password):
         raise HTTPException(status_code=400, detail="The password is not right.")
-    await asyncio.to_thread(privacy.delete_account, db, principal.user.id)
+    await _dbs(request).in_thread(privacy.delete_account, principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
 
 
@@ -173,7 +176,7 @@ async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConf
 async def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = principal_of(request)
     db = _db(request)
-    data = await asyncio.to_thread(privacy.export_user, db, principal.user.id)
+    data = await _dbs(request).in_thread(privacy.export_user, principal.user.id)
     audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'})
@@ -219,7 +222,7 @@ async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:
-        user = await asyncio.to_thread(accounts.create, _db(request), data.email, data.password, data.role)
+        user = await _dbs(request).in_thread(accounts.create, data.email, data.password, data.role)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     audit.record(_db(request), "user.created", actor=principal_of(request).user.email, target=user.email, detail={"role": user.role})
@@ -241,7 +244,7 @@ async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvit
 async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:
-        user = await asyncio.to_thread(accounts.accept_invite, _db(request), data.token, data.password)
+        user = await _dbs(request).in_thread(accounts.accept_invite, data.token, data.password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     audit.record(_db(request), "invite.accepted", actor=user.email, ip=_ip(request))
@@ -279,7 +282,7 @@ async def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -
 async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     try:
-        await asyncio.to_thread(accounts.set_password, _db(request), user.id, data.password)
+        await _dbs(request).in_thread(accounts.set_password, user.id, data.password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(_db(request), user.id)

@@ -318,7 +318,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
 async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     _visible_transcript(request, transcript_id, change=True)
     services = _services(request)
-    if not await asyncio.to_thread(transcripts.delete, services.databases.get(), transcript_id):
+    if not await services.databases.in_thread(transcripts.delete, transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     principal = principal_of(request)
     audit.record(services.databases.get(), "transcript.deleted", actor=principal.user.email, target=transcript_id)

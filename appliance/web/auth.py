@@ -4,6 +4,7 @@ requests that change things, the route's required scope, and the per-caller requ
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -18,6 +19,7 @@ from appliance import accounts, apikeys, sessions
 from appliance.license_store import LicenseBlocked
 from appliance.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 
+log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "x-csrf-token"
 
@@ -122,5 +124,18 @@ def license_blocked_handler(_: Request[Any, Any, Any], exc: LicenseBlocked) -> R
                     status_code=status)
 
 
-EXCEPTION_HANDLERS = {Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler,
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers or {})
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Anything unexpected: logged with its traceback for the operator, a plain 500 for the caller."""
+    log.exception("unhandled error on %s %s", request.method, request.scope.get("path_template") or "?", exc_info=exc)
+    return Response({"status_code": 500, "detail": "Internal error. The appliance logged the details."}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {HTTPException: http_error_handler, Exception: internal_error_handler,Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler,
                       LicenseBlocked: license_blocked_handler}

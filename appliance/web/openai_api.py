@@ -6,7 +6,6 @@ stored as transcripts in the caller's workspace, unless the request says `store=
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -74,9 +73,9 @@ async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, A
     return doc
 
 
-def _forget(request: Request[Any, Any, Any], doc: dict[str, Any]) -> None:
+async def _forget(request: Request[Any, Any, Any], doc: dict[str, Any]) -> None:
     if not request.state.openai["store"]:
-        transcripts.delete(request.app.state.services.databases.get(), doc["id"])
+        await request.app.state.services.databases.in_thread(transcripts.delete, doc["id"])
 
 
 def _verbose(doc: dict[str, Any], task: str, granularities: set[str]) -> dict[str, Any]:
@@ -124,12 +123,12 @@ async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] |
             for seg in doc["segments"]:
                 yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.delta", "delta": " " + seg["text"]}))
             yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.done", "text": doc["text"]}))
-            _forget(request, doc)
+            await _forget(request, doc)
 
         return ServerSentEvent(events())
     doc = await _finished(request, row["id"])
     response = _respond(doc, settings["format"], task, settings["granularities"])
-    await asyncio.to_thread(_forget, request, doc)
+    await _forget(request, doc)
     return response
 
 

@@ -56,8 +56,8 @@ async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[
     if policy and not policy[0]["allow_public_links"]:
         raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
     try:
-        token, record = await asyncio.to_thread(
-            shares.create, db, transcript_id, principal_of(request).user.id, password=data.password,
+        token, record = await request.app.state.services.databases.in_thread(
+            shares.create, transcript_id, principal_of(request).user.id, password=data.password,
             expires_in_days=data.expires_in_days, include_speakers=data.include_speakers,
             include_timestamps=data.include_timestamps, formats=data.formats,
         )
@@ -149,7 +149,7 @@ async def share_password(
     if not link.needs_password:
         return Response(content=None, status_code=303, headers={"Location": f"/s/{token}"})
     try:
-        ok = await asyncio.to_thread(shares.check_password, _db(request), row, data.get("password", ""))
+        ok = await request.app.state.services.databases.in_thread(shares.check_password, row, data.get("password", ""))
     except shares.LinkLocked as exc:
         template = _page("share_password.html", 429, token=token, error=str(exc))
         template.headers["Retry-After"] = str(exc.retry_after)

@@ -1,0 +1,137 @@
+"""Soak: mixed uploads, reads, exports and deletes against one appliance for a while.
+
+    python benchmarks/soak.py PATH/sample.wav [--minutes 10] [--clients 4]
+
+Ends with: the count of 5xx answers (must be 0), memory after the load against memory before it
+(after warm-up; must be within ±10%), and a check that every transcript not deleted is intact
+(same text and word count as when it was first read). Edits join the mix once the editing API exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from appliance import accounts, apikeys, jobs, migrations  # noqa: E402
+from appliance.config import load  # noqa: E402
+from appliance.db import connect  # noqa: E402
+from benchmarks.load import looped  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("audio", type=Path)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+
+    from appliance.web.app import create_app
+    from appliance.web.server import BackgroundServer
+
+    clip, _ = looped(args.audio.read_bytes(), 20)
+    proc = psutil.Process()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load(None, {"APPLIANCE_DATA_DIR": tmp, "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+                               "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000"})
+        db = connect(settings.storage.database_path)
+        migrations.apply(db)
+        key, _ = apikeys.create(db, accounts.create(db, "soak@example.org", "soak-test-password", "member").id, "soak", "transcribe")
+        with BackgroundServer(create_app(settings)) as server:
+            headers = {"Authorization": f"Bearer {key}"}
+            client = httpx.Client(base_url=server.url, headers=headers, timeout=600)
+            # Warm-up: every path once (model resident, fonts and caches loaded), so the baseline is the
+            # steady state, and growth after it means a leak.
+            for _ in range(2):
+                job = client.post("/api/v1/transcriptions", files={"file": ("warm.wav", clip)}).json()
+                while (row := client.get(f"/api/v1/jobs/{job['job_id']}").json())["state"] not in jobs.TERMINAL:
+                    time.sleep(0.1)
+                for fmt in ("srt", "vtt", "docx", "pdf", "txt"):
+                    client.get(f"/api/v1/transcripts/{row['transcript_id']}/export", params={"format": fmt})
+                client.delete(f"/api/v1/transcripts/{row['transcript_id']}")
+            time.sleep(1)
+            baseline = proc.memory_info().rss
+            server_errors: list[str] = []
+            kept: dict[str, tuple[str, int]] = {}
+            deleted: set[str] = set()
+            lock = threading.Lock()
+            deadline = time.monotonic() + args.minutes * 60
+            counts = {"uploads": 0, "reads": 0, "exports": 0, "deletes": 0}
+
+            def check(response: httpx.Response, what: str) -> httpx.Response:
+                if response.status_code >= 500:
+                    server_errors.append(f"{what} {response.status_code}")
+                return response
+
+            def worker(seed: int) -> None:
+                rng = random.Random(seed)
+                with httpx.Client(base_url=server.url, headers=headers, timeout=600) as c:
+                    while time.monotonic() < deadline:
+                        action = rng.random()
+                        if action < 0.3 or not kept:
+                            r = check(c.post("/api/v1/transcriptions", files={"file": ("s.wav", clip)}), "upload")
+                            if r.status_code == 202:
+                                job_id = r.json()["job_id"]
+                                while (row := check(c.get(f"/api/v1/jobs/{job_id}"), "job").json())["state"] not in jobs.TERMINAL:
+                                    time.sleep(0.2)
+                                if row["state"] == "done":
+                                    doc = check(c.get(f"/api/v1/transcripts/{row['transcript_id']}"), "read").json()
+                                    with lock:
+                                        kept[doc["id"]] = (doc["text"], sum(len(s["words"]) for s in doc["segments"]))
+                                        counts["uploads"] += 1
+                        elif action < 0.6:
+                            with lock:
+                                tid = rng.choice(list(kept))
+                            check(c.get(f"/api/v1/transcripts/{tid}"), "read")
+                            check(c.get("/api/v1/transcripts"), "list")
+                            counts["reads"] += 1
+                        elif action < 0.9:
+                            with lock:
+                                tid = rng.choice(list(kept))
+                            check(c.get(f"/api/v1/transcripts/{tid}/export", params={"format": rng.choice(["srt", "vtt", "docx", "pdf", "txt"])}), "export")
+                            counts["exports"] += 1
+                        else:
+                            with lock:
+                                tid = rng.choice(list(kept))
+                                kept.pop(tid)
+                                deleted.add(tid)
+                            check(c.delete(f"/api/v1/transcripts/{tid}"), "delete")
+                            counts["deletes"] += 1
+
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            time.sleep(2)
+            after = proc.memory_info().rss
+            intact = 0
+            for tid, (text, words) in kept.items():
+                doc = client.get(f"/api/v1/transcripts/{tid}").json()
+                intact += doc["text"] == text and sum(len(s["words"]) for s in doc["segments"]) == words
+            gone = sum(client.get(f"/api/v1/transcripts/{tid}").status_code == 404 for tid in deleted)
+            client.close()
+    drift = (after - baseline) / baseline
+    print(f"{args.minutes:g} min, {args.clients} clients: {counts}")
+    print(f"5xx answers: {len(server_errors)}" + ("".join(f"\n  {e}" for e in server_errors[:10]) if server_errors else ""))
+    print(f"memory: {baseline / 2**20:.0f} MB after warm-up, {after / 2**20:.0f} MB at the end ({drift * 100:+.1f}%, target within ±10%)")
+    print(f"transcripts intact: {intact}/{len(kept)}; deleted ones gone: {gone}/{len(deleted)}")
+    ok = not server_errors and abs(drift) <= 0.10 and intact == len(kept) and gone == len(deleted)
+    print("soak: " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
