@@ -225,9 +225,9 @@ async def list_transcripts(
     return msgspec.convert(page, schemas.TranscriptPage)
 
 
-def _visible_transcript(request: Request, transcript_id: str, *, change: bool = False) -> None:
-    """404 unless the caller may see the transcript (its existence is not revealed); 403 if they
-    may see it but not change it."""
+def visible_transcript(request: Request, transcript_id: str, *, change: bool = False) -> dict[str, Any]:
+    """The transcript's ownership row. 404 unless the caller may see the transcript (its existence is
+    not revealed); 403 if they may see it but not change it."""
     db = _services(request).databases.get()
     row = transcripts.row(db, transcript_id)
     try:
@@ -236,10 +236,11 @@ def _visible_transcript(request: Request, transcript_id: str, *, change: bool = 
         (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
     except authz.NotVisible:
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
+    return row
 
 
 def _transcript_or_404(request: Request, transcript_id: str) -> dict[str, Any]:
-    _visible_transcript(request, transcript_id)
+    visible_transcript(request, transcript_id)
     doc = transcripts.get(_services(request).databases.get(), transcript_id)
     if doc is None:
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
@@ -316,7 +317,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
 @delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently",
         tags=["transcripts"], opt={"scope": "transcribe"})
 async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
-    _visible_transcript(request, transcript_id, change=True)
+    visible_transcript(request, transcript_id, change=True)
     services = _services(request)
     if not await services.databases.in_thread(transcripts.delete, transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")

@@ -13,9 +13,9 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.params import Body, FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from appliance import audit, authz, exports, shares, transcripts, workspaces
+from appliance import audit, exports, shares, transcripts, workspaces
 from appliance.exports.model import stamp, turns
-from appliance.web.api import _attachment
+from appliance.web.api import _attachment, visible_transcript
 from appliance.web.auth import principal_of
 
 
@@ -35,22 +35,10 @@ def _db(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.services.databases.get()
 
 
-def _transcript_row(request: Request[Any, Any, Any], transcript_id: str, *, change: bool) -> dict[str, Any]:
-    db = _db(request)
-    row = transcripts.row(db, transcript_id)
-    try:
-        if row is None:
-            raise authz.NotVisible()
-        (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
-    except authz.NotVisible:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
-    return row
-
-
 @post("/api/v1/transcripts/{transcript_id:str}/shares", opt={"scope": "transcribe"}, tags=["sharing"],
       summary="Create a share link (the URL is shown once)")
 async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]) -> dict[str, Any]:
-    row = _transcript_row(request, transcript_id, change=True)
+    row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
     policy = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [row["workspace_id"]]))
     if policy and not policy[0]["allow_public_links"]:
@@ -70,7 +58,7 @@ async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[
 
 @get("/api/v1/transcripts/{transcript_id:str}/shares", tags=["sharing"], summary="A transcript's share links")
 async def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> list[dict[str, Any]]:
-    _transcript_row(request, transcript_id, change=False)
+    visible_transcript(request, transcript_id)
     return shares.for_transcript(_db(request), transcript_id)
 
 
@@ -79,7 +67,7 @@ async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) 
     link = shares.get(_db(request), link_id)
     if link is None:
         raise NotFoundException(detail="No such share link.")
-    _transcript_row(request, link["transcript_id"], change=True)
+    visible_transcript(request, link["transcript_id"], change=True)
     shares.revoke(_db(request), link_id)
     audit.record(_db(request), "share.revoked", actor=principal_of(request).user.email, target=link_id)
 
