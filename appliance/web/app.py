@@ -21,7 +21,7 @@ from appliance.license_store import LicenseStore
 from appliance.web import accounts_api, api, license_api, openai_api, pages, share_api
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
 from appliance.web.middleware import request_log, security_headers
-from appliance.web.services import Services, build
+from appliance.web.services import build
 
 HERE = Path(__file__).parent
 
@@ -68,6 +68,3 @@ def create_app(
         debug=False,
     )
 
-
-def services_of(app: Litestar) -> Services:
-    return app.state.services
