@@ -132,10 +132,15 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
     return _user(row, db)
 
 
-def set_password(db: sqlite_utils.Database, user_id: str, password: str) -> None:
+def set_password(db: sqlite_utils.Database, user_id: str, password: str, *, auth_key: bool = False) -> None:
     check_password_strength(password)
-    db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
-               [_hasher.hash(password), now(), user_id])
+    hashed = _hasher.hash(password)
+    with transaction(db):
+        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+                   [hashed, now(), user_id])
+        # With private transcripts on, the browser signs in with an auth key derived from the password; any
+        # other new password (an administrator's reset) is typed as it is until the user re-wraps their keys.
+        db.execute("UPDATE user_keys SET signs_in_with_auth_key = ? WHERE user_id = ?", [int(auth_key), user_id])
 
 
 def verify_password(db: sqlite_utils.Database, user_id: str, password: str) -> bool:

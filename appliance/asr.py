@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +43,7 @@ class ModelInfo:
     multilingual: bool
     n_mels: int
     size_bytes: int
+    revision: str | None = None  # set for model packs: the version the name points at
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class ModelInfo:
             "languages": "all" if self.multilingual else ["en"],
             "tasks": ["transcribe", "translate"] if self.multilingual else ["transcribe"],
             "size_bytes": self.size_bytes,
+            "revision": self.revision,
         }
 
 
@@ -104,6 +106,17 @@ def _n_mels(path: Path, config: dict[str, Any]) -> int:
     return 128 if len(config.get("lang_ids", [])) >= 100 else 80
 
 
+def _inspect_entry(child: Path) -> ModelInfo:
+    """A models_dir entry; a model pack's symlink is followed to its versioned directory, so that a
+    switch gives a new path and a running engine loads the new weights instead of its cached ones."""
+    if not child.is_symlink():
+        return inspect_model_dir(child, child.name, "models_dir")
+    target = child.resolve()
+    info = inspect_model_dir(target, child.name, "models_dir")
+    _, at, revision = target.name.partition("@")
+    return replace(info, revision=revision if at else None)
+
+
 class ModelRegistry:
     """Lists usable models: the embedded default plus every complete directory under models_dir."""
 
@@ -122,10 +135,13 @@ class ModelRegistry:
                 problems[EMBEDDED_MODEL] = str(exc)
         if self.models_dir.is_dir():
             for child in sorted(self.models_dir.iterdir()):
-                if not child.is_dir() or not ((child / "model.bin").exists() or (child / "config.json").exists()):
+                # Hidden entries are the model packs' own store (.packs) and half-made switches.
+                if child.name.startswith(".") or not child.is_dir():
+                    continue
+                if not ((child / "model.bin").exists() or (child / "config.json").exists()):
                     continue
                 try:
-                    models[child.name] = inspect_model_dir(child, child.name, "models_dir")
+                    models[child.name] = _inspect_entry(child)
                 except ModelError as exc:
                     problems[child.name] = str(exc)
         return models, problems

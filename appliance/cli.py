@@ -222,11 +222,54 @@ def models_list(
     for name, info in models.items():
         marker = "*" if name == settings.models.default_model else " "
         langs = "multilingual" if info.multilingual else "English-only"
-        typer.echo(f"{marker} {name:<24} {langs:<13} {info.size_bytes / 1e6:>8.1f} MB  {info.source}")
+        source = f"{info.source} @ {info.revision}" if info.revision else info.source
+        typer.echo(f"{marker} {name:<24} {langs:<13} {info.size_bytes / 1e6:>8.1f} MB  {source}")
     for name, problem in problems.items():
         typer.secho(f"! {name}: {problem}", fg=typer.colors.YELLOW)
     if not models:
         raise _fail(f"no usable model found (models directory: {settings.models.models_dir})")
+
+
+@models_app.command("import")
+def models_import(
+    pack: Annotated[Path, typer.Argument(help="The model pack (.tar or .tar.zst) from Sotto.", dir_okay=False)],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Verify a signed model pack, unpack it beside the current model, smoke-test it, then switch to it."""
+    from appliance import model_packs, selftest
+
+    settings = _settings(config)
+    egress.install()
+    try:
+        result = model_packs.import_pack(settings.models.models_dir, pack, model_packs.trusted_keys(),
+                                         selftest.smoke_tester(settings))
+    except model_packs.PackError as exc:
+        raise _fail(f"not imported (the current model is unchanged): {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    if result.previous == f"{result.name}@{result.revision}":
+        typer.echo(f"{result.previous} is already in use (its files were checked again)")
+        return
+    was = f" (was {result.previous}; `appliance models rollback {result.name}` goes back)" if result.previous else ""
+    typer.echo(f"imported {result.name}@{result.revision}: smoke test passed, now in use{was}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="The model name, e.g. large-v3.")],
+    config: ConfigOption = None,
+) -> None:
+    """Switch a model back to the version in use before the last import."""
+    from appliance import model_packs
+
+    settings = _settings(config)
+    try:
+        version = model_packs.rollback(settings.models.models_dir, name)
+    except model_packs.PackError as exc:
+        raise _fail(f"not rolled back: {exc}") from None
+    typer.echo(f"{name} now uses {version}")
 
 
 def _version(dist: str) -> str | None:
@@ -293,9 +336,19 @@ def _cudnn_version() -> str | None:
 def doctor(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    selftest: Annotated[bool, typer.Option("--selftest", help="Load every model, transcribe and diarize a bundled "
+                                           "clip, and print a JSON report (versions, hashes, timings, egress log).")] = False,
 ) -> None:
     """Check the installation: device, CUDA/cuDNN, models, versions, data directory."""
     egress.install()
+    if selftest:
+        from appliance import selftest as checks
+
+        result = checks.run(_settings(config))
+        typer.echo(json.dumps(result, indent=2))
+        if not result["ok"]:
+            raise typer.Exit(1)
+        return
     report = diagnose(_settings(config))
     if as_json:
         typer.echo(json.dumps(report, indent=2))

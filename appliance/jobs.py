@@ -299,3 +299,13 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
         "workspace_id": row.get("workspace_id"),
     }
     return doc
+
+
+def unfinished(db: sqlite_utils.Database, workspace_ids: list[str], limit: int = 50) -> list[dict[str, Any]]:
+    """Queued and running jobs in these workspaces, oldest first (the library's "in progress" list)."""
+    if not workspace_ids:
+        return []
+    marks = ", ".join("?" for _ in workspace_ids)
+    return [document(r) for r in db.query(
+        f"SELECT * FROM jobs WHERE state IN ('queued', 'running') AND workspace_id IN ({marks}) "
+        "ORDER BY created_at, rowid LIMIT ?", [*workspace_ids, limit])]

@@ -244,6 +244,88 @@ def _share_links(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX share_links_transcript ON share_links (transcript_id)")
 
 
+@migrations(name="0005_editing_and_search")
+def _editing(db: sqlite_utils.Database) -> None:
+    # The editor: a title people can change, a revision for optimistic concurrency (a save names the
+    # revision it was based on; a stale one gets 409), notes on the transcript and on each segment.
+    db.execute("ALTER TABLE transcripts ADD COLUMN title TEXT")
+    db.execute("ALTER TABLE transcripts ADD COLUMN revision INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE transcripts ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    # Private transcripts keep no plaintext row content: their text lives only in an envelope.
+    db.execute("ALTER TABLE transcripts ADD COLUMN private INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE segments ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE words ADD COLUMN edited INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE words ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
+    # Full-text search over segment text. External content: the text is stored once, in segments;
+    # triggers keep the index in step. SQLite 3.40 has no FTS5 secure-delete, so deleting a transcript
+    # also runs 'optimize' (see transcripts.delete) to merge away the deleted tokens.
+    db.execute(
+        "CREATE VIRTUAL TABLE segments_fts USING fts5(text, content='segments', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "CREATE TRIGGER segments_fts_insert AFTER INSERT ON segments BEGIN "
+        "INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER segments_fts_delete AFTER DELETE ON segments BEGIN "
+        "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER segments_fts_update AFTER UPDATE OF text ON segments BEGIN "
+        "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
+    # One row per saved revision: which parts it touched, so a save based on an older revision can
+    # be applied when it touches other parts (rebase) and refused with 409 when it overlaps.
+    db.execute(
+        """
+        CREATE TABLE transcript_edits (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            revision INTEGER NOT NULL,
+            touched TEXT NOT NULL,            -- JSON list: "s:<segment id>", "note", "title", "spk:<key>", "*"
+            user_id TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (transcript_id, revision)
+        )
+        """
+    )
+
+
+@migrations(name="0006_private_keys")
+def _private_keys(db: sqlite_utils.Database) -> None:
+    # Private transcripts: the server keeps only what the browser wrapped. The login verifier for a user
+    # with private mode on is users.password_hash over their auth key (the password never arrives).
+    db.execute(
+        """
+        CREATE TABLE user_keys (
+            user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            kdf TEXT NOT NULL,                 -- JSON {"alg", "iterations", "salt"}: kept so Argon2id can come later
+            wrapped_dk TEXT NOT NULL,          -- envelope "dk": the data key under the password's KEK
+            recovery_dk TEXT NOT NULL,         -- envelope "dk-recovery": the data key under the recovery key
+            public_key TEXT NOT NULL,          -- base64url uncompressed P-256 point: what the worker seals to
+            wrapped_private_key TEXT NOT NULL, -- envelope "sk": the PKCS#8 private key under the data key
+            signs_in_with_auth_key INTEGER NOT NULL DEFAULT 1,  -- 0 after an administrator's password reset
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE transcript_envelopes (
+            transcript_id TEXT PRIMARY KEY REFERENCES transcripts(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,  -- whose keys open it
+            kind TEXT NOT NULL CHECK (kind IN ('tk-sealed', 'tk')),       -- sealed by the worker, or re-wrapped under DK
+            key_envelope TEXT NOT NULL,
+            body TEXT NOT NULL,                -- envelope "transcript": the document under the transcript key
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

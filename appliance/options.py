@@ -18,6 +18,7 @@ BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fal
 KNOWN = {
     "model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords",
     "priority", "diarize", "diarization_engine", "num_speakers", "min_speakers", "max_speakers", "temperature",
+    "private",
 }
 
 
@@ -31,10 +32,12 @@ class JobOptions:
     asr: AsrOptions
     priority: int = 0
     diarization: DiarizationOptions | None = None  # None: no diarization
+    private: bool = False  # sealed to the owner's public key when recognition ends (appliance/sealing.py)
 
     def stored(self) -> dict[str, Any]:
         """What is recorded with the job and the transcript (no model paths)."""
-        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None}
+        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None,
+                  "private": self.private}
         if self.diarization is not None:
             stored.update(
                 diarization_engine=self.diarization.engine,
@@ -148,7 +151,8 @@ def parse(
             models.append(model)
     except ModelError as exc:
         raise OptionsError(str(exc)) from None
-    return JobOptions(models=models, asr=asr, priority=priority, diarization=diarization)
+    return JobOptions(models=models, asr=asr, priority=priority, diarization=diarization,
+                      private=_bool("private", raw.get("private", False)))
 
 
 def _diarization(raw: Mapping[str, Any]) -> DiarizationOptions | None:

@@ -87,6 +87,9 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": row["updated_at"],
         "workspace_id": row["workspace_id"],
         "created_by": row["user_id"],
+        "title": row["title"] or row["filename"],
+        "revision": row["revision"],
+        "private": bool(row["private"]),
     }
 
 
@@ -99,18 +102,20 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
     segments: list[dict[str, Any]] = []
     by_id: dict[int, dict[str, Any]] = {}
     for seg in db.query(
-        "SELECT id, start, end, text, speaker FROM segments WHERE transcript_id = ? ORDER BY position", [transcript_id]
+        "SELECT id, start, end, text, speaker, note FROM segments WHERE transcript_id = ? ORDER BY position", [transcript_id]
     ):
-        doc = {"id": len(segments), "start": seg["start"], "end": seg["end"], "text": seg["text"], "speaker": seg["speaker"], "words": []}
+        doc = {"id": len(segments), "sid": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
+               "speaker": seg["speaker"], "note": seg["note"], "words": []}
         by_id[seg["id"]] = doc
         segments.append(doc)
     for word in db.query(
-        "SELECT w.segment_id, w.start, w.end, w.word, w.probability, w.speaker FROM words w "
+        "SELECT w.segment_id, w.start, w.end, w.word, w.probability, w.speaker, w.edited, w.estimated FROM words w "
         "JOIN segments s ON s.id = w.segment_id WHERE s.transcript_id = ? ORDER BY s.position, w.position",
         [transcript_id],
     ):
         by_id[word["segment_id"]]["words"].append(
-            {"start": word["start"], "end": word["end"], "word": word["word"], "probability": word["probability"], "speaker": word["speaker"]}
+            {"start": word["start"], "end": word["end"], "word": word["word"], "probability": word["probability"],
+             "speaker": word["speaker"], "edited": bool(word["edited"]), "estimated": bool(word["estimated"])}
         )
     speakers = [
         {"id": r["key"], "label": r["label"], "display_name": r["display_name"]}
@@ -119,6 +124,7 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
     return {
         **_summary(row),
         "text": row["text"],
+        "note": row["note"],
         "options": json.loads(row["options"]),
         "timings": json.loads(row["timings"]),
         "diarization": json.loads(row["diarization"]) if row["diarization"] else None,
@@ -166,5 +172,68 @@ def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
         db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
         if rows[0]["job_id"]:
             jobs.forget_if_orphaned(db, rows[0]["job_id"])
+        # The triggers only add 'delete' markers to the search index; merging its b-trees drops the
+        # deleted tokens for good (SQLite 3.40 has no FTS5 secure-delete option).
+        db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
     checkpoint(db)
     return True
+
+
+SORTS = {"date": "t.created_at", "title": "lower(coalesce(t.title, t.filename))", "duration": "t.duration",
+         "language": "t.language", "model": "t.model"}
+
+
+def library(
+    db: sqlite_utils.Database,
+    *,
+    workspace_ids: list[str],
+    sort: str = "date",
+    descending: bool = True,
+    text: str = "",
+    language: str | None = None,
+    model: str | None = None,
+    limit: int = 25,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The library page: visible transcripts with speaker counts, sorted and filtered."""
+    if not workspace_ids:
+        return {"items": [], "total": 0, "limit": limit, "offset": offset}
+    where = [f"t.workspace_id IN ({', '.join('?' for _ in workspace_ids)})"]
+    args: list[Any] = [*workspace_ids]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(coalesce(t.title, t.filename) LIKE ? ESCAPE '\\' OR t.filename LIKE ? ESCAPE '\\')")
+        args += [pattern, pattern]
+    if language:
+        where.append("t.language = ?")
+        args.append(language)
+    if model:
+        where.append("t.model = ?")
+        args.append(model)
+    clause = " AND ".join(where)
+    total = next(iter(db.query(f"SELECT count(*) AS n FROM transcripts t WHERE {clause}", args)))["n"]
+    order = f"{SORTS.get(sort, SORTS['date'])} {'DESC' if descending else 'ASC'}, t.rowid DESC"
+    rows = db.query(
+        f"SELECT t.*, (SELECT count(*) FROM speakers s WHERE s.transcript_id = t.id) AS speaker_count "
+        f"FROM transcripts t WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    )
+    return {"items": [{**_summary(r), "speaker_count": r["speaker_count"]} for r in rows],
+            "total": total, "limit": limit, "offset": offset}
+
+
+def facets(db: sqlite_utils.Database, workspace_ids: list[str]) -> dict[str, list[str]]:
+    """The languages and models present, for the library's filter menus."""
+    if not workspace_ids:
+        return {"languages": [], "models": []}
+    marks = ", ".join("?" for _ in workspace_ids)
+    def distinct(column: str) -> list[str]:
+        return [r["v"] for r in db.query(
+            f"SELECT DISTINCT {column} AS v FROM transcripts WHERE workspace_id IN ({marks}) AND {column} IS NOT NULL ORDER BY v",
+            workspace_ids)]
+    return {"languages": distinct("language"), "models": distinct("model")}
+
+
+def for_job(db: sqlite_utils.Database, job_id: str) -> list[str]:
+    """The transcripts one job produced (several when it ran several models), oldest first."""
+    return [r["id"] for r in db.query("SELECT id FROM transcripts WHERE job_id = ? ORDER BY created_at, rowid", [job_id])]

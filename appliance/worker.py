@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from appliance import jobs, memory, pipeline, transcripts
+from appliance import jobs, memory, pipeline, sealing, transcripts
 from appliance.asr import Cancelled, ModelError, ModelRegistry, Recognizer
 from appliance.audio import AudioError
 from appliance.config import Settings
@@ -154,6 +154,8 @@ class Worker:
                 self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])
         if jobs.cancel_requested(db, job["id"]):
             raise Cancelled()
+        if options.private:  # sealed now, before anything else touches the text
+            return sealing.store_all(db, outputs, job=job, options=options.stored())
         return [
             transcripts.store(
                 db,

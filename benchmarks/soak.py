@@ -4,7 +4,8 @@
 
 Ends with: the count of 5xx answers (must be 0), memory after the load against memory before it
 (after warm-up; must be within ±10%), and a check that every transcript not deleted is intact
-(same text and word count as when it was first read). Edits join the mix once the editing API exists.
+(same text and word count as when it was last read or edited). Edits are part of the mix: each
+client corrects words in the transcripts it uploaded, against the revision it read.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def main() -> int:
             deleted: set[str] = set()
             lock = threading.Lock()
             deadline = time.monotonic() + args.minutes * 60
-            counts = {"uploads": 0, "reads": 0, "exports": 0, "deletes": 0}
+            counts = {"uploads": 0, "reads": 0, "exports": 0, "edits": 0, "deletes": 0}
+            owner: dict[str, int] = {}
 
             def check(response: httpx.Response, what: str) -> httpx.Response:
                 if response.status_code >= 500:
@@ -90,6 +92,7 @@ def main() -> int:
                                     doc = check(c.get(f"/api/v1/transcripts/{row['transcript_id']}"), "read").json()
                                     with lock:
                                         kept[doc["id"]] = (doc["text"], sum(len(s["words"]) for s in doc["segments"]))
+                                        owner[doc["id"]] = seed
                                         counts["uploads"] += 1
                         elif action < 0.6:
                             with lock:
@@ -97,6 +100,27 @@ def main() -> int:
                             check(c.get(f"/api/v1/transcripts/{tid}"), "read")
                             check(c.get("/api/v1/transcripts"), "list")
                             counts["reads"] += 1
+                        elif action < 0.7:
+                            with lock:
+                                mine = [t for t in kept if owner.get(t) == seed]
+                            if not mine:
+                                continue
+                            tid = rng.choice(mine)
+                            doc = check(c.get(f"/api/v1/transcripts/{tid}"), "read").json()
+                            seg = next((s for s in doc["segments"] if s["words"]), None)
+                            if seg is None:
+                                continue
+                            words = [{"word": w["word"].strip() or "x", "start": w["start"], "end": w["end"]} for w in seg["words"]]
+                            words[0]["word"] = rng.choice(["Corrected", "Edited", "Fixed"])
+                            r = check(c.post(f"/api/v1/transcripts/{tid}/edits", json={
+                                "base_revision": doc["revision"], "ops": [{"op": "segment", "sid": seg["sid"], "words": words},
+                                                                          {"op": "note", "text": f"edit {counts['edits']}"}]}), "edit")
+                            if r.status_code == 200:
+                                doc = check(c.get(f"/api/v1/transcripts/{tid}"), "read").json()
+                                with lock:
+                                    if tid in kept:
+                                        kept[tid] = (doc["text"], sum(len(s["words"]) for s in doc["segments"]))
+                                    counts["edits"] += 1
                         elif action < 0.9:
                             with lock:
                                 tid = rng.choice(list(kept))
@@ -106,6 +130,7 @@ def main() -> int:
                             with lock:
                                 tid = rng.choice(list(kept))
                                 kept.pop(tid)
+                                owner.pop(tid, None)
                                 deleted.add(tid)
                             check(c.delete(f"/api/v1/transcripts/{tid}"), "delete")
                             counts["deletes"] += 1

@@ -85,7 +85,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
 
 
 def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
-    if "json" in kw and "ids" in kw["json"]:
+    if "json" in kw and kw["json"].get("ids") == ["{t}"]:
         kw = {**kw, "json": {**kw["json"], "ids": [w.transcript]}}
     return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
                                               admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent",
@@ -120,7 +120,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.1.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.2.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     ("POST", "/setup", {"data": {"setup_code": "x", "email": "e@example.org", "password": "long password"}},
      (302, 302, 302, 302, 302, 302)),
@@ -153,6 +153,28 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/metrics", {}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/v1/audio/transcriptions", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
     ("POST", "/v1/audio/translations", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
+    # The editor and search (the web UI's API).
+    ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "force": True, "ops": [{"op": "note", "text": "n"}]}},
+     (401, 403, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "ops": []}}, (401, 403, 400, 400, 404, 401)),
+    ("GET", "/api/v1/search", {"params": {"q": "hello"}}, (401, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/transcripts/delete", {"json": {"ids": ["nope"]}}, (401, 403, 404, 404, 404, 401)),
+    ("POST", "/api/v1/jobs/{job}/keep", {"json": {"transcript_id": "nope"}}, (401, 403, 404, 404, 404, 401)),
+    # Pages want a browser session: an API key (or nobody) is sent to the sign-in page.
+    ("GET", "/", {"follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
+    ("GET", "/t/{t}", {"follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
+    ("GET", "/search", {"follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
+    # Private transcripts: the matrix's transcript is a standard one, so its envelope routes answer 404.
+    ("POST", "/api/v1/auth/kdf", {"json": {"email": "alice@example.org"}}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/me/private-keys", {}, (401, 404, 404, 404, 404, 401)),
+    ("PUT", "/api/v1/me/private-keys", {"json": {"current_password": "wrong one", "kdf": {}, "auth_key": "", "wrapped_dk": "",
+                                                 "recovery_dk": "", "public_key": "", "wrapped_private_key": ""}},
+     (401, 400, 400, 400, 400, 401)),
+    ("POST", "/api/v1/me/private-keys/password", {"json": {"current_password": "wrong one", "kdf": {}, "auth_key": "",
+                                                           "wrapped_dk": ""}}, (401, 400, 400, 400, 400, 401)),
+    ("GET", "/api/v1/transcripts/{t}/envelope", {}, (401, 404, 404, 404, 404, 401)),
+    ("PUT", "/api/v1/transcripts/{t}/envelope/key", {"json": {"key_envelope": "x"}}, (401, 403, 404, 404, 404, 401)),
+    ("PUT", "/api/v1/transcripts/{t}/envelope/body", {"json": {"body": "x", "base_revision": 1}}, (401, 403, 404, 404, 404, 401)),
 ]
 
 

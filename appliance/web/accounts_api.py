@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from appliance import accounts, apikeys, audit, authz, privacy, sessions, workspaces
+from appliance import accounts, apikeys, audit, authz, privacy, private_keys, sessions, workspaces
 from appliance.web.auth import principal_of
 from appliance.web.license_api import check_user_limit
 from appliance.web.services import Services
@@ -148,6 +148,8 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
+    if private_keys.enrolled(db, principal.user.id):  # the password also wraps their keys: re-wrap in the browser
+        raise HTTPException(status_code=409, detail="Private transcripts are on: change the password on the account page.")
     if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.current_password):
         raise HTTPException(status_code=400, detail="The current password is not right.")
     try:

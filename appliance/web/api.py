@@ -15,7 +15,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance import audio, audit, authz, exports, jobs, transcripts
+from appliance import audio, audit, authz, exports, jobs, sealing, transcripts
 from appliance.exports.document_formats import FontsMissing
 from appliance.license_store import LicenseBlocked
 from appliance.options import KNOWN, OptionsError, merge_json, parse
@@ -129,6 +129,7 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
         if form_workspace:
             workspace_id = authz.target_workspace(db, principal, form_workspace)
         options = parse(raw, settings, services.registry, services.engines)
+        sealing.require_enrolled(db, principal.user.id, options.private)  # a private job needs a key to seal to
         if options.diarization is not None:
             services.licenses.require_new_jobs("diarization")
         try:

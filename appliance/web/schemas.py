@@ -13,6 +13,8 @@ class Word(msgspec.Struct):
     word: str
     probability: float | None
     speaker: str | None = None
+    edited: bool = False          # changed by a person; its time may be estimated
+    estimated: bool = False       # its time was shared out from its neighbours, not recognised
 
 
 class Segment(msgspec.Struct):
@@ -22,6 +24,8 @@ class Segment(msgspec.Struct):
     text: str
     words: list[Word]
     speaker: str | None = None
+    sid: int | None = None        # stable across edits (id is the position)
+    note: str = ""
 
 
 class Speaker(msgspec.Struct):
@@ -44,11 +48,15 @@ class TranscriptSummary(msgspec.Struct):
     updated_at: str
     workspace_id: str | None = None
     created_by: str | None = None
+    title: str | None = None
+    revision: int = 1
+    private: bool = False
 
 
 class Transcript(TranscriptSummary, kw_only=True):
     text: str
     options: dict[str, Any]
+    note: str = ""
     timings: dict[str, float]
     diarization: dict[str, Any] | None
     speakers: list[Speaker]
@@ -93,6 +101,7 @@ class Model(msgspec.Struct):
     tasks: list[str]
     size_bytes: int
     default: bool
+    revision: str | None = None  # a model pack's version; None for the embedded model and plain directories
 
 
 class DiarizationEngines(msgspec.Struct):

@@ -1,0 +1,223 @@
+"""Making the offline bundle and model packs, on Sotto's connected build machine.
+
+`scripts/offline-bundle.sh` fetches the image and the models, lays them out, then calls
+`python -m appliance.bundle finalize` to write bundle.json, SHA256SUMS and its minisign signature and
+to verify the result exactly as the customer's `install.sh` will. Nothing here opens a network
+connection: downloads are the shell script's business, so the appliance package carries no hub code.
+
+    python -m appliance.bundle check-model DIR --kind whisper|pyannote [--name NAME]
+    python -m appliance.bundle finalize BUNDLE --version V --image-ref REF --image-archive REL
+                                 --model name=N,kind=K,revision=R,source=S ... --signing-key FILE
+    python -m appliance.bundle pack MODEL_DIR --name N --kind K --revision R --signing-key FILE --out PACK
+    python -m appliance.bundle keygen --secret-key FILE --public-key FILE
+    python -m appliance.bundle lock > requirements.lock
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from appliance import minisign
+from appliance.bundle_verify import (
+    MANIFEST, NAME, REVISION, SCHEMA, SIGNATURE, SUMS, BundleError, bundle_files, check_image_archive, format_sums,
+    image_digests, open_archive, sha256_file, verify_bundle,
+)
+from appliance.model_packs import KINDS, PackError, build_pack, check_model_dir, describe_files
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD_ENV = "SOTTO_SIGNING_KEY_PASSWORD"
+DISTRIBUTION = "sotto-appliance"
+# Installed without their dependencies (see pyproject.toml): only a weights file is used.
+NO_DEPS = ("resemblyzer",)
+LOCK_HEADER = """\
+# Every Python package in the appliance image, pinned. Dockerfile.cuda installs exactly this list with
+# --no-deps (no resolver run at build time), then the appliance itself with --no-deps.
+# Regenerate after changing pyproject.toml, from a venv with `pip install -e '.[test]'` done:
+#   python -m appliance.bundle lock > requirements.lock
+# tests/test_packaging.py checks that it satisfies every pin and range in pyproject.toml.
+"""
+
+
+def dockerfile_labels(dockerfile: Path) -> dict[str, str]:
+    text = dockerfile.read_text(encoding="utf-8").replace("\\\n", " ")
+    labels: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip().startswith("LABEL "):
+            labels.update(re.findall(r'([\w.-]+)="([^"]*)"', line))
+    return labels
+
+
+def dockerfile_base(dockerfile: Path) -> str:
+    match = re.search(r"^ARG CUDA_IMAGE=(\S+)", dockerfile.read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise BundleError(f"{dockerfile} does not declare ARG CUDA_IMAGE")
+    return match.group(1)
+
+
+def parse_model_spec(spec: str) -> dict[str, str]:
+    """`name=large-v3,kind=whisper,revision=abc123,source=hub:Systran/faster-whisper-large-v3`."""
+    try:
+        fields = dict(part.split("=", 1) for part in spec.split(","))
+    except ValueError:
+        raise BundleError(f"--model {spec!r}: expected name=…,kind=…,revision=…,source=…") from None
+    if set(fields) != {"name", "kind", "revision", "source"}:
+        raise BundleError(f"--model {spec!r}: expected exactly name, kind, revision and source")
+    if not NAME.match(fields["name"]) or not REVISION.match(fields["revision"]) or fields["kind"] not in KINDS:
+        raise BundleError(f"--model {spec!r}: bad name, revision or kind")
+    return fields
+
+
+def describe_model(bundle: Path, spec: dict[str, str]) -> dict[str, Any]:
+    relative = f"models/{spec['name']}@{spec['revision']}"
+    directory = bundle / relative
+    try:
+        check_model_dir(directory, spec["kind"], spec["name"])
+    except PackError as exc:
+        raise BundleError(str(exc)) from None
+    files = describe_files(directory)
+    return {**spec, "path": relative, "size_bytes": sum(f.size for f in files),
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files]}
+
+
+def finalize(bundle: Path, version: str, image_ref: str, image_archive: str, models: list[dict[str, str]],
+             key: minisign.SecretKey, dockerfile: Path = REPO / "Dockerfile.cuda") -> dict[str, Any]:
+    """Write bundle.json, SHA256SUMS and SHA256SUMS.minisig, then verify the bundle as install.sh will."""
+    for stale in (SUMS, SIGNATURE):
+        (bundle / stale).unlink(missing_ok=True)
+    with open_archive(bundle / image_archive) as stream:
+        digests = image_digests(stream)
+    labels = dockerfile_labels(dockerfile)
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest = {
+        "schema": SCHEMA,
+        "version": version,
+        "created_at": created,
+        "min_nvidia_driver": labels["sotto.min-nvidia-driver"],
+        "base_image": dockerfile_base(dockerfile),
+        "image": {"ref": image_ref, "archive": image_archive, "archive_sha256": sha256_file(bundle / image_archive),
+                  "config_digest": digests["config_digest"], "manifest_digest": digests["manifest_digest"],
+                  "platform": "linux/amd64"},
+        "models": [describe_model(bundle, spec) for spec in models],
+    }
+    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    entries = {path: sha256_file(bundle / path) for path in bundle_files(bundle)}
+    (bundle / SUMS).write_text(format_sums(entries), encoding="utf-8")
+    signature = key.sign((bundle / SUMS).read_bytes(), f"sotto-bundle {version} {created}",
+                         untrusted_comment=f"Sotto offline bundle {version}, key {key.public.hex_id}")
+    (bundle / SIGNATURE).write_text(signature, encoding="utf-8")
+    verified = verify_bundle(bundle, [key.public])
+    check_image_archive(bundle, verified)
+    return verified
+
+
+def read_signing_key(path: Path) -> minisign.SecretKey:
+    return minisign.load_signing_key(path.read_text(encoding="utf-8"), os.environ.get(PASSWORD_ENV))
+
+
+def locked_requirements(pyproject: Path = REPO / "pyproject.toml", extras: tuple[str, ...] = ("pyannote",)) -> dict[str, str]:
+    """Pins for pyproject's dependencies (plus `extras`) and everything they pull in, at the versions
+    installed in this environment. The roots come from pyproject.toml itself, not from the installed
+    package's metadata, which goes stale until the package is reinstalled."""
+    import tomllib
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    roots = list(project["dependencies"]) + [r for e in extras for r in project["optional-dependencies"][e]]
+    environment = default_environment()
+    pins: dict[str, str] = {}
+    pending: list[tuple[str, tuple[str, ...]]] = []
+
+    def want(line: str, extras_in_force: tuple[str, ...]) -> None:
+        requirement = Requirement(line)
+        if requirement.marker and not any(requirement.marker.evaluate({**environment, "extra": e})
+                                          for e in ("", *extras_in_force)):
+            return
+        key = canonicalize_name(requirement.name)
+        if key == canonicalize_name(DISTRIBUTION):
+            return
+        if key not in pins:
+            pins[key] = metadata.version(requirement.name)
+            pending.append((requirement.name, tuple(requirement.extras)))
+
+    for line in roots:
+        want(line, ())
+    while pending:
+        name, wanted = pending.pop()
+        for line in metadata.distribution(name).requires or []:
+            want(line, wanted)
+    for name in NO_DEPS:
+        pins[canonicalize_name(name)] = metadata.version(name)
+    return dict(sorted(pins.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m appliance.bundle", description="Build Sotto bundles and model packs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-model", help="is this model directory complete?")
+    check.add_argument("directory", type=Path)
+    check.add_argument("--kind", choices=KINDS, required=True)
+    check.add_argument("--name", default="model")
+    fin = sub.add_parser("finalize", help="write bundle.json, SHA256SUMS, its signature; verify the bundle")
+    fin.add_argument("bundle", type=Path)
+    fin.add_argument("--version", required=True)
+    fin.add_argument("--image-ref", required=True)
+    fin.add_argument("--image-archive", required=True, help="path inside the bundle, e.g. images/appliance-0.1.0.tar.zst")
+    fin.add_argument("--model", action="append", default=[], help="name=…,kind=…,revision=…,source=… (repeatable)")
+    fin.add_argument("--signing-key", type=Path, required=True, help=f"minisign or PKCS#8 key; password from ${PASSWORD_ENV}")
+    fin.add_argument("--dockerfile", type=Path, default=REPO / "Dockerfile.cuda")
+    pack = sub.add_parser("pack", help="write a signed model pack")
+    pack.add_argument("directory", type=Path)
+    pack.add_argument("--name", required=True)
+    pack.add_argument("--kind", choices=KINDS, required=True)
+    pack.add_argument("--revision", required=True)
+    pack.add_argument("--source", default="")
+    pack.add_argument("--signing-key", type=Path, required=True)
+    pack.add_argument("--out", type=Path, required=True, help="the pack file (.tar, or .tar.zst)")
+    keygen = sub.add_parser("keygen", help="make an unencrypted minisign key pair (keep the secret key offline)")
+    keygen.add_argument("--secret-key", type=Path, required=True)
+    keygen.add_argument("--public-key", type=Path, required=True)
+    sub.add_parser("lock", help="print the pinned requirements of sotto-appliance[pyannote] from this environment")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check-model":
+            check_model_dir(args.directory, args.kind, args.name)
+            print(f"{args.directory}: complete {args.kind} model")
+        elif args.command == "finalize":
+            verified = finalize(args.bundle, args.version, args.image_ref, args.image_archive,
+                                [parse_model_spec(m) for m in args.model], read_signing_key(args.signing_key), args.dockerfile)
+            print(f"bundle {verified['version']} written and verified: signed by {verified['signed_by']}, "
+                  f"{len(verified['models'])} model(s)")
+        elif args.command == "pack":
+            made = build_pack(args.directory, args.out, args.name, args.kind, args.revision,
+                              read_signing_key(args.signing_key), args.source)
+            print(f"wrote {args.out}: {made.version}, {len(made.files)} file(s)")
+        elif args.command == "keygen":
+            for path in (args.secret_key, args.public_key):
+                if path.exists():
+                    raise BundleError(f"{path} exists; not overwriting a key")
+            key = minisign.generate()
+            args.secret_key.touch(mode=0o600)
+            args.secret_key.write_text(key.to_text(), encoding="utf-8")
+            args.public_key.write_text(key.public.to_text(), encoding="utf-8")
+            print(f"key {key.public.hex_id}: secret {args.secret_key}, public {args.public_key}")
+        elif args.command == "lock":
+            sys.stdout.write(LOCK_HEADER + "".join(f"{name}=={version}\n" for name, version in locked_requirements().items()))
+    except (BundleError, PackError, minisign.SignatureError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Key records and transcript envelopes for private transcripts: the SQL, and the key-free checks of what
+the browser sends. The server never holds a key that opens any of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import sqlite_utils
+
+from appliance import accounts, private_crypto
+from appliance.db import transaction
+from appliance.jobs import now
+from appliance.private_crypto import CryptoRefused
+
+RECORD_FIELDS = ("kdf", "wrapped_dk", "recovery_dk", "public_key", "wrapped_private_key")
+NOT_ENROLLED = "Turn on private transcripts in your account first."
+
+
+class KeyRecordError(ValueError):
+    """What the browser sent is malformed, mismatched or weaker than allowed; the message is safe to show."""
+
+
+class AlreadyEnrolled(KeyRecordError):
+    """Private transcripts are on already: a new password goes through change_password."""
+
+
+def _checked(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except CryptoRefused as exc:
+        raise KeyRecordError(str(exc)) from None
+
+
+def check_record(record: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    """A full key record: every envelope of the right type for this user, parameters at the floor or above."""
+    missing = [f for f in (*RECORD_FIELDS, "auth_key") if not record.get(f)]
+    if missing:
+        raise KeyRecordError(f"the key record needs {', '.join(missing)}")
+    kdf = _checked(private_crypto.KdfParams.from_json, record["kdf"])
+    ids = {"uid": user_id}
+    _checked(private_crypto.validate_envelope, record["wrapped_dk"], "dk", ids)
+    _checked(private_crypto.validate_envelope, record["recovery_dk"], "dk-recovery", ids)
+    _checked(private_crypto.validate_envelope, record["wrapped_private_key"], "sk", ids)
+    _checked(private_crypto.check_public_key, _checked(private_crypto.b64u_decode, record["public_key"]))
+    check_auth_key(record["auth_key"])
+    return {"kdf": json.dumps(kdf.to_json()), **{f: record[f] for f in RECORD_FIELDS if f != "kdf"}}
+
+
+def check_auth_key(value: Any) -> str:
+    if not isinstance(value, str) or len(_checked(private_crypto.b64u_decode, value)) != private_crypto.KEY_BYTES:
+        raise KeyRecordError("the auth key is 32 bytes, base64url")
+    return value
+
+
+def get(db: sqlite_utils.Database, user_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM user_keys WHERE user_id = ?", [user_id]))
+    if not rows:
+        return None
+    row = rows[0]
+    return {"kdf": json.loads(row["kdf"]), **{f: row[f] for f in RECORD_FIELDS if f != "kdf"},
+            "signs_in_with_auth_key": bool(row["signs_in_with_auth_key"]),
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def enrolled(db: sqlite_utils.Database, user_id: str) -> bool:
+    return bool(list(db.query("SELECT 1 FROM user_keys WHERE user_id = ?", [user_id])))
+
+
+def public_key(db: sqlite_utils.Database, user_id: str) -> bytes | None:
+    rows = list(db.query("SELECT public_key FROM user_keys WHERE user_id = ?", [user_id]))
+    return private_crypto.b64u_decode(rows[0]["public_key"]) if rows else None
+
+
+def create(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any]) -> None:
+    """Turn private mode on: store the record, and from now on the auth key is the sign-in secret."""
+    if enrolled(db, user_id):
+        raise AlreadyEnrolled("Private transcripts are already on for this account.")
+    fields = check_record(record, user_id)
+    stamp = now()
+    with transaction(db):
+        if enrolled(db, user_id):
+            raise AlreadyEnrolled("Private transcripts are already on for this account.")
+        db["user_keys"].insert({"user_id": user_id, **fields, "created_at": stamp, "updated_at": stamp})
+        accounts.set_password(db, user_id, record["auth_key"], auth_key=True)
+
+
+def change_password(db: sqlite_utils.Database, user_id: str, change: Mapping[str, Any]) -> None:
+    """New parameters, a new wrapped data key and a new auth key; every other envelope stays as it is."""
+    kdf = _checked(private_crypto.KdfParams.from_json, change.get("kdf"))
+    _checked(private_crypto.validate_envelope, change.get("wrapped_dk") or "", "dk", {"uid": user_id})
+    auth_key = check_auth_key(change.get("auth_key"))
+    with transaction(db):
+        updated = db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, updated_at = ? WHERE user_id = ?",
+                             [json.dumps(kdf.to_json()), change["wrapped_dk"], now(), user_id]).rowcount
+        if not updated:
+            raise KeyRecordError(NOT_ENROLLED)
+        accounts.set_password(db, user_id, auth_key, auth_key=True)
+
+
+def kdf_for_email(db: sqlite_utils.Database, email: str) -> dict[str, Any] | None:
+    """The parameters the sign-in form derives the auth key with; None when the password is typed as is
+    (no key record, or an administrator reset the password and the user has not re-wrapped yet)."""
+    rows = list(db.query("SELECT k.kdf FROM user_keys k JOIN users u ON u.id = k.user_id "
+                         "WHERE u.email = ? AND k.signs_in_with_auth_key = 1", [(email or "").strip().lower()]))
+    return json.loads(rows[0]["kdf"]) if rows else None
+
+
+# --------------------------------------------------------------------------- transcript envelopes
+
+
+def store_envelopes(db: sqlite_utils.Database, transcript_id: str, user_id: str, kind: str, key_envelope: str,
+                    body: str) -> None:
+    """Inside the caller's transaction (the transcript row and its envelopes are written together)."""
+    db.execute("INSERT INTO transcript_envelopes (transcript_id, user_id, kind, key_envelope, body, updated_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [transcript_id, user_id, kind, key_envelope, body, now()])
+
+
+def envelopes(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "SELECT e.transcript_id, e.user_id, e.kind, e.key_envelope, e.body, e.updated_at, t.revision "
+        "FROM transcript_envelopes e JOIN transcripts t ON t.id = e.transcript_id WHERE e.transcript_id = ?",
+        [transcript_id]))
+    return rows[0] if rows else None
+
+
+def replace_key_envelope(db: sqlite_utils.Database, transcript_id: str, user_id: str, key_envelope: str) -> None:
+    """The browser's re-wrap: the sealed transcript key becomes one wrapped under the owner's data key."""
+    _checked(private_crypto.validate_envelope, key_envelope, "tk", {"uid": user_id, "tid": transcript_id})
+    updated = db.execute("UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? "
+                         "WHERE transcript_id = ? AND user_id = ?", [key_envelope, now(), transcript_id, user_id]).rowcount
+    if not updated:
+        raise KeyRecordError("This transcript has no envelope of yours.")
+
+
+class StaleRevision(Exception):
+    """The body was edited since the revision the browser started from."""
+
+
+def replace_body(db: sqlite_utils.Database, transcript_id: str, user_id: str, body: str, base_revision: int) -> int:
+    """An edit saved from the browser, re-encrypted there; optimistic concurrency on the transcript's
+    revision. Returns the new revision."""
+    _checked(private_crypto.validate_envelope, body, "transcript", {"uid": user_id, "tid": transcript_id})
+    if not 0 < base_revision < 2**62:  # SQLite integers are 64-bit; no real revision is near that
+        raise StaleRevision()
+    stamp = now()
+    with transaction(db):
+        bumped = db.execute("UPDATE transcripts SET revision = revision + 1, updated_at = ? WHERE id = ? AND revision = ? "
+                            "AND private = 1", [stamp, transcript_id, base_revision]).rowcount
+        if not bumped:
+            raise StaleRevision()
+        db.execute("UPDATE transcript_envelopes SET body = ?, updated_at = ? WHERE transcript_id = ?",
+                   [body, stamp, transcript_id])
+    return base_revision + 1

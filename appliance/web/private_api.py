@@ -1,0 +1,166 @@
+"""Private transcripts over HTTP: key records, the pre-sign-in parameter lookup, transcript envelopes.
+Every envelope is checked against the URL and the caller (type, ids, shape) before it is stored; the
+server holds no key that opens any of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post, put
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, JSONBody
+
+from appliance import accounts, audit, private_crypto, private_keys, sessions
+from appliance.web.api import visible_transcript
+from appliance.web.auth import principal_of
+
+NO_STORE = {"Cache-Control": "no-store"}  # key material and ciphertext: never in a browser or proxy cache
+MAX_BODY_REQUEST = private_crypto.MAX_DOCUMENT_CT * 4 // 3 + 64 * 1024
+
+
+class KdfLookup(msgspec.Struct):
+    email: str
+
+
+class KeyRecord(msgspec.Struct):
+    current_password: str  # the sign-in secret now in force (the password, or the current auth key)
+    kdf: dict[str, Any]
+    auth_key: str
+    wrapped_dk: str
+    recovery_dk: str
+    public_key: str
+    wrapped_private_key: str
+
+
+class PasswordChange(msgspec.Struct):
+    current_password: str  # the current auth key; after an administrator's reset, the temporary password
+    kdf: dict[str, Any]
+    auth_key: str
+    wrapped_dk: str
+
+
+class KeyEnvelope(msgspec.Struct):
+    key_envelope: str
+
+
+class BodyEnvelope(msgspec.Struct):
+    body: str
+    base_revision: int
+
+
+def _dbs(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.services.databases
+
+
+def _db(request: Request[Any, Any, Any]) -> Any:
+    return _dbs(request).get()
+
+
+def _bad(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=400, detail=str(exc))
+
+
+@post("/api/v1/auth/kdf", opt={"public": True}, status_code=200, tags=["auth"],
+      summary="Before sign-in: the key derivation parameters for an address (made-up ones for unknown addresses)")
+async def kdf_lookup(request: Request[Any, Any, Any], data: JSONBody[KdfLookup]) -> Response[dict[str, Any]]:
+    email = (data.email or "").strip().lower()[:254]
+    real = private_keys.kdf_for_email(_db(request), email)
+    params = real or private_crypto.fake_kdf_params(request.app.state.services.secret, email)
+    # `private` tells the sign-in form to send the derived auth key instead of the password.
+    return Response({"private": real is not None, "kdf": params}, headers=NO_STORE)
+
+
+@get("/api/v1/me/private-keys", tags=["private"], summary="My wrapped keys (404 until private transcripts are on)")
+async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    record = private_keys.get(_db(request), principal_of(request).user.id)
+    if record is None:
+        raise NotFoundException(detail=private_keys.NOT_ENROLLED)
+    return Response(record, headers=NO_STORE)
+
+
+async def _check_secret(request: Request[Any, Any, Any], secret: str) -> None:
+    if not await _dbs(request).in_thread(accounts.verify_password, principal_of(request).user.id, secret):
+        raise HTTPException(status_code=400, detail="The current password is not right.")
+
+
+@put("/api/v1/me/private-keys", status_code=201, tags=["private"],
+     summary="Turn private transcripts on: store my wrapped keys; from now on I sign in with the auth key")
+async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
+    principal = principal_of(request)
+    await _check_secret(request, data.current_password)
+    try:
+        await _dbs(request).in_thread(private_keys.create, principal.user.id, msgspec.structs.asdict(data))
+    except private_keys.AlreadyEnrolled as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "private.enabled", actor=principal.user.email)
+    return {"enabled": True}
+
+
+@post("/api/v1/me/private-keys/password", status_code=200, tags=["private"],
+      summary="Change my password in private mode: new parameters, re-wrapped data key, new auth key (other sessions end)")
+async def change_private_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
+    principal = principal_of(request)
+    await _check_secret(request, data.current_password)
+    try:
+        await _dbs(request).in_thread(private_keys.change_password, principal.user.id, msgspec.structs.asdict(data))
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    db = _db(request)
+    keep = principal.session.id if principal.session else None
+    for row in list(db.query("SELECT id FROM sessions WHERE user_id = ?", [principal.user.id])):
+        if row["id"] != keep:
+            sessions.end(db, row["id"])
+    audit.record(db, "private.password_changed", actor=principal.user.email)
+    return {"changed": True}
+
+
+def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, change: bool) -> dict[str, Any]:
+    visible_transcript(request, transcript_id, change=change)
+    found = private_keys.envelopes(_db(request), transcript_id)
+    if found is None:
+        raise NotFoundException(detail="This transcript is not private.")
+    if change and found["user_id"] != principal_of(request).user.id:
+        # Only the owner's data key can wrap its transcript key or re-encrypt its text.
+        raise PermissionDeniedException(detail="Only the owner of a private transcript can change its envelopes.")
+    return found
+
+
+@get("/api/v1/transcripts/{transcript_id:str}/envelope", tags=["private"],
+     summary="A private transcript's key envelope and encrypted document")
+async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[dict[str, Any]]:
+    return Response(_envelopes_or_404(request, transcript_id, change=False), headers=NO_STORE)
+
+
+@put("/api/v1/transcripts/{transcript_id:str}/envelope/key", opt={"scope": "transcribe"}, tags=["private"],
+     summary="Store the transcript key re-wrapped under my data key (replaces the sealed one)")
+async def put_key_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str],
+                           data: JSONBody[KeyEnvelope]) -> dict[str, Any]:
+    found = _envelopes_or_404(request, transcript_id, change=True)
+    try:
+        await _dbs(request).in_thread(private_keys.replace_key_envelope, transcript_id, found["user_id"], data.key_envelope)
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    return {"kind": "tk"}
+
+
+@put("/api/v1/transcripts/{transcript_id:str}/envelope/body", opt={"scope": "transcribe"}, tags=["private"],
+     request_max_body_size=MAX_BODY_REQUEST,
+     summary="Save an edit: the document re-encrypted in the browser, based on a revision (409 if stale)")
+async def put_body_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str],
+                            data: JSONBody[BodyEnvelope]) -> dict[str, Any]:
+    found = _envelopes_or_404(request, transcript_id, change=True)
+    try:
+        revision = await _dbs(request).in_thread(private_keys.replace_body, transcript_id, found["user_id"], data.body,
+                                                 data.base_revision)
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    except private_keys.StaleRevision:
+        raise HTTPException(status_code=409, detail="This transcript changed since you opened it. Reload to see the new version.") from None
+    return {"revision": revision}
+
+
+ROUTES = [kdf_lookup, get_key_record, put_key_record, change_private_password, get_envelope, put_key_envelope,
+          put_body_envelope]

@@ -1,0 +1,32 @@
+// Account page: password change, API keys, sign out everywhere.
+(function () {
+  "use strict";
+  const { api } = window.Sotto;
+  const pw = document.getElementById("password-form");
+  pw.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(pw), status = pw.querySelector(".form-status");
+    try {
+      await api("POST", "/api/v1/me/password", { current_password: data.get("current_password"), new_password: data.get("new_password") });
+      status.className = "form-status ok"; status.textContent = "Password changed. Your other sessions were signed out."; pw.reset();
+    } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
+  });
+  const keyForm = document.getElementById("key-form");
+  keyForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(keyForm), out = document.getElementById("new-key");
+    try {
+      const key = await api("POST", "/api/v1/apikeys", { name: data.get("name"), scope: data.get("scope") });
+      out.className = "ok";
+      out.textContent = `New key (shown only now, copy it): ${key.key}`;
+    } catch (err) { out.className = "error"; out.textContent = err.message; }
+  });
+  document.getElementById("keys").addEventListener("click", async (e) => {
+    const b = e.target.closest(".revoke-key");
+    if (!b || !confirm("Revoke this key? Programs using it stop working at once.")) return;
+    try { await api("DELETE", `/api/v1/apikeys/${b.dataset.key}`); b.closest("tr").remove(); } catch (err) { alert(err.message); }
+  });
+  document.getElementById("logout-all").addEventListener("click", async () => {
+    try { await api("POST", "/api/v1/auth/logout-all", {}); window.location.assign("/login"); } catch (err) { alert(err.message); }
+  });
+})();

@@ -1,0 +1,254 @@
+"""The web UI's pages: server-rendered, readable without JavaScript; static JS adds behaviour.
+
+Pages are `public` to the API guard and check the session themselves, so a signed-out visitor is sent
+to the sign-in page instead of getting a JSON 401.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from babel import Locale
+from babel.dates import format_datetime
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.response import Redirect, Template
+
+from appliance import accounts, apikeys, asr, authz, jobs, search, transcripts, workspaces
+from appliance.authz import Principal
+from appliance.web.api import visible_transcript
+
+PAGE = {"public": True, "page": True}
+PAGE_SIZE = 25
+_EN = Locale("en")
+
+
+def language_name(code: str | None) -> str:
+    if not code:
+        return "—"
+    return _EN.languages.get(code, code)
+
+
+def clock(seconds: float | None) -> str:
+    """1:02:03 or 02:03: how people read times in a transcript."""
+    total = int(seconds or 0)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def when(iso: str | None) -> str:
+    if not iso:
+        return ""
+    from datetime import datetime
+
+    return format_datetime(datetime.fromisoformat(iso.replace("Z", "+00:00")), "d MMM yyyy, HH:mm", locale=_EN)
+
+
+class _SignIn(Exception):
+    pass
+
+
+def _principal(request: Request[Any, Any, Any]) -> Principal | None:
+    principal = request.state.get("principal")
+    return principal if principal is not None and principal.via == "session" else None
+
+
+def _page(request: Request[Any, Any, Any], name: str, principal: Principal, **context: Any) -> Template:
+    services = request.app.state.services
+    return Template(name, context={
+        "me": principal.user, "scope": principal.scope, "csrf": principal.session.csrf_token if principal.session else "",
+        "license": services.licenses.state(), "clock": clock, "when": when, "language_name": language_name,
+        "is_admin": principal.user.role == "admin", "can_write": authz.LEVEL[principal.scope] >= authz.LEVEL["transcribe"],
+        **context,
+    })
+
+
+def _login(request: Request[Any, Any, Any]) -> Redirect:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?next={quote(target, safe='')}")
+
+
+@get("/", opt=PAGE, include_in_schema=False)
+async def library_page(
+    request: Request[Any, Any, Any],
+    sort: str = Parameter(default="date", pattern="^(date|title|duration|language|model)$"),
+    order: str = Parameter(default="desc", pattern="^(asc|desc)$"),
+    q: str = Parameter(default="", max_length=200),
+    language: str = Parameter(default="", max_length=20),
+    model: str = Parameter(default="", max_length=100),
+    page: int = Parameter(default=1, ge=1, le=100_000),
+) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    visible = authz.visible_workspace_ids(db, principal)
+    listing = transcripts.library(db, workspace_ids=visible, sort=sort, descending=order == "desc", text=q,
+                                  language=language or None, model=model or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, -(-listing["total"] // PAGE_SIZE))
+    query = {"sort": sort, "order": order, "q": q, "language": language, "model": model}
+    return _page(request, "library.html", principal, listing=listing, page=page, pages=pages, query=query,
+                 facets=transcripts.facets(db, visible), running=jobs.unfinished(db, visible),
+                 workspaces={w["id"]: w for w in workspaces.for_user(db, principal.user.id)})
+
+
+@get("/new", opt=PAGE, include_in_schema=False)
+async def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    services = request.app.state.services
+    models, _ = services.registry.scan()
+    engines = services.engines.status()
+    languages = sorted(((code, language_name(code)) for code in asr.language_codes()), key=lambda p: p[1])
+    writable = [w for w in workspaces.for_user(services.databases.get(), principal.user.id) if w["role"] in ("member", "admin")]
+    return _page(request, "new.html", principal, models=models, default_model=services.settings.models.default_model,
+                 languages=languages, engines=engines, workspaces=writable,
+                 max_upload=services.settings.server.max_upload_bytes)
+
+
+@get("/jobs/{job_id:str}", opt=PAGE, include_in_schema=False)
+async def job_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    row = jobs.get(db, job_id)
+    try:
+        if row is None:
+            raise authz.NotVisible()
+        authz.can_read(db, principal, row)
+    except authz.NotVisible:
+        raise NotFoundException(detail="No such job.") from None
+    return _page(request, "job.html", principal, job=jobs.document(row))
+
+
+def _transcript_context(request: Request[Any, Any, Any], principal: Principal, transcript_id: str) -> dict[str, Any]:
+    row = visible_transcript(request, transcript_id)
+    db = request.app.state.services.databases.get()
+    doc = transcripts.get(db, transcript_id)
+    if doc is None:
+        raise NotFoundException(detail="No such transcript.")
+    try:
+        authz.can_change(db, principal, row)
+        editable = True
+    except (authz.Forbidden, authz.NotVisible):
+        editable = False
+    names = {s["id"]: (s["display_name"] or s["label"]) for s in doc["speakers"]}
+    colours = {s["id"]: i % 12 for i, s in enumerate(doc["speakers"])}
+    return {"doc": doc, "names": names, "colours": colours, "editable": editable}
+
+
+@get("/t/{transcript_id:str}", opt=PAGE, include_in_schema=False)
+async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    context = _transcript_context(request, principal, transcript_id)
+    doc = context["doc"]
+    # The editor's model: times in whole milliseconds (decimal seconds cause rounding bugs in the page).
+    model = {
+        "id": doc["id"], "revision": doc["revision"], "title": doc["title"], "note": doc["note"], "duration": doc["duration"],
+        "editable": context["editable"],
+        "speakers": [{"id": s["id"], "name": s["display_name"] or s["label"], "label": s["label"]} for s in doc["speakers"]],
+        "segments": [
+            {"sid": s["sid"], "speaker": s["speaker"], "s": round(s["start"] * 1000), "e": round(s["end"] * 1000), "note": s["note"],
+             "words": [{"t": w["word"].strip(), "s": round(w["start"] * 1000), "e": round(w["end"] * 1000),
+                        "c": w["probability"], "edited": w["edited"], "est": w["estimated"]} for w in s["words"]]}
+            for s in doc["segments"]
+        ],
+    }
+    return _page(request, "transcript.html", principal, model_json=json.dumps(model), **context)
+
+
+@get("/search", opt=PAGE, include_in_schema=False)
+async def search_page(
+    request: Request[Any, Any, Any],
+    q: str = Parameter(default="", max_length=500),
+    language: str = Parameter(default="", max_length=20),
+    speaker: str = Parameter(default="", max_length=100),
+    date_from: Annotated[str, QueryParameter(name="from", pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = "",
+    date_to: Annotated[str, QueryParameter(name="to", pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = "",
+    page: int = Parameter(default=1, ge=1, le=10_000),
+) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    visible = authz.visible_workspace_ids(db, principal)
+    results = search.search(db, q, workspace_ids=visible, language=language or None, speaker=speaker or None,
+                            date_from=date_from or None, date_to=date_to or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return _page(request, "search.html", principal, results=results, page=page,
+                 pages=max(1, -(-results["total"] // PAGE_SIZE)),
+                 query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
+                 facets=transcripts.facets(db, visible))
+
+
+def word_diff(base: list[str], other: list[str]) -> list[tuple[str, str]]:
+    """(kind, word) pairs for the other transcript against the base: same, added or removed."""
+    norm = lambda words: [w.lower().strip(".,!?;:\"'") for w in words]  # noqa: E731 - a one-line key
+    out: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=norm(base), b=norm(other), autojunk=False).get_opcodes():
+        if tag == "equal":
+            out += [("same", w) for w in other[j1:j2]]
+        else:
+            out += [("removed", w) for w in base[i1:i2]] + [("added", w) for w in other[j1:j2]]
+    return out
+
+
+@get("/compare/{job_id:str}", opt=PAGE, include_in_schema=False)
+async def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    ids = transcripts.for_job(db, job_id)
+    docs = []
+    for transcript_id in ids:
+        visible_transcript(request, transcript_id)
+        docs.append(transcripts.get(db, transcript_id))
+    if not docs:
+        raise NotFoundException(detail="This job has no transcripts to compare.")
+    base = docs[0]["text"].split()
+    columns = [{"doc": d, "diff": word_diff(base, d["text"].split()) if i else [("same", w) for w in base]}
+               for i, d in enumerate(docs)]
+    return _page(request, "compare.html", principal, job_id=job_id, columns=columns)
+
+
+@get("/account", opt=PAGE, include_in_schema=False)
+async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    return _page(request, "account.html", principal, keys=apikeys.for_user(db, principal.user.id),
+                 workspaces=workspaces.for_user(db, principal.user.id))
+
+
+@get("/admin/users", opt=PAGE, include_in_schema=False)
+async def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    if principal.user.role != "admin":
+        raise authz.Forbidden("Only administrators manage users.")
+    return _page(request, "users.html", principal, users=accounts.list_all(request.app.state.services.databases.get()))
+
+
+@get("/admin/models", opt=PAGE, include_in_schema=False)
+async def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    services = request.app.state.services
+    models, problems = services.registry.scan()
+    return _page(request, "models.html", principal, models=[m.describe() for m in models.values()], problems=problems,
+                 default_model=services.settings.models.default_model, engines=services.engines.status())
+
+
+ROUTES = [library_page, new_page, job_page, transcript_page, search_page, compare_page, account_page, users_page, models_page]
