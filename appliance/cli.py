@@ -542,6 +542,9 @@ def remote_transcribe(
     model: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str | None, typer.Option()] = None,
     diarize: Annotated[bool, typer.Option("--diarize")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Seal each result to your public key as recognition ends "
+                                          "(turn private transcripts on in your account first). The server cannot "
+                                          "export it: open the printed link and unlock it in your browser.")] = False,
     ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
 ) -> None:
     """Upload files to an appliance, show progress, and print or save the transcripts."""
@@ -562,7 +565,11 @@ def remote_transcribe(
 
                         report(Progress(job.get("stage") or job["state"], job.get("progress", 0.0), job.get("duration"), job.get("eta_seconds")))
 
-                    doc = sotto.transcribe(path, progress=progress, model=model, language=language, diarize=diarize or None)
+                    doc = sotto.transcribe(path, progress=progress, model=model, language=language, diarize=diarize or None,
+                                           private=private or None)
+                if private:  # only the owner's browser can open it
+                    typer.echo(f"{path}: private transcript {url.rstrip('/')}/t/{doc['id']}")
+                    continue
                 content = sotto.export(doc["id"], fmt)
             except SottoError as exc:
                 typer.secho(f"{path}: {exc.detail}", err=True, fg=typer.colors.RED)

@@ -326,6 +326,29 @@ def _private_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0007_private_sharing")
+def _private_sharing(db: sqlite_utils.Database) -> None:
+    # A private transcript shared with a teammate: its key sealed to the teammate's public key. The body
+    # stays the owner's one envelope; the teammate's row only opens it (read-only).
+    db.execute(
+        """
+        CREATE TABLE transcript_key_grants (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,   -- the recipient
+            key_envelope TEXT NOT NULL,        -- envelope "tk-sealed" with uid = the recipient
+            granted_by TEXT REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (transcript_id, user_id)
+        )
+        """
+    )
+    # Encrypted snapshot links: the server keeps only the "share" envelope; its key is in the link's
+    # fragment. Expiry, the view limit and revocation delete the envelope (the server copy).
+    db.execute("ALTER TABLE share_links ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE share_links ADD COLUMN envelope TEXT")
+    db.execute("ALTER TABLE share_links ADD COLUMN max_views INTEGER")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

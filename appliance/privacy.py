@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from appliance import accounts, apikeys, audit, exports, transcripts, workspaces
+from appliance import accounts, apikeys, audit, exports, private_keys, sealed_shares, transcripts, workspaces
 from appliance.db import checkpoint
 
 
@@ -30,7 +30,8 @@ def delete_account(db: sqlite_utils.Database, user_id: str) -> str:
 
 
 def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
-    """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT."""
+    """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT; a private
+    transcript as its envelopes (JSON), with the wrapped keys in private-keys.json."""
     user = accounts.get(db, user_id)
     assert user is not None
     buffer = io.BytesIO()
@@ -42,15 +43,26 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         archive.writestr("account.json", json.dumps(account, indent=2))
+        record = private_keys.get(db, user_id)
+        if record is not None:  # wrapped keys only: with the passphrase or the recovery key they open the envelopes
+            archive.writestr("private-keys.json", json.dumps(record, indent=2))
         ids = [r["id"] for r in db.query("SELECT id FROM transcripts WHERE user_id = ? ORDER BY created_at", [user_id])]
         for transcript_id in ids:
             doc = transcripts.get(db, transcript_id)
             if doc is None:
                 continue
             stem = f"transcripts/{doc['created_at'][:10]}-{transcript_id[:8]}"
+            envelopes = private_keys.envelopes(db, transcript_id)
+            if doc["private"] and envelopes is not None:  # the server cannot read it: the envelopes as they are
+                archive.writestr(f"{stem}.private.json", json.dumps({**_metadata(doc), "envelopes": envelopes}, indent=2))
+                continue
             for fmt in ("json", "txt", "srt", "vtt"):
                 archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt).content)
     return buffer.getvalue()
+
+
+def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ("segments", "speakers", "text", "note")}
 
 
 def _cutoff(days: int) -> str:
@@ -58,11 +70,13 @@ def _cutoff(days: int) -> str:
 
 
 def apply_retention(db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int) -> dict[str, int]:
-    """Purge old request logs and expired sessions; delete old transcripts when a policy is set."""
+    """Purge old request logs and expired sessions and encrypted links' snapshots; delete old transcripts
+    when a policy is set."""
     purged = {
         "request_log": db.execute("DELETE FROM request_log WHERE at < ?", [_cutoff(request_log_days)]).rowcount,
         "sessions": db.execute("DELETE FROM sessions WHERE expires_at < ?", [_cutoff(0)]).rowcount,
         "transcripts": transcripts.purge_older_than(db, _cutoff(transcript_days)) if transcript_days > 0 else 0,
+        "link_snapshots": sealed_shares.purge_expired(db),
     }
     if any(purged.values()):
         checkpoint(db)

@@ -33,6 +33,13 @@ def _checked(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise KeyRecordError(str(exc)) from None
 
 
+def check_envelope(text: Any, typ: str, ids: dict[str, str]) -> None:
+    """An envelope of this type for exactly these ids, well formed (no key needed)."""
+    if not isinstance(text, str):
+        raise KeyRecordError("an envelope is a JSON string")
+    _checked(private_crypto.validate_envelope, text, typ, ids)
+
+
 def check_record(record: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     """A full key record: every envelope of the right type for this user, parameters at the floor or above."""
     missing = [f for f in (*RECORD_FIELDS, "auth_key") if not record.get(f)]
@@ -153,3 +160,16 @@ def replace_body(db: sqlite_utils.Database, transcript_id: str, user_id: str, bo
         db.execute("UPDATE transcript_envelopes SET body = ?, updated_at = ? WHERE transcript_id = ?",
                    [body, stamp, transcript_id])
     return base_revision + 1
+
+
+def openable(db: sqlite_utils.Database, user_id: str, workspace_ids: list[str]) -> list[dict[str, Any]]:
+    """The private transcripts this user's keys open (their own, or shared with them) in the workspaces
+    they can see: what the browser decrypts to search them."""
+    if not workspace_ids:
+        return []
+    marks = ", ".join("?" for _ in workspace_ids)
+    return list(db.query(
+        "SELECT t.id, coalesce(t.title, t.filename) AS title, t.created_at, t.user_id AS owner_id FROM transcripts t "
+        f"WHERE t.private = 1 AND t.workspace_id IN ({marks}) AND (t.user_id = ? OR EXISTS "
+        "(SELECT 1 FROM transcript_key_grants g WHERE g.transcript_id = t.id AND g.user_id = ?)) "
+        "ORDER BY t.created_at DESC LIMIT 500", [*workspace_ids, user_id, user_id]))

@@ -79,7 +79,7 @@ def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, 
             body = private_crypto.seal_transcript(bytes(tk), document(out, transcript_id, options), user_id, transcript_id)
             key_envelope = private_crypto.seal_to_public_key(public, bytes(tk), user_id, transcript_id)
             private_keys.store_envelopes(db, transcript_id, user_id, "tk-sealed", key_envelope, body)
-            _forget_job_secrets(db, job["id"])
+            forget_job_secrets(db, job["id"])
     finally:
         tk[:] = bytes(len(tk))
         out.result.segments.clear()
@@ -95,7 +95,7 @@ def store_all(db: sqlite_utils.Database, outputs: list[ModelOutput], *, job: dic
             out.result.segments.clear()
 
 
-def _forget_job_secrets(db: sqlite_utils.Database, job_id: str) -> None:
+def forget_job_secrets(db: sqlite_utils.Database, job_id: str) -> None:
     """The job row kept the prompt only so the worker could run it; it is sealed now."""
     rows = list(db.query("SELECT options FROM jobs WHERE id = ?", [job_id]))
     if rows:

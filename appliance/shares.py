@@ -53,6 +53,7 @@ class Link:
     include_timestamps: bool
     formats: list[str]
     expires_at: str | None
+    sealed: bool = False
 
 
 def _hash(token: str) -> str:
@@ -66,9 +67,10 @@ def _iso(moment: datetime) -> str:
 def create(
     db: sqlite_utils.Database, transcript_id: str, created_by: str, *, password: str | None = None,
     expires_in_days: float | None = None, include_speakers: bool = True, include_timestamps: bool = True,
-    formats: list[str] | None = None,
+    formats: list[str] | None = None, sealed: bool = False, max_views: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Returns (the URL token, shown once; the link's public record)."""
+    """Returns (the URL token, shown once; the link's public record). A `sealed` link serves only the
+    encrypted snapshot the browser stores next (sealed_shares); `max_views` ends it after that many."""
     formats = list(dict.fromkeys(formats if formats is not None else ["txt", "srt", "pdf"]))
     bad = [f for f in formats if f not in SHAREABLE_FORMATS]
     if bad:
@@ -77,6 +79,8 @@ def create(
         raise ShareError("A share password needs 6 to 200 characters.")
     if expires_in_days is not None and not 0 < expires_in_days <= 3650:
         raise ShareError("expires_in_days must be more than 0 and at most 3650 (or left out for a permanent link).")
+    if max_views is not None and not 1 <= max_views <= 100_000:
+        raise ShareError("max_views must be from 1 to 100000 (or left out for no limit).")
     token = secrets.token_urlsafe(24)
     record = {
         "id": new_id(), "token_hash": _hash(token), "transcript_id": transcript_id, "created_by": created_by,
@@ -85,6 +89,7 @@ def create(
         "password_hash": _hasher.hash(password) if password else None,
         "include_speakers": int(include_speakers), "include_timestamps": int(include_timestamps),
         "formats": json.dumps(formats), "views": 0, "failed_attempts": 0,
+        "sealed": int(sealed), "max_views": max_views,
     }
     db["share_links"].insert(record)
     return token, public(record)
@@ -96,6 +101,7 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
         "expires_at": row["expires_at"], "password": bool(row["password_hash"]), "views": row["views"],
         "include_speakers": bool(row["include_speakers"]), "include_timestamps": bool(row["include_timestamps"]),
         "formats": json.loads(row["formats"]), "revoked": bool(row.get("revoked_at")),
+        "sealed": bool(row.get("sealed")), "max_views": row.get("max_views"),
     }
 
 
@@ -108,8 +114,15 @@ def get(db: sqlite_utils.Database, link_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def by_token(db: sqlite_utils.Database, token: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM share_links WHERE token_hash = ?", [_hash(token or "")]))
+    return rows[0] if rows else None
+
+
 def revoke(db: sqlite_utils.Database, link_id: str) -> bool:
-    return bool(db.execute("UPDATE share_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now(), link_id]).rowcount)
+    """A sealed link's encrypted snapshot goes with it: the link's key then opens nothing."""
+    return bool(db.execute("UPDATE share_links SET revoked_at = ?, envelope = NULL WHERE id = ? AND revoked_at IS NULL",
+                           [now(), link_id]).rowcount)
 
 
 def open_link(db: sqlite_utils.Database, token: str) -> tuple[Link, dict[str, Any]]:
@@ -123,7 +136,7 @@ def open_link(db: sqlite_utils.Database, token: str) -> tuple[Link, dict[str, An
     if row["expires_at"] and row["expires_at"] < now():
         raise LinkExpired()
     link = Link(row["id"], row["transcript_id"], bool(row["password_hash"]), bool(row["include_speakers"]),
-                bool(row["include_timestamps"]), json.loads(row["formats"]), row["expires_at"])
+                bool(row["include_timestamps"]), json.loads(row["formats"]), row["expires_at"], bool(row["sealed"]))
     return link, row
 
 

@@ -175,6 +175,18 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/transcripts/{t}/envelope", {}, (401, 404, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/key", {"json": {"key_envelope": "x"}}, (401, 403, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/body", {"json": {"body": "x", "base_revision": 1}}, (401, 403, 404, 404, 404, 401)),
+    # Converting needs keys (nobody here has turned private transcripts on) and well-formed envelopes.
+    ("POST", "/api/v1/transcripts/{t}/convert-to-private", {"json": {"key_envelope": "x", "body": "x", "base_revision": 1}},
+     (401, 403, 400, 400, 404, 401)),
+    ("GET", "/api/v1/private/transcripts", {}, (401, 200, 200, 200, 200, 401)),
+    # Sharing a private transcript with a teammate: owner only, private transcripts only.
+    ("GET", "/api/v1/transcripts/{t}/recipients", {}, (401, 403, 404, 404, 404, 401)),
+    ("PUT", "/api/v1/transcripts/{t}/grants/{carol}", {"json": {"key_envelope": "x"}}, (401, 403, 404, 404, 404, 401)),
+    ("DELETE", "/api/v1/transcripts/{t}/grants/{carol}", {}, (401, 403, 404, 404, 404, 401)),
+    # Encrypted links: made like plain ones; the snapshot is stored by the link's creator (the member), once.
+    ("POST", "/api/v1/transcripts/{t}/sealed-shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
+    ("PUT", "/api/v1/shares/{share}/envelope", {"json": {"envelope": "x"}}, (401, 403, 400, 403, 404, 401)),
+    ("GET", "/s/{share}/snapshot", {}, (404, 404, 404, 404, 404, 404)),
 ]
 
 

@@ -92,7 +92,7 @@ def test_retention_purges_old_logs_and_optional_old_transcripts(settings: Settin
         {"at": "2999-01-01T00:00:00.000Z", "method": "GET", "route": "/y", "status": 200},
     ])
     off = privacy.apply_retention(db, request_log_days=90, transcript_days=0)
-    assert off == {"request_log": 1, "sessions": 0, "transcripts": 0}
+    assert off == {"request_log": 1, "sessions": 0, "transcripts": 0, "link_snapshots": 0}
     assert transcripts.get(db, old) is not None  # transcript auto-delete is off by default
     on = privacy.apply_retention(db, request_log_days=90, transcript_days=30)
     assert on["transcripts"] == 1

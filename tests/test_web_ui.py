@@ -128,7 +128,7 @@ def test_1_sign_in_upload_progress_done_words_and_6_playback(world: World, brows
     page.select_option("select[name=workspace_id]", world.team)
     page.check("input[name=diarize]")
     assert page.is_disabled("input[name=private]")  # greyed out, with the reason beside it
-    assert "Not available yet" in page.inner_text("#private-why")
+    assert "Turn on private transcripts in your account first" in page.inner_text("#private-why")
     page.set_input_files("#file-input", str(world.clip))
     page.wait_for_selector("#queue li .f-stages:not(.hidden)", timeout=60000)
     ui.shot("progress")

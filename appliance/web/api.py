@@ -248,6 +248,17 @@ def _transcript_or_404(request: Request, transcript_id: str) -> dict[str, Any]:
     return doc
 
 
+PRIVATE_EXPORT = ("Transcript {id} is private: the server cannot read it, so it cannot export it. Open it in your "
+                  "browser, unlock it, and export from its page.")
+
+
+def _exportable(doc: dict[str, Any]) -> dict[str, Any]:
+    """An export of a private transcript would be an empty file that looks complete: refuse instead."""
+    if doc["private"]:
+        raise HTTPException(status_code=409, detail=PRIVATE_EXPORT.format(id=doc["id"]))
+    return doc
+
+
 @get("/api/v1/transcripts/{transcript_id:str}", summary="One transcript with segments and word timings", tags=["transcripts"])
 async def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
     return msgspec.convert(_transcript_or_404(request, transcript_id), schemas.Transcript)
@@ -265,7 +276,7 @@ async def export_transcript(
     request: Request, transcript_id: FromPath[str],
     format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
 ) -> Response[bytes]:
-    doc = _transcript_or_404(request, transcript_id)
+    doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
     try:
         export = await asyncio.to_thread(exports.render, doc, format, options)
@@ -304,7 +315,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     unknown = [f for f in data.formats if f not in exports.FORMATS]
     if unknown or not data.formats:
         raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
-    docs = [_transcript_or_404(request, transcript_id) for transcript_id in dict.fromkeys(data.ids)]
+    docs = [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in dict.fromkeys(data.ids)]
     try:
         content = await asyncio.to_thread(exports.bundle, docs, data.formats, _export_options(request))
     except FontsMissing as exc:

@@ -18,7 +18,8 @@ from appliance import __version__, egress, memory
 from appliance.asr import ModelRegistry, Recognizer
 from appliance.config import Settings
 from appliance.license_store import LicenseStore
-from appliance.web import accounts_api, api, editor_api, license_api, openai_api, pages, private_api, share_api, ui
+from appliance.web import (accounts_api, api, editor_api, license_api, openai_api, pages, private_api, sealed_share_api,
+                           share_api, ui)
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
 from appliance.web.middleware import request_log, security_headers
 from appliance.web.services import build
@@ -51,7 +52,8 @@ def create_app(
     static = create_static_files_router(path="/static", directories=[HERE / "static"], opt={"public": True},
                                        include_in_schema=False)
     return Litestar(
-        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *license_api.ROUTES, *share_api.ROUTES, *editor_api.ROUTES, *private_api.ROUTES, *pages.ROUTES, *ui.ROUTES, openai_api.router, static],
+        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *license_api.ROUTES, *share_api.ROUTES, *editor_api.ROUTES, *private_api.ROUTES,
+                        *sealed_share_api.ROUTES, *pages.ROUTES, *ui.ROUTES, openai_api.router, static],
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 
-from appliance import accounts, audit, private_crypto, private_keys, sessions
+from appliance import accounts, audit, authz, private_convert, private_crypto, private_grants, private_keys, sessions
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
 
@@ -46,6 +46,12 @@ class KeyEnvelope(msgspec.Struct):
 
 class BodyEnvelope(msgspec.Struct):
     body: str
+    base_revision: int
+
+
+class Conversion(msgspec.Struct):
+    key_envelope: str  # "tk": the new transcript key under the owner's data key
+    body: str          # "transcript": the document the browser read, under that key
     base_revision: int
 
 
@@ -129,9 +135,17 @@ def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, ch
 
 
 @get("/api/v1/transcripts/{transcript_id:str}/envelope", tags=["private"],
-     summary="A private transcript's key envelope and encrypted document")
+     summary="A private transcript's encrypted document, and the key envelope the caller's keys open",
+     description="For the owner, the transcript key sealed by the worker (`tk-sealed`) or wrapped under their data key "
+     "(`tk`); for a teammate it was shared with, the key sealed to their public key (`key_uid` is theirs); for "
+     "other members of the workspace, no key (`kind: none`). The document's ids are always the owner's.")
 async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[dict[str, Any]]:
-    return Response(_envelopes_or_404(request, transcript_id, change=False), headers=NO_STORE)
+    found = dict(_envelopes_or_404(request, transcript_id, change=False))
+    me = principal_of(request).user.id
+    if found["user_id"] != me:
+        grant = private_grants.key_for(_db(request), transcript_id, me)
+        found.update(kind="tk-sealed" if grant else "none", key_envelope=grant)
+    return Response({**found, "key_uid": me}, headers=NO_STORE)
 
 
 @put("/api/v1/transcripts/{transcript_id:str}/envelope/key", opt={"scope": "transcribe"}, tags=["private"],
@@ -162,5 +176,69 @@ async def put_body_envelope(request: Request[Any, Any, Any], transcript_id: From
     return {"revision": revision}
 
 
+@post("/api/v1/transcripts/{transcript_id:str}/convert-to-private", opt={"scope": "transcribe"}, status_code=200,
+      tags=["private"], request_max_body_size=MAX_BODY_REQUEST,
+      summary="Make a standard transcript private: store the envelopes sealed in my browser and delete the plaintext for good")
+async def convert_to_private(request: Request[Any, Any, Any], transcript_id: FromPath[str],
+                             data: JSONBody[Conversion]) -> dict[str, Any]:
+    visible_transcript(request, transcript_id, change=True)
+    principal = principal_of(request)
+    try:
+        revision = await _dbs(request).in_thread(private_convert.convert, transcript_id, principal.user.id,
+                                                 key_envelope=data.key_envelope, body=data.body, base_revision=data.base_revision)
+    except private_keys.StaleRevision:
+        raise HTTPException(status_code=409, detail="This transcript changed since your browser read it. Try again.") from None
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "transcript.made_private", actor=principal.user.email, target=transcript_id)
+    return {"private": True, "revision": revision}
+
+
+@get("/api/v1/private/transcripts", tags=["private"],
+     summary="The private transcripts my keys open (mine, and those shared with me): for searching in the browser")
+async def openable_transcripts(request: Request[Any, Any, Any]) -> Response[list[dict[str, Any]]]:
+    db = _db(request)
+    principal = principal_of(request)
+    rows = private_keys.openable(db, principal.user.id, authz.visible_workspace_ids(db, principal))
+    return Response(rows, headers=NO_STORE)
+
+
+def _owned_private(request: Request[Any, Any, Any], transcript_id: str) -> str:
+    found = _envelopes_or_404(request, transcript_id, change=True)
+    return str(found["user_id"])
+
+
+@get("/api/v1/transcripts/{transcript_id:str}/recipients", tags=["private"],
+     summary="Teammates a private transcript can be shared with: members of its workspace with private transcripts on, "
+     "and their public keys")
+async def list_recipients(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[list[dict[str, Any]]]:
+    owner = _owned_private(request, transcript_id)
+    return Response(private_grants.recipients(_db(request), transcript_id, owner), headers=NO_STORE)
+
+
+@put("/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}", opt={"scope": "transcribe"}, tags=["private"],
+     summary="Share a private transcript with a teammate: its key, sealed in my browser to their public key")
+async def put_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str],
+                    data: JSONBody[KeyEnvelope]) -> dict[str, Any]:
+    owner = _owned_private(request, transcript_id)
+    try:
+        await _dbs(request).in_thread(private_grants.grant, transcript_id, owner, user_id, data.key_envelope)
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "private.shared", actor=principal_of(request).user.email, target=transcript_id,
+                 detail={"with": user_id})
+    return {"shared": True}
+
+
+@delete("/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}", opt={"scope": "transcribe"}, status_code=204,
+        tags=["private"], summary="Stop sharing a private transcript with a teammate (their copy of its key is deleted)")
+async def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str]) -> None:
+    _owned_private(request, transcript_id)
+    if not private_grants.revoke(_db(request), transcript_id, user_id):
+        raise NotFoundException(detail="This transcript is not shared with that person.")
+    audit.record(_db(request), "private.unshared", actor=principal_of(request).user.email, target=transcript_id,
+                 detail={"with": user_id})
+
+
 ROUTES = [kdf_lookup, get_key_record, put_key_record, change_private_password, get_envelope, put_key_envelope,
-          put_body_envelope]
+          put_body_envelope, convert_to_private, openable_transcripts, list_recipients, put_grant, delete_grant]

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.params import Body, FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from appliance import audit, exports, shares, transcripts, workspaces
+from appliance import audit, exports, private_keys, shares, transcripts, workspaces
 from appliance.exports.model import stamp, turns
 from appliance.web.api import _attachment, visible_transcript
 from appliance.web.auth import principal_of
@@ -31,8 +31,19 @@ class Policy(msgspec.Struct):
     allow_public_links: bool
 
 
+PLAIN_LINK_REFUSED = ("A private transcript has no plain public link: the server cannot read it. "
+                      "Create an encrypted link from its page instead.")
+
+
 def _db(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.services.databases.get()
+
+
+def allow_public_links(db: Any, row: dict[str, Any]) -> None:
+    """Any link anyone can open, encrypted or not, needs the workspace's permission."""
+    policy = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [row["workspace_id"]]))
+    if policy and not policy[0]["allow_public_links"]:
+        raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
 
 
 @post("/api/v1/transcripts/{transcript_id:str}/shares", opt={"scope": "transcribe"}, tags=["sharing"],
@@ -40,9 +51,9 @@ def _db(request: Request[Any, Any, Any]) -> Any:
 async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]) -> dict[str, Any]:
     row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
-    policy = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [row["workspace_id"]]))
-    if policy and not policy[0]["allow_public_links"]:
-        raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
+    allow_public_links(db, row)
+    if private_keys.envelopes(db, transcript_id) is not None:
+        raise HTTPException(status_code=409, detail=PLAIN_LINK_REFUSED)
     try:
         token, record = await request.app.state.services.databases.in_thread(
             shares.create, transcript_id, principal_of(request).user.id, password=data.password,
@@ -112,6 +123,10 @@ async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> T
         link, _row = _open(request, token)
     except HTTPException as exc:
         return _page("share_error.html", exc.status_code, message=exc.detail)
+    if link.sealed:  # the page decrypts in the browser with the key from the fragment; no view counted yet
+        page = _page("share_sealed.html", token=token)
+        page.headers["Cache-Control"] = "no-store"
+        return page
     secret = request.app.state.services.secret
     if link.needs_password and not shares.granted(secret, link.id, request.cookies.get(_cookie_name(link.id))):
         return _page("share_password.html", token=token)
@@ -153,6 +168,8 @@ async def share_password(
 async def share_export(request: Request[Any, Any, Any], token: FromPath[str],
                        format: str = Parameter(default="txt")) -> Response[bytes]:
     link, _row = _open(request, token)
+    if link.sealed:
+        raise HTTPException(status_code=404, detail="An encrypted link has no server export: use the page's download.")
     if link.needs_password and not shares.granted(request.app.state.services.secret, link.id, request.cookies.get(_cookie_name(link.id))):
         raise HTTPException(status_code=401, detail="Enter the link's password first.")
     if format not in link.formats:

@@ -18,11 +18,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Redirect, Template
 
-from appliance import accounts, apikeys, asr, authz, jobs, search, transcripts, workspaces
+from appliance import accounts, apikeys, asr, authz, jobs, private_keys, search, transcripts, workspaces
 from appliance.authz import Principal
 from appliance.web.api import visible_transcript
 
 PAGE = {"public": True, "page": True}
+NO_STORE = "no-store"  # pages that hold or lead to decrypted text: never in a browser or proxy cache
 PAGE_SIZE = 25
 _EN = Locale("en")
 
@@ -68,6 +69,11 @@ def _page(request: Request[Any, Any, Any], name: str, principal: Principal, **co
     })
 
 
+def _no_store(template: Template) -> Template:
+    template.headers["Cache-Control"] = NO_STORE
+    return template
+
+
 def _login(request: Request[Any, Any, Any]) -> Redirect:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Redirect(f"/login?next={quote(target, safe='')}")
@@ -109,7 +115,8 @@ async def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     writable = [w for w in workspaces.for_user(services.databases.get(), principal.user.id) if w["role"] in ("member", "admin")]
     return _page(request, "new.html", principal, models=models, default_model=services.settings.models.default_model,
                  languages=languages, engines=engines, workspaces=writable,
-                 max_upload=services.settings.server.max_upload_bytes)
+                 max_upload=services.settings.server.max_upload_bytes,
+                 enrolled=private_keys.enrolled(services.databases.get(), principal.user.id))
 
 
 @get("/jobs/{job_id:str}", opt=PAGE, include_in_schema=False)
@@ -151,6 +158,15 @@ async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPa
         return _login(request)
     context = _transcript_context(request, principal, transcript_id)
     doc = context["doc"]
+    db = request.app.state.services.databases.get()
+    if doc["private"]:
+        # No text on the server: the chrome, and the metadata the page's module needs to open the envelope.
+        model = {"id": doc["id"], "revision": doc["revision"], "title": doc["title"], "duration": doc["duration"],
+                 "editable": context["editable"] and doc["created_by"] == principal.user.id, "private": True}
+        return _no_store(_page(request, "transcript.html", principal, model_json=json.dumps(model), private=True,
+                               can_convert=False, **{**context, "editable": model["editable"]}))
+    can_convert = (context["editable"] and doc["created_by"] == principal.user.id
+                   and private_keys.enrolled(db, principal.user.id))
     # The editor's model: times in whole milliseconds (decimal seconds cause rounding bugs in the page).
     model = {
         "id": doc["id"], "revision": doc["revision"], "title": doc["title"], "note": doc["note"], "duration": doc["duration"],
@@ -163,7 +179,8 @@ async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPa
             for s in doc["segments"]
         ],
     }
-    return _page(request, "transcript.html", principal, model_json=json.dumps(model), **context)
+    return _page(request, "transcript.html", principal, model_json=json.dumps(model), private=False,
+                 can_convert=can_convert, **context)
 
 
 @get("/search", opt=PAGE, include_in_schema=False)
@@ -183,10 +200,10 @@ async def search_page(
     visible = authz.visible_workspace_ids(db, principal)
     results = search.search(db, q, workspace_ids=visible, language=language or None, speaker=speaker or None,
                             date_from=date_from or None, date_to=date_to or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return _page(request, "search.html", principal, results=results, page=page,
-                 pages=max(1, -(-results["total"] // PAGE_SIZE)),
-                 query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
-                 facets=transcripts.facets(db, visible))
+    return _no_store(_page(request, "search.html", principal, results=results, page=page,
+                           pages=max(1, -(-results["total"] // PAGE_SIZE)),
+                           query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
+                           facets=transcripts.facets(db, visible), enrolled=private_keys.enrolled(db, principal.user.id)))
 
 
 def word_diff(base: list[str], other: list[str]) -> list[tuple[str, str]]:
@@ -226,8 +243,9 @@ async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     if principal is None:
         return _login(request)
     db = request.app.state.services.databases.get()
-    return _page(request, "account.html", principal, keys=apikeys.for_user(db, principal.user.id),
-                 workspaces=workspaces.for_user(db, principal.user.id))
+    return _no_store(_page(request, "account.html", principal, keys=apikeys.for_user(db, principal.user.id),
+                           workspaces=workspaces.for_user(db, principal.user.id),
+                           private_record=private_keys.get(db, principal.user.id)))
 
 
 @get("/admin/users", opt=PAGE, include_in_schema=False)

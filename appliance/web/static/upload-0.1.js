@@ -31,8 +31,20 @@
     }
     if ((data.get("hotwords") || "").trim()) fields.hotwords = data.get("hotwords").trim();
     if (data.get("workspace_id")) fields.workspace_id = data.get("workspace_id");
+    if (data.get("private")) fields.private = "true";
     return fields;
   }
+
+  // Private: only when this account has keys to seal to and the browser can open the result (HTTPS).
+  (function privateOption() {
+    const box = document.querySelector("input[name=private]"), why = document.getElementById("private-why");
+    if (!window.isSecureContext || !(window.crypto && window.crypto.subtle)) {
+      box.disabled = true;
+      why.textContent = "Private transcripts need HTTPS: open this page over https:// to use them.";
+    } else {
+      box.disabled = box.dataset.enrolled !== "true";
+    }
+  })();
 
   function addRow(name) {
     const li = rowTemplate.content.firstElementChild.cloneNode(true);
@@ -71,6 +83,7 @@
   function upload(item) {
     active += 1;
     const fields = options();
+    item.private = fields.private === "true";
     const body = new FormData();
     for (const [k, v] of Object.entries(fields)) if (k !== "workspace_id") body.append(k, v);
     body.append("file", item.file, item.file.name);
@@ -135,7 +148,8 @@
       item.waiting = true; setState(item, "Waiting to upload"); pump();
     });
     item.li.querySelector(".f-open").addEventListener("click", (event) => {
-      if (!item.file || event.ctrlKey || event.metaKey || event.shiftKey) return;  // a new tab: no audio to hand over
+      // A new tab has no audio to hand over; a private transcript's page unlocks and decrypts on its own.
+      if (!item.file || item.private || event.ctrlKey || event.metaKey || event.shiftKey) return;
       event.preventDefault();
       openInPlace(event.currentTarget.getAttribute("href"), item.file);
     });
