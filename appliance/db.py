@@ -122,3 +122,8 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         db.conn.execute("ROLLBACK")
         raise
     db.conn.execute("COMMIT")
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for `LIKE ? ESCAPE '\\'`, with the user's own % and _ matched literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

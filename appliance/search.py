@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlite_utils
 
+from appliance.db import like_pattern
+
 # Snippet markers that cannot occur in stored text (control characters are refused on input), so the
 # snippet can be HTML-escaped first and the markers turned into <mark> after.
 _OPEN, _CLOSE = "\x02", "\x03"
@@ -64,7 +66,7 @@ def search(
     if speaker:
         where.append("s.speaker IN (SELECT key FROM speakers WHERE transcript_id = t.id AND "
                      "(display_name LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\'))")
-        pattern = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_pattern(speaker)
         args += [pattern, pattern]
     sql_from = (f"FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid JOIN transcripts t ON t.id = s.transcript_id "
                 f"WHERE segments_fts MATCH ? AND {' AND '.join(where)}")

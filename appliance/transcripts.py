@@ -9,7 +9,7 @@ import sqlite_utils
 
 from appliance.asr import AsrResult
 from appliance.diarization.merge import Speaker
-from appliance.db import checkpoint, transaction
+from appliance.db import checkpoint, like_pattern, transaction
 from appliance import jobs
 from appliance.jobs import new_id, now
 
@@ -201,7 +201,7 @@ def library(
     where = [f"t.workspace_id IN ({', '.join('?' for _ in workspace_ids)})"]
     args: list[Any] = [*workspace_ids]
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_pattern(text)
         where.append("(coalesce(t.title, t.filename) LIKE ? ESCAPE '\\' OR t.filename LIKE ? ESCAPE '\\')")
         args += [pattern, pattern]
     if language:

@@ -191,7 +191,7 @@ def test_bundle_signed_by_a_test_key_is_refused_without_it(made: dict[str, objec
 
 def test_real_minisign_verifies_the_bundle_signature(made: dict[str, object]) -> None:
     if shutil.which("minisign") is None:
-        pytest.skip("minisign is not installed (scripts/test installs it)")
+        pytest.fail("minisign is required (scripts/test installs it)")
     result = subprocess.run(["minisign", "-Vm", str(Path(made["bundle"]) / "SHA256SUMS"), "-p", str(made["public"])],  # type: ignore[arg-type]
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -285,7 +285,7 @@ def test_pure_python_ed25519_agrees_with_cryptography() -> None:
 
 def test_interoperates_with_the_minisign_tool(tmp_path: Path) -> None:
     if shutil.which("minisign") is None:
-        pytest.skip("minisign is not installed (scripts/test installs it)")
+        pytest.fail("minisign is required (scripts/test installs it)")
     subprocess.run(["minisign", "-G", "-W", "-p", str(tmp_path / "pub"), "-s", str(tmp_path / "sec")], check=True, capture_output=True)
     theirs = minisign.load_secret_key((tmp_path / "sec").read_text())
     public = minisign.PublicKey.from_text((tmp_path / "pub").read_text())
