@@ -21,6 +21,7 @@ class ApiKey:
     id: str
     user_id: str
     scope: str
+    store: bool = True  # False: results of its OpenAI-compatible requests are not kept
 
 
 def _hash(secret: str) -> str:
@@ -28,20 +29,21 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create(db: sqlite_utils.Database, user_id: str, name: str, scope: str) -> tuple[str, dict[str, Any]]:
+def create(db: sqlite_utils.Database, user_id: str, name: str, scope: str, store: bool = True) -> tuple[str, dict[str, Any]]:
     """Returns (the full key, shown this once; its public record)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     record = {"id": new_id(), "user_id": user_id, "name": (name or "API key").strip()[:80], "prefix": prefix,
-              "secret_hash": _hash(secret), "scope": scope, "created_at": now()}
+              "secret_hash": _hash(secret), "scope": scope, "store": int(store), "created_at": now()}
     db["api_keys"].insert(record)
     return f"{PREFIX}{prefix}_{secret}", public(record)
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row.get(k) for k in ("id", "name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")}
+    record = {k: row.get(k) for k in ("id", "name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")}
+    return {**record, "store": bool(row.get("store", 1))}
 
 
 def resolve(db: sqlite_utils.Database, key: str) -> ApiKey | None:
@@ -52,7 +54,7 @@ def resolve(db: sqlite_utils.Database, key: str) -> ApiKey | None:
     if not rows or rows[0]["revoked_at"] or not hmac.compare_digest(rows[0]["secret_hash"], _hash(secret)):
         return None
     db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now(), rows[0]["id"]])
-    return ApiKey(rows[0]["id"], rows[0]["user_id"], rows[0]["scope"])
+    return ApiKey(rows[0]["id"], rows[0]["user_id"], rows[0]["scope"], bool(rows[0]["store"]))
 
 
 def for_user(db: sqlite_utils.Database, user_id: str) -> list[dict[str, Any]]:

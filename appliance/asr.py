@@ -200,7 +200,10 @@ class AsrResult:
         return asdict(self)
 
 
-ProgressFn = Callable[[float], None]  # seconds of audio done
+class ProgressFn(Protocol):
+    """Told how many seconds of audio are done, and the text of the segment that just ended (if any)."""
+
+    def __call__(self, seconds: float, text: str = "") -> None: ...
 CancelFn = Callable[[], bool]
 
 
@@ -308,7 +311,7 @@ class WhisperEngine:
                     no_speech_prob=float(seg.no_speech_prob),
                 )
             )
-            progress(min(float(seg.end), duration))
+            progress(min(float(seg.end), duration), segments[-1].text)
         language = info.language
         probability = 1.0 if options.language else float(info.language_probability)
         return AsrResult(segments, language, probability, duration, time.perf_counter() - started)

@@ -454,6 +454,7 @@ def apikeys_create(
     user: Annotated[str, typer.Option("--user", help="The owner's e-mail address.")],
     name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "API key",
     scope: Annotated[str, typer.Option(help="read, transcribe or admin.")] = "transcribe",
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Keep the transcripts of its OpenAI-compatible requests.")] = True,
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print it (this is the only time it is shown)."""
@@ -465,8 +466,8 @@ def apikeys_create(
         raise _fail(f"no user {user}", 1)
     if scope not in authz.LEVEL or authz.LEVEL[scope] > authz.LEVEL[authz.ROLE_SCOPE[owner.role]]:
         raise _fail(f"scope must be read, transcribe or admin, and no more than a {owner.role} has", 2)
-    key, record = apikeys.create(db, owner.id, name, scope)
-    audit.record(db, "apikey.created", actor="cli", target=record["id"], detail={"scope": scope})
+    key, record = apikeys.create(db, owner.id, name, scope, store=store)
+    audit.record(db, "apikey.created", actor="cli", target=record["id"], detail={"scope": scope, "store": store})
     typer.echo(key)
 
 

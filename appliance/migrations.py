@@ -349,6 +349,13 @@ def _private_sharing(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE share_links ADD COLUMN max_views INTEGER")
 
 
+@migrations(name="0008_api_key_store")
+def _api_key_store(db: sqlite_utils.Database) -> None:
+    # A key may say "never keep my results": its OpenAI-compatible requests answer and then delete the
+    # transcript, as `store=false` does per request (for tools that cannot add that field).
+    db.execute("ALTER TABLE api_keys ADD COLUMN store INTEGER NOT NULL DEFAULT 1")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -48,8 +48,12 @@ def run(
     progress: ProgressSink,
     cancelled: CancelFn,
     engines: DiarizationEngines | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> list[ModelOutput]:
-    """Decode the bytes once, transcribe with each model in turn, diarize once, merge."""
+    """Decode the bytes once, transcribe with each model in turn, diarize once, merge.
+
+    `on_text` hears each segment's text as the first model decodes it (for streaming clients).
+    """
     started = time.perf_counter()
     progress(Progress("decoding", 0.0, None, None))
     diarizer = None
@@ -66,7 +70,9 @@ def run(
     for index, model in enumerate(options.models):
         model_started = time.perf_counter()
 
-        def on_audio_done(seconds: float, index: int = index) -> None:
+        def on_audio_done(seconds: float, text: str = "", index: int = index) -> None:
+            if text and on_text is not None and index == 0:
+                on_text(text)
             done = seconds / duration if duration > 0 else 1.0
             fraction = (index + done) / units
             elapsed = time.perf_counter() - asr_started

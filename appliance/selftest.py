@@ -73,7 +73,7 @@ def check_whisper(model: ModelInfo, settings: Settings, audio: np.ndarray) -> di
         engine.load(model)
         report["load_seconds"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        result = engine.transcribe(model, audio, AsrOptions(language="en"), lambda _: None, lambda: False)
+        result = engine.transcribe(model, audio, AsrOptions(language="en"), lambda _s, _t="": None, lambda: False)
         report["transcribe_seconds"] = round(time.perf_counter() - started, 3)
         text = " ".join(s.text for s in result.segments).strip()
         found = words_found(text)

@@ -22,6 +22,7 @@ from appliance.diarization import DiarizationError
 from appliance.diarization.engines import DiarizationEngines
 from appliance.metrics import Metrics
 from appliance.options import KNOWN, OptionsError, parse
+from appliance.partials import PartialTexts
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
@@ -40,6 +41,7 @@ class Worker:
         engines: DiarizationEngines | None = None,
         on_change: Callable[[str], None] = lambda job_id: None,
         metrics: Metrics | None = None,
+        partials: PartialTexts | None = None,
     ) -> None:
         self.settings = settings
         self.databases = databases
@@ -49,6 +51,7 @@ class Worker:
         self.on_change = on_change
         self.engines = engines
         self.metrics = metrics
+        self.partials = partials
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -148,7 +151,14 @@ class Worker:
                 cancelled_flag = jobs.cancel_requested(db, job["id"])
             return cancelled_flag
 
-        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines)
+        on_text = None
+        if self.partials is not None and not options.private:  # a private job's words are only ever sealed
+            partials = self.partials
+
+            def on_text(text: str) -> None:
+                partials.add(job["id"], text)
+
+        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines, on_text=on_text)
         if self.metrics:
             for out in outputs:
                 self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])

@@ -3,9 +3,14 @@
     python benchmarks/soak.py PATH/sample.wav [--minutes 10] [--clients 4]
 
 Ends with: the count of 5xx answers (must be 0), memory after the load against memory before it
-(after warm-up; must be within ±10%), and a check that every transcript not deleted is intact
-(same text and word count as when it was last read or edited). Edits are part of the mix: each
-client corrects words in the transcripts it uploaded, against the revision it read.
+(must be within ±10%), and a check that every transcript not deleted is intact (same text and word
+count as when it was last read or edited). Edits are part of the mix: each client corrects words in
+the transcripts it uploaded, against the revision it read.
+
+The baseline is the steady state: after every path has run once, the same mixed load runs for
+`--warmup-minutes` (thread pools filled, allocator arenas and SQLite caches at their working size),
+then memory is read and the soak proper starts. Growth after that point is what a leak looks like.
+`--trace` also compares Python allocations (tracemalloc) between the baseline and the end.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main() -> int:
     parser.add_argument("audio", type=Path)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--warmup-minutes", type=float, default=1.0)
+    parser.add_argument("--trace", action="store_true", help="report the biggest Python allocation growth")
     args = parser.parse_args()
 
     from appliance.web.app import create_app
@@ -63,12 +70,12 @@ def main() -> int:
                     client.get(f"/api/v1/transcripts/{row['transcript_id']}/export", params={"format": fmt})
                 client.delete(f"/api/v1/transcripts/{row['transcript_id']}")
             time.sleep(1)
-            baseline = proc.memory_info().rss
+            cold = proc.memory_info().rss
             server_errors: list[str] = []
             kept: dict[str, tuple[str, int]] = {}
             deleted: set[str] = set()
             lock = threading.Lock()
-            deadline = time.monotonic() + args.minutes * 60
+            deadline = 0.0
             counts = {"uploads": 0, "reads": 0, "exports": 0, "edits": 0, "deletes": 0}
             owner: dict[str, int] = {}
 
@@ -135,13 +142,35 @@ def main() -> int:
                             check(c.delete(f"/api/v1/transcripts/{tid}"), "delete")
                             counts["deletes"] += 1
 
-            threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            time.sleep(2)
+            def run_load(minutes: float, first_seed: int) -> None:
+                nonlocal deadline
+                deadline = time.monotonic() + minutes * 60
+                threads = [threading.Thread(target=worker, args=(first_seed + n,)) for n in range(args.clients)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                time.sleep(2)
+
+            run_load(args.warmup_minutes, 1000)
+            warm_counts = dict(counts)
+            counts.update(dict.fromkeys(counts, 0))
+            baseline = proc.memory_info().rss
+            if args.trace:
+                import tracemalloc
+
+                tracemalloc.start(8)
+                before_trace = tracemalloc.take_snapshot()
+            run_load(args.minutes, 0)
             after = proc.memory_info().rss
+            if args.trace:
+                growth = tracemalloc.take_snapshot().compare_to(before_trace, "traceback")
+                print("biggest Python allocation growth since the baseline:")
+                for stat in growth[:8]:
+                    print(f"  {stat.size_diff / 2**20:+.1f} MB in {stat.count_diff:+d} blocks at")
+                    for line in stat.traceback.format()[-6:]:
+                        print(f"    {line}")
+                tracemalloc.stop()
             intact = 0
             for tid, (text, words) in kept.items():
                 doc = client.get(f"/api/v1/transcripts/{tid}").json()
@@ -151,7 +180,9 @@ def main() -> int:
     drift = (after - baseline) / baseline
     print(f"{args.minutes:g} min, {args.clients} clients: {counts}")
     print(f"5xx answers: {len(server_errors)}" + ("".join(f"\n  {e}" for e in server_errors[:10]) if server_errors else ""))
-    print(f"memory: {baseline / 2**20:.0f} MB after warm-up, {after / 2**20:.0f} MB at the end ({drift * 100:+.1f}%, target within ±10%)")
+    print(f"warm-up ({args.warmup_minutes:g} min, same mix): {warm_counts}")
+    print(f"memory: {cold / 2**20:.0f} MB after one pass of each path, {baseline / 2**20:.0f} MB after the warm-up (baseline), "
+          f"{after / 2**20:.0f} MB at the end ({drift * 100:+.1f}%, target within ±10%)")
     print(f"transcripts intact: {intact}/{len(kept)}; deleted ones gone: {gone}/{len(deleted)}")
     ok = not server_errors and abs(drift) <= 0.10 and intact == len(kept) and gone == len(deleted)
     print("soak: " + ("passed" if ok else "FAILED"))

@@ -88,7 +88,10 @@ def test_check_options_refuses_what_english_only_model_cannot_do(tiny) -> None: 
 def test_engine_transcribes_speech_with_word_timings(engine: WhisperEngine, tiny, speech_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
     audio = decode(speech_bytes)
     seen: list[float] = []
-    result = engine.transcribe(tiny, audio.samples, AsrOptions(), seen.append, lambda: False)
+    texts: list[str] = []
+    result = engine.transcribe(tiny, audio.samples, AsrOptions(), lambda s, text="": (seen.append(s), texts.append(text)),
+                               lambda: False)
+    assert texts == [s.text for s in result.segments]  # each segment's text is offered as it is decoded
     text = " ".join(s.text for s in result.segments).lower()
     for word in ("fox", "lazy", "dog", "stella"):
         assert word in text
@@ -102,17 +105,17 @@ def test_engine_transcribes_speech_with_word_timings(engine: WhisperEngine, tiny
 
 
 def test_engine_silence_gives_empty_transcript(engine: WhisperEngine, tiny) -> None:  # type: ignore[no-untyped-def]
-    result = engine.transcribe(tiny, np.zeros(16000 * 60, np.float32), AsrOptions(), lambda s: None, lambda: False)
+    result = engine.transcribe(tiny, np.zeros(16000 * 60, np.float32), AsrOptions(), lambda s, text="": None, lambda: False)
     assert result.segments == []
 
 
 def test_engine_silence_without_vad_invents_nothing_long(engine: WhisperEngine, tiny) -> None:  # type: ignore[no-untyped-def]
-    result = engine.transcribe(tiny, np.zeros(16000 * 20, np.float32), AsrOptions(vad_filter=False), lambda s: None, lambda: False)
+    result = engine.transcribe(tiny, np.zeros(16000 * 20, np.float32), AsrOptions(vad_filter=False), lambda s, text="": None, lambda: False)
     assert sum(len(s.text.split()) for s in result.segments) <= 3
 
 
 def test_engine_tiny_clip(engine: WhisperEngine, tiny) -> None:  # type: ignore[no-untyped-def]
-    result = engine.transcribe(tiny, np.zeros(1600, np.float32), AsrOptions(), lambda s: None, lambda: False)
+    result = engine.transcribe(tiny, np.zeros(1600, np.float32), AsrOptions(), lambda s, text="": None, lambda: False)
     assert result.duration == pytest.approx(0.1)
     assert result.segments == []
 
@@ -122,13 +125,13 @@ def test_engine_cancel_stops(engine: WhisperEngine, tiny, speech_bytes: bytes) -
 
     audio = decode(speech_bytes)
     with pytest.raises(Cancelled):
-        engine.transcribe(tiny, audio.samples, AsrOptions(vad_filter=False), lambda s: None, lambda: True)
+        engine.transcribe(tiny, audio.samples, AsrOptions(vad_filter=False), lambda s, text="": None, lambda: True)
 
 
 def test_engine_hotwords_and_prompt_accepted(engine: WhisperEngine, tiny, speech_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
     audio = decode(speech_bytes)
     result = engine.transcribe(
-        tiny, audio.samples, AsrOptions(hotwords="Stella", initial_prompt="A note about Stella.", beam_size=2), lambda s: None, lambda: False
+        tiny, audio.samples, AsrOptions(hotwords="Stella", initial_prompt="A note about Stella.", beam_size=2), lambda s, text="": None, lambda: False
     )
     assert "stella" in " ".join(s.text for s in result.segments).lower()
 
@@ -142,9 +145,9 @@ def test_multilingual_model_detects_german_and_translates(base_model_dir: Path, 
     engine = WhisperEngine(ModelSettings(models_dir=base_model_dir))
     german = speak(tmp_path / "de.wav", "Guten Morgen. Heute ist das Wetter in Berlin sehr schön, und wir gehen in den Park.", voice="de")
     audio = decode(german.read_bytes())
-    result = engine.transcribe(base, audio.samples, AsrOptions(), lambda s: None, lambda: False)
+    result = engine.transcribe(base, audio.samples, AsrOptions(), lambda s, text="": None, lambda: False)
     assert result.language == "de"
     assert result.language_probability is not None and result.language_probability > 0.5
-    translated = engine.transcribe(base, audio.samples, AsrOptions(task="translate"), lambda s: None, lambda: False)
+    translated = engine.transcribe(base, audio.samples, AsrOptions(task="translate"), lambda s, text="": None, lambda: False)
     text = " ".join(s.text for s in translated.segments).lower()
     assert any(w in text for w in ("morning", "weather", "park", "today"))

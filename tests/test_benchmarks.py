@@ -56,3 +56,18 @@ def test_load_benchmark_runs_and_reports(speech_wav: Path) -> None:
     for line in ("aggregate vs sequential", "/healthz", "/api/v1/transcripts", "peak memory", "start-up",
                  "jobs started in arrival order: True", "errors: 0"):
         assert line in result.stdout, result.stdout
+
+
+def test_soak_runs_its_mix_and_checks_what_it_kept_and_deleted(speech_wav: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "soak.py"), str(speech_wav), "--minutes", "0.25", "--warmup-minutes", "0.1",
+         "--clients", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    out = result.stdout
+    # Memory over 15 s says nothing (the drift verdict is for the 10-minute run); the rest must hold.
+    assert "5xx answers: 0" in out, out + result.stderr
+    intact = next(line for line in out.splitlines() if line.startswith("transcripts intact"))
+    kept, deleted = intact.split(": ")[1].split("; ")[0], intact.split(": ")[2]
+    assert kept.split("/")[0] == kept.split("/")[1] and deleted.split("/")[0] == deleted.split("/")[1], out
+    assert "after the warm-up (baseline)" in out and "uploads" in out

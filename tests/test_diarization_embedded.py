@@ -57,6 +57,17 @@ def test_one_voice_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, voic
     assert len({t.speaker for t in turns}) == 1
 
 
+@pytest.mark.parametrize("sentence", ["Orange giraffes painted the lighthouse in Marseille yesterday.",
+                                      "Seventeen violet umbrellas drifted across Amsterdam canals this morning.",
+                                      "The quick brown fox jumps over the lazy dog."])
+def test_one_short_sentence_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, sentence: str) -> None:
+    # Regression: 13-18 overlapping windows used to split one voice into 3 or 4 time-local "speakers".
+    from tests.conftest import speak
+
+    turns = engine.diarize(decode(speak(tmp_path / "one.wav", sentence).read_bytes()).samples, DiarizationOptions())
+    assert turns and len({t.speaker for t in turns}) == 1, turns
+
+
 def test_exact_and_bounded_counts_are_honoured(engine: EmbeddedDiarizer, dialogue: tuple[Path, list]) -> None:  # type: ignore[type-arg]
     audio = decode(dialogue[0].read_bytes()).samples
     assert len({t.speaker for t in engine.diarize(audio, DiarizationOptions(num_speakers=3))}) == 3

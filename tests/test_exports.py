@@ -153,6 +153,15 @@ def test_pdf_text_extracts_every_script(tmp_path: Path) -> None:
     assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:] if line.strip())  # every font embedded
 
 
+def test_pdf_loads_only_the_fallback_fonts_its_text_needs() -> None:
+    from appliance.exports.document_formats import _fallbacks_for, _font_files
+
+    fonts = _font_files()
+    assert _fallbacks_for(["Plain English, déjà vu — “quoted” 12:30"], fonts) == []
+    assert _fallbacks_for(["Shalom: שלום", "Hello"], fonts) == ["hebrew"]
+    assert _fallbacks_for([CJK, ARABIC, "🎉"], fonts) == ["cjk", "arabic", "emoji"]
+
+
 def test_bulk_zip_has_every_transcript_in_every_format() -> None:
     other = {**DOC, "id": "fedcba9876543210"}  # same file name: the second gets an id suffix
     archive = zipfile.ZipFile(io.BytesIO(exports.bundle([DOC, other], ["txt", "srt", "docx"])))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
+from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
-from tests.conftest import LiveServer, bootstrap
+from tests.conftest import FakeRecognizer, LiveServer, bootstrap
 
 
 @pytest.fixture
@@ -59,6 +63,52 @@ def test_streaming(client, speech_wav: Path) -> None:  # type: ignore[no-untyped
     assert any(e.type == "transcript.text.delta" for e in events)
 
 
+class GatedRecognizer:
+    """Decodes a first segment, then waits until the test has seen it streamed before decoding the second."""
+
+    def __init__(self) -> None:
+        self.first_seen = threading.Event()
+        self.saw_first_while_running: bool | None = None
+
+    def transcribe(self, model: Any, audio: np.ndarray, options: Any, progress: Any, cancelled: Any) -> AsrResult:
+        duration = len(audio) / 16000
+        progress(duration / 2, "first part")
+        self.saw_first_while_running = self.first_seen.wait(60)
+        progress(duration, "second part")
+        segments = [Segment(0.0, 1.0, "first part", [Word(0.0, 0.5, " first", 0.9), Word(0.5, 1.0, " part", 0.9)]),
+                    Segment(1.0, 2.0, "second part", [Word(1.0, 1.5, " second", 0.9), Word(1.5, 2.0, " part", 0.9)])]
+        return AsrResult(segments, "en", 1.0, duration, 0.1)
+
+
+def _openai_on(settings: Settings, recognizer: Any) -> Iterator[openai.OpenAI]:
+    from appliance.web.app import create_app
+
+    key = bootstrap(settings)
+    with LiveServer(create_app(settings, recognizer=recognizer)) as server:
+        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def test_streaming_sends_each_segment_while_the_model_is_still_decoding(settings: Settings, speech_wav: Path) -> None:
+    recognizer = GatedRecognizer()
+    for api in _openai_on(settings, recognizer):
+        events = []
+        with speech_wav.open("rb") as f:
+            for event in api.audio.transcriptions.create(model="whisper-1", file=f, stream=True):
+                events.append(event)
+                if event.type == "transcript.text.delta":
+                    recognizer.first_seen.set()  # the model goes on only once the first delta has arrived
+    assert recognizer.saw_first_while_running is True
+    assert [e.delta for e in events if e.type == "transcript.text.delta"] == ["first part", " second part"]
+    assert events[-1].type == "transcript.text.done" and events[-1].text == "first part second part"
+
+
+def test_a_failed_streamed_job_raises_in_the_client(settings: Settings, speech_wav: Path) -> None:
+    for api in _openai_on(settings, FakeRecognizer(explode=lambda audio: True)):
+        with pytest.raises(openai.APIError) as err, speech_wav.open("rb") as f:
+            list(api.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
+        assert "Internal error while transcribing" in err.value.message
+
+
 def test_models_errors_and_store_false(client, speech_wav: Path, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     api, server = client
     ids = {m.id for m in api.models.list()}
@@ -95,3 +145,32 @@ def test_translation_needs_a_multilingual_model(client, speech_wav: Path) -> Non
     with pytest.raises(openai.BadRequestError) as err, speech_wav.open("rb") as f:
         api.audio.translations.create(model="whisper-1", file=f)
     assert "cannot translate" in err.value.message
+
+
+def test_a_key_made_not_to_store_keeps_no_transcript(settings: Settings, speech_wav: Path) -> None:
+    import httpx
+
+    from appliance import migrations, transcripts
+    from appliance.db import connect
+    from appliance.web.app import create_app
+
+    key = bootstrap(settings)
+    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
+            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+        made = http.post("/api/v1/apikeys", json={"name": "dictation tool", "scope": "transcribe", "store": False})
+        assert made.status_code == 201 and made.json()["store"] is False
+        listed = {k["name"]: k["store"] for k in http.get("/api/v1/apikeys").json()}
+        assert listed["dictation tool"] is False
+        db = connect(settings.storage.database_path)
+        migrations.apply(db)
+        before = transcripts.list_page(db, limit=500, offset=0)["total"]
+        no_store = openai.OpenAI(base_url=f"{server.url}/v1", api_key=made.json()["key"], max_retries=0, timeout=60)
+        with speech_wav.open("rb") as f:
+            assert no_store.audio.transcriptions.create(model="whisper-1", file=f).text == "hello world"
+        with speech_wav.open("rb") as f:  # a request cannot ask a no-store key to store
+            no_store.audio.transcriptions.create(model="whisper-1", file=f, extra_body={"store": "true"})
+        assert transcripts.list_page(db, limit=500, offset=0)["total"] == before
+        keeps = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=60)
+        with speech_wav.open("rb") as f:
+            keeps.audio.transcriptions.create(model="whisper-1", file=f)
+        assert transcripts.list_page(db, limit=500, offset=0)["total"] == before + 1

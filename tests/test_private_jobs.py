@@ -23,7 +23,8 @@ from tests.browser import chromium_page, in_crypto_module
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, speak, wait_for_job
 
 CANARY = "Orange giraffes painted the lighthouse in Marseille yesterday."
-CANARY_WORDS = ("giraffe", "lighthouse", "marseille")  # what tiny.en reliably hears in espeak's voice
+# What tiny.en reliably hears in espeak's voice, whatever the options ("lighthouse" sometimes comes out as "light house").
+CANARY_WORDS = ("giraffe", "marseille", "yesterday")
 PASSWORD = "my private passphrase"
 
 
@@ -170,13 +171,13 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
     db = connect(settings.storage.database_path)
     try:
         assert db.execute("SELECT count(*) FROM segments WHERE transcript_id = ?", [tid]).fetchone()[0] == 0
-        assert db.execute("SELECT count(*) FROM segments_fts WHERE segments_fts MATCH 'lighthouse OR marseille'").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM segments_fts WHERE segments_fts MATCH 'giraffe OR marseille'").fetchone()[0] == 0
     finally:
         db.conn.close()
 
     # The owner's keys open it: the Python oracle, then the browser module.
     opened = _open(http, uid, tid)
-    assert opened["id"] == tid and all(w in opened["text"].lower() for w in ("lighthouse", "marseille"))
+    assert opened["id"] == tid and all(w in opened["text"].lower() for w in ("giraffe", "marseille"))
     assert opened["segments"] and opened["segments"][0]["words"]
     record = http.get("/api/v1/me/private-keys").json()
     stored = http.get(f"/api/v1/transcripts/{tid}/envelope").json()
@@ -215,7 +216,7 @@ def test_private_job_from_the_python_client(live: tuple[LiveServer, httpx.Client
         job = client.upload(path, private=True)
         done = client.wait(job["job_id"])
         assert client.transcript(done["transcript_id"])["text"] == ""
-    assert "lighthouse" in _open(http, uid, done["transcript_id"])["text"].lower()
+    assert "marseille" in _open(http, uid, done["transcript_id"])["text"].lower()
 
 
 @pytest.fixture

@@ -16,11 +16,15 @@ def _kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) ->
     return KMeans(n_clusters=k, n_init=10, random_state=seed, max_iter=iterations).fit_predict(points)
 
 
-def spectral_labels(embeddings: np.ndarray, num: int | None, min_speakers: int, max_speakers: int) -> np.ndarray:
+def spectral_labels(
+    embeddings: np.ndarray, num: int | None, min_speakers: int, max_speakers: int, min_links: int = 2
+) -> np.ndarray:
     """Spectral clustering on cosine affinities; the count is the largest eigengap in [min, max].
 
     The affinity is refined as in LSTM d-vector diarization (row-wise pruning of weak links, then
     symmetrised), which makes the eigengap a reliable count estimate for short conversations.
+    `min_links` is the fewest links a row keeps: callers whose windows overlap in time pass more than
+    the number of overlapping neighbours (see the pruning below).
     """
     n = len(embeddings)
     if n == 0:
@@ -33,7 +37,10 @@ def spectral_labels(embeddings: np.ndarray, num: int | None, min_speakers: int, 
         return np.zeros(n, int)
     affinity = (_affinity(embeddings) + 1.0) / 2.0
     # Keep each row's strongest links only, so two speakers' similar-sounding moments do not merge them.
-    keep = max(2, int(np.ceil(n * 0.3)))
+    # Windows that share audio are always each other's strongest links; a row that kept only those would
+    # make a chain of time-local neighbourhoods, which the eigengap reads as speakers (a 4 s sentence in
+    # one voice came out as three). Hence the floor.
+    keep = min(n, max(min_links, int(np.ceil(n * 0.3))))
     pruned = np.zeros_like(affinity)
     order = np.argsort(-affinity, axis=1)[:, :keep]
     rows = np.arange(n)[:, None]

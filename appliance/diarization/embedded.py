@@ -92,7 +92,9 @@ class EmbeddedDiarizer:
     def _labels(self, embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
         low = options.num_speakers or options.min_speakers or 1
         high = options.num_speakers or options.max_speakers or 8
-        return spectral_labels(embeddings, options.num_speakers, low, high)
+        # Windows within `window` of each other overlap: keep more links per row than those neighbours.
+        overlapping = int(np.ceil(2 * self.params.window / self.params.step))
+        return spectral_labels(embeddings, options.num_speakers, low, high, min_links=overlapping)
 
 
 def region_of_turn(turn: Turn, regions: list[tuple[float, float]]) -> int:

@@ -83,36 +83,66 @@ def _font_files() -> dict[str, Path]:
     return found
 
 
+@lru_cache(maxsize=None)
+def _coverage(path: Path) -> frozenset[int]:
+    """The code points a font file has glyphs for (read once; the cmap only, not the glyphs)."""
+    from fontTools.ttLib import TTFont  # fpdf2's own font parser
+
+    font = TTFont(str(path), fontNumber=0, lazy=True)
+    try:
+        return frozenset(font.getBestCmap() or {})
+    finally:
+        font.close()
+
+
+def _fallbacks_for(texts: list[str], fonts: dict[str, Path]) -> list[str]:
+    """The fallback families this document's characters need, in FALLBACKS order.
+
+    fpdf2 parses every font it is given: all nine fallbacks cost about 150 MB and 1.5 s per PDF, for
+    glyphs most transcripts never use. A document in Latin script loads just the two main fonts.
+    """
+    missing = {ord(c) for text in texts for c in text if not c.isspace()} - _coverage(fonts["regular"])
+    needed = []
+    for family in FALLBACKS:
+        if missing and family in fonts and missing & _coverage(fonts[family]):
+            needed.append(family)
+            missing -= _coverage(fonts[family])
+    return needed
+
+
 def to_pdf(doc: Document, options: ExportOptions) -> bytes:
     from fpdf import FPDF
 
     fonts = _font_files()
+    title = doc.get("filename") or "Transcript"
+    metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
+    body = []
+    for start, speaker, text in turns(doc, options):
+        head = (f"[{stamp(start)}] " if options.timestamps else "") + (f"{speaker}: " if speaker else "")
+        body.append((head.strip(), text))
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_title(doc.get("filename") or "Transcript")
+    pdf.set_title(title)
     pdf.set_creator("Sotto appliance")
     pdf.add_font("noto", "", fonts["regular"])
     pdf.add_font("noto", "B", fonts["bold"])
-    fallbacks = []
-    for family in FALLBACKS:
-        if family in fonts:
-            pdf.add_font(family, "", fonts[family])
-            fallbacks.append(family)
+    fallbacks = _fallbacks_for([title, *metadata, *(h + t for h, t in body)], fonts)
+    for family in fallbacks:
+        pdf.add_font(family, "", fonts[family])
     pdf.set_fallback_fonts(fallbacks, exact_match=False)
     pdf.set_text_shaping(True)  # HarfBuzz: joined Arabic, Indic conjuncts, right-to-left runs
     pdf.add_page()
     pdf.set_font("noto", "B", 16)
-    pdf.multi_cell(0, 9, doc.get("filename") or "Transcript", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font("noto", "", 9)
-    for key, value in _metadata(doc, options):
-        pdf.multi_cell(0, 5, f"{key}: {value}", new_x="LMARGIN", new_y="NEXT")
+    for line in metadata:
+        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    for start, speaker, text in turns(doc, options):
-        head = (f"[{stamp(start)}] " if options.timestamps else "") + (f"{speaker}: " if speaker else "")
+    for head, text in body:
         if head:
             pdf.set_font("noto", "B", 10)
-            pdf.multi_cell(0, 6, head.strip(), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 6, head, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("noto", "", 11)
         pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)

@@ -33,6 +33,7 @@ class PasswordConfirm(msgspec.Struct):
 class NewKey(msgspec.Struct):
     name: str = "API key"
     scope: str = "transcribe"
+    store: bool = True  # False: the key's OpenAI-compatible results are answered, then deleted
 
 
 class NewUser(msgspec.Struct):
@@ -199,8 +200,9 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) ->
         raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
     if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
         raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
-    key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope)
-    audit.record(_db(request), "apikey.created", actor=principal.user.email, target=record["id"], detail={"scope": data.scope})
+    key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope, store=data.store)
+    audit.record(_db(request), "apikey.created", actor=principal.user.email, target=record["id"],
+                 detail={"scope": data.scope, "store": data.store})
     return {"key": key, **record}
 
 

@@ -56,7 +56,7 @@ def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
         user = accounts.get(db, key.user_id)
         if user is None or user.disabled:
             return None
-        return principal_for(user, key_scope=key.scope, key_id=key.id)
+        return principal_for(user, key_scope=key.scope, key_id=key.id, key_stores=key.store)
     token = connection.cookies.get(sessions.COOKIE)
     session = sessions.resolve(db, token, services.settings.security.session_idle_minutes)
     if session is None:

@@ -1,7 +1,8 @@
 """OpenAI-compatible speech API: /v1/audio/transcriptions, /v1/audio/translations, /v1/models.
 
 Existing tools written against OpenAI's API work by changing the base URL and key. Results are also
-stored as transcripts in the caller's workspace, unless the request says `store=false`.
+stored as transcripts in the caller's workspace, unless the request says `store=false` or the API key was
+made not to keep results.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from appliance import exports, jobs, transcripts
 from appliance.exports.model import speaker_names
 from appliance.options import OptionsError
 from appliance.web.api import submit_upload
+from appliance.web.auth import principal_of
 
 # OpenAI model names map to the configured default model; installed model names work as themselves.
 ALIASES = {"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
            "gpt-4o-mini-transcribe-2025-12-15"}
 RESPONSE_FORMATS = {"json", "text", "srt", "verbose_json", "vtt", "diarized_json"}
 WAIT_SECONDS = 1.0
+DELTA_SEPARATOR = " "  # stored text is the segments' texts joined by one space
 LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch",
                   "pt": "portuguese", "ru": "russian", "zh": "chinese", "ja": "japanese", "ar": "arabic", "hi": "hindi",
                   "bn": "bengali", "gu": "gujarati", "pl": "polish", "tr": "turkish", "ko": "korean", "uk": "ukrainian"}
@@ -52,7 +55,7 @@ def _openai_fields(task: str) -> Any:
         if fmt == "diarized_json" or model.endswith("diarize"):
             raw["diarize"] = True
         request.state.openai = {"format": fmt, "granularities": granularities, "stream": form.get("stream", "false").lower() == "true",
-                                "store": form.get("store", "true").lower() != "false"}
+                                "store": form.get("store", "true").lower() != "false" and principal_of(request).key_stores}
         return raw, None
 
     return mapper
@@ -114,18 +117,49 @@ def _respond(doc: dict[str, Any], fmt: str, task: str, granularities: set[str]) 
     return Response(export.content, media_type=export.media_type)
 
 
+def _event(body: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=json.dumps(body, ensure_ascii=False))
+
+
+async def _stream(request: Request[Any, Any, Any], job_id: str) -> AsyncIterator[ServerSentEventMessage]:
+    """`transcript.text.delta` events as the model decodes each segment, then `transcript.text.done`.
+
+    The deltas joined are the final text; should the stored text differ from what was streamed, the done
+    event's `text` is the one to keep (as in OpenAI's API). A job that fails ends with an error event,
+    which OpenAI's clients raise as an APIError.
+    """
+    services = request.app.state.services
+    sent, pieces = "", 0
+    try:
+        while True:
+            row = jobs.get(services.databases.get(), job_id)
+            for piece in services.partials.read(job_id, pieces):
+                delta = piece if not sent else DELTA_SEPARATOR + piece
+                sent, pieces = sent + delta, pieces + 1
+                yield _event({"type": "transcript.text.delta", "delta": delta})
+            if row is None or row["state"] in jobs.TERMINAL:
+                break
+            await services.notifier.wait(job_id, WAIT_SECONDS)
+        try:
+            doc = await _finished(request, job_id)
+        except HTTPException as exc:
+            yield _event({"type": "error", "error": {"message": exc.detail, "type": "invalid_request_error", "code": None}})
+            return
+        if doc["text"].startswith(sent) and len(doc["text"]) > len(sent):  # segments decoded before we watched
+            yield _event({"type": "transcript.text.delta", "delta": doc["text"][len(sent):]})
+        yield _event({"type": "transcript.text.done", "text": doc["text"],
+                      "usage": {"type": "duration", "seconds": doc["duration"]}})
+        await _forget(request, doc)
+    finally:
+        services.partials.forget(job_id)
+
+
 async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] | ServerSentEvent:
     row = await submit_upload(request, _openai_fields(task))
     settings = request.state.openai
     if settings["stream"]:
-        async def events() -> AsyncIterator[ServerSentEventMessage]:
-            doc = await _finished(request, row["id"])
-            for seg in doc["segments"]:
-                yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.delta", "delta": " " + seg["text"]}))
-            yield ServerSentEventMessage(data=json.dumps({"type": "transcript.text.done", "text": doc["text"]}))
-            await _forget(request, doc)
-
-        return ServerSentEvent(events())
+        request.app.state.services.partials.watch(row["id"])
+        return ServerSentEvent(_stream(request, row["id"]))
     doc = await _finished(request, row["id"])
     response = _respond(doc, settings["format"], task, settings["granularities"])
     await _forget(request, doc)

@@ -15,6 +15,7 @@ from appliance.db import Databases
 from appliance.diarization.engines import DiarizationEngines
 from appliance.metrics import Metrics, gpu_memory
 from appliance.notify import JobNotifier
+from appliance.partials import PartialTexts
 from appliance.web.auth import RateLimiter
 from appliance.worker import Worker
 
@@ -35,6 +36,7 @@ class Services:
     secret: bytes  # signs share-link password grants; kept in the data dir
     metrics: Metrics
     devices: int = 1
+    partials: PartialTexts = field(default_factory=PartialTexts)  # text so far of jobs being streamed
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -85,12 +87,13 @@ def build(
     notifier = JobNotifier()
     engines = DiarizationEngines(settings)
     metrics = Metrics(lambda: jobs.count_by_state(databases.get()), lambda: vault.used, gpu_memory)
+    partials = PartialTexts(notifier.changed)
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed,
-                    metrics=metrics)
+                    metrics=metrics, partials=partials)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
-                    server_secret(settings.storage.data_dir), metrics, devices)
+                    server_secret(settings.storage.data_dir), metrics, devices, partials=partials)
 
 
 def server_secret(data_dir: Path) -> bytes:

@@ -16,7 +16,7 @@
     e.preventDefault();
     const data = new FormData(keyForm), out = document.getElementById("new-key");
     try {
-      const key = await api("POST", "/api/v1/apikeys", { name: data.get("name"), scope: data.get("scope") });
+      const key = await api("POST", "/api/v1/apikeys", { name: data.get("name"), scope: data.get("scope"), store: data.get("store") === "on" });
       out.className = "ok";
       out.textContent = `New key (shown only now, copy it): ${key.key}`;
     } catch (err) { out.className = "error"; out.textContent = err.message; }
