@@ -41,8 +41,8 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
 
     glibc gives threads their own arenas (up to 8 per core), and memory freed in one arena is reused only
     by threads that land there; `malloc_trim` does not shrink them all. Measured with the soak benchmark
-    (4 clients, 2 cores): 3 minutes, default arenas +19% resident memory, MALLOC_ARENA_MAX=2 +4.6%;
-    10 minutes with this cap applied at start +21% (the ±10% target is not met yet, see
+    (4 clients, 2 cores): 3 minutes, default arenas +19% resident memory, MALLOC_ARENA_MAX=2 +4.6%
+    (the rest of the 10-minute drift was PDF exports parsing every fallback font, see
     docs/benchmarks.md). Throughput is bound by the model, not by malloc contention. True when applied.
     """
     libc = _libc()

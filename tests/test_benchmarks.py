@@ -53,7 +53,7 @@ def test_load_benchmark_runs_and_reports(speech_wav: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("aggregate vs sequential", "/healthz", "/api/v1/transcripts", "peak memory", "start-up",
+    for line in ("aggregate vs sequential", "/healthz", "/ (library page)", "/api/v1/transcripts", "peak memory", "start-up",
                  "jobs started in arrival order: True", "errors: 0"):
         assert line in result.stdout, result.stdout
 
