@@ -204,6 +204,8 @@ class ProgressFn(Protocol):
     """Told how many seconds of audio are done, and the text of the segment that just ended (if any)."""
 
     def __call__(self, seconds: float, text: str = "") -> None: ...
+
+
 CancelFn = Callable[[], bool]
 
 

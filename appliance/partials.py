@@ -40,7 +40,3 @@ class PartialTexts:
     def read(self, job_id: str, start: int) -> list[str]:
         with self._lock:
             return list(self._texts.get(job_id, ())[start:])
-
-    def watched(self) -> int:
-        with self._lock:
-            return len(self._texts)

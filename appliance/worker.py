@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from appliance import jobs, memory, pipeline, sealing, transcripts
@@ -151,13 +152,8 @@ class Worker:
                 cancelled_flag = jobs.cancel_requested(db, job["id"])
             return cancelled_flag
 
-        on_text = None
-        if self.partials is not None and not options.private:  # a private job's words are only ever sealed
-            partials = self.partials
-
-            def on_text(text: str) -> None:
-                partials.add(job["id"], text)
-
+        # A private job's words are only ever sealed: it offers no text to streams.
+        on_text = partial(self.partials.add, job["id"]) if self.partials is not None and not options.private else None
         outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines, on_text=on_text)
         if self.metrics:
             for out in outputs:

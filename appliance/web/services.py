@@ -35,8 +35,8 @@ class Services:
     licenses: license_store.LicenseStore
     secret: bytes  # signs share-link password grants; kept in the data dir
     metrics: Metrics
+    partials: PartialTexts  # text so far of jobs being streamed (the worker's own buffer)
     devices: int = 1
-    partials: PartialTexts = field(default_factory=PartialTexts)  # text so far of jobs being streamed
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -93,7 +93,7 @@ def build(
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
-                    server_secret(settings.storage.data_dir), metrics, devices, partials=partials)
+                    server_secret(settings.storage.data_dir), metrics, partials, devices)
 
 
 def server_secret(data_dir: Path) -> bytes:
