@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -19,8 +20,13 @@ from appliance.jobs import new_id, now
 ROLES = ("admin", "member", "viewer")
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
-# Verified against when the e-mail is unknown, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so a wrong address costs as long as a wrong
+    password. Made on first use: hashing at import would add its cost to every start-up."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -108,7 +114,7 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
     """Check a password; count failures and lock the account for a while after too many."""
     rows = list(db.query("SELECT * FROM users WHERE email = ?", [(email or "").strip().lower()]))
     row = rows[0] if rows else None
-    stored = row["password_hash"] if row else _DUMMY_HASH
+    stored = row["password_hash"] if row else _dummy_hash()
     try:
         ok = _hasher.verify(stored, password or "")
     except (VerificationError, InvalidHashError):

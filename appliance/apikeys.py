@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -22,6 +23,10 @@ class ApiKey:
     user_id: str
     scope: str
     store: bool = True  # False: results of its OpenAI-compatible requests are not kept
+
+
+def _minute_ago() -> str:
+    return (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _hash(secret: str) -> str:
@@ -53,7 +58,10 @@ def resolve(db: sqlite_utils.Database, key: str) -> ApiKey | None:
     rows = list(db.query("SELECT * FROM api_keys WHERE prefix = ?", [prefix]))
     if not rows or rows[0]["revoked_at"] or not hmac.compare_digest(rows[0]["secret_hash"], _hash(secret)):
         return None
-    db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now(), rows[0]["id"]])
+    # "Last used" is shown to the minute; refreshing it on every request would put a write (and
+    # SQLite's write lock) on every API call.
+    if (rows[0]["last_used_at"] or "") < _minute_ago():
+        db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now(), rows[0]["id"]])
     return ApiKey(rows[0]["id"], rows[0]["user_id"], rows[0]["scope"], bool(rows[0]["store"]))
 
 

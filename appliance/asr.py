@@ -241,9 +241,10 @@ def device_count(settings: ModelSettings) -> int:
 class WhisperEngine:
     """faster-whisper models, loaded on first use by local path and kept resident."""
 
-    def __init__(self, settings: ModelSettings, num_workers: int = 1) -> None:
+    def __init__(self, settings: ModelSettings, num_workers: int = 1, cpu_threads: int | None = None) -> None:
         self.settings = settings
         self.num_workers = num_workers
+        self.cpu_threads = settings.cpu_threads if cpu_threads is None else cpu_threads
         self._models: dict[Path, WhisperModel] = {}
         self._lock = threading.Lock()
 
@@ -261,7 +262,7 @@ class WhisperEngine:
                     # One replica per GPU; CTranslate2 sends each call to a free one.
                     device_index=list(range(device_count(self.settings))) if device == "cuda" else 0,
                     compute_type=compute,
-                    cpu_threads=self.settings.cpu_threads,
+                    cpu_threads=self.cpu_threads,
                     # Worker threads share one resident model; CTranslate2 runs this many calls at once
                     # (per device).
                     num_workers=self.num_workers,

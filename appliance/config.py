@@ -66,7 +66,7 @@ class ModelSettings:
     device: str = "auto"  # auto | cpu | cuda
     # auto: float16 on CUDA, int8 on the CPU. Any CTranslate2 compute type is accepted.
     compute_type: str = "auto"
-    # CPU threads per model; 0 lets CTranslate2 use every core.
+    # CPU threads per job; 0: planned from the cores and jobs at once (appliance/capacity.py).
     cpu_threads: int = 0
     # Batched inference (faster-whisper's BatchedInferencePipeline) cuts wall time on long audio.
     batched: bool = True
@@ -81,14 +81,14 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    # Worker threads per device: per GPU (all visible GPUs are used), or for the CPU. They share one
-    # resident copy of each model.
-    workers_per_device: int = 1
+    # Jobs at once per device: per GPU (all visible GPUs are used), or for the CPU. They share one
+    # resident copy of each model. 0: 1 per GPU; on the CPU, planned from the cores (appliance/capacity.py).
+    workers_per_device: int = 0
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100
 
     def validate(self) -> None:
-        _check(1 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 1 and 16")
+        _check(0 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 0 (auto) and 16")
         _check(self.max_queued_jobs >= 1, "worker.max_queued_jobs", "must be >= 1")
 
 

@@ -22,7 +22,7 @@ def _later(minutes: int) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _ago(minutes: int) -> str:
+def _ago(minutes: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -55,7 +55,11 @@ def resolve(db: sqlite_utils.Database, token: str | None, idle_minutes: int) -> 
     if row["expires_at"] < now() or row["last_seen_at"] < _ago(idle_minutes):
         db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
         return None
-    db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [now(), session_id])
+    # A write per request would contend with the workers for SQLite's one write lock; the idle timer
+    # only needs to be this fresh (a tenth of the idle limit, at most a minute).
+    touch_seconds = min(60.0, idle_minutes * 6.0)
+    if row["last_seen_at"] < _ago(touch_seconds / 60):
+        db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [now(), session_id])
     return Session(row["id"], row["user_id"], row["csrf_token"])
 
 

@@ -43,6 +43,7 @@ class Worker:
         on_change: Callable[[str], None] = lambda job_id: None,
         metrics: Metrics | None = None,
         partials: PartialTexts | None = None,
+        workers_per_device: int = 1,
     ) -> None:
         self.settings = settings
         self.databases = databases
@@ -53,13 +54,14 @@ class Worker:
         self.engines = engines
         self.metrics = metrics
         self.partials = partials
+        self.workers_per_device = workers_per_device
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self, devices: int = 1, max_threads: int | None = None) -> None:
         """Start `workers_per_device` threads for each device (each GPU, or the CPU), at most `max_threads`."""
-        count = self.settings.worker.workers_per_device * devices
+        count = self.workers_per_device * devices
         for n in range(min(count, max_threads) if max_threads else count):
             thread = threading.Thread(target=self._loop, name=f"worker-{n}", daemon=True)
             thread.start()

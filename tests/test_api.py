@@ -271,6 +271,22 @@ def test_cancel_running_and_queued_jobs(settings: Settings, speech_bytes: bytes)
         assert http.get("/api/v1/jobs/nope").status_code == 404
 
 
+def test_several_workers_per_device_run_jobs_side_by_side_in_arrival_order(settings: Settings, speech_bytes: bytes) -> None:
+    import time
+
+    with running(settings.replace("worker", workers_per_device=2), recognizer=FakeRecognizer(delay=2.0)) as http:
+        ids = [_upload(http, speech_bytes).json()["job_id"] for _ in range(3)]
+        deadline = time.monotonic() + 10
+        states: list[str] = []
+        while time.monotonic() < deadline:
+            states = [http.get(f"/api/v1/jobs/{j}").json()["state"] for j in ids]
+            if states[:2] == ["running", "running"]:
+                break
+            time.sleep(0.05)
+        assert states == ["running", "running", "queued"]  # two at once; the third waits its turn
+        assert [wait_for_job(http.get, j, timeout=30)["state"] for j in ids] == ["done"] * 3
+
+
 def test_stored_transcripts_untouched_by_failures(fake_http: httpx.Client, speech_bytes: bytes) -> None:
     ok = wait_for_job(fake_http.get, _upload(fake_http, speech_bytes).json()["job_id"])
     before = fake_http.get(f"/api/v1/transcripts/{ok['transcript_id']}").json()

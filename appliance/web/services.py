@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from appliance import accounts, jobs, license_store, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
+from appliance.capacity import for_settings
 from appliance.config import Settings
 from appliance.db import Databases
 from appliance.diarization.engines import DiarizationEngines
@@ -81,7 +82,11 @@ def build(
 ) -> Services:
     registry = registry or ModelRegistry(settings.models.models_dir)
     devices = device_count(settings.models)
-    recognizer = recognizer or WhisperEngine(settings.models, num_workers=settings.worker.workers_per_device)
+    capacity = for_settings(settings)
+    log.info("transcribing up to %d job(s) at once per device (%d device(s)), %s CPU thread(s) each",
+             capacity.workers_per_device, devices, capacity.cpu_threads or "default")
+    recognizer = recognizer or WhisperEngine(settings.models, num_workers=capacity.workers_per_device,
+                                             cpu_threads=capacity.cpu_threads)
     databases = Databases(settings.storage.database_path)
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
@@ -89,7 +94,7 @@ def build(
     metrics = Metrics(lambda: jobs.count_by_state(databases.get()), lambda: vault.used, gpu_memory)
     partials = PartialTexts(notifier.changed)
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed,
-                    metrics=metrics, partials=partials)
+                    metrics=metrics, partials=partials, workers_per_device=capacity.workers_per_device)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
