@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from appliance import accounts, apikeys, migrations  # noqa: E402
-from appliance.asr import ModelRegistry, resolve_device  # noqa: E402
+from appliance.asr import ModelRegistry, batch_size, resolve_device  # noqa: E402
 from appliance.db import connect  # noqa: E402
 from appliance.audio import decode  # noqa: E402
 from appliance.config import load  # noqa: E402
@@ -133,7 +133,7 @@ def main() -> int:
             # The appliance's pipeline settings, with faster-whisper called directly.
             audio = decode(data).samples
             if settings.models.batched and t.vad_filter:
-                segments, _ = batched.transcribe(audio, batch_size=settings.models.batch_size, vad_filter=True, **shared)
+                segments, _ = batched.transcribe(audio, batch_size=batch_size(settings.models, device), vad_filter=True, **shared)
             else:
                 segments, _ = whisper.transcribe(audio, vad_filter=t.vad_filter, **shared)
             return " ".join(s.text.strip() for s in segments)
@@ -178,7 +178,7 @@ def main() -> int:
 
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"audio: {args.audio.name} x{args.tile} = {duration:.1f} s; model {name} on {device} ({compute}); "
-          f"beam {t.beam_size}, word timestamps, batch {settings.models.batch_size}; {args.rounds} rounds, median")
+          f"beam {t.beam_size}, word timestamps, batch {batch_size(settings.models, device)}; {args.rounds} rounds, median")
     # All three paths share one process (and its loaded models): the growth column is what a path
     # itself adds at its peak; the peak column is the whole process.
     print(f"{'path':<12}{'seconds':>9}{'RTF':>8}{'x realtime':>12}{'peak RSS MB':>13}{'+MB at peak':>13}{'WER':>8}")

@@ -151,3 +151,11 @@ def test_multilingual_model_detects_german_and_translates(base_model_dir: Path, 
     translated = engine.transcribe(base, audio.samples, AsrOptions(task="translate"), lambda s, text="": None, lambda: False)
     text = " ".join(s.text for s in translated.segments).lower()
     assert any(w in text for w in ("morning", "weather", "park", "today"))
+
+
+def test_batch_size_is_smaller_on_the_cpu_unless_configured() -> None:
+    from appliance.asr import batch_size
+
+    assert batch_size(ModelSettings(), "cpu") == 4
+    assert batch_size(ModelSettings(), "cuda") == 8
+    assert batch_size(ModelSettings(batch_size=16), "cpu") == 16
