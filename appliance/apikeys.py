@@ -6,12 +6,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from appliance.jobs import new_id, now
+from appliance.jobs import ago, new_id, now
 
 SCOPES = ("read", "transcribe", "admin")  # each includes the ones before it
 PREFIX = "sotto_"
@@ -23,10 +22,6 @@ class ApiKey:
     user_id: str
     scope: str
     store: bool = True  # False: results of its OpenAI-compatible requests are not kept
-
-
-def _minute_ago() -> str:
-    return (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _hash(secret: str) -> str:
@@ -60,7 +55,7 @@ def resolve(db: sqlite_utils.Database, key: str) -> ApiKey | None:
         return None
     # "Last used" is shown to the minute; refreshing it on every request would put a write (and
     # SQLite's write lock) on every API call.
-    if (rows[0]["last_used_at"] or "") < _minute_ago():
+    if (rows[0]["last_used_at"] or "") < ago(1):
         db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [now(), rows[0]["id"]])
     return ApiKey(rows[0]["id"], rows[0]["user_id"], rows[0]["scope"], bool(rows[0]["store"]))
 

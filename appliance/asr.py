@@ -5,6 +5,7 @@ faster-whisper is imported lazily, inside the engine, so the web layer never pay
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -255,6 +256,11 @@ class WhisperEngine:
         self._models: dict[Path, WhisperModel] = {}
         self._lock = threading.Lock()
 
+    @functools.cached_property
+    def device(self) -> tuple[str, str]:
+        """(device, compute type), resolved on first use: resolving imports CTranslate2."""
+        return resolve_device(self.settings)
+
     def load(self, model: ModelInfo) -> WhisperModel:
         with self._lock:
             loaded = self._models.get(model.path)
@@ -262,7 +268,7 @@ class WhisperEngine:
                 from faster_whisper import WhisperModel
                 from faster_whisper.feature_extractor import FeatureExtractor
 
-                device, compute = resolve_device(self.settings)
+                device, compute = self.device
                 loaded = WhisperModel(
                     str(model.path),
                     device=device,
@@ -303,7 +309,7 @@ class WhisperEngine:
             from faster_whisper import BatchedInferencePipeline
 
             pipeline = BatchedInferencePipeline(whisper)
-            size = batch_size(self.settings, resolve_device(self.settings)[0])
+            size = batch_size(self.settings, self.device[0])
             segments_iter, info = pipeline.transcribe(audio, batch_size=size, **kwargs)
         else:
             segments_iter, info = whisper.transcribe(audio, **kwargs)

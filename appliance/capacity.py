@@ -3,7 +3,7 @@
 On a CPU, one job rarely keeps every core busy: voice detection, feature extraction and the Python
 between model calls run on one core, and Whisper's small decoder matrices scale poorly across
 threads. Several jobs with fewer threads each fill the cores instead (measured in docs/benchmarks.md:
-on 2 cores, 2 jobs x 1 thread transcribe 8-12% more audio per second than 1 job x 2 threads).
+on 2 cores, 2 jobs x 1 thread transcribe about 14% more audio per second than 1 job x 2 threads).
 On a GPU the default stays one job per device: a second replica doubles the model's GPU memory,
 which a small card may not have.
 """

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from appliance.jobs import now
+from appliance.jobs import ago, now
 
 COOKIE = "sotto_session"
 
@@ -20,10 +20,6 @@ def _hash(token: str) -> str:
 
 def _later(minutes: int) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _ago(minutes: float) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -52,13 +48,13 @@ def resolve(db: sqlite_utils.Database, token: str | None, idle_minutes: int) -> 
     if not rows:
         return None
     row = rows[0]
-    if row["expires_at"] < now() or row["last_seen_at"] < _ago(idle_minutes):
+    if row["expires_at"] < now() or row["last_seen_at"] < ago(idle_minutes):
         db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
         return None
     # A write per request would contend with the workers for SQLite's one write lock; the idle timer
     # only needs to be this fresh (a tenth of the idle limit, at most a minute).
     touch_seconds = min(60.0, idle_minutes * 6.0)
-    if row["last_seen_at"] < _ago(touch_seconds / 60):
+    if row["last_seen_at"] < ago(touch_seconds / 60):
         db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [now(), session_id])
     return Session(row["id"], row["user_id"], row["csrf_token"])
 

@@ -19,7 +19,6 @@ import argparse
 import io
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from appliance import accounts, apikeys, jobs, migrations  # noqa: E402
 from appliance.audio import decode  # noqa: E402
 from appliance.config import load  # noqa: E402
 from appliance.db import connect  # noqa: E402
+from appliance.web.server import free_port  # noqa: E402
 
 
 def looped(data: bytes, seconds: float) -> tuple[bytes, np.ndarray]:
@@ -55,12 +55,6 @@ def looped(data: bytes, seconds: float) -> tuple[bytes, np.ndarray]:
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sequential_seconds(model_path: Path, device: str, compute: str, audio: np.ndarray) -> float:
