@@ -1,12 +1,18 @@
+import re
 from pathlib import Path
 
+import jiwer
 import pytest
 
 from appliance import pipeline
 from appliance.asr import ModelRegistry, WhisperEngine
 from appliance.config import Settings
 from appliance.options import parse
-from tests.conftest import FORMATS, FakeRecognizer
+from tests.conftest import FORMATS, SENTENCE, FakeRecognizer
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +24,13 @@ def engine() -> WhisperEngine:
 def test_every_container_transcribes_the_right_words(ext: str, converted: dict[str, Path], engine: WhisperEngine, tmp_path: Path) -> None:
     options = parse({"language": "en"}, Settings(), ModelRegistry(tmp_path))
     outputs = pipeline.run(converted[ext].read_bytes(), options, engine, lambda p: None, lambda: False)
-    text = " ".join(s.text for s in outputs[0].result.segments).lower()
-    hits = [w for w in ("quick", "lazy", "dog", "stella", "things") if w in text]
-    assert len(hits) >= 4, (ext, text)
+    text = " ".join(s.text for s in outputs[0].result.segments)
+    # The tiny model mishears the synthetic voice a little differently per codec and per CPU (its int8
+    # kernels differ with the instruction set): word error against the script, not exact words. A
+    # decode that lost audio (a truncated or silent stream) misses a whole sentence, about 0.5.
+    error = jiwer.wer(normalise(SENTENCE), normalise(text))
+    assert error <= 0.35, (ext, text, error)
+    assert normalise(text).endswith("with her"), (ext, text)
 
 
 def test_pipeline_decodes_once_and_reports_progress_across_models(speech_bytes: bytes, tmp_path: Path) -> None:
