@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from appliance.asr import ModelRegistry, batch_size, resolve_device  # noqa: E40
 from appliance.db import connect  # noqa: E402
 from appliance.audio import decode  # noqa: E402
 from appliance.config import load  # noqa: E402
+from benchmarks.wer import normalise  # noqa: E402
 
 
 class PeakRss:
@@ -67,10 +67,6 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 def reference_text(stm: Path) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import threading
 import time
@@ -27,10 +26,7 @@ sys.path.insert(0, str(REPO))
 import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+from benchmarks.wer import normalise  # noqa: E402
 
 
 def read_rttm(path: Path) -> list[tuple[float, float, str]]:

@@ -1,4 +1,3 @@
-import re
 from pathlib import Path
 
 import jiwer
@@ -8,11 +7,8 @@ from appliance import pipeline
 from appliance.asr import ModelRegistry, WhisperEngine
 from appliance.config import Settings
 from appliance.options import parse
+from benchmarks.wer import normalise
 from tests.conftest import FORMATS, SENTENCE, FakeRecognizer
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
 @pytest.fixture(scope="module")
