@@ -111,26 +111,29 @@ class SignInFailed(Exception):
 
 
 def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_failures: int, lockout_minutes: int) -> User:
-    """Check a password; count failures and lock the account for a while after too many."""
+    """Check a password; count failures and lock the account for a while after too many.
+
+    Each attempt is charged *before* the password is checked, in one UPDATE that also refuses while the
+    account is locked. Concurrent guesses therefore cannot all read the same count: exactly
+    `max_failures` get checked before the lock, however many arrive at once. A right password then
+    clears the count."""
     rows = list(db.query("SELECT * FROM users WHERE email = ?", [(email or "").strip().lower()]))
     row = rows[0] if rows else None
-    stored = row["password_hash"] if row else _dummy_hash()
+    charged = False
+    if row is not None:
+        moment = now()
+        until = (datetime.now(UTC) + timedelta(minutes=lockout_minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        charged = db.execute(
+            "UPDATE users SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
+            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE NULL END "
+            "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)",
+            [max_failures, max_failures, until, row["id"], moment]).rowcount == 1
+    stored = row["password_hash"] if row is not None and charged else _dummy_hash()  # same work either way
     try:
         ok = _hasher.verify(stored, password or "")
     except (VerificationError, InvalidHashError):
         ok = False
-    if row is None:
-        raise SignInFailed()
-    locked = row["locked_until"] and row["locked_until"] > now()
-    if not ok or locked or row["disabled"]:
-        if not ok:
-            failures = row["failed_logins"] + 1
-            locked_until = None
-            if failures >= max_failures:
-                locked_until = (datetime.now(UTC) + timedelta(minutes=lockout_minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                failures = 0
-            db.execute("UPDATE users SET failed_logins = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
-                       [failures, locked_until, row["id"]])
+    if row is None or not charged or not ok or row["disabled"]:
         raise SignInFailed()
     if _hasher.check_needs_rehash(stored):
         db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), row["id"]])

@@ -72,3 +72,9 @@ def revoke(db: sqlite_utils.Database, key_id: str, user_id: str | None = None) -
         sql += " AND user_id = ?"
         args.append(user_id)
     return bool(db.execute(sql, args).rowcount)
+
+
+def revoke_all(db: sqlite_utils.Database, user_id: str) -> int:
+    """Every live key of a user: when they sign out everywhere, change their password, or an admin
+    resets it (a key made by whoever had the account must not outlive the account's recovery)."""
+    return db.execute("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", [now(), user_id]).rowcount

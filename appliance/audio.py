@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -28,11 +29,52 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False) -> DecodedAudio:
+class TooLong(AudioError):
+    """The recording is longer than the appliance accepts (server.max_audio_seconds)."""
+
+
+def _hours(seconds: float) -> str:
+    return f"{round(seconds / 3600, 1):g} hours" if seconds >= 3600 else f"{round(seconds / 60, 1):g} minutes"
+
+
+class _Growing:
+    """Decoded samples in one buffer that grows by half as they come (no list of chunks, no second
+    concatenated copy), each growth paid for through `reserve` before it is allocated."""
+
+    def __init__(self, rows: int, reserve: Callable[[int], None], max_samples: int) -> None:
+        self.rows, self.reserve, self.max_samples = rows, reserve, max_samples
+        self.size = 0
+        self.buffer = np.zeros((rows, 0), np.float32)
+
+    def add(self, block: np.ndarray) -> None:
+        block = block.reshape(self.rows, -1)
+        needed = self.size + block.shape[1]
+        if needed > self.max_samples:
+            raise TooLong(f"The recording is longer than this appliance accepts ({_hours(self.max_samples / SAMPLE_RATE)}). "
+                          "Split it into parts and upload them one by one.")
+        if needed > self.buffer.shape[1]:
+            capacity = min(self.max_samples, max(needed, int(self.buffer.shape[1] * 1.5), SAMPLE_RATE * 10))
+            self.reserve((capacity - self.buffer.shape[1]) * self.rows * 4)
+            grown = np.empty((self.rows, capacity), np.float32)
+            grown[:, :self.size] = self.buffer[:, :self.size]
+            self.buffer = grown
+        self.buffer[:, self.size:needed] = block
+        self.size = needed
+
+    def result(self) -> np.ndarray:
+        self.buffer = np.ascontiguousarray(self.buffer[:, :self.size]) if self.size < self.buffer.shape[1] // 2 \
+            else self.buffer[:, :self.size]
+        return self.buffer
+
+
+def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False, *, max_seconds: float | None = None,
+           reserve: Callable[[int], None] = lambda nbytes: None) -> DecodedAudio:
     """Decode any container FFmpeg knows; video files yield their first audio track.
 
     With keep_channels, each channel is also kept separately (for one-speaker-per-channel
-    diarization); `samples` is then their average.
+    diarization); `samples` is then their average. Decoding stops with TooLong past `max_seconds`,
+    and every allocation of decoded samples is first passed to `reserve` (bytes), which may refuse:
+    a small file that decodes to hours of audio (a decompression bomb) is stopped by either.
     """
     if len(data) == 0:
         raise AudioError("The file is empty.")
@@ -43,6 +85,7 @@ def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False) ->
             "The file could not be read as audio or video. It may be damaged, or in a format that is not "
             f"audio (detail: {_short(exc)})."
         ) from None
+    max_samples = int((max_seconds or 10**9) * SAMPLE_RATE)
     with container:
         streams = container.streams.audio
         if not streams:
@@ -52,7 +95,8 @@ def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False) ->
         had_video = bool(container.streams.video)
         layout = stream.codec_context.layout.name if keep_channels and stream.codec_context.layout else "mono"
         resampler = av.AudioResampler(format="fltp" if keep_channels else "flt", layout=layout, rate=SAMPLE_RATE)
-        chunks: list[np.ndarray] = []
+        rows = stream.codec_context.layout.nb_channels if keep_channels and stream.codec_context.layout else 1
+        decoded = _Growing(rows, reserve, max_samples)
         broken_packets = 0
         try:
             for packet in container.demux(stream):
@@ -64,20 +108,20 @@ def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False) ->
                     continue
                 for frame in frames:
                     for out in resampler.resample(frame):
-                        chunks.append(_planes(out, keep_channels))
+                        decoded.add(_planes(out, keep_channels))
             for out in resampler.resample(None):
-                chunks.append(_planes(out, keep_channels))
+                decoded.add(_planes(out, keep_channels))
         except av.error.FFmpegError as exc:
-            if not chunks:
+            if not decoded.size:
                 raise AudioError(
                     f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)})."
                 ) from None
         channels = None
-        if keep_channels and chunks:
-            channels = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-            samples = channels.mean(axis=0)
+        if keep_channels and decoded.size:
+            channels = decoded.result()
+            samples = channels.mean(axis=0, dtype=np.float32)
         else:
-            samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+            samples = decoded.result().reshape(-1) if decoded.size else np.zeros(0, np.float32)
         if samples.size == 0:
             raise AudioError(
                 "No audio could be decoded from the file; it may be truncated or damaged"
@@ -96,8 +140,10 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-def probe(data: bytes | bytearray | memoryview) -> tuple[str, float | None]:
-    """Cheap check at upload time: can FFmpeg open it, and does it have audio? Returns (container, seconds)."""
+def probe(data: bytes | bytearray | memoryview, max_seconds: float | None = None) -> tuple[str, float | None]:
+    """Cheap check at upload time: can FFmpeg open it, does it have audio, and is its declared length
+    within `max_seconds`? Returns (container, seconds). (A file can lie about its length: decode checks
+    again as it goes.)"""
     if len(data) == 0:
         raise AudioError("The file is empty.")
     try:
@@ -111,4 +157,7 @@ def probe(data: bytes | bytearray | memoryview) -> tuple[str, float | None]:
         if not container.streams.audio:
             raise AudioError("The file has no audio track, so there is nothing to transcribe.")
         seconds = container.duration / 1_000_000 if container.duration else None
+        if max_seconds is not None and seconds is not None and seconds > max_seconds:
+            raise TooLong(f"The recording is {_hours(seconds)} long; this appliance accepts up to {_hours(max_seconds)}. "
+                          "Split it into parts and upload them one by one.")
         return container.format.name, seconds

@@ -55,10 +55,6 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default from settings: 8000).")] = None,
 ) -> None:
     """Run the web UI, the API and the transcription workers."""
-    import uvicorn
-
-    from appliance.web.app import create_app
-
     settings = _settings(config)
     changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if changes:
@@ -67,21 +63,76 @@ def serve(
         except ConfigError as exc:
             raise _fail(f"configuration error: {exc}", 2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from appliance import tls
-    from appliance.web.server import BackgroundServer, server_config
+    # Order matters: the offline environment and the cache paths before any library is imported, the
+    # listeners before the egress lock (which forbids new sockets), the lock before the app loads models.
+    from appliance import confinement
 
-    host, port = settings.server.host, settings.server.port
+    egress.install()
+    try:
+        moved = confinement.confine(settings.storage.data_dir)
+    except confinement.ConfinementError as exc:
+        raise _fail(f"refusing to start: {exc}", 2) from None
+    logging.getLogger("appliance").info("home and cache paths inside the data dir: %s", ", ".join(sorted(moved)) or "already")
+    from appliance import tls
+    from appliance.web.server import listen
+
+    server_host, server_port = settings.server.host, settings.server.port
+    cert = key = None
     if tls.wanted(settings):
         cert, key = tls.ensure_certificate(settings)
-        config = server_config(create_app(settings), host, port, certfile=cert, keyfile=key)
-        typer.echo(f"Sotto appliance {__version__} on https://{host}:{port}  (data: {settings.storage.data_dir}, certificate: {cert})")
-        if settings.security.http_redirect_port:
-            # Plain HTTP only answers with a redirect to HTTPS; it dies with the main server (daemon thread).
-            BackgroundServer(tls.redirect_app(port), host=host, port=settings.security.http_redirect_port, lifespan="off").__enter__()
-    else:
-        config = server_config(create_app(settings), host, port)
-        typer.echo(f"Sotto appliance {__version__} on http://{host}:{port}  (data: {settings.storage.data_dir})")
-    uvicorn.Server(config).run()
+    try:
+        listener = listen(server_host, server_port)
+        redirect = listen(server_host, settings.security.http_redirect_port) if cert and settings.security.http_redirect_port else None
+    except OSError as exc:
+        raise _fail(f"cannot listen on {server_host}:{server_port}: {exc.strerror}", 2) from None
+    _preload_before_lock()
+    _lock_egress(settings)
+
+    import uvicorn
+
+    from appliance.web.app import create_app
+    from appliance.web.server import BackgroundServer, server_config
+
+    scheme = "https" if cert else "http"
+    uv_config = server_config(create_app(settings), server_host, server_port, certfile=cert, keyfile=key)
+    typer.echo(f"Sotto appliance {__version__} on {scheme}://{server_host}:{server_port}  (data: {settings.storage.data_dir}"
+               + (f", certificate: {cert})" if cert else ")"))
+    if redirect is not None:
+        # Plain HTTP only answers with a redirect to HTTPS; it dies with the main server (daemon thread).
+        BackgroundServer(tls.redirect_app(server_port, tls.certificate_names(cert)), host=server_host, port=settings.security.http_redirect_port,
+                         lifespan="off", sock=redirect).__enter__()
+    uvicorn.Server(uv_config).run(sockets=[listener])
+
+
+def _preload_before_lock() -> None:
+    """Modules that open a socket as a side effect of being imported, without sending anything: imported
+    before the lock, so that the lock's refusal count stays a signal (0 in normal operation).
+    urllib3 (under pyannote's metrics exporter) binds a socket to ::1 at import to learn whether the
+    host has IPv6."""
+    import importlib
+
+    for name in ("urllib3.util.connection",):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _lock_egress(settings: Settings) -> None:
+    from appliance import egress_lock
+
+    log = logging.getLogger("appliance")
+    if settings.security.egress_lock == "off":
+        log.warning("the kernel egress lock is OFF (security.egress_lock = \"off\"): only the in-process guard "
+                    "stops outbound connections from Python code; native code is not covered")
+        return
+    try:
+        lock = egress_lock.install(settings.storage.data_dir / "run" / "egress-lock.json")
+    except egress_lock.LockError as exc:
+        raise _fail(f"refusing to start: the kernel egress lock could not be applied: {exc}. Set "
+                    f"security.egress_lock = \"off\" only if this host cannot run seccomp filters.", 2) from None
+    log.info("kernel egress lock active (%s): no thread or child of this process can open a network socket",
+             "refusals counted" if lock.mode == "counted" else "refusals not counted on this kernel")
 
 
 @app.command()
@@ -150,7 +201,8 @@ def transcribe(
         data = path.read_bytes()
         try:
             with _progress_bar(path.name) as report:
-                outputs = pipeline.run(data, options, asr_engine, report, lambda: False, engines)
+                outputs = pipeline.run(data, options, asr_engine, report, lambda: False, engines,
+                                       max_seconds=settings.server.max_audio_seconds)
         except (AudioError, OptionsError, DiarizationError) as exc:
             typer.secho(f"{path}: {exc}", err=True, fg=typer.colors.RED)
             failures += 1
@@ -316,8 +368,32 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         writable = False
     report["data_dir"] = {"path": str(data_dir), "writable": writable}
     report["offline"] = {k: os.environ.get(k) for k in egress.OFFLINE_ENV}
-    report["ok"] = writable and report["models"]["default_available"]
+    report["egress_lock"] = egress_lock_report(settings)
+    report["ok"] = writable and report["models"]["default_available"] and report["egress_lock"]["ok"]
     return report
+
+
+def egress_lock_report(settings: Settings) -> dict[str, Any]:
+    """The running server's egress lock, checked from outside: its record in the data dir, and the
+    kernel's own word (/proc/<pid>/status) that a seccomp filter holds that process."""
+    from appliance import egress_lock
+
+    wanted = settings.security.egress_lock == "on"
+    record = egress_lock.read_state_file(settings.storage.data_dir / "run" / "egress-lock.json")
+    if record is None:
+        return {"wanted": wanted, "server_running": False, "active": None, "refused": None, "ok": True,
+                "detail": "no server has run on this data dir yet"}
+    pid = int(record.get("server_pid") or 0)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return {"wanted": wanted, "server_running": False, "active": None, "refused": record.get("refused"), "ok": True,
+                "detail": f"the server (pid {pid}) is not running on this host or in this container"}
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    active = fields.get("Seccomp", "").strip() == "2" and int(fields.get("Seccomp_filters", "0").strip() or 0) >= 1
+    return {"wanted": wanted, "server_running": True, "server_pid": pid, "active": active, "mode": record.get("mode"),
+            "refused": record.get("refused"), "recent": record.get("recent", []), "ok": active or not wanted,
+            "detail": "kernel seccomp filter in force" if active else "the server runs WITHOUT the egress lock"}
 
 
 def _cudnn_version() -> str | None:
@@ -365,6 +441,13 @@ def doctor(
             typer.echo(f"diarization {name}: {'available' if problem is None else problem}")
         d = report["data_dir"]
         typer.echo(f"data dir {d['path']}: {'writable' if d['writable'] else 'NOT WRITABLE'}")
+        lock = report["egress_lock"]
+        if lock["server_running"]:
+            refused = "not counted on this kernel" if lock["refused"] is None else f"{lock['refused']} refused"
+            typer.echo(f"egress lock: {'ACTIVE' if lock['active'] else 'NOT ACTIVE'} on server pid {lock['server_pid']} "
+                       f"({lock['detail']}; {refused})")
+        else:
+            typer.echo(f"egress lock: {lock['detail']} ({'required' if lock['wanted'] else 'turned off'} at start)")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
     if not report["ok"]:
         raise typer.Exit(1)

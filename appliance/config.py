@@ -38,12 +38,17 @@ class ServerSettings:
     max_audio_memory_bytes: int = 4 * GiB
     # Seconds a client is told to wait (Retry-After) when the audio memory is full.
     retry_after_seconds: int = 30
+    # The longest recording accepted (decoded, it takes 64 kB a second of RAM: 8 hours is 1.8 GB, counted
+    # against max_audio_memory_bytes). A file that declares more is refused at upload; one that only
+    # decodes to more is stopped there.
+    max_audio_seconds: int = 8 * 3600
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
         _check(self.max_upload_bytes > 0, "server.max_upload_bytes", "must be positive")
         _check(self.max_audio_memory_bytes > 0, "server.max_audio_memory_bytes", "must be positive")
         _check(self.retry_after_seconds >= 0, "server.retry_after_seconds", "must be >= 0")
+        _check(self.max_audio_seconds >= 1, "server.max_audio_seconds", "must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -137,13 +142,21 @@ class SecuritySettings:
     session_absolute_minutes: int = 720
     login_max_failures: int = 5
     lockout_minutes: int = 15
+    # Per client address, across all accounts and links: sign-in, setup-code, share-password and
+    # key-record (kdf) requests a minute; beyond it, 429 with Retry-After.
+    address_attempts_per_minute: int = 20
     invite_hours: int = 72
+    # The kernel egress lock (appliance/egress_lock.py): on = `serve` refuses to start without it; off
+    # only for hosts whose kernel has no seccomp (doctor then says so).
+    egress_lock: str = "on"
 
     def validate(self) -> None:
         _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
+        _check(self.egress_lock in {"on", "off"}, "security.egress_lock", "must be on or off")
         _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
         _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
-        for key in ("session_idle_minutes", "session_absolute_minutes", "login_max_failures", "lockout_minutes", "invite_hours"):
+        for key in ("session_idle_minutes", "session_absolute_minutes", "login_max_failures", "lockout_minutes", "invite_hours",
+                    "address_attempts_per_minute"):
             _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
 
 
@@ -164,9 +177,13 @@ class RetentionSettings:
     request_log_days: int = 90
     # Delete transcripts older than this many days; 0 keeps them until someone deletes them.
     transcript_days: int = 0
+    # Audit-log entries older than this many days keep their events but lose the e-mail and client
+    # addresses: an account becomes its opaque user id, an address its network (/24 or /48).
+    audit_pseudonymise_days: int = 90
 
     def validate(self) -> None:
         _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
+        _check(self.audit_pseudonymise_days >= 1, "retention.audit_pseudonymise_days", "must be at least 1")
         _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")
 
 

@@ -25,6 +25,9 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "PYANNOTE_METRICS_ENABLED": "0",
     "DO_NOT_TRACK": "1",
+    # onnxruntime >= 1.29's native telemetry opt-out (latched at its first session). The pinned 1.28.0
+    # has no telemetry client; this keeps a later upgrade silent too.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 

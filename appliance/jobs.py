@@ -55,6 +55,10 @@ class AudioVault:
         self.max_upload = max_upload
         self._used = 0
         self._items: dict[str, bytes] = {}
+        # Options that must never reach the database (a private job's prompt and custom vocabulary):
+        # held here beside the audio, and dropped with it.
+        self._secrets: dict[str, dict[str, Any]] = {}
+        self._decoded: dict[str, int] = {}  # bytes of decoded samples per running job
         self._lock = threading.Lock()
 
     @property
@@ -79,19 +83,37 @@ class AudioVault:
     def upload(self) -> Upload:
         return Upload(self)
 
-    def put(self, job_id: str, upload: Upload) -> None:
-        """Hand an upload's bytes to a job; the reservation moves with them."""
+    def put(self, job_id: str, upload: Upload, secrets: dict[str, Any] | None = None) -> None:
+        """Hand an upload's bytes (and any options kept out of the database) to a job; the reservation
+        moves with them."""
         data = upload.handover()
         with self._lock:
             self._items[job_id] = data
+            if secrets:
+                self._secrets[job_id] = dict(secrets)
 
     def get(self, job_id: str) -> bytes | None:
         with self._lock:
             return self._items.get(job_id)
 
-    def release(self, job_id: str) -> None:
-        """Drop a job's audio; called when the job ends (done, failed or cancelled)."""
+    def reserve_decoded(self, job_id: str, nbytes: int) -> None:
+        """Count decoded samples against the same cap as uploads (released with the job). A recording
+        that decodes to more than there is room for fails its job instead of exhausting memory."""
         with self._lock:
+            if self._used + nbytes > self.capacity:
+                raise VaultFull()
+            self._used += nbytes
+            self._decoded[job_id] = self._decoded.get(job_id, 0) + nbytes
+
+    def secrets(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._secrets.get(job_id, {}))
+
+    def release(self, job_id: str) -> None:
+        """Drop a job's audio and secrets; called when the job ends (done, failed or cancelled)."""
+        with self._lock:
+            self._secrets.pop(job_id, None)
+            self._used -= self._decoded.pop(job_id, 0)
             data = self._items.pop(job_id, None)
             if data is not None:
                 self._used -= len(data)

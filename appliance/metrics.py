@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -35,6 +35,19 @@ class _Live(Collector):
         for name, used in self.gpu_memory():
             gpu.add_metric([name], used)
         yield gpu
+        yield from _egress_lock()
+
+
+def _egress_lock() -> Iterator[Any]:
+    from appliance import egress_lock
+
+    lock = egress_lock.state()
+    yield GaugeMetricFamily("sotto_egress_lock_active", "1 when the kernel egress lock holds this process",
+                            value=1 if lock.active else 0)
+    refused = lock.refused
+    if refused is not None:
+        yield CounterMetricFamily("sotto_egress_refused", "Network sockets the egress lock refused since start",
+                                  value=refused)
 
 
 class Metrics:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 from sqlite_utils import Migrations
 
@@ -354,6 +356,19 @@ def _api_key_store(db: sqlite_utils.Database) -> None:
     # A key may say "never keep my results": its OpenAI-compatible requests answer and then delete the
     # transcript, as `store=false` does per request (for tools that cannot add that field).
     db.execute("ALTER TABLE api_keys ADD COLUMN store INTEGER NOT NULL DEFAULT 1")
+
+
+@migrations(name="0009_private_job_secrets")
+def _private_job_secrets(db: sqlite_utils.Database) -> None:
+    # Earlier versions kept a private job's prompt and custom vocabulary in its row until it was sealed,
+    # and for good when it failed or was cancelled. New jobs never write them; this removes old ones.
+    # (The caller checkpoints after migrating; secure_delete zeroes the old pages.)
+    for row in db.query("SELECT id, options FROM jobs WHERE json_extract(options, '$.private') = 1"):
+        options = json.loads(row["options"])
+        if "initial_prompt" in options or "hotwords" in options:
+            options.pop("initial_prompt", None)
+            options.pop("hotwords", None)
+            db.execute("UPDATE jobs SET options = ? WHERE id = ?", [json.dumps(options), row["id"]])
 
 
 def apply(db: sqlite_utils.Database) -> None:

@@ -49,6 +49,9 @@ def run(
     cancelled: CancelFn,
     engines: DiarizationEngines | None = None,
     on_text: Callable[[str], None] | None = None,
+    *,
+    max_seconds: float | None = None,
+    reserve: Callable[[int], None] = lambda nbytes: None,
 ) -> list[ModelOutput]:
     """Decode the bytes once, transcribe with each model in turn, diarize once, merge.
 
@@ -61,7 +64,7 @@ def run(
         if engines is None:
             raise DiarizationError("diarization was asked for, but this appliance has no diarization engines")
         diarizer = engines.get(options.diarization.engine)
-    audio = decode(data, keep_channels=getattr(diarizer, "needs_channels", False))
+    audio = decode(data, keep_channels=getattr(diarizer, "needs_channels", False), max_seconds=max_seconds, reserve=reserve)
     decode_seconds = time.perf_counter() - started
     duration = audio.duration
     units = len(options.models) + (DIARIZATION_WEIGHT if diarizer else 0.0)

@@ -21,6 +21,8 @@ def delete_account(db: sqlite_utils.Database, user_id: str) -> str:
     user = accounts.get(db, user_id)
     pseudonym = f"deleted-user-{user_id[:8]}"
     accounts.delete(db, user_id)
+    # The bulk delete leaves the account's words in the search index until it is merged.
+    transcripts.drop_deleted_terms(db)
     if user is not None:
         db.execute("DELETE FROM invites WHERE email = ?", [user.email])
         audit.forget(db, user.email, pseudonym)
@@ -69,11 +71,13 @@ def _cutoff(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def apply_retention(db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int) -> dict[str, int]:
-    """Purge old request logs and expired sessions and encrypted links' snapshots; delete old transcripts
-    when a policy is set."""
+def apply_retention(db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int,
+                    audit_pseudonymise_days: int = 90) -> dict[str, int]:
+    """Purge old request logs and expired sessions and encrypted links' snapshots; pseudonymise old audit
+    entries; delete old transcripts when a policy is set."""
     purged = {
         "request_log": db.execute("DELETE FROM request_log WHERE at < ?", [_cutoff(request_log_days)]).rowcount,
+        "audit_pseudonymised": audit.pseudonymise_older_than(db, _cutoff(audit_pseudonymise_days)),
         "sessions": db.execute("DELETE FROM sessions WHERE expires_at < ?", [_cutoff(0)]).rowcount,
         "transcripts": transcripts.purge_older_than(db, _cutoff(transcript_days)) if transcript_days > 0 else 0,
         "link_snapshots": sealed_shares.purge_expired(db),

@@ -10,7 +10,7 @@ import json
 
 import sqlite_utils
 
-from appliance import private_keys, sealing
+from appliance import private_keys, sealing, transcripts
 from appliance.db import checkpoint, transaction
 from appliance.jobs import now
 from appliance.private_keys import KeyRecordError, StaleRevision, check_envelope
@@ -46,7 +46,6 @@ def convert(db: sqlite_utils.Database, transcript_id: str, user_id: str, *, key_
         private_keys.store_envelopes(db, transcript_id, user_id, "tk", key_envelope, body)
         if row["job_id"]:
             sealing.forget_job_secrets(db, row["job_id"])
-        # The delete triggers only add markers to the search index; merging drops the old tokens.
-        db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
+        transcripts.drop_deleted_terms(db)
     checkpoint(db)
     return revision

@@ -63,5 +63,6 @@ def end(db: sqlite_utils.Database, session_id: str) -> None:
     db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
 
 
-def end_all(db: sqlite_utils.Database, user_id: str) -> int:
-    return db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id]).rowcount
+def end_all(db: sqlite_utils.Database, user_id: str, *, keep: str | None = None) -> int:
+    """End every session of a user, except `keep` (the one changing the password stays signed in)."""
+    return db.execute("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", [user_id, keep]).rowcount

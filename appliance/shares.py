@@ -127,10 +127,13 @@ def revoke(db: sqlite_utils.Database, link_id: str) -> bool:
 
 def open_link(db: sqlite_utils.Database, token: str) -> tuple[Link, dict[str, Any]]:
     """The live link for a URL token, or LinkGone / LinkExpired."""
+    # A link speaks for the person who made it: when that account is disabled, its links stop too.
     rows = list(db.query(
-        "SELECT l.*, w.allow_public_links FROM share_links l JOIN transcripts t ON t.id = l.transcript_id "
-        "LEFT JOIN workspaces w ON w.id = t.workspace_id WHERE l.token_hash = ?", [_hash(token or "")]))
-    if not rows or rows[0]["revoked_at"] or rows[0]["allow_public_links"] == 0:
+        "SELECT l.*, w.allow_public_links, u.disabled AS creator_disabled FROM share_links l "
+        "JOIN transcripts t ON t.id = l.transcript_id LEFT JOIN workspaces w ON w.id = t.workspace_id "
+        "LEFT JOIN users u ON u.id = l.created_by WHERE l.token_hash = ?", [_hash(token or "")]))
+    if not rows or rows[0]["revoked_at"] or rows[0]["allow_public_links"] == 0 or rows[0]["creator_disabled"] \
+            or rows[0]["created_by"] is None:
         raise LinkGone()
     row = rows[0]
     if row["expires_at"] and row["expires_at"] < now():
@@ -141,9 +144,20 @@ def open_link(db: sqlite_utils.Database, token: str) -> tuple[Link, dict[str, An
 
 
 def check_password(db: sqlite_utils.Database, row: dict[str, Any], password: str) -> bool:
-    """Verify a link's password; after MAX_FAILURES wrong ones the link locks for a while."""
-    if row["locked_until"] and row["locked_until"] > now():
-        remaining = datetime.fromisoformat(row["locked_until"].replace("Z", "+00:00")) - datetime.now(UTC)
+    """Verify a link's password; after MAX_FAILURES wrong ones the link locks for a while.
+
+    The attempt is charged before the check, atomically with the lock test (one UPDATE), so parallel
+    guesses cannot share a stale count: at most MAX_FAILURES are ever checked per lock period."""
+    until = _iso(datetime.now(UTC) + timedelta(minutes=LOCK_MINUTES))
+    charged = db.execute(
+        "UPDATE share_links SET failed_attempts = CASE WHEN failed_attempts + 1 >= ? THEN 0 ELSE failed_attempts + 1 END, "
+        "locked_until = CASE WHEN failed_attempts + 1 >= ? THEN ? ELSE NULL END "
+        "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?) RETURNING locked_until",
+        [MAX_FAILURES, MAX_FAILURES, until, row["id"], now()]).fetchall()
+    if not charged:
+        locked = list(db.query("SELECT locked_until FROM share_links WHERE id = ?", [row["id"]]))
+        remaining = (datetime.fromisoformat(locked[0]["locked_until"].replace("Z", "+00:00")) - datetime.now(UTC)
+                     if locked and locked[0]["locked_until"] else timedelta(minutes=LOCK_MINUTES))
         raise LinkLocked(max(1, int(remaining.total_seconds())))
     try:
         ok = _hasher.verify(row["password_hash"], password or "")
@@ -151,14 +165,9 @@ def check_password(db: sqlite_utils.Database, row: dict[str, Any], password: str
         ok = False
     if ok:
         db.execute("UPDATE share_links SET failed_attempts = 0, locked_until = NULL WHERE id = ?", [row["id"]])
-        return True
-    failures = row["failed_attempts"] + 1
-    locked = _iso(datetime.now(UTC) + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
-    db.execute("UPDATE share_links SET failed_attempts = ?, locked_until = ? WHERE id = ?",
-               [0 if locked else failures, locked, row["id"]])
-    if locked:
-        raise LinkLocked(LOCK_MINUTES * 60)
-    return False
+    elif charged[0][0]:
+        raise LinkLocked(LOCK_MINUTES * 60)  # that was the last allowed guess
+    return ok
 
 
 def count_view(db: sqlite_utils.Database, link_id: str) -> None:

@@ -172,11 +172,16 @@ def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
         db.execute("DELETE FROM transcripts WHERE id = ?", [transcript_id])
         if rows[0]["job_id"]:
             jobs.forget_if_orphaned(db, rows[0]["job_id"])
-        # The triggers only add 'delete' markers to the search index; merging its b-trees drops the
-        # deleted tokens for good (SQLite 3.40 has no FTS5 secure-delete option).
-        db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
+        drop_deleted_terms(db)
     checkpoint(db)
     return True
+
+
+def drop_deleted_terms(db: sqlite_utils.Database) -> None:
+    """After any delete of segments (one transcript, a whole account, a conversion to private): the
+    triggers only add 'delete' markers to the search index, which keeps the old term lists; merging its
+    b-trees drops them for good (SQLite 3.40 has no FTS5 secure-delete option). Then checkpoint."""
+    db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
 
 
 SORTS = {"date": "t.created_at", "title": "lower(coalesce(t.title, t.filename))", "duration": "t.duration",

@@ -126,9 +126,17 @@ class Worker:
                 self.metrics.job_finished(state)
             self.on_change(job_id)
 
+    def _reserve_decoded(self, job_id: str, nbytes: int) -> None:
+        try:
+            self.vault.reserve_decoded(job_id, nbytes)
+        except jobs.VaultFull:
+            raise AudioError("The recording decodes to more audio than this appliance has memory for right now. "
+                             "Try again when fewer recordings are being transcribed, or upload it in parts.") from None
+
     def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
         stored = json.loads(job["options"])
         raw = {k: v for k, v in stored.items() if k in KNOWN and k != "priority"}
+        raw.update(self.vault.secrets(job["id"]))  # a private job's prompt and vocabulary: memory only
         raw["models"] = json.loads(job["models"])
         options = parse(raw, self.settings, self.registry)
         last_write = 0.0
@@ -156,7 +164,9 @@ class Worker:
 
         # A private job's words are only ever sealed: it offers no text to streams.
         on_text = partial(self.partials.add, job["id"]) if self.partials is not None and not options.private else None
-        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines, on_text=on_text)
+        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines, on_text=on_text,
+                               max_seconds=self.settings.server.max_audio_seconds,
+                               reserve=partial(self._reserve_decoded, job["id"]))
         if self.metrics:
             for out in outputs:
                 self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])

@@ -156,6 +156,16 @@ def bootstrap(settings: Settings, email: str = ADMIN_EMAIL, role: str = "admin",
     return key
 
 
+def signed_in(url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, **kw: Any) -> httpx.Client:
+    """A client with a browser's session: the cookie, and the CSRF token on every request. Managing
+    credentials (keys, passwords, private keys) needs this or an admin-scoped key."""
+    client = httpx.Client(base_url=url, timeout=60, **kw)
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
 @contextmanager
 def running(settings: Settings, recognizer: Any = None, timeout: float = 120) -> Iterator[httpx.Client]:
     """The real app on a loopback port, and an HTTP client signed in as alice (admin) by API key."""

@@ -1,6 +1,7 @@
 """The JSON API over real HTTP (uvicorn on loopback), real SQLite, the real tiny Whisper model."""
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,6 +129,14 @@ def test_export_formats(http: httpx.Client, speech_bytes: bytes) -> None:
 
     assert bulk.status_code == 200 and sorted(zipfile.ZipFile(io.BytesIO(bulk.content)).namelist()) == ["memo.pdf", "memo.txt"]
     assert http.post("/api/v1/transcripts/export", json={"ids": ["nope"], "formats": ["txt"]}).status_code == 404
+    # Amplification: a request naming 1.5 million formats is refused at decoding, in well under a second;
+    # repeated formats are rendered once.
+    started = time.monotonic()
+    flood = http.post("/api/v1/transcripts/export", json={"ids": [tid], "formats": ["pdf"] * 1_500_000})
+    assert flood.status_code == 400 and time.monotonic() - started < 5
+    twice = http.post("/api/v1/transcripts/export", json={"ids": [tid, tid], "formats": ["txt", "txt", "pdf", "pdf"]})
+    assert sorted(zipfile.ZipFile(io.BytesIO(twice.content)).namelist()) == ["memo.pdf", "memo.txt"]
+    assert http.post("/api/v1/transcripts/export", json={"ids": [tid] * 501, "formats": ["txt"]}).status_code == 400
     assert http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "exe"}).status_code == 400
 
 
@@ -225,11 +234,18 @@ def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_by
                             headers={"content-type": "audio/wav"})
         assert chunked.status_code == 413
         assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
-    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "e"), "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5))}
+    # Room for one upload and its decoded samples (counted against the same cap; the decoder reserves
+    # 10 s of samples at least), not for a second upload while the first is being transcribed.
+    decoded = 16000 * 10 * 4
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "e"),
+           "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5) + decoded)}
     recognizer = FakeRecognizer(delay=3.0)
     with running(load(None, env), recognizer=recognizer) as http:
         first = _upload(http, speech_bytes)
         assert first.status_code == 202
+        while http.get(f"/api/v1/jobs/{first.json()['job_id']}").json()["stage"] != "transcribing":
+            time.sleep(0.02)
+        assert http.get("/healthz").json()["audio_bytes_in_memory"] == len(speech_bytes) + decoded
         second = _upload(http, speech_bytes)
         assert second.status_code == 503
         assert second.headers["retry-after"] == "30"

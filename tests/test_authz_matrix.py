@@ -48,22 +48,29 @@ class World:
             workspaces.set_member(db, self.legal, self.users[name].id, role)
         scope = {"admin": "admin", "member": "transcribe", "carol": "transcribe", "viewer": "read", "outsider": "transcribe",
                  "dave": "transcribe"}
+        self.scopes = scope
         self.keys = {name: apikeys.create(db, user.id, "matrix", scope[name])[0] for name, user in self.users.items()}
         revoked, record = apikeys.create(db, self.users["member"].id, "old", "transcribe")
         apikeys.revoke(db, record["id"])
         self.keys["revoked"] = revoked
         self.job = jobs.create(db, jobs.JobRequest("a.wav", 10, None, ["tiny.en"], {}, 0, self.users["member"].id, self.legal))
         jobs.finish(db, self.job["id"], "done")
-        self.transcript = self.new_transcript()
+        self.transcript = self.new_transcript(job_id=self.job["id"])  # the job's record stays while it has one
         from appliance import shares
 
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
 
-    def new_transcript(self, by: str = "member") -> str:
+    def new_transcript(self, by: str = "member", job_id: str | None = None) -> str:
         words = [Word(0.0, 0.5, " confidential", 0.9)]
         result = AsrResult([Segment(0.0, 0.5, "confidential", words)], "en", 1.0, 1.0, 0.1)
-        return transcripts.store(self.db, result, job_id=None, filename="m.wav", size_bytes=10, model="tiny.en",
+        return transcripts.store(self.db, result, job_id=job_id, filename="m.wav", size_bytes=10, model="tiny.en",
                                  options={}, timings={}, user_id=self.users[by].id, workspace_id=self.legal)
+
+    def fresh_keys(self) -> None:
+        """New keys for every persona whose key a test revoked (sign out everywhere)."""
+        for name, user in self.users.items():
+            if apikeys.resolve(self.db, self.keys[name]) is None:
+                self.keys[name] = apikeys.create(self.db, user.id, "matrix", self.scopes[name])[0]
 
     def headers(self, persona: str) -> dict[str, str]:
         return {} if persona == "anonymous" else {"Authorization": f"Bearer {self.keys[persona]}"}
@@ -78,7 +85,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
     machine = root / "machine-id"
     machine.write_text("0123456789abcdef0123456789abcdef")
     settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "d"), "APPLIANCE_MODELS_DIR": str(root / "m"),
-                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50", "APPLIANCE_LICENSING__MACHINE_ID_PATH": str(machine)})
+                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50", "APPLIANCE_LICENSING__MACHINE_ID_PATH": str(machine),
+                           # Every persona signs in from 127.0.0.1: the per-address throttle has its own test.
+                           "APPLIANCE_SECURITY__ADDRESS_ATTEMPTS_PER_MINUTE": "10000"})
     w = World(settings)
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         yield w, client
@@ -111,7 +120,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("PUT", "/api/v1/workspaces/{legal}/members", {"json": {"email": "carol@example.org", "role": "member"}},
      (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/apikeys", {}, (401, 200, 200, 200, 200, 401)),
-    ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "read"}}, (401, 201, 201, 201, 201, 401)),
+    # Credentials (keys, passwords, sessions, wrapped private keys) need a session or an admin-scoped key.
+    ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "read"}}, (401, 403, 403, 201, 403, 401)),
     ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "admin"}}, (401, 403, 403, 201, 403, 401)),
     ("GET", "/api/v1/users", {}, (401, 403, 403, 200, 403, 401)),
     ("GET", "/api/v1/audit", {}, (401, 403, 403, 200, 403, 401)),
@@ -129,11 +139,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/invites/accept", {"json": {"token": "forged", "password": "long password"}},
      (400, 400, 400, 400, 400, 400)),
     ("POST", "/api/v1/auth/logout", {}, (401, 200, 200, 200, 200, 401)),
-    ("POST", "/api/v1/auth/logout-all", {}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/me/password", {"json": {"current_password": "wrong one", "new_password": "whatever long"}},
-     (401, 400, 400, 400, 400, 401)),
-    ("DELETE", "/api/v1/me", {"json": {"password": "wrong one"}}, (401, 400, 400, 400, 400, 401)),
-    ("DELETE", "/api/v1/apikeys/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+     (401, 403, 403, 400, 403, 401)),
+    ("DELETE", "/api/v1/me", {"json": {"password": "wrong one"}}, (401, 403, 403, 400, 403, 401)),
+    ("DELETE", "/api/v1/apikeys/{nokey}", {}, (401, 403, 403, 404, 403, 401)),
     ("POST", "/api/v1/users", {"json": {"email": "erin@example.org", "password": "long password", "role": "viewer"}},
      (401, 403, 403, 201, 403, 401)),
     ("POST", "/api/v1/users/{dave}/password", {"json": {"password": "a new long password"}}, (401, 403, 403, 200, 403, 401)),
@@ -166,12 +175,12 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/search", {"follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
     # Private transcripts: the matrix's transcript is a standard one, so its envelope routes answer 404.
     ("POST", "/api/v1/auth/kdf", {"json": {"email": "alice@example.org"}}, (200, 200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/me/private-keys", {}, (401, 404, 404, 404, 404, 401)),
+    ("GET", "/api/v1/me/private-keys", {}, (401, 403, 403, 404, 403, 401)),
     ("PUT", "/api/v1/me/private-keys", {"json": {"current_password": "wrong one", "kdf": {}, "auth_key": "", "wrapped_dk": "",
                                                  "recovery_dk": "", "public_key": "", "wrapped_private_key": ""}},
-     (401, 400, 400, 400, 400, 401)),
+     (401, 403, 403, 400, 403, 401)),
     ("POST", "/api/v1/me/private-keys/password", {"json": {"current_password": "wrong one", "kdf": {}, "auth_key": "",
-                                                           "wrapped_dk": ""}}, (401, 400, 400, 400, 400, 401)),
+                                                           "wrapped_dk": ""}}, (401, 403, 403, 400, 403, 401)),
     ("GET", "/api/v1/transcripts/{t}/envelope", {}, (401, 404, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/key", {"json": {"key_envelope": "x"}}, (401, 403, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/body", {"json": {"body": "x", "base_revision": 1}}, (401, 403, 404, 404, 404, 401)),
@@ -187,6 +196,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/transcripts/{t}/sealed-shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
     ("PUT", "/api/v1/shares/{share}/envelope", {"json": {"envelope": "x"}}, (401, 403, 400, 403, 404, 401)),
     ("GET", "/s/{share}/snapshot", {}, (404, 404, 404, 404, 404, 404)),
+    # Last: an admin's sign-out-everywhere revokes its keys (the tests after this one get fresh keys).
+    ("POST", "/api/v1/auth/logout-all", {}, (401, 403, 403, 200, 403, 401)),
 ]
 
 
@@ -206,6 +217,7 @@ def test_every_route_is_in_the_matrix(world: tuple[World, httpx.Client]) -> None
 
 def test_upload_matrix(world: tuple[World, httpx.Client]) -> None:
     w, client = world
+    w.fresh_keys()
     got = {}
     for persona in PERSONAS:
         got[persona] = client.post("/api/v1/transcriptions", params={"workspace_id": w.legal},
@@ -215,6 +227,7 @@ def test_upload_matrix(world: tuple[World, httpx.Client]) -> None:
 
 def test_delete_matrix(world: tuple[World, httpx.Client]) -> None:
     w, client = world
+    w.fresh_keys()
     expected = {"anonymous": 401, "viewer": 403, "member": 204, "admin": 204, "outsider": 404, "revoked": 401, "carol": 403}
     for persona, status in expected.items():
         transcript = w.new_transcript(by="member")

@@ -170,6 +170,30 @@ def test_bulk_zip_has_every_transcript_in_every_format() -> None:
     assert len(names) == 6 and "board meeting _ März.txt" in names and "board meeting _ März-fedcba98.srt" in names
 
 
+def test_bulk_zip_renders_each_format_once_and_stops_when_asked() -> None:
+    rendered: list[str] = []
+    original = exports.render
+
+    def counting(doc, fmt, options=None):  # type: ignore[no-untyped-def]
+        rendered.append(fmt)
+        return original(doc, fmt, options)
+
+    exports.render = counting  # type: ignore[assignment]
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(exports.bundle([DOC], ["pdf", "txt", "pdf", "txt"] * 1000)))
+        assert sorted(archive.namelist()) == ["board meeting _ März.pdf", "board meeting _ März.txt"]
+        assert sorted(rendered) == ["pdf", "txt"]
+        rendered.clear()
+        asked = iter([False, True])
+        with pytest.raises(exports.BundleStopped, match="went away"):
+            exports.bundle([DOC, {**DOC, "id": "x"}], ["txt"], stop=lambda: next(asked))
+        assert rendered == ["txt"]  # the second file was never rendered
+        with pytest.raises(exports.BundleStopped, match="larger than"):
+            exports.bundle([DOC] * 20, ["docx"], max_bytes=20_000)
+    finally:
+        exports.render = original  # type: ignore[assignment]
+
+
 def test_options_are_validated() -> None:
     with pytest.raises(OptionsError, match="unknown export option"):
         ExportOptions.parse({"colour": "red"})

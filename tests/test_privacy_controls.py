@@ -37,11 +37,11 @@ def test_delete_my_account_leaves_no_trace(settings: Settings) -> None:
     bob = accounts.create(db, "bob@example.org", ADMIN_PASSWORD, "member")
     keep = accounts.create(db, "alice@example.org", ADMIN_PASSWORD, "admin")
     for i in range(3):
-        _store(db, bob, f"the {CANARY} said item {i} in confidence")
+        _store(db, bob, f"the {CANARY} said item {i} in confidence zephyrwombat")
     kept = _store(db, keep, "alice keeps this one", filename="alice.wav")
     db.conn.close()
     data_dir = settings.storage.data_dir
-    assert _files_containing(data_dir, CANARY.encode())  # the check can see it while it exists
+    assert _files_containing(data_dir, CANARY.encode()) and _files_containing(data_dir, b"zephyrwombat")  # the check can see them
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url) as client:
         csrf = client.post("/api/v1/auth/login", json={"email": "bob@example.org", "password": ADMIN_PASSWORD}).json()["csrf_token"]
         wrong = client.request("DELETE", "/api/v1/me", json={"password": "not my password"}, headers={"X-CSRF-Token": csrf})
@@ -50,6 +50,8 @@ def test_delete_my_account_leaves_no_trace(settings: Settings) -> None:
         assert gone.status_code == 200
         assert client.get("/api/v1/me").status_code == 401
         assert _files_containing(data_dir, CANARY.encode()) == []
+        # Every word, the search index's term lists included (a single word, as the index stores it).
+        assert _files_containing(data_dir, b"zephyrwombat") == []
         # The e-mail is gone too (the audit log keeps the events under a pseudonym)...
         assert _files_containing(data_dir, b"bob@example.org") == []
         # ...until someone tries to sign in with it again: that attempt is a new, logged event.
@@ -92,7 +94,7 @@ def test_retention_purges_old_logs_and_optional_old_transcripts(settings: Settin
         {"at": "2999-01-01T00:00:00.000Z", "method": "GET", "route": "/y", "status": 200},
     ])
     off = privacy.apply_retention(db, request_log_days=90, transcript_days=0)
-    assert off == {"request_log": 1, "sessions": 0, "transcripts": 0, "link_snapshots": 0}
+    assert off == {"request_log": 1, "audit_pseudonymised": 0, "sessions": 0, "transcripts": 0, "link_snapshots": 0}
     assert transcripts.get(db, old) is not None  # transcript auto-delete is off by default
     on = privacy.apply_retention(db, request_log_days=90, transcript_days=30)
     assert on["transcripts"] == 1
@@ -123,3 +125,27 @@ def test_request_and_audit_logs_hold_no_content(tmp_path: Path, speech_bytes: by
     everything = json.dumps(list(db.query("SELECT * FROM request_log"))) + json.dumps(audit.entries(db))
     assert secret_name not in everything and "hello world" not in everything
     assert any(e["action"] == "transcript.deleted" for e in audit.entries(db))
+
+
+def test_old_audit_entries_lose_addresses_but_keep_their_events(settings: Settings) -> None:
+    db = connect(settings.storage.database_path)
+    migrations.apply(db)
+    carol = accounts.create(db, "carol@example.org", ADMIN_PASSWORD, "member")
+    audit.record(db, "sign_in", actor="carol@example.org", ip="192.0.2.57")
+    audit.record(db, "sign_in.failed", actor="mallory-guess@example.net", ip="2001:db8:5:6::7")
+    audit.record(db, "user.created", actor="carol@example.org", target="carol@example.org", detail={"invited": "carol@example.org"})
+    audit.record(db, "sign_in", actor="carol@example.org", ip="198.51.100.9")  # recent: stays as it is
+    db.execute("UPDATE audit_log SET at = '2000-01-01T00:00:00.000Z' WHERE id <= 3")
+    purged = privacy.apply_retention(db, request_log_days=90, transcript_days=0, audit_pseudonymise_days=90)
+    assert purged["audit_pseudonymised"] == 3
+    rows = list(db.query("SELECT actor, action, target, detail, ip FROM audit_log ORDER BY id"))
+    assert rows[0] == {"actor": f"user:{carol.id}", "action": "sign_in", "target": None, "detail": None, "ip": "192.0.2.0/24"}
+    assert rows[1]["actor"] == "(address removed)" and rows[1]["ip"] == "2001:db8:5::/48"
+    assert rows[2]["target"] == f"user:{carol.id}" and json.loads(rows[2]["detail"]) == {"invited": f"user:{carol.id}"}
+    assert rows[3]["actor"] == "carol@example.org" and rows[3]["ip"] == "198.51.100.9"
+    # A second run changes nothing, and the old values are gone from the file and its WAL.
+    assert privacy.apply_retention(db, request_log_days=90, transcript_days=0)["audit_pseudonymised"] == 0
+    db.conn.close()
+    data = settings.storage.data_dir
+    for needle in (b"mallory-guess", b"192.0.2.57", b"2001:db8:5:6::7"):
+        assert _files_containing(data, needle) == [], needle

@@ -4,6 +4,8 @@ browser module) open the result; key records, sign-in with the auth key, passwor
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import logging
 import os
 import threading
@@ -20,7 +22,7 @@ from appliance.client import SottoClient
 from appliance.config import Settings, load
 from appliance.db import connect
 from tests.browser import chromium_page, in_crypto_module
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, speak, wait_for_job
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 CANARY = "Orange giraffes painted the lighthouse in Marseille yesterday."
 # What tiny.en reliably hears in espeak's voice, whatever the options ("lighthouse" sometimes comes out as "light house").
@@ -347,14 +349,14 @@ def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Cli
 def test_forgotten_password_recovery_key_after_an_administrators_reset(
     fake_live: tuple[LiveServer, httpx.Client], settings: Settings, speech_bytes: bytes
 ) -> None:
-    from appliance import accounts, apikeys
+    from appliance import accounts
 
     server, http = fake_live
     db = connect(settings.storage.database_path)
-    erin = accounts.create(db, "erin@example.org", ADMIN_PASSWORD, "member")
-    erin_key = apikeys.create(db, erin.id, "t", "transcribe")[0]
+    accounts.create(db, "erin@example.org", ADMIN_PASSWORD, "member")
     db.conn.close()
-    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {erin_key}"}) as erin_http:
+    # Erin uses the web UI: a signed-in session (a member's API key may not manage her keys).
+    with closing(signed_in(server.url, "erin@example.org")) as erin_http:
         uid, enrolment = _enrol(erin_http)
         job = erin_http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"})
         tid = wait_for_job(erin_http.get, job.json()["job_id"])["transcript_id"]
@@ -363,8 +365,8 @@ def test_forgotten_password_recovery_key_after_an_administrators_reset(
         assert http.post(f"/api/v1/users/{uid}/password", json={"password": "temporary password"}).status_code == 200
         with httpx.Client(base_url=server.url) as anonymous:
             assert anonymous.post("/api/v1/auth/kdf", json={"email": "erin@example.org"}).json()["private"] is False
-            assert anonymous.post("/api/v1/auth/login", json={"email": "erin@example.org",
-                                                              "password": "temporary password"}).status_code == 200
+        assert erin_http.get("/api/v1/me").status_code == 401  # the reset ended her sessions
+        erin_http = signed_in(server.url, "erin@example.org", "temporary password")
         # Her recovery key opens the data key; a new password wraps it (what resetPasswordWithRecoveryKey does).
         record = erin_http.get("/api/v1/me/private-keys").json()
         assert record["signs_in_with_auth_key"] is False

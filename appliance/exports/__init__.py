@@ -69,9 +69,15 @@ def safe_stem(doc: Document) -> str:
     return stem[:80]
 
 
-def bundle(docs: Iterable[Document], formats: Iterable[str], options: ExportOptions | None = None) -> bytes:
-    """A zip with each transcript in each chosen format; names never collide."""
-    formats = list(formats)
+class BundleStopped(Exception):
+    """The bulk export was abandoned: the client left, or the zip grew past its size limit."""
+
+
+def bundle(docs: Iterable[Document], formats: Iterable[str], options: ExportOptions | None = None, *,
+           stop: Callable[[], bool] = lambda: False, max_bytes: int | None = None) -> bytes:
+    """A zip with each transcript in each chosen format (each format once); names never collide.
+    `stop` is asked between files (a client that went away); past `max_bytes` the work ends."""
+    formats = list(dict.fromkeys(formats))
     buffer = io.BytesIO()
     used: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -81,5 +87,9 @@ def bundle(docs: Iterable[Document], formats: Iterable[str], options: ExportOpti
                 stem = f"{stem}-{str(doc.get('id', ''))[:8]}"
             used.add(stem)
             for fmt in formats:
+                if stop():
+                    raise BundleStopped("the client went away")
                 archive.writestr(f"{stem}.{fmt}", render(doc, fmt, options).content)
+                if max_bytes is not None and buffer.tell() > max_bytes:
+                    raise BundleStopped(f"the zip would be larger than {max_bytes // 2**20} MB")
     return buffer.getvalue()

@@ -90,7 +90,7 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -
                   path="/", max_age=max_age)
 
 
-@post("/api/v1/auth/login", opt={"public": True}, status_code=200, tags=["auth"], summary="Sign in (sets the session cookie)")
+@post("/api/v1/auth/login", opt={"public": True, "throttle": "password"}, status_code=200, tags=["auth"], summary="Sign in (sets the session cookie)")
 async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[dict[str, Any]]:
     services = _services(request)
     security = services.settings.security
@@ -125,12 +125,15 @@ async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response({"signed_out": True}, cookies=[_session_cookie(request, "", 0)])
 
 
-@post("/api/v1/auth/logout-all", status_code=200, tags=["auth"], summary="Sign out every session of this account")
+@post("/api/v1/auth/logout-all", status_code=200, tags=["auth"], opt={"credentials": True},
+      summary="Sign out every session of this account and revoke its API keys")
 async def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     ended = sessions.end_all(_db(request), principal.user.id)
-    audit.record(_db(request), "sign_out.everywhere", actor=principal.user.email, ip=_ip(request))
-    return Response({"sessions_ended": ended}, cookies=[_session_cookie(request, "", 0)])
+    revoked = apikeys.revoke_all(_db(request), principal.user.id)
+    audit.record(_db(request), "sign_out.everywhere", actor=principal.user.email, ip=_ip(request),
+                 detail={"api_keys_revoked": revoked})
+    return Response({"sessions_ended": ended, "api_keys_revoked": revoked}, cookies=[_session_cookie(request, "", 0)])
 
 
 @get("/api/v1/me", tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
@@ -145,7 +148,8 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@post("/api/v1/me/password", status_code=200, tags=["account"], summary="Change my password (other sessions end)")
+@post("/api/v1/me/password", status_code=200, tags=["account"], opt={"credentials": True},
+      summary="Change my password (other sessions end, API keys are revoked)")
 async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
@@ -157,15 +161,13 @@ async def change_password(request: Request[Any, Any, Any], data: JSONBody[Passwo
         await _dbs(request).in_thread(accounts.set_password, principal.user.id, data.new_password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
-    keep = principal.session.id if principal.session else None
-    for row in list(db.query("SELECT id FROM sessions WHERE user_id = ?", [principal.user.id])):
-        if row["id"] != keep:
-            sessions.end(db, row["id"])
-    audit.record(db, "password.changed", actor=principal.user.email, ip=_ip(request))
-    return {"changed": True}
+    sessions.end_all(db, principal.user.id, keep=principal.session.id if principal.session else None)
+    revoked = apikeys.revoke_all(db, principal.user.id)
+    audit.record(db, "password.changed", actor=principal.user.email, ip=_ip(request), detail={"api_keys_revoked": revoked})
+    return {"changed": True, "api_keys_revoked": revoked}
 
 
-@delete("/api/v1/me", status_code=200, tags=["account"], summary="Delete my account and everything it owns, for good")
+@delete("/api/v1/me", status_code=200, tags=["account"], opt={"credentials": True}, summary="Delete my account and everything it owns, for good")
 async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     db = _db(request)
@@ -193,7 +195,7 @@ async def list_keys(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return apikeys.for_user(_db(request), principal_of(request).user.id)
 
 
-@post("/api/v1/apikeys", tags=["account"], summary="Create an API key; the key is shown this once")
+@post("/api/v1/apikeys", tags=["account"], opt={"credentials": True}, summary="Create an API key; the key is shown this once")
 async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[str, Any]:
     principal = principal_of(request)
     if data.scope not in authz.LEVEL:
@@ -206,7 +208,7 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) ->
     return {"key": key, **record}
 
 
-@delete("/api/v1/apikeys/{key_id:str}", status_code=204, tags=["account"], summary="Revoke one of my API keys")
+@delete("/api/v1/apikeys/{key_id:str}", status_code=204, tags=["account"], opt={"credentials": True}, summary="Revoke one of my API keys")
 async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
     principal = principal_of(request)
     if not apikeys.revoke(_db(request), key_id, principal.user.id):
@@ -244,7 +246,7 @@ async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvit
     return {"token": token, "path": f"/invite#{token}", "expires_in_hours": hours}
 
 
-@post("/api/v1/invites/accept", opt={"public": True}, tags=["auth"], summary="Accept an invitation and set a password")
+@post("/api/v1/invites/accept", opt={"public": True, "throttle": "password"}, tags=["auth"], summary="Accept an invitation and set a password")
 async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:
@@ -290,9 +292,12 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str]
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(_db(request), user.id)
-    audit.record(_db(request), "user.password_reset", actor=principal_of(request).user.email, target=user.email)
+    revoked = apikeys.revoke_all(_db(request), user.id)
+    audit.record(_db(request), "user.password_reset", actor=principal_of(request).user.email, target=user.email,
+                 detail={"api_keys_revoked": revoked})
     return {
         "reset": True,
+        "api_keys_revoked": revoked,
         "note": "The account is restored, but private transcripts stay encrypted with the user's old passphrase: "
         "a reset cannot recover them.",
     }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -16,6 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import audio, audit, authz, exports, jobs, sealing, transcripts
+from appliance.db import checkpoint
 from appliance.exports.document_formats import FontsMissing
 from appliance.license_store import LicenseBlocked
 from appliance.options import KNOWN, OptionsError, merge_json, parse
@@ -134,9 +136,16 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
             services.licenses.require_new_jobs("diarization")
         try:
             # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
-            await asyncio.to_thread(audio.probe, received.upload.data())
+            await asyncio.to_thread(audio.probe, received.upload.data(), settings.server.max_audio_seconds)
+        except audio.TooLong as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
         except audio.AudioError as exc:
             raise HTTPException(status_code=415, detail=str(exc)) from None
+        stored = options.stored()
+        # A private job's prompt and vocabulary are as confidential as its words: they never reach the
+        # job row (nor the WAL, nor a failed job's record, nor a workspace viewer); the worker gets them
+        # from memory, beside the audio.
+        secrets = {k: stored.pop(k) for k in sealing.SECRET_OPTIONS if k in stored} if options.private else {}
         row = jobs.create(
             services.databases.get(),
             jobs.JobRequest(
@@ -144,14 +153,14 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
                 size_bytes=received.upload.size,
                 content_type=received.content_type,
                 models=[m.name for m in options.models],
-                options=options.stored(),
+                options=stored,
                 priority=options.priority,
                 user_id=principal.user.id,
                 workspace_id=workspace_id,
             ),
         )
         job_id = row["id"]
-        services.vault.put(job_id, received.upload)
+        services.vault.put(job_id, received.upload, secrets)
     except OptionsError as exc:
         received.upload.discard()
         raise HTTPException(status_code=400, detail=str(exc)) from None
@@ -199,11 +208,19 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
     return ServerSentEvent(stream())
 
 
-@delete("/api/v1/jobs/{job_id:str}", status_code=200, summary="Cancel a queued or running job", tags=["transcription"],
+@delete("/api/v1/jobs/{job_id:str}", status_code=200, tags=["transcription"],
+        summary="Cancel a queued or running job; remove an ended one's record (file name, options, error)",
         opt={"scope": "transcribe"})
 async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     services = _services(request)
-    _job_or_404(request, job_id, change=True)
+    before = _job_or_404(request, job_id, change=True)
+    if before["state"] in ("done", "failed", "cancelled"):
+        # Nothing to cancel: the owner wants the record gone. A done job's record stays while any of its
+        # transcripts does (it is their provenance); it goes with the last of them.
+        db = services.databases.get()
+        jobs.forget_if_orphaned(db, job_id)
+        checkpoint(db)
+        return _job(before)
     row = jobs.request_cancel(services.databases.get(), job_id)
     if row is not None and row["state"] == "cancelled":
         services.vault.release(job_id)  # a queued job's audio is dropped at once
@@ -303,8 +320,22 @@ def _attachment(name: str) -> str:
 
 
 class BulkExport(msgspec.Struct):
-    ids: list[str]
-    formats: list[str] = msgspec.field(default_factory=lambda: ["txt"])
+    # Bounded at decoding: a request cannot name more work than 500 transcripts in each format once.
+    ids: Annotated[list[str], msgspec.Meta(max_length=500)]
+    formats: Annotated[list[str], msgspec.Meta(max_length=len(exports.FORMATS))] = msgspec.field(default_factory=lambda: ["txt"])
+
+
+BULK_EXPORT_MAX_BYTES = 512 * 2**20  # the zip is built in RAM (never on disk): past this, the request fails
+_bulk_exports = threading.BoundedSemaphore(2)  # PDFs take a CPU each: at most two bulk exports at once
+
+
+async def _client_left(request: Request, gone: threading.Event) -> None:
+    """Set `gone` when the client disconnects (the body is already read, so the next message is that)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 @post("/api/v1/transcripts/export", summary="Several transcripts in chosen formats, as one zip", tags=["transcripts"],
@@ -315,14 +346,26 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     unknown = [f for f in data.formats if f not in exports.FORMATS]
     if unknown or not data.formats:
         raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
+    formats = list(dict.fromkeys(data.formats))
     docs = [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in dict.fromkeys(data.ids)]
+    if not _bulk_exports.acquire(blocking=False):
+        raise HTTPException(status_code=503, detail="Other bulk exports are running; try again in a minute.",
+                            headers={"Retry-After": "30"})
+    gone = threading.Event()
+    watcher = asyncio.create_task(_client_left(request, gone))
     try:
-        content = await asyncio.to_thread(exports.bundle, docs, data.formats, _export_options(request))
+        content = await asyncio.to_thread(exports.bundle, docs, formats, _export_options(request), stop=gone.is_set,
+                                          max_bytes=BULK_EXPORT_MAX_BYTES)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
+    except exports.BundleStopped as exc:
+        raise HTTPException(status_code=413, detail=f"Export stopped: {exc}. Export fewer transcripts at once.") from None
+    finally:
+        watcher.cancel()
+        _bulk_exports.release()
     services = _services(request)
     audit.record(services.databases.get(), "transcripts.exported", actor=principal_of(request).user.email,
-                 detail={"count": len(docs), "formats": data.formats})
+                 detail={"count": len(docs), "formats": formats})
     return Response(content, media_type="application/zip", headers={"Content-Disposition": _attachment("transcripts.zip")})
 
 

@@ -67,9 +67,44 @@ def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     return principal_for(user, session=session)
 
 
+def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """A change sent by a browser from another site is refused, signed in or not (a cross-site form could
+    otherwise sign the victim into the attacker's account: login CSRF). Browsers say where a request
+    comes from in Sec-Fetch-Site, or failing that in Origin; API clients send neither and pass. Public
+    JSON routes also insist on a JSON body, which a cross-site form cannot send without a CORS preflight."""
+    method = connection.scope.get("method", "GET")
+    if method in SAFE_METHODS:
+        return
+    site = connection.headers.get("sec-fetch-site")
+    origin = connection.headers.get("origin")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+    elif origin is not None and origin != "null":
+        host = connection.headers.get("host", "")
+        if origin.split("://", 1)[-1].rstrip("/").lower() != host.lower():
+            raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+    elif origin == "null":
+        raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+
+
 def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """App-wide guard. Routes declare `opt={"public": True}` or `opt={"scope": "read|transcribe|admin"}`."""
     opt = handler.opt
+    refuse_cross_site(connection)
+    throttle = opt.get("throttle")
+    if throttle and connection.scope.get("method", "GET") not in SAFE_METHODS:
+        limiter = connection.app.state.services.address_limiter
+        address = connection.client.host if connection.client else "?"
+        retry = limiter.check(f"{throttle}:{address}") if limiter else None
+        if retry is not None:
+            raise HTTPException(status_code=429, detail="Too many attempts from your address. Please wait a minute.",
+                                headers={"Retry-After": str(retry)})
+    if opt.get("public") and connection.scope.get("path", "").startswith("/api/") \
+            and connection.scope.get("method", "GET") not in SAFE_METHODS:
+        kind = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind != "application/json":
+            raise HTTPException(status_code=415, detail="Send this request as JSON (Content-Type: application/json).")
     principal = resolve_principal(connection)
     connection.state.principal = principal
     # The OpenAPI document describes the API, not anyone's data: readable without signing in.
@@ -84,6 +119,11 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
     except Forbidden as exc:
         raise PermissionDeniedException(detail=str(exc)) from None
     assert principal is not None
+    if opt.get("credentials") and principal.via == "key" and principal.scope != "admin":
+        # Keys, passwords, sessions and the wrapped private keys: a leaked read or transcribe key must
+        # not be able to mint keys that outlive it, lock the owner out, or fetch material to attack
+        # the passphrase offline.
+        raise PermissionDeniedException(detail="Managing credentials needs a signed-in session or an admin-scoped API key.")
     method = connection.scope.get("method", "GET")
     if principal.via == "session" and method not in SAFE_METHODS:
         sent = connection.headers.get(CSRF_HEADER, "")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.jobs import now
+
+access = logging.getLogger("appliance.access")
 
 # No inline script or style anywhere, so the policy needs neither unsafe-inline nor unsafe-eval.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -44,7 +48,10 @@ def security_headers(app: ASGIApp) -> ASGIApp:
 
 
 def request_log(app: ASGIApp) -> ASGIApp:
-    """Method, route template, status, user, duration: never the query string, body or content."""
+    """One line per request, on the console and in the database: method, route template, status,
+    duration and a request id (also sent as X-Request-Id, so a user's report can be matched to it).
+    Never the path itself (transcript ids, share tokens), the query string, the body or the client's
+    address."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,30 +59,41 @@ def request_log(app: ASGIApp) -> ASGIApp:
             return
         started = time.perf_counter()
         status = 500
+        request_id = secrets.token_hex(8)
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await app(scope, receive, capture)
         finally:
-            _write(scope, status, (time.perf_counter() - started) * 1000)
+            _write(scope, status, (time.perf_counter() - started) * 1000, request_id)
 
     return middleware
 
 
-def _write(scope: Scope, status: int, duration_ms: float) -> None:
+def _route(scope: Scope) -> str:
+    # The template ("/api/v1/transcripts/{transcript_id:str}"), never the concrete path.
+    return scope.get("path_template") or "(unmatched)"
+
+
+def _write(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
+    if scope.get("path") == "/healthz":
+        return  # health probes every few seconds would drown the log
+    access.info("request id=%s method=%s route=%s status=%d ms=%.1f", request_id, scope.get("method", "?"),
+                _route(scope), status, duration_ms)
     app: Any = scope.get("app")
     services = getattr(getattr(app, "state", None), "services", None)
-    if services is None or scope.get("path") == "/healthz":
-        return  # health probes every few seconds would drown the log
+    if services is None:
+        return
     principal = scope.get("state", {}).get("principal")
     try:
         services.databases.get()["request_log"].insert({
-            "at": now(), "method": scope.get("method", "?"), "route": scope.get("path_template") or "(unmatched)",
+            "at": now(), "method": scope.get("method", "?"), "route": _route(scope),
             "status": status, "user_id": principal.user.id if principal else None, "duration_ms": round(duration_ms, 2),
         })
     except Exception:  # noqa: BLE001 - logging must never break a response

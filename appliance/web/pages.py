@@ -21,7 +21,20 @@ async def privacy_page(request: Request[Any, Any, Any]) -> Template:
 
 @get("/login", opt={"public": True}, include_in_schema=False)
 async def login_page(next: FromQuery[str] = "/") -> Template:  # noqa: A002 - the query parameter's name
-    return Template("login.html", context={"next": next if next.startswith("/") and not next.startswith("//") else "/"})
+    return Template("login.html", context={"next": local_path(next)})
+
+
+def local_path(target: str) -> str:
+    """`target` if it can only mean a path on this appliance, else "/". Browsers read a backslash as a
+    slash, so "/\\evil.example" is "//evil.example", another host; control characters are dropped by
+    them too. So: one leading slash, then no backslash or control character anywhere."""
+    from urllib.parse import urlsplit
+
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
 
 
 @get("/setup", opt={"public": True}, include_in_schema=False)
@@ -31,7 +44,7 @@ async def setup_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     return Template("setup.html", context={})
 
 
-@post("/setup", opt={"public": True}, include_in_schema=False, status_code=200)
+@post("/setup", opt={"public": True, "throttle": "password"}, include_in_schema=False, status_code=200)
 async def setup_submit(
     request: Request[Any, Any, Any], data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Template | Redirect:

@@ -67,7 +67,7 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-@post("/api/v1/auth/kdf", opt={"public": True}, status_code=200, tags=["auth"],
+@post("/api/v1/auth/kdf", opt={"public": True, "throttle": "password"}, status_code=200, tags=["auth"],
       summary="Before sign-in: the key derivation parameters for an address (made-up ones for unknown addresses)")
 async def kdf_lookup(request: Request[Any, Any, Any], data: JSONBody[KdfLookup]) -> Response[dict[str, Any]]:
     email = (data.email or "").strip().lower()[:254]
@@ -77,7 +77,7 @@ async def kdf_lookup(request: Request[Any, Any, Any], data: JSONBody[KdfLookup])
     return Response({"private": real is not None, "kdf": params}, headers=NO_STORE)
 
 
-@get("/api/v1/me/private-keys", tags=["private"], summary="My wrapped keys (404 until private transcripts are on)")
+@get("/api/v1/me/private-keys", tags=["private"], opt={"credentials": True}, summary="My wrapped keys (404 until private transcripts are on)")
 async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     record = private_keys.get(_db(request), principal_of(request).user.id)
     if record is None:
@@ -90,7 +90,7 @@ async def _check_secret(request: Request[Any, Any, Any], secret: str) -> None:
         raise HTTPException(status_code=400, detail="The current password is not right.")
 
 
-@put("/api/v1/me/private-keys", status_code=201, tags=["private"],
+@put("/api/v1/me/private-keys", status_code=201, tags=["private"], opt={"credentials": True},
      summary="Turn private transcripts on: store my wrapped keys; from now on I sign in with the auth key")
 async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
     principal = principal_of(request)
@@ -105,7 +105,7 @@ async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyReco
     return {"enabled": True}
 
 
-@post("/api/v1/me/private-keys/password", status_code=200, tags=["private"],
+@post("/api/v1/me/private-keys/password", status_code=200, tags=["private"], opt={"credentials": True},
       summary="Change my password in private mode: new parameters, re-wrapped data key, new auth key (other sessions end)")
 async def change_private_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)

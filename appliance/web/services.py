@@ -38,6 +38,8 @@ class Services:
     metrics: Metrics
     partials: PartialTexts  # text so far of jobs being streamed (the worker's own buffer)
     devices: int = 1
+    # Password guesses (sign-in, setup code, share passwords) and key-record lookups per client address.
+    address_limiter: RateLimiter | None = None
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -67,7 +69,8 @@ class Services:
         while True:
             try:
                 r = self.settings.retention
-                privacy.apply_retention(self.databases.get(), request_log_days=r.request_log_days, transcript_days=r.transcript_days)
+                privacy.apply_retention(self.databases.get(), request_log_days=r.request_log_days, transcript_days=r.transcript_days,
+                                        audit_pseudonymise_days=r.audit_pseudonymise_days)
             except Exception:  # noqa: BLE001 - retention must not take the appliance down
                 log.exception("retention run failed")
             if self._stop.wait(3600):
@@ -98,7 +101,8 @@ def build(
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
-                    server_secret(settings.storage.data_dir), metrics, partials, devices)
+                    server_secret(settings.storage.data_dir), metrics, partials, devices,
+                    RateLimiter(settings.security.address_attempts_per_minute))
 
 
 def server_secret(data_dir: Path) -> bytes:

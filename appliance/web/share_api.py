@@ -140,7 +140,7 @@ async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> T
                  timestamps=link.include_timestamps, stamp=stamp)
 
 
-@post("/s/{token:str}", opt={"public": True}, include_in_schema=False, status_code=200)
+@post("/s/{token:str}", opt={"public": True, "throttle": "password"}, include_in_schema=False, status_code=200)
 async def share_password(
     request: Request[Any, Any, Any], token: FromPath[str],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],

@@ -1,0 +1,373 @@
+"""Nothing leaves the box, checked where an auditor would: `appliance serve` runs as its own process
+under strace (every thread and child), through a whole session that wakes every native library, then
+stays idle long enough for delayed background uploads. The trace must show no outbound connection
+or datagram, no DNS query, no socket refused by the lock (nothing even tried), no file written outside
+the data dir; the console must hold no file name, search word, share token, transcript text or client
+address. A second test shows the kernel lock refusing native code inside the real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance import confinement
+from appliance import private_crypto as pc
+from appliance.web.server import free_port
+from tests.conftest import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
+
+REPO = Path(__file__).resolve().parent.parent
+# Long enough for onnxruntime's uploader (about a minute after its first session) and similar timers.
+IDLE_AFTER_FIRST_INFERENCE = float(os.environ.get("SOTTO_EGRESS_IDLE_SECONDS", "125"))
+CLIENT_ADDRESS = "127.0.0.77"  # the test's own source address, so its appearance in a log is unambiguous
+FILE_NAME = "Kestrel-Budget-Review-4471"
+SENTENCE = "Orange giraffes painted the lighthouse in Marseille yesterday."
+HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/test_private_jobs.py)
+PRIVATE_SENTENCE = "The harbour pilot counted seven blue boats before noon."
+TRACED = ("socket,connect,sendto,sendmsg,sendmmsg,open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"
+          "link,linkat,symlink,symlinkat,truncate,unlink,unlinkat")
+WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
+# Pseudo-files a process may open for writing without storing anything: the null device, terminals,
+# its own /proc entries (thread names, OOM score).
+HARMLESS_PREFIXES = ("/dev/null", "/dev/tty", "/dev/pts/", "/proc/self/", "/proc/thread-self/",
+                     "/dev/shm/sem.")  # POSIX semaphores (multiprocessing, joblib): RAM, and hold a counter
+
+
+def _strace() -> str:
+    path = shutil.which("strace")
+    if path is None:
+        pytest.fail("strace is required (scripts/test installs it)")
+    return path
+
+
+@dataclass
+class Trace:
+    """Parsed strace -ff output of every thread and child of the server."""
+
+    lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, directory: Path) -> Trace:
+        return cls([line for f in sorted(directory.glob("t.*")) for line in f.read_text(errors="replace").splitlines()])
+
+    def calls(self, *names: str) -> list[str]:
+        return [line for line in self.lines if line.split("(", 1)[0] in names]
+
+    def outbound(self) -> list[str]:
+        """connect/sendto/sendmsg aimed at anything but loopback or a Unix socket, and any port-53 traffic."""
+        bad = []
+        for line in self.calls("connect", "sendto", "sendmsg", "sendmmsg"):
+            if "sa_family=AF_UNIX" in line or "sa_family=AF_NETLINK" in line:
+                continue
+            loopback = re.search(r'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"|"::ffff:127\.', line)
+            if "sa_family=AF_INET" in line and (not loopback or "htons(53)" in line):
+                bad.append(line)
+        return bad
+
+    def refused_sockets(self) -> list[str]:
+        return [line for line in self.calls("socket") if "AF_UNIX" not in line and "AF_NETLINK" not in line
+                and "= -1 EPERM" in line]
+
+    def writes_outside(self, data_dir: Path, cwd: Path) -> list[str]:
+        bad = []
+        for line in self.lines:
+            name = line.split("(", 1)[0]
+            if name not in ("open", "openat", "openat2", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
+                            "link", "linkat", "symlink", "symlinkat", "truncate", "unlink", "unlinkat"):
+                continue
+            if name in ("open", "openat", "openat2") and not any(flag in line for flag in WRITE_FLAGS):
+                continue
+            for path in _paths(line, cwd):
+                if path.startswith(HARMLESS_PREFIXES) or path == str(data_dir) or path.startswith(f"{data_dir}/"):
+                    continue
+                bad.append(line)
+        return bad
+
+
+def _paths(line: str, cwd: Path) -> list[str]:
+    """The file paths a traced call names, made absolute (strace -y prints a directory fd as 3</path>)."""
+    out = []
+    base = str(cwd)
+    dirfd = re.match(r"\w+\((\d+)<([^>]*)>,", line)
+    if dirfd:
+        base = dirfd.group(2)
+    for quoted in re.findall(r'"((?:[^"\\]|\\.)*)"', line.split(") = ", 1)[0]):
+        if quoted.startswith("/"):
+            out.append(os.path.normpath(quoted))
+        elif quoted and not quoted.startswith(("AF_", "O_")):
+            out.append(os.path.normpath(os.path.join(base, quoted)))
+    return out
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    trace_dir: Path
+    cwd: Path
+    stdout: Path
+
+    def output(self) -> str:
+        return self.stdout.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
+    from tests.pyannote_random import build_random_pipeline_dir
+
+    return build_random_pipeline_dir(tmp_path_factory.mktemp("pyannote") / "pyannote-speaker-diarization-community-1")
+
+
+def _start(tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str] | None = None) -> Server:
+    data_dir, trace_dir, cwd = tmp / "data", tmp / "trace", tmp / "cwd"
+    for d in (trace_dir, cwd, tmp / "home"):
+        d.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "ORT_", "XDG_")) and k != "TMPDIR"}
+    env.update({"APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_MODELS_DIR": str(models), "HOME": str(tmp / "home"),
+                "APPLIANCE_DIARIZATION__DEVICE": "cpu", "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO)})
+    env.update(environ or {})
+    stdout = tmp / "console.log"
+    code = f"{prelude}\nfrom appliance.cli import app\napp()"
+    command = [_strace(), "-f", "-ff", "-qq", "-y", "-s", "256", "-e", f"trace={TRACED}", "-o", str(trace_dir / "t"),
+               sys.executable, "-c", code, "serve", "--port", str(port)]
+    with stdout.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", data_dir, trace_dir, cwd, stdout)
+    deadline = time.monotonic() + 120
+    with _client(server.url) as probe:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited: {server.output()}")
+            try:
+                if probe.get("/healthz").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"the server did not start: {server.output()}")
+
+
+def _stop(server: Server) -> None:
+    """Ctrl-C to the server itself (strace, its parent, blocks the signal); strace ends with it."""
+    import psutil
+
+    tracees = psutil.Process(server.process.pid).children()
+    for tracee in tracees:
+        tracee.send_signal(signal.SIGINT)
+    try:
+        server.process.wait(60)
+    except subprocess.TimeoutExpired:
+        for tracee in tracees:
+            tracee.kill()
+        server.process.kill()
+        server.process.wait(10)
+
+
+def _client(url: str, key: str | None = None) -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=url, transport=transport, headers=headers, timeout=300)
+
+
+def _wav(path: Path, text: str) -> bytes:
+    return speak(path, text).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Iterator[dict[str, object]]:
+    """One traced server through a whole session; yields what the assertions need."""
+    tmp = tmp_path_factory.mktemp("egress")
+    models = tmp / "models"
+    models.mkdir()
+    (models / pipeline_dir.name).symlink_to(pipeline_dir)
+    from appliance.config import load
+
+    key = bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
+    speech = _wav(tmp / "speech.wav", SENTENCE)
+    private_speech = _wav(tmp / "private.wav", PRIVATE_SENTENCE)
+    server = _start(tmp, models)
+    found: dict[str, object] = {"server": server, "tmp": tmp}
+    try:
+        with _client(server.url, key) as http:
+            first_inference = time.monotonic()
+            # Standard job: VAD (onnxruntime), recognition (CTranslate2), the embedded speaker engine.
+            embedded = http.post("/api/v1/transcriptions", files={"file": (f"{FILE_NAME}.wav", speech, "audio/wav")},
+                                 data={"diarize": "true", "diarization_engine": "embedded", "vad_filter": "true"})
+            assert embedded.status_code == 202, embedded.text
+            # pyannote (torch) on a short clip.
+            torch_job = http.post("/api/v1/transcriptions", files={"file": (f"{FILE_NAME}-b.wav", speech, "audio/wav")},
+                                  data={"diarize": "true", "diarization_engine": "pyannote"})
+            assert torch_job.status_code == 202, torch_job.text
+            # A private job: the owner enrols (keys made here, as the browser would), then uploads.
+            uid = http.get("/api/v1/me").json()["user"]["id"]
+            enrolment = pc.enrol("a private passphrase for the audit", uid)
+            assert http.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
+            private = http.post("/api/v1/transcriptions", files={"file": ("private-dictation.wav", private_speech, "audio/wav")},
+                                data={"private": "true"})
+            assert private.status_code == 202, private.text
+            jobs = [wait_for_job(http.get, r.json()["job_id"], timeout=600) for r in (embedded, torch_job, private)]
+            assert [j["state"] for j in jobs] == ["done"] * 3, jobs
+            tid = jobs[0]["transcript_id"]
+            doc = http.get(f"/api/v1/transcripts/{tid}").json()
+            text = doc["text"].lower()
+            assert all(w in text for w in HEARD), text
+            assert doc["speakers"] and jobs[1]["state"] == "done"
+            hits = http.get("/api/v1/search", params={"q": "marseille"})
+            assert hits.status_code == 200 and tid in hits.text
+            for fmt in ("txt", "srt", "vtt", "json", "md", "csv", "docx", "pdf"):
+                export = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": fmt})
+                assert export.status_code == 200 and export.content, fmt
+            share = http.post(f"/api/v1/transcripts/{tid}/shares", json={"formats": ["txt", "pdf"]})
+            assert share.status_code in (200, 201), share.text
+            token = share.json()["path"].rsplit("/", 1)[1]
+            with _client(server.url) as anonymous:
+                page = anonymous.get(f"/s/{token}")
+                assert page.status_code == 200 and "arseille" in page.text
+            metrics = http.get("/metrics").text
+            found.update(token=token, metrics_busy=metrics, text=text)
+            # Idle: background threads of native libraries wake up on their own timers.
+            remaining = IDLE_AFTER_FIRST_INFERENCE - (time.monotonic() - first_inference)
+            if remaining > 0:
+                time.sleep(remaining)
+            found["metrics_idle"] = http.get("/metrics").text
+            found["idle_seconds"] = time.monotonic() - first_inference
+        doctor = subprocess.run([sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
+                                env={**os.environ, "APPLIANCE_DATA_DIR": str(server.data_dir), "APPLIANCE_MODELS_DIR": str(models),
+                                     "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+        found["doctor"] = json.loads(doctor.stdout)["egress_lock"]
+    finally:
+        _stop(server)
+    found["trace"] = Trace.read(server.trace_dir)
+    yield found
+
+
+def test_a_whole_session_sends_nothing_and_writes_only_the_data_dir(session: dict[str, object]) -> None:
+    server = session["server"]
+    trace = session["trace"]
+    assert isinstance(server, Server) and isinstance(trace, Trace)
+    assert session["idle_seconds"] >= IDLE_AFTER_FIRST_INFERENCE
+    # The trace is real: it saw the server's own listener, the database and the data dir.
+    assert trace.calls("socket") and any("appliance.db" in line for line in trace.calls("openat"))
+    assert trace.outbound() == [], "\n".join(trace.outbound()[:20])
+    assert trace.refused_sockets() == [], "something tried to open a network socket:\n" + "\n".join(trace.refused_sockets()[:20])
+    outside = trace.writes_outside(server.data_dir, server.cwd)
+    assert outside == [], "written outside the data dir:\n" + "\n".join(outside[:30])
+    # No telemetry store anywhere, inside the data dir included.
+    assert not list(Path(session["tmp"]).rglob(".onnxruntime")), "a telemetry store was written"  # type: ignore[arg-type]
+
+
+def test_the_console_holds_no_content(session: dict[str, object]) -> None:
+    server = session["server"]
+    assert isinstance(server, Server)
+    console = server.output()
+    assert "request id=" in console and "route=/api/v1/transcriptions" in console  # the structured line is there
+    lowered = console.lower()
+    for needle in (FILE_NAME.lower(), "marseille", "giraffe", str(session["token"]).lower(), CLIENT_ADDRESS, "harbour",
+                   "q=", "private-dictation"):
+        assert needle not in lowered, f"{needle!r} in the console output"
+
+
+def test_lock_is_reported_active_with_nothing_refused(session: dict[str, object]) -> None:
+    for metrics in (session["metrics_busy"], session["metrics_idle"]):
+        assert "sotto_egress_lock_active 1.0" in str(metrics)
+        assert "sotto_egress_refused_total 0.0" in str(metrics)
+    doctor = session["doctor"]
+    assert isinstance(doctor, dict)
+    assert doctor["active"] is True and doctor["refused"] == 0 and doctor["ok"] is True, doctor
+
+
+# A stand-in for a native library's background thread: started before the lock (as onnxruntime's
+# would be by an import), it wakes up later and calls libc directly, never through Python's socket module.
+NATIVE_ATTEMPT = """
+import ctypes, struct, threading, time, os
+def _native_attempts():
+    # Wake up once the server has locked itself (this thread existed before: the lock must reach it).
+    deadline = time.monotonic() + 120
+    while 'Seccomp:\t2' not in open('/proc/thread-self/status').read() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(float(os.environ['ATTEMPT_AFTER']))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(15, b'fake-telemetry', 0, 0, 0)  # PR_SET_NAME, as native libraries name their threads
+    results = []
+    for family, kind in ((2, 2), (2, 1), (10, 1)):
+        fd = libc.socket(family, kind, 0)
+        results.append((fd, ctypes.get_errno()))
+        if fd >= 0:
+            address = struct.pack('!HH4s8x', 2, 53, bytes([10, 255, 255, 53]))
+            libc.sendto(fd, b'x', 1, 0, address, len(address))
+            libc.connect(fd, address, len(address))
+    child = os.system("python3 -c 'import socket; socket.socket().connect((\\"10.255.255.53\\", 53))' 2>/dev/null")
+    with open(os.environ['ATTEMPT_RESULT'], 'w') as out:
+        out.write(repr((results, child)))
+threading.Thread(target=_native_attempts, name='fake-telemetry', daemon=True).start()
+"""
+
+
+def test_the_lock_refuses_native_code_inside_the_real_server(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    result = tmp_path / "attempt.txt"
+    server = _start(tmp_path, models, prelude=NATIVE_ATTEMPT, environ={"ATTEMPT_AFTER": "1", "ATTEMPT_RESULT": str(result)})
+    try:
+        deadline = time.monotonic() + 60
+        while not result.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        results, child_status = eval(result.read_text())  # noqa: S307 - our own repr of ints
+        assert all(fd == -1 and err == 1 for fd, err in results), results  # EPERM, from the kernel
+        assert child_status != 0  # a child process is under the same lock
+        report = None
+        for _ in range(50):
+            doctor = subprocess.run([sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
+                                    env={**os.environ, "APPLIANCE_DATA_DIR": str(server.data_dir), "APPLIANCE_MODELS_DIR": str(models),
+                                         "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+            report = json.loads(doctor.stdout)["egress_lock"]
+            if report["refused"] >= 4:
+                break
+            time.sleep(0.2)
+        assert report and report["active"] is True and report["refused"] >= 4, report
+        assert {r["thread"] for r in report["recent"]} >= {"fake-telemetry"}, report
+    finally:
+        _stop(server)
+    trace = Trace.read(server.trace_dir)
+    assert trace.outbound() == [], trace.outbound()
+    assert len(trace.refused_sockets()) >= 4
+    assert "egress lock: refused socket(AF_INET) from thread 'fake-telemetry'" in server.output()
+
+
+def test_start_up_refuses_a_telemetry_build_without_its_opt_out(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"HOME": "/root"}
+    moved = confinement.confine(data, env, mounts="")
+    assert env["HOME"] == str(data.resolve() / "home") and "HOME" in moved
+    with pytest.raises(confinement.ConfinementError, match=r"onnxruntime would write its telemetry store to .*\.onnxruntime"):
+        confinement.check(data, env, mounts="", telemetry_builds={"onnxruntime": True})
+    confinement.check(data, {**env, "ORT_DISABLE_TELEMETRY": "1"}, mounts="", telemetry_builds={"onnxruntime": True})
+    with pytest.raises(confinement.ConfinementError, match="TORCH_HOME=/var/cache/torch is outside the data dir"):
+        confinement.check(data, {**env, "TORCH_HOME": "/var/cache/torch"}, mounts="", telemetry_builds={})
+    # A RAM filesystem chosen by the operator is kept.
+    ram = {**env, "XDG_CACHE_HOME": "/run/ram/cache"}
+    confinement.confine(data, ram, mounts="tmpfs /run/ram tmpfs rw 0 0\n")
+    assert ram["XDG_CACHE_HOME"] == "/run/ram/cache"
+
+
+def test_the_installed_onnxruntime_has_no_telemetry_client() -> None:
+    libraries = confinement.onnxruntime_libraries()
+    assert libraries, "onnxruntime is a dependency (faster-whisper's VAD)"
+    assert confinement.installed_telemetry_builds() == {"onnxruntime": False}, (
+        "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading")
