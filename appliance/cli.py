@@ -29,6 +29,13 @@ app.add_typer(license_app, name="license")
 remote_app = typer.Typer(help="Use an appliance over the network (its API), from any machine.", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")
 
+@app.callback()
+def _private_files() -> None:
+    """Every file the appliance creates (database, WAL, licence state, keys) is readable by its own user
+    only, on bare-metal installs too (the container's data volume belongs to that user alone)."""
+    os.umask(0o077)
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML settings file (default: $APPLIANCE_CONFIG, else built-in defaults).", show_default=False),
@@ -559,7 +566,7 @@ def _licenses(config: Path | None) -> Any:
 
     settings = _settings(config)
     db = _database(config)
-    return license_store.for_settings(settings, lambda: license_store.newest_job_time(db))
+    return license_store.for_settings(settings, lambda: license_store.newest_job_time(db), db=lambda: db)
 
 
 @license_app.command("request")
@@ -614,6 +621,33 @@ def license_status(
     typer.echo(f"limits: {', '.join(f'{k}={v}' for k, v in state.limits.items()) or 'none'}")
     if state.fingerprint:
         typer.echo(f"machine: {state.fingerprint}")
+
+
+@license_app.command("correct-clock")
+def license_correct_clock(
+    confirm_now: Annotated[str, typer.Option("--confirm-now", help="The current UTC date and time from a trusted clock, "
+                                             "e.g. 2026-12-03T14:05Z; it must agree with this machine's clock.")],
+    config: ConfigOption = None,
+) -> None:
+    """After the clock had run ahead and was set right: forget the time it showed (audited)."""
+    from datetime import UTC, datetime
+
+    from appliance import audit
+
+    try:
+        stated = datetime.fromisoformat(confirm_now.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail("give the current date and time, e.g. 2026-12-03T14:05Z", 2) from None
+    stated = stated if stated.tzinfo else stated.replace(tzinfo=UTC)
+    licenses = _licenses(config)
+    if abs((stated - licenses.clock()).total_seconds()) > 600:
+        raise _fail("this machine's clock does not agree with the time you gave: set it right first", 2)
+    if licenses.state().state != "clock_tampered":
+        raise _fail("the clock needs no correction", 1)
+    made = licenses.correct_clock()
+    audit.record(_database(config), "license.clock_corrected", actor="cli", detail=made)
+    typer.echo(f"clock mark reset to {made['corrected_to']} (discarded {made['discarded_mark']}); "
+               f"licence state: {licenses.state().state}")
 
 
 @remote_app.command("transcribe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
@@ -20,6 +21,13 @@ def connect(path: Path) -> sqlite_utils.Database:
     """Open the appliance database with the pragmas every connection needs (":memory:" for none)."""
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only, whatever the umask (an install made before this was 0644): SQLite gives the WAL and
+        # shared-memory files the database file's permissions.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm"):
+            candidate = Path(f"{path}{suffix}")
+            if candidate.exists():
+                candidate.chmod(0o600)
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     # secure_delete zeroes freed pages, so a deleted transcript cannot be read back from the file.
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "busy_timeout=30000", "synchronous=NORMAL"):

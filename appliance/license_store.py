@@ -41,6 +41,33 @@ class LicenseBlocked(Exception):
         self.code = code or f"license_{state.state}"
 
 
+class Witness:
+    """Licence facts in the appliance's database (table license_witness), beside the files in
+    data/license/: removing those files (or the whole folder) does not restart an evaluation or turn a
+    lapsed licence into a new evaluation, because the database remembers. Deleting the database too
+    loses every transcript and account, which is no way to keep using the product."""
+
+    def __init__(self, db: Callable[[], Any]) -> None:
+        self.db = db
+
+    def get(self, key: str) -> str | None:
+        rows = list(self.db().query("SELECT value FROM license_witness WHERE key = ?", [key]))
+        return rows[0]["value"] if rows else None
+
+    def put(self, key: str, value: str) -> None:
+        self.db().execute("INSERT INTO license_witness (key, value) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+
+    def earliest_activity(self) -> datetime | None:
+        """The first account or job: the appliance was in use (so its evaluation had started) by then."""
+        row = next(iter(self.db().query(
+            "SELECT min(at) AS at FROM (SELECT min(created_at) AS at FROM users UNION ALL SELECT min(created_at) FROM jobs)")))
+        try:
+            return parse_time(row["at"], "created_at") if row["at"] else None
+        except LicenseError:
+            return None
+
+
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(path.suffix + ".tmp")
@@ -58,13 +85,15 @@ class LicenseStore:
         clock: Callable[[], datetime] = utcnow,
         newest_event: Callable[[], datetime | None] = lambda: None,
         gpus: list[str] | None = None,
+        witness: Witness | None = None,
     ) -> None:
         self.folder = folder
         self.machine_id_path = machine_id_path
         self.trusted = trusted
         self.clock = clock
         self.gpus = gpus
-        self.guard = ClockGuard(folder / "clock.json", newest_event)
+        self.witness = witness
+        self.guard = ClockGuard(folder / "clock.json", newest_event, witness)
         self._lock = threading.Lock()
 
     # files
@@ -110,16 +139,49 @@ class LicenseStore:
             check_install(lic, pending_nonce=pending, installed=installed, current=current, now=self.clock())
             _write_atomic(self.license_file, text.replace("\r\n", "\n"))
             (self.folder / "pending.json").unlink(missing_ok=True)
+            if self.witness is not None:  # from now on a missing licence file is a missing licence, not an evaluation
+                self.witness.put("license_installed", json.dumps({"license_id": lic.payload.get("license_id"),
+                                                                  "customer": lic.payload.get("customer"),
+                                                                  "installed_at": iso(self.clock())}))
         return self.state()
+
+    def correct_clock(self) -> dict[str, str | None]:
+        """An administrator confirms the clock is right now (it had run ahead, and the mark it left pauses
+        new work): the mark restarts from now. The caller records who confirmed it in the audit log."""
+        now = self.clock()
+        with self._lock:
+            discarded = self.guard.correct(now)
+            # An evaluation that started while the clock was ahead started "in the future": it starts now.
+            if (self._read_json("evaluation.json") or {}).get("started_at", "") > iso(now):
+                _write_atomic(self.folder / "evaluation.json", json.dumps({"started_at": iso(now)}))
+            if self.witness is not None and (self.witness.get("evaluation_started_at") or "") > iso(now):
+                self.witness.put("evaluation_started_at", iso(now))
+        return {"corrected_to": iso(now), "discarded_mark": iso(discarded) if discarded else None}
 
     # state
     def _evaluation_start(self, now: datetime) -> datetime:
-        data = self._read_json("evaluation.json")
+        """The earliest of every record of it: the file, the database's copy, and the first account or job
+        (so deleting, garbling or post-dating the file changes nothing). Both records are (re)written."""
+        candidates = []
         try:
-            return parse_time((data or {})["started_at"], "started_at")
+            candidates.append(parse_time((self._read_json("evaluation.json") or {})["started_at"], "started_at"))
         except (KeyError, LicenseError):
-            _write_atomic(self.folder / "evaluation.json", json.dumps({"started_at": iso(now)}))
-            return now
+            pass
+        if self.witness is not None:
+            for value in (self.witness.get("evaluation_started_at"),):
+                try:
+                    candidates.append(parse_time(value, "evaluation_started_at")) if value else None
+                except LicenseError:
+                    pass
+            earliest = self.witness.earliest_activity()
+            if earliest is not None:
+                candidates.append(earliest)
+        started = min(candidates) if candidates else now
+        if (self._read_json("evaluation.json") or {}).get("started_at") != iso(started):
+            _write_atomic(self.folder / "evaluation.json", json.dumps({"started_at": iso(started)}))
+        if self.witness is not None and self.witness.get("evaluation_started_at") != iso(started):
+            self.witness.put("evaluation_started_at", iso(started))
+        return started
 
     def state(self) -> LicenseState:
         now = self.clock()
@@ -128,6 +190,12 @@ class LicenseStore:
             lic = self.installed()
         except LicenseError as exc:
             return LicenseState("invalid", f"The installed licence cannot be used: {exc} Install a valid licence file.")
+        once = self.witness.get("license_installed") if self.witness is not None else None
+        if lic is None and once:
+            # A licence was installed here: without its file this is not an evaluation again.
+            return LicenseState("missing", "The licence file (data/license/license.lic) is missing. Install the licence "
+                                "file again from the admin licence page or with `appliance license install FILE`. "
+                                "Transcripts can still be read, edited, exported and deleted.")
         if lic is None:  # evaluation needs no fingerprint: it binds to nothing
             result = evaluation_state(self._evaluation_start(now), now, tampered=tampered)
         else:
@@ -160,9 +228,10 @@ class LicenseStore:
         return value if value else None
 
 
-def for_settings(settings: Any, newest_event: Callable[[], datetime | None], **kwargs: Any) -> LicenseStore:
+def for_settings(settings: Any, newest_event: Callable[[], datetime | None], db: Callable[[], Any] | None = None,
+                 **kwargs: Any) -> LicenseStore:
     return LicenseStore(settings.storage.data_dir / "license", settings.licensing.machine_id_path,
-                        newest_event=newest_event, **kwargs)
+                        newest_event=newest_event, witness=Witness(db) if db is not None else None, **kwargs)
 
 
 def newest_job_time(db: Any) -> datetime | None:

@@ -262,12 +262,23 @@ def check_install(
 
 
 class ClockGuard:
-    """A high-water mark of trusted time: a state file that never moves backwards, plus the newest
-    job time in SQLite, so deleting the file does not reset it."""
+    """A high-water mark of trusted time: a state file that never moves backwards, the same mark in
+    SQLite (`witness`), and the newest job time there, so deleting the file does not reset it.
 
-    def __init__(self, state_file: Path, newest_event: Any = lambda: None) -> None:
+    After a confirmed clock correction (a clock that had jumped forward), events stamped up to the
+    discarded mark are no longer evidence; the marks restart from the corrected time."""
+
+    def __init__(self, state_file: Path, newest_event: Any = lambda: None, witness: Any = None) -> None:
         self.state_file = state_file
         self.newest_event = newest_event  # () -> datetime | None
+        self.witness = witness  # license_store.Witness | None
+
+    def _witnessed(self, key: str) -> datetime | None:
+        value = self.witness.get(key) if self.witness is not None else None
+        try:
+            return parse_time(value, key) if value else None
+        except LicenseError:
+            return None
 
     def high_water(self) -> datetime | None:
         marks = []
@@ -275,10 +286,27 @@ class ClockGuard:
             marks.append(parse_time(json.loads(self.state_file.read_text())["high_water"], "high_water"))
         except (OSError, ValueError, KeyError, TypeError, LicenseError):
             pass
+        stored = self._witnessed("clock_high_water")
+        if stored is not None:
+            marks.append(stored)
         newest = self.newest_event()
-        if newest is not None:
+        discarded = self._witnessed("clock_discarded_until")
+        if newest is not None and (discarded is None or newest > discarded):
             marks.append(newest)
         return max(marks) if marks else None
+
+    def correct(self, now: datetime) -> datetime | None:
+        """An administrator confirmed that `now` is the right time: forget the mark left by a clock that
+        had run ahead. Returns the discarded mark (for the audit log)."""
+        discarded = self.high_water()
+        if self.witness is not None and discarded is not None:
+            self.witness.put("clock_discarded_until", iso(max(discarded, self._witnessed("clock_discarded_until") or discarded)))
+            self.witness.put("clock_high_water", iso(now))
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.state_file.with_suffix(".tmp")
+        temp.write_text(json.dumps({"high_water": iso(now)}))
+        os.replace(temp, self.state_file)
+        return discarded
 
     def tampered(self, now: datetime) -> bool:
         mark = self.high_water()
@@ -293,6 +321,8 @@ class ClockGuard:
         temp = self.state_file.with_suffix(".tmp")
         temp.write_text(json.dumps({"high_water": iso(now)}))
         os.replace(temp, self.state_file)
+        if self.witness is not None:
+            self.witness.put("clock_high_water", iso(now))
 
 
 # --------------------------------------------------------------------------- states
@@ -303,7 +333,7 @@ ALLOWING = {"valid", "expiring_soon", "grace", "evaluation"}
 
 @dataclass(frozen=True)
 class LicenseState:
-    state: str  # valid | expiring_soon | grace | evaluation | expired | not_yet_valid | clock_tampered | none | invalid | wrong_machine
+    state: str  # valid | expiring_soon | grace | evaluation | expired | not_yet_valid | clock_tampered | none | invalid | wrong_machine | missing
     message: str
     days_left: int | None = None
     features: list[str] = field(default_factory=list)

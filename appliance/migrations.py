@@ -371,6 +371,14 @@ def _private_job_secrets(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE jobs SET options = ? WHERE id = ?", [json.dumps(options), row["id"]])
 
 
+@migrations(name="0010_license_witness")
+def _license_witness(db: sqlite_utils.Database) -> None:
+    # Licence facts kept in the database as well as in data/license/: when the evaluation started, that a
+    # licence was installed, the clock's high-water mark and confirmed clock corrections. Deleting or
+    # garbling the files in data/license/ no longer resets the evaluation or hides a lapsed licence.
+    db.execute("CREATE TABLE license_witness (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -409,3 +409,14 @@ def test_a_huge_request_header_is_cut_off_before_it_costs_memory(live: LiveServe
     ok = httpx.get(f"{live.url}/healthz", headers={"X-Fine": "b" * 8000})
     assert ok.status_code == 200
     assert httpx.get(f"{live.url}/healthz", headers={"X-Big": "b" * 70_000}).status_code == 431
+
+
+def test_odd_paths_get_a_plain_400_and_share_pages_are_never_cached(live: LiveServer, settings: Settings) -> None:
+    for path in ("/static/x%00.png", "/api/v1/transcripts/%00", "/s/%0d%0aSet-Cookie:x"):
+        response = httpx.get(f"{live.url}{path}")
+        assert response.status_code == 400, path
+    for path in ("/s/not-a-token",):
+        assert httpx.get(f"{live.url}{path}").headers["cache-control"] == "no-store"
+    # The database and its WAL are readable by the appliance's user only.
+    for name in ("appliance.db", "appliance.db-wal"):
+        assert (settings.storage.data_dir / name).stat().st_mode & 0o077 == 0, name

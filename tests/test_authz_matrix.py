@@ -151,6 +151,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/license", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/license/request", {"json": {"license_key": "ORDER-1"}}, (401, 403, 403, 201, 403, 401)),
     ("POST", "/api/v1/license", {"content": "not a licence"}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/license/clock", {"json": {"confirm_now": "2000-01-01T00:00Z"}}, (401, 403, 403, 409, 403, 401)),
     ("GET", "/admin/license", {"follow_redirects": False}, (302, 403, 403, 200, 403, 302)),
     ("GET", "/login", {}, (200, 200, 200, 200, 200, 200)),
     ("POST", "/api/v1/transcripts/export", {"json": {"ids": ["{t}"], "formats": ["txt"]}}, (401, 200, 200, 200, 404, 401)),

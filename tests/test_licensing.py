@@ -375,9 +375,84 @@ def test_evaluation_mode_then_none(tmp_path: Path, machine: Path) -> None:
     assert ended.state == "none" and not ended.allows_new_jobs
     clock.now = NOW - timedelta(days=3)  # rolling the clock back does not restart the evaluation
     assert s.state().state == "clock_tampered"
-    (tmp_path / "lic" / "evaluation.json").write_text("{}")
-    clock.now = NOW + timedelta(days=20)
-    assert s.state().state == "evaluation"  # a damaged record restarts from now, guarded by the mark
+
+
+def _witnessed(tmp_path: Path, machine: Path, clock: Clock) -> tuple[LicenseStore, Any]:
+    """A store with the database witness, as the appliance builds it (a real SQLite file, migrated)."""
+    from appliance import license_store, migrations
+    from appliance.db import connect
+
+    db = connect(tmp_path / "appliance.db")
+    migrations.apply(db)
+    s = LicenseStore(tmp_path / "lic", machine, trusted=TEST_TRUST, clock=clock, gpus=[],
+                     newest_event=lambda: license_store.newest_job_time(db), witness=license_store.Witness(lambda: db))
+    return s, db
+
+
+def test_deleting_or_garbling_the_evaluation_file_does_not_restart_the_evaluation(tmp_path: Path, machine: Path) -> None:
+    clock = Clock()
+    s, db = _witnessed(tmp_path, machine, clock)
+    assert s.state().days_left == 14
+    folder = tmp_path / "lic"
+    for attack in ("delete", "garble", "post-date", "delete the folder"):
+        clock.now += timedelta(days=2)
+        if attack == "delete":
+            (folder / "evaluation.json").unlink()
+        elif attack == "garble":
+            (folder / "evaluation.json").write_text("{\"started_at\": \"soon\"")
+        elif attack == "post-date":
+            (folder / "evaluation.json").write_text(json.dumps({"started_at": L.iso(clock.now)}))
+        else:
+            import shutil
+
+            shutil.rmtree(folder)
+        assert s.state().days_left == 14 - (clock.now - NOW).days, attack
+    clock.now = NOW + timedelta(days=15)
+    assert s.state().state == "none"
+    # Even with the database's record gone too, the first account dates the evaluation.
+    from appliance import accounts
+
+    accounts.create(db, "first@example.org", "a long enough password", "admin")
+    db.execute("UPDATE users SET created_at = ?", [L.iso(NOW)])
+    db.execute("DELETE FROM license_witness")
+    (folder / "evaluation.json").unlink()
+    assert s.state().state == "none"
+
+
+def test_a_lapsed_licence_with_its_file_deleted_is_missing_not_an_evaluation(tmp_path: Path, machine: Path) -> None:
+    clock = Clock()
+    s, _db = _witnessed(tmp_path, machine, clock)
+    nonce = s.request("K-1")["nonce"]
+    s.install(issue(L.fingerprint(machine, []), nonce=nonce, expires_at=L.iso(NOW + timedelta(days=5)), grace_days=0))
+    clock.now = NOW + timedelta(days=6)
+    assert s.state().state == "expired"
+    (tmp_path / "lic" / "license.lic").unlink()
+    missing = s.state()
+    assert missing.state == "missing" and not missing.allows_new_jobs and "license install" in missing.message
+    with pytest.raises(LicenseBlocked) as blocked:
+        s.require_new_jobs()
+    assert blocked.value.code == "license_missing"
+
+
+def test_a_clock_that_ran_ahead_is_corrected_by_an_admin_and_a_rollback_is_still_caught(tmp_path: Path, machine: Path) -> None:
+    clock = Clock()
+    s, db = _witnessed(tmp_path, machine, clock)
+    assert s.state().state == "evaluation"
+    clock.now = NOW + timedelta(days=365)  # the hardware clock jumped a year ahead; work went on
+    assert s.state().state == "none"  # (the evaluation ran out meanwhile; what matters is the clock)
+    db["jobs"].insert({"id": "j", "state": "done", "filename": "a.wav", "size_bytes": 1, "models": "[]", "options": "{}",
+                       "priority": 0, "created_at": L.iso(clock.now), "transcript_ids": "[]", "progress": 1.0})
+    clock.now = NOW + timedelta(days=1)  # set right again
+    (tmp_path / "lic" / "clock.json").unlink()  # the file alone no longer holds the mark
+    assert s.state().state == "clock_tampered"
+    made = s.correct_clock()
+    assert made["discarded_mark"] == L.iso(NOW + timedelta(days=365)) and made["corrected_to"] == L.iso(NOW + timedelta(days=1))
+    assert s.state().state == "evaluation"
+    clock.now = NOW + timedelta(days=3)
+    s.state()
+    clock.now = NOW + timedelta(days=1)  # a rollback after the correction is still caught (the database keeps the mark)
+    (tmp_path / "lic" / "clock.json").unlink()
+    assert s.state().state == "clock_tampered"
 
 
 def test_features_and_limits_come_only_from_the_payload(tmp_path: Path, machine: Path) -> None:

@@ -238,3 +238,25 @@ def test_admin_licence_page_and_api(tmp_path: Path) -> None:
         banner = browser.get("/admin/license").text
         assert 'class="banner license-expiring_soon"' in banner
         assert "expires in" in browser.get("/privacy").text
+
+
+def test_an_admin_confirms_the_clock_on_the_licence_page_and_the_audit_log_says_so(tmp_path: Path) -> None:
+    from appliance.web.app import create_app
+
+    settings, key, _t, machine = _setup(tmp_path)
+    clock = Clock(datetime.now(UTC))
+    store = LicenseStore(settings.storage.data_dir / "license", machine, trusted=TEST_TRUST, clock=clock, gpus=[])
+    clock.now += timedelta(days=40)
+    store.state()  # the clock ran ahead for a while...
+    clock.now -= timedelta(days=40)  # ...and was set right
+    assert store.state().state == "clock_tampered"
+    with LiveServer(create_app(settings, recognizer=FakeRecognizer(), licenses=store)) as server, \
+            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as admin:
+        wrong = admin.post("/api/v1/license/clock", json={"confirm_now": L.iso(clock.now + timedelta(days=2))})
+        assert wrong.status_code == 409 and "does not agree" in wrong.json()["detail"]
+        fixed = admin.post("/api/v1/license/clock", json={"confirm_now": L.iso(clock.now)})
+        assert fixed.status_code == 200 and fixed.json()["license"]["state"] == "evaluation"
+        assert admin.post("/api/v1/license/clock", json={"confirm_now": L.iso(clock.now)}).status_code == 409  # nothing to fix
+        entry = admin.get("/api/v1/audit").json()[0]
+        assert entry["action"] == "license.clock_corrected" and entry["actor"] == "alice@example.org"
+        assert entry["detail"]["discarded_mark"] and entry["detail"]["corrected_to"]

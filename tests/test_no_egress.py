@@ -268,6 +268,9 @@ def test_a_whole_session_sends_nothing_and_writes_only_the_data_dir(session: dic
     assert trace.refused_sockets() == [], "something tried to open a network socket:\n" + "\n".join(trace.refused_sockets()[:20])
     outside = trace.writes_outside(server.data_dir, server.cwd)
     assert outside == [], "written outside the data dir:\n" + "\n".join(outside[:30])
+    # Everything the server wrote is its user's alone (bare-metal installs share the machine).
+    loose = [str(p) for p in server.data_dir.rglob("*") if p.is_file() and p.stat().st_mode & 0o077]
+    assert loose == [], loose
     # No telemetry store anywhere, inside the data dir included.
     assert not list(Path(session["tmp"]).rglob(".onnxruntime")), "a telemetry store was written"  # type: ignore[arg-type]
 

@@ -57,6 +57,35 @@ async def license_install(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return state.as_dict()
 
 
+class ClockCorrection(msgspec.Struct):
+    # The administrator types the date and time they read from a trusted clock; it must agree with the
+    # server's clock (within 10 minutes), so the confirmation is about the clock being right now.
+    confirm_now: str
+
+
+@post("/api/v1/license/clock", opt={"scope": "admin"}, tags=["license"], status_code=200,
+      summary="Confirm the clock is right after it had run ahead (restarts the clock mark; audited)")
+async def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCorrection]) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    try:
+        stated = datetime.fromisoformat(data.confirm_now.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(status_code=400, detail="Give the current date and time, e.g. 2026-12-03T14:05Z.") from None
+    if stated.tzinfo is None:
+        stated = stated.replace(tzinfo=UTC)
+    licenses = _licenses(request)
+    if abs((stated - licenses.clock()).total_seconds()) > 600:
+        raise HTTPException(status_code=409, detail="The server's clock does not agree with the time you gave. Set the "
+                            "server's clock right first (NTP, or the host's date), then confirm again.")
+    if licenses.state().state != "clock_tampered":
+        raise HTTPException(status_code=409, detail="The clock needs no correction.")
+    made = licenses.correct_clock()
+    audit.record(request.app.state.services.databases.get(), "license.clock_corrected", actor=principal_of(request).user.email,
+                 detail=made)
+    return {**made, "license": licenses.state().as_dict()}
+
+
 @get("/admin/license", opt={"public": True}, include_in_schema=False)
 async def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     # A page, not an API: send a signed-out browser to sign in rather than answer with JSON.
@@ -76,4 +105,4 @@ def check_user_limit(services: Any) -> None:
                             extra={"code": "user_limit"})
 
 
-ROUTES = [license_status, license_request, license_install, license_page]
+ROUTES = [license_status, license_request, license_install, license_clock, license_page]

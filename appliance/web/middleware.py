@@ -31,6 +31,13 @@ def security_headers(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        if any(ord(c) < 0x20 or c == "\x7f" for c in scope.get("path", "")):
+            # A NUL or control character in the path names no resource; file lookups would crash on it.
+            body = b"Bad request: the address contains control characters.\n"
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *HEADERS]})
+            await send({"type": "http.response.body", "body": body})
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -99,7 +99,8 @@ def build(
     worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed,
                     metrics=metrics, partials=partials, workers_per_device=capacity.workers_per_device)
     limiter = RateLimiter(settings.quotas.requests_per_minute)
-    licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()))
+    licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()),
+                                                      db=databases.get)
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
                     server_secret(settings.storage.data_dir), metrics, partials, devices,
                     RateLimiter(settings.security.address_attempts_per_minute))

@@ -114,7 +114,9 @@ def _open(request: Request[Any, Any, Any], token: str) -> tuple[shares.Link, dic
 
 
 def _page(name: str, status: int = 200, **context: Any) -> Template:
-    return Template(name, context=context, status_code=status)
+    # A shared transcript (or the form in front of it) must not stay in a browser's or proxy's cache
+    # after the link is revoked or expires.
+    return Template(name, context=context, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 @get("/s/{token:str}", opt={"public": True}, include_in_schema=False)
@@ -124,9 +126,7 @@ async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> T
     except HTTPException as exc:
         return _page("share_error.html", exc.status_code, message=exc.detail)
     if link.sealed:  # the page decrypts in the browser with the key from the fragment; no view counted yet
-        page = _page("share_sealed.html", token=token)
-        page.headers["Cache-Control"] = "no-store"
-        return page
+        return _page("share_sealed.html", token=token)
     secret = request.app.state.services.secret
     if link.needs_password and not shares.granted(secret, link.id, request.cookies.get(_cookie_name(link.id))):
         return _page("share_password.html", token=token)

@@ -21,6 +21,19 @@
     link.click();
     result.textContent = "activation-request.json downloaded.";
   });
+  const clock = document.getElementById("clock-form");
+  if (clock) {
+    clock.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const response = await fetch("/api/v1/license/clock", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": await csrf() },
+        body: JSON.stringify({ confirm_now: new FormData(event.target).get("confirm_now") }),
+      });
+      if (!response.ok) { result.textContent = (await response.json()).detail; return; }
+      window.location.reload();
+    });
+  }
   document.getElementById("install-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = event.target.elements.file.files[0];
