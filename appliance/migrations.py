@@ -379,6 +379,24 @@ def _license_witness(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE license_witness (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migrations(name="0011_workspace_invitations")
+def _workspace_invitations(db: sqlite_utils.Database) -> None:
+    # Joining a workspace is the invitee's choice: a workspace admin's "add member" is an invitation the
+    # person accepts or declines from their account page (they were added silently before).
+    db.execute(
+        """
+        CREATE TABLE workspace_invitations (
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            invited_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (workspace_id, user_id)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

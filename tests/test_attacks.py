@@ -420,3 +420,48 @@ def test_odd_paths_get_a_plain_400_and_share_pages_are_never_cached(live: LiveSe
     # The database and its WAL are readable by the appliance's user only.
     for name in ("appliance.db", "appliance.db-wal"):
         assert (settings.storage.data_dir / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(settings: Settings, speech_bytes: bytes) -> None:
+    from contextlib import closing
+
+    from appliance import accounts, apikeys
+    from appliance.db import connect
+    from appliance.web.app import create_app
+    from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, signed_in, wait_for_job
+
+    admin_key = bootstrap(settings)
+    db = connect(settings.storage.database_path)
+    erin = accounts.create(db, "erin@example.org", ADMIN_PASSWORD, "member")
+    erin_read = apikeys.create(db, erin.id, "read", "read")[0]
+    db.conn.close()
+    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
+            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}) as mallory_admin:
+        team = mallory_admin.post("/api/v1/workspaces", json={"name": "Harvest"}).json()["id"]
+        known = mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "erin@example.org", "role": "viewer"})
+        unknown = mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "nobody@example.org", "role": "viewer"})
+        assert known.status_code == unknown.status_code == 200
+        assert known.json()["status"] == unknown.json()["status"] == "invited"  # the same answer: no enumeration
+        members = mallory_admin.get(f"/api/v1/workspaces/{team}/members").json()
+        assert [(m["email"], m["status"]) for m in members if m["email"] == "erin@example.org"] == [("erin@example.org", "invited")]
+        with closing(signed_in(server.url, "erin@example.org")) as erin_http:
+            # Not a member yet: uploads there are refused, nothing of the workspace is visible.
+            assert [w["name"] for w in erin_http.get("/api/v1/workspaces").json()] == ["erin@example.org (personal)"]
+            invitations = erin_http.get("/api/v1/me/workspace-invitations").json()
+            assert [(i["workspace"], i["role"], i["invited_by"]) for i in invitations] == [("Harvest", "viewer", "alice@example.org")]
+            assert "Workspace invitations" in erin_http.get("/account").text
+            # A leaked read key cannot accept on her behalf.
+            read = httpx.post(f"{server.url}/api/v1/me/workspace-invitations/{team}", json={"accept": True},
+                              headers={"Authorization": f"Bearer {erin_read}"})
+            assert read.status_code == 403
+            declined = erin_http.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": False})
+            assert declined.status_code == 200 and declined.json()["joined"] is False
+            assert erin_http.get(f"/api/v1/workspaces/{team}/members").status_code == 404
+            assert erin_http.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).status_code == 404
+            # Invited again, she accepts: now she is a viewer there.
+            mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "erin@example.org", "role": "viewer"})
+            assert erin_http.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).json()["role"] == "viewer"
+            assert {w["name"]: w["role"] for w in erin_http.get("/api/v1/workspaces").json()}["Harvest"] == "viewer"
+        job = mallory_admin.post("/api/v1/transcriptions", params={"workspace_id": team},
+                                 files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()
+        assert wait_for_job(mallory_admin.get, job["job_id"])["state"] == "done"

@@ -119,6 +119,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/workspaces/{legal}/members", {}, (401, 200, 200, 200, 404, 401)),
     ("PUT", "/api/v1/workspaces/{legal}/members", {"json": {"email": "carol@example.org", "role": "member"}},
      (401, 403, 403, 200, 404, 401)),
+    ("GET", "/api/v1/me/workspace-invitations", {}, (401, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/me/workspace-invitations/{legal}", {"json": {"accept": True}}, (401, 403, 403, 404, 403, 401)),
     ("GET", "/api/v1/apikeys", {}, (401, 200, 200, 200, 200, 401)),
     # Credentials (keys, passwords, sessions, wrapped private keys) need a session or an admin-scoped key.
     ("POST", "/api/v1/apikeys", {"json": {"name": "x", "scope": "read"}}, (401, 403, 403, 201, 403, 401)),

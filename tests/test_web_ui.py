@@ -6,6 +6,8 @@ Screenshots of every main page at desktop and phone widths go to test-artifacts/
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import re
 import shutil
 import time
@@ -19,7 +21,7 @@ import pytest
 
 from appliance.asr import embedded_model_path
 from appliance.config import Settings, load
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, speak, wait_for_job
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, speak, wait_for_job, signed_in
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -63,6 +65,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             team = alice.post("/api/v1/workspaces", json={"name": "Newsroom"}).json()["id"]
             assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": VIC, "role": "viewer"}).status_code == 200
             assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": BOB, "role": "admin"}).status_code == 200
+            for person in (VIC, BOB):  # each accepts the invitation, signed in
+                with closing(signed_in(server.url, person)) as session:
+                    assert session.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).status_code == 200
             yield World(server.url, settings, alice, vic_key, bob_key, team, clip)
 
 

@@ -60,6 +60,10 @@ class NewWorkspace(msgspec.Struct):
     name: str
 
 
+class InvitationAnswer(msgspec.Struct):
+    accept: bool
+
+
 class Member(msgspec.Struct):
     email: str
     role: str = "member"
@@ -347,24 +351,54 @@ def _workspace_admin(request: Request[Any, Any, Any], workspace_id: str) -> None
 
 @get("/api/v1/workspaces/{workspace_id:str}/members", tags=["workspaces"], summary="Members of a workspace")
 async def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> list[dict[str, Any]]:
-    if workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id) is None:
+    role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
+    if role is None:
         raise NotFoundException(detail="No such workspace.")
-    return workspaces.members(_db(request), workspace_id)
+    members = [{**m, "status": "member"} for m in workspaces.members(_db(request), workspace_id)]
+    if role == "admin":  # its admins also see who has not answered yet
+        members += [{**p, "status": "invited"} for p in workspaces.pending(_db(request), workspace_id)]
+    return members
 
 
 @put("/api/v1/workspaces/{workspace_id:str}/members", opt={"scope": "transcribe"}, tags=["workspaces"],
-     summary="Add a member or change their role")
+     summary="Invite someone (they accept on their account page), or change a member's role")
 async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Member]) -> dict[str, Any]:
     _workspace_admin(request, workspace_id)
-    if workspaces.is_personal(_db(request), workspace_id):
+    db = _db(request)
+    if workspaces.is_personal(db, workspace_id):
         raise HTTPException(status_code=400, detail="A personal workspace cannot be shared; create a shared workspace.")
-    user = accounts.by_email(_db(request), data.email)
-    if user is None or data.role not in workspaces.ROLES:
-        raise HTTPException(status_code=400, detail="Give the e-mail address of an existing user and a role: admin, member or viewer.")
-    workspaces.set_member(_db(request), workspace_id, user.id, data.role)
-    audit.record(_db(request), "workspace.member_set", actor=principal_of(request).user.email, target=workspace_id,
-                 detail={"member": user.email, "role": data.role})
-    return {"workspace_id": workspace_id, "user_id": user.id, "role": data.role}
+    if data.role not in workspaces.ROLES:
+        raise HTTPException(status_code=400, detail="The role must be admin, member or viewer.")
+    actor = principal_of(request).user
+    user = accounts.by_email(db, data.email)
+    if user is not None and workspaces.role_of(db, workspace_id, user.id) is not None:
+        workspaces.set_member(db, workspace_id, user.id, data.role)  # already joined: a role change
+        audit.record(db, "workspace.member_set", actor=actor.email, target=workspace_id, detail={"member": user.email, "role": data.role})
+        return {"workspace_id": workspace_id, "email": data.email, "role": data.role, "status": "member"}
+    # Not a member: an invitation they may accept or decline. The answer is the same whether or not the
+    # address has an account, so this cannot be used to find out who has one.
+    if user is not None:
+        workspaces.invite(db, workspace_id, user.id, data.role, actor.id)
+    audit.record(db, "workspace.member_invited", actor=actor.email, target=workspace_id, detail={"role": data.role})
+    return {"workspace_id": workspace_id, "email": data.email, "role": data.role, "status": "invited"}
+
+
+@get("/api/v1/me/workspace-invitations", tags=["workspaces"], summary="Workspaces I am invited to join")
+async def my_invitations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    return workspaces.invitations_for(_db(request), principal_of(request).user.id)
+
+
+@post("/api/v1/me/workspace-invitations/{workspace_id:str}", opt={"credentials": True}, status_code=200,
+      tags=["workspaces"], summary="Accept or decline an invitation to a workspace")
+async def answer_invitation(request: Request[Any, Any, Any], workspace_id: FromPath[str],
+                            data: JSONBody[InvitationAnswer]) -> dict[str, Any]:
+    principal = principal_of(request)
+    role = workspaces.answer(_db(request), workspace_id, principal.user.id, accept=data.accept)
+    if role is None:
+        raise NotFoundException(detail="No such invitation.")
+    audit.record(_db(request), "workspace.invitation_accepted" if data.accept else "workspace.invitation_declined",
+                 actor=principal.user.email, target=workspace_id, detail={"role": role})
+    return {"workspace_id": workspace_id, "role": role if data.accept else None, "joined": data.accept}
 
 
 @delete("/api/v1/workspaces/{workspace_id:str}/members/{user_id:str}", opt={"scope": "transcribe"}, status_code=204,
@@ -381,5 +415,5 @@ ROUTES = [
     login, logout, logout_all, me, change_password, delete_me, export_me,
     list_keys, create_key, revoke_key,
     list_users, create_user, create_invite, accept_invite, disable_user, enable_user, reset_password, audit_log, audit_export,
-    list_workspaces, create_workspace, list_members, set_member, remove_member,
+    list_workspaces, create_workspace, list_members, set_member, remove_member, my_invitations, answer_invitation,
 ]

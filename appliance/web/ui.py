@@ -245,6 +245,7 @@ async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     db = request.app.state.services.databases.get()
     return _no_store(_page(request, "account.html", principal, keys=apikeys.for_user(db, principal.user.id),
                            workspaces=workspaces.for_user(db, principal.user.id),
+                           invitations=workspaces.invitations_for(db, principal.user.id),
                            private_record=private_keys.get(db, principal.user.id)))
 
 

@@ -26,6 +26,17 @@
     if (!b || !confirm("Revoke this key? Programs using it stop working at once.")) return;
     try { await api("DELETE", `/api/v1/apikeys/${b.dataset.key}`); b.closest("tr").remove(); } catch (err) { alert(err.message); }
   });
+  const invitations = document.getElementById("workspace-invitations");
+  if (invitations) invitations.addEventListener("click", async (e) => {
+    const b = e.target.closest(".answer-invitation");
+    if (!b) return;
+    const item = b.closest("li"), accept = b.dataset.accept === "true", status = document.getElementById("invitation-status");
+    try {
+      await api("POST", `/api/v1/me/workspace-invitations/${item.dataset.workspace}`, { accept });
+      if (accept) { window.location.reload(); return; }
+      item.remove(); status.className = "form-status ok"; status.textContent = "Declined.";
+    } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
+  });
   document.getElementById("logout-all").addEventListener("click", async () => {
     try { await api("POST", "/api/v1/auth/logout-all", {}); window.location.assign("/login"); } catch (err) { alert(err.message); }
   });
