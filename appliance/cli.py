@@ -630,21 +630,14 @@ def license_correct_clock(
     config: ConfigOption = None,
 ) -> None:
     """After the clock had run ahead and was set right: forget the time it showed (audited)."""
-    from datetime import UTC, datetime
-
     from appliance import audit
+    from appliance.license_store import ClockCorrectionRefused
 
-    try:
-        stated = datetime.fromisoformat(confirm_now.replace("Z", "+00:00"))
-    except ValueError:
-        raise _fail("give the current date and time, e.g. 2026-12-03T14:05Z", 2) from None
-    stated = stated if stated.tzinfo else stated.replace(tzinfo=UTC)
     licenses = _licenses(config)
-    if abs((stated - licenses.clock()).total_seconds()) > 600:
-        raise _fail("this machine's clock does not agree with the time you gave: set it right first", 2)
-    if licenses.state().state != "clock_tampered":
-        raise _fail("the clock needs no correction", 1)
-    made = licenses.correct_clock()
+    try:
+        made = licenses.correct_clock(confirm_now)
+    except ClockCorrectionRefused as exc:
+        raise _fail(str(exc), 2) from None
     audit.record(_database(config), "license.clock_corrected", actor="cli", detail=made)
     typer.echo(f"clock mark reset to {made['corrected_to']} (discarded {made['discarded_mark']}); "
                f"licence state: {licenses.state().state}")

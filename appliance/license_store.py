@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ from appliance.licensing import (
     utcnow,
     verify,
 )
+
+
+class ClockCorrectionRefused(Exception):
+    """A clock correction that cannot be accepted; the message says why."""
 
 
 class LicenseBlocked(Exception):
@@ -145,10 +149,22 @@ class LicenseStore:
                                                                   "installed_at": iso(self.clock())}))
         return self.state()
 
-    def correct_clock(self) -> dict[str, str | None]:
+    def correct_clock(self, confirmed_now: str) -> dict[str, str | None]:
         """An administrator confirms the clock is right now (it had run ahead, and the mark it left pauses
-        new work): the mark restarts from now. The caller records who confirmed it in the audit log."""
+        new work), by typing the time from a trusted clock, which must agree with this machine's within
+        ten minutes: the mark restarts from now. The caller records who confirmed it in the audit log.
+        Raises ClockCorrectionRefused with a message for the administrator."""
+        try:
+            stated = datetime.fromisoformat(confirmed_now.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ClockCorrectionRefused("Give the current date and time, e.g. 2026-12-03T14:05Z.") from None
+        stated = stated if stated.tzinfo else stated.replace(tzinfo=UTC)
         now = self.clock()
+        if abs((stated - now).total_seconds()) > 600:
+            raise ClockCorrectionRefused("The server's clock does not agree with the time you gave. Set the server's "
+                                         "clock right first (NTP, or the host's date), then confirm again.")
+        if self.state().state != "clock_tampered":
+            raise ClockCorrectionRefused("The clock needs no correction.")
         with self._lock:
             discarded = self.guard.correct(now)
             # An evaluation that started while the clock was ahead started "in the future": it starts now.

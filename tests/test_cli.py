@@ -19,7 +19,8 @@ SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}
 @pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"], ["users"],
                                      ["users", "create-admin"], ["users", "create"], ["users", "list"], ["users", "disable"],
                                      ["apikeys"], ["apikeys", "create"], ["license"], ["license", "request"],
-                                     ["license", "install"], ["license", "status"], ["remote"], ["remote", "transcribe"]])
+                                     ["license", "install"], ["license", "status"], ["license", "correct-clock"], ["remote"],
+                                     ["remote", "transcribe"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -183,3 +184,30 @@ def test_transcribe_every_export_format_and_options(converted: dict[str, Path], 
     assert narrow.returncode == 0
     assert all(len(line) <= 20 for line in narrow.stdout.splitlines() if line and "-->" not in line and not line.isdigit())
     assert _cli("transcribe", str(converted["wav"]), "-O", "colour=red").returncode == 2
+
+
+def test_license_correct_clock_after_the_clock_ran_ahead(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from appliance import migrations
+    from appliance.db import connect
+    from appliance.licensing import iso
+
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d")}
+    machine = tmp_path / "machine-id"
+    machine.write_text("0123456789abcdef0123456789abcdef")
+    env["APPLIANCE_LICENSING__MACHINE_ID_PATH"] = str(machine)
+    db = connect(tmp_path / "d" / "appliance.db")
+    migrations.apply(db)
+    # The clock had run a month ahead and left its mark in the database.
+    db.execute("INSERT INTO license_witness (key, value) VALUES ('clock_high_water', ?)",
+               [iso(datetime.now(UTC) + timedelta(days=30))])
+    db.conn.close()
+    assert "clock_tampered" in runner.invoke(app, ["license", "status"], env=env).output
+    refused = runner.invoke(app, ["license", "correct-clock", "--confirm-now", iso(datetime.now(UTC) - timedelta(days=1))], env=env)
+    assert refused.exit_code == 2 and "does not agree" in refused.output
+    fixed = runner.invoke(app, ["license", "correct-clock", "--confirm-now", iso(datetime.now(UTC))], env=env)
+    assert fixed.exit_code == 0 and "licence state: evaluation" in fixed.output, fixed.output
+    db = connect(tmp_path / "d" / "appliance.db")
+    entry = next(iter(db.query("SELECT actor, action, detail FROM audit_log WHERE action = 'license.clock_corrected'")))
+    assert entry["actor"] == "cli" and "discarded_mark" in entry["detail"]

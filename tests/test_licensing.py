@@ -445,7 +445,13 @@ def test_a_clock_that_ran_ahead_is_corrected_by_an_admin_and_a_rollback_is_still
     clock.now = NOW + timedelta(days=1)  # set right again
     (tmp_path / "lic" / "clock.json").unlink()  # the file alone no longer holds the mark
     assert s.state().state == "clock_tampered"
-    made = s.correct_clock()
+    from appliance.license_store import ClockCorrectionRefused
+
+    with pytest.raises(ClockCorrectionRefused, match="does not agree"):
+        s.correct_clock(L.iso(clock.now + timedelta(hours=1)))
+    with pytest.raises(ClockCorrectionRefused, match="date and time"):
+        s.correct_clock("tomorrow")
+    made = s.correct_clock(L.iso(clock.now))
     assert made["discarded_mark"] == L.iso(NOW + timedelta(days=365)) and made["corrected_to"] == L.iso(NOW + timedelta(days=1))
     assert s.state().state == "evaluation"
     clock.now = NOW + timedelta(days=3)

@@ -6,6 +6,8 @@ converting a standard transcript, and plain HTTP on a LAN name."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import json
 import re
 import shutil
@@ -21,7 +23,7 @@ import pytest
 from appliance import accounts, apikeys, private_crypto as pc, workspaces
 from appliance.config import Settings, load
 from appliance.db import connect
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, speak, wait_for_job
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, speak, wait_for_job, signed_in
 from tests.test_private_jobs import CANARY, CANARY_WORDS, LogCapture, Scanner, _needles
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -79,7 +81,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob_key}"}) as bob:
                 # Bob has private transcripts on; his passphrase is the password he signs in with.
                 enrolment = pc.enrol(ADMIN_PASSWORD, users[BOB].id)
-                assert bob.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
+                with closing(signed_in(server.url, BOB)) as bob_session:  # as the account page does
+                    assert bob_session.put("/api/v1/me/private-keys",
+                                           json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
                 yield World(server.url, settings, http, users[BOB].id, team, canary, standard, logs, enrolment.recovery_key)
     finally:
         logger.removeHandler(logs)

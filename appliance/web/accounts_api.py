@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.params import FromPath, JSONBody, Parameter
 
 from appliance import accounts, apikeys, audit, authz, privacy, private_keys, sessions, workspaces
-from appliance.web.auth import principal_of
+from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.license_api import check_user_limit
 from appliance.web.services import Services
 
@@ -105,6 +105,7 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Respo
             max_failures=security.login_max_failures, lockout_minutes=security.lockout_minutes,
         )
     except accounts.SignInFailed:
+        failed_attempt(request)
         audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
         raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
     # A fresh session id at every sign-in: any session cookie planted before sign-in is useless.
@@ -250,7 +251,7 @@ async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvit
     return {"token": token, "path": f"/invite#{token}", "expires_in_hours": hours}
 
 
-@post("/api/v1/invites/accept", opt={"public": True, "throttle": "password"}, tags=["auth"], summary="Accept an invitation and set a password")
+@post("/api/v1/invites/accept", opt={"public": True}, tags=["auth"], summary="Accept an invitation and set a password")
 async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:

@@ -44,6 +44,17 @@ class RateLimiter:
             hits.append(now)
             return None
 
+    def blocked(self, key: str) -> int | None:
+        """Like check, without counting this call: seconds to wait while the window is full, else None."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get(key)
+            while hits and hits[0] <= now - 60:
+                hits.popleft()
+            if hits is not None and len(hits) >= self.per_minute:
+                return max(1, int(60 - (now - hits[0])) + 1)
+            return None
+
 
 def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     services = connection.app.state.services
@@ -95,10 +106,9 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
     throttle = opt.get("throttle")
     if throttle and connection.scope.get("method", "GET") not in SAFE_METHODS:
         limiter = connection.app.state.services.address_limiter
-        address = connection.client.host if connection.client else "?"
-        retry = limiter.check(f"{throttle}:{address}") if limiter else None
+        retry = limiter.blocked(_address_key(connection, throttle)) if limiter else None
         if retry is not None:
-            raise HTTPException(status_code=429, detail="Too many attempts from your address. Please wait a minute.",
+            raise HTTPException(status_code=429, detail="Too many failed attempts from your address. Please wait a minute.",
                                 headers={"Retry-After": str(retry)})
     if opt.get("public") and connection.scope.get("path", "").startswith("/api/") \
             and connection.scope.get("method", "GET") not in SAFE_METHODS:
@@ -132,6 +142,19 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
     retry = connection.app.state.services.limiter.check(principal.rate_key)
     if retry is not None:
         raise HTTPException(status_code=429, detail="Too many requests. Please slow down.", headers={"Retry-After": str(retry)})
+
+
+def _address_key(connection: ASGIConnection[Any, Any, Any, Any], throttle: str) -> str:
+    return f"{throttle}:{connection.client.host if connection.client else '?'}"
+
+
+def failed_attempt(request: Request[Any, Any, Any]) -> None:
+    """Count a wrong password or code against the caller's address (routes with opt "throttle"). Only
+    failures count, so an office behind one address can sign in as often as it likes; guessing cannot."""
+    throttle = request.route_handler.opt.get("throttle")
+    limiter = request.app.state.services.address_limiter
+    if throttle and limiter is not None:
+        limiter.check(_address_key(request, throttle))
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:

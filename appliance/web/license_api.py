@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 
 from appliance import accounts, audit
+from appliance.license_store import ClockCorrectionRefused
 from appliance.licensing import FingerprintError, LicenseError
 from appliance.web.auth import principal_of
 
@@ -66,21 +67,11 @@ class ClockCorrection(msgspec.Struct):
 @post("/api/v1/license/clock", opt={"scope": "admin"}, tags=["license"], status_code=200,
       summary="Confirm the clock is right after it had run ahead (restarts the clock mark; audited)")
 async def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCorrection]) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
-    try:
-        stated = datetime.fromisoformat(data.confirm_now.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(status_code=400, detail="Give the current date and time, e.g. 2026-12-03T14:05Z.") from None
-    if stated.tzinfo is None:
-        stated = stated.replace(tzinfo=UTC)
     licenses = _licenses(request)
-    if abs((stated - licenses.clock()).total_seconds()) > 600:
-        raise HTTPException(status_code=409, detail="The server's clock does not agree with the time you gave. Set the "
-                            "server's clock right first (NTP, or the host's date), then confirm again.")
-    if licenses.state().state != "clock_tampered":
-        raise HTTPException(status_code=409, detail="The clock needs no correction.")
-    made = licenses.correct_clock()
+    try:
+        made = licenses.correct_clock(data.confirm_now)
+    except ClockCorrectionRefused as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
     audit.record(request.app.state.services.databases.get(), "license.clock_corrected", actor=principal_of(request).user.email,
                  detail=made)
     return {**made, "license": licenses.state().as_dict()}

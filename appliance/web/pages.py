@@ -10,6 +10,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
+from appliance.web.auth import failed_attempt
 from appliance import accounts, audit
 
 
@@ -54,6 +55,7 @@ async def setup_submit(
         return Redirect("/privacy")
     email = data.get("email", "")
     if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
+        failed_attempt(request)
         return Template("setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email})
     try:
         user = accounts.create(db, email, data.get("password", ""), "admin")

@@ -67,7 +67,7 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-@post("/api/v1/auth/kdf", opt={"public": True, "throttle": "password"}, status_code=200, tags=["auth"],
+@post("/api/v1/auth/kdf", opt={"public": True}, status_code=200, tags=["auth"],
       summary="Before sign-in: the key derivation parameters for an address (made-up ones for unknown addresses)")
 async def kdf_lookup(request: Request[Any, Any, Any], data: JSONBody[KdfLookup]) -> Response[dict[str, Any]]:
     email = (data.email or "").strip().lower()[:254]

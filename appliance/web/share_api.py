@@ -16,7 +16,7 @@ from litestar.response import Template
 from appliance import audit, exports, private_keys, shares, transcripts, workspaces
 from appliance.exports.model import stamp, turns
 from appliance.web.api import _attachment, visible_transcript
-from appliance.web.auth import principal_of
+from appliance.web.auth import failed_attempt, principal_of
 
 
 class ShareRequest(msgspec.Struct):
@@ -158,6 +158,7 @@ async def share_password(
         template.headers["Retry-After"] = str(exc.retry_after)
         return template
     if not ok:
+        failed_attempt(request)
         return _page("share_password.html", 401, token=token, error="That password is not right.")
     cookie = Cookie(key=_cookie_name(link.id), value=shares.grant(request.app.state.services.secret, link.id),
                     httponly=True, samesite="lax", secure=request.url.scheme == "https", path=f"/s/{token}", max_age=12 * 3600)
