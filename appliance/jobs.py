@@ -183,6 +183,7 @@ class JobRequest:
     priority: int = 0
     user_id: str | None = None
     workspace_id: str | None = None
+    api_key_id: str | None = None
 
 
 def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
@@ -201,6 +202,7 @@ def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
         "created_at": now(),
         "user_id": request.user_id,
         "workspace_id": request.workspace_id,
+        "api_key_id": request.api_key_id,
     }
     db["jobs"].insert(row)
     return get(db, row["id"])  # type: ignore[return-value]
@@ -267,11 +269,6 @@ def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | N
 def cancel_requested(db: sqlite_utils.Database, job_id: str) -> bool:
     rows = list(db.query("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]))
     return bool(rows and rows[0]["cancel_requested"])
-
-
-def count_active_for_user(db: sqlite_utils.Database, user_id: str) -> int:
-    """Queued and running jobs of one user (the concurrent-jobs quota)."""
-    return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE user_id = ? AND state IN ('queued', 'running')", [user_id])))["n"]
 
 
 def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:

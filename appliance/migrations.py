@@ -397,6 +397,12 @@ def _workspace_invitations(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0012_job_api_key")
+def _job_api_key(db: sqlite_utils.Database) -> None:
+    # Which API key submitted a job (NULL for the web UI): the per-key limit on jobs in flight counts it.
+    db.execute("ALTER TABLE jobs ADD COLUMN api_key_id TEXT")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

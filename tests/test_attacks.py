@@ -471,3 +471,42 @@ def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(
         job = mallory_admin.post("/api/v1/transcriptions", params={"workspace_id": team},
                                  files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()
         assert wait_for_job(mallory_admin.get, job["job_id"])["state"] == "done"
+
+
+def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: Settings, speech_bytes: bytes) -> None:
+    """Eight uploads released at the same moment with one key, then with two keys of one user: exactly
+    four are accepted (the limit), the others get 429 (they were all accepted before)."""
+    from appliance import accounts, apikeys
+    from appliance.db import connect
+    from appliance.web.app import create_app
+    import dataclasses
+
+    from tests.conftest import ADMIN_EMAIL, FakeRecognizer
+
+    settings = dataclasses.replace(settings, quotas=dataclasses.replace(settings.quotas, concurrent_jobs=4))
+    key = bootstrap(settings)
+    db = connect(settings.storage.database_path)
+    alice = accounts.by_email(db, ADMIN_EMAIL)
+    assert alice is not None
+    second = apikeys.create(db, alice.id, "second", "transcribe")[0]
+    db.conn.close()
+    for keys in ([key] * 8, [key, second] * 4):
+        with LiveServer(create_app(settings, recognizer=FakeRecognizer(delay=8))) as server:
+            order = iter(range(8))
+            lock = threading.Lock()
+
+            def upload() -> int:
+                with lock:
+                    mine = keys[next(order)]
+                with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {mine}"}) as client:
+                    return client.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}).status_code
+
+            statuses = _burst(8, 8, upload)
+            assert sorted(statuses) == [202] * 4 + [429] * 4, statuses
+            # The slots of refused uploads were given back: exactly four jobs exist, and nothing is reserved.
+            from appliance.db import connect as reconnect
+
+            check = reconnect(settings.storage.database_path)
+            assert next(iter(check.query("SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running')")))["n"] == 4
+            check.execute("UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')")  # for the next round
+            check.conn.close()

@@ -16,7 +16,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance import audio, audit, authz, exports, jobs, sealing, transcripts
+from appliance import admission, audio, audit, authz, exports, jobs, sealing, transcripts
 from appliance.db import checkpoint
 from appliance.exports.document_formats import FontsMissing
 from appliance.license_store import LicenseBlocked
@@ -112,18 +112,22 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
     workspace_id = authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
     # The licence may pause new work (never reading or exporting): checked before any byte is read.
     services.licenses.require_new_jobs()
-    if jobs.count_active_for_user(db, principal.user.id) >= settings.quotas.concurrent_jobs:
-        raise HTTPException(
-            status_code=429,
-            detail=f"You already have {settings.quotas.concurrent_jobs} jobs waiting or running. Please wait for one to finish.",
-            headers={"Retry-After": str(settings.server.retry_after_seconds)},
-        )
-    if jobs.count_waiting(db) >= settings.worker.max_queued_jobs:
-        raise HTTPException(
-            status_code=503,
-            detail="The queue is full. Please retry shortly.",
-            headers={"Retry-After": str(settings.server.retry_after_seconds)},
-        )
+    # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
+    # job row when it is written; every other way out gives it back (appliance/admission.py).
+    try:
+        with services.gate.slot(db, principal.user.id, principal.key_id) as admit:
+            row = await _receive_and_queue(request, services, principal, workspace_id, field_mapper, admit)
+    except admission.Refused as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc),
+                            headers={"Retry-After": str(settings.server.retry_after_seconds)}) from None
+    services.worker.notify()
+    return row
+
+
+async def _receive_and_queue(request: Request, services: Services, principal: Any, workspace_id: str | None,
+                             field_mapper: FieldMapper, admit: Callable[[Callable[[], Any]], Any]) -> dict[str, Any]:
+    settings = services.settings
+    db = services.databases.get()
     received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
     job_id: str | None = None
     try:
@@ -146,19 +150,18 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
         # job row (nor the WAL, nor a failed job's record, nor a workspace viewer); the worker gets them
         # from memory, beside the audio.
         secrets = {k: stored.pop(k) for k in sealing.SECRET_OPTIONS if k in stored} if options.private else {}
-        row = jobs.create(
-            services.databases.get(),
-            jobs.JobRequest(
-                filename=received.filename[:255],
-                size_bytes=received.upload.size,
-                content_type=received.content_type,
-                models=[m.name for m in options.models],
-                options=stored,
-                priority=options.priority,
-                user_id=principal.user.id,
-                workspace_id=workspace_id,
-            ),
+        request_row = jobs.JobRequest(
+            filename=received.filename[:255],
+            size_bytes=received.upload.size,
+            content_type=received.content_type,
+            models=[m.name for m in options.models],
+            options=stored,
+            priority=options.priority,
+            user_id=principal.user.id,
+            workspace_id=workspace_id,
+            api_key_id=principal.key_id,
         )
+        row = admit(lambda: jobs.create(services.databases.get(), request_row))
         job_id = row["id"]
         services.vault.put(job_id, received.upload, secrets)
     except OptionsError as exc:
@@ -173,7 +176,6 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
             services.vault.release(job_id)
             jobs.finish(services.databases.get(), job_id, "failed", error="The upload could not be queued.")
         raise
-    services.worker.notify()
     return row
 
 

@@ -8,7 +8,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
-from appliance import accounts, jobs, license_store, migrations, privacy
+from appliance import accounts, admission, jobs, license_store, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
 from appliance.capacity import for_settings
 from appliance.config import Settings
@@ -38,8 +38,9 @@ class Services:
     metrics: Metrics
     partials: PartialTexts  # text so far of jobs being streamed (the worker's own buffer)
     devices: int = 1
-    # Password guesses (sign-in, setup code, share passwords) and key-record lookups per client address.
+    # Failed password guesses (sign-in, setup code, share passwords) per client address.
     address_limiter: RateLimiter | None = None
+    gate: admission.JobGate | None = None  # jobs in flight per user and key, and the queue cap
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -103,7 +104,9 @@ def build(
                                                       db=databases.get)
     return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
                     server_secret(settings.storage.data_dir), metrics, partials, devices,
-                    RateLimiter(settings.security.address_attempts_per_minute))
+                    RateLimiter(settings.security.address_attempts_per_minute),
+                    admission.JobGate(admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs,
+                                                       settings.worker.max_queued_jobs)))
 
 
 def server_secret(data_dir: Path) -> bytes:

@@ -1,0 +1,86 @@
+"""Admission of new jobs: the per-user and per-key limits on jobs in flight and the queue cap, decided
+atomically before an upload's body is read.
+
+The decision used to be a count read from the database before the upload and a job row written after
+it, so eight uploads sent at once all saw "0 in flight" and were all accepted. Now a slot is taken
+under one lock (uploads in progress counted in memory, jobs already queued or running counted in the
+database) and handed to the job row when it is written, in the same critical section; a refused or
+abandoned upload gives its slot back. One process serves the appliance, so a process lock is the
+transaction that matters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+
+class Refused(Exception):
+    """No slot: `status` (429 for a personal limit, 503 for the full queue) and a message for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_user: int
+    per_key: int
+    queue: int
+
+
+class JobGate:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._uploading: Counter[str] = Counter()  # "user:<id>", "key:<id>", "queue" -> uploads in progress
+
+    def _in_flight(self, db: sqlite_utils.Database, user_id: str, key_id: str | None) -> tuple[int, int, int]:
+        row = next(iter(db.query(
+            "SELECT sum(user_id = ?) AS user_jobs, sum(api_key_id IS NOT NULL AND api_key_id = ?) AS key_jobs, "
+            "sum(state = 'queued') AS queued FROM jobs WHERE state IN ('queued', 'running')", [user_id, key_id])))
+        return int(row["user_jobs"] or 0), int(row["key_jobs"] or 0), int(row["queued"] or 0)
+
+    @contextmanager
+    def slot(self, db: sqlite_utils.Database, user_id: str, key_id: str | None) -> Iterator[Callable[[Callable[[], Any]], Any]]:
+        """Take a slot or raise Refused. Inside the block, call `admit(create_job)`: the job row is written
+        while the slot is still held, then the slot is released (the row now counts). Leaving the block
+        without admitting (a refused or failed upload, a client that went away) gives the slot back."""
+        names = [f"user:{user_id}", "queue"] + ([f"key:{key_id}"] if key_id else [])
+        with self._lock:
+            user_jobs, key_jobs, queued = self._in_flight(db, user_id, key_id)
+            if user_jobs + self._uploading[names[0]] >= self.limits.per_user:
+                raise Refused(429, f"You already have {self.limits.per_user} jobs waiting or running. Please wait for one to finish.")
+            if key_id and key_jobs + self._uploading[names[2]] >= self.limits.per_key:
+                raise Refused(429, f"This API key already has {self.limits.per_key} jobs waiting or running. "
+                                   "Please wait for one to finish.")
+            if queued + self._uploading["queue"] >= self.limits.queue:
+                raise Refused(503, "The queue is full. Please retry shortly.")
+            self._uploading.update(names)
+        held = True
+
+        def admit(create: Callable[[], Any]) -> Any:
+            nonlocal held
+            with self._lock:
+                result = create()
+                self._uploading.subtract(names)
+                held = False
+            return result
+
+        try:
+            yield admit
+        finally:
+            if held:
+                with self._lock:
+                    self._uploading.subtract(names)
+
+    def uploading(self) -> int:
+        with self._lock:
+            return self._uploading["queue"]
