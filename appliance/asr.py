@@ -187,6 +187,16 @@ class Segment:
     speaker: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    # The decoder's own figures, for the OpenAI-compatible verbose_json (None where not known).
+    scores: SegmentScores | None = None
+
+
+@dataclass(frozen=True)
+class SegmentScores:
+    seek: int
+    temperature: float | None
+    compression_ratio: float
+    tokens: tuple[int, ...] | None  # None for a piece of a segment split at a speaker change
 
 
 @dataclass
@@ -326,6 +336,8 @@ class WhisperEngine:
                     words=words,
                     avg_logprob=float(seg.avg_logprob),
                     no_speech_prob=float(seg.no_speech_prob),
+                    scores=SegmentScores(int(seg.seek), None if seg.temperature is None else float(seg.temperature),
+                                         float(seg.compression_ratio), tuple(int(t) for t in seg.tokens)),
                 )
             )
             progress(min(float(seg.end), duration), segments[-1].text)

@@ -403,6 +403,14 @@ def _job_api_key(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN api_key_id TEXT")
 
 
+@migrations(name="0013_segment_scores")
+def _segment_scores(db: sqlite_utils.Database) -> None:
+    # What the decoder reported for each recognised segment (the OpenAI-compatible verbose_json shows
+    # them); NULL for segments made by editing or by splitting at speaker changes.
+    for column in ("seek INTEGER", "temperature REAL", "compression_ratio REAL", "tokens TEXT"):
+        db.execute(f"ALTER TABLE segments ADD COLUMN {column}")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -59,10 +59,14 @@ def store(
             [(transcript_id, s.id, s.label, i) for i, s in enumerate(speakers or [])],
         )
         for position, seg in enumerate(result.segments):
+            scores = seg.scores
             cursor = db.execute(
-                "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [transcript_id, position, seg.start, seg.end, seg.text, seg.speaker, seg.avg_logprob, seg.no_speech_prob],
+                "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob, "
+                "seek, temperature, compression_ratio, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [transcript_id, position, seg.start, seg.end, seg.text, seg.speaker, seg.avg_logprob, seg.no_speech_prob,
+                 scores.seek if scores else None, scores.temperature if scores else None,
+                 scores.compression_ratio if scores else None,
+                 json.dumps(list(scores.tokens)) if scores and scores.tokens is not None else None],
             )
             segment_id = cursor.lastrowid
             db.conn.executemany(
@@ -146,6 +150,17 @@ def list_page(
         f"SELECT * FROM transcripts {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", [*args, limit, offset]
     )
     return {"items": [_summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+def segment_scores(db: sqlite_utils.Database, transcript_id: str) -> dict[int, dict[str, Any]]:
+    """Segment row id (a segment's `sid`) -> the decoder's figures (avg_logprob, no_speech_prob, seek, temperature,
+    compression_ratio, tokens), each None where it is not known."""
+    out = {}
+    for r in db.query("SELECT id, avg_logprob, no_speech_prob, seek, temperature, compression_ratio, tokens FROM segments "
+                      "WHERE transcript_id = ?", [transcript_id]):
+        out[r["id"]] = {**{k: r[k] for k in ("avg_logprob", "no_speech_prob", "seek", "temperature", "compression_ratio")},
+                        "tokens": json.loads(r["tokens"]) if r["tokens"] else None}
+    return out
 
 
 def row(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:

@@ -174,3 +174,36 @@ def test_a_key_made_not_to_store_keeps_no_transcript(settings: Settings, speech_
         with speech_wav.open("rb") as f:
             keeps.audio.transcriptions.create(model="whisper-1", file=f)
         assert transcripts.list_page(db, limit=500, offset=0)["total"] == before + 1
+
+
+def test_verbose_json_scores_are_faster_whispers_own(settings: Settings, speech_wav: Path) -> None:
+    """Each segment's avg_logprob, no_speech_prob, compression_ratio, temperature, seek and tokens are what
+    faster-whisper itself reports for the same audio and settings (they used to be invented constants)."""
+    import dataclasses
+
+    from faster_whisper import WhisperModel
+
+    from appliance.asr import embedded_model_path
+    from appliance.audio import decode
+    from appliance.web.app import create_app
+
+    # The sequential decoder, one thread, int8: the same call made directly below.
+    settings = dataclasses.replace(
+        settings, models=dataclasses.replace(settings.models, batched=False, cpu_threads=1, compute_type="int8"),
+        transcription=dataclasses.replace(settings.transcription, vad_filter=False))
+    key = bootstrap(settings)
+    with LiveServer(create_app(settings)) as server, speech_wav.open("rb") as f:
+        api = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
+        verbose = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                                  timestamp_granularities=["segment"])
+    model = WhisperModel(str(embedded_model_path()), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
+    segments, _info = model.transcribe(decode(speech_wav.read_bytes()).samples, beam_size=5, word_timestamps=True,
+                                       vad_filter=False)
+    reference = list(segments)
+    ours = verbose.model_dump()["segments"]
+    assert len(ours) == len(reference) >= 1
+    for got, want in zip(ours, reference):
+        assert got["tokens"] == list(want.tokens) and got["seek"] == want.seek and got["temperature"] == want.temperature
+        assert got["avg_logprob"] == pytest.approx(want.avg_logprob, abs=1e-4) and got["avg_logprob"] != 0.0
+        assert got["no_speech_prob"] == pytest.approx(want.no_speech_prob, abs=1e-4)
+        assert got["compression_ratio"] == pytest.approx(want.compression_ratio, abs=1e-4)

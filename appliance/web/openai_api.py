@@ -81,13 +81,19 @@ async def _forget(request: Request[Any, Any, Any], doc: dict[str, Any]) -> None:
         await request.app.state.services.databases.in_thread(transcripts.delete, doc["id"])
 
 
-def _verbose(doc: dict[str, Any], task: str, granularities: set[str]) -> dict[str, Any]:
+SCORE_FIELDS = ("seek", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
+
+
+def _verbose(doc: dict[str, Any], task: str, granularities: set[str], scores: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's verbose_json. Each segment's scores are the decoder's own (clients drop hallucinated
+    segments by them); a figure that is not known (a segment split at a speaker change keeps its
+    parent's, one made by editing has none) is left out rather than invented."""
     body: dict[str, Any] = {"task": task, "language": LANGUAGE_NAMES.get(doc["language"] or "", doc["language"] or ""),
                             "duration": doc["duration"], "text": doc["text"]}
     if not granularities or "segment" in granularities:
         body["segments"] = [
-            {"id": s["id"], "seek": 0, "start": s["start"], "end": s["end"], "text": " " + s["text"], "tokens": [],
-             "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0, "no_speech_prob": 0.0}
+            {"id": s["id"], "start": s["start"], "end": s["end"], "text": " " + s["text"],
+             **{k: v for k, v in scores.get(s["sid"], {}).items() if k in SCORE_FIELDS and v is not None}}
             for s in doc["segments"]
         ]
     if "word" in granularities:
@@ -104,11 +110,12 @@ def _diarized(doc: dict[str, Any]) -> dict[str, Any]:
             "usage": {"type": "duration", "seconds": doc["duration"]}}
 
 
-def _respond(doc: dict[str, Any], fmt: str, task: str, granularities: set[str]) -> Response[Any]:
+def _respond(doc: dict[str, Any], fmt: str, task: str, granularities: set[str],
+             scores: dict[int, dict[str, Any]] | None = None) -> Response[Any]:
     if fmt == "json":
         return Response({"text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}})
     if fmt == "verbose_json":
-        return Response(_verbose(doc, task, granularities))
+        return Response(_verbose(doc, task, granularities, scores or {}))
     if fmt == "diarized_json":
         return Response(_diarized(doc))
     if fmt == "text":
@@ -161,7 +168,9 @@ async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] |
         request.app.state.services.partials.watch(row["id"])
         return ServerSentEvent(_stream(request, row["id"]))
     doc = await _finished(request, row["id"])
-    response = _respond(doc, settings["format"], task, settings["granularities"])
+    scores = transcripts.segment_scores(request.app.state.services.databases.get(), doc["id"]) \
+        if settings["format"] == "verbose_json" else {}
+    response = _respond(doc, settings["format"], task, settings["granularities"], scores)
     await _forget(request, doc)
     return response
 
