@@ -257,6 +257,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Ite
     yield found
 
 
+@pytest.mark.timeout(900)  # the traced session idles past two minutes on purpose
 def test_a_whole_session_sends_nothing_and_writes_only_the_data_dir(session: dict[str, object]) -> None:
     server = session["server"]
     trace = session["trace"]
@@ -275,6 +276,7 @@ def test_a_whole_session_sends_nothing_and_writes_only_the_data_dir(session: dic
     assert not list(Path(session["tmp"]).rglob(".onnxruntime")), "a telemetry store was written"  # type: ignore[arg-type]
 
 
+@pytest.mark.timeout(900)  # the traced session idles past two minutes on purpose
 def test_the_console_holds_no_content(session: dict[str, object]) -> None:
     server = session["server"]
     assert isinstance(server, Server)
@@ -286,6 +288,7 @@ def test_the_console_holds_no_content(session: dict[str, object]) -> None:
         assert needle not in lowered, f"{needle!r} in the console output"
 
 
+@pytest.mark.timeout(900)  # the traced session idles past two minutes on purpose
 def test_lock_is_reported_active_with_nothing_refused(session: dict[str, object]) -> None:
     for metrics in (session["metrics_busy"], session["metrics_idle"]):
         assert "sotto_egress_lock_active 1.0" in str(metrics)
@@ -322,6 +325,7 @@ threading.Thread(target=_native_attempts, name='fake-telemetry', daemon=True).st
 """
 
 
+@pytest.mark.timeout(900)  # a traced server's start and several doctor runs
 def test_the_lock_refuses_native_code_inside_the_real_server(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
