@@ -134,7 +134,7 @@ def _lock_egress(settings: Settings) -> None:
                     "stops outbound connections from Python code; native code is not covered")
         return
     try:
-        lock = egress_lock.install(settings.storage.data_dir / "run" / "egress-lock.json")
+        lock = egress_lock.install(egress_lock.state_path(settings.storage.data_dir))
     except egress_lock.LockError as exc:
         raise _fail(f"refusing to start: the kernel egress lock could not be applied: {exc}. Set "
                     f"security.egress_lock = \"off\" only if this host cannot run seccomp filters.", 2) from None
@@ -386,7 +386,7 @@ def egress_lock_report(settings: Settings) -> dict[str, Any]:
     from appliance import egress_lock
 
     wanted = settings.security.egress_lock == "on"
-    record = egress_lock.read_state_file(settings.storage.data_dir / "run" / "egress-lock.json")
+    record = egress_lock.read_state_file(egress_lock.state_path(settings.storage.data_dir))
     if record is None:
         return {"wanted": wanted, "server_running": False, "active": None, "refused": None, "ok": True,
                 "detail": "no server has run on this data dir yet"}

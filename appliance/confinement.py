@@ -117,10 +117,12 @@ def check(data_dir: Path, environ: Mapping[str, str] | None = None, *, mounts: s
         if not value or not _safe(Path(value), data_dir, mounts):
             raise ConfinementError(f"{name}={value or '(unset)'} is outside the data dir ({data_dir}): a library "
                                    f"would write there")
-    builds = telemetry_builds if telemetry_builds is not None else installed_telemetry_builds()
     for store in TELEMETRY_STORES:
         variable, off = store.opt_out
-        if builds.get(store.library) and environ.get(variable) != off:
+        if environ.get(variable) == off:
+            continue  # opted out: no need to read the library (50 MB for onnxruntime) at every start
+        builds = telemetry_builds if telemetry_builds is not None else installed_telemetry_builds()
+        if builds.get(store.library):
             path = Path(environ["HOME"]) / store.path
             raise ConfinementError(f"{store.library} would write its telemetry store to {path} and send it out: "
                                    f"this build carries a telemetry client and {variable} is not {off}")

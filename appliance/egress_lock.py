@@ -118,12 +118,21 @@ def state() -> LockState:
     return _state
 
 
+def state_path(data_dir: Path) -> Path:
+    """Where the running server records its lock (read by `appliance doctor`)."""
+    return data_dir / "run" / "egress-lock.json"
+
+
 def _library() -> ctypes.CDLL:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # The soname first: find_library would run `ldconfig -p` (a child process) at every start.
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
-    except OSError as exc:
-        raise LockError(f"libseccomp is not installed ({exc}); install the libseccomp2 package") from None
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        name = ctypes.util.find_library("seccomp")
+        try:
+            lib = ctypes.CDLL(name or "libseccomp.so", use_errno=True)
+        except OSError as exc:
+            raise LockError(f"libseccomp is not installed ({exc}); install the libseccomp2 package") from None
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_release.argtypes = [ctypes.c_void_p]

@@ -124,7 +124,7 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
     return row
 
 
-async def _receive_and_queue(request: Request, services: Services, principal: Any, workspace_id: str | None,
+async def _receive_and_queue(request: Request, services: Services, principal: authz.Principal, workspace_id: str | None,
                              field_mapper: FieldMapper, admit: Callable[[Callable[[], Any]], Any]) -> dict[str, Any]:
     settings = services.settings
     db = services.databases.get()
