@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from appliance import workspaces
+from appliance import private_crypto, workspaces
 from appliance.db import transaction
 from appliance.jobs import new_id, now
 
@@ -129,10 +130,7 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
             "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)",
             [max_failures, max_failures, until, row["id"], moment]).rowcount == 1
     stored = row["password_hash"] if row is not None and charged else _dummy_hash()  # same work either way
-    try:
-        ok = _hasher.verify(stored, password or "")
-    except (VerificationError, InvalidHashError):
-        ok = False
+    ok = _matches(db, row["id"] if row is not None and charged else None, stored, password)
     if row is None or not charged or not ok or row["disabled"]:
         raise SignInFailed()
     if _hasher.check_needs_rehash(stored):
@@ -141,23 +139,45 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
     return _user(row, db)
 
 
-def set_password(db: sqlite_utils.Database, user_id: str, password: str, *, auth_key: bool = False) -> None:
+def set_password(db: sqlite_utils.Database, user_id: str, password: str) -> None:
     check_password_strength(password)
-    hashed = _hasher.hash(password)
     with transaction(db):
         db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
-                   [hashed, now(), user_id])
-        # With private transcripts on, the browser signs in with an auth key derived from the password; any
-        # other new password (an administrator's reset) is typed as it is until the user re-wraps their keys.
-        db.execute("UPDATE user_keys SET signs_in_with_auth_key = ? WHERE user_id = ?", [int(auth_key), user_id])
+                   [_hasher.hash(password), now(), user_id])
+        db.execute("UPDATE user_keys SET signs_in_with_auth_key = 0 WHERE user_id = ?", [user_id])
 
 
 def verify_password(db: sqlite_utils.Database, user_id: str, password: str) -> bool:
     rows = list(db.query("SELECT password_hash FROM users WHERE id = ?", [user_id]))
+    return bool(rows) and _matches(db, user_id, rows[0]["password_hash"], password)
+
+
+def _matches(db: sqlite_utils.Database, user_id: str | None, stored: str, password: str) -> bool:
+    """The password against its hash. Accounts that turned private transcripts on before they had a
+    passphrase of their own signed in with an auth key the browser derived from the password, and the
+    hash is of that key: it is derived here from the password instead, and on a match the password's own
+    hash replaces it (once; the migration to a separate passphrase happens in the browser)."""
+    legacy = _legacy_auth_kdf(db, user_id) if user_id else None
+    candidate = password or ""
+    if legacy is not None:
+        try:
+            candidate = private_crypto.derive_keys(candidate, private_crypto.KdfParams.from_json(legacy)).auth_key_text
+        except private_crypto.CryptoRefused:
+            return False
     try:
-        return bool(rows) and _hasher.verify(rows[0]["password_hash"], password or "")
+        ok = _hasher.verify(stored, candidate)
     except (VerificationError, InvalidHashError):
         return False
+    if ok and legacy is not None and user_id:
+        with transaction(db):
+            db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), user_id])
+            db.execute("UPDATE user_keys SET signs_in_with_auth_key = 0 WHERE user_id = ?", [user_id])
+    return ok
+
+
+def _legacy_auth_kdf(db: sqlite_utils.Database, user_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT kdf FROM user_keys WHERE user_id = ? AND signs_in_with_auth_key = 1", [user_id]))
+    return json.loads(rows[0]["kdf"]) if rows else None
 
 
 def set_disabled(db: sqlite_utils.Database, user_id: str, disabled: bool) -> None:

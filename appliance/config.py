@@ -142,8 +142,8 @@ class SecuritySettings:
     session_absolute_minutes: int = 720
     login_max_failures: int = 5
     lockout_minutes: int = 15
-    # Per client address, across all accounts and links: sign-in, setup-code, share-password and
-    # key-record (kdf) requests a minute; beyond it, 429 with Retry-After.
+    # Per client address, across all accounts and links: failed sign-in, setup-code and share-password
+    # attempts a minute; beyond it, 429 with Retry-After.
     address_attempts_per_minute: int = 20
     invite_hours: int = 72
     # The kernel egress lock (appliance/egress_lock.py): on = `serve` refuses to start without it; off

@@ -308,7 +308,7 @@ def _private_keys(db: sqlite_utils.Database) -> None:
             recovery_dk TEXT NOT NULL,         -- envelope "dk-recovery": the data key under the recovery key
             public_key TEXT NOT NULL,          -- base64url uncompressed P-256 point: what the worker seals to
             wrapped_private_key TEXT NOT NULL, -- envelope "sk": the PKCS#8 private key under the data key
-            signs_in_with_auth_key INTEGER NOT NULL DEFAULT 1,  -- 0 after an administrator's password reset
+            signs_in_with_auth_key INTEGER NOT NULL DEFAULT 1,  -- see 0014: 1 = the password hash is of the old auth key
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )
@@ -409,6 +409,19 @@ def _segment_scores(db: sqlite_utils.Database) -> None:
     # them); NULL for segments made by editing or by splitting at speaker changes.
     for column in ("seek INTEGER", "temperature REAL", "compression_ratio REAL", "tokens TEXT"):
         db.execute(f"ALTER TABLE segments ADD COLUMN {column}")
+
+
+@migrations(name="0014_private_passphrase")
+def _private_passphrase(db: sqlite_utils.Database) -> None:
+    # Private transcripts get a passphrase of their own, which never reaches the server. Key records made
+    # before this were wrapped under a key derived from the sign-in password, which the server received at
+    # every earlier sign-in: they are marked 'sign-in-password' and their owners choose a passphrase (the
+    # data key and key pair are replaced, every transcript key re-wrapped, in their browser) before they
+    # open a private transcript again. `signs_in_with_auth_key` = 1 now only means that users.password_hash
+    # still holds the old derived auth key; the next sign-in replaces it with the password's own hash.
+    db.execute("ALTER TABLE user_keys ADD COLUMN scheme TEXT NOT NULL DEFAULT 'passphrase' "
+               "CHECK (scheme IN ('passphrase', 'sign-in-password'))")
+    db.execute("UPDATE user_keys SET scheme = 'sign-in-password'")
 
 
 def apply(db: sqlite_utils.Database) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -144,7 +142,9 @@ class KdfParams:
 @dataclass(frozen=True)
 class DerivedKeys:
     kek: bytes  # wraps the data key; in the browser a non-extractable CryptoKey that never leaves it
-    auth_key: bytes  # what the server verifies instead of the password
+    # What the browser once sent at sign-in instead of the password (accounts enrolled before private
+    # transcripts had a passphrase of their own); now only derived to recognise such an old sign-in.
+    auth_key: bytes
 
     @property
     def auth_key_text(self) -> str:
@@ -409,15 +409,14 @@ class Enrolment:
     private_key: bytes  # PKCS#8
 
 
-def enrol(password: str, uid: str, *, iterations: int = MIN_ITERATIONS) -> Enrolment:
+def enrol(passphrase: str, uid: str, *, iterations: int = MIN_ITERATIONS) -> Enrolment:
     """Everything the browser does when a user turns private transcripts on."""
     params = KdfParams.new(iterations)
-    keys = derive_keys(password, params)
+    keys = derive_keys(passphrase, params)
     dk, recovery = os.urandom(KEY_BYTES), os.urandom(KEY_BYTES)
     pkcs8, public = new_key_pair()
     record = {
         "kdf": params.to_json(),
-        "auth_key": keys.auth_key_text,
         "wrapped_dk": wrap_data_key(keys.kek, dk, uid),
         "recovery_dk": wrap_data_key_for_recovery(recovery, dk, uid),
         "public_key": b64u_encode(public),
@@ -426,16 +425,42 @@ def enrol(password: str, uid: str, *, iterations: int = MIN_ITERATIONS) -> Enrol
     return Enrolment(record, format_recovery_key(recovery), dk, pkcs8)
 
 
-def change_password(old_password: str, new_password: str, record: Mapping[str, Any], uid: str) -> dict[str, Any]:
+def change_passphrase(old_passphrase: str, new_passphrase: str, record: Mapping[str, Any], uid: str) -> dict[str, Any]:
     """New salt, new KEK, the same data key re-wrapped; nothing else changes."""
-    dk = unwrap_data_key(derive_keys(old_password, KdfParams.from_json(record["kdf"])).kek, record["wrapped_dk"], uid)
+    dk = unwrap_data_key(derive_keys(old_passphrase, KdfParams.from_json(record["kdf"])).kek, record["wrapped_dk"], uid)
     params = KdfParams.new(max(MIN_ITERATIONS, record["kdf"]["iterations"]))
-    keys = derive_keys(new_password, params)
-    return {"kdf": params.to_json(), "auth_key": keys.auth_key_text, "wrapped_dk": wrap_data_key(keys.kek, dk, uid)}
+    return {"kdf": params.to_json(), "wrapped_dk": wrap_data_key(derive_keys(new_passphrase, params).kek, dk, uid)}
 
 
-def fake_kdf_params(secret: bytes, email: str) -> dict[str, Any]:
-    """Stable made-up parameters for an address without a key record, so the pre-sign-in lookup gives
-    the same shape for every address."""
-    salt = hmac.new(secret, b"sotto kdf salt\x00" + email.encode("utf-8"), hashlib.sha256).digest()[:SALT_BYTES]
-    return KdfParams(MIN_ITERATIONS, salt).to_json()
+def opens_data_key(secret: str, kdf: Mapping[str, Any], wrapped_dk: str, uid: str) -> bool:
+    """Whether `secret` is the passphrase of this wrapped data key: the server tries the sign-in password
+    it was just given, to refuse a passphrase that is the same (the server sees that password)."""
+    try:
+        unwrap_data_key(derive_keys(secret, KdfParams.from_json(kdf)).kek, wrapped_dk, uid)
+    except CryptoRefused:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    enrolment: Enrolment  # the new record, recovery key and keys
+    owned: dict[str, str]  # transcript id → its key wrapped under the new data key ("tk")
+    received: dict[str, str]  # transcript id → a teammate's key sealed again to the new public key ("tk-sealed")
+
+
+def rekey(old_dk: bytes, old_pkcs8: bytes, new_passphrase: str, inventory: Mapping[str, Any], uid: str) -> Rekeyed:
+    """What the browser does to leave a record wrapped under the sign-in password (sotto-crypto's rekey):
+    a new record, and every transcript key the old keys open moved to the new ones."""
+    fresh = enrol(new_passphrase, uid)
+    owned, received = {}, {}
+    for item in inventory["owned"]:
+        tid = item["transcript_id"]
+        tk = (unseal_with_private_key(old_pkcs8, item["key_envelope"], uid, tid) if item["kind"] == "tk-sealed"
+              else unwrap_transcript_key(old_dk, item["key_envelope"], uid, tid))
+        owned[tid] = wrap_transcript_key(fresh.dk, tk, uid, tid)
+    public = b64u_decode(fresh.record["public_key"])
+    for item in inventory["received"]:
+        tid = item["transcript_id"]
+        received[tid] = seal_to_public_key(public, unseal_with_private_key(old_pkcs8, item["key_envelope"], uid, tid), uid, tid)
+    return Rekeyed(fresh, owned, received)

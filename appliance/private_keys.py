@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from appliance import accounts, private_crypto
+from appliance import private_crypto
 from appliance.db import transaction
 from appliance.jobs import now
 from appliance.private_crypto import CryptoRefused
@@ -23,7 +23,22 @@ class KeyRecordError(ValueError):
 
 
 class AlreadyEnrolled(KeyRecordError):
-    """Private transcripts are on already: a new password goes through change_password."""
+    """Private transcripts are on already: a new passphrase goes through change_passphrase."""
+
+
+class NeedsNewPassphrase(KeyRecordError):
+    """The record is still wrapped under the sign-in password: only `rekey` may replace it."""
+
+
+class InventoryChanged(KeyRecordError):
+    """A re-key did not cover exactly the transcript keys the account holds now (a private job finished
+    or a teammate shared one meanwhile): fetch the inventory again and redo it."""
+
+
+# Key records made before private transcripts had a passphrase of their own (migration 0014).
+LEGACY_SCHEME = "sign-in-password"
+NEW_PASSPHRASE = ("Your private transcripts are still locked with your sign-in password, which the appliance receives "
+                  "at every sign-in. Choose a passphrase of their own on your account page first.")
 
 
 def _checked(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -42,7 +57,7 @@ def check_envelope(text: Any, typ: str, ids: dict[str, str]) -> None:
 
 def check_record(record: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     """A full key record: every envelope of the right type for this user, parameters at the floor or above."""
-    missing = [f for f in (*RECORD_FIELDS, "auth_key") if not record.get(f)]
+    missing = [f for f in RECORD_FIELDS if not record.get(f)]
     if missing:
         raise KeyRecordError(f"the key record needs {', '.join(missing)}")
     kdf = _checked(private_crypto.KdfParams.from_json, record["kdf"])
@@ -51,14 +66,7 @@ def check_record(record: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     _checked(private_crypto.validate_envelope, record["recovery_dk"], "dk-recovery", ids)
     _checked(private_crypto.validate_envelope, record["wrapped_private_key"], "sk", ids)
     _checked(private_crypto.check_public_key, _checked(private_crypto.b64u_decode, record["public_key"]))
-    check_auth_key(record["auth_key"])
     return {"kdf": json.dumps(kdf.to_json()), **{f: record[f] for f in RECORD_FIELDS if f != "kdf"}}
-
-
-def check_auth_key(value: Any) -> str:
-    if not isinstance(value, str) or len(_checked(private_crypto.b64u_decode, value)) != private_crypto.KEY_BYTES:
-        raise KeyRecordError("the auth key is 32 bytes, base64url")
-    return value
 
 
 def get(db: sqlite_utils.Database, user_id: str) -> dict[str, Any] | None:
@@ -67,7 +75,7 @@ def get(db: sqlite_utils.Database, user_id: str) -> dict[str, Any] | None:
         return None
     row = rows[0]
     return {"kdf": json.loads(row["kdf"]), **{f: row[f] for f in RECORD_FIELDS if f != "kdf"},
-            "signs_in_with_auth_key": bool(row["signs_in_with_auth_key"]),
+            "scheme": row["scheme"], "needs_new_passphrase": row["scheme"] == LEGACY_SCHEME,
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 
@@ -81,7 +89,7 @@ def public_key(db: sqlite_utils.Database, user_id: str) -> bytes | None:
 
 
 def create(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any]) -> None:
-    """Turn private mode on: store the record, and from now on the auth key is the sign-in secret."""
+    """Turn private mode on: store the record. The sign-in password is not involved any more."""
     if enrolled(db, user_id):
         raise AlreadyEnrolled("Private transcripts are already on for this account.")
     fields = check_record(record, user_id)
@@ -89,29 +97,70 @@ def create(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any]) -
     with transaction(db):
         if enrolled(db, user_id):
             raise AlreadyEnrolled("Private transcripts are already on for this account.")
-        db["user_keys"].insert({"user_id": user_id, **fields, "created_at": stamp, "updated_at": stamp})
-        accounts.set_password(db, user_id, record["auth_key"], auth_key=True)
+        db["user_keys"].insert({"user_id": user_id, **fields, "signs_in_with_auth_key": 0, "scheme": "passphrase",
+                                "created_at": stamp, "updated_at": stamp})
 
 
-def change_password(db: sqlite_utils.Database, user_id: str, change: Mapping[str, Any]) -> None:
-    """New parameters, a new wrapped data key and a new auth key; every other envelope stays as it is."""
+def change_passphrase(db: sqlite_utils.Database, user_id: str, change: Mapping[str, Any]) -> None:
+    """New parameters and the same data key re-wrapped (the browser's work); every other envelope stays."""
     kdf = _checked(private_crypto.KdfParams.from_json, change.get("kdf"))
     _checked(private_crypto.validate_envelope, change.get("wrapped_dk") or "", "dk", {"uid": user_id})
-    auth_key = check_auth_key(change.get("auth_key"))
     with transaction(db):
-        updated = db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, updated_at = ? WHERE user_id = ?",
-                             [json.dumps(kdf.to_json()), change["wrapped_dk"], now(), user_id]).rowcount
-        if not updated:
+        rows = list(db.query("SELECT scheme FROM user_keys WHERE user_id = ?", [user_id]))
+        if not rows:
             raise KeyRecordError(NOT_ENROLLED)
-        accounts.set_password(db, user_id, auth_key, auth_key=True)
+        if rows[0]["scheme"] == LEGACY_SCHEME:  # its data key was exposed: a re-wrap would keep it
+            raise NeedsNewPassphrase(NEW_PASSPHRASE)
+        db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, updated_at = ? WHERE user_id = ?",
+                   [json.dumps(kdf.to_json()), change["wrapped_dk"], now(), user_id])
 
 
-def kdf_for_email(db: sqlite_utils.Database, email: str) -> dict[str, Any] | None:
-    """The parameters the sign-in form derives the auth key with; None when the password is typed as is
-    (no key record, or an administrator reset the password and the user has not re-wrapped yet)."""
-    rows = list(db.query("SELECT k.kdf FROM user_keys k JOIN users u ON u.id = k.user_id "
-                         "WHERE u.email = ? AND k.signs_in_with_auth_key = 1", [(email or "").strip().lower()]))
-    return json.loads(rows[0]["kdf"]) if rows else None
+def inventory(db: sqlite_utils.Database, user_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every transcript key the account's keys open: envelopes of its own transcripts (sealed by the
+    worker or wrapped under the data key) and keys teammates sealed to it. What a re-key must cover."""
+    return {
+        "owned": list(db.query("SELECT transcript_id, kind, key_envelope FROM transcript_envelopes WHERE user_id = ? "
+                               "ORDER BY transcript_id", [user_id])),
+        "received": list(db.query("SELECT transcript_id, key_envelope FROM transcript_key_grants WHERE user_id = ? "
+                                  "ORDER BY transcript_id", [user_id])),
+    }
+
+
+def rekey(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any], owned: Mapping[str, str],
+          received: Mapping[str, str]) -> int:
+    """Replace the whole key record (new data key and key pair, under a new passphrase) and every
+    transcript key the old one opened, re-wrapped in the browser: all in one transaction, or nothing.
+    Refused unless `owned` and `received` cover exactly the keys held at commit time, so no transcript is
+    left under a key that is gone. Returns how many transcript keys were replaced."""
+    fields = check_record(record, user_id)
+    for tid, text in owned.items():
+        check_envelope(text, "tk", {"uid": user_id, "tid": tid})
+    for tid, text in received.items():
+        check_envelope(text, "tk-sealed", {"uid": user_id, "tid": tid})
+    with transaction(db):
+        if not enrolled(db, user_id):
+            raise KeyRecordError(NOT_ENROLLED)
+        held = inventory(db, user_id)
+        if {r["transcript_id"] for r in held["owned"]} != set(owned) or \
+                {r["transcript_id"] for r in held["received"]} != set(received):
+            raise InventoryChanged("Your private transcripts changed while their keys were being replaced. Try again.")
+        stamp = now()
+        db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, recovery_dk = ?, public_key = ?, wrapped_private_key = ?, "
+                   "scheme = 'passphrase', updated_at = ? WHERE user_id = ?",
+                   [fields["kdf"], fields["wrapped_dk"], fields["recovery_dk"], fields["public_key"],
+                    fields["wrapped_private_key"], stamp, user_id])
+        for tid, text in owned.items():
+            db.execute("UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? "
+                       "WHERE transcript_id = ? AND user_id = ?", [text, stamp, tid, user_id])
+        for tid, text in received.items():
+            db.execute("UPDATE transcript_key_grants SET key_envelope = ? WHERE transcript_id = ? AND user_id = ?",
+                       [text, tid, user_id])
+    return len(owned) + len(received)
+
+
+def scheme(db: sqlite_utils.Database, user_id: str) -> str | None:
+    rows = list(db.query("SELECT scheme FROM user_keys WHERE user_id = ?", [user_id]))
+    return str(rows[0]["scheme"]) if rows else None
 
 
 # --------------------------------------------------------------------------- transcript envelopes

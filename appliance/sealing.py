@@ -61,15 +61,18 @@ def document(out: ModelOutput, transcript_id: str, options: dict[str, Any]) -> d
 def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, Any], options: dict[str, Any]) -> str:
     """Seal one model's result and store it with its metadata row in one transaction; return its id."""
     user_id = job.get("user_id")
-    public = private_keys.public_key(db, user_id) if user_id else None
-    if public is None:  # turned off (or the account went) while the job waited: never fall back to plaintext
+    if not user_id:
         raise OptionsError(f"private=true: {private_keys.NOT_ENROLLED}")
-    assert user_id is not None
     metadata_only = AsrResult([], out.result.language, out.result.language_probability, out.result.duration,
                               out.result.seconds)
     tk = bytearray(os.urandom(private_crypto.KEY_BYTES))
     try:
         with transaction(db):
+            # Read under the write lock: a re-key in the browser replaces the key pair in one transaction
+            # and checks that it covered every sealed key, so this one is either in it or sealed to the new key.
+            public = private_keys.public_key(db, user_id)
+            if public is None:  # turned off (or the account went) while the job waited: never fall back to plaintext
+                raise OptionsError(f"private=true: {private_keys.NOT_ENROLLED}")
             transcript_id = transcripts.store(
                 db, metadata_only, job_id=job["id"], filename=job["filename"], size_bytes=job["size_bytes"],
                 model=out.model.name, options=public_options(options), timings=out.timings, speakers=None,

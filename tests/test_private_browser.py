@@ -51,7 +51,7 @@ def test_browser_encrypts_python_decrypts(page: Any) -> None:
     params = pc.KdfParams.from_json(record["kdf"])
     assert params.iterations == pc.MIN_ITERATIONS and len(params.salt) == 16
     keys = pc.derive_keys(PASSWORD, params)
-    assert keys.auth_key_text == record["auth_key"]
+    assert "auth_key" not in record  # nothing derived from the passphrase but the wrapped keys
     dk = pc.unwrap_data_key(keys.kek, record["wrapped_dk"], UID)
     assert pc.unwrap_data_key_with_recovery(pc.parse_recovery_key(out["recoveryKey"]), record["recovery_dk"], UID) == dk
     pkcs8 = pc.unwrap_private_key(dk, record["wrapped_private_key"], UID)
@@ -132,15 +132,34 @@ def test_browser_refuses_what_it_must(page: Any) -> None:
     }
 
 
-def test_browser_password_change_rewraps_only_the_data_key(page: Any) -> None:
+def test_browser_passphrase_change_rewraps_only_the_data_key(page: Any) -> None:
     side = _python_side()
-    change = in_crypto_module(page, "return sc.changePassword(arg.password, 'a brand new passphrase', arg.record, arg.uid);", side)
-    assert set(change) == {"kdf", "auth_key", "wrapped_dk"}
+    change = in_crypto_module(page, "return sc.changePassphrase(arg.password, 'a brand new passphrase', arg.record, arg.uid);", side)
+    assert set(change) == {"kdf", "wrapped_dk"}
     assert change["kdf"]["salt"] != side["record"]["kdf"]["salt"]
     new_record = {**side["record"], **change}
     with pytest.raises(pc.CryptoRefused):
         pc.unwrap_data_key(pc.derive_keys(PASSWORD, pc.KdfParams.from_json(new_record["kdf"])).kek, new_record["wrapped_dk"], UID)
     new_keys = pc.derive_keys("a brand new passphrase", pc.KdfParams.from_json(new_record["kdf"]))
-    assert new_keys.auth_key_text == change["auth_key"]
     dk = pc.unwrap_data_key(new_keys.kek, new_record["wrapped_dk"], UID)
     assert pc.unwrap_transcript_key(dk, side["wrapped"], UID, TID) == bytes(range(32))
+
+
+def test_browser_rekey_moves_every_key_and_python_opens_them(page: Any) -> None:
+    """sotto-crypto's rekey against the oracle: keys made in Python under the old record, moved in Chromium."""
+    side = _python_side()
+    inventory = {"owned": [{"transcript_id": TID, "kind": "tk-sealed", "key_envelope": side["sealed"]}],
+                 "received": [{"transcript_id": "t-shared", "key_envelope": pc.seal_to_public_key(
+                     pc.b64u_decode(side["record"]["public_key"]), b"\x05" * 32, UID, "t-shared")}]}
+    out = in_crypto_module(page, """
+        const old = await sc.unlock(arg.password, arg.record, arg.uid);
+        const moved = await sc.rekey(old, "a passphrase of its own", arg.inventory, arg.uid);
+        return {record: moved.record, recoveryKey: moved.recoveryKey, owned: moved.owned, received: moved.received};
+    """, {**side, "inventory": inventory})
+    record = out["record"]
+    dk = pc.unwrap_data_key(pc.derive_keys("a passphrase of its own", pc.KdfParams.from_json(record["kdf"])).kek, record["wrapped_dk"], UID)
+    assert pc.unwrap_data_key_with_recovery(pc.parse_recovery_key(out["recoveryKey"]), record["recovery_dk"], UID) == dk
+    assert pc.unwrap_transcript_key(dk, out["owned"][TID], UID, TID) == bytes(range(32))
+    pkcs8 = pc.unwrap_private_key(dk, record["wrapped_private_key"], UID)
+    assert pc.unseal_with_private_key(pkcs8, out["received"]["t-shared"], UID, "t-shared") == b"\x05" * 32
+    assert record["public_key"] != side["record"]["public_key"]

@@ -236,8 +236,8 @@ def _login(url: str, secret: str) -> int:
         return anonymous.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": secret}).status_code
 
 
-def test_password_change_keeps_every_envelope_byte_identical(fake_live: tuple[LiveServer, httpx.Client],
-                                                             speech_bytes: bytes) -> None:
+def test_passphrase_change_keeps_every_envelope_byte_identical(fake_live: tuple[LiveServer, httpx.Client],
+                                                               speech_bytes: bytes) -> None:
     server, http = fake_live
     uid, enrolment = _enrol(http)
     tids = []
@@ -247,21 +247,22 @@ def test_password_change_keeps_every_envelope_byte_identical(fake_live: tuple[Li
     before_record = http.get("/api/v1/me/private-keys").json()
     before = {t: http.get(f"/api/v1/transcripts/{t}/envelope").json() for t in tids}
 
-    # Sign-in now takes the auth key; the password itself no longer works (and is never sent).
+    # Signing in is untouched: the password still signs in, and there is no pre-sign-in lookup any more
+    # (it told anyone which addresses had private transcripts on).
+    assert _login(server.url, ADMIN_PASSWORD) == 200
     with httpx.Client(base_url=server.url) as anonymous:
-        lookup = anonymous.post("/api/v1/auth/kdf", json={"email": ADMIN_EMAIL}).json()
-        unknown = anonymous.post("/api/v1/auth/kdf", json={"email": "nobody@example.org"}).json()
-    assert lookup == {"private": True, "kdf": before_record["kdf"]}
-    assert unknown["private"] is False and pc.KdfParams.from_json(unknown["kdf"])
-    old_auth = pc.derive_keys(PASSWORD, pc.KdfParams.from_json(lookup["kdf"])).auth_key_text
-    assert _login(server.url, ADMIN_PASSWORD) == 401 and _login(server.url, old_auth) == 200
-    assert http.post("/api/v1/me/password", json={"current_password": old_auth, "new_password": "plain new password"}).status_code == 409
+        assert anonymous.post("/api/v1/auth/kdf", json={"email": ADMIN_EMAIL}).status_code in {404, 405}
+    assert before_record["scheme"] == "passphrase" and before_record["needs_new_passphrase"] is False
 
-    change = pc.change_password(PASSWORD, "the next passphrase", before_record, uid)
-    assert http.post("/api/v1/me/private-keys/password", json={**change, "current_password": "wrong"}).status_code == 400
-    weak = {**change, "kdf": {**change["kdf"], "iterations": 100_000}, "current_password": old_auth}
-    assert http.post("/api/v1/me/private-keys/password", json=weak).status_code == 400
-    assert http.post("/api/v1/me/private-keys/password", json={**change, "current_password": old_auth}).status_code == 200
+    change = pc.change_passphrase(PASSWORD, "the next passphrase", before_record, uid)
+    url = "/api/v1/me/private-keys/passphrase"
+    assert http.post(url, json={**change, "current_password": "wrong"}).status_code == 400
+    weak = {**change, "kdf": {**change["kdf"], "iterations": 100_000}, "current_password": ADMIN_PASSWORD}
+    assert http.post(url, json=weak).status_code == 400
+    same = pc.change_passphrase(PASSWORD, ADMIN_PASSWORD, before_record, uid)  # the passphrase = the password
+    refused = http.post(url, json={**same, "current_password": ADMIN_PASSWORD})
+    assert refused.status_code == 400 and "not your sign-in password" in refused.json()["detail"]
+    assert http.post(url, json={**change, "current_password": ADMIN_PASSWORD}).status_code == 200
 
     after_record = http.get("/api/v1/me/private-keys").json()
     for field in ("recovery_dk", "public_key", "wrapped_private_key"):
@@ -270,7 +271,7 @@ def test_password_change_keeps_every_envelope_byte_identical(fake_live: tuple[Li
     for t in tids:
         assert http.get(f"/api/v1/transcripts/{t}/envelope").json() == before[t]  # byte-identical envelopes
 
-    assert _login(server.url, old_auth) == 401 and _login(server.url, change["auth_key"]) == 200
+    assert _login(server.url, ADMIN_PASSWORD) == 200  # a passphrase change is not a password change
     with pytest.raises(pc.CryptoRefused):
         _open(http, uid, tids[0], PASSWORD)
     assert _open(http, uid, tids[0], "the next passphrase")["text"] == "hello world"
@@ -278,6 +279,12 @@ def test_password_change_keeps_every_envelope_byte_identical(fake_live: tuple[Li
     stored = before[tids[1]]
     tk = pc.unseal_with_private_key(pc.unwrap_private_key(dk, after_record["wrapped_private_key"], uid), stored["key_envelope"], uid, tids[1])
     assert pc.open_transcript(tk, stored["body"], uid, tids[1])["text"] == "hello world"
+    # And the sign-in password changes on its own, without touching the keys.
+    assert http.post("/api/v1/me/password", json={"current_password": ADMIN_PASSWORD,
+                                                  "new_password": "a brand new password"}).status_code == 200
+    with closing(signed_in(server.url, ADMIN_EMAIL, "a brand new password")) as session:
+        assert session.get("/api/v1/me/private-keys").json() == after_record
+        assert _open(session, uid, tids[0], "the next passphrase")["text"] == "hello world"
 
 
 def test_key_records_are_checked_without_keys(fake_live: tuple[LiveServer, httpx.Client]) -> None:
@@ -293,17 +300,21 @@ def test_key_records_are_checked_without_keys(fake_live: tuple[LiveServer, httpx
         "recovery key in the data key's place": {**good, "wrapped_dk": good["recovery_dk"]},
         "not a point": {**good, "public_key": pc.b64u_encode(b"\x04" + bytes(64))},
         "unknown version": {**good, "wrapped_dk": good["wrapped_dk"].replace('"v":1', '"v":2', 1)},
-        "short auth key": {**good, "auth_key": pc.b64u_encode(bytes(16))},
     }
     for why, record in bad_cases.items():
         response = http.put("/api/v1/me/private-keys", json={**record, "current_password": ADMIN_PASSWORD})
         assert response.status_code == 400, why
     assert http.put("/api/v1/me/private-keys", json={**good, "current_password": "wrong"}).status_code == 400
+    # The passphrase may not be the sign-in password: the server receives that at every sign-in.
+    same = pc.enrol(ADMIN_PASSWORD, uid).record
+    refused = http.put("/api/v1/me/private-keys", json={**same, "current_password": ADMIN_PASSWORD})
+    assert refused.status_code == 400 and "not your sign-in password" in refused.json()["detail"]
+    assert http.get("/api/v1/me/private-keys").status_code == 404
     assert http.put("/api/v1/me/private-keys", json={**good, "current_password": ADMIN_PASSWORD}).status_code == 201
-    auth = good["auth_key"]
-    assert http.put("/api/v1/me/private-keys", json={**good, "current_password": auth}).status_code == 409
+    assert http.put("/api/v1/me/private-keys", json={**good, "current_password": ADMIN_PASSWORD}).status_code == 409
     record = http.get("/api/v1/me/private-keys")
     assert record.headers["cache-control"] == "no-store" and record.json()["wrapped_dk"] == good["wrapped_dk"]
+    assert _login(str(http.base_url), ADMIN_PASSWORD) == 200  # turning private transcripts on leaves signing in alone
 
 
 def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Client], settings: Settings,
@@ -346,7 +357,7 @@ def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Cli
     assert uid
 
 
-def test_forgotten_password_recovery_key_after_an_administrators_reset(
+def test_an_administrators_reset_leaves_private_transcripts_alone_and_the_recovery_key_sets_a_new_passphrase(
     fake_live: tuple[LiveServer, httpx.Client], settings: Settings, speech_bytes: bytes
 ) -> None:
     from appliance import accounts
@@ -361,24 +372,21 @@ def test_forgotten_password_recovery_key_after_an_administrators_reset(
         job = erin_http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"})
         tid = wait_for_job(erin_http.get, job.json()["job_id"])["transcript_id"]
         before = erin_http.get(f"/api/v1/transcripts/{tid}/envelope").json()
-        # Erin forgot her password; the administrator sets a temporary one, which she types as it is.
-        assert http.post(f"/api/v1/users/{uid}/password", json={"password": "temporary password"}).status_code == 200
-        with httpx.Client(base_url=server.url) as anonymous:
-            assert anonymous.post("/api/v1/auth/kdf", json={"email": "erin@example.org"}).json()["private"] is False
-        assert erin_http.get("/api/v1/me").status_code == 401  # the reset ended her sessions
-        erin_http = signed_in(server.url, "erin@example.org", "temporary password")
-        # Her recovery key opens the data key; a new password wraps it (what resetPasswordWithRecoveryKey does).
         record = erin_http.get("/api/v1/me/private-keys").json()
-        assert record["signs_in_with_auth_key"] is False
+    # Erin forgot her password; the administrator sets a temporary one. Her keys do not change, and her
+    # passphrase still opens them.
+    assert http.post(f"/api/v1/users/{uid}/password", json={"password": "temporary password"}).status_code == 200
+    with closing(signed_in(server.url, "erin@example.org", "temporary password")) as erin_http:
+        assert erin_http.get("/api/v1/me/private-keys").json() == record
+        assert _open(erin_http, uid, tid, PASSWORD)["text"] == "hello world"
+        # Then she forgets the passphrase as well: her recovery key opens the data key and a new passphrase
+        # wraps it (what newPassphraseWithRecoveryKey does in the browser).
         dk = pc.unwrap_data_key_with_recovery(pc.parse_recovery_key(enrolment.recovery_key), record["recovery_dk"], uid)
         params = pc.KdfParams.new()
-        keys = pc.derive_keys("erin's new passphrase", params)
-        change = {"kdf": params.to_json(), "auth_key": keys.auth_key_text, "wrapped_dk": pc.wrap_data_key(keys.kek, dk, uid)}
-        assert erin_http.post("/api/v1/me/private-keys/password",
+        change = {"kdf": params.to_json(), "wrapped_dk": pc.wrap_data_key(pc.derive_keys("erin's new passphrase", params).kek, dk, uid)}
+        assert erin_http.post("/api/v1/me/private-keys/passphrase",
                               json={**change, "current_password": "temporary password"}).status_code == 200
-        with httpx.Client(base_url=server.url) as anonymous:
-            assert anonymous.post("/api/v1/auth/kdf", json={"email": "erin@example.org"}).json() == {"private": True, "kdf": change["kdf"]}
-            assert anonymous.post("/api/v1/auth/login", json={"email": "erin@example.org",
-                                                              "password": keys.auth_key_text}).status_code == 200
         assert erin_http.get(f"/api/v1/transcripts/{tid}/envelope").json() == before
         assert _open(erin_http, uid, tid, "erin's new passphrase")["text"] == "hello world"
+        with pytest.raises(pc.CryptoRefused):
+            _open(erin_http, uid, tid, PASSWORD)

@@ -29,6 +29,8 @@ from tests.test_private_jobs import CANARY, CANARY_WORDS, LogCapture, Scanner, _
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 BOB, DAVE, MALLORY = "bob@example.org", "dave@example.org", "mallory@example.org"
+PASSPHRASE = "alice's private passphrase"
+BOB_PASSPHRASE = "bob's private passphrase"
 NEW_PASSPHRASE = "a brand new passphrase"
 STANDARD_TEXT = "Seventeen violet umbrellas drifted across Amsterdam canals this morning."
 
@@ -79,8 +81,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         with LiveServer(create_app(settings)) as server:
             with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http, \
                     httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob_key}"}) as bob:
-                # Bob has private transcripts on; his passphrase is the password he signs in with.
-                enrolment = pc.enrol(ADMIN_PASSWORD, users[BOB].id)
+                # Bob has private transcripts on, with a passphrase of their own.
+                enrolment = pc.enrol(BOB_PASSPHRASE, users[BOB].id)
                 with closing(signed_in(server.url, BOB)) as bob_session:  # as the account page does
                     assert bob_session.put("/api/v1/me/private-keys",
                                            json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
@@ -106,7 +108,7 @@ def browser(playwright: Any) -> Iterator[Any]:
 
 
 class Page:
-    """A signed-in page (through the sign-in form, so a private account sends its derived auth key)."""
+    """A signed-in page, through the sign-in form."""
 
     def __init__(self, browser: Any, world: World, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -120,7 +122,7 @@ class Page:
         self.page.click("#login-form button[type=submit]")
         self.page.wait_for_url(world.url + "/", timeout=30000)
 
-    def unlock(self, secret: str = ADMIN_PASSWORD, recovery: bool = False, then_reloads: bool = False) -> None:
+    def unlock(self, secret: str = PASSPHRASE, recovery: bool = False, then_reloads: bool = False) -> None:
         """Answer the unlock dialog; `then_reloads` when what asked for the keys reloads the page once it has them
         (the reloaded page may open its own dialog at once, so waiting for this one to close would race it)."""
         self.page.wait_for_selector("#unlock-dialog[open]")
@@ -161,10 +163,21 @@ def test_1_turn_on_private_transcripts_and_see_the_recovery_key_once(world: Worl
     card = page.inner_text("#private")
     # The threat model and the consequence of an administrator's reset, before anything is turned on.
     assert "copy of its database" in card and "not protected" in card.lower()
-    assert "account back but not your encrypted transcripts" in card.replace("\n", " ")
+    assert "nobody can reset it, not even an administrator" in card.replace("\n", " ")
+    assert "not your password" in card
     page.check("#enrol-form input[name=understood]")
-    page.fill("#enrol-form input[name=password]", ADMIN_PASSWORD)
-    page.click("#enrol-form button[type=submit]")
+    page.fill("#enrol-form input[name=current_password]", ADMIN_PASSWORD)
+    # The sign-in password as the passphrase is refused before any key is made; so is a typo in the repeat.
+    for passphrase, repeat, why in ((ADMIN_PASSWORD, ADMIN_PASSWORD, "not your sign-in password"),
+                                    (PASSPHRASE, PASSPHRASE + "x", "not the same")):
+        page.fill("#enrol-form input[name=new_passphrase]", passphrase)
+        page.fill("#enrol-form input[name=repeat_passphrase]", repeat)
+        page.click("#enrol-form button[type=submit]")
+        page.wait_for_function("why => document.getElementById('enrol-state').textContent.includes(why)", arg=why)
+        assert world.alice.get("/api/v1/me/private-keys").status_code == 404
+    page.fill("#enrol-form input[name=new_passphrase]", PASSPHRASE)
+    page.fill("#enrol-form input[name=repeat_passphrase]", PASSPHRASE)
+    page.press("#enrol-form input[name=repeat_passphrase]", "Enter")
     page.wait_for_selector("#recovery-shown:not(.hidden)", timeout=30000)
     recovery = page.inner_text("#recovery-key").strip()
     assert re.fullmatch(r"([A-Z2-7]{4}-){12}[A-Z2-7]{4}", recovery), recovery
@@ -174,7 +187,7 @@ def test_1_turn_on_private_transcripts_and_see_the_recovery_key_once(world: Worl
     assert recovery in Path(download.value.path()).read_text()
     page.check("#recovery-stored")
     page.click("#recovery-done")
-    page.wait_for_selector("#private-password-form")
+    page.wait_for_selector("#private-passphrase-form")
     assert world.alice.get("/api/v1/me/private-keys").status_code == 200
     world.state["recovery"] = recovery
     ui.clean()
@@ -182,7 +195,7 @@ def test_1_turn_on_private_transcripts_and_see_the_recovery_key_once(world: Worl
 
 
 def test_2_private_upload_canary_never_on_disk_and_shown_after_unlock(world: World, browser: Any) -> None:
-    ui = Page(browser, world)  # signs in with the derived auth key now
+    ui = Page(browser, world)  # the password still signs in: the passphrase is asked for only to unlock
     page = ui.page
     page.goto(world.url + "/new")
     page.select_option("select[name=workspace_id]", world.team)
@@ -309,7 +322,7 @@ def test_4_encrypted_link_and_a_teammate(world: World, browser: Any) -> None:
     ui.close()
     bob = Page(browser, world, BOB)
     bob.page.goto(f"{world.url}/t/{tid}")
-    bob.unlock()
+    bob.unlock(BOB_PASSPHRASE)
     bob.page.wait_for_selector("#transcript .w")
     assert "Zeppelin" in bob.page.inner_text("#transcript")
     assert bob.page.locator("#undo").count() == 0 and "read only" in bob.page.inner_text("#private-state")
@@ -343,30 +356,36 @@ def test_6_passphrase_change_keeps_every_envelope(world: World, browser: Any) ->
     ui = Page(browser, world)
     page = ui.page
     page.goto(f"{world.url}/account")
-    page.fill("#private-password-form input[name=current_password]", ADMIN_PASSWORD)
-    page.fill("#private-password-form input[name=new_password]", NEW_PASSPHRASE)
-    page.click("#private-password-form button[type=submit]")
-    page.wait_for_function("() => /Passphrase changed/.test(document.getElementById('private-password-state').textContent)", timeout=30000)
+    form = "#private-passphrase-form"
+    page.fill(f"{form} input[name=current_password]", ADMIN_PASSWORD)
+    page.fill(f"{form} input[name=current_passphrase]", PASSPHRASE)
+    page.fill(f"{form} input[name=new_passphrase]", NEW_PASSPHRASE)
+    page.fill(f"{form} input[name=repeat_passphrase]", NEW_PASSPHRASE)
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_function("() => /Passphrase changed/.test(document.getElementById('private-passphrase-state').textContent)", timeout=30000)
     ui.close()
     assert _envelopes(world) == before_envelopes  # byte-identical
     after_record = world.alice.get("/api/v1/me/private-keys").json()
     assert after_record["recovery_dk"] == before_record["recovery_dk"] and after_record["wrapped_dk"] != before_record["wrapped_dk"]
 
-    # The old passphrase no longer signs in; the new one does, and the recovery key still unlocks.
-    context = browser.new_context()
-    old = context.new_page()
-    old.goto(world.url + "/login")
-    old.fill("input[name=email]", ADMIN_EMAIL)
-    old.fill("input[name=password]", ADMIN_PASSWORD)
-    old.click("#login-form button[type=submit]")
-    old.wait_for_function("() => document.getElementById('login-result').textContent.length > 0", timeout=30000)
-    context.close()
-    ui = Page(browser, world, password=NEW_PASSPHRASE)
+    # The sign-in password is unchanged; the old passphrase no longer unlocks; the new one and the recovery key do.
+    ui = Page(browser, world)
     ui.page.goto(f"{world.url}/t/{world.state['tid']}")
-    ui.unlock(world.state["recovery"], recovery=True)
+    ui.page.wait_for_selector("#unlock-dialog[open]")
+    ui.page.fill("#unlock-password", PASSPHRASE)
+    ui.page.press("#unlock-password", "Enter")
+    ui.page.wait_for_function("() => document.getElementById('unlock-state').textContent === 'Wrong passphrase'", timeout=30000)
+    ui.page.click("#unlock-use-recovery")
+    ui.page.fill("#unlock-recovery", world.state["recovery"])
+    ui.page.click("#unlock-ok")
     ui.page.wait_for_selector("#transcript .w")
     assert "Zeppelin" in ui.page.inner_text("#transcript")
     ui.clean()
+    ui.close()
+    ui = Page(browser, world)
+    ui.page.goto(f"{world.url}/t/{world.state['tid']}")
+    ui.unlock(NEW_PASSPHRASE)
+    ui.page.wait_for_selector("#transcript .w")
     ui.close()
 
 
@@ -376,7 +395,7 @@ def test_7_convert_a_standard_transcript_in_the_browser(world: World, browser: A
     heard = world.alice.get(f"/api/v1/transcripts/{tid}").json()["text"]
     words = tuple({w.strip(".,").lower() for w in heard.split() if len(w.strip(".,")) >= 6})
     assert words and _disk_hits(world, words), "positive control: the scan sees a standard transcript's words"
-    ui = Page(browser, world, password=NEW_PASSPHRASE)
+    ui = Page(browser, world)
     page = ui.page
     page.goto(f"{world.url}/t/{tid}")
     page.once("dialog", lambda d: d.accept())
@@ -411,40 +430,107 @@ def test_8_plain_http_on_a_lan_name_says_https_is_needed(world: World, playwrigh
     assert "need HTTPS" in page.inner_text("#private-why")
     page.goto(lan + "/account")
     assert page.is_visible("#private-https") and "need HTTPS" in page.inner_text("#private-https")
-    # An account with private transcripts on cannot sign in there: the form says why.
+    # An account with private transcripts on signs in there too (signing in needs no key work), and is told
+    # why its private transcripts cannot be opened.
     other = b.new_page()
     other.goto(lan + "/login")
     other.fill("input[name=email]", ADMIN_EMAIL)
-    other.fill("input[name=password]", NEW_PASSPHRASE)
+    other.fill("input[name=password]", ADMIN_PASSWORD)
     other.click("#login-form button[type=submit]")
-    other.wait_for_function("() => /need HTTPS/.test(document.getElementById('login-result').textContent)")
+    other.wait_for_url(lan + "/")
+    other.goto(lan + "/account")
+    assert other.is_visible("#private-https") and other.is_disabled("#private-passphrase-form button[type=submit]")
     b.close()
 
 
-def test_9_forgotten_passphrase_recovered_from_the_sign_in_page(world: World, browser: Any) -> None:
-    # Bob forgot his passphrase; an administrator sets a temporary password, which gives him his account back.
+def test_9_a_reset_password_and_a_forgotten_passphrase_are_separate(world: World, browser: Any) -> None:
+    # Bob forgot his password; an administrator sets a temporary one. His passphrase still opens what was shared.
     assert world.alice.post(f"/api/v1/users/{world.bob_uid}/password", json={"password": "temporary password"}).status_code == 200
     context = browser.new_context()
     page = context.new_page()
-    page.goto(world.url + "/login?next=/search")
+    page.goto(world.url + "/login")
     page.click("#forgot")
-    assert "recovery key" in page.inner_text("#recover-help")
-    page.fill("input[name=email]", BOB)
-    page.fill("input[name=password]", "temporary password")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#recover-form:not(.hidden)")
-    page.fill("#recover-form input[name=recovery_key]", world.bob_recovery.lower().replace("-", " "))
-    page.fill("#recover-form input[name=new_password]", "bob's new passphrase")
-    page.click("#recover-form button[type=submit]")
-    page.wait_for_url(world.url + "/search", timeout=30000)
+    help_text = page.inner_text("#forgot-help")
+    assert "recovery key" in help_text and "administrator" in help_text
     context.close()
-    with httpx.Client(base_url=world.url) as anonymous:
-        assert anonymous.post("/api/v1/auth/kdf", json={"email": BOB}).json()["private"] is True
-    # The new passphrase signs in and opens what was shared with him.
-    bob = Page(browser, world, BOB, "bob's new passphrase")
+    bob = Page(browser, world, BOB, "temporary password")
+    bob.page.goto(f"{world.url}/t/{world.state['tid']}")
+    bob.unlock(BOB_PASSPHRASE)
+    bob.page.wait_for_selector("#transcript .w")
+    # Then he forgets the passphrase too: the recovery key sets a new one on the account page.
+    page = bob.page
+    page.goto(f"{world.url}/account")
+    page.click("#private-forgot summary")
+    form = "#private-recover-form"
+    page.fill(f"{form} input[name=current_password]", "temporary password")
+    page.fill(f"{form} input[name=recovery_key]", world.bob_recovery.lower().replace("-", " "))
+    page.fill(f"{form} input[name=new_passphrase]", "bob's new passphrase")
+    page.fill(f"{form} input[name=repeat_passphrase]", "bob's new passphrase")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_function("() => /new passphrase opens/.test(document.getElementById('private-recover-state').textContent)", timeout=30000)
     bob.page.goto(f"{world.url}/t/{world.state['tid']}")
     bob.unlock("bob's new passphrase")
     bob.page.wait_for_selector("#transcript .w")
     assert "Zeppelin" in bob.page.inner_text("#transcript")
     bob.clean()
     bob.close()
+
+
+def test_10_an_account_enrolled_the_old_way_moves_to_a_passphrase_in_the_browser(world: World, browser: Any) -> None:
+    """Carol turned private transcripts on before they had a passphrase of their own: her key record is
+    wrapped under her sign-in password and her password hash is of the old derived auth key, as migration
+    0014 leaves such accounts (tests/test_private_migration.py upgrades a real old database)."""
+    from argon2 import PasswordHasher
+
+    carol_password = "carol's sign-in password"
+    db = connect(world.settings.storage.database_path)
+    carol = accounts.create(db, "carol@example.org", carol_password, "member")
+    workspaces.set_member(db, world.team, carol.id, "member")
+    old = pc.enrol(carol_password, carol.id)
+    auth_key = pc.derive_keys(carol_password, pc.KdfParams.from_json(old.record["kdf"])).auth_key_text
+    db.execute("INSERT INTO user_keys (user_id, kdf, wrapped_dk, recovery_dk, public_key, wrapped_private_key, "
+               "signs_in_with_auth_key, scheme, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, 'sign-in-password', '2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z')",
+               [carol.id, json.dumps(old.record["kdf"]), old.record["wrapped_dk"], old.record["recovery_dk"],
+                old.record["public_key"], old.record["wrapped_private_key"]])
+    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [PasswordHasher().hash(auth_key), carol.id])
+    db.conn.commit()
+    carol_key = apikeys.create(db, carol.id, "t", "transcribe")[0]
+    db.conn.close()
+    with httpx.Client(base_url=world.url, timeout=120, headers={"Authorization": f"Bearer {carol_key}"}) as api:
+        job = api.post("/api/v1/transcriptions", params={"workspace_id": world.team},
+                       files={"file": ("s.wav", world.standard.read_bytes(), "audio/wav")}, data={"private": "true"})
+        tid = wait_for_job(api.get, job.json()["job_id"])["transcript_id"]
+
+    ui = Page(browser, world, "carol@example.org", carol_password)  # her password signs in as it is
+    page = ui.page
+    page.goto(f"{world.url}/t/{tid}")
+    page.wait_for_selector("#unlock-dialog[open]")
+    assert page.is_visible("#unlock-legacy") and not page.is_visible("#unlock-password")
+    assert "One step first" in page.inner_text("#unlock-legacy")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # Enter goes on to choose a passphrase
+    assert page.url.endswith("/account#private")
+    assert page.get_attribute("#private", "data-state") == "legacy"
+    form = "#rekey-form"
+    page.fill(f"{form} input[name=current_password]", carol_password)
+    page.fill(f"{form} input[name=new_passphrase]", "carol's passphrase now")
+    page.fill(f"{form} input[name=repeat_passphrase]", "carol's passphrase now")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#recovery-shown:not(.hidden)", timeout=60000)
+    recovery = page.inner_text("#recovery-key").strip()
+    assert recovery != old.recovery_key
+    page.check("#recovery-stored")
+    page.click("#recovery-done")
+    page.wait_for_selector("#private-passphrase-form")
+    db = connect(world.settings.storage.database_path)
+    try:  # the worker's sealed key was re-wrapped under the new data key, and the record replaced
+        assert db.execute("SELECT kind FROM transcript_envelopes WHERE transcript_id = ?", [tid]).fetchone()[0] == "tk"
+        assert db.execute("SELECT scheme, public_key FROM user_keys WHERE user_id = ?", [carol.id]).fetchone()[0] == "passphrase"
+    finally:
+        db.conn.close()
+    page.goto(f"{world.url}/t/{tid}")
+    ui.unlock("carol's passphrase now")
+    page.wait_for_selector("#transcript .w", timeout=30000)
+    assert "umbrellas" in page.inner_text("#transcript").lower()
+    ui.clean()
+    ui.close()

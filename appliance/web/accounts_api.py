@@ -158,8 +158,9 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
-    if private_keys.enrolled(db, principal.user.id):  # the password also wraps their keys: re-wrap in the browser
-        raise HTTPException(status_code=409, detail="Private transcripts are on: change the password on the account page.")
+    if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
+        # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
+        raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
     if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.current_password):
         raise HTTPException(status_code=400, detail="The current password is not right.")
     try:
@@ -303,8 +304,8 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str]
     return {
         "reset": True,
         "api_keys_revoked": revoked,
-        "note": "The account is restored, but private transcripts stay encrypted with the user's old passphrase: "
-        "a reset cannot recover them.",
+        "note": "The account is restored. Private transcripts are not affected: they open with the user's own "
+        "passphrase (or recovery key), which a reset neither needs nor changes.",
     }
 
 

@@ -1,17 +1,30 @@
-"""Private transcripts over HTTP: key records, the pre-sign-in parameter lookup, transcript envelopes.
+"""Private transcripts over HTTP: key records (and the move off records wrapped under the sign-in password), transcript envelopes.
 Every envelope is checked against the URL and the caller (type, ids, shape) before it is stored; the
 server holds no key that opens any of them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.params import FromPath, JSONBody
 
-from appliance import accounts, audit, authz, private_convert, private_crypto, private_grants, private_keys, sessions
+from appliance import (
+    accounts,
+    audit,
+    authz,
+    private_convert,
+    private_crypto,
+    private_grants,
+    private_keys,
+)
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
 
@@ -19,25 +32,31 @@ NO_STORE = {"Cache-Control": "no-store"}  # key material and ciphertext: never i
 MAX_BODY_REQUEST = private_crypto.MAX_DOCUMENT_CT * 4 // 3 + 64 * 1024
 
 
-class KdfLookup(msgspec.Struct):
-    email: str
-
-
 class KeyRecord(msgspec.Struct):
-    current_password: str  # the sign-in secret now in force (the password, or the current auth key)
+    current_password: str  # the sign-in password: a step-up check, and what the passphrase must differ from
     kdf: dict[str, Any]
-    auth_key: str
     wrapped_dk: str
     recovery_dk: str
     public_key: str
     wrapped_private_key: str
 
+    def record(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in private_keys.RECORD_FIELDS}
 
-class PasswordChange(msgspec.Struct):
-    current_password: str  # the current auth key; after an administrator's reset, the temporary password
+
+class PassphraseChange(msgspec.Struct):
+    current_password: str  # the sign-in password (the passphrase itself never reaches the server)
     kdf: dict[str, Any]
-    auth_key: str
     wrapped_dk: str
+
+
+class Rekey(msgspec.Struct):
+    """A new passphrase for a key record wrapped the old way: a whole new record, and every transcript
+    key the old keys opened re-wrapped under the new ones (transcript id → envelope)."""
+    current_password: str
+    record: dict[str, Any]
+    owned: dict[str, str]
+    received: dict[str, str]
 
 
 class KeyEnvelope(msgspec.Struct):
@@ -67,16 +86,6 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-@post("/api/v1/auth/kdf", opt={"public": True}, status_code=200, tags=["auth"],
-      summary="Before sign-in: the key derivation parameters for an address (made-up ones for unknown addresses)")
-async def kdf_lookup(request: Request[Any, Any, Any], data: JSONBody[KdfLookup]) -> Response[dict[str, Any]]:
-    email = (data.email or "").strip().lower()[:254]
-    real = private_keys.kdf_for_email(_db(request), email)
-    params = real or private_crypto.fake_kdf_params(request.app.state.services.secret, email)
-    # `private` tells the sign-in form to send the derived auth key instead of the password.
-    return Response({"private": real is not None, "kdf": params}, headers=NO_STORE)
-
-
 @get("/api/v1/me/private-keys", tags=["private"], opt={"credentials": True}, summary="My wrapped keys (404 until private transcripts are on)")
 async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     record = private_keys.get(_db(request), principal_of(request).user.id)
@@ -85,18 +94,35 @@ async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, 
     return Response(record, headers=NO_STORE)
 
 
-async def _check_secret(request: Request[Any, Any, Any], secret: str) -> None:
-    if not await _dbs(request).in_thread(accounts.verify_password, principal_of(request).user.id, secret):
-        raise HTTPException(status_code=400, detail="The current password is not right.")
+SAME_AS_PASSWORD = ("Choose a passphrase that is not your sign-in password: the appliance receives your password at "
+                    "every sign-in, and it must never see what opens your private transcripts.")
+
+
+async def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str, Any], wrapped_dk: str) -> None:
+    """The sign-in password is right, and it is not the passphrase that opens `wrapped_dk` (the server
+    tries it: one key derivation it can afford, at enrolment and passphrase changes only)."""
+    uid = principal_of(request).user.id
+    if not await _dbs(request).in_thread(accounts.verify_password, uid, password):
+        raise HTTPException(status_code=400, detail="The sign-in password is not right.")
+    try:
+        same = await asyncio.to_thread(private_crypto.opens_data_key, password, kdf, wrapped_dk, uid)
+    except (private_crypto.CryptoRefused, KeyError, TypeError) as exc:
+        raise _bad(exc) from None
+    if same:
+        raise HTTPException(status_code=400, detail=SAME_AS_PASSWORD)
 
 
 @put("/api/v1/me/private-keys", status_code=201, tags=["private"], opt={"credentials": True},
-     summary="Turn private transcripts on: store my wrapped keys; from now on I sign in with the auth key")
+     summary="Turn private transcripts on: store my keys, wrapped in my browser under a passphrase the appliance never sees")
 async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
     principal = principal_of(request)
-    await _check_secret(request, data.current_password)
     try:
-        await _dbs(request).in_thread(private_keys.create, principal.user.id, msgspec.structs.asdict(data))
+        private_keys.check_record(data.record(), principal.user.id)
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    await _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
+    try:
+        await _dbs(request).in_thread(private_keys.create, principal.user.id, data.record())
     except private_keys.AlreadyEnrolled as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except private_keys.KeyRecordError as exc:
@@ -105,22 +131,48 @@ async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyReco
     return {"enabled": True}
 
 
-@post("/api/v1/me/private-keys/password", status_code=200, tags=["private"], opt={"credentials": True},
-      summary="Change my password in private mode: new parameters, re-wrapped data key, new auth key (other sessions end)")
-async def change_private_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
+@post("/api/v1/me/private-keys/passphrase", status_code=200, tags=["private"], opt={"credentials": True},
+      summary="Change my private passphrase (or set a new one with the recovery key): the data key re-wrapped in my browser")
+async def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[PassphraseChange]) -> dict[str, Any]:
     principal = principal_of(request)
-    await _check_secret(request, data.current_password)
+    await _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
     try:
-        await _dbs(request).in_thread(private_keys.change_password, principal.user.id, msgspec.structs.asdict(data))
+        await _dbs(request).in_thread(private_keys.change_passphrase, principal.user.id, msgspec.structs.asdict(data))
+    except private_keys.NeedsNewPassphrase as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
-    db = _db(request)
-    keep = principal.session.id if principal.session else None
-    for row in list(db.query("SELECT id FROM sessions WHERE user_id = ?", [principal.user.id])):
-        if row["id"] != keep:
-            sessions.end(db, row["id"])
-    audit.record(db, "private.password_changed", actor=principal.user.email)
+    audit.record(_db(request), "private.passphrase_changed", actor=principal.user.email)
     return {"changed": True}
+
+
+@get("/api/v1/me/private-keys/rekey", tags=["private"], opt={"credentials": True},
+     summary="Every transcript key my keys open: what a move to a new key record must re-wrap")
+async def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    uid = principal_of(request).user.id
+    if not private_keys.enrolled(_db(request), uid):
+        raise NotFoundException(detail=private_keys.NOT_ENROLLED)
+    return Response(private_keys.inventory(_db(request), uid), headers=NO_STORE)
+
+
+@post("/api/v1/me/private-keys/rekey", status_code=200, tags=["private"], opt={"credentials": True},
+      request_max_body_size=64 * 1024 * 1024,
+      summary="Move to a new passphrase, data key and key pair; every transcript key re-wrapped in my browser (all or nothing)")
+async def rekey(request: Request[Any, Any, Any], data: JSONBody[Rekey]) -> dict[str, Any]:
+    principal = principal_of(request)
+    try:
+        private_keys.check_record(data.record, principal.user.id)
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    await _check_secrets(request, data.current_password, data.record["kdf"], data.record["wrapped_dk"])
+    try:
+        count = await _dbs(request).in_thread(private_keys.rekey, principal.user.id, data.record, data.owned, data.received)
+    except private_keys.InventoryChanged as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except private_keys.KeyRecordError as exc:
+        raise _bad(exc) from None
+    audit.record(_db(request), "private.rekeyed", actor=principal.user.email, detail={"transcript_keys": count})
+    return {"rekeyed": count}
 
 
 def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, change: bool) -> dict[str, Any]:
@@ -240,5 +292,5 @@ async def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[
                  detail={"with": user_id})
 
 
-ROUTES = [kdf_lookup, get_key_record, put_key_record, change_private_password, get_envelope, put_key_envelope,
+ROUTES = [get_key_record, put_key_record, change_passphrase, rekey_inventory, rekey, get_envelope, put_key_envelope,
           put_body_envelope, convert_to_private, openable_transcripts, list_recipients, put_grant, delete_grant]

@@ -39,9 +39,13 @@ async function reproduce(v) {
   return sc._seal(await keyFor(v.key), v.typ, v.ids, pt, { iv });
 }
 
-test("the auth key matches the oracle's for both passwords", async () => {
-  assert.equal((await sc.deriveKeys(V.password, V.kdf)).authKeyText, V.auth_key);
-  assert.equal(await sc.authKeyFor(V.new_password, V.new_kdf), V.new_auth_key);
+test("the passphrase derives the oracle's KEK (it opens the vector data key), and nothing else", async () => {
+  const derived = await sc.deriveKeys(V.password, V.kdf);
+  assert.deepEqual(Object.keys(derived), ["kek"]);
+  const dk = V.envelopes.find((v) => v.name === "dk");
+  assert.equal(sc.b64uEncode(await sc.unwrapDataKeyRaw(derived.kek, dk.envelope, dk.ids.uid)), V.dk);
+  const next = V.envelopes.find((v) => v.name === "dk-new-password");
+  assert.equal(sc.b64uEncode(await sc.unwrapDataKeyRaw((await sc.deriveKeys(V.new_password, V.new_kdf)).kek, next.envelope, next.ids.uid)), V.dk);
 });
 
 for (const v of V.envelopes) {
@@ -97,7 +101,9 @@ test("a round trip through fresh keys, and a password change leaves other envelo
   const tk = sc.newTranscriptKey();
   const sealed = await sc.sealToPublicKey(keys.publicKey, tk, uid, tid);
   const body = await sc.sealTranscript(tk, { text: "hello ünïcode", n: 1.5 }, uid, tid);
-  const changed = await sc.changePassword("first password", "second password", record, uid);
+  assert.equal("auth_key" in record, false);
+  const changed = await sc.changePassphrase("first password", "second password", record, uid);
+  assert.deepEqual(Object.keys(changed).sort(), ["kdf", "wrapped_dk"]);
   assert.notEqual(changed.kdf.salt, record.kdf.salt);
   const next = { ...record, ...changed };
   await assert.rejects(sc.unlock("first password", next, uid), { code: "decrypt" });
@@ -105,6 +111,30 @@ test("a round trip through fresh keys, and a password change leaves other envelo
     const opened = await sc.transcriptKey(k, { kind: "tk-sealed", key_envelope: sealed }, uid, tid);
     assert.deepEqual(await sc.openTranscript(opened, body, uid, tid), { text: "hello ünïcode", n: 1.5 });
   }
+});
+
+test("rekey moves every transcript key to new keys, and the old keys open none of the new envelopes", async () => {
+  const uid = "u1";
+  const old = await sc.enrol("the old sign-in password", uid);
+  const tkSealed = sc.newTranscriptKey(), tkWrapped = sc.newTranscriptKey(), tkShared = sc.newTranscriptKey();
+  const inventory = {
+    owned: [
+      { transcript_id: "t-sealed", kind: "tk-sealed", key_envelope: await sc.sealToPublicKey(old.keys.publicKey, tkSealed, uid, "t-sealed") },
+      { transcript_id: "t-wrapped", kind: "tk", key_envelope: await sc.wrapTranscriptKey(old.keys.dk, tkWrapped, uid, "t-wrapped") },
+    ],
+    received: [{ transcript_id: "t-shared", key_envelope: await sc.sealToPublicKey(old.keys.publicKey, tkShared, uid, "t-shared") }],
+  };
+  const moved = await sc.rekey(old.keys, "a passphrase of its own", inventory, uid);
+  assert.notEqual(moved.record.public_key, old.record.public_key);
+  assert.notEqual(moved.recoveryKey, old.recoveryKey);
+  const fresh = await sc.unlock("a passphrase of its own", moved.record, uid);
+  assert.deepEqual(await sc.transcriptKey(fresh, { kind: "tk", key_envelope: moved.owned["t-sealed"] }, uid, "t-sealed"), tkSealed);
+  assert.deepEqual(await sc.transcriptKey(fresh, { kind: "tk", key_envelope: moved.owned["t-wrapped"] }, uid, "t-wrapped"), tkWrapped);
+  assert.deepEqual(await sc.transcriptKey(fresh, { kind: "tk-sealed", key_envelope: moved.received["t-shared"] }, uid, "t-shared"), tkShared);
+  await assert.rejects(sc.transcriptKey(old.keys, { kind: "tk", key_envelope: moved.owned["t-wrapped"] }, uid, "t-wrapped"), { code: "decrypt" });
+  await assert.rejects(sc.transcriptKey(old.keys, { kind: "tk-sealed", key_envelope: moved.received["t-shared"] }, uid, "t-shared"), { code: "decrypt" });
+  await assert.rejects(sc.unlock("the old sign-in password", moved.record, uid), { code: "decrypt" });
+  await assert.rejects(sc.unlockWithRecoveryKey(old.recoveryKey, moved.record, uid), { code: "decrypt" });
 });
 
 test("recovery keys format and parse, and typos are refused", () => {

@@ -2,8 +2,8 @@
 (function () {
   "use strict";
   const { api } = window.Sotto;
-  const pw = document.getElementById("password-form");  // absent in private mode (private-account-0.1.js)
-  if (pw) pw.addEventListener("submit", async (e) => {
+  const pw = document.getElementById("password-form");
+  pw.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(pw), status = pw.querySelector(".form-status");
     try {

@@ -1,6 +1,7 @@
-// The account page's private-transcripts card: turn them on (enrol, then show the recovery key once),
-// change the passphrase (the data key is re-wrapped; no transcript envelope changes), and recover after
-// an administrator's reset with the recovery key. Keys exist only inside these handlers.
+// The account page's private-transcripts card: turn them on (a passphrase of their own, then the recovery
+// key shown once), change the passphrase (the data key is re-wrapped; no transcript envelope changes), set a
+// new one with the recovery key, and move an account whose keys were wrapped under the sign-in password to
+// new keys (every transcript key re-wrapped here). Keys and passphrases exist only inside these handlers.
 import * as sc from "/static/sotto-crypto-0.1.js";
 import { userId, secure } from "/static/unlock-0.1.js";
 
@@ -14,51 +15,68 @@ if (!secure()) {
   document.querySelectorAll("#private form button[type=submit]").forEach((b) => { b.disabled = true; });
 }
 
+/** The new passphrase from a form, checked here before any key work: typed twice alike, and not the password. */
+function newPassphrase(data) {
+  const passphrase = data.get("new_passphrase");
+  if (passphrase !== data.get("repeat_passphrase")) throw new Error("The two new passphrases are not the same.");
+  if (passphrase === data.get("current_password")) {
+    throw new Error("Choose a passphrase that is not your sign-in password: the appliance receives the password at every sign-in.");
+  }
+  return passphrase;
+}
+
+function showRecoveryKey(recoveryKey, form) {
+  form.classList.add("hidden");
+  $("recovery-key").textContent = recoveryKey;
+  $("recovery-shown").classList.remove("hidden");
+  $("recovery-copy").focus();
+}
+
+$("recovery-copy").addEventListener("click", async () => {
+  try { await navigator.clipboard.writeText($("recovery-key").textContent); $("recovery-copied").textContent = "Copied"; }
+  catch (err) { $("recovery-copied").textContent = "Select the key and copy it."; }
+});
+$("recovery-download").addEventListener("click", () => {
+  const text = `Sotto recovery key for ${document.querySelector(".who").textContent}\n\n${$("recovery-key").textContent}\n\n`
+    + "It opens your private transcripts if you forget your passphrase. Keep it away from the appliance.\n";
+  window.Sotto.download(new Blob([text], { type: "text/plain" }), "sotto-recovery-key.txt");
+});
+$("recovery-stored").addEventListener("change", (e) => { $("recovery-done").disabled = !e.target.checked; });
+$("recovery-done").addEventListener("click", () => { $("recovery-key").textContent = ""; window.location.reload(); });
+
 const enrolForm = $("enrol-form");
 if (enrolForm) {
   enrolForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const password = new FormData(enrolForm).get("password");
-    state("enrol-state", "Making your keys…", "busy");
+    const data = new FormData(enrolForm);
     try {
-      const { record, recoveryKey } = await sc.enrol(password, userId());
-      await api("PUT", "/api/v1/me/private-keys", { ...record, current_password: password });
-      enrolForm.classList.add("hidden");
-      $("recovery-key").textContent = recoveryKey;
-      $("recovery-shown").classList.remove("hidden");
+      const passphrase = newPassphrase(data);
+      state("enrol-state", "Making your keys…", "busy");
+      const { record, recoveryKey } = await sc.enrol(passphrase, userId());
+      await api("PUT", "/api/v1/me/private-keys", { ...record, current_password: data.get("current_password") });
+      enrolForm.reset();
+      showRecoveryKey(recoveryKey, enrolForm);
     } catch (err) {
       state("enrol-state", err.message, "failed");
     }
   });
-  $("recovery-copy").addEventListener("click", async () => {
-    try { await navigator.clipboard.writeText($("recovery-key").textContent); $("recovery-copied").textContent = "Copied"; }
-    catch (err) { $("recovery-copied").textContent = "Select the key and copy it."; }
-  });
-  $("recovery-download").addEventListener("click", () => {
-    const text = `Sotto recovery key for ${document.querySelector(".who").textContent}\n\n${$("recovery-key").textContent}\n\n`
-      + "It opens your private transcripts if you forget your passphrase. Keep it away from the appliance.\n";
-    window.Sotto.download(new Blob([text], { type: "text/plain" }), "sotto-recovery-key.txt");
-  });
-  $("recovery-stored").addEventListener("change", (e) => { $("recovery-done").disabled = !e.target.checked; });
-  $("recovery-done").addEventListener("click", () => { $("recovery-key").textContent = ""; window.location.reload(); });
 }
 
-const changeForm = $("private-password-form");
+const changeForm = $("private-passphrase-form");
 if (changeForm) {
   changeForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(changeForm);
-    state("private-password-state", "Unlocking…", "busy");
     try {
+      const passphrase = newPassphrase(data);
+      state("private-passphrase-state", "Unlocking…", "busy");
       const record = await api("GET", "/api/v1/me/private-keys");
-      const current = data.get("current_password");
-      const change = await sc.changePassword(current, data.get("new_password"), record, userId());
-      const currentAuth = await sc.authKeyFor(current, record.kdf);
-      await api("POST", "/api/v1/me/private-keys/password", { ...change, current_password: currentAuth });
+      const change = await sc.changePassphrase(data.get("current_passphrase"), passphrase, record, userId());
+      await api("POST", "/api/v1/me/private-keys/passphrase", { ...change, current_password: data.get("current_password") });
       changeForm.reset();
-      state("private-password-state", "Passphrase changed. Your other sessions were signed out.", "ok");
+      state("private-passphrase-state", "Passphrase changed.", "ok");
     } catch (err) {
-      state("private-password-state", err.code === "decrypt" ? "The current passphrase is not right." : err.message, "failed");
+      state("private-passphrase-state", err.code === "decrypt" ? "The current passphrase is not right." : err.message, "failed");
     }
   });
 }
@@ -68,16 +86,60 @@ if (recoverForm) {
   recoverForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(recoverForm);
-    state("private-recover-state", "Unlocking…", "busy");
     try {
+      const passphrase = newPassphrase(data);
+      state("private-recover-state", "Unlocking…", "busy");
       const record = await api("GET", "/api/v1/me/private-keys");
-      const change = await sc.resetPasswordWithRecoveryKey(data.get("recovery_key"), data.get("new_password"), record, userId());
-      await api("POST", "/api/v1/me/private-keys/password", { ...change, current_password: data.get("current_password") });
-      state("private-recover-state", "Restored. Sign in with your new passphrase from now on.", "ok");
-      setTimeout(() => window.location.reload(), 800);
+      const change = await sc.newPassphraseWithRecoveryKey(data.get("recovery_key"), passphrase, record, userId());
+      await api("POST", "/api/v1/me/private-keys/passphrase", { ...change, current_password: data.get("current_password") });
+      recoverForm.reset();
+      state("private-recover-state", "Done: your new passphrase opens your private transcripts.", "ok");
     } catch (err) {
       const wrong = err.code === "decrypt" || err.code === "malformed";
       state("private-recover-state", wrong ? "That recovery key does not open your keys." : err.message, "failed");
+    }
+  });
+}
+
+const rekeyForm = $("rekey-form");
+if (rekeyForm) {
+  $("rekey-use-recovery").addEventListener("click", (event) => {
+    const open = $("rekey-recovery-label").classList.toggle("hidden") === false;
+    event.target.setAttribute("aria-expanded", String(open));
+    if (open) rekeyForm.elements.recovery_key.focus();
+  });
+  rekeyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(rekeyForm);
+    const uid = userId();
+    try {
+      const passphrase = newPassphrase(data);
+      state("rekey-state", "Opening your old keys…", "busy");
+      const record = await api("GET", "/api/v1/me/private-keys");
+      const recovery = (data.get("recovery_key") || "").trim();
+      const old = recovery ? await sc.unlockWithRecoveryKey(recovery, record, uid)
+        : await sc.unlock(data.get("current_password"), record, uid);
+      for (let attempt = 0; ; attempt += 1) {  // a private job may finish meanwhile: the server says 409, redo
+        state("rekey-state", "Making new keys and moving your transcripts to them…", "busy");
+        const inventory = await api("GET", "/api/v1/me/private-keys/rekey");
+        const moved = await sc.rekey(old, passphrase, inventory, uid);
+        try {
+          await api("POST", "/api/v1/me/private-keys/rekey", {
+            current_password: data.get("current_password"), record: moved.record, owned: moved.owned, received: moved.received,
+          });
+        } catch (err) {
+          if (err.status === 409 && attempt < 3) continue;
+          throw err;
+        }
+        rekeyForm.reset();
+        $("legacy-notice").classList.add("hidden");
+        showRecoveryKey(moved.recoveryKey, rekeyForm);
+        break;
+      }
+    } catch (err) {
+      const wrong = err.code === "decrypt" || err.code === "malformed";
+      state("rekey-state", wrong ? "That does not open your old keys: check the sign-in password, or use your recovery key."
+        : err.message, "failed");
     }
   });
 }

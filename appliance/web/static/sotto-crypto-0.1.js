@@ -1,9 +1,10 @@
 // Sotto private transcripts: the key hierarchy and envelopes, in the browser, with Web Crypto only.
 // An ES module without dependencies or a build step; the same file runs under `node --test`.
 //
-// password --PBKDF2-SHA-256 (>= 600,000 iterations, 16-byte salt)--> master secret
+// passphrase --PBKDF2-SHA-256 (>= 600,000 iterations, 16-byte salt)--> master secret
 //   master --HKDF "sotto/v1 kek"--> KEK (non-extractable; wraps the data key DK, never leaves the page)
-//   master --HKDF "sotto/v1 auth"--> auth key (sent to the server instead of the password)
+// The passphrase is not the sign-in password and is never sent anywhere (the server refuses a record
+// whose data key its sign-in password opens).
 // recovery key (32 random bytes, shown once) --HKDF "sotto/v1 recovery-kek"--> recovery KEK (also wraps DK)
 // DK wraps each transcript key TK ("tk") and the user's ECDH P-256 private key ("sk").
 // The worker seals a new transcript's TK to the user's public key ("tk-sealed"); the browser re-wraps it
@@ -35,7 +36,6 @@ const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const ENC = new TextEncoder();
 const INFO = {
   kek: ENC.encode("sotto/v1 kek"),
-  auth: ENC.encode("sotto/v1 auth"),
   recovery: ENC.encode("sotto/v1 recovery-kek"),
   seal: ENC.encode("sotto/v1 tk-sealed"),
 };
@@ -155,12 +155,13 @@ async function aesKey(raw, extractable = false) {
 }
 
 /**
- * password + params → { kek: non-extractable CryptoKey, authKey: Uint8Array, authKeyText: base64url }.
- * Takes a second or so by design.
+ * passphrase + params → { kek: a non-extractable CryptoKey that wraps the data key }. Takes a second or
+ * so by design. (The HKDF "auth" output the first version sent at sign-in is no longer derived here: the
+ * passphrase has nothing to do with signing in.)
  */
-export async function deriveKeys(password, params) {
+export async function deriveKeys(passphrase, params) {
   const { iterations, salt } = checkKdfParams(params);
-  const secret = ENC.encode(String(password).normalize("NFC"));
+  const secret = ENC.encode(String(passphrase).normalize("NFC"));
   const pbkdf2 = await subtle().importKey("raw", secret, "PBKDF2", false, ["deriveBits"]);
   const master = bytes(await subtle().deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, pbkdf2, 256));
   secret.fill(0);
@@ -170,13 +171,7 @@ export async function deriveKeys(password, params) {
     { name: "HKDF", hash: "SHA-256", salt, info: INFO.kek }, base, { name: "AES-GCM", length: 256 }, false,
     ["encrypt", "decrypt"],
   );
-  const authKey = bytes(await subtle().deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: INFO.auth }, base, 256));
-  return { kek, authKey, authKeyText: b64uEncode(authKey) };
-}
-
-/** What the sign-in form sends as the password for a user with private transcripts on. */
-export async function authKeyFor(password, params) {
-  return (await deriveKeys(password, params)).authKeyText;
+  return { kek };
 }
 
 async function recoveryKek(recoveryRaw) {
@@ -517,12 +512,13 @@ export function shareKeyFromFragment(hash) {
 // ------------------------------------------------------------------------------------- whole records
 
 /**
- * Turn private transcripts on. → { record (PUT /api/v1/me/private-keys, with the current sign-in secret
- * added as current_password), recoveryKey (show once), keys ({dk, privateKey, publicKey}) }.
+ * Turn private transcripts on with a passphrase of their own. → { record (PUT /api/v1/me/private-keys,
+ * with the sign-in password added as current_password), recoveryKey (show once), keys ({dk, privateKey,
+ * publicKey}) }. The passphrase never leaves this function.
  */
-export async function enrol(password, uid, iterations = MIN_ITERATIONS) {
+export async function enrol(passphrase, uid, iterations = MIN_ITERATIONS) {
   const kdf = newKdfParams(iterations);
-  const { kek, authKeyText } = await deriveKeys(password, kdf);
+  const { kek } = await deriveKeys(passphrase, kdf);
   const dkRaw = newDataKey();
   const recovery = newRecoveryKey();
   const pair = await newKeyPair();
@@ -530,7 +526,6 @@ export async function enrol(password, uid, iterations = MIN_ITERATIONS) {
     const dk = await importDataKey(dkRaw);
     const record = {
       kdf,
-      auth_key: authKeyText,
       wrapped_dk: await wrapDataKey(kek, dkRaw, uid),
       recovery_dk: await wrapDataKeyForRecovery(recovery.raw, dkRaw, uid),
       public_key: b64uEncode(pair.publicKey),
@@ -556,9 +551,9 @@ async function keysFromDataKey(dkRaw, record, uid) {
   }
 }
 
-/** Password + the server's record → { dk, privateKey, publicKey }; CryptoRefused "decrypt" if wrong. */
-export async function unlock(password, record, uid) {
-  const { kek } = await deriveKeys(password, record.kdf);
+/** Passphrase + the server's record → { dk, privateKey, publicKey }; CryptoRefused "decrypt" if wrong. */
+export async function unlock(passphrase, record, uid) {
+  const { kek } = await deriveKeys(passphrase, record.kdf);
   return keysFromDataKey(await unwrapDataKeyRaw(kek, record.wrapped_dk, uid), record, uid);
 }
 
@@ -567,25 +562,47 @@ export async function unlockWithRecoveryKey(recoveryText, record, uid) {
 }
 
 /**
- * New password: a new salt, a new KEK and auth key, the same DK re-wrapped. → { kdf, auth_key, wrapped_dk }
- * for POST /api/v1/me/private-keys/password. Every other envelope stays byte-identical.
+ * New passphrase: a new salt and KEK, the same DK re-wrapped. → { kdf, wrapped_dk } for
+ * POST /api/v1/me/private-keys/passphrase. Every other envelope stays byte-identical.
  */
-export async function changePassword(oldPassword, newPassword, record, uid) {
-  const { kek } = await deriveKeys(oldPassword, record.kdf);
-  return rewrapDataKey(await unwrapDataKeyRaw(kek, record.wrapped_dk, uid), newPassword, record, uid);
+export async function changePassphrase(oldPassphrase, newPassphrase, record, uid) {
+  const { kek } = await deriveKeys(oldPassphrase, record.kdf);
+  return rewrapDataKey(await unwrapDataKeyRaw(kek, record.wrapped_dk, uid), newPassphrase, record, uid);
 }
 
-/** After an administrator's password reset: the recovery key opens DK, a new password wraps it. */
-export async function resetPasswordWithRecoveryKey(recoveryText, newPassword, record, uid) {
-  return rewrapDataKey(await unwrapDataKeyWithRecoveryRaw(recoveryText, record.recovery_dk, uid), newPassword, record, uid);
+/** A forgotten passphrase: the recovery key opens DK, a new passphrase wraps it. */
+export async function newPassphraseWithRecoveryKey(recoveryText, newPassphrase, record, uid) {
+  return rewrapDataKey(await unwrapDataKeyWithRecoveryRaw(recoveryText, record.recovery_dk, uid), newPassphrase, record, uid);
 }
 
-async function rewrapDataKey(dkRaw, newPassword, record, uid) {
+async function rewrapDataKey(dkRaw, newPassphrase, record, uid) {
   try {
     const kdf = newKdfParams(Math.max(MIN_ITERATIONS, checkKdfParams(record.kdf).iterations));
-    const fresh = await deriveKeys(newPassword, kdf);
-    return { kdf, auth_key: fresh.authKeyText, wrapped_dk: await wrapDataKey(fresh.kek, dkRaw, uid) };
+    const fresh = await deriveKeys(newPassphrase, kdf);
+    return { kdf, wrapped_dk: await wrapDataKey(fresh.kek, dkRaw, uid) };
   } finally {
     dkRaw.fill(0);
   }
+}
+
+/**
+ * Leave a key record whose data key was wrapped under the sign-in password (which the server has seen):
+ * `oldKeys` (opened with that password or the recovery key) → a whole new record under `newPassphrase`,
+ * and every transcript key in `inventory` (GET /api/v1/me/private-keys/rekey) moved to the new keys:
+ * own transcripts wrapped under the new DK, keys teammates shared sealed again to the new public key.
+ * → { record, recoveryKey, keys, owned: {tid: envelope}, received: {tid: envelope} } for
+ * POST /api/v1/me/private-keys/rekey.
+ */
+export async function rekey(oldKeys, newPassphrase, inventory, uid, iterations = MIN_ITERATIONS) {
+  const fresh = await enrol(newPassphrase, uid, iterations);
+  const owned = {}, received = {};
+  for (const item of inventory.owned) {
+    const tk = await transcriptKey(oldKeys, item, uid, item.transcript_id);
+    try { owned[item.transcript_id] = await wrapTranscriptKey(fresh.keys.dk, tk, uid, item.transcript_id); } finally { tk.fill(0); }
+  }
+  for (const item of inventory.received) {
+    const tk = await unsealWithPrivateKey(oldKeys.privateKey, oldKeys.publicKey, item.key_envelope, uid, item.transcript_id);
+    try { received[item.transcript_id] = await sealToPublicKey(fresh.keys.publicKey, tk, uid, item.transcript_id); } finally { tk.fill(0); }
+  }
+  return { ...fresh, owned, received };
 }

@@ -44,7 +44,29 @@ export function unlock() {
   return asking;
 }
 
-function ask() {
+async function ask() {
+  const record = await keyRecord();
+  return record.needs_new_passphrase ? askForNewPassphrase() : askPassphrase(record);
+}
+
+/** Keys still wrapped under the sign-in password do not open here: the account page replaces them first. */
+function askForNewPassphrase() {
+  const dialog = $("unlock-dialog"), form = $("unlock-form");
+  for (const id of ["unlock-ask", "unlock-recovery-row"]) $(id).classList.add("hidden");
+  $("unlock-legacy").classList.remove("hidden");
+  $("unlock-ok").textContent = "Choose a passphrase";
+  setState("Locked");
+  return new Promise((resolve, reject) => {
+    const go = (event) => { event.preventDefault(); window.location.assign("/account#private"); };
+    const cancel = () => { form.removeEventListener("submit", go); dialog.removeEventListener("close", cancel); reject(new Locked("Locked")); };
+    form.addEventListener("submit", go);
+    dialog.addEventListener("close", cancel);
+    dialog.showModal();
+    $("unlock-ok").focus();
+  });
+}
+
+function askPassphrase(record) {
   const dialog = $("unlock-dialog"), form = $("unlock-form");
   const password = $("unlock-password"), recovery = $("unlock-recovery");
   let useRecovery = false;
@@ -61,7 +83,6 @@ function ask() {
       setState("Unlocking…", "busy");
       $("unlock-ok").disabled = true;
       try {
-        const record = await keyRecord();
         const uid = userId();
         keys = useRecovery ? await sc.unlockWithRecoveryKey(recovery.value, record, uid)
           : await sc.unlock(password.value, record, uid);

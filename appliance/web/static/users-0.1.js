@@ -21,7 +21,7 @@
         await api("POST", `/api/v1/users/${id}/${e.target.dataset.action}`, {});
         window.location.reload();
       } else if (e.target.closest(".user-reset")) {
-        const password = prompt("New password for this user (at least 12 characters). Their private transcripts stay locked to their old passphrase.");
+        const password = prompt("New password for this user (at least 12 characters). Their private transcripts keep their own passphrase.");
         if (!password) return;
         const reply = await api("POST", `/api/v1/users/${id}/password`, { password });
         status.className = "ok"; status.textContent = `Password reset. ${reply.note}`;
