@@ -27,8 +27,20 @@ from typing import Any
 
 from appliance import minisign
 from appliance.bundle_verify import (
-    MANIFEST, NAME, REVISION, SCHEMA, SIGNATURE, SUMS, BundleError, bundle_files, check_image_archive, format_sums,
-    image_digests, open_archive, sha256_file, verify_bundle,
+    MANIFEST,
+    NAME,
+    REVISION,
+    SCHEMA,
+    SIGNATURE,
+    SUMS,
+    BundleError,
+    bundle_files,
+    check_image_archive,
+    format_sums,
+    image_digests,
+    open_archive,
+    sha256_file,
+    verify_bundle,
 )
 from appliance.model_packs import KINDS, PackError, build_pack, check_model_dir, describe_files
 

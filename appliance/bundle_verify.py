@@ -11,6 +11,7 @@ checks on the finished bundle before it is handed over.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -21,9 +22,10 @@ import stat
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 try:
     from appliance import minisign, release_keys
@@ -50,7 +52,7 @@ class BundleError(ValueError):
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(functools.partial(fh.read, 1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -221,7 +223,7 @@ def image_digests(stream: IO[bytes]) -> dict[str, Any]:
                 fh = archive.extractfile(member)
                 assert fh is not None
                 digest, head = hashlib.sha256(), io.BytesIO()
-                for block in iter(lambda: fh.read(1 << 20), b""):
+                for block in iter(functools.partial(fh.read, 1 << 20), b""):
                     digest.update(block)
                     if head.tell() < SMALL_JSON:
                         head.write(block)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -119,10 +120,8 @@ def _preload_before_lock() -> None:
     import importlib
 
     for name in ("urllib3.util.connection",):
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:
-            pass
 
 
 def _lock_egress(settings: Settings) -> None:
@@ -164,9 +163,9 @@ def transcribe(
     from appliance.asr import ModelRegistry, WhisperEngine
     from appliance.audio import AudioError
     from appliance.db import connect
-    from appliance.migrations import apply
     from appliance.diarization import DiarizationError
     from appliance.diarization.engines import DiarizationEngines
+    from appliance.migrations import apply
     from appliance.options import OptionsError, parse
 
     egress.install()
@@ -248,7 +247,8 @@ class _progress_bar:
         from appliance.pipeline import Progress
 
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
 
             self.progress = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), transient=True)
             self.progress.start()

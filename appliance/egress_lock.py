@@ -34,6 +34,7 @@ The handful of calls here is the library's documented C API.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -286,7 +287,5 @@ def _supervise(lib: ctypes.CDLL, fd: int, counter: mmap.mmap, state_file: Path |
         # Content-free: which thread asked for which kind of socket; there is no address to log.
         os.write(2, f"egress lock: refused socket({FAMILY_NAMES.get(family, family)}) from thread {thread!r} "
                     f"(tid {request.pid}); {refused} refused so far\n".encode())
-        try:
+        with contextlib.suppress(OSError):
             _write_state_file(lock, refused, recent, server_pid=server_pid)
-        except OSError:
-            pass

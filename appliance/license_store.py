@@ -3,6 +3,7 @@ evaluation start and the clock mark, and the one question the rest of the code a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -15,11 +16,11 @@ from appliance import __version__
 from appliance.licensing import (
     PRODUCT,
     ClockGuard,
-    binding_matches,
     FingerprintError,
     License,
     LicenseError,
     LicenseState,
+    binding_matches,
     check_install,
     evaluation_state,
     fingerprint,
@@ -179,16 +180,12 @@ class LicenseStore:
         """The earliest of every record of it: the file, the database's copy, and the first account or job
         (so deleting, garbling or post-dating the file changes nothing). Both records are (re)written."""
         candidates = []
-        try:
+        with contextlib.suppress(KeyError, LicenseError):
             candidates.append(parse_time((self._read_json("evaluation.json") or {})["started_at"], "started_at"))
-        except (KeyError, LicenseError):
-            pass
         if self.witness is not None:
             for value in (self.witness.get("evaluation_started_at"),):
-                try:
+                with contextlib.suppress(LicenseError):
                     candidates.append(parse_time(value, "evaluation_started_at")) if value else None
-                except LicenseError:
-                    pass
             earliest = self.witness.earliest_activity()
             if earliest is not None:
                 candidates.append(earliest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -105,16 +106,14 @@ def gpu_uuids() -> list[str]:
         return []
     try:
         pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver: a GPU-less machine
+    except Exception:
         return []
     try:
         uuids = set()
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            try:  # a MIG slice identifies as its parent GPU, so re-slicing does not change the binding
+            with contextlib.suppress(Exception):  # a MIG slice identifies as its parent GPU: re-slicing keeps the binding
                 handle = pynvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(handle)
-            except Exception:  # noqa: BLE001 - not a MIG device
-                pass
             uuid = pynvml.nvmlDeviceGetUUID(handle)
             uuids.add(uuid.decode() if isinstance(uuid, bytes) else str(uuid))
         return sorted(uuids)
@@ -282,10 +281,8 @@ class ClockGuard:
 
     def high_water(self) -> datetime | None:
         marks = []
-        try:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, LicenseError):
             marks.append(parse_time(json.loads(self.state_file.read_text())["high_water"], "high_water"))
-        except (OSError, ValueError, KeyError, TypeError, LicenseError):
-            pass
         stored = self._witnessed("clock_high_water")
         if stored is not None:
             marks.append(stored)

@@ -83,7 +83,7 @@ def gpu_memory() -> list[tuple[str, int]]:
         import pynvml
 
         pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVIDIA driver: no GPU metrics
+    except Exception:
         return []
     try:
         return [(str(i), int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used))

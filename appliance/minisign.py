@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Tuple
 
 UNTRUSTED = "untrusted comment: "
 TRUSTED = "trusted comment: "
@@ -103,7 +102,7 @@ _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493
 _D = -121665 * pow(121666, _P - 2, _P) % _P
 _SQRT_M1 = pow(2, (_P - 1) // 4, _P)
-_Point = Tuple[int, int, int, int]  # typing.Tuple: the customer's python3 may predate tuple[...]
+_Point = tuple[int, int, int, int]  # typing.Tuple: the customer's python3 may predate tuple[...]
 
 
 def _add(a: _Point, b: _Point) -> _Point:

@@ -27,11 +27,11 @@ import subprocess
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict
+from typing import IO, Any
 
 try:
     from appliance import minisign, release_keys
@@ -166,7 +166,7 @@ def build_pack(model_dir: Path, out: Path, name: str, kind: str, revision: str, 
 
 
 # typing's aliases, not builtins: install.sh imports this module with the host's python3, maybe 3.8.
-SmokeTest = Callable[[Path, PackManifest], Dict[str, Any]]
+SmokeTest = Callable[[Path, PackManifest], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def _unpack(pack: Path, staging: Path, keys: Iterable[minisign.PublicKey]) -> tu
         # next(), not iteration: iterating a TarFile starts again at the members already read.
         while (member := archive.next()) is not None:
             inner = member.name[len(PREFIX):] if member.name.startswith(PREFIX) else None
-            if member.isdir() and (member.name.rstrip("/") == PREFIX.rstrip("/") or inner and inner.rstrip("/") in parents):
+            if member.isdir() and (member.name.rstrip("/") == PREFIX.rstrip("/") or (inner and inner.rstrip("/") in parents)):
                 continue
             # Anything else is refused: links, devices, absolute or '..' paths, files the manifest lacks.
             if not member.isfile() or inner is None or inner not in expected or inner in seen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import defaultdict
 
@@ -18,10 +19,8 @@ class JobNotifier:
         with self._lock:
             waiters = list(self._waiters.get(job_id, ()))
         for loop, event in waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop has closed; its watcher is gone
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass  # that loop has closed; its watcher is gone
 
     async def wait(self, job_id: str, timeout: float) -> bool:
         """True if the job changed before the timeout."""

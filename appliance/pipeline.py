@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appliance.asr import AsrResult, Cancelled, CancelFn, ModelInfo, Recognizer
+from appliance.asr import AsrResult, CancelFn, Cancelled, ModelInfo, Recognizer
 from appliance.audio import decode
 from appliance.diarization import DiarizationError, Turn
 from appliance.diarization.engines import DiarizationEngines

@@ -80,7 +80,7 @@ def check_whisper(model: ModelInfo, settings: Settings, audio: np.ndarray) -> di
         report.update(text=text, expected_words=list(EXPECTED_WORDS), words_found=found, ok=len(found) >= MIN_WORDS)
         if not report["ok"]:
             report["error"] = f"heard {len(found)} of the {len(EXPECTED_WORDS)} expected words"
-    except Exception as exc:  # noqa: BLE001 - a self-test reports every failure instead of stopping
+    except Exception as exc:
         report["error"] = _error(exc)
     finally:
         del engine
@@ -99,7 +99,7 @@ def check_diarizer(engine: Diarizer, audio: np.ndarray) -> dict[str, Any]:
         started = time.perf_counter()
         turns = engine.diarize(audio, DiarizationOptions())
         report["seconds"] = round(time.perf_counter() - started, 3)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return {**report, "error": _error(exc)}
     speakers = sorted({t.speaker for t in turns})
     report.update(turns=[{"start": round(t.start, 2), "end": round(t.end, 2), "speaker": t.speaker} for t in turns],
@@ -133,7 +133,7 @@ def device_report(settings: Settings) -> dict[str, Any]:
             report["nvidia_driver"] = pynvml.nvmlSystemGetDriverVersion()
             report["gpus"] = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
                               for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception as exc:  # noqa: BLE001 - the driver query is information, not a requirement
+        except Exception as exc:
             report["nvidia_driver_error"] = _error(exc)
     return report
 

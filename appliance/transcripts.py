@@ -7,10 +7,10 @@ from typing import Any
 
 import sqlite_utils
 
-from appliance.asr import AsrResult
-from appliance.diarization.merge import Speaker
-from appliance.db import checkpoint, like_pattern, transaction
 from appliance import jobs
+from appliance.asr import AsrResult
+from appliance.db import checkpoint, like_pattern, transaction
+from appliance.diarization.merge import Speaker
 from appliance.jobs import new_id, now
 
 

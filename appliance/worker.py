@@ -116,7 +116,7 @@ class Worker:
             jobs.finish(db, job_id, "failed", error=str(exc))
         except MemoryError:
             jobs.finish(db, job_id, "failed", error="The recording is too long to process with the memory available.")
-        except Exception as exc:  # noqa: BLE001 - the worker outlives any one job
+        except Exception as exc:
             log.exception("job %s failed", job_id)
             jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
         finally:

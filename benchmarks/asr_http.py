@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 
 from appliance import accounts, apikeys, migrations  # noqa: E402
 from appliance.asr import ModelRegistry, batch_size, resolve_device  # noqa: E402
-from appliance.db import connect  # noqa: E402
 from appliance.audio import decode  # noqa: E402
 from appliance.config import load  # noqa: E402
+from appliance.db import connect  # noqa: E402
 from benchmarks.wer import normalise  # noqa: E402
 
 

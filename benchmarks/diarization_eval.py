@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
+
 from benchmarks.wer import normalise  # noqa: E402
 
 

@@ -103,7 +103,7 @@ def main() -> int:
         db.close()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        log = open(Path(tmp) / "serve.log", "wb")
+        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - the server writes to it until the finally below closes it
         startup_began = time.perf_counter()
         server = subprocess.Popen([sys.executable, "-c", "from appliance.cli import app; app()", "serve", "--port", str(port)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -177,7 +177,7 @@ def main() -> int:
                                     last = line
                         if not last or '"state": "done"' not in last:
                             errors.append(f"job {job_id} did not finish: {(last or '')[:120]}")
-                except Exception as exc:  # noqa: BLE001 - counted, not fatal
+                except Exception as exc:
                     errors.append(repr(exc))
 
             probe_thread = threading.Thread(target=prober, daemon=True)

@@ -21,9 +21,9 @@ import httpx
 import numpy as np
 import pytest
 
-from appliance.asr import AsrOptions, AsrResult, ModelInfo, ProgressFn, CancelFn, Segment, Word
+from appliance.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
 from appliance.config import Settings, load
-from appliance.web.server import BackgroundServer, free_port
+from appliance.web.server import BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "The quick brown fox jumps over the lazy dog. Please call Stella and bring these things with her."
@@ -172,9 +172,9 @@ def running(settings: Settings, recognizer: Any = None, timeout: float = 120) ->
     from appliance.web.app import create_app
 
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=recognizer)) as server:
-        with httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client:
-            yield client
+    with LiveServer(create_app(settings, recognizer=recognizer)) as server, \
+            httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield client
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance import private_crypto as pc  # noqa: E402
+from appliance import private_crypto as pc
 
 PATH = Path(__file__).parent / "data" / "private_vectors.json"
 UID = "0b7e5c6a1f2d4e3b9a8c7d6e5f4a3b2c"
@@ -73,7 +73,7 @@ def build() -> dict[str, Any]:
         {"name": "dk-new-password", "typ": "dk", "ids": {"uid": UID}, "key": "new_kek", "pt": dk,
          "envelope": pc.wrap_data_key(new_keys.kek, dk, UID, iv=ivs["dk-new"])},
     ]
-    for vector, iv in zip(envelopes, ivs.values()):
+    for vector, iv in zip(envelopes, ivs.values(), strict=False):
         vector["iv"] = pc.b64u_encode(iv)
         vector["pt"] = pc.b64u_encode(vector["pt"])
     by_name = {v["name"]: v["envelope"] for v in envelopes}

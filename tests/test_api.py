@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, LiveServer, running, wait_for_job
+from tests.conftest import FakeRecognizer, running, wait_for_job
 
 
 def _upload(http: httpx.Client, data: bytes, name: str = "clip.wav", **fields: str) -> httpx.Response:
@@ -56,7 +56,6 @@ def test_raw_body_upload_with_query_options(http: httpx.Client, speech_bytes: by
 
 def test_several_models_one_upload(settings: Settings, tmp_path: Path, speech_bytes: bytes) -> None:
     from appliance.asr import embedded_model_path
-    from appliance.web.app import create_app
 
     copy = settings.models.models_dir / "tiny-copy"
     copy.mkdir()
@@ -160,7 +159,6 @@ def test_models_health_and_openapi(http: httpx.Client) -> None:
 
 @pytest.fixture
 def fake_http(settings: Settings) -> Iterator[httpx.Client]:
-    from appliance.web.app import create_app
 
     recognizer = FakeRecognizer(explode=lambda audio: len(audio) == 16000 * 3)
     with running(settings, recognizer=recognizer, timeout=60) as client:
@@ -223,7 +221,6 @@ def test_truncated_multipart_body_is_400(fake_http: httpx.Client) -> None:
 
 def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_bytes: bytes) -> None:
     from appliance.config import load
-    from appliance.web.app import create_app
 
     env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_SERVER__MAX_UPLOAD_BYTES": str(len(speech_bytes) - 1)}
     with running(load(None, env), recognizer=FakeRecognizer()) as http:

@@ -4,11 +4,13 @@ real threads), each one a weakness that was found and fixed. docs/threat-model.m
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -43,7 +45,7 @@ class _EvilSite:
         page = html.encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(page)))
@@ -65,7 +67,8 @@ def test_a_cross_site_form_cannot_sign_the_victim_in(live: LiveServer) -> None:
     """Login CSRF: a text/plain form whose body parses as JSON, posted from another site."""
     from playwright.sync_api import sync_playwright
 
-    body = '{"email": "%s", "password": "%s", "x": "' % (ATTACKER_EMAIL, ATTACKER_PASSWORD)
+    body = json.dumps({"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD, "x": ""})[:-2]  # the form adds '="}'
+
     evil = _EvilSite(f"""<!doctype html><form id=f method=post enctype=text/plain action="{live.url}/api/v1/auth/login">
         <input name='{body}' value='"}}'></form><script>document.getElementById('f').submit()</script>""")
     try:
@@ -123,7 +126,7 @@ def test_a_private_jobs_prompt_and_vocabulary_never_reach_the_database(settings:
     from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
     class Recording(FakeRecognizer):
-        prompts: list[str | None] = []
+        prompts: ClassVar[list[str | None]] = []
 
         def transcribe(self, model, audio, options, progress, cancelled):  # type: ignore[no-untyped-def]
             self.prompts.append(f"{options.initial_prompt} {options.hotwords}")
@@ -476,11 +479,11 @@ def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(
 def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: Settings, speech_bytes: bytes) -> None:
     """Eight uploads released at the same moment with one key, then with two keys of one user: exactly
     four are accepted (the limit), the others get 429 (they were all accepted before)."""
+    import dataclasses
+
     from appliance import accounts, apikeys
     from appliance.db import connect
     from appliance.web.app import create_app
-    import dataclasses
-
     from tests.conftest import ADMIN_EMAIL, FakeRecognizer
 
     settings = dataclasses.replace(settings, quotas=dataclasses.replace(settings.quotas, concurrent_jobs=4))
@@ -495,7 +498,7 @@ def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: S
             order = iter(range(8))
             lock = threading.Lock()
 
-            def upload() -> int:
+            def upload(keys: list[str] = keys, order: Iterator[int] = order, lock: threading.Lock = lock) -> int:
                 with lock:
                     mine = keys[next(order)]
                 with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {mine}"}) as client:

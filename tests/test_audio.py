@@ -6,6 +6,7 @@ import pytest
 from appliance.audio import SAMPLE_RATE, AudioError, decode, probe
 from tests.conftest import FORMATS, VIDEO_FORMATS, ffmpeg
 
+
 def test_decode_wav_to_16k_mono_float(speech_wav: Path) -> None:
     audio = decode(speech_wav.read_bytes())
     assert audio.samples.dtype == np.float32

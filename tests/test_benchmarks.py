@@ -34,7 +34,7 @@ def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp
     (tmp_path / "call.rttm").write_text("".join(
         f"SPEAKER call 1 {s:.3f} {e - s:.3f} <NA> <NA> {names[v]} <NA> <NA>\n" for s, e, v in truth))
     (tmp_path / "call.stm").write_text("".join(
-        f"call 1 {names[v]} {s:.3f} {e:.3f} {text}\n" for (s, e, v), (_v, _p, text) in zip(truth, DIALOGUE)))
+        f"call 1 {names[v]} {s:.3f} {e:.3f} {text}\n" for (s, e, v), (_v, _p, text) in zip(truth, DIALOGUE, strict=False)))
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "diarization_eval.py"), str(clip)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -49,8 +49,9 @@ def test_transcribe_json_is_the_api_document(converted: dict[str, Path], tmp_pat
     result = _cli("transcribe", str(converted["mp3"]), "--format", "json", "--output", str(out), "--language", "en")
     assert result.returncode == 0, result.stderr
     doc = json.loads(out.read_text())
-    from appliance.web.schemas import Transcript
     import msgspec
+
+    from appliance.web.schemas import Transcript
 
     msgspec.convert(doc, Transcript)  # same shape the API promises
     assert doc["filename"] == "converted.mp3" and doc["language"] == "en"

@@ -1,6 +1,5 @@
 """The channel engine on a stereo file built here: a different sentence on each channel."""
 
-import subprocess
 from pathlib import Path
 
 import numpy as np

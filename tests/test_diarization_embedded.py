@@ -1,5 +1,6 @@
 """The embedded engine on synthesised speech with known turns (real weights, real VAD)."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +19,17 @@ def engine() -> EmbeddedDiarizer:
 
 
 def _changes(turns: list) -> list[float]:  # type: ignore[type-arg]
-    return [b.start for a, b in zip(turns, turns[1:]) if a.speaker != b.speaker]
+    return [b.start for a, b in itertools.pairwise(turns) if a.speaker != b.speaker]
 
 
 def test_two_voices_found_with_turn_boundaries_within_half_a_second(engine: EmbeddedDiarizer, dialogue: tuple[Path, list]) -> None:  # type: ignore[type-arg]
     path, truth = dialogue
     turns = engine.diarize(decode(path.read_bytes()).samples, DiarizationOptions())
     assert len({t.speaker for t in turns}) == 2
-    true_changes = [b[0] for a, b in zip(truth, truth[1:])]
+    true_changes = [b[0] for a, b in itertools.pairwise(truth)]
     found = _changes(turns)
     assert len(found) == len(true_changes), (found, true_changes)
-    for got, want in zip(found, true_changes):
+    for got, want in zip(found, true_changes, strict=False):
         assert abs(got - want) <= 0.5, (got, want)
     # Each true turn is (almost) all one found speaker, and consecutive turns differ.
     owners = []
@@ -46,9 +47,9 @@ def test_two_voices_found_with_turn_boundaries_within_half_a_second(engine: Embe
 
 @pytest.mark.parametrize(("voice", "pitch"), [("en-us", 30), ("en+f3", 85)])
 def test_one_voice_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, voice: str, pitch: int) -> None:
-    from tests.conftest import DIALOGUE, _need
-
     import subprocess
+
+    from tests.conftest import DIALOGUE, _need
 
     monologue = tmp_path / "monologue.wav"
     text = " ".join(line for _v, _p, line in DIALOGUE)

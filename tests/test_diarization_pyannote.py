@@ -6,15 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-import numpy as np
 import pytest
 
 from appliance.audio import decode
 from appliance.config import load
 from appliance.diarization import DiarizationOptions, Turn
 from appliance.diarization.pyannote_engine import PyannoteDiarizer
-from tests.conftest import LiveServer, running, wait_for_job
+from tests.conftest import running, wait_for_job
 
 pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
 
@@ -76,7 +74,6 @@ def test_api_uses_pyannote_when_installed(tmp_path: Path, pipeline_dir: Path, sp
     (models / pipeline_dir.name).symlink_to(pipeline_dir)
     settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_MODELS_DIR": str(models),
                            "APPLIANCE_DIARIZATION__DEVICE": "cpu"})
-    from appliance.web.app import create_app
 
     import io
     import wave

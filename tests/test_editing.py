@@ -59,7 +59,7 @@ def test_a_word_edit_updates_words_text_and_revision(stored: tuple[sqlite_utils.
 
 def test_speakers_rename_add_merge_and_reassign(stored: tuple[sqlite_utils.Database, str]) -> None:
     db, tid = stored
-    s0, s1, s2 = _sids(db, tid)
+    _s0, s1, _s2 = _sids(db, tid)
     editing.apply(db, tid, base_revision=1, ops=[{"op": "rename_speaker", "speaker": "S1", "name": "Alice"}], user_id=None)
     editing.apply(db, tid, base_revision=2, ops=[{"op": "add_speaker", "key": "S3", "name": "Carol"},
                                                   {"op": "segment", "sid": s1, "speaker": "S3"}], user_id=None)
@@ -75,7 +75,7 @@ def test_speakers_rename_add_merge_and_reassign(stored: tuple[sqlite_utils.Datab
 
 def test_split_and_merge_keep_words_and_order(stored: tuple[sqlite_utils.Database, str]) -> None:
     db, tid = stored
-    s0, s1, s2 = _sids(db, tid)
+    s0, _s1, s2 = _sids(db, tid)
     editing.apply(db, tid, base_revision=1, ops=[{"op": "split", "sid": s0, "at": 1}], user_id=None)
     doc = transcripts.get(db, tid)
     assert doc is not None and [len(s["words"]) for s in doc["segments"]] == [1, 2, 3, 2]

@@ -7,6 +7,7 @@ Golden files live in tests/data/golden/; after an intended change, regenerate th
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -68,7 +69,7 @@ def test_srt_parses_with_the_srt_package_and_obeys_cue_rules() -> None:
     options = ExportOptions()
     cues = list(srt.parse(exports.render(DOC, "srt").content.decode()))
     assert len(cues) >= 8
-    for previous, cue in zip(cues, cues[1:]):
+    for previous, cue in itertools.pairwise(cues):
         assert (cue.start - previous.end).total_seconds() >= options.min_gap_seconds - 0.001
     for cue in cues:
         lines = cue.content.split("\n")
@@ -76,7 +77,7 @@ def test_srt_parses_with_the_srt_package_and_obeys_cue_rules() -> None:
         assert 0 < (cue.end - cue.start).total_seconds() <= options.max_cue_seconds
     assert cues[0].content.startswith("Speaker 1: Good morning")
     assert any("Dr. Ada Ó'Brien:" in c.content for c in cues)
-    assert any(CJK[:4] in c.content for c in cues) and any(ARABIC.split()[0] in c.content for c in cues)
+    assert any(CJK[:4] in c.content for c in cues) and any(ARABIC.split(maxsplit=1)[0] in c.content for c in cues)
 
 
 def test_vtt_parses_with_webvtt_py_and_obeys_cue_rules() -> None:
@@ -102,7 +103,7 @@ def test_cue_rules_are_options() -> None:
 
     options = ExportOptions(max_chars_per_line=20, max_lines=1, max_cue_seconds=2.0, min_gap_seconds=0.2)
     cues = list(srt.parse(exports.render(DOC, "srt", options).content.decode()))
-    for previous, cue in zip(cues, cues[1:]):
+    for previous, cue in itertools.pairwise(cues):
         assert (cue.start - previous.end).total_seconds() >= 0.199
     for cue in cues:
         assert "\n" not in cue.content and len(cue.content) <= 20 and (cue.end - cue.start).total_seconds() <= 2.0

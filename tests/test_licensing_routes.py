@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, licensing as L, migrations, transcripts
+from appliance import accounts, apikeys, migrations, transcripts
+from appliance import licensing as L
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import load
 from appliance.db import connect
 from appliance.license_store import LicenseStore
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer, REPO
+from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 from tests.licensing_keys import TEST_KID, TEST_MACHINE_ID, TEST_PRIVATE, TEST_PUBLIC, TEST_TRUST
 from tests.test_licensing import NOW, Clock, issue
 
@@ -217,7 +218,7 @@ def test_vendor_renew_and_inspect(tmp_path: Path) -> None:
 def test_admin_licence_page_and_api(tmp_path: Path) -> None:
     from appliance.web.app import create_app
 
-    settings, key, _t, machine = _setup(tmp_path)
+    settings, _key, _t, machine = _setup(tmp_path)
     store = LicenseStore(settings.storage.data_dir / "license", machine, trusted=TEST_TRUST, gpus=[])
     with LiveServer(create_app(settings, recognizer=FakeRecognizer(), licenses=store)) as server, \
             httpx.Client(base_url=server.url) as browser:

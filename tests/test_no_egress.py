@@ -335,7 +335,7 @@ def test_the_lock_refuses_native_code_inside_the_real_server(tmp_path: Path) -> 
         deadline = time.monotonic() + 60
         while not result.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        results, child_status = eval(result.read_text())  # noqa: S307 - our own repr of ints
+        results, child_status = eval(result.read_text())
         assert all(fd == -1 and err == 1 for fd, err in results), results  # EPERM, from the kernel
         assert child_status != 0  # a child process is under the same lock
         report = None

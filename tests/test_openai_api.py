@@ -202,7 +202,7 @@ def test_verbose_json_scores_are_faster_whispers_own(settings: Settings, speech_
     reference = list(segments)
     ours = verbose.model_dump()["segments"]
     assert len(ours) == len(reference) >= 1
-    for got, want in zip(ours, reference):
+    for got, want in zip(ours, reference, strict=False):
         assert got["tokens"] == list(want.tokens) and got["seek"] == want.seek and got["temperature"] == want.temperature
         assert got["avg_logprob"] == pytest.approx(want.avg_logprob, abs=1e-4) and got["avg_logprob"] != 0.0
         assert got["no_speech_prob"] == pytest.approx(want.no_speech_prob, abs=1e-4)

@@ -4,13 +4,12 @@ browser module) open the result; key records, sign-in with the auth key, passwor
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +208,7 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
 
 def test_private_job_from_the_python_client(live: tuple[LiveServer, httpx.Client, Settings], canary_wav: bytes,
                                             tmp_path: Path) -> None:
-    server, http, settings = live
+    server, http, _ = live
     uid, _ = _enrol(http)
     path = tmp_path / "dictation.wav"
     path.write_bytes(canary_wav)

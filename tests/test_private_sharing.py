@@ -5,14 +5,13 @@ copy on revocation, expiry and the last view, search never returns them, and `re
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import io
 import json
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, privacy, private_crypto as pc, transcripts, workspaces
+from appliance import accounts, apikeys, privacy, transcripts, workspaces
+from appliance import private_crypto as pc
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
 from appliance.db import connect

@@ -6,13 +6,12 @@ converting a standard transcript, and plain HTTP on a LAN name."""
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import json
 import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, private_crypto as pc, workspaces
+from appliance import accounts, apikeys, workspaces
+from appliance import private_crypto as pc
 from appliance.config import Settings, load
 from appliance.db import connect
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, speak, wait_for_job, signed_in
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
 from tests.test_private_jobs import CANARY, CANARY_WORDS, LogCapture, Scanner, _needles
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -63,7 +63,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     key = bootstrap(settings)
     db = connect(settings.storage.database_path)
     users = {email: accounts.create(db, email, ADMIN_PASSWORD, "member") for email in (BOB, DAVE, MALLORY)}
-    bob_key = apikeys.create(db, users[BOB].id, "t", "transcribe")[0]
     alice = accounts.by_email(db, ADMIN_EMAIL)
     assert alice is not None
     team = workspaces.create(db, "Newsroom", owner_id=alice.id)
@@ -78,9 +77,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     logger.addHandler(logs)
     logger.setLevel(logging.DEBUG)
     try:
-        with LiveServer(create_app(settings)) as server:
-            with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http, \
-                    httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob_key}"}) as bob:
+        with LiveServer(create_app(settings)) as server, \
+                httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
                 # Bob has private transcripts on, with a passphrase of their own.
                 enrolment = pc.enrol(BOB_PASSPHRASE, users[BOB].id)
                 with closing(signed_in(server.url, BOB)) as bob_session:  # as the account page does

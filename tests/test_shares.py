@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -120,7 +119,7 @@ def test_expired_is_410_revoked_and_deleted_are_404(world, settings: Settings) -
         assert stranger.get(live["path"]).status_code == 200
         assert owner.delete(f"/api/v1/transcripts/{w.transcript}").status_code == 204
         assert stranger.get(live["path"]).status_code == 404  # deleting the transcript kills its links at once
-    assert list(db.query("SELECT count(*) AS n FROM share_links"))[0]["n"] == 0
+    assert next(iter(db.query("SELECT count(*) AS n FROM share_links")))["n"] == 0
 
 
 def test_workspace_policy_forbids_public_links(world) -> None:  # type: ignore[no-untyped-def]

@@ -79,7 +79,7 @@ def test_self_signed_certificate_is_a_server_certificate_not_a_ca(tls_settings) 
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    cert, key = tls.ensure_certificate(tls_settings)
+    cert, _key = tls.ensure_certificate(tls_settings)
     certificate = x509.load_pem_x509_certificate(cert.read_bytes())
     assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     assert certificate.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign is False

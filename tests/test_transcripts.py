@@ -28,7 +28,7 @@ def test_concurrent_writers_and_deletes_never_hit_a_locked_database(tmp_path: Pa
                 stored.append(transcript_id)
                 if i % 5 == 0:
                     transcripts.delete(db, transcript_id)  # checkpoints while others write
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]

@@ -6,12 +6,11 @@ Screenshots of every main page at desktop and phone widths go to test-artifacts/
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 
 from appliance.asr import embedded_model_path
 from appliance.config import Settings, load
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, speak, wait_for_job, signed_in
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -60,8 +59,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     vic_key = bootstrap(settings, VIC, role="viewer", scope="read")
     bob_key = bootstrap(settings, BOB, role="member", scope="transcribe")
     clip = speak(root / "clip.wav", CLIP_TEXT)
-    with LiveServer(create_app(settings)) as server:
-        with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice:
+    with LiveServer(create_app(settings)) as server, \
+            httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice:
             team = alice.post("/api/v1/workspaces", json={"name": "Newsroom"}).json()["id"]
             assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": VIC, "role": "viewer"}).status_code == 200
             assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": BOB, "role": "admin"}).status_code == 200
@@ -198,7 +197,7 @@ def test_2_edit_word_rename_speaker_note_persist(world: World, browser: Any) -> 
     doc = world.alice.get(f"/api/v1/transcripts/{world.state['tid']}").json()
     assert page.input_value("#t-note") == "Check the spelling of Stella.", doc["note"]
     assert "Vixen" in doc["text"] and doc["note"] == "Check the spelling of Stella."
-    assert [s["display_name"] for s in doc["speakers"]][0] == "Ada Lovelace"
+    assert next(s["display_name"] for s in doc["speakers"]) == "Ada Lovelace"
     vixen = [w for s in doc["segments"] for w in s["words"] if w["word"].strip().startswith("Vixen")]
     assert vixen and vixen[0]["edited"] is True
     world.state["vixen_sid"] = int(sid)

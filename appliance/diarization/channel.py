@@ -43,7 +43,7 @@ class ChannelDiarizer:
         for ch in range(channels):
             flags = np.concatenate([[False], speaking[ch], [False]])
             edges = np.flatnonzero(np.diff(flags.astype(int)))
-            for start, end in zip(edges[::2], edges[1::2]):
+            for start, end in zip(edges[::2], edges[1::2], strict=False):
                 if (end - start) * FRAME < MIN_TURN:
                     continue
                 turns.append(Turn(start * FRAME, min(end * FRAME, samples / SAMPLE_RATE), f"channel{ch + 1}"))

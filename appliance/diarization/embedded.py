@@ -7,6 +7,7 @@ into speakers, choosing the count by eigengap unless told; labels are smoothed a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,9 +69,9 @@ class EmbeddedDiarizer:
         spans: list[tuple[float, float]] = []
         region_of: list[int] = []
         for index, (start, end) in enumerate(regions):
-            count = max(1, int(round((end - start) / p.step)))
+            count = max(1, round((end - start) / p.step))
             edges = np.linspace(start, end, count + 1)
-            for a, b in zip(edges[:-1], edges[1:]):
+            for a, b in itertools.pairwise(edges):
                 centres.append((a + b) / 2)
                 spans.append((float(a), float(b)))
                 region_of.append(index)
@@ -80,7 +81,7 @@ class EmbeddedDiarizer:
         labels = self._labels(embeddings, options)
         labels = _median_smooth(labels, p.smooth)
         turns: list[Turn] = []
-        for (a, b), label, region in zip(spans, labels, region_of):
+        for (a, b), label, region in zip(spans, labels, region_of, strict=False):
             speaker = f"spk{label}"
             last = turns[-1] if turns else None
             if last and last.speaker == speaker and region_of_turn(last, regions) == region:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from appliance.exports.model import Document, ExportOptions, OptionsError
 
-__all__ = ["Document", "Export", "ExportOptions", "FORMATS", "OptionsError", "bundle", "render", "render_text"]
+__all__ = ["FORMATS", "Document", "Export", "ExportOptions", "OptionsError", "bundle", "render", "render_text"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from appliance.exports.model import Document, ExportOptions, speaker_names, stamp, turns
@@ -83,7 +83,7 @@ def _font_files() -> dict[str, Path]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coverage(path: Path) -> frozenset[int]:
     """The code points a font file has glyphs for (read once; the cmap only, not the glyphs)."""
     from fontTools.ttLib import TTFont  # fpdf2's own font parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -89,9 +90,8 @@ def _space(cues: list[Cue], options: ExportOptions) -> None:
     """Clamp durations and keep at least min_gap between cues, never letting a cue end before it starts."""
     for cue in cues:
         cue.end = min(max(cue.end, cue.start + 0.2), cue.start + options.max_cue_seconds)
-    for current, following in zip(cues, cues[1:]):
-        if following.start < current.start + 0.01:
-            following.start = current.start + 0.01
+    for current, following in itertools.pairwise(cues):
+        following.start = max(following.start, current.start + 0.01)
         limit = following.start - options.min_gap_seconds
         if current.end > limit:
             current.end = max(limit, current.start + 0.001)

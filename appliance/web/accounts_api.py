@@ -176,7 +176,7 @@ async def change_password(request: Request[Any, Any, Any], data: JSONBody[Passwo
 @delete("/api/v1/me", status_code=200, tags=["account"], opt={"credentials": True}, summary="Delete my account and everything it owns, for good")
 async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
-    db = _db(request)
+    _db(request)
     if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.password):
         raise HTTPException(status_code=400, detail="The password is not right.")
     await _dbs(request).in_thread(privacy.delete_account, principal.user.id)

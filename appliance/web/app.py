@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -18,8 +17,18 @@ from appliance import __version__, egress, memory
 from appliance.asr import ModelRegistry, Recognizer
 from appliance.config import Settings
 from appliance.license_store import LicenseStore
-from appliance.web import (accounts_api, api, editor_api, license_api, openai_api, pages, private_api, sealed_share_api,
-                           share_api, ui)
+from appliance.web import (
+    accounts_api,
+    api,
+    editor_api,
+    license_api,
+    openai_api,
+    pages,
+    private_api,
+    sealed_share_api,
+    share_api,
+    ui,
+)
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
 from appliance.web.middleware import request_log, security_headers
 from appliance.web.services import build

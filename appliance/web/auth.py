@@ -16,8 +16,8 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.handlers.base import BaseRouteHandler
 
 from appliance import accounts, apikeys, sessions
-from appliance.license_store import LicenseBlocked
 from appliance.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
+from appliance.license_store import LicenseBlocked
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -98,10 +99,8 @@ def _write(scope: Scope, status: int, duration_ms: float, request_id: str) -> No
     if services is None:
         return
     principal = scope.get("state", {}).get("principal")
-    try:
+    with contextlib.suppress(Exception):
         services.databases.get()["request_log"].insert({
             "at": now(), "method": scope.get("method", "?"), "route": _route(scope),
             "status": status, "user_id": principal.user.id if principal else None, "duration_ms": round(duration_ms, 2),
         })
-    except Exception:  # noqa: BLE001 - logging must never break a response
-        pass

@@ -10,8 +10,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from appliance.web.auth import failed_attempt
 from appliance import accounts, audit
+from appliance.web.auth import failed_attempt
 
 
 @get("/privacy", opt={"public": True}, include_in_schema=False)
@@ -21,7 +21,7 @@ async def privacy_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)
-async def login_page(next: FromQuery[str] = "/") -> Template:  # noqa: A002 - the query parameter's name
+async def login_page(next: FromQuery[str] = "/") -> Template:
     return Template("login.html", context={"next": local_path(next)})
 
 

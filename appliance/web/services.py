@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from appliance import accounts, admission, jobs, license_store, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
@@ -72,7 +72,7 @@ class Services:
                 r = self.settings.retention
                 privacy.apply_retention(self.databases.get(), request_log_days=r.request_log_days, transcript_days=r.transcript_days,
                                         audit_pseudonymise_days=r.audit_pseudonymise_days)
-            except Exception:  # noqa: BLE001 - retention must not take the appliance down
+            except Exception:
                 log.exception("retention run failed")
             if self._stop.wait(3600):
                 return
