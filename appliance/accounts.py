@@ -43,8 +43,13 @@ class User:
     personal_workspace_id: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "role": self.role, "disabled": self.disabled,
-                "personal_workspace_id": self.personal_workspace_id}
+        return {
+            "id": self.id,
+            "email": self.email,
+            "role": self.role,
+            "disabled": self.disabled,
+            "personal_workspace_id": self.personal_workspace_id,
+        }
 
 
 def _user(row: dict[str, Any], db: sqlite_utils.Database) -> User:
@@ -81,8 +86,18 @@ def create(db: sqlite_utils.Database, email: str, password: str, role: str = "me
     user_id = new_id()
     stamp = now()
     with transaction(db):
-        db["users"].insert({"id": user_id, "email": email, "password_hash": _hasher.hash(password), "role": role,
-                            "disabled": 0, "failed_logins": 0, "created_at": stamp, "password_changed_at": stamp})
+        db["users"].insert(
+            {
+                "id": user_id,
+                "email": email,
+                "password_hash": _hasher.hash(password),
+                "role": role,
+                "disabled": 0,
+                "failed_logins": 0,
+                "created_at": stamp,
+                "password_changed_at": stamp,
+            }
+        )
         workspaces.create(db, f"{email} (personal)", owner_id=user_id, personal=True)
     return get(db, user_id)  # type: ignore[return-value]
 
@@ -99,8 +114,14 @@ def by_email(db: sqlite_utils.Database, email: str) -> User | None:
 
 def list_all(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [
-        {"id": r["id"], "email": r["email"], "role": r["role"], "disabled": bool(r["disabled"]),
-         "created_at": r["created_at"], "last_login_at": r["last_login_at"]}
+        {
+            "id": r["id"],
+            "email": r["email"],
+            "role": r["role"],
+            "disabled": bool(r["disabled"]),
+            "created_at": r["created_at"],
+            "last_login_at": r["last_login_at"],
+        }
         for r in db.query("SELECT * FROM users ORDER BY created_at")
     ]
 
@@ -124,11 +145,15 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
     if row is not None:
         moment = now()
         until = (datetime.now(UTC) + timedelta(minutes=lockout_minutes)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        charged = db.execute(
-            "UPDATE users SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
-            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE NULL END "
-            "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)",
-            [max_failures, max_failures, until, row["id"], moment]).rowcount == 1
+        charged = (
+            db.execute(
+                "UPDATE users SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
+                "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE NULL END "
+                "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)",
+                [max_failures, max_failures, until, row["id"], moment],
+            ).rowcount
+            == 1
+        )
     stored = row["password_hash"] if row is not None and charged else _dummy_hash()  # same work either way
     ok = _matches(db, row["id"] if row is not None and charged else None, stored, password)
     if row is None or not charged or not ok or row["disabled"]:
@@ -142,8 +167,10 @@ def authenticate(db: sqlite_utils.Database, email: str, password: str, *, max_fa
 def set_password(db: sqlite_utils.Database, user_id: str, password: str) -> None:
     check_password_strength(password)
     with transaction(db):
-        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
-                   [_hasher.hash(password), now(), user_id])
+        db.execute(
+            "UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+            [_hasher.hash(password), now(), user_id],
+        )
         db.execute("UPDATE user_keys SET signs_in_with_auth_key = 0 WHERE user_id = ?", [user_id])
 
 
@@ -206,8 +233,16 @@ def invite(db: sqlite_utils.Database, email: str, role: str, created_by: str, ho
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     token = secrets.token_urlsafe(32)
     expires = (datetime.now(UTC) + timedelta(hours=hours)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    db["invites"].insert({"id": _token_id(token), "email": email, "role": role, "created_by": created_by,
-                          "created_at": now(), "expires_at": expires})
+    db["invites"].insert(
+        {
+            "id": _token_id(token),
+            "email": email,
+            "role": role,
+            "created_by": created_by,
+            "created_at": now(),
+            "expires_at": expires,
+        }
+    )
     return token
 
 

@@ -43,9 +43,15 @@ class JobGate:
         self._uploading: Counter[str] = Counter()  # "user:<id>", "key:<id>", "queue" -> uploads in progress
 
     def _in_flight(self, db: sqlite_utils.Database, user_id: str, key_id: str | None) -> tuple[int, int, int]:
-        row = next(iter(db.query(
-            "SELECT sum(user_id = ?) AS user_jobs, sum(api_key_id IS NOT NULL AND api_key_id = ?) AS key_jobs, "
-            "sum(state = 'queued') AS queued FROM jobs WHERE state IN ('queued', 'running')", [user_id, key_id])))
+        row = next(
+            iter(
+                db.query(
+                    "SELECT sum(user_id = ?) AS user_jobs, sum(api_key_id IS NOT NULL AND api_key_id = ?) AS key_jobs, "
+                    "sum(state = 'queued') AS queued FROM jobs WHERE state IN ('queued', 'running')",
+                    [user_id, key_id],
+                )
+            )
+        )
         return int(row["user_jobs"] or 0), int(row["key_jobs"] or 0), int(row["queued"] or 0)
 
     @contextmanager
@@ -57,10 +63,13 @@ class JobGate:
         with self._lock:
             user_jobs, key_jobs, queued = self._in_flight(db, user_id, key_id)
             if user_jobs + self._uploading[names[0]] >= self.limits.per_user:
-                raise Refused(429, f"You already have {self.limits.per_user} jobs waiting or running. Please wait for one to finish.")
+                raise Refused(
+                    429, f"You already have {self.limits.per_user} jobs waiting or running. Please wait for one to finish."
+                )
             if key_id and key_jobs + self._uploading[names[2]] >= self.limits.per_key:
-                raise Refused(429, f"This API key already has {self.limits.per_key} jobs waiting or running. "
-                                   "Please wait for one to finish.")
+                raise Refused(
+                    429, f"This API key already has {self.limits.per_key} jobs waiting or running. Please wait for one to finish."
+                )
             if queued + self._uploading["queue"] >= self.limits.queue:
                 raise Refused(503, "The queue is full. Please retry shortly.")
             self._uploading.update(names)

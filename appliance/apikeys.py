@@ -35,8 +35,16 @@ def create(db: sqlite_utils.Database, user_id: str, name: str, scope: str, store
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    record = {"id": new_id(), "user_id": user_id, "name": (name or "API key").strip()[:80], "prefix": prefix,
-              "secret_hash": _hash(secret), "scope": scope, "store": int(store), "created_at": now()}
+    record = {
+        "id": new_id(),
+        "user_id": user_id,
+        "name": (name or "API key").strip()[:80],
+        "prefix": prefix,
+        "secret_hash": _hash(secret),
+        "scope": scope,
+        "store": int(store),
+        "created_at": now(),
+    }
     db["api_keys"].insert(record)
     return f"{PREFIX}{prefix}_{secret}", public(record)
 

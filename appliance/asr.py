@@ -336,8 +336,12 @@ class WhisperEngine:
                     words=words,
                     avg_logprob=float(seg.avg_logprob),
                     no_speech_prob=float(seg.no_speech_prob),
-                    scores=SegmentScores(int(seg.seek), None if seg.temperature is None else float(seg.temperature),
-                                         float(seg.compression_ratio), tuple(int(t) for t in seg.tokens)),
+                    scores=SegmentScores(
+                        int(seg.seek),
+                        None if seg.temperature is None else float(seg.temperature),
+                        float(seg.compression_ratio),
+                        tuple(int(t) for t in seg.tokens),
+                    ),
                 )
             )
             progress(min(float(seg.end), duration), segments[-1].text)

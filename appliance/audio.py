@@ -50,25 +50,35 @@ class _Growing:
         block = block.reshape(self.rows, -1)
         needed = self.size + block.shape[1]
         if needed > self.max_samples:
-            raise TooLong(f"The recording is longer than this appliance accepts ({_hours(self.max_samples / SAMPLE_RATE)}). "
-                          "Split it into parts and upload them one by one.")
+            raise TooLong(
+                f"The recording is longer than this appliance accepts ({_hours(self.max_samples / SAMPLE_RATE)}). "
+                "Split it into parts and upload them one by one."
+            )
         if needed > self.buffer.shape[1]:
             capacity = min(self.max_samples, max(needed, int(self.buffer.shape[1] * 1.5), SAMPLE_RATE * 10))
             self.reserve((capacity - self.buffer.shape[1]) * self.rows * 4)
             grown = np.empty((self.rows, capacity), np.float32)
-            grown[:, :self.size] = self.buffer[:, :self.size]
+            grown[:, : self.size] = self.buffer[:, : self.size]
             self.buffer = grown
-        self.buffer[:, self.size:needed] = block
+        self.buffer[:, self.size : needed] = block
         self.size = needed
 
     def result(self) -> np.ndarray:
-        self.buffer = np.ascontiguousarray(self.buffer[:, :self.size]) if self.size < self.buffer.shape[1] // 2 \
-            else self.buffer[:, :self.size]
+        self.buffer = (
+            np.ascontiguousarray(self.buffer[:, : self.size])
+            if self.size < self.buffer.shape[1] // 2
+            else self.buffer[:, : self.size]
+        )
         return self.buffer
 
 
-def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False, *, max_seconds: float | None = None,
-           reserve: Callable[[int], None] = lambda nbytes: None) -> DecodedAudio:
+def decode(
+    data: bytes | bytearray | memoryview,
+    keep_channels: bool = False,
+    *,
+    max_seconds: float | None = None,
+    reserve: Callable[[int], None] = lambda nbytes: None,
+) -> DecodedAudio:
     """Decode any container FFmpeg knows; video files yield their first audio track.
 
     With keep_channels, each channel is also kept separately (for one-speaker-per-channel
@@ -113,9 +123,7 @@ def decode(data: bytes | bytearray | memoryview, keep_channels: bool = False, *,
                 decoded.add(_planes(out, keep_channels))
         except av.error.FFmpegError as exc:
             if not decoded.size:
-                raise AudioError(
-                    f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)})."
-                ) from None
+                raise AudioError(f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)}).") from None
         channels = None
         if keep_channels and decoded.size:
             channels = decoded.result()
@@ -158,6 +166,8 @@ def probe(data: bytes | bytearray | memoryview, max_seconds: float | None = None
             raise AudioError("The file has no audio track, so there is nothing to transcribe.")
         seconds = container.duration / 1_000_000 if container.duration else None
         if max_seconds is not None and seconds is not None and seconds > max_seconds:
-            raise TooLong(f"The recording is {_hours(seconds)} long; this appliance accepts up to {_hours(max_seconds)}. "
-                          "Split it into parts and upload them one by one.")
+            raise TooLong(
+                f"The recording is {_hours(seconds)} long; this appliance accepts up to {_hours(max_seconds)}. "
+                "Split it into parts and upload them one by one."
+            )
         return container.format.name, seconds

@@ -14,17 +14,33 @@ import sqlite_utils
 from appliance.jobs import now
 
 
-def record(db: sqlite_utils.Database, action: str, *, actor: str | None, target: str | None = None,
-           detail: dict[str, Any] | None = None, ip: str | None = None) -> None:
-    db["audit_log"].insert({"at": now(), "actor": actor or "anonymous", "action": action, "target": target,
-                            "detail": json.dumps(detail) if detail else None, "ip": ip})
+def record(
+    db: sqlite_utils.Database,
+    action: str,
+    *,
+    actor: str | None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> None:
+    db["audit_log"].insert(
+        {
+            "at": now(),
+            "actor": actor or "anonymous",
+            "action": action,
+            "target": target,
+            "detail": json.dumps(detail) if detail else None,
+            "ip": ip,
+        }
+    )
 
 
 def entries(db: sqlite_utils.Database, *, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
     return [
         {**r, "detail": json.loads(r["detail"]) if r["detail"] else None}
-        for r in db.query("SELECT at, actor, action, target, detail, ip FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?",
-                          [limit, offset])
+        for r in db.query(
+            "SELECT at, actor, action, target, detail, ip FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?", [limit, offset]
+        )
     ]
 
 
@@ -58,17 +74,24 @@ def pseudonymise_older_than(db: sqlite_utils.Database, cutoff: str) -> int:
         user_id = users.get(match.group(0).lower())
         return f"user:{user_id}" if user_id else "(address removed)"
 
-    rows = list(db.query(
-        "SELECT id, actor, target, detail, ip FROM audit_log WHERE at < ? AND (actor LIKE '%@%' OR target LIKE '%@%' "
-        "OR detail LIKE '%@%' OR (ip IS NOT NULL AND ip NOT LIKE '%/%' AND ip != '(removed)'))", [cutoff]))
+    rows = list(
+        db.query(
+            "SELECT id, actor, target, detail, ip FROM audit_log WHERE at < ? AND (actor LIKE '%@%' OR target LIKE '%@%' "
+            "OR detail LIKE '%@%' OR (ip IS NOT NULL AND ip NOT LIKE '%/%' AND ip != '(removed)'))",
+            [cutoff],
+        )
+    )
     for row in rows:
-        db.execute("UPDATE audit_log SET actor = ?, target = ?, detail = ?, ip = ? WHERE id = ?", [
-            EMAIL.sub(alias, row["actor"]) if row["actor"] else row["actor"],
-            EMAIL.sub(alias, row["target"]) if row["target"] else row["target"],
-            EMAIL.sub(alias, row["detail"]) if row["detail"] else row["detail"],
-            network_of(row["ip"]) if row["ip"] else row["ip"],
-            row["id"],
-        ])
+        db.execute(
+            "UPDATE audit_log SET actor = ?, target = ?, detail = ?, ip = ? WHERE id = ?",
+            [
+                EMAIL.sub(alias, row["actor"]) if row["actor"] else row["actor"],
+                EMAIL.sub(alias, row["target"]) if row["target"] else row["target"],
+                EMAIL.sub(alias, row["detail"]) if row["detail"] else row["detail"],
+                network_of(row["ip"]) if row["ip"] else row["ip"],
+                row["id"],
+            ],
+        )
     return len(rows)
 
 

@@ -42,8 +42,14 @@ class Principal:
         return f"key:{self.key_id}" if self.key_id else f"user:{self.user.id}"
 
 
-def principal_for(user: User, *, session: Session | None = None, key_scope: str | None = None, key_id: str | None = None,
-                  key_stores: bool = True) -> Principal:
+def principal_for(
+    user: User,
+    *,
+    session: Session | None = None,
+    key_scope: str | None = None,
+    key_id: str | None = None,
+    key_stores: bool = True,
+) -> Principal:
     role_scope = ROLE_SCOPE[user.role]
     scope = role_scope if key_scope is None else min(key_scope, role_scope, key=LEVEL.__getitem__)
     return Principal(user, "key" if key_id else "session", scope, session, key_id, key_stores)

@@ -95,12 +95,23 @@ def describe_model(bundle: Path, spec: dict[str, str]) -> dict[str, Any]:
     except PackError as exc:
         raise BundleError(str(exc)) from None
     files = describe_files(directory)
-    return {**spec, "path": relative, "size_bytes": sum(f.size for f in files),
-            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files]}
+    return {
+        **spec,
+        "path": relative,
+        "size_bytes": sum(f.size for f in files),
+        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files],
+    }
 
 
-def finalize(bundle: Path, version: str, image_ref: str, image_archive: str, models: list[dict[str, str]],
-             key: minisign.SecretKey, dockerfile: Path = REPO / "Dockerfile.cuda") -> dict[str, Any]:
+def finalize(
+    bundle: Path,
+    version: str,
+    image_ref: str,
+    image_archive: str,
+    models: list[dict[str, str]],
+    key: minisign.SecretKey,
+    dockerfile: Path = REPO / "Dockerfile.cuda",
+) -> dict[str, Any]:
     """Write bundle.json, SHA256SUMS and SHA256SUMS.minisig, then verify the bundle as install.sh will."""
     for stale in (SUMS, SIGNATURE):
         (bundle / stale).unlink(missing_ok=True)
@@ -114,16 +125,24 @@ def finalize(bundle: Path, version: str, image_ref: str, image_archive: str, mod
         "created_at": created,
         "min_nvidia_driver": labels["sotto.min-nvidia-driver"],
         "base_image": dockerfile_base(dockerfile),
-        "image": {"ref": image_ref, "archive": image_archive, "archive_sha256": sha256_file(bundle / image_archive),
-                  "config_digest": digests["config_digest"], "manifest_digest": digests["manifest_digest"],
-                  "platform": "linux/amd64"},
+        "image": {
+            "ref": image_ref,
+            "archive": image_archive,
+            "archive_sha256": sha256_file(bundle / image_archive),
+            "config_digest": digests["config_digest"],
+            "manifest_digest": digests["manifest_digest"],
+            "platform": "linux/amd64",
+        },
         "models": [describe_model(bundle, spec) for spec in models],
     }
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     entries = {path: sha256_file(bundle / path) for path in bundle_files(bundle)}
     (bundle / SUMS).write_text(format_sums(entries), encoding="utf-8")
-    signature = key.sign((bundle / SUMS).read_bytes(), f"sotto-bundle {version} {created}",
-                         untrusted_comment=f"Sotto offline bundle {version}, key {key.public.hex_id}")
+    signature = key.sign(
+        (bundle / SUMS).read_bytes(),
+        f"sotto-bundle {version} {created}",
+        untrusted_comment=f"Sotto offline bundle {version}, key {key.public.hex_id}",
+    )
     (bundle / SIGNATURE).write_text(signature, encoding="utf-8")
     verified = verify_bundle(bundle, [key.public])
     check_image_archive(bundle, verified)
@@ -152,8 +171,9 @@ def locked_requirements(pyproject: Path = REPO / "pyproject.toml", extras: tuple
 
     def want(line: str, extras_in_force: tuple[str, ...]) -> None:
         requirement = Requirement(line)
-        if requirement.marker and not any(requirement.marker.evaluate({**environment, "extra": e})
-                                          for e in ("", *extras_in_force)):
+        if requirement.marker and not any(
+            requirement.marker.evaluate({**environment, "extra": e}) for e in ("", *extras_in_force)
+        ):
             return
         key = canonicalize_name(requirement.name)
         if key == canonicalize_name(DISTRIBUTION):
@@ -206,13 +226,23 @@ def main(argv: list[str] | None = None) -> int:
             check_model_dir(args.directory, args.kind, args.name)
             print(f"{args.directory}: complete {args.kind} model")
         elif args.command == "finalize":
-            verified = finalize(args.bundle, args.version, args.image_ref, args.image_archive,
-                                [parse_model_spec(m) for m in args.model], read_signing_key(args.signing_key), args.dockerfile)
-            print(f"bundle {verified['version']} written and verified: signed by {verified['signed_by']}, "
-                  f"{len(verified['models'])} model(s)")
+            verified = finalize(
+                args.bundle,
+                args.version,
+                args.image_ref,
+                args.image_archive,
+                [parse_model_spec(m) for m in args.model],
+                read_signing_key(args.signing_key),
+                args.dockerfile,
+            )
+            print(
+                f"bundle {verified['version']} written and verified: signed by {verified['signed_by']}, "
+                f"{len(verified['models'])} model(s)"
+            )
         elif args.command == "pack":
-            made = build_pack(args.directory, args.out, args.name, args.kind, args.revision,
-                              read_signing_key(args.signing_key), args.source)
+            made = build_pack(
+                args.directory, args.out, args.name, args.kind, args.revision, read_signing_key(args.signing_key), args.source
+            )
             print(f"wrote {args.out}: {made.version}, {len(made.files)} file(s)")
         elif args.command == "keygen":
             for path in (args.secret_key, args.public_key):

@@ -325,8 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
-        print(f"bundle {manifest.get('version')} verified: signed by key {manifest['signed_by']}, "
-              f"{len(manifest.get('models', []))} model(s), every file listed and intact")
+        print(
+            f"bundle {manifest.get('version')} verified: signed by key {manifest['signed_by']}, "
+            f"{len(manifest.get('models', []))} model(s), every file listed and intact"
+        )
     return 0
 
 

@@ -30,6 +30,7 @@ app.add_typer(license_app, name="license")
 remote_app = typer.Typer(help="Use an appliance over the network (its API), from any machine.", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")
 
+
 @app.callback()
 def _private_files() -> None:
     """Every file the appliance creates (database, WAL, licence state, keys) is readable by its own user
@@ -39,7 +40,9 @@ def _private_files() -> None:
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML settings file (default: $APPLIANCE_CONFIG, else built-in defaults).", show_default=False),
+    typer.Option(
+        "--config", "-c", help="TOML settings file (default: $APPLIANCE_CONFIG, else built-in defaults).", show_default=False
+    ),
 ]
 
 
@@ -90,7 +93,9 @@ def serve(
         cert, key = tls.ensure_certificate(settings)
     try:
         listener = listen(server_host, server_port)
-        redirect = listen(server_host, settings.security.http_redirect_port) if cert and settings.security.http_redirect_port else None
+        redirect = (
+            listen(server_host, settings.security.http_redirect_port) if cert and settings.security.http_redirect_port else None
+        )
     except OSError as exc:
         raise _fail(f"cannot listen on {server_host}:{server_port}: {exc.strerror}", 2) from None
     _preload_before_lock()
@@ -103,12 +108,19 @@ def serve(
 
     scheme = "https" if cert else "http"
     uv_config = server_config(create_app(settings), server_host, server_port, certfile=cert, keyfile=key)
-    typer.echo(f"Sotto appliance {__version__} on {scheme}://{server_host}:{server_port}  (data: {settings.storage.data_dir}"
-               + (f", certificate: {cert})" if cert else ")"))
+    typer.echo(
+        f"Sotto appliance {__version__} on {scheme}://{server_host}:{server_port}  (data: {settings.storage.data_dir}"
+        + (f", certificate: {cert})" if cert else ")")
+    )
     if redirect is not None:
         # Plain HTTP only answers with a redirect to HTTPS; it dies with the main server (daemon thread).
-        BackgroundServer(tls.redirect_app(server_port, tls.certificate_names(cert)), host=server_host, port=settings.security.http_redirect_port,
-                         lifespan="off", sock=redirect).__enter__()
+        BackgroundServer(
+            tls.redirect_app(server_port, tls.certificate_names(cert)),
+            host=server_host,
+            port=settings.security.http_redirect_port,
+            lifespan="off",
+            sock=redirect,
+        ).__enter__()
     uvicorn.Server(uv_config).run(sockets=[listener])
 
 
@@ -129,16 +141,23 @@ def _lock_egress(settings: Settings) -> None:
 
     log = logging.getLogger("appliance")
     if settings.security.egress_lock == "off":
-        log.warning("the kernel egress lock is OFF (security.egress_lock = \"off\"): only the in-process guard "
-                    "stops outbound connections from Python code; native code is not covered")
+        log.warning(
+            'the kernel egress lock is OFF (security.egress_lock = "off"): only the in-process guard '
+            "stops outbound connections from Python code; native code is not covered"
+        )
         return
     try:
         lock = egress_lock.install(egress_lock.state_path(settings.storage.data_dir))
     except egress_lock.LockError as exc:
-        raise _fail(f"refusing to start: the kernel egress lock could not be applied: {exc}. Set "
-                    f"security.egress_lock = \"off\" only if this host cannot run seccomp filters.", 2) from None
-    log.info("kernel egress lock active (%s): no thread or child of this process can open a network socket",
-             "refusals counted" if lock.mode == "counted" else "refusals not counted on this kernel")
+        raise _fail(
+            f"refusing to start: the kernel egress lock could not be applied: {exc}. Set "
+            f'security.egress_lock = "off" only if this host cannot run seccomp filters.',
+            2,
+        ) from None
+    log.info(
+        "kernel egress lock active (%s): no thread or child of this process can open a network socket",
+        "refusals counted" if lock.mode == "counted" else "refusals not counted on this kernel",
+    )
 
 
 @app.command()
@@ -148,15 +167,25 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (see `appliance models list`).")] = None,
     language: Annotated[str | None, typer.Option(help="Language code, or 'auto' to detect.")] = None,
     task: Annotated[str, typer.Option(help="transcribe, or translate (to English).")] = "transcribe",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf (docx/pdf need --output).")] = "txt",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf (docx/pdf need --output).")
+    ] = "txt",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")
+    ] = None,
     diarize: Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")] = False,
     engine: Annotated[str | None, typer.Option(help="Diarization engine: pyannote, embedded or channel (default: auto).")] = None,
     speakers: Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")] = None,
     min_speakers: Annotated[int | None, typer.Option(help="At least this many speakers.")] = None,
     max_speakers: Annotated[int | None, typer.Option(help="At most this many speakers.")] = None,
-    export_option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Export option KEY=VALUE, e.g. "
-                             "timestamps=false, max_chars_per_line=32, vtt_voice_tags=false (repeatable).")] = None,
+    export_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-O",
+            help="Export option KEY=VALUE, e.g. timestamps=false, max_chars_per_line=32, vtt_voice_tags=false (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Transcribe files offline, with no server; prints the transcript or writes it to --output."""
     from appliance import exports, pipeline, transcripts
@@ -187,7 +216,9 @@ def transcribe(
     if language:
         raw["language"] = language
     if diarize:
-        raw.update(diarize=True, diarization_engine=engine, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+        raw.update(
+            diarize=True, diarization_engine=engine, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        )
     elif engine or speakers or min_speakers or max_speakers:
         raise _fail("--engine and the speaker counts need --diarize", 2)
     engines = DiarizationEngines(settings)
@@ -207,17 +238,25 @@ def transcribe(
         data = path.read_bytes()
         try:
             with _progress_bar(path.name) as report:
-                outputs = pipeline.run(data, options, asr_engine, report, lambda: False, engines,
-                                       max_seconds=settings.server.max_audio_seconds)
+                outputs = pipeline.run(
+                    data, options, asr_engine, report, lambda: False, engines, max_seconds=settings.server.max_audio_seconds
+                )
         except (AudioError, OptionsError, DiarizationError) as exc:
             typer.secho(f"{path}: {exc}", err=True, fg=typer.colors.RED)
             failures += 1
             continue
         for out in outputs:
             transcript_id = transcripts.store(
-                db, out.result, job_id=None, filename=path.name, size_bytes=len(data),
-                model=out.model.name, options=options.stored(), timings=out.timings,
-                speakers=out.speakers, diarization=out.diarization,
+                db,
+                out.result,
+                job_id=None,
+                filename=path.name,
+                size_bytes=len(data),
+                model=out.model.name,
+                options=options.stored(),
+                timings=out.timings,
+                speakers=out.speakers,
+                diarization=out.diarization,
             )
             export = exports.render(transcripts.get(db, transcript_id), fmt, export_options)  # type: ignore[arg-type]
             _emit(export.content, path, fmt, output, several=len(files) > 1)
@@ -250,7 +289,13 @@ class _progress_bar:
             from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
 
-            self.progress = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), transient=True)
+            self.progress = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             self.progress.start()
             task = self.progress.add_task(self.label, total=1.0)
 
@@ -301,8 +346,9 @@ def models_import(
     settings = _settings(config)
     egress.install()
     try:
-        result = model_packs.import_pack(settings.models.models_dir, pack, model_packs.trusted_keys(),
-                                         selftest.smoke_tester(settings))
+        result = model_packs.import_pack(
+            settings.models.models_dir, pack, model_packs.trusted_keys(), selftest.smoke_tester(settings)
+        )
     except model_packs.PackError as exc:
         raise _fail(f"not imported (the current model is unchanged): {exc}") from None
     if as_json:
@@ -345,7 +391,9 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     from appliance.asr import ModelRegistry, resolve_device
 
     report: dict[str, Any] = {"appliance": __version__, "python": platform.python_version(), "platform": platform.platform()}
-    report["versions"] = {d: _version(d) for d in ("faster-whisper", "ctranslate2", "av", "litestar", "sqlite-utils", "numpy", "onnxruntime")}
+    report["versions"] = {
+        d: _version(d) for d in ("faster-whisper", "ctranslate2", "av", "litestar", "sqlite-utils", "numpy", "onnxruntime")
+    }
     report["versions"]["sqlite"] = sqlite3.sqlite_version
     cuda_devices = ctranslate2.get_cuda_device_count()
     device, compute = resolve_device(settings.models)
@@ -358,8 +406,13 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
     }
     models, problems = ModelRegistry(settings.models.models_dir).scan()
-    report["models"] = {"dir": str(settings.models.models_dir), "found": sorted(models), "problems": problems,
-                        "default": settings.models.default_model, "default_available": settings.models.default_model in models}
+    report["models"] = {
+        "dir": str(settings.models.models_dir),
+        "found": sorted(models),
+        "problems": problems,
+        "default": settings.models.default_model,
+        "default_available": settings.models.default_model in models,
+    }
     from appliance.diarization.engines import DiarizationEngines
 
     engines = DiarizationEngines(settings)
@@ -388,19 +441,39 @@ def egress_lock_report(settings: Settings) -> dict[str, Any]:
     wanted = settings.security.egress_lock == "on"
     record = egress_lock.read_state_file(egress_lock.state_path(settings.storage.data_dir))
     if record is None:
-        return {"wanted": wanted, "server_running": False, "active": None, "refused": None, "ok": True,
-                "detail": "no server has run on this data dir yet"}
+        return {
+            "wanted": wanted,
+            "server_running": False,
+            "active": None,
+            "refused": None,
+            "ok": True,
+            "detail": "no server has run on this data dir yet",
+        }
     pid = int(record.get("server_pid") or 0)
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     except OSError:
-        return {"wanted": wanted, "server_running": False, "active": None, "refused": record.get("refused"), "ok": True,
-                "detail": f"the server (pid {pid}) is not running on this host or in this container"}
+        return {
+            "wanted": wanted,
+            "server_running": False,
+            "active": None,
+            "refused": record.get("refused"),
+            "ok": True,
+            "detail": f"the server (pid {pid}) is not running on this host or in this container",
+        }
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     active = fields.get("Seccomp", "").strip() == "2" and int(fields.get("Seccomp_filters", "0").strip() or 0) >= 1
-    return {"wanted": wanted, "server_running": True, "server_pid": pid, "active": active, "mode": record.get("mode"),
-            "refused": record.get("refused"), "recent": record.get("recent", []), "ok": active or not wanted,
-            "detail": "kernel seccomp filter in force" if active else "the server runs WITHOUT the egress lock"}
+    return {
+        "wanted": wanted,
+        "server_running": True,
+        "server_pid": pid,
+        "active": active,
+        "mode": record.get("mode"),
+        "refused": record.get("refused"),
+        "recent": record.get("recent", []),
+        "ok": active or not wanted,
+        "detail": "kernel seccomp filter in force" if active else "the server runs WITHOUT the egress lock",
+    }
 
 
 def _cudnn_version() -> str | None:
@@ -419,8 +492,14 @@ def _cudnn_version() -> str | None:
 def doctor(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    selftest: Annotated[bool, typer.Option("--selftest", help="Load every model, transcribe and diarize a bundled "
-                                           "clip, and print a JSON report (versions, hashes, timings, egress log).")] = False,
+    selftest: Annotated[
+        bool,
+        typer.Option(
+            "--selftest",
+            help="Load every model, transcribe and diarize a bundled "
+            "clip, and print a JSON report (versions, hashes, timings, egress log).",
+        ),
+    ] = False,
 ) -> None:
     """Check the installation: device, CUDA/cuDNN, models, versions, data directory."""
     egress.install()
@@ -438,10 +517,14 @@ def doctor(
     else:
         dev = report["device"]
         typer.echo(f"appliance {report['appliance']}  python {report['python']}  {report['platform']}")
-        typer.echo(f"device: {dev['selected']} ({dev['compute_type']}), CUDA devices: {dev['cuda_devices']}, cuDNN: {dev['cudnn'] or 'n/a'}, CPU cores: {dev['cpu_cores']}")
+        typer.echo(
+            f"device: {dev['selected']} ({dev['compute_type']}), CUDA devices: {dev['cuda_devices']}, cuDNN: {dev['cudnn'] or 'n/a'}, CPU cores: {dev['cpu_cores']}"
+        )
         typer.echo("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v))
         m = report["models"]
-        typer.echo(f"models in {m['dir']}: {', '.join(m['found']) or 'none'} (default {m['default']}: {'available' if m['default_available'] else 'MISSING'})")
+        typer.echo(
+            f"models in {m['dir']}: {', '.join(m['found']) or 'none'} (default {m['default']}: {'available' if m['default_available'] else 'MISSING'})"
+        )
         for name, problem in m["problems"].items():
             typer.secho(f"  ! {name}: {problem}", fg=typer.colors.YELLOW)
         for name, problem in report["diarization"]["engines"].items():
@@ -451,8 +534,10 @@ def doctor(
         lock = report["egress_lock"]
         if lock["server_running"]:
             refused = "not counted on this kernel" if lock["refused"] is None else f"{lock['refused']} refused"
-            typer.echo(f"egress lock: {'ACTIVE' if lock['active'] else 'NOT ACTIVE'} on server pid {lock['server_pid']} "
-                       f"({lock['detail']}; {refused})")
+            typer.echo(
+                f"egress lock: {'ACTIVE' if lock['active'] else 'NOT ACTIVE'} on server pid {lock['server_pid']} "
+                f"({lock['detail']}; {refused})"
+            )
         else:
             typer.echo(f"egress lock: {lock['detail']} ({'required' if lock['wanted'] else 'turned off'} at start)")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
@@ -544,7 +629,9 @@ def apikeys_create(
     user: Annotated[str, typer.Option("--user", help="The owner's e-mail address.")],
     name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "API key",
     scope: Annotated[str, typer.Option(help="read, transcribe or admin.")] = "transcribe",
-    store: Annotated[bool, typer.Option("--store/--no-store", help="Keep the transcripts of its OpenAI-compatible requests.")] = True,
+    store: Annotated[
+        bool, typer.Option("--store/--no-store", help="Keep the transcripts of its OpenAI-compatible requests.")
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print it (this is the only time it is shown)."""
@@ -613,7 +700,9 @@ def license_status(
     if as_json:
         typer.echo(json.dumps(state.as_dict(), indent=2))
         return
-    typer.echo(f"state: {state.state}  ({'new transcriptions allowed' if state.allows_new_jobs else 'new transcriptions paused'})")
+    typer.echo(
+        f"state: {state.state}  ({'new transcriptions allowed' if state.allows_new_jobs else 'new transcriptions paused'})"
+    )
     typer.echo(state.message)
     if state.days_left is not None:
         typer.echo(f"days left: {state.days_left}")
@@ -625,8 +714,14 @@ def license_status(
 
 @license_app.command("correct-clock")
 def license_correct_clock(
-    confirm_now: Annotated[str, typer.Option("--confirm-now", help="The current UTC date and time from a trusted clock, "
-                                             "e.g. 2026-12-03T14:05Z; it must agree with this machine's clock.")],
+    confirm_now: Annotated[
+        str,
+        typer.Option(
+            "--confirm-now",
+            help="The current UTC date and time from a trusted clock, "
+            "e.g. 2026-12-03T14:05Z; it must agree with this machine's clock.",
+        ),
+    ],
     config: ConfigOption = None,
 ) -> None:
     """After the clock had run ahead and was set right: forget the time it showed (audited)."""
@@ -639,8 +734,10 @@ def license_correct_clock(
     except ClockCorrectionRefused as exc:
         raise _fail(str(exc), 2) from None
     audit.record(_database(config), "license.clock_corrected", actor="cli", detail=made)
-    typer.echo(f"clock mark reset to {made['corrected_to']} (discarded {made['discarded_mark']}); "
-               f"licence state: {licenses.state().state}")
+    typer.echo(
+        f"clock mark reset to {made['corrected_to']} (discarded {made['discarded_mark']}); "
+        f"licence state: {licenses.state().state}"
+    )
 
 
 @remote_app.command("transcribe")
@@ -653,9 +750,15 @@ def remote_transcribe(
     model: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str | None, typer.Option()] = None,
     diarize: Annotated[bool, typer.Option("--diarize")] = False,
-    private: Annotated[bool, typer.Option("--private", help="Seal each result to your public key as recognition ends "
-                                          "(turn private transcripts on in your account first). The server cannot "
-                                          "export it: open the printed link and unlock it in your browser.")] = False,
+    private: Annotated[
+        bool,
+        typer.Option(
+            "--private",
+            help="Seal each result to your public key as recognition ends "
+            "(turn private transcripts on in your account first). The server cannot "
+            "export it: open the printed link and unlock it in your browser.",
+        ),
+    ] = False,
     ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
 ) -> None:
     """Upload files to an appliance, show progress, and print or save the transcripts."""
@@ -671,13 +774,22 @@ def remote_transcribe(
         for path in files:
             try:
                 with _progress_bar(path.name) as report:
+
                     def progress(job: dict[str, Any], report: Any = report) -> None:
                         from appliance.pipeline import Progress
 
-                        report(Progress(job.get("stage") or job["state"], job.get("progress", 0.0), job.get("duration"), job.get("eta_seconds")))
+                        report(
+                            Progress(
+                                job.get("stage") or job["state"],
+                                job.get("progress", 0.0),
+                                job.get("duration"),
+                                job.get("eta_seconds"),
+                            )
+                        )
 
-                    doc = sotto.transcribe(path, progress=progress, model=model, language=language, diarize=diarize or None,
-                                           private=private or None)
+                    doc = sotto.transcribe(
+                        path, progress=progress, model=model, language=language, diarize=diarize or None, private=private or None
+                    )
                 if private:  # only the owner's browser can open it
                     typer.echo(f"{path}: private transcript {url.rstrip('/')}/t/{doc['id']}")
                     continue

@@ -1,9 +1,9 @@
 """A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete.
 
-    from appliance.client import SottoClient
-    with SottoClient("https://sotto.example:8443", api_key) as sotto:
-        doc = sotto.transcribe("meeting.m4a", language="en", diarize=True, progress=print)
-        pdf = sotto.export(doc["id"], "pdf")
+from appliance.client import SottoClient
+with SottoClient("https://sotto.example:8443", api_key) as sotto:
+    doc = sotto.transcribe("meeting.m4a", language="en", diarize=True, progress=print)
+    pdf = sotto.export(doc["id"], "pdf")
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ class SottoError(Exception):
 
 class SottoClient:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 600.0, verify: bool | str = True) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"},
-                                 timeout=timeout, verify=verify)
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout, verify=verify
+        )
 
     def __enter__(self) -> SottoClient:
         return self

@@ -123,8 +123,11 @@ class DiarizationSettings:
     device: str = "auto"  # auto | cpu | cuda, for pyannote
 
     def validate(self) -> None:
-        _check(self.default_engine in {"auto", "pyannote", "embedded", "channel"}, "diarization.default_engine",
-               "must be auto, pyannote, embedded or channel")
+        _check(
+            self.default_engine in {"auto", "pyannote", "embedded", "channel"},
+            "diarization.default_engine",
+            "must be auto, pyannote, embedded or channel",
+        )
         _check(self.device in {"auto", "cpu", "cuda"}, "diarization.device", "must be auto, cpu or cuda")
         _check(bool(self.pyannote_pipeline), "diarization.pyannote_pipeline", "must not be empty")
 
@@ -155,8 +158,14 @@ class SecuritySettings:
         _check(self.egress_lock in {"on", "off"}, "security.egress_lock", "must be on or off")
         _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
         _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
-        for key in ("session_idle_minutes", "session_absolute_minutes", "login_max_failures", "lockout_minutes", "invite_hours",
-                    "address_attempts_per_minute"):
+        for key in (
+            "session_idle_minutes",
+            "session_absolute_minutes",
+            "login_max_failures",
+            "lockout_minutes",
+            "invite_hours",
+            "address_attempts_per_minute",
+        ):
             _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
 
 

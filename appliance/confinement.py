@@ -105,8 +105,13 @@ def confine(data_dir: Path, environ: MutableMapping[str, str] | None = None, *, 
     return moved
 
 
-def check(data_dir: Path, environ: Mapping[str, str] | None = None, *, mounts: str | None = None,
-          telemetry_builds: Mapping[str, bool] | None = None) -> None:
+def check(
+    data_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    mounts: str | None = None,
+    telemetry_builds: Mapping[str, bool] | None = None,
+) -> None:
     """Refuse (ConfinementError) if a cache path is outside the data dir and RAM, or if a dependency's
     telemetry store would be written (a telemetry build without its opt-out set)."""
     environ = os.environ if environ is None else environ
@@ -115,8 +120,9 @@ def check(data_dir: Path, environ: Mapping[str, str] | None = None, *, mounts: s
     for name in CACHE_VARIABLES:
         value = environ.get(name)
         if not value or not _safe(Path(value), data_dir, mounts):
-            raise ConfinementError(f"{name}={value or '(unset)'} is outside the data dir ({data_dir}): a library "
-                                   f"would write there")
+            raise ConfinementError(
+                f"{name}={value or '(unset)'} is outside the data dir ({data_dir}): a library would write there"
+            )
     for store in TELEMETRY_STORES:
         variable, off = store.opt_out
         if environ.get(variable) == off:
@@ -124,8 +130,10 @@ def check(data_dir: Path, environ: Mapping[str, str] | None = None, *, mounts: s
         builds = telemetry_builds if telemetry_builds is not None else installed_telemetry_builds()
         if builds.get(store.library):
             path = Path(environ["HOME"]) / store.path
-            raise ConfinementError(f"{store.library} would write its telemetry store to {path} and send it out: "
-                                   f"this build carries a telemetry client and {variable} is not {off}")
+            raise ConfinementError(
+                f"{store.library} would write its telemetry store to {path} and send it out: "
+                f"this build carries a telemetry client and {variable} is not {off}"
+            )
 
 
 COLLECTOR_MARKERS = (b"events.data.microsoft.com",)

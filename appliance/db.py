@@ -90,6 +90,7 @@ class Databases:
         A connection must never be used by two threads at once: sqlite-utils wraps queries in
         savepoints, and two threads on one connection corrupt each other's ("no such savepoint").
         """
+
         def run() -> T:
             with self.borrowed() as db:
                 return fn(db, *args, **kwargs)

@@ -36,8 +36,10 @@ class Conflict(Exception):
     touched: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"This transcript was changed elsewhere (now revision {self.current_revision}) in the same place you "
-                "edited. Reload to see the other change, or save yours over it.")
+        return (
+            f"This transcript was changed elsewhere (now revision {self.current_revision}) in the same place you "
+            "edited. Reload to see the other change, or save yours over it."
+        )
 
 
 def _text(value: Any, name: str, limit: int = MAX_TEXT) -> str:
@@ -80,8 +82,16 @@ def _words(value: Any, duration: float) -> list[dict[str, Any]]:
         probability = item.get("probability")
         if probability is not None and (isinstance(probability, bool) or not isinstance(probability, (int, float))):
             raise EditError(f"words[{i}].probability must be a number or null")
-        words.append({"word": " " + text, "start": start, "end": end, "probability": probability,
-                      "edited": bool(item.get("edited")), "estimated": bool(item.get("estimated"))})
+        words.append(
+            {
+                "word": " " + text,
+                "start": start,
+                "end": end,
+                "probability": probability,
+                "edited": bool(item.get("edited")),
+                "estimated": bool(item.get("estimated")),
+            }
+        )
     return words
 
 
@@ -118,8 +128,10 @@ class _Batch:
         self.db.conn.executemany(
             "INSERT INTO words (segment_id, position, start, end, word, probability, speaker, edited, estimated) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(sid, i, w["start"], w["end"], w["word"], w["probability"], speaker, int(w["edited"]), int(w["estimated"]))
-             for i, w in enumerate(words)],
+            [
+                (sid, i, w["start"], w["end"], w["word"], w["probability"], speaker, int(w["edited"]), int(w["estimated"]))
+                for i, w in enumerate(words)
+            ],
         )
 
     def words_of(self, sid: int) -> list[dict[str, Any]]:
@@ -148,13 +160,17 @@ class _Batch:
             text = " " + " ".join(w["word"].strip() for w in words) if words else ""
         else:
             words, text = self.words_of(sid), row["text"]
-        self.db.execute("UPDATE segments SET start = ?, end = ?, speaker = ?, note = ?, text = ? WHERE id = ?",
-                        [start, end, speaker, note, text, sid])
+        self.db.execute(
+            "UPDATE segments SET start = ?, end = ?, speaker = ?, note = ?, text = ? WHERE id = ?",
+            [start, end, speaker, note, text, sid],
+        )
         if "words" in op or "speaker" in op:
             self.write_words(sid, words, speaker)
 
     def renumber(self) -> None:
-        ids = [r["id"] for r in self.db.query("SELECT id FROM segments WHERE transcript_id = ? ORDER BY position, id", [self.tid])]
+        ids = [
+            r["id"] for r in self.db.query("SELECT id FROM segments WHERE transcript_id = ? ORDER BY position, id", [self.tid])
+        ]
         self.db.conn.executemany("UPDATE segments SET position = ? WHERE id = ?", [(i * 2, sid) for i, sid in enumerate(ids)])
 
     def split(self, op: dict[str, Any]) -> None:
@@ -168,14 +184,24 @@ class _Batch:
         self.renumber()
         row = self.segment_row(sid)
         head, tail = words[:at], words[at:]
-        self.db.execute("UPDATE segments SET end = ?, text = ? WHERE id = ?",
-                        [head[-1]["end"], " " + " ".join(w["word"].strip() for w in head), sid])
+        self.db.execute(
+            "UPDATE segments SET end = ?, text = ? WHERE id = ?",
+            [head[-1]["end"], " " + " ".join(w["word"].strip() for w in head), sid],
+        )
         self.write_words(sid, head, row["speaker"])
         cursor = self.db.execute(
             "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [self.tid, row["position"] + 1, tail[0]["start"], row["end"], " " + " ".join(w["word"].strip() for w in tail),
-             row["speaker"], row["avg_logprob"], row["no_speech_prob"]],
+            [
+                self.tid,
+                row["position"] + 1,
+                tail[0]["start"],
+                row["end"],
+                " " + " ".join(w["word"].strip() for w in tail),
+                row["speaker"],
+                row["avg_logprob"],
+                row["no_speech_prob"],
+            ],
         )
         self.write_words(int(cursor.lastrowid or 0), tail, row["speaker"])
         self.renumber()
@@ -184,17 +210,23 @@ class _Batch:
         """This segment and the next become one; the first one's speaker stays."""
         sid = _sid(op.get("sid"))
         row = self.segment_row(sid)
-        following = list(self.db.query(
-            "SELECT * FROM segments WHERE transcript_id = ? AND (position > ? OR (position = ? AND id > ?)) "
-            "ORDER BY position, id LIMIT 1", [self.tid, row["position"], row["position"], sid]))
+        following = list(
+            self.db.query(
+                "SELECT * FROM segments WHERE transcript_id = ? AND (position > ? OR (position = ? AND id > ?)) "
+                "ORDER BY position, id LIMIT 1",
+                [self.tid, row["position"], row["position"], sid],
+            )
+        )
         if not following:
             raise EditError("the last segment has no next segment to merge with")
         nxt = following[0]
         words = self.words_of(sid) + self.words_of(nxt["id"])
         notes = "\n".join(n for n in (row["note"], nxt["note"]) if n)
         self.db.execute("DELETE FROM segments WHERE id = ?", [nxt["id"]])
-        self.db.execute("UPDATE segments SET end = ?, text = ?, note = ? WHERE id = ?",
-                        [max(row["end"], nxt["end"]), " " + " ".join(w["word"].strip() for w in words), notes, sid])
+        self.db.execute(
+            "UPDATE segments SET end = ?, text = ?, note = ? WHERE id = ?",
+            [max(row["end"], nxt["end"]), " " + " ".join(w["word"].strip() for w in words), notes, sid],
+        )
         self.write_words(sid, words, row["speaker"])
 
     def rename_speaker(self, op: dict[str, Any]) -> None:
@@ -216,9 +248,13 @@ class _Batch:
             key = f"S{n}"
         if not isinstance(key, str) or not re.fullmatch(r"S[1-9][0-9]{0,3}", key) or key in keys:
             raise EditError("key must be an unused speaker key such as 'S3'")
-        position = next(iter(self.db.query("SELECT coalesce(max(position), -1) + 1 AS p FROM speakers WHERE transcript_id = ?", [self.tid])))["p"]
-        self.db.execute("INSERT INTO speakers (transcript_id, key, label, display_name, position) VALUES (?, ?, ?, ?, ?)",
-                        [self.tid, key, f"Speaker {key[1:]}", name or None, position])
+        position = next(
+            iter(self.db.query("SELECT coalesce(max(position), -1) + 1 AS p FROM speakers WHERE transcript_id = ?", [self.tid]))
+        )["p"]
+        self.db.execute(
+            "INSERT INTO speakers (transcript_id, key, label, display_name, position) VALUES (?, ?, ?, ?, ?)",
+            [self.tid, key, f"Speaker {key[1:]}", name or None, position],
+        )
 
     def merge_speakers(self, op: dict[str, Any]) -> None:
         source, target = op.get("from"), op.get("into")
@@ -226,8 +262,10 @@ class _Batch:
         if source not in keys or target not in keys or source == target:
             raise EditError("from and into must be two different speakers of this transcript")
         self.db.execute("UPDATE segments SET speaker = ? WHERE transcript_id = ? AND speaker = ?", [target, self.tid, source])
-        self.db.execute("UPDATE words SET speaker = ? WHERE speaker = ? AND segment_id IN "
-                        "(SELECT id FROM segments WHERE transcript_id = ?)", [target, source, self.tid])
+        self.db.execute(
+            "UPDATE words SET speaker = ? WHERE speaker = ? AND segment_id IN (SELECT id FROM segments WHERE transcript_id = ?)",
+            [target, source, self.tid],
+        )
         self.db.execute("DELETE FROM speakers WHERE transcript_id = ? AND key = ?", [self.tid, source])
 
     def note(self, op: dict[str, Any]) -> None:
@@ -270,19 +308,32 @@ def apply(
         if base_revision > current or base_revision < 1:
             raise EditError(f"base_revision {base_revision} is not a revision of this transcript")
         others: set[str] = set()
-        for r in db.query("SELECT touched FROM transcript_edits WHERE transcript_id = ? AND revision > ?",
-                          [transcript_id, base_revision]):
+        for r in db.query(
+            "SELECT touched FROM transcript_edits WHERE transcript_id = ? AND revision > ?", [transcript_id, base_revision]
+        ):
             others.update(json.loads(r["touched"]))
         if others and not force and (WHOLE in others or WHOLE in touched or others & set(touched)):
             raise Conflict(current, sorted(others))
         batch = _Batch(db, transcript)
         for op in ops:
             getattr(batch, op["op"])(op)
-        text = " ".join(r["text"].strip() for r in db.query(
-            "SELECT text FROM segments WHERE transcript_id = ? ORDER BY position, id", [transcript_id]) if r["text"].strip())
+        text = " ".join(
+            r["text"].strip()
+            for r in db.query("SELECT text FROM segments WHERE transcript_id = ? ORDER BY position, id", [transcript_id])
+            if r["text"].strip()
+        )
         revision = current + 1
         stamp = now()
-        db.execute("UPDATE transcripts SET revision = ?, text = ?, updated_at = ? WHERE id = ?", [revision, text, stamp, transcript_id])
-        db["transcript_edits"].insert({"transcript_id": transcript_id, "revision": revision, "touched": json.dumps(touched),
-                                       "user_id": user_id, "at": stamp})
+        db.execute(
+            "UPDATE transcripts SET revision = ?, text = ?, updated_at = ? WHERE id = ?", [revision, text, stamp, transcript_id]
+        )
+        db["transcript_edits"].insert(
+            {
+                "transcript_id": transcript_id,
+                "revision": revision,
+                "touched": json.dumps(touched),
+                "user_id": user_id,
+                "at": stamp,
+            }
+        )
     return {"revision": revision, "rebased_over": sorted(others), "updated_at": stamp}

@@ -73,8 +73,12 @@ class _ArgCmp(ctypes.Structure):
 
 
 class _SeccompData(ctypes.Structure):
-    _fields_ = [("nr", ctypes.c_int), ("arch", ctypes.c_uint32), ("instruction_pointer", ctypes.c_uint64),
-                ("args", ctypes.c_uint64 * 6)]
+    _fields_ = [
+        ("nr", ctypes.c_int),
+        ("arch", ctypes.c_uint32),
+        ("instruction_pointer", ctypes.c_uint64),
+        ("args", ctypes.c_uint64 * 6),
+    ]
 
 
 class _Notif(ctypes.Structure):
@@ -139,8 +143,7 @@ def _library() -> ctypes.CDLL:
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
     lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
-                                           ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
     if hasattr(lib, "seccomp_notify_fd"):
         lib.seccomp_notify_fd.argtypes = [ctypes.c_void_p]
@@ -213,8 +216,7 @@ def install(state_file: Path | None = None) -> LockState:
         pid = _start_supervisor(lib, notify_fd, counter, state_file)
         os.close(notify_fd)  # if the supervisor dies, refused calls fail at once instead of hanging
         lib.seccomp_release(ctx)
-        _state = LockState(mode="counted", since=time.time(), supervisor_pid=pid, state_file=state_file,
-                           _counter=counter)
+        _state = LockState(mode="counted", since=time.time(), supervisor_pid=pid, state_file=state_file, _counter=counter)
         _write_state_file(_state, 0, [])
         return _state
 
@@ -222,8 +224,14 @@ def install(state_file: Path | None = None) -> LockState:
 def _write_state_file(lock: LockState, refused: int, recent: list[dict[str, Any]], *, server_pid: int | None = None) -> None:
     if lock.state_file is None:
         return
-    document = {"server_pid": server_pid or os.getpid(), "supervisor_pid": lock.supervisor_pid, "mode": lock.mode,
-                "since": lock.since, "refused": refused if lock.mode == "counted" else None, "recent": recent}
+    document = {
+        "server_pid": server_pid or os.getpid(),
+        "supervisor_pid": lock.supervisor_pid,
+        "mode": lock.mode,
+        "since": lock.since,
+        "refused": refused if lock.mode == "counted" else None,
+        "recent": recent,
+    }
     lock.state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = lock.state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(document), encoding="utf-8")
@@ -282,10 +290,15 @@ def _supervise(lib: ctypes.CDLL, fd: int, counter: mmap.mmap, state_file: Path |
         thread = _thread_name(request.pid)
         response.id, response.val, response.error, response.flags = request.id, 0, -errno.EPERM, 0
         lib.seccomp_notify_respond(fd, ctypes.byref(response))
-        recent = [*recent, {"at": time.time(), "family": FAMILY_NAMES.get(family, str(family)), "thread": thread,
-                            "tid": int(request.pid)}][-20:]
+        recent = [
+            *recent,
+            {"at": time.time(), "family": FAMILY_NAMES.get(family, str(family)), "thread": thread, "tid": int(request.pid)},
+        ][-20:]
         # Content-free: which thread asked for which kind of socket; there is no address to log.
-        os.write(2, f"egress lock: refused socket({FAMILY_NAMES.get(family, family)}) from thread {thread!r} "
-                    f"(tid {request.pid}); {refused} refused so far\n".encode())
+        os.write(
+            2,
+            f"egress lock: refused socket({FAMILY_NAMES.get(family, family)}) from thread {thread!r} "
+            f"(tid {request.pid}); {refused} refused so far\n".encode(),
+        )
         with contextlib.suppress(OSError):
             _write_state_file(lock, refused, recent, server_pid=server_pid)

@@ -258,8 +258,7 @@ def finish(
 def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
     """Cancel a queued job at once; ask a running one to stop at its next checkpoint."""
     db.execute(
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'Cancelled by request.' "
-        "WHERE id = ? AND state = 'queued'",
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'Cancelled by request.' WHERE id = ? AND state = 'queued'",
         [now(), job_id],
     )
     db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", [job_id])
@@ -330,6 +329,11 @@ def unfinished(db: sqlite_utils.Database, workspace_ids: list[str], limit: int =
     if not workspace_ids:
         return []
     marks = ", ".join("?" for _ in workspace_ids)
-    return [document(r) for r in db.query(
-        f"SELECT * FROM jobs WHERE state IN ('queued', 'running') AND workspace_id IN ({marks}) "
-        "ORDER BY created_at, rowid LIMIT ?", [*workspace_ids, limit])]
+    return [
+        document(r)
+        for r in db.query(
+            f"SELECT * FROM jobs WHERE state IN ('queued', 'running') AND workspace_id IN ({marks}) "
+            "ORDER BY created_at, rowid LIMIT ?",
+            [*workspace_ids, limit],
+        )
+    ]

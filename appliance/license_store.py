@@ -60,13 +60,20 @@ class Witness:
         return rows[0]["value"] if rows else None
 
     def put(self, key: str, value: str) -> None:
-        self.db().execute("INSERT INTO license_witness (key, value) VALUES (?, ?) "
-                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+        self.db().execute(
+            "INSERT INTO license_witness (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
 
     def earliest_activity(self) -> datetime | None:
         """The first account or job: the appliance was in use (so its evaluation had started) by then."""
-        row = next(iter(self.db().query(
-            "SELECT min(at) AS at FROM (SELECT min(created_at) AS at FROM users UNION ALL SELECT min(created_at) FROM jobs)")))
+        row = next(
+            iter(
+                self.db().query(
+                    "SELECT min(at) AS at FROM (SELECT min(created_at) AS at FROM users UNION ALL SELECT min(created_at) FROM jobs)"
+                )
+            )
+        )
         try:
             return parse_time(row["at"], "created_at") if row["at"] else None
         except LicenseError:
@@ -126,8 +133,12 @@ class LicenseStore:
             raise LicenseError("request", "Give the licence key from your order.")
         current = fingerprint(self.machine_id_path, self.gpus)
         request = {
-            "product": PRODUCT, "license_key": license_key.strip(), "app_version": __version__,
-            "created_at": iso(self.clock()), "nonce": new_nonce(), "fingerprint": current.as_dict(),
+            "product": PRODUCT,
+            "license_key": license_key.strip(),
+            "app_version": __version__,
+            "created_at": iso(self.clock()),
+            "nonce": new_nonce(),
+            "fingerprint": current.as_dict(),
         }
         _write_atomic(self.folder / "pending.json", json.dumps({"nonce": request["nonce"]}))
         return request
@@ -145,9 +156,16 @@ class LicenseStore:
             _write_atomic(self.license_file, text.replace("\r\n", "\n"))
             (self.folder / "pending.json").unlink(missing_ok=True)
             if self.witness is not None:  # from now on a missing licence file is a missing licence, not an evaluation
-                self.witness.put("license_installed", json.dumps({"license_id": lic.payload.get("license_id"),
-                                                                  "customer": lic.payload.get("customer"),
-                                                                  "installed_at": iso(self.clock())}))
+                self.witness.put(
+                    "license_installed",
+                    json.dumps(
+                        {
+                            "license_id": lic.payload.get("license_id"),
+                            "customer": lic.payload.get("customer"),
+                            "installed_at": iso(self.clock()),
+                        }
+                    ),
+                )
         return self.state()
 
     def correct_clock(self, confirmed_now: str) -> dict[str, str | None]:
@@ -162,8 +180,10 @@ class LicenseStore:
         stated = stated if stated.tzinfo else stated.replace(tzinfo=UTC)
         now = self.clock()
         if abs((stated - now).total_seconds()) > 600:
-            raise ClockCorrectionRefused("The server's clock does not agree with the time you gave. Set the server's "
-                                         "clock right first (NTP, or the host's date), then confirm again.")
+            raise ClockCorrectionRefused(
+                "The server's clock does not agree with the time you gave. Set the server's "
+                "clock right first (NTP, or the host's date), then confirm again."
+            )
         if self.state().state != "clock_tampered":
             raise ClockCorrectionRefused("The clock needs no correction.")
         with self._lock:
@@ -206,9 +226,12 @@ class LicenseStore:
         once = self.witness.get("license_installed") if self.witness is not None else None
         if lic is None and once:
             # A licence was installed here: without its file this is not an evaluation again.
-            return LicenseState("missing", "The licence file (data/license/license.lic) is missing. Install the licence "
-                                "file again from the admin licence page or with `appliance license install FILE`. "
-                                "Transcripts can still be read, edited, exported and deleted.")
+            return LicenseState(
+                "missing",
+                "The licence file (data/license/license.lic) is missing. Install the licence "
+                "file again from the admin licence page or with `appliance license install FILE`. "
+                "Transcripts can still be read, edited, exported and deleted.",
+            )
         if lic is None:  # evaluation needs no fingerprint: it binds to nothing
             result = evaluation_state(self._evaluation_start(now), now, tampered=tampered)
         else:
@@ -217,8 +240,11 @@ class LicenseStore:
             except FingerprintError as exc:
                 return LicenseState("wrong_machine", str(exc))
             if not binding_matches(lic.payload.get("binding"), current):
-                return LicenseState("wrong_machine", "The installed licence was issued for another machine. Make a new "
-                                    "activation request from this machine.", customer=lic.payload.get("customer"))
+                return LicenseState(
+                    "wrong_machine",
+                    "The installed licence was issued for another machine. Make a new activation request from this machine.",
+                    customer=lic.payload.get("customer"),
+                )
             result = state_of(lic, now, tampered=tampered, fingerprint_summary=current.source)
         if result.state != "clock_tampered":
             self.guard.observe(now)
@@ -241,10 +267,16 @@ class LicenseStore:
         return value if value else None
 
 
-def for_settings(settings: Any, newest_event: Callable[[], datetime | None], db: Callable[[], Any] | None = None,
-                 **kwargs: Any) -> LicenseStore:
-    return LicenseStore(settings.storage.data_dir / "license", settings.licensing.machine_id_path,
-                        newest_event=newest_event, witness=Witness(db) if db is not None else None, **kwargs)
+def for_settings(
+    settings: Any, newest_event: Callable[[], datetime | None], db: Callable[[], Any] | None = None, **kwargs: Any
+) -> LicenseStore:
+    return LicenseStore(
+        settings.storage.data_dir / "license",
+        settings.licensing.machine_id_path,
+        newest_event=newest_event,
+        witness=Witness(db) if db is not None else None,
+        **kwargs,
+    )
 
 
 def newest_job_time(db: Any) -> datetime | None:

@@ -218,7 +218,9 @@ def verify(text: str, trusted: Mapping[str, str] | None = None) -> License:
     try:
         public.verify(signature, DOMAIN + payload_bytes)
     except InvalidSignature:
-        raise LicenseError("signature", "The licence's signature is not valid: the file was changed or not issued by Sotto.") from None
+        raise LicenseError(
+            "signature", "The licence's signature is not valid: the file was changed or not issued by Sotto."
+        ) from None
     # Only signed bytes are parsed.
     try:
         payload = json.loads(payload_bytes)
@@ -248,7 +250,9 @@ def check_install(
     """The checks after the signature, in order: request nonce, serial, binding, time."""
     nonces = {n for n in (pending_nonce, installed.payload["nonce"] if installed else None) if n}
     if lic.payload["nonce"] not in nonces:
-        raise LicenseError("nonce", "This licence answers a different activation request. Make a new request and send it to Sotto.")
+        raise LicenseError(
+            "nonce", "This licence answers a different activation request. Make a new request and send it to Sotto."
+        )
     if installed is not None and lic.serial < installed.serial:
         raise LicenseError("serial", "This licence is older than the one already installed, so it was not installed.")
     if not binding_matches(lic.payload.get("binding"), current):
@@ -348,18 +352,35 @@ class LicenseState:
         return None if self.state == "valid" else self.message
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "message": self.message, "days_left": self.days_left, "features": self.features,
-                "limits": self.limits, "customer": self.customer, "license_id": self.license_id,
-                "allows_new_jobs": self.allows_new_jobs, "fingerprint": self.fingerprint}
+        return {
+            "state": self.state,
+            "message": self.message,
+            "days_left": self.days_left,
+            "features": self.features,
+            "limits": self.limits,
+            "customer": self.customer,
+            "license_id": self.license_id,
+            "allows_new_jobs": self.allows_new_jobs,
+            "fingerprint": self.fingerprint,
+        }
 
 
 def state_of(lic: License, now: datetime, *, tampered: bool, fingerprint_summary: str | None = None) -> LicenseState:
     p = lic.payload
-    common = dict(features=lic.features, limits=lic.limits, customer=p.get("customer"), license_id=p.get("license_id"),
-                  fingerprint=fingerprint_summary)
+    common = dict(
+        features=lic.features,
+        limits=lic.limits,
+        customer=p.get("customer"),
+        license_id=p.get("license_id"),
+        fingerprint=fingerprint_summary,
+    )
     if tampered or now + SKEW < parse_time(p["issued_at"], "issued_at"):
-        return LicenseState("clock_tampered", "The system clock is behind the last time this appliance saw. New "
-                            "transcriptions are paused until the clock is corrected; everything else works.", **common)
+        return LicenseState(
+            "clock_tampered",
+            "The system clock is behind the last time this appliance saw. New "
+            "transcriptions are paused until the clock is corrected; everything else works.",
+            **common,
+        )
     not_before = parse_time(p["not_before"], "not_before")
     expires = parse_time(p["expires_at"], "expires_at")
     if now + SKEW < not_before:
@@ -367,27 +388,51 @@ def state_of(lic: License, now: datetime, *, tampered: bool, fingerprint_summary
     days_left = (expires - now).days
     if now <= expires:
         if days_left <= EXPIRING_DAYS:
-            return LicenseState("expiring_soon", f"The licence expires in {days_left} days. Ask Sotto for a renewal.",
-                                days_left=days_left, **common)
+            return LicenseState(
+                "expiring_soon",
+                f"The licence expires in {days_left} days. Ask Sotto for a renewal.",
+                days_left=days_left,
+                **common,
+            )
         return LicenseState("valid", "The licence is valid.", days_left=days_left, **common)
     grace_end = expires + timedelta(days=int(p.get("grace_days", 0)))
     if now <= grace_end:
-        return LicenseState("grace", f"The licence expired on {iso(expires)[:10]}; new transcriptions stop after "
-                            f"{iso(grace_end)[:10]}. Install a renewal.", days_left=(grace_end - now).days, **common)
-    return LicenseState("expired", f"The licence expired on {iso(expires)[:10]}. New transcriptions are paused; "
-                        "transcripts can still be read, edited, exported and deleted. Install a renewal.", days_left=0, **common)
+        return LicenseState(
+            "grace",
+            f"The licence expired on {iso(expires)[:10]}; new transcriptions stop after "
+            f"{iso(grace_end)[:10]}. Install a renewal.",
+            days_left=(grace_end - now).days,
+            **common,
+        )
+    return LicenseState(
+        "expired",
+        f"The licence expired on {iso(expires)[:10]}. New transcriptions are paused; "
+        "transcripts can still be read, edited, exported and deleted. Install a renewal.",
+        days_left=0,
+        **common,
+    )
 
 
 def evaluation_state(started: datetime, now: datetime, *, tampered: bool) -> LicenseState:
     if tampered or now + ROLLBACK < started:
-        return LicenseState("clock_tampered", "The system clock is behind the last time this appliance saw. New "
-                            "transcriptions are paused until the clock is corrected.")
+        return LicenseState(
+            "clock_tampered",
+            "The system clock is behind the last time this appliance saw. New "
+            "transcriptions are paused until the clock is corrected.",
+        )
     ends = started + timedelta(days=EVALUATION_DAYS)
     if now <= ends:
-        return LicenseState("evaluation", f"Evaluation copy: {(ends - now).days} days left. Activate a licence from the "
-                            "admin licence page.", days_left=(ends - now).days, features=list(FEATURES))
-    return LicenseState("none", "No licence is installed and the evaluation has ended. Transcripts can still be read, "
-                        "edited, exported and deleted; activate a licence to transcribe again.")
+        return LicenseState(
+            "evaluation",
+            f"Evaluation copy: {(ends - now).days} days left. Activate a licence from the admin licence page.",
+            days_left=(ends - now).days,
+            features=list(FEATURES),
+        )
+    return LicenseState(
+        "none",
+        "No licence is installed and the evaluation has ended. Transcripts can still be read, "
+        "edited, exported and deleted; activate a licence to transcribe again.",
+    )
 
 
 def new_nonce() -> str:

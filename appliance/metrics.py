@@ -17,8 +17,12 @@ WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900)
 class _Live(Collector):
     """Values that are read, not counted: jobs by state, queue depth, audio bytes held, GPU memory."""
 
-    def __init__(self, jobs_by_state: Callable[[], dict[str, int]], audio_bytes: Callable[[], int],
-                 gpu_memory: Callable[[], list[tuple[str, int]]]) -> None:
+    def __init__(
+        self,
+        jobs_by_state: Callable[[], dict[str, int]],
+        audio_bytes: Callable[[], int],
+        gpu_memory: Callable[[], list[tuple[str, int]]],
+    ) -> None:
         self.jobs_by_state = jobs_by_state
         self.audio_bytes = audio_bytes
         self.gpu_memory = gpu_memory
@@ -42,24 +46,37 @@ def _egress_lock() -> Iterator[Any]:
     from appliance import egress_lock
 
     lock = egress_lock.state()
-    yield GaugeMetricFamily("sotto_egress_lock_active", "1 when the kernel egress lock holds this process",
-                            value=1 if lock.active else 0)
+    yield GaugeMetricFamily(
+        "sotto_egress_lock_active", "1 when the kernel egress lock holds this process", value=1 if lock.active else 0
+    )
     refused = lock.refused
     if refused is not None:
-        yield CounterMetricFamily("sotto_egress_refused", "Network sockets the egress lock refused since start",
-                                  value=refused)
+        yield CounterMetricFamily("sotto_egress_refused", "Network sockets the egress lock refused since start", value=refused)
 
 
 class Metrics:
-    def __init__(self, jobs_by_state: Callable[[], dict[str, int]], audio_bytes: Callable[[], int],
-                 gpu_memory: Callable[[], list[tuple[str, int]]] = lambda: []) -> None:
+    def __init__(
+        self,
+        jobs_by_state: Callable[[], dict[str, int]],
+        audio_bytes: Callable[[], int],
+        gpu_memory: Callable[[], list[tuple[str, int]]] = lambda: [],
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.audio_seconds = Counter("sotto_audio_seconds_total", "Seconds of audio transcribed", ["model"], registry=self.registry)
-        self.jobs_finished = Counter("sotto_jobs_finished_total", "Jobs that ended, by outcome", ["state"], registry=self.registry)
-        self.rtf = Histogram("sotto_real_time_factor", "ASR seconds per audio second", ["model"], buckets=RTF_BUCKETS,
-                             registry=self.registry)
-        self.queue_wait = Histogram("sotto_queue_wait_seconds", "Time from upload to a worker starting the job",
-                                    buckets=WAIT_BUCKETS, registry=self.registry)
+        self.audio_seconds = Counter(
+            "sotto_audio_seconds_total", "Seconds of audio transcribed", ["model"], registry=self.registry
+        )
+        self.jobs_finished = Counter(
+            "sotto_jobs_finished_total", "Jobs that ended, by outcome", ["state"], registry=self.registry
+        )
+        self.rtf = Histogram(
+            "sotto_real_time_factor", "ASR seconds per audio second", ["model"], buckets=RTF_BUCKETS, registry=self.registry
+        )
+        self.queue_wait = Histogram(
+            "sotto_queue_wait_seconds",
+            "Time from upload to a worker starting the job",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_Live(jobs_by_state, audio_bytes, gpu_memory))
 
     def job_started(self, waited_seconds: float) -> None:
@@ -86,7 +103,9 @@ def gpu_memory() -> list[tuple[str, int]]:
     except Exception:
         return []
     try:
-        return [(str(i), int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used))
-                for i in range(pynvml.nvmlDeviceGetCount())]
+        return [
+            (str(i), int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used))
+            for i in range(pynvml.nvmlDeviceGetCount())
+        ]
     finally:
         pynvml.nvmlShutdown()

@@ -419,8 +419,10 @@ def _private_passphrase(db: sqlite_utils.Database) -> None:
     # data key and key pair are replaced, every transcript key re-wrapped, in their browser) before they
     # open a private transcript again. `signs_in_with_auth_key` = 1 now only means that users.password_hash
     # still holds the old derived auth key; the next sign-in replaces it with the password's own hash.
-    db.execute("ALTER TABLE user_keys ADD COLUMN scheme TEXT NOT NULL DEFAULT 'passphrase' "
-               "CHECK (scheme IN ('passphrase', 'sign-in-password'))")
+    db.execute(
+        "ALTER TABLE user_keys ADD COLUMN scheme TEXT NOT NULL DEFAULT 'passphrase' "
+        "CHECK (scheme IN ('passphrase', 'sign-in-password'))"
+    )
     db.execute("UPDATE user_keys SET scheme = 'sign-in-password'")
 
 

@@ -84,14 +84,16 @@ class Signature:
     def from_text(cls, text: str) -> Signature:
         lines = text.splitlines()
         if len(lines) < 4 or not lines[0].startswith(UNTRUSTED) or not lines[2].startswith(TRUSTED):
-            raise SignatureError("not a minisign signature (expected 4 lines: comment, signature, trusted comment, global signature)")
+            raise SignatureError(
+                "not a minisign signature (expected 4 lines: comment, signature, trusted comment, global signature)"
+            )
         raw = _b64(lines[1], "signature")
         if len(raw) != 74 or raw[:2] not in (PREHASHED, LEGACY):
             raise SignatureError("not a minisign Ed25519 signature")
         global_sig = _b64(lines[3], "global signature")
         if len(global_sig) != 64:
             raise SignatureError("the global signature has the wrong length")
-        return cls(raw[:2], raw[2:10], raw[10:], lines[2][len(TRUSTED):], global_sig, lines[0][len(UNTRUSTED):])
+        return cls(raw[:2], raw[2:10], raw[10:], lines[2][len(TRUSTED) :], global_sig, lines[0][len(UNTRUSTED) :])
 
 
 # --------------------------------------------------------------------------- pure-Python Ed25519 check
@@ -212,8 +214,13 @@ class SecretKey:
         raw = self._private().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return PublicKey(self.key_id, raw)
 
-    def sign(self, data: bytes, trusted_comment: str | None = None, untrusted_comment: str = "signature from the Sotto release key",
-             prehashed: bool = True) -> str:
+    def sign(
+        self,
+        data: bytes,
+        trusted_comment: str | None = None,
+        untrusted_comment: str = "signature from the Sotto release key",
+        prehashed: bool = True,
+    ) -> str:
         """A minisign signature file's text for `data` (prehashed like minisign 0.10+ by default)."""
         if trusted_comment is None:
             trusted_comment = f"timestamp:{int(time.time())}"
@@ -224,8 +231,10 @@ class SecretKey:
         signature = private.sign(message)
         global_sig = private.sign(signature + trusted_comment.encode())
         algorithm = PREHASHED if prehashed else LEGACY
-        return (f"{UNTRUSTED}{untrusted_comment}\n{base64.b64encode(algorithm + self.key_id + signature).decode()}\n"
-                f"{TRUSTED}{trusted_comment}\n{base64.b64encode(global_sig).decode()}\n")
+        return (
+            f"{UNTRUSTED}{untrusted_comment}\n{base64.b64encode(algorithm + self.key_id + signature).decode()}\n"
+            f"{TRUSTED}{trusted_comment}\n{base64.b64encode(global_sig).decode()}\n"
+        )
 
     def to_text(self) -> str:
         """An unencrypted minisign secret key file (like `minisign -G -W`): keep it offline."""
@@ -270,7 +279,9 @@ def load_secret_key(text: str, password: str | None = None) -> SecretKey:
         if password is None:
             raise SignatureError("this secret key is encrypted: a password is needed")
         n, r, p = _scrypt_params(opslimit, memlimit)
-        stream = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(body), maxmem=128 * r * (n + p + 2) + 2**20)
+        stream = hashlib.scrypt(
+            password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(body), maxmem=128 * r * (n + p + 2) + 2**20
+        )
         body = bytes(a ^ b for a, b in zip(body, stream, strict=True))
     elif kdf != KDF_NONE:
         raise SignatureError("unknown key derivation in the secret key")

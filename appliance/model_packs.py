@@ -47,8 +47,13 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.minisig"
 PREFIX = "model/"
 KINDS = ("whisper", "pyannote")
-PYANNOTE_FILES = ("config.yaml", "segmentation/pytorch_model.bin", "embedding/pytorch_model.bin",
-                  "plda/plda.npz", "plda/xvec_transform.npz")
+PYANNOTE_FILES = (
+    "config.yaml",
+    "segmentation/pytorch_model.bin",
+    "embedding/pytorch_model.bin",
+    "plda/plda.npz",
+    "plda/xvec_transform.npz",
+)
 MAX_MANIFEST = 1 << 20
 MAX_SIGNATURE = 4096
 
@@ -135,8 +140,9 @@ def describe_files(directory: Path) -> tuple[PackFile, ...]:
 # --------------------------------------------------------------------------- making a pack (Sotto's side)
 
 
-def build_pack(model_dir: Path, out: Path, name: str, kind: str, revision: str, key: minisign.SecretKey,
-               source: str = "") -> PackManifest:
+def build_pack(
+    model_dir: Path, out: Path, name: str, kind: str, revision: str, key: minisign.SecretKey, source: str = ""
+) -> PackManifest:
     """Write a signed pack of model_dir; zstd-compressed when out ends in .zst and zstd is installed."""
     check_model_dir(model_dir, kind, name)
     manifest = PackManifest(name, kind, revision, source, describe_files(model_dir))
@@ -233,7 +239,7 @@ def _unpack(pack: Path, staging: Path, keys: Iterable[minisign.PublicKey]) -> tu
         seen: set[str] = set()
         # next(), not iteration: iterating a TarFile starts again at the members already read.
         while (member := archive.next()) is not None:
-            inner = member.name[len(PREFIX):] if member.name.startswith(PREFIX) else None
+            inner = member.name[len(PREFIX) :] if member.name.startswith(PREFIX) else None
             if member.isdir() and (member.name.rstrip("/") == PREFIX.rstrip("/") or (inner and inner.rstrip("/") in parents)):
                 continue
             # Anything else is refused: links, devices, absolute or '..' paths, files the manifest lacks.
@@ -420,5 +426,6 @@ def versions(models_dir: Path) -> dict[str, dict[str, Any]]:
     """Per pack name: the current version and the ones kept for rollback (newest first)."""
     store = models_dir / PACKS
     history = _history(store) if store.is_dir() else {}
-    return {name: {"current": current_version(models_dir, name), "previous": list(reversed(v[:-1]))}
-            for name, v in history.items()}
+    return {
+        name: {"current": current_version(models_dir, name), "previous": list(reversed(v[:-1]))} for name, v in history.items()
+    }

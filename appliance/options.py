@@ -16,8 +16,22 @@ MAX_MODELS_PER_JOB = 4
 MAX_PROMPT_CHARS = 2000
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 KNOWN = {
-    "model", "models", "language", "task", "word_timestamps", "vad_filter", "beam_size", "initial_prompt", "hotwords",
-    "priority", "diarize", "diarization_engine", "num_speakers", "min_speakers", "max_speakers", "temperature",
+    "model",
+    "models",
+    "language",
+    "task",
+    "word_timestamps",
+    "vad_filter",
+    "beam_size",
+    "initial_prompt",
+    "hotwords",
+    "priority",
+    "diarize",
+    "diarization_engine",
+    "num_speakers",
+    "min_speakers",
+    "max_speakers",
+    "temperature",
     "private",
 }
 
@@ -36,8 +50,7 @@ class JobOptions:
 
     def stored(self) -> dict[str, Any]:
         """What is recorded with the job and the transcript (no model paths)."""
-        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None,
-                  "private": self.private}
+        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None, "private": self.private}
         if self.diarization is not None:
             stored.update(
                 diarization_engine=self.diarization.engine,
@@ -97,7 +110,7 @@ def merge_json(fields: Mapping[str, Any], options_json: str | None) -> dict[str,
         except json.JSONDecodeError as exc:
             raise OptionsError(f"options is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         if not isinstance(parsed, dict):
-            raise OptionsError("options must be a JSON object, e.g. {\"language\": \"en\"}")
+            raise OptionsError('options must be a JSON object, e.g. {"language": "en"}')
         merged.update(parsed)
     merged.update({k: v for k, v in fields.items() if v is not None})
     return merged
@@ -151,8 +164,9 @@ def parse(
             models.append(model)
     except ModelError as exc:
         raise OptionsError(str(exc)) from None
-    return JobOptions(models=models, asr=asr, priority=priority, diarization=diarization,
-                      private=_bool("private", raw.get("private", False)))
+    return JobOptions(
+        models=models, asr=asr, priority=priority, diarization=diarization, private=_bool("private", raw.get("private", False))
+    )
 
 
 def _diarization(raw: Mapping[str, Any]) -> DiarizationOptions | None:

@@ -84,7 +84,11 @@ def run(
 
         progress(Progress("transcribing", index / units, duration, None))
         result = recognizer.transcribe(model, audio.samples, options.asr, on_audio_done, cancelled)
-        timings = {"decode_seconds": decode_seconds, "asr_seconds": time.perf_counter() - model_started, "audio_seconds": duration}
+        timings = {
+            "decode_seconds": decode_seconds,
+            "asr_seconds": time.perf_counter() - model_started,
+            "audio_seconds": duration,
+        }
         outputs.append(ModelOutput(model, result, timings))
 
     if diarizer is not None and options.diarization is not None:

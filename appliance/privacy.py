@@ -71,8 +71,9 @@ def _cutoff(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def apply_retention(db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int,
-                    audit_pseudonymise_days: int = 90) -> dict[str, int]:
+def apply_retention(
+    db: sqlite_utils.Database, *, request_log_days: int, transcript_days: int, audit_pseudonymise_days: int = 90
+) -> dict[str, int]:
     """Purge old request logs and expired sessions and encrypted links' snapshots; pseudonymise old audit
     entries; delete old transcripts when a policy is set."""
     purged = {

@@ -16,8 +16,9 @@ from appliance.jobs import now
 from appliance.private_keys import KeyRecordError, StaleRevision, check_envelope
 
 
-def convert(db: sqlite_utils.Database, transcript_id: str, user_id: str, *, key_envelope: str, body: str,
-            base_revision: int) -> int:
+def convert(
+    db: sqlite_utils.Database, transcript_id: str, user_id: str, *, key_envelope: str, body: str, base_revision: int
+) -> int:
     """Returns the new revision. KeyRecordError for what cannot be converted; StaleRevision when the
     transcript changed after the browser read it (the envelope would lose that change)."""
     if not private_keys.enrolled(db, user_id):
@@ -41,8 +42,11 @@ def convert(db: sqlite_utils.Database, transcript_id: str, user_id: str, *, key_
         db.execute("DELETE FROM share_links WHERE transcript_id = ? AND sealed = 0", [transcript_id])
         options = sealing.public_options(json.loads(row["options"] or "{}"))
         revision = base_revision + 1
-        db.execute("UPDATE transcripts SET text = '', note = '', title = NULL, private = 1, options = ?, revision = ?, "
-                   "updated_at = ? WHERE id = ?", [json.dumps(options), revision, now(), transcript_id])
+        db.execute(
+            "UPDATE transcripts SET text = '', note = '', title = NULL, private = 1, options = ?, revision = ?, "
+            "updated_at = ? WHERE id = ?",
+            [json.dumps(options), revision, now(), transcript_id],
+        )
         private_keys.store_envelopes(db, transcript_id, user_id, "tk", key_envelope, body)
         if row["job_id"]:
             sealing.forget_job_secrets(db, row["job_id"])

@@ -160,8 +160,9 @@ def derive_keys(password: str, params: KdfParams) -> DerivedKeys:
     if params.iterations < MIN_ITERATIONS or len(params.salt) != SALT_BYTES:
         raise CryptoRefused("weak-kdf", "key derivation parameters below the floor")
     secret = unicodedata.normalize("NFC", password).encode("utf-8")
-    master = PBKDF2HMAC(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=params.salt,
-                        iterations=params.iterations).derive(secret)
+    master = PBKDF2HMAC(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=params.salt, iterations=params.iterations).derive(
+        secret
+    )
     return DerivedKeys(_hkdf(master, params.salt, INFO_KEK), _hkdf(master, params.salt, INFO_AUTH))
 
 
@@ -190,12 +191,20 @@ def header_bytes(typ: str, ids: Mapping[str, str], extra: Mapping[str, str] | No
 
 
 def _serialise(hdr: bytes, iv: bytes, ct: bytes) -> str:
-    return json.dumps({"v": VERSION, "alg": ALG, "hdr": b64u_encode(hdr), "iv": b64u_encode(iv), "ct": b64u_encode(ct)},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"v": VERSION, "alg": ALG, "hdr": b64u_encode(hdr), "iv": b64u_encode(iv), "ct": b64u_encode(ct)}, separators=(",", ":")
+    )
 
 
-def seal(key: bytes, typ: str, ids: Mapping[str, str], plaintext: bytes, *, extra: Mapping[str, str] | None = None,
-         iv: bytes | None = None) -> str:
+def seal(
+    key: bytes,
+    typ: str,
+    ids: Mapping[str, str],
+    plaintext: bytes,
+    *,
+    extra: Mapping[str, str] | None = None,
+    iv: bytes | None = None,
+) -> str:
     """Encrypt under a 32-byte key. A fixed `iv` is for known-answer tests only."""
     hdr = header_bytes(typ, ids, extra)
     iv = iv if iv is not None else os.urandom(IV_BYTES)
@@ -296,8 +305,7 @@ def new_key_pair() -> tuple[bytes, bytes]:
 
 
 def private_pkcs8(private: ec.EllipticCurvePrivateKey) -> bytes:
-    return private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+    return private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 def public_point(public: ec.EllipticCurvePublicKey) -> bytes:
@@ -327,8 +335,9 @@ def _seal_key(shared: bytes, epk: bytes, recipient: bytes) -> bytes:
     return _hkdf(shared, epk + recipient, INFO_SEAL)
 
 
-def seal_to_public_key(public_key: bytes, tk: bytes, uid: str, tid: str, *, ephemeral_pkcs8: bytes | None = None,
-                       iv: bytes | None = None) -> str:
+def seal_to_public_key(
+    public_key: bytes, tk: bytes, uid: str, tid: str, *, ephemeral_pkcs8: bytes | None = None, iv: bytes | None = None
+) -> str:
     """Wrap a transcript key to a user's public key (ephemeral ECDH P-256 + HKDF → AES-256-GCM), so the
     worker can store a result nobody but that user can open. Fixed inputs are for known-answer tests."""
     recipient = check_public_key(public_key)
@@ -364,8 +373,7 @@ def compress(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
-def seal_document(key: bytes, typ: str, ids: Mapping[str, str], payload: bytes, *, gzipped: bool,
-                  iv: bytes | None = None) -> str:
+def seal_document(key: bytes, typ: str, ids: Mapping[str, str], payload: bytes, *, gzipped: bool, iv: bytes | None = None) -> str:
     """`payload` is the document's JSON bytes, already gzip-compressed when `gzipped`."""
     extra = {"cty": "application/json", **({"z": "gzip"} if gzipped else {})}
     return seal(key, typ, ids, payload, extra=extra, iv=iv)
@@ -373,8 +381,7 @@ def seal_document(key: bytes, typ: str, ids: Mapping[str, str], payload: bytes, 
 
 def seal_transcript(tk: bytes, doc: Any, uid: str, tid: str, *, compressed: bool = True) -> str:
     raw = document_bytes(doc)
-    return seal_document(tk, "transcript", {"uid": uid, "tid": tid}, compress(raw) if compressed else raw,
-                         gzipped=compressed)
+    return seal_document(tk, "transcript", {"uid": uid, "tid": tid}, compress(raw) if compressed else raw, gzipped=compressed)
 
 
 def open_document(key: bytes, text: str, typ: str, ids: Mapping[str, str]) -> Any:
@@ -456,8 +463,11 @@ def rekey(old_dk: bytes, old_pkcs8: bytes, new_passphrase: str, inventory: Mappi
     owned, received = {}, {}
     for item in inventory["owned"]:
         tid = item["transcript_id"]
-        tk = (unseal_with_private_key(old_pkcs8, item["key_envelope"], uid, tid) if item["kind"] == "tk-sealed"
-              else unwrap_transcript_key(old_dk, item["key_envelope"], uid, tid))
+        tk = (
+            unseal_with_private_key(old_pkcs8, item["key_envelope"], uid, tid)
+            if item["kind"] == "tk-sealed"
+            else unwrap_transcript_key(old_dk, item["key_envelope"], uid, tid)
+        )
         owned[tid] = wrap_transcript_key(fresh.dk, tk, uid, tid)
     public = b64u_decode(fresh.record["public_key"])
     for item in inventory["received"]:

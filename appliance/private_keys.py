@@ -37,8 +37,10 @@ class InventoryChanged(KeyRecordError):
 
 # Key records made before private transcripts had a passphrase of their own (migration 0014).
 LEGACY_SCHEME = "sign-in-password"
-NEW_PASSPHRASE = ("Your private transcripts are still locked with your sign-in password, which the appliance receives "
-                  "at every sign-in. Choose a passphrase of their own on your account page first.")
+NEW_PASSPHRASE = (
+    "Your private transcripts are still locked with your sign-in password, which the appliance receives "
+    "at every sign-in. Choose a passphrase of their own on your account page first."
+)
 
 
 def _checked(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -74,9 +76,14 @@ def get(db: sqlite_utils.Database, user_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]
-    return {"kdf": json.loads(row["kdf"]), **{f: row[f] for f in RECORD_FIELDS if f != "kdf"},
-            "scheme": row["scheme"], "needs_new_passphrase": row["scheme"] == LEGACY_SCHEME,
-            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+    return {
+        "kdf": json.loads(row["kdf"]),
+        **{f: row[f] for f in RECORD_FIELDS if f != "kdf"},
+        "scheme": row["scheme"],
+        "needs_new_passphrase": row["scheme"] == LEGACY_SCHEME,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 def enrolled(db: sqlite_utils.Database, user_id: str) -> bool:
@@ -97,8 +104,16 @@ def create(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any]) -
     with transaction(db):
         if enrolled(db, user_id):
             raise AlreadyEnrolled("Private transcripts are already on for this account.")
-        db["user_keys"].insert({"user_id": user_id, **fields, "signs_in_with_auth_key": 0, "scheme": "passphrase",
-                                "created_at": stamp, "updated_at": stamp})
+        db["user_keys"].insert(
+            {
+                "user_id": user_id,
+                **fields,
+                "signs_in_with_auth_key": 0,
+                "scheme": "passphrase",
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
 
 
 def change_passphrase(db: sqlite_utils.Database, user_id: str, change: Mapping[str, Any]) -> None:
@@ -111,23 +126,34 @@ def change_passphrase(db: sqlite_utils.Database, user_id: str, change: Mapping[s
             raise KeyRecordError(NOT_ENROLLED)
         if rows[0]["scheme"] == LEGACY_SCHEME:  # its data key was exposed: a re-wrap would keep it
             raise NeedsNewPassphrase(NEW_PASSPHRASE)
-        db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, updated_at = ? WHERE user_id = ?",
-                   [json.dumps(kdf.to_json()), change["wrapped_dk"], now(), user_id])
+        db.execute(
+            "UPDATE user_keys SET kdf = ?, wrapped_dk = ?, updated_at = ? WHERE user_id = ?",
+            [json.dumps(kdf.to_json()), change["wrapped_dk"], now(), user_id],
+        )
 
 
 def inventory(db: sqlite_utils.Database, user_id: str) -> dict[str, list[dict[str, Any]]]:
     """Every transcript key the account's keys open: envelopes of its own transcripts (sealed by the
     worker or wrapped under the data key) and keys teammates sealed to it. What a re-key must cover."""
     return {
-        "owned": list(db.query("SELECT transcript_id, kind, key_envelope FROM transcript_envelopes WHERE user_id = ? "
-                               "ORDER BY transcript_id", [user_id])),
-        "received": list(db.query("SELECT transcript_id, key_envelope FROM transcript_key_grants WHERE user_id = ? "
-                                  "ORDER BY transcript_id", [user_id])),
+        "owned": list(
+            db.query(
+                "SELECT transcript_id, kind, key_envelope FROM transcript_envelopes WHERE user_id = ? ORDER BY transcript_id",
+                [user_id],
+            )
+        ),
+        "received": list(
+            db.query(
+                "SELECT transcript_id, key_envelope FROM transcript_key_grants WHERE user_id = ? ORDER BY transcript_id",
+                [user_id],
+            )
+        ),
     }
 
 
-def rekey(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any], owned: Mapping[str, str],
-          received: Mapping[str, str]) -> int:
+def rekey(
+    db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any], owned: Mapping[str, str], received: Mapping[str, str]
+) -> int:
     """Replace the whole key record (new data key and key pair, under a new passphrase) and every
     transcript key the old one opened, re-wrapped in the browser: all in one transaction, or nothing.
     Refused unless `owned` and `received` cover exactly the keys held at commit time, so no transcript is
@@ -141,20 +167,34 @@ def rekey(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any], ow
         if not enrolled(db, user_id):
             raise KeyRecordError(NOT_ENROLLED)
         held = inventory(db, user_id)
-        if {r["transcript_id"] for r in held["owned"]} != set(owned) or \
-                {r["transcript_id"] for r in held["received"]} != set(received):
+        if {r["transcript_id"] for r in held["owned"]} != set(owned) or {r["transcript_id"] for r in held["received"]} != set(
+            received
+        ):
             raise InventoryChanged("Your private transcripts changed while their keys were being replaced. Try again.")
         stamp = now()
-        db.execute("UPDATE user_keys SET kdf = ?, wrapped_dk = ?, recovery_dk = ?, public_key = ?, wrapped_private_key = ?, "
-                   "scheme = 'passphrase', updated_at = ? WHERE user_id = ?",
-                   [fields["kdf"], fields["wrapped_dk"], fields["recovery_dk"], fields["public_key"],
-                    fields["wrapped_private_key"], stamp, user_id])
+        db.execute(
+            "UPDATE user_keys SET kdf = ?, wrapped_dk = ?, recovery_dk = ?, public_key = ?, wrapped_private_key = ?, "
+            "scheme = 'passphrase', updated_at = ? WHERE user_id = ?",
+            [
+                fields["kdf"],
+                fields["wrapped_dk"],
+                fields["recovery_dk"],
+                fields["public_key"],
+                fields["wrapped_private_key"],
+                stamp,
+                user_id,
+            ],
+        )
         for tid, text in owned.items():
-            db.execute("UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? "
-                       "WHERE transcript_id = ? AND user_id = ?", [text, stamp, tid, user_id])
+            db.execute(
+                "UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? "
+                "WHERE transcript_id = ? AND user_id = ?",
+                [text, stamp, tid, user_id],
+            )
         for tid, text in received.items():
-            db.execute("UPDATE transcript_key_grants SET key_envelope = ? WHERE transcript_id = ? AND user_id = ?",
-                       [text, tid, user_id])
+            db.execute(
+                "UPDATE transcript_key_grants SET key_envelope = ? WHERE transcript_id = ? AND user_id = ?", [text, tid, user_id]
+            )
     return len(owned) + len(received)
 
 
@@ -166,26 +206,33 @@ def scheme(db: sqlite_utils.Database, user_id: str) -> str | None:
 # --------------------------------------------------------------------------- transcript envelopes
 
 
-def store_envelopes(db: sqlite_utils.Database, transcript_id: str, user_id: str, kind: str, key_envelope: str,
-                    body: str) -> None:
+def store_envelopes(db: sqlite_utils.Database, transcript_id: str, user_id: str, kind: str, key_envelope: str, body: str) -> None:
     """Inside the caller's transaction (the transcript row and its envelopes are written together)."""
-    db.execute("INSERT INTO transcript_envelopes (transcript_id, user_id, kind, key_envelope, body, updated_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)", [transcript_id, user_id, kind, key_envelope, body, now()])
+    db.execute(
+        "INSERT INTO transcript_envelopes (transcript_id, user_id, kind, key_envelope, body, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [transcript_id, user_id, kind, key_envelope, body, now()],
+    )
 
 
 def envelopes(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
-    rows = list(db.query(
-        "SELECT e.transcript_id, e.user_id, e.kind, e.key_envelope, e.body, e.updated_at, t.revision "
-        "FROM transcript_envelopes e JOIN transcripts t ON t.id = e.transcript_id WHERE e.transcript_id = ?",
-        [transcript_id]))
+    rows = list(
+        db.query(
+            "SELECT e.transcript_id, e.user_id, e.kind, e.key_envelope, e.body, e.updated_at, t.revision "
+            "FROM transcript_envelopes e JOIN transcripts t ON t.id = e.transcript_id WHERE e.transcript_id = ?",
+            [transcript_id],
+        )
+    )
     return rows[0] if rows else None
 
 
 def replace_key_envelope(db: sqlite_utils.Database, transcript_id: str, user_id: str, key_envelope: str) -> None:
     """The browser's re-wrap: the sealed transcript key becomes one wrapped under the owner's data key."""
     _checked(private_crypto.validate_envelope, key_envelope, "tk", {"uid": user_id, "tid": transcript_id})
-    updated = db.execute("UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? "
-                         "WHERE transcript_id = ? AND user_id = ?", [key_envelope, now(), transcript_id, user_id]).rowcount
+    updated = db.execute(
+        "UPDATE transcript_envelopes SET kind = 'tk', key_envelope = ?, updated_at = ? WHERE transcript_id = ? AND user_id = ?",
+        [key_envelope, now(), transcript_id, user_id],
+    ).rowcount
     if not updated:
         raise KeyRecordError("This transcript has no envelope of yours.")
 
@@ -202,12 +249,15 @@ def replace_body(db: sqlite_utils.Database, transcript_id: str, user_id: str, bo
         raise StaleRevision()
     stamp = now()
     with transaction(db):
-        bumped = db.execute("UPDATE transcripts SET revision = revision + 1, updated_at = ? WHERE id = ? AND revision = ? "
-                            "AND private = 1", [stamp, transcript_id, base_revision]).rowcount
+        bumped = db.execute(
+            "UPDATE transcripts SET revision = revision + 1, updated_at = ? WHERE id = ? AND revision = ? AND private = 1",
+            [stamp, transcript_id, base_revision],
+        ).rowcount
         if not bumped:
             raise StaleRevision()
-        db.execute("UPDATE transcript_envelopes SET body = ?, updated_at = ? WHERE transcript_id = ?",
-                   [body, stamp, transcript_id])
+        db.execute(
+            "UPDATE transcript_envelopes SET body = ?, updated_at = ? WHERE transcript_id = ?", [body, stamp, transcript_id]
+        )
     return base_revision + 1
 
 
@@ -217,8 +267,12 @@ def openable(db: sqlite_utils.Database, user_id: str, workspace_ids: list[str]) 
     if not workspace_ids:
         return []
     marks = ", ".join("?" for _ in workspace_ids)
-    return list(db.query(
-        "SELECT t.id, coalesce(t.title, t.filename) AS title, t.created_at, t.user_id AS owner_id FROM transcripts t "
-        f"WHERE t.private = 1 AND t.workspace_id IN ({marks}) AND (t.user_id = ? OR EXISTS "
-        "(SELECT 1 FROM transcript_key_grants g WHERE g.transcript_id = t.id AND g.user_id = ?)) "
-        "ORDER BY t.created_at DESC LIMIT 500", [*workspace_ids, user_id, user_id]))
+    return list(
+        db.query(
+            "SELECT t.id, coalesce(t.title, t.filename) AS title, t.created_at, t.user_id AS owner_id FROM transcripts t "
+            f"WHERE t.private = 1 AND t.workspace_id IN ({marks}) AND (t.user_id = ? OR EXISTS "
+            "(SELECT 1 FROM transcript_key_grants g WHERE g.transcript_id = t.id AND g.user_id = ?)) "
+            "ORDER BY t.created_at DESC LIMIT 500",
+            [*workspace_ids, user_id, user_id],
+        )
+    )

@@ -18,8 +18,10 @@ from appliance.private_keys import KeyRecordError, check_envelope
 def store(db: sqlite_utils.Database, link_id: str, envelope: str) -> None:
     """Once, right after the link was created; a link's snapshot is never replaced (make a new link)."""
     check_envelope(envelope, "share", {"sid": link_id})
-    stored = db.execute("UPDATE share_links SET envelope = ? WHERE id = ? AND sealed = 1 AND envelope IS NULL "
-                        "AND revoked_at IS NULL", [envelope, link_id]).rowcount
+    stored = db.execute(
+        "UPDATE share_links SET envelope = ? WHERE id = ? AND sealed = 1 AND envelope IS NULL AND revoked_at IS NULL",
+        [envelope, link_id],
+    ).rowcount
     if not stored:
         raise KeyRecordError("This link is not an encrypted link waiting for its snapshot.")
 
@@ -31,8 +33,11 @@ def _wipe(db: sqlite_utils.Database, link_id: str) -> None:
 
 def purge_expired(db: sqlite_utils.Database) -> int:
     """Retention: an expired link's snapshot goes even if nobody opens the link again (the caller checkpoints)."""
-    return db.execute("UPDATE share_links SET envelope = NULL WHERE sealed = 1 AND envelope IS NOT NULL "
-                      "AND expires_at IS NOT NULL AND expires_at < ?", [now()]).rowcount
+    return db.execute(
+        "UPDATE share_links SET envelope = NULL WHERE sealed = 1 AND envelope IS NOT NULL "
+        "AND expires_at IS NOT NULL AND expires_at < ?",
+        [now()],
+    ).rowcount
 
 
 def open_snapshot(db: sqlite_utils.Database, token: str) -> dict[str, Any]:

@@ -49,10 +49,28 @@ def document(out: ModelOutput, transcript_id: str, options: dict[str, Any]) -> d
         "note": "",
         "speakers": [{"id": s.id, "label": s.label, "display_name": None} for s in out.speakers],
         "segments": [
-            {"id": i, "start": seg.start, "end": seg.end, "text": seg.text, "speaker": seg.speaker, "note": "",
-             "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
-             "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability, "speaker": w.speaker,
-                        "edited": False, "estimated": False} for w in seg.words]}
+            {
+                "id": i,
+                "start": seg.start,
+                "end": seg.end,
+                "text": seg.text,
+                "speaker": seg.speaker,
+                "note": "",
+                "avg_logprob": seg.avg_logprob,
+                "no_speech_prob": seg.no_speech_prob,
+                "words": [
+                    {
+                        "start": w.start,
+                        "end": w.end,
+                        "word": w.word,
+                        "probability": w.probability,
+                        "speaker": w.speaker,
+                        "edited": False,
+                        "estimated": False,
+                    }
+                    for w in seg.words
+                ],
+            }
             for i, seg in enumerate(result.segments)
         ],
     }
@@ -63,8 +81,7 @@ def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, 
     user_id = job.get("user_id")
     if not user_id:
         raise OptionsError(f"private=true: {private_keys.NOT_ENROLLED}")
-    metadata_only = AsrResult([], out.result.language, out.result.language_probability, out.result.duration,
-                              out.result.seconds)
+    metadata_only = AsrResult([], out.result.language, out.result.language_probability, out.result.duration, out.result.seconds)
     tk = bytearray(os.urandom(private_crypto.KEY_BYTES))
     try:
         with transaction(db):
@@ -74,9 +91,18 @@ def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, 
             if public is None:  # turned off (or the account went) while the job waited: never fall back to plaintext
                 raise OptionsError(f"private=true: {private_keys.NOT_ENROLLED}")
             transcript_id = transcripts.store(
-                db, metadata_only, job_id=job["id"], filename=job["filename"], size_bytes=job["size_bytes"],
-                model=out.model.name, options=public_options(options), timings=out.timings, speakers=None,
-                diarization=out.diarization, user_id=user_id, workspace_id=job.get("workspace_id"),
+                db,
+                metadata_only,
+                job_id=job["id"],
+                filename=job["filename"],
+                size_bytes=job["size_bytes"],
+                model=out.model.name,
+                options=public_options(options),
+                timings=out.timings,
+                speakers=None,
+                diarization=out.diarization,
+                user_id=user_id,
+                workspace_id=job.get("workspace_id"),
             )
             db.execute("UPDATE transcripts SET private = 1 WHERE id = ?", [transcript_id])
             body = private_crypto.seal_transcript(bytes(tk), document(out, transcript_id, options), user_id, transcript_id)
@@ -90,7 +116,9 @@ def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, 
     return transcript_id
 
 
-def store_all(db: sqlite_utils.Database, outputs: list[ModelOutput], *, job: dict[str, Any], options: dict[str, Any]) -> list[str]:
+def store_all(
+    db: sqlite_utils.Database, outputs: list[ModelOutput], *, job: dict[str, Any], options: dict[str, Any]
+) -> list[str]:
     try:
         return [store_sealed(db, out, job=job, options=options) for out in outputs]
     finally:
@@ -102,4 +130,6 @@ def forget_job_secrets(db: sqlite_utils.Database, job_id: str) -> None:
     """The job row kept the prompt only so the worker could run it; it is sealed now."""
     rows = list(db.query("SELECT options FROM jobs WHERE id = ?", [job_id]))
     if rows:
-        db.execute("UPDATE jobs SET options = ? WHERE id = ?", [json.dumps(public_options(json.loads(rows[0]["options"]))), job_id])
+        db.execute(
+            "UPDATE jobs SET options = ? WHERE id = ?", [json.dumps(public_options(json.loads(rows[0]["options"]))), job_id]
+        )

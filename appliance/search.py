@@ -64,12 +64,16 @@ def search(
         where.append("t.created_at < date(?, '+1 day')")
         args.append(date_to)
     if speaker:
-        where.append("s.speaker IN (SELECT key FROM speakers WHERE transcript_id = t.id AND "
-                     "(display_name LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\'))")
+        where.append(
+            "s.speaker IN (SELECT key FROM speakers WHERE transcript_id = t.id AND "
+            "(display_name LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\'))"
+        )
         pattern = like_pattern(speaker)
         args += [pattern, pattern]
-    sql_from = (f"FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid JOIN transcripts t ON t.id = s.transcript_id "
-                f"WHERE segments_fts MATCH ? AND {' AND '.join(where)}")
+    sql_from = (
+        f"FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid JOIN transcripts t ON t.id = s.transcript_id "
+        f"WHERE segments_fts MATCH ? AND {' AND '.join(where)}"
+    )
     total = next(iter(db.query(f"SELECT count(*) AS n {sql_from}", [query, *args])))["n"]
     rows = db.query(
         f"SELECT t.id AS transcript_id, coalesce(t.title, t.filename) AS title, t.language, t.created_at, s.id AS sid, "
@@ -82,5 +86,7 @@ def search(
     items = []
     for r in rows:
         snippet = r.pop("snippet")
-        items.append({**r, "snippet_html": highlight(snippet), "link": f"/t/{r['transcript_id']}?t={r['start']:.2f}#s-{r['sid']}"})
+        items.append(
+            {**r, "snippet_html": highlight(snippet), "link": f"/t/{r['transcript_id']}?t={r['start']:.2f}#s-{r['sid']}"}
+        )
     return {"items": items, "total": total, "limit": limit, "offset": offset, "query": text}

@@ -33,8 +33,18 @@ CLIP_SPEAKERS = 2
 EXPECTED_WORDS = ("hello", "self", "test", "quick", "brown", "fox")
 # The smallest model may garble a word of synthetic speech; a broken model or wrong mel count finds none.
 MIN_WORDS = 5
-VERSIONED = ("faster-whisper", "ctranslate2", "av", "numpy", "onnxruntime", "torch", "torchaudio", "pyannote-audio",
-             "litestar", "cryptography")
+VERSIONED = (
+    "faster-whisper",
+    "ctranslate2",
+    "av",
+    "numpy",
+    "onnxruntime",
+    "torch",
+    "torchaudio",
+    "pyannote-audio",
+    "litestar",
+    "cryptography",
+)
 
 
 def load_clip() -> np.ndarray:
@@ -64,9 +74,16 @@ def check_whisper(model: ModelInfo, settings: Settings, audio: np.ndarray) -> di
     """Load one Whisper model on its own, transcribe the clip, then let it go (GPU memory is shared)."""
     from appliance.asr import AsrOptions, WhisperEngine
 
-    report: dict[str, Any] = {"name": model.name, "source": model.source, "revision": model.revision,
-                              "path": str(model.path), "model_bin_sha256": _sha256(model.path / "model.bin"),
-                              "size_bytes": model.size_bytes, "multilingual": model.multilingual, "ok": False}
+    report: dict[str, Any] = {
+        "name": model.name,
+        "source": model.source,
+        "revision": model.revision,
+        "path": str(model.path),
+        "model_bin_sha256": _sha256(model.path / "model.bin"),
+        "size_bytes": model.size_bytes,
+        "multilingual": model.multilingual,
+        "ok": False,
+    }
     engine = WhisperEngine(settings.models)
     try:
         started = time.perf_counter()
@@ -102,8 +119,12 @@ def check_diarizer(engine: Diarizer, audio: np.ndarray) -> dict[str, Any]:
     except Exception as exc:
         return {**report, "error": _error(exc)}
     speakers = sorted({t.speaker for t in turns})
-    report.update(turns=[{"start": round(t.start, 2), "end": round(t.end, 2), "speaker": t.speaker} for t in turns],
-                  speakers_found=len(speakers), speakers_expected=CLIP_SPEAKERS, ok=bool(turns))
+    report.update(
+        turns=[{"start": round(t.start, 2), "end": round(t.end, 2), "speaker": t.speaker} for t in turns],
+        speakers_found=len(speakers),
+        speakers_expected=CLIP_SPEAKERS,
+        ok=bool(turns),
+    )
     return report
 
 
@@ -123,16 +144,21 @@ def device_report(settings: Settings) -> dict[str, Any]:
     from appliance.asr import resolve_device
 
     device, compute = resolve_device(settings.models)
-    report: dict[str, Any] = {"selected": device, "compute_type": compute,
-                              "cuda_devices": ctranslate2.get_cuda_device_count(), "nvidia_driver": None}
+    report: dict[str, Any] = {
+        "selected": device,
+        "compute_type": compute,
+        "cuda_devices": ctranslate2.get_cuda_device_count(),
+        "nvidia_driver": None,
+    }
     if report["cuda_devices"]:
         try:
             import pynvml
 
             pynvml.nvmlInit()
             report["nvidia_driver"] = pynvml.nvmlSystemGetDriverVersion()
-            report["gpus"] = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
-                              for i in range(pynvml.nvmlDeviceGetCount())]
+            report["gpus"] = [
+                pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
         except Exception as exc:
             report["nvidia_driver_error"] = _error(exc)
     return report
@@ -153,9 +179,11 @@ def run(settings: Settings) -> dict[str, Any]:
     already = list(egress.attempts)
     started = time.perf_counter()
     audio = load_clip()
-    report: dict[str, Any] = {"versions": versions(), "device": device_report(settings),
-                              "clip": {"file": CLIP.name, "sha256": _sha256(CLIP), "seconds": round(len(audio) / 16000, 2),
-                                       "text": CLIP_TEXT}}
+    report: dict[str, Any] = {
+        "versions": versions(),
+        "device": device_report(settings),
+        "clip": {"file": CLIP.name, "sha256": _sha256(CLIP), "seconds": round(len(audio) / 16000, 2), "text": CLIP_TEXT},
+    }
     models, problems = ModelRegistry(settings.models.models_dir).scan()
     report["models"] = [check_whisper(info, settings, audio) for info in models.values()]
     report["model_problems"] = problems
@@ -168,9 +196,14 @@ def run(settings: Settings) -> dict[str, Any]:
     report["diarization"] = diarization
     report["egress_attempts"] = [a for a in egress.attempts if not any(a is b for b in already)]
     report["seconds"] = round(time.perf_counter() - started, 3)
-    report["ok"] = (bool(report["models"]) and all(m["ok"] for m in report["models"]) and not problems
-                    and all(d["ok"] for d in diarization) and not report["egress_attempts"]
-                    and settings.models.default_model in models)
+    report["ok"] = (
+        bool(report["models"])
+        and all(m["ok"] for m in report["models"])
+        and not problems
+        and all(d["ok"] for d in diarization)
+        and not report["egress_attempts"]
+        and settings.models.default_model in models
+    )
     return report
 
 

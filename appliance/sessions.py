@@ -34,8 +34,16 @@ def create(db: sqlite_utils.Database, user_id: str, absolute_minutes: int) -> tu
     token = secrets.token_urlsafe(32)
     stamp = now()
     session = Session(_hash(token), user_id, secrets.token_urlsafe(32))
-    db["sessions"].insert({"id": session.id, "user_id": user_id, "csrf_token": session.csrf_token, "created_at": stamp,
-                           "last_seen_at": stamp, "expires_at": _later(absolute_minutes)})
+    db["sessions"].insert(
+        {
+            "id": session.id,
+            "user_id": user_id,
+            "csrf_token": session.csrf_token,
+            "created_at": stamp,
+            "last_seen_at": stamp,
+            "expires_at": _later(absolute_minutes),
+        }
+    )
     return token, session
 
 

@@ -65,9 +65,17 @@ def _iso(moment: datetime) -> str:
 
 
 def create(
-    db: sqlite_utils.Database, transcript_id: str, created_by: str, *, password: str | None = None,
-    expires_in_days: float | None = None, include_speakers: bool = True, include_timestamps: bool = True,
-    formats: list[str] | None = None, sealed: bool = False, max_views: int | None = None,
+    db: sqlite_utils.Database,
+    transcript_id: str,
+    created_by: str,
+    *,
+    password: str | None = None,
+    expires_in_days: float | None = None,
+    include_speakers: bool = True,
+    include_timestamps: bool = True,
+    formats: list[str] | None = None,
+    sealed: bool = False,
+    max_views: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Returns (the URL token, shown once; the link's public record). A `sealed` link serves only the
     encrypted snapshot the browser stores next (sealed_shares); `max_views` ends it after that many."""
@@ -83,13 +91,20 @@ def create(
         raise ShareError("max_views must be from 1 to 100000 (or left out for no limit).")
     token = secrets.token_urlsafe(24)
     record = {
-        "id": new_id(), "token_hash": _hash(token), "transcript_id": transcript_id, "created_by": created_by,
+        "id": new_id(),
+        "token_hash": _hash(token),
+        "transcript_id": transcript_id,
+        "created_by": created_by,
         "created_at": now(),
         "expires_at": _iso(datetime.now(UTC) + timedelta(days=expires_in_days)) if expires_in_days else None,
         "password_hash": _hasher.hash(password) if password else None,
-        "include_speakers": int(include_speakers), "include_timestamps": int(include_timestamps),
-        "formats": json.dumps(formats), "views": 0, "failed_attempts": 0,
-        "sealed": int(sealed), "max_views": max_views,
+        "include_speakers": int(include_speakers),
+        "include_timestamps": int(include_timestamps),
+        "formats": json.dumps(formats),
+        "views": 0,
+        "failed_attempts": 0,
+        "sealed": int(sealed),
+        "max_views": max_views,
     }
     db["share_links"].insert(record)
     return token, public(record)
@@ -97,11 +112,18 @@ def create(
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "transcript_id": row["transcript_id"], "created_at": row["created_at"],
-        "expires_at": row["expires_at"], "password": bool(row["password_hash"]), "views": row["views"],
-        "include_speakers": bool(row["include_speakers"]), "include_timestamps": bool(row["include_timestamps"]),
-        "formats": json.loads(row["formats"]), "revoked": bool(row.get("revoked_at")),
-        "sealed": bool(row.get("sealed")), "max_views": row.get("max_views"),
+        "id": row["id"],
+        "transcript_id": row["transcript_id"],
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "password": bool(row["password_hash"]),
+        "views": row["views"],
+        "include_speakers": bool(row["include_speakers"]),
+        "include_timestamps": bool(row["include_timestamps"]),
+        "formats": json.loads(row["formats"]),
+        "revoked": bool(row.get("revoked_at")),
+        "sealed": bool(row.get("sealed")),
+        "max_views": row.get("max_views"),
     }
 
 
@@ -121,25 +143,45 @@ def by_token(db: sqlite_utils.Database, token: str) -> dict[str, Any] | None:
 
 def revoke(db: sqlite_utils.Database, link_id: str) -> bool:
     """A sealed link's encrypted snapshot goes with it: the link's key then opens nothing."""
-    return bool(db.execute("UPDATE share_links SET revoked_at = ?, envelope = NULL WHERE id = ? AND revoked_at IS NULL",
-                           [now(), link_id]).rowcount)
+    return bool(
+        db.execute(
+            "UPDATE share_links SET revoked_at = ?, envelope = NULL WHERE id = ? AND revoked_at IS NULL", [now(), link_id]
+        ).rowcount
+    )
 
 
 def open_link(db: sqlite_utils.Database, token: str) -> tuple[Link, dict[str, Any]]:
     """The live link for a URL token, or LinkGone / LinkExpired."""
     # A link speaks for the person who made it: when that account is disabled, its links stop too.
-    rows = list(db.query(
-        "SELECT l.*, w.allow_public_links, u.disabled AS creator_disabled FROM share_links l "
-        "JOIN transcripts t ON t.id = l.transcript_id LEFT JOIN workspaces w ON w.id = t.workspace_id "
-        "LEFT JOIN users u ON u.id = l.created_by WHERE l.token_hash = ?", [_hash(token or "")]))
-    if not rows or rows[0]["revoked_at"] or rows[0]["allow_public_links"] == 0 or rows[0]["creator_disabled"] \
-            or rows[0]["created_by"] is None:
+    rows = list(
+        db.query(
+            "SELECT l.*, w.allow_public_links, u.disabled AS creator_disabled FROM share_links l "
+            "JOIN transcripts t ON t.id = l.transcript_id LEFT JOIN workspaces w ON w.id = t.workspace_id "
+            "LEFT JOIN users u ON u.id = l.created_by WHERE l.token_hash = ?",
+            [_hash(token or "")],
+        )
+    )
+    if (
+        not rows
+        or rows[0]["revoked_at"]
+        or rows[0]["allow_public_links"] == 0
+        or rows[0]["creator_disabled"]
+        or rows[0]["created_by"] is None
+    ):
         raise LinkGone()
     row = rows[0]
     if row["expires_at"] and row["expires_at"] < now():
         raise LinkExpired()
-    link = Link(row["id"], row["transcript_id"], bool(row["password_hash"]), bool(row["include_speakers"]),
-                bool(row["include_timestamps"]), json.loads(row["formats"]), row["expires_at"], bool(row["sealed"]))
+    link = Link(
+        row["id"],
+        row["transcript_id"],
+        bool(row["password_hash"]),
+        bool(row["include_speakers"]),
+        bool(row["include_timestamps"]),
+        json.loads(row["formats"]),
+        row["expires_at"],
+        bool(row["sealed"]),
+    )
     return link, row
 
 
@@ -153,11 +195,15 @@ def check_password(db: sqlite_utils.Database, row: dict[str, Any], password: str
         "UPDATE share_links SET failed_attempts = CASE WHEN failed_attempts + 1 >= ? THEN 0 ELSE failed_attempts + 1 END, "
         "locked_until = CASE WHEN failed_attempts + 1 >= ? THEN ? ELSE NULL END "
         "WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?) RETURNING locked_until",
-        [MAX_FAILURES, MAX_FAILURES, until, row["id"], now()]).fetchall()
+        [MAX_FAILURES, MAX_FAILURES, until, row["id"], now()],
+    ).fetchall()
     if not charged:
         locked = list(db.query("SELECT locked_until FROM share_links WHERE id = ?", [row["id"]]))
-        remaining = (datetime.fromisoformat(locked[0]["locked_until"].replace("Z", "+00:00")) - datetime.now(UTC)
-                     if locked and locked[0]["locked_until"] else timedelta(minutes=LOCK_MINUTES))
+        remaining = (
+            datetime.fromisoformat(locked[0]["locked_until"].replace("Z", "+00:00")) - datetime.now(UTC)
+            if locked and locked[0]["locked_until"]
+            else timedelta(minutes=LOCK_MINUTES)
+        )
         raise LinkLocked(max(1, int(remaining.total_seconds())))
     try:
         ok = _hasher.verify(row["password_hash"], password or "")
@@ -187,8 +233,12 @@ def granted(secret: bytes, link_id: str, value: str | None) -> bool:
     except ValueError:
         return False
     expected = hmac.new(secret, f"{got_id}.{expires}".encode(), hashlib.sha256).hexdigest()
-    return (hmac.compare_digest(signature, expected) and got_id == link_id and expires.isdigit()
-            and int(expires) > datetime.now(UTC).timestamp())
+    return (
+        hmac.compare_digest(signature, expected)
+        and got_id == link_id
+        and expires.isdigit()
+        and int(expires) > datetime.now(UTC).timestamp()
+    )
 
 
 def public_document(doc: dict[str, Any], link: Link) -> dict[str, Any]:
@@ -196,5 +246,7 @@ def public_document(doc: dict[str, Any], link: Link) -> dict[str, Any]:
     shown = {k: doc[k] for k in PUBLIC_FIELDS if k in doc}
     if not link.include_speakers:
         shown["speakers"] = []
-        shown["segments"] = [{**s, "speaker": None, "words": [{**w, "speaker": None} for w in s["words"]]} for s in doc["segments"]]
+        shown["segments"] = [
+            {**s, "speaker": None, "words": [{**w, "speaker": None} for w in s["words"]]} for s in doc["segments"]
+        ]
     return shown

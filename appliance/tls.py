@@ -60,7 +60,8 @@ def certificate_names(cert_path: Path) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return {n.lower() for n in names.get_values_for_type(x509.DNSName)} | {
-        str(a) for a in names.get_values_for_type(x509.IPAddress)}
+        str(a) for a in names.get_values_for_type(x509.IPAddress)
+    }
 
 
 def _self_signed(cert_path: Path, key_path: Path) -> None:
@@ -71,22 +72,41 @@ def _self_signed(cert_path: Path, key_path: Path) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sotto appliance")])
-    names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
-                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, hostname), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sotto appliance")]
+    )
+    names: list[x509.GeneralName] = [
+        x509.DNSName(hostname),
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=825))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         # A server certificate, not a CA: it cannot vouch for any other certificate.
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -121,15 +141,22 @@ def redirect_app(https_port: int, allowed_hosts: set[str] | None = None) -> Any:
         host = raw[1:].split("]", 1)[0] if raw.startswith("[") else raw.rsplit(":", 1)[0]
         if allowed_hosts is not None and host.lower() not in allowed_hosts:
             body = b"Unknown host name. Use the appliance's address with https://\n"
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         shown = f"[{host}]" if ":" in host else host
         target = f"https://{shown}:{https_port}{scope.get('path', '/')}"
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        await send({"type": "http.response.start", "status": 308, "headers": [(b"location", target.encode()), (b"content-length", b"0")]})
+        await send(
+            {"type": "http.response.start", "status": 308, "headers": [(b"location", target.encode()), (b"content-length", b"0")]}
+        )
         await send({"type": "http.response.body", "body": b""})
 
     return app

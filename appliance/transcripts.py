@@ -63,10 +63,20 @@ def store(
             cursor = db.execute(
                 "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob, "
                 "seek, temperature, compression_ratio, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [transcript_id, position, seg.start, seg.end, seg.text, seg.speaker, seg.avg_logprob, seg.no_speech_prob,
-                 scores.seek if scores else None, scores.temperature if scores else None,
-                 scores.compression_ratio if scores else None,
-                 json.dumps(list(scores.tokens)) if scores and scores.tokens is not None else None],
+                [
+                    transcript_id,
+                    position,
+                    seg.start,
+                    seg.end,
+                    seg.text,
+                    seg.speaker,
+                    seg.avg_logprob,
+                    seg.no_speech_prob,
+                    scores.seek if scores else None,
+                    scores.temperature if scores else None,
+                    scores.compression_ratio if scores else None,
+                    json.dumps(list(scores.tokens)) if scores and scores.tokens is not None else None,
+                ],
             )
             segment_id = cursor.lastrowid
             db.conn.executemany(
@@ -108,8 +118,16 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
     for seg in db.query(
         "SELECT id, start, end, text, speaker, note FROM segments WHERE transcript_id = ? ORDER BY position", [transcript_id]
     ):
-        doc = {"id": len(segments), "sid": seg["id"], "start": seg["start"], "end": seg["end"], "text": seg["text"],
-               "speaker": seg["speaker"], "note": seg["note"], "words": []}
+        doc = {
+            "id": len(segments),
+            "sid": seg["id"],
+            "start": seg["start"],
+            "end": seg["end"],
+            "text": seg["text"],
+            "speaker": seg["speaker"],
+            "note": seg["note"],
+            "words": [],
+        }
         by_id[seg["id"]] = doc
         segments.append(doc)
     for word in db.query(
@@ -118,12 +136,21 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
         [transcript_id],
     ):
         by_id[word["segment_id"]]["words"].append(
-            {"start": word["start"], "end": word["end"], "word": word["word"], "probability": word["probability"],
-             "speaker": word["speaker"], "edited": bool(word["edited"]), "estimated": bool(word["estimated"])}
+            {
+                "start": word["start"],
+                "end": word["end"],
+                "word": word["word"],
+                "probability": word["probability"],
+                "speaker": word["speaker"],
+                "edited": bool(word["edited"]),
+                "estimated": bool(word["estimated"]),
+            }
         )
     speakers = [
         {"id": r["key"], "label": r["label"], "display_name": r["display_name"]}
-        for r in db.query("SELECT key, label, display_name FROM speakers WHERE transcript_id = ? ORDER BY position", [transcript_id])
+        for r in db.query(
+            "SELECT key, label, display_name FROM speakers WHERE transcript_id = ? ORDER BY position", [transcript_id]
+        )
     ]
     return {
         **_summary(row),
@@ -137,9 +164,7 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
     }
 
 
-def list_page(
-    db: sqlite_utils.Database, *, limit: int, offset: int, workspace_ids: list[str] | None = None
-) -> dict[str, Any]:
+def list_page(db: sqlite_utils.Database, *, limit: int, offset: int, workspace_ids: list[str] | None = None) -> dict[str, Any]:
     """Newest first; only the given workspaces when `workspace_ids` is not None."""
     where, args = "", []
     if workspace_ids is not None:
@@ -156,10 +181,15 @@ def segment_scores(db: sqlite_utils.Database, transcript_id: str) -> dict[int, d
     """Segment row id (a segment's `sid`) -> the decoder's figures (avg_logprob, no_speech_prob, seek, temperature,
     compression_ratio, tokens), each None where it is not known."""
     out = {}
-    for r in db.query("SELECT id, avg_logprob, no_speech_prob, seek, temperature, compression_ratio, tokens FROM segments "
-                      "WHERE transcript_id = ?", [transcript_id]):
-        out[r["id"]] = {**{k: r[k] for k in ("avg_logprob", "no_speech_prob", "seek", "temperature", "compression_ratio")},
-                        "tokens": json.loads(r["tokens"]) if r["tokens"] else None}
+    for r in db.query(
+        "SELECT id, avg_logprob, no_speech_prob, seek, temperature, compression_ratio, tokens FROM segments "
+        "WHERE transcript_id = ?",
+        [transcript_id],
+    ):
+        out[r["id"]] = {
+            **{k: r[k] for k in ("avg_logprob", "no_speech_prob", "seek", "temperature", "compression_ratio")},
+            "tokens": json.loads(r["tokens"]) if r["tokens"] else None,
+        }
     return out
 
 
@@ -199,8 +229,13 @@ def drop_deleted_terms(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
 
 
-SORTS = {"date": "t.created_at", "title": "lower(coalesce(t.title, t.filename))", "duration": "t.duration",
-         "language": "t.language", "model": "t.model"}
+SORTS = {
+    "date": "t.created_at",
+    "title": "lower(coalesce(t.title, t.filename))",
+    "duration": "t.duration",
+    "language": "t.language",
+    "model": "t.model",
+}
 
 
 def library(
@@ -238,8 +273,12 @@ def library(
         f"FROM transcripts t WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, limit, offset],
     )
-    return {"items": [{**_summary(r), "speaker_count": r["speaker_count"]} for r in rows],
-            "total": total, "limit": limit, "offset": offset}
+    return {
+        "items": [{**_summary(r), "speaker_count": r["speaker_count"]} for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 def facets(db: sqlite_utils.Database, workspace_ids: list[str]) -> dict[str, list[str]]:
@@ -247,10 +286,16 @@ def facets(db: sqlite_utils.Database, workspace_ids: list[str]) -> dict[str, lis
     if not workspace_ids:
         return {"languages": [], "models": []}
     marks = ", ".join("?" for _ in workspace_ids)
+
     def distinct(column: str) -> list[str]:
-        return [r["v"] for r in db.query(
-            f"SELECT DISTINCT {column} AS v FROM transcripts WHERE workspace_id IN ({marks}) AND {column} IS NOT NULL ORDER BY v",
-            workspace_ids)]
+        return [
+            r["v"]
+            for r in db.query(
+                f"SELECT DISTINCT {column} AS v FROM transcripts WHERE workspace_id IN ({marks}) AND {column} IS NOT NULL ORDER BY v",
+                workspace_ids,
+            )
+        ]
+
     return {"languages": distinct("language"), "models": distinct("model")}
 
 

@@ -59,8 +59,13 @@ def keygen(out: Annotated[Path, typer.Option("--out")], kid: KidOption, passphra
     if len(passphrase) < 12:
         raise typer.BadParameter("use a passphrase of at least 12 characters")
     key = Ed25519PrivateKey.generate()
-    out.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.BestAvailableEncryption(passphrase.encode())))
+    out.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase.encode()),
+        )
+    )
     out.chmod(0o600)
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     typer.echo(json.dumps({"kid": kid, "public_key": base64.b64encode(public).decode()}))
@@ -89,7 +94,9 @@ def issue(
     days: Annotated[int, typer.Option(help="Days of validity from now.")] = 365,
     grace_days: Annotated[int, typer.Option()] = 14,
     serial: Annotated[int, typer.Option(help="Must grow with every file issued for the same licence.")] = 1,
-    features: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(FEATURES)}.")] = "diarization,api,private_transcripts",
+    features: Annotated[
+        str, typer.Option(help=f"Comma-separated: {', '.join(FEATURES)}.")
+    ] = "diarization,api,private_transcripts",
     limits: Annotated[str, typer.Option(help="e.g. max_gpus=2,max_concurrent_jobs=8,max_users=50")] = "",
     min_gpu_match: Annotated[int, typer.Option(help="GPUs that must still match (one may be swapped under RMA).")] = 0,
     passphrase_stdin: StdinOption = False,
@@ -104,11 +111,23 @@ def issue(
     now = utcnow()
     gpus = list(fp.get("gpus") or [])
     payload = {
-        "product": PRODUCT, "schema": SCHEMA, "license_id": req["license_key"], "serial": serial, "customer": customer,
-        "features": [f for f in features.split(",") if f], "limits": _limits(limits),
-        "issued_at": iso(now), "not_before": iso(now), "expires_at": iso(now + timedelta(days=days)),
-        "grace_days": grace_days, "nonce": req["nonce"],
-        "binding": {"machine": fp["machine"], "gpus": gpus, "min_gpu_match": min_gpu_match or max(1, len(gpus) - 1) if gpus else 0},
+        "product": PRODUCT,
+        "schema": SCHEMA,
+        "license_id": req["license_key"],
+        "serial": serial,
+        "customer": customer,
+        "features": [f for f in features.split(",") if f],
+        "limits": _limits(limits),
+        "issued_at": iso(now),
+        "not_before": iso(now),
+        "expires_at": iso(now + timedelta(days=days)),
+        "grace_days": grace_days,
+        "nonce": req["nonce"],
+        "binding": {
+            "machine": fp["machine"],
+            "gpus": gpus,
+            "min_gpu_match": min_gpu_match or max(1, len(gpus) - 1) if gpus else 0,
+        },
     }
     out.write_text(sign(payload, private, kid))
     typer.echo(f"wrote {out} for {customer}, expires {payload['expires_at']}")

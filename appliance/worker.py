@@ -118,7 +118,12 @@ class Worker:
             jobs.finish(db, job_id, "failed", error="The recording is too long to process with the memory available.")
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            jobs.finish(db, job_id, "failed", error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.")
+            jobs.finish(
+                db,
+                job_id,
+                "failed",
+                error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.",
+            )
         finally:
             self.vault.release(job_id)
             memory.release()  # the decoded audio and model buffers are garbage now: return them
@@ -130,8 +135,10 @@ class Worker:
         try:
             self.vault.reserve_decoded(job_id, nbytes)
         except jobs.VaultFull:
-            raise AudioError("The recording decodes to more audio than this appliance has memory for right now. "
-                             "Try again when fewer recordings are being transcribed, or upload it in parts.") from None
+            raise AudioError(
+                "The recording decodes to more audio than this appliance has memory for right now. "
+                "Try again when fewer recordings are being transcribed, or upload it in parts."
+            ) from None
 
     def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
         stored = json.loads(job["options"])
@@ -164,9 +171,17 @@ class Worker:
 
         # A private job's words are only ever sealed: it offers no text to streams.
         on_text = partial(self.partials.add, job["id"]) if self.partials is not None and not options.private else None
-        outputs = pipeline.run(data, options, self.recognizer, progress, cancelled, self.engines, on_text=on_text,
-                               max_seconds=self.settings.server.max_audio_seconds,
-                               reserve=partial(self._reserve_decoded, job["id"]))
+        outputs = pipeline.run(
+            data,
+            options,
+            self.recognizer,
+            progress,
+            cancelled,
+            self.engines,
+            on_text=on_text,
+            max_seconds=self.settings.server.max_audio_seconds,
+            reserve=partial(self._reserve_decoded, job["id"]),
+        )
         if self.metrics:
             for out in outputs:
                 self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])

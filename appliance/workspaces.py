@@ -15,8 +15,15 @@ RANK = {"viewer": 1, "member": 2, "admin": 3}
 def create(db: sqlite_utils.Database, name: str, *, owner_id: str, personal: bool = False) -> str:
     name = (name or "").strip()[:120] or "Workspace"
     workspace_id = new_id()
-    db["workspaces"].insert({"id": workspace_id, "name": name, "personal_user_id": owner_id if personal else None,
-                             "allow_public_links": 1, "created_at": now()})
+    db["workspaces"].insert(
+        {
+            "id": workspace_id,
+            "name": name,
+            "personal_user_id": owner_id if personal else None,
+            "allow_public_links": 1,
+            "created_at": now(),
+        }
+    )
     db["memberships"].insert({"workspace_id": workspace_id, "user_id": owner_id, "role": "admin"})
     return workspace_id
 
@@ -84,31 +91,43 @@ def invite(db: sqlite_utils.Database, workspace_id: str, user_id: str, role: str
 
 def invitations_for(db: sqlite_utils.Database, user_id: str) -> list[dict[str, Any]]:
     return [
-        {"workspace_id": r["workspace_id"], "workspace": r["name"], "role": r["role"], "invited_by": r["email"],
-         "created_at": r["created_at"]}
+        {
+            "workspace_id": r["workspace_id"],
+            "workspace": r["name"],
+            "role": r["role"],
+            "invited_by": r["email"],
+            "created_at": r["created_at"],
+        }
         for r in db.query(
             "SELECT i.workspace_id, w.name, i.role, u.email, i.created_at FROM workspace_invitations i "
             "JOIN workspaces w ON w.id = i.workspace_id LEFT JOIN users u ON u.id = i.invited_by "
-            "WHERE i.user_id = ? ORDER BY i.created_at", [user_id])
+            "WHERE i.user_id = ? ORDER BY i.created_at",
+            [user_id],
+        )
     ]
 
 
 def pending(db: sqlite_utils.Database, workspace_id: str) -> list[dict[str, Any]]:
     """Invitations not answered yet (shown to the workspace's admins)."""
-    return [{"user_id": r["user_id"], "email": r["email"], "role": r["role"], "created_at": r["created_at"]}
-            for r in db.query("SELECT i.user_id, u.email, i.role, i.created_at FROM workspace_invitations i "
-                              "JOIN users u ON u.id = i.user_id WHERE i.workspace_id = ? ORDER BY u.email", [workspace_id])]
+    return [
+        {"user_id": r["user_id"], "email": r["email"], "role": r["role"], "created_at": r["created_at"]}
+        for r in db.query(
+            "SELECT i.user_id, u.email, i.role, i.created_at FROM workspace_invitations i "
+            "JOIN users u ON u.id = i.user_id WHERE i.workspace_id = ? ORDER BY u.email",
+            [workspace_id],
+        )
+    ]
 
 
 def answer(db: sqlite_utils.Database, workspace_id: str, user_id: str, *, accept: bool) -> str | None:
     """Accept (become a member with the offered role) or decline; returns the role, or None if there was
     no such invitation."""
-    rows = list(db.query("SELECT role FROM workspace_invitations WHERE workspace_id = ? AND user_id = ?",
-                         [workspace_id, user_id]))
+    rows = list(
+        db.query("SELECT role FROM workspace_invitations WHERE workspace_id = ? AND user_id = ?", [workspace_id, user_id])
+    )
     if not rows:
         return None
     db.execute("DELETE FROM workspace_invitations WHERE workspace_id = ? AND user_id = ?", [workspace_id, user_id])
     if accept:
         set_member(db, workspace_id, user_id, rows[0]["role"])
     return str(rows[0]["role"])
-

@@ -115,14 +115,20 @@ def main() -> int:
         t = settings.transcription
         shared = dict(beam_size=t.beam_size, word_timestamps=t.word_timestamps, language=t.language or None)
 
-        whisper = WhisperModel(str(model_info.path), device=device, compute_type=compute,
-                               cpu_threads=settings.models.cpu_threads, local_files_only=True)
+        whisper = WhisperModel(
+            str(model_info.path),
+            device=device,
+            compute_type=compute,
+            cpu_threads=settings.models.cpu_threads,
+            local_files_only=True,
+        )
         batched = BatchedInferencePipeline(whisper)
 
         def sequential() -> str:
             # Peers' way: the file decoded by faster-whisper, one 30 s window after another.
-            segments, _ = whisper.transcribe(decode_audio(io.BytesIO(data)), word_timestamps=True, beam_size=t.beam_size,
-                                             language=t.language or None)
+            segments, _ = whisper.transcribe(
+                decode_audio(io.BytesIO(data)), word_timestamps=True, beam_size=t.beam_size, language=t.language or None
+            )
             return " ".join(s.text.strip() for s in segments)
 
         def direct() -> str:
@@ -136,15 +142,20 @@ def main() -> int:
 
         db = connect(settings.storage.database_path)  # a benchmark user with an API key
         migrations.apply(db)
-        key, _ = apikeys.create(db, accounts.create(db, "bench@example.org", "benchmark-password", "member").id, "bench", "transcribe")
+        key, _ = apikeys.create(
+            db, accounts.create(db, "bench@example.org", "benchmark-password", "member").id, "bench", "transcribe"
+        )
         db.conn.close()
         app = create_app(settings)
-        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=600,
-                                                     headers={"Authorization": f"Bearer {key}"}) as client:
+        with (
+            LiveServer(app) as server,
+            httpx.Client(base_url=server.url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as client,
+        ):
 
             def http() -> str:
-                response = client.post("/api/v1/transcriptions", files={"file": (args.audio.name, data, "audio/wav")},
-                                       data={"model": name})
+                response = client.post(
+                    "/api/v1/transcriptions", files={"file": (args.audio.name, data, "audio/wav")}, data={"model": name}
+                )
                 response.raise_for_status()
                 job_id = response.json()["job_id"]
                 with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as events:
@@ -173,8 +184,10 @@ def main() -> int:
                     growth[key] = max(growth[key], rss.peak - rss.start)
 
     median = {k: statistics.median(v) for k, v in times.items()}
-    print(f"audio: {args.audio.name} x{args.tile} = {duration:.1f} s; model {name} on {device} ({compute}); "
-          f"beam {t.beam_size}, word timestamps, batch {batch_size(settings.models, device)}; {args.rounds} rounds, median")
+    print(
+        f"audio: {args.audio.name} x{args.tile} = {duration:.1f} s; model {name} on {device} ({compute}); "
+        f"beam {t.beam_size}, word timestamps, batch {batch_size(settings.models, device)}; {args.rounds} rounds, median"
+    )
     # All three paths share one process (and its loaded models): the growth column is what a path
     # itself adds at its peak; the peak column is the whole process.
     print(f"{'path':<12}{'seconds':>9}{'RTF':>8}{'x realtime':>12}{'peak RSS MB':>13}{'+MB at peak':>13}{'WER':>8}")
@@ -182,12 +195,13 @@ def main() -> int:
     for key in paths:
         wer = jiwer.wer(reference, normalise(texts[key])) if reference else float("nan")
         wers[key] = wer
-        print(f"{key:<12}{median[key]:>9.3f}{median[key] / duration:>8.4f}{duration / median[key]:>12.1f}"
-              f"{peaks[key] / 2**20:>13.0f}{growth[key] / 2**20:>13.1f}{wer:>8.3f}")
+        print(
+            f"{key:<12}{median[key]:>9.3f}{median[key] / duration:>8.4f}{duration / median[key]:>12.1f}"
+            f"{peaks[key] / 2**20:>13.0f}{growth[key] / 2**20:>13.1f}{wer:>8.3f}"
+        )
     overhead = median["http"] / median["direct"] - 1
     print(f"http vs direct pipeline: {overhead * 100:+.1f}% (target <= +5%)")
-    print(f"http end to end vs sequential faster-whisper: {median['sequential'] / median['http']:.2f}x "
-          f"(target > 1.00x)")
+    print(f"http end to end vs sequential faster-whisper: {median['sequential'] / median['http']:.2f}x (target > 1.00x)")
     same = normalise(texts["http"]) == normalise(texts["direct"])
     print(f"direct and http transcripts identical: {same}; WER direct {wers['direct']:.3f} / http {wers['http']:.3f}")
     return 0 if same else 1

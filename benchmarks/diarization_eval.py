@@ -141,8 +141,10 @@ def main() -> int:
     turns = output.turns
     print(f"audio {args.audio.name}: {duration:.1f} s; model {output.model.name}; engine {engine.name}")
     t = output.timings
-    print(f"RTF  decode {t['decode_seconds'] / duration:.4f}  asr {t['asr_seconds'] / duration:.4f}  "
-          f"diarize {t['diarize_seconds'] / duration:.4f}  total {total / duration:.4f}   peak RSS {rss.peak / 2**20:.0f} MB")
+    print(
+        f"RTF  decode {t['decode_seconds'] / duration:.4f}  asr {t['asr_seconds'] / duration:.4f}  "
+        f"diarize {t['diarize_seconds'] / duration:.4f}  total {total / duration:.4f}   peak RSS {rss.peak / 2**20:.0f} MB"
+    )
     print(f"speakers found: {len(output.speakers)}")
     rttm = args.rttm or args.audio.with_suffix(".rttm")
     if rttm.exists():
@@ -158,9 +160,13 @@ def main() -> int:
             for word in seg.words:
                 hypothesis_words[word.speaker or "?"].append(word.word)
         hyp = {k: normalise(" ".join(v)) for k, v in hypothesis_words.items()}
-        in_order = normalise(" ".join(line.split(None, 5)[5] for line in stm.read_text().splitlines() if len(line.split(None, 5)) == 6))
+        in_order = normalise(
+            " ".join(line.split(None, 5)[5] for line in stm.read_text().splitlines() if len(line.split(None, 5)) == 6)
+        )
         plain = jiwer.wer(in_order, normalise(" ".join(seg.text for seg in output.result.segments)))
-        print(f"WER (speakers ignored): {plain * 100:.1f}%   speaker-attributed WER (cpWER): {cp_wer(reference_words, hyp) * 100:.1f}%")
+        print(
+            f"WER (speakers ignored): {plain * 100:.1f}%   speaker-attributed WER (cpWER): {cp_wer(reference_words, hyp) * 100:.1f}%"
+        )
     return 0
 
 

@@ -62,7 +62,7 @@ def sequential_seconds(model_path: Path, device: str, compute: str, audio: np.nd
     from faster_whisper import WhisperModel
 
     whisper = WhisperModel(str(model_path), device=device, compute_type=compute)
-    list(whisper.transcribe(audio[:16000 * 5], word_timestamps=True)[0])  # warm-up
+    list(whisper.transcribe(audio[: 16000 * 5], word_timestamps=True)[0])  # warm-up
     started = time.perf_counter()
     list(whisper.transcribe(audio, word_timestamps=True, beam_size=5)[0])
     return time.perf_counter() - started
@@ -82,9 +82,15 @@ def main() -> int:
 
     wav, audio = looped(args.audio.read_bytes(), args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "APPLIANCE_DATA_DIR": tmp, "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000",
-               "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "PYANNOTE_METRICS_ENABLED": "0", "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "APPLIANCE_DATA_DIR": tmp,
+            "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000",
+            "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "PYANNOTE_METRICS_ENABLED": "0",
+            "DO_NOT_TRACK": "1",
+        }
         if args.workers is not None:
             env["APPLIANCE_WORKER__WORKERS_PER_DEVICE"] = str(args.workers)
         if args.cpu_threads is not None:
@@ -99,14 +105,20 @@ def main() -> int:
 
         db = connect(settings.storage.database_path)
         migrations.apply(db)
-        key, _ = apikeys.create(db, accounts.create(db, "load@example.org", "load-test-password", "member").id, "load", "transcribe")
+        key, _ = apikeys.create(
+            db, accounts.create(db, "load@example.org", "load-test-password", "member").id, "load", "transcribe"
+        )
         db.close()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - the server writes to it until the finally below closes it
         startup_began = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-c", "from appliance.cli import app; app()", "serve", "--port", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from appliance.cli import app; app()", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         appliance = psutil.Process(server.pid)
         peak_sampled = [0]
         stop = threading.Event()
@@ -126,8 +138,10 @@ def main() -> int:
             with httpx.Client(base_url=url, timeout=10) as probe:
                 while True:
                     if server.poll() is not None:
-                        raise SystemExit(f"the appliance exited with {server.returncode}; see its log:\n"
-                                         + (Path(tmp) / "serve.log").read_text(errors="replace")[-2000:])
+                        raise SystemExit(
+                            f"the appliance exited with {server.returncode}; see its log:\n"
+                            + (Path(tmp) / "serve.log").read_text(errors="replace")[-2000:]
+                        )
                     try:
                         if probe.get("/healthz").status_code == 200:
                             break
@@ -217,18 +231,26 @@ def main() -> int:
     seq_rate = args.seconds / min(sequential)
     appliance_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     own_cpu = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
-    print(f"audio: {args.audio.name} looped to {args.seconds:.0f} s; {args.clients} clients; model {model.name} on {device} "
-          f"({compute}); appliance: {workers} job(s) at once x {threads or 'all'} CPU thread(s)")
-    print(f"sequential faster-whisper: {sequential[0]:.2f} s before, {sequential[1]:.2f} s after the load for "
-          f"{args.seconds:.0f} s; the faster = {seq_rate:.1f} audio s/s")
+    print(
+        f"audio: {args.audio.name} looped to {args.seconds:.0f} s; {args.clients} clients; model {model.name} on {device} "
+        f"({compute}); appliance: {workers} job(s) at once x {threads or 'all'} CPU thread(s)"
+    )
+    print(
+        f"sequential faster-whisper: {sequential[0]:.2f} s before, {sequential[1]:.2f} s after the load for "
+        f"{args.seconds:.0f} s; the faster = {seq_rate:.1f} audio s/s"
+    )
     print(f"appliance under load:      {wall:.2f} s for {total_audio:.0f} s = {aggregate:.1f} audio s/s")
     print(f"aggregate vs sequential:   {aggregate / seq_rate:.2f}x  (target >= 1.25x)")
     for path, values in latencies.items():
         label = "/ (library page)" if path == "/" else path
-        print(f"{label:<22} p50 {percentile(values, 50):7.1f} ms  p95 {percentile(values, 95):7.1f} ms  "
-              f"p99 {percentile(values, 99):7.1f} ms  (n={len(values)}; target p99 < 100 ms)")
-    print(f"CPU during the load: appliance {appliance_cpu:.1f} s, load generators {own_cpu:.1f} s, "
-          f"of {wall * psutil.cpu_count():.1f} s available")
+        print(
+            f"{label:<22} p50 {percentile(values, 50):7.1f} ms  p95 {percentile(values, 95):7.1f} ms  "
+            f"p99 {percentile(values, 99):7.1f} ms  (n={len(values)}; target p99 < 100 ms)"
+        )
+    print(
+        f"CPU during the load: appliance {appliance_cpu:.1f} s, load generators {own_cpu:.1f} s, "
+        f"of {wall * psutil.cpu_count():.1f} s available"
+    )
     print(f"peak memory (appliance process): {peak / 2**20:.0f} MB  (target < 1200 MB)")
     print(f"start-up (process start to healthy): {startup:.2f} s  (target < 3 s)")
     print(f"jobs started in arrival order: {arrival == started_order}")

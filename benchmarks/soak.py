@@ -52,11 +52,19 @@ def main() -> int:
     clip, _ = looped(args.audio.read_bytes(), 20)
     proc = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load(None, {"APPLIANCE_DATA_DIR": tmp, "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
-                               "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000"})
+        settings = load(
+            None,
+            {
+                "APPLIANCE_DATA_DIR": tmp,
+                "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+                "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000",
+            },
+        )
         db = connect(settings.storage.database_path)
         migrations.apply(db)
-        key, _ = apikeys.create(db, accounts.create(db, "soak@example.org", "soak-test-password", "member").id, "soak", "transcribe")
+        key, _ = apikeys.create(
+            db, accounts.create(db, "soak@example.org", "soak-test-password", "member").id, "soak", "transcribe"
+        )
         with BackgroundServer(create_app(settings)) as server:
             headers = {"Authorization": f"Bearer {key}"}
             client = httpx.Client(base_url=server.url, headers=headers, timeout=600)
@@ -117,11 +125,23 @@ def main() -> int:
                             seg = next((s for s in doc["segments"] if s["words"]), None)
                             if seg is None:
                                 continue
-                            words = [{"word": w["word"].strip() or "x", "start": w["start"], "end": w["end"]} for w in seg["words"]]
+                            words = [
+                                {"word": w["word"].strip() or "x", "start": w["start"], "end": w["end"]} for w in seg["words"]
+                            ]
                             words[0]["word"] = rng.choice(["Corrected", "Edited", "Fixed"])
-                            r = check(c.post(f"/api/v1/transcripts/{tid}/edits", json={
-                                "base_revision": doc["revision"], "ops": [{"op": "segment", "sid": seg["sid"], "words": words},
-                                                                          {"op": "note", "text": f"edit {counts['edits']}"}]}), "edit")
+                            r = check(
+                                c.post(
+                                    f"/api/v1/transcripts/{tid}/edits",
+                                    json={
+                                        "base_revision": doc["revision"],
+                                        "ops": [
+                                            {"op": "segment", "sid": seg["sid"], "words": words},
+                                            {"op": "note", "text": f"edit {counts['edits']}"},
+                                        ],
+                                    },
+                                ),
+                                "edit",
+                            )
                             if r.status_code == 200:
                                 doc = check(c.get(f"/api/v1/transcripts/{tid}"), "read").json()
                                 with lock:
@@ -131,7 +151,13 @@ def main() -> int:
                         elif action < 0.9:
                             with lock:
                                 tid = rng.choice(list(kept))
-                            check(c.get(f"/api/v1/transcripts/{tid}/export", params={"format": rng.choice(["srt", "vtt", "docx", "pdf", "txt"])}), "export")
+                            check(
+                                c.get(
+                                    f"/api/v1/transcripts/{tid}/export",
+                                    params={"format": rng.choice(["srt", "vtt", "docx", "pdf", "txt"])},
+                                ),
+                                "export",
+                            )
                             counts["exports"] += 1
                         else:
                             with lock:
@@ -181,8 +207,10 @@ def main() -> int:
     print(f"{args.minutes:g} min, {args.clients} clients: {counts}")
     print(f"5xx answers: {len(server_errors)}" + ("".join(f"\n  {e}" for e in server_errors[:10]) if server_errors else ""))
     print(f"warm-up ({args.warmup_minutes:g} min, same mix): {warm_counts}")
-    print(f"memory: {cold / 2**20:.0f} MB after one pass of each path, {baseline / 2**20:.0f} MB after the warm-up (baseline), "
-          f"{after / 2**20:.0f} MB at the end ({drift * 100:+.1f}%, target within ±10%)")
+    print(
+        f"memory: {cold / 2**20:.0f} MB after one pass of each path, {baseline / 2**20:.0f} MB after the warm-up (baseline), "
+        f"{after / 2**20:.0f} MB at the end ({drift * 100:+.1f}%, target within ±10%)"
+    )
     print(f"transcripts intact: {intact}/{len(kept)}; deleted ones gone: {gone}/{len(deleted)}")
     ok = not server_errors and abs(drift) <= 0.10 and intact == len(kept) and gone == len(deleted)
     print("soak: " + ("passed" if ok else "FAILED"))

@@ -96,8 +96,14 @@ def settings(tmp_path: Path) -> Settings:
     (tmp_path / "models").mkdir()
     # One job at a time: tests about the queue must not depend on how many cores the machine has
     # (the default plans jobs at once from them); tests of running several at once say so.
-    return load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path / "models"),
-                       "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1"})
+    return load(
+        None,
+        {
+            "APPLIANCE_DATA_DIR": str(tmp_path / "data"),
+            "APPLIANCE_MODELS_DIR": str(tmp_path / "models"),
+            "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
+        },
+    )
 
 
 class FakeRecognizer:
@@ -108,7 +114,9 @@ class FakeRecognizer:
         self.explode = explode
         self.calls = 0
 
-    def transcribe(self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn) -> AsrResult:
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult:
         from appliance.asr import Cancelled
 
         self.calls += 1
@@ -172,8 +180,10 @@ def running(settings: Settings, recognizer: Any = None, timeout: float = 120) ->
     from appliance.web.app import create_app
 
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=recognizer)) as server, \
-            httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client:
+    with (
+        LiveServer(create_app(settings, recognizer=recognizer)) as server,
+        httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
         yield client
 
 

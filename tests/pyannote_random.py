@@ -146,9 +146,7 @@ def _make_embedding(path: pathlib.Path) -> None:
 
     model = WeSpeakerResNet34()
     # same specifications as pyannote's models/embedding/wespeaker/convert.py
-    model.specifications = Specifications(
-        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=5.0
-    )
+    model.specifications = Specifications(problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=5.0)
     model.eval()
     _save_pyannote_checkpoint(model, path)
 
@@ -205,5 +203,3 @@ def build_random_pipeline_dir(target: pathlib.Path, seed: int = 0) -> pathlib.Pa
         yaml.safe_dump(PIPELINE_CONFIG, fp, sort_keys=False)
 
     return target
-
-

@@ -48,6 +48,6 @@ def test_expired_invite_is_refused(db) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_audit_csv_neutralises_formulas(db) -> None:  # type: ignore[no-untyped-def]
-    audit.record(db, "sign_in.failed", actor="=HYPERLINK(\"http://evil\")", ip="127.0.0.1")
+    audit.record(db, "sign_in.failed", actor='=HYPERLINK("http://evil")', ip="127.0.0.1")
     text = audit.to_csv(db)
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text

@@ -147,8 +147,15 @@ def test_models_health_and_openapi(http: httpx.Client) -> None:
     assert health.status_code == 200 and health.json()["worker_alive"] is True
     schema = http.get("/schema/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/v1/transcriptions", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/events", "/api/v1/transcripts",
-                 "/api/v1/transcripts/{transcript_id}", "/api/v1/models", "/healthz"):
+    for path in (
+        "/api/v1/transcriptions",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/events",
+        "/api/v1/transcripts",
+        "/api/v1/transcripts/{transcript_id}",
+        "/api/v1/models",
+        "/healthz",
+    ):
         assert path in paths, path
     assert "multipart/form-data" in paths["/api/v1/transcriptions"]["post"]["requestBody"]["content"]
     assert {"Job", "Transcript", "Segment", "Word"} <= set(schema["components"]["schemas"])
@@ -181,7 +188,9 @@ def fake_http(settings: Settings) -> Iterator[httpx.Client]:
         ({"surprise": "x"}, 400, "unknown form field"),
     ],
 )
-def test_bad_options_are_clear_400s(fake_http: httpx.Client, speech_bytes: bytes, fields: dict, status: int, message: str) -> None:
+def test_bad_options_are_clear_400s(
+    fake_http: httpx.Client, speech_bytes: bytes, fields: dict, status: int, message: str
+) -> None:
     response = _upload(fake_http, speech_bytes, **fields)
     assert response.status_code == status
     assert message in response.json()["detail"]
@@ -227,15 +236,20 @@ def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_by
         response = _upload(http, speech_bytes)
         assert response.status_code == 413 and "larger than this appliance accepts" in response.json()["detail"]
         # Without a Content-Length the cap is enforced while streaming.
-        chunked = http.post("/api/v1/transcriptions", content=iter([speech_bytes[:1000], speech_bytes[1000:]]),
-                            headers={"content-type": "audio/wav"})
+        chunked = http.post(
+            "/api/v1/transcriptions",
+            content=iter([speech_bytes[:1000], speech_bytes[1000:]]),
+            headers={"content-type": "audio/wav"},
+        )
         assert chunked.status_code == 413
         assert http.get("/healthz").json()["audio_bytes_in_memory"] == 0
     # Room for one upload and its decoded samples (counted against the same cap; the decoder reserves
     # 10 s of samples at least), not for a second upload while the first is being transcribed.
     decoded = 16000 * 10 * 4
-    env = {"APPLIANCE_DATA_DIR": str(tmp_path / "e"),
-           "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5) + decoded)}
+    env = {
+        "APPLIANCE_DATA_DIR": str(tmp_path / "e"),
+        "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(int(len(speech_bytes) * 1.5) + decoded),
+    }
     recognizer = FakeRecognizer(delay=3.0)
     with running(load(None, env), recognizer=recognizer) as http:
         first = _upload(http, speech_bytes)

@@ -88,8 +88,9 @@ def test_engine_transcribes_speech_with_word_timings(engine: WhisperEngine, tiny
     audio = decode(speech_bytes)
     seen: list[float] = []
     texts: list[str] = []
-    result = engine.transcribe(tiny, audio.samples, AsrOptions(), lambda s, text="": (seen.append(s), texts.append(text)),
-                               lambda: False)
+    result = engine.transcribe(
+        tiny, audio.samples, AsrOptions(), lambda s, text="": (seen.append(s), texts.append(text)), lambda: False
+    )
     assert texts == [s.text for s in result.segments]  # each segment's text is offered as it is decoded
     text = " ".join(s.text for s in result.segments).lower()
     for word in ("fox", "lazy", "dog", "stella"):
@@ -109,7 +110,9 @@ def test_engine_silence_gives_empty_transcript(engine: WhisperEngine, tiny) -> N
 
 
 def test_engine_silence_without_vad_invents_nothing_long(engine: WhisperEngine, tiny) -> None:  # type: ignore[no-untyped-def]
-    result = engine.transcribe(tiny, np.zeros(16000 * 20, np.float32), AsrOptions(vad_filter=False), lambda s, text="": None, lambda: False)
+    result = engine.transcribe(
+        tiny, np.zeros(16000 * 20, np.float32), AsrOptions(vad_filter=False), lambda s, text="": None, lambda: False
+    )
     assert sum(len(s.text.split()) for s in result.segments) <= 3
 
 
@@ -130,7 +133,11 @@ def test_engine_cancel_stops(engine: WhisperEngine, tiny, speech_bytes: bytes) -
 def test_engine_hotwords_and_prompt_accepted(engine: WhisperEngine, tiny, speech_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
     audio = decode(speech_bytes)
     result = engine.transcribe(
-        tiny, audio.samples, AsrOptions(hotwords="Stella", initial_prompt="A note about Stella.", beam_size=2), lambda s, text="": None, lambda: False
+        tiny,
+        audio.samples,
+        AsrOptions(hotwords="Stella", initial_prompt="A note about Stella.", beam_size=2),
+        lambda s, text="": None,
+        lambda: False,
     )
     assert "stella" in " ".join(s.text for s in result.segments).lower()
 
@@ -142,7 +149,9 @@ def test_multilingual_model_detects_german_and_translates(base_model_dir: Path, 
     base = registry.get("base")
     assert base.multilingual
     engine = WhisperEngine(ModelSettings(models_dir=base_model_dir))
-    german = speak(tmp_path / "de.wav", "Guten Morgen. Heute ist das Wetter in Berlin sehr schön, und wir gehen in den Park.", voice="de")
+    german = speak(
+        tmp_path / "de.wav", "Guten Morgen. Heute ist das Wetter in Berlin sehr schön, und wir gehen in den Park.", voice="de"
+    )
     audio = decode(german.read_bytes())
     result = engine.transcribe(base, audio.samples, AsrOptions(), lambda s, text="": None, lambda: False)
     assert result.language == "de"

@@ -90,16 +90,34 @@ def test_a_cross_site_form_cannot_sign_the_victim_in(live: LiveServer) -> None:
         evil.close()
     # The same request from a non-browser client with the wrong content type is refused too.
     with httpx.Client(base_url=live.url) as client:
-        plain = client.post("/api/v1/auth/login", content=f'{{"email": "{ATTACKER_EMAIL}", "password": "{ATTACKER_PASSWORD}"}}',
-                            headers={"Content-Type": "text/plain"})
+        plain = client.post(
+            "/api/v1/auth/login",
+            content=f'{{"email": "{ATTACKER_EMAIL}", "password": "{ATTACKER_PASSWORD}"}}',
+            headers={"Content-Type": "text/plain"},
+        )
         assert plain.status_code == 415
-        assert client.post("/api/v1/auth/login", json={"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD},
-                           headers={"Origin": "http://127.0.0.2:9"}).status_code == 403
+        assert (
+            client.post(
+                "/api/v1/auth/login",
+                json={"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD},
+                headers={"Origin": "http://127.0.0.2:9"},
+            ).status_code
+            == 403
+        )
         assert client.post("/api/v1/auth/login", json={"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD}).status_code == 200
 
 
-@pytest.mark.parametrize("target", ["/%5Cevil.example/x", "/\\evil.example/x", "//evil.example", "https://evil.example/",
-                                    "/\t/evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%5Cevil.example/x",
+        "/\\evil.example/x",
+        "//evil.example",
+        "https://evil.example/",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+    ],
+)
 def test_sign_in_never_redirects_off_the_appliance(live: LiveServer, target: str) -> None:
     with httpx.Client(base_url=live.url) as client:
         page = client.get("/login", params={"next": target.replace("%5C", "\\").replace("%09", "\t")}).text
@@ -135,11 +153,15 @@ def test_a_private_jobs_prompt_and_vocabulary_never_reach_the_database(settings:
     recognizer = Recording(delay=1.5, explode=lambda audio: len(audio) < 16000 * 1.2)
     key = bootstrap(settings)
     options = {"private": "true", "initial_prompt": f"Names: {PROMPT_CANARY}", "hotwords": VOCAB_CANARY}
-    with LiveServer(create_app(settings, recognizer=recognizer)) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+    with (
+        LiveServer(create_app(settings, recognizer=recognizer)) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http,
+    ):
         uid = http.get("/api/v1/me").json()["user"]["id"]
         enrolment = pc.enrol("a passphrase for this test", uid)
-        assert http.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
+        assert (
+            http.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
+        )
         done = http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}, data=options).json()
         running = http.post("/api/v1/transcriptions", files={"file": ("b.wav", speech_bytes, "audio/wav")}, data=options).json()
         short = _clip(speech_bytes, 1.0)
@@ -188,8 +210,9 @@ def test_an_owner_can_remove_a_failed_jobs_record(settings: Settings, speech_byt
     assert _data_files_containing(settings.storage.data_dir, b"kestrelminutes") == []
 
 
-def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_recovery(settings: Settings,
-                                                                                      speech_bytes: bytes) -> None:
+def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_recovery(
+    settings: Settings, speech_bytes: bytes
+) -> None:
     from appliance import accounts, apikeys
     from appliance.db import connect
     from appliance.web.app import create_app
@@ -209,11 +232,13 @@ def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_rec
         keys = admin.get("/api/v1/apikeys").json()
         admin_key_id = next(k["id"] for k in keys if k["name"] == "tests")
         # Everything the review did with a read key is refused.
-        attempts = [leaked.post("/api/v1/apikeys", json={"name": "mine now", "scope": "read"}),
-                    leaked.delete(f"/api/v1/apikeys/{admin_key_id}"),
-                    leaked.post("/api/v1/auth/logout-all"),
-                    leaked.get("/api/v1/me/private-keys"),
-                    leaked.post("/api/v1/me/password", json={"current_password": "x", "new_password": "y" * 12})]
+        attempts = [
+            leaked.post("/api/v1/apikeys", json={"name": "mine now", "scope": "read"}),
+            leaked.delete(f"/api/v1/apikeys/{admin_key_id}"),
+            leaked.post("/api/v1/auth/logout-all"),
+            leaked.get("/api/v1/me/private-keys"),
+            leaked.post("/api/v1/me/password", json={"current_password": "x", "new_password": "y" * 12}),
+        ]
         assert [r.status_code for r in attempts] == [403] * 5, [r.text for r in attempts]
         assert leaked.get("/api/v1/transcripts").status_code == 200  # reading, which the key is for, still works
         # Sign out everywhere revokes every key of the account.
@@ -239,8 +264,11 @@ def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_rec
         assert admin.post(f"/api/v1/users/{bob.id}/enable").status_code == 200
         assert web.get(link).status_code == 200
         # Changing one's own password ends the other sessions and revokes the keys.
-        changed = web.post("/api/v1/me/password", json={"current_password": ADMIN_PASSWORD, "new_password": "another long password"},
-                           headers={"X-CSRF-Token": csrf})
+        changed = web.post(
+            "/api/v1/me/password",
+            json={"current_password": ADMIN_PASSWORD, "new_password": "another long password"},
+            headers={"X-CSRF-Token": csrf},
+        )
         assert changed.status_code == 200 and changed.json()["api_keys_revoked"] == 1
         assert admin.get("/api/v1/transcripts").status_code == 401
         assert web.get("/api/v1/me").status_code == 200  # this session stays
@@ -295,7 +323,10 @@ def test_parallel_guesses_cannot_outrun_the_share_link_and_account_lockouts(sett
 
         assert set(_burst(60, 30, guess_account)) == {401}
         # The account is locked: the right password is refused now (it was let in after 11 guesses before).
-        assert httpx.post(f"{server.url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).status_code == 401
+        assert (
+            httpx.post(f"{server.url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).status_code
+            == 401
+        )
         from appliance.db import connect
 
         db = connect(settings.storage.database_path)
@@ -308,10 +339,14 @@ def test_password_guessing_is_throttled_per_address(live: LiveServer) -> None:
 
     with httpx.Client(base_url=live.url) as client:
         # Signing in successfully never counts: an office behind one address signs in as often as it needs.
-        assert {client.post("/api/v1/auth/login", json={"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD}).status_code
-                for _ in range(30)} == {200}
-        statuses = [client.post("/api/v1/auth/login", json={"email": f"user{i}@example.org", "password": "x"}).status_code
-                    for i in range(25)]
+        assert {
+            client.post("/api/v1/auth/login", json={"email": ATTACKER_EMAIL, "password": ATTACKER_PASSWORD}).status_code
+            for _ in range(30)
+        } == {200}
+        statuses = [
+            client.post("/api/v1/auth/login", json={"email": f"user{i}@example.org", "password": "x"}).status_code
+            for i in range(25)
+        ]
         assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}
         # Then the address waits, even with a right password, and for the setup code too.
         right = client.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
@@ -324,8 +359,26 @@ def _bomb(path: Path, hours: float) -> bytes:
     import subprocess
 
     with path.open("wb") as out:
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", str(int(hours * 3600)),
-                        "-c:a", "flac", "-f", "flac", "-"], stdout=out, check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "anullsrc=r=16000:cl=mono",
+                "-t",
+                str(int(hours * 3600)),
+                "-c:a",
+                "flac",
+                "-f",
+                "flac",
+                "-",
+            ],
+            stdout=out,
+            check=True,
+        )
     return path.read_bytes()
 
 
@@ -360,19 +413,36 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
 
     bomb = _bomb(tmp_path / "silence.flac", 2)
     assert len(bomb) < 2_000_000  # 1.3 MB that decodes to 2 hours (460 MB of samples)
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path),
-                           "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1", "APPLIANCE_SERVER__MAX_AUDIO_SECONDS": "1200",
-                           "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(150 * 2**20)})
+    settings = load(
+        None,
+        {
+            "APPLIANCE_DATA_DIR": str(tmp_path / "data"),
+            "APPLIANCE_MODELS_DIR": str(tmp_path),
+            "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
+            "APPLIANCE_SERVER__MAX_AUDIO_SECONDS": "1200",
+            "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(150 * 2**20),
+        },
+    )
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http,
+    ):
         # A file that says how long it is, over the limit: refused at upload.
         _bomb(tmp_path / "honest.flac", 0.5)
         import subprocess
 
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(tmp_path / "honest.flac"), str(tmp_path / "honest.wav")], check=True)
-        refused = http.post("/api/v1/transcriptions", files={"file": ("long.wav", (tmp_path / "honest.wav").read_bytes(), "audio/wav")})
-        assert refused.status_code == 413 and "30 minutes long" in refused.json()["detail"] and "20 minutes" in refused.json()["detail"]
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(tmp_path / "honest.flac"), str(tmp_path / "honest.wav")], check=True
+        )
+        refused = http.post(
+            "/api/v1/transcriptions", files={"file": ("long.wav", (tmp_path / "honest.wav").read_bytes(), "audio/wav")}
+        )
+        assert (
+            refused.status_code == 413
+            and "30 minutes long" in refused.json()["detail"]
+            and "20 minutes" in refused.json()["detail"]
+        )
         # The bomb hides its length: decoding stops at the 20-minute limit, with memory to match.
         with _PeakRss() as rss:
             job = http.post("/api/v1/transcriptions", files={"file": ("silence.flac", bomb, "audio/flac")}).json()
@@ -380,11 +450,20 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
         assert failed["state"] == "failed" and "longer than this appliance accepts (20 minutes)" in failed["error"]
         assert rss.peak - rss.start < 250 * 2**20, (rss.peak - rss.start) / 2**20  # 2 h decoded would be 460 MB (and twice that)
         # Within the length limit but over the memory left: decoded samples count against the same cap as uploads.
-        tight = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data2"), "APPLIANCE_MODELS_DIR": str(tmp_path),
-                            "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1", "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(40 * 2**20)})
+        tight = load(
+            None,
+            {
+                "APPLIANCE_DATA_DIR": str(tmp_path / "data2"),
+                "APPLIANCE_MODELS_DIR": str(tmp_path),
+                "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
+                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(40 * 2**20),
+            },
+        )
         key2 = bootstrap(tight)
-        with LiveServer(create_app(tight, recognizer=FakeRecognizer())) as small, \
-                httpx.Client(base_url=small.url, headers={"Authorization": f"Bearer {key2}"}, timeout=120) as http2:
+        with (
+            LiveServer(create_app(tight, recognizer=FakeRecognizer())) as small,
+            httpx.Client(base_url=small.url, headers={"Authorization": f"Bearer {key2}"}, timeout=120) as http2,
+        ):
             job = http2.post("/api/v1/transcriptions", files={"file": ("silence.flac", bomb, "audio/flac")}).json()
             failed = wait_for_job(http2.get, job["job_id"])
             assert failed["state"] == "failed" and "more audio than this appliance has memory for" in failed["error"]
@@ -444,24 +523,33 @@ def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(
     erin = accounts.create(db, "erin@example.org", ADMIN_PASSWORD, "member")
     erin_read = apikeys.create(db, erin.id, "read", "read")[0]
     db.conn.close()
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}) as mallory_admin:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}) as mallory_admin,
+    ):
         team = mallory_admin.post("/api/v1/workspaces", json={"name": "Harvest"}).json()["id"]
         known = mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "erin@example.org", "role": "viewer"})
         unknown = mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "nobody@example.org", "role": "viewer"})
         assert known.status_code == unknown.status_code == 200
         assert known.json()["status"] == unknown.json()["status"] == "invited"  # the same answer: no enumeration
         members = mallory_admin.get(f"/api/v1/workspaces/{team}/members").json()
-        assert [(m["email"], m["status"]) for m in members if m["email"] == "erin@example.org"] == [("erin@example.org", "invited")]
+        assert [(m["email"], m["status"]) for m in members if m["email"] == "erin@example.org"] == [
+            ("erin@example.org", "invited")
+        ]
         with closing(signed_in(server.url, "erin@example.org")) as erin_http:
             # Not a member yet: uploads there are refused, nothing of the workspace is visible.
             assert [w["name"] for w in erin_http.get("/api/v1/workspaces").json()] == ["erin@example.org (personal)"]
             invitations = erin_http.get("/api/v1/me/workspace-invitations").json()
-            assert [(i["workspace"], i["role"], i["invited_by"]) for i in invitations] == [("Harvest", "viewer", "alice@example.org")]
+            assert [(i["workspace"], i["role"], i["invited_by"]) for i in invitations] == [
+                ("Harvest", "viewer", "alice@example.org")
+            ]
             assert "Workspace invitations" in erin_http.get("/account").text
             # A leaked read key cannot accept on her behalf.
-            read = httpx.post(f"{server.url}/api/v1/me/workspace-invitations/{team}", json={"accept": True},
-                              headers={"Authorization": f"Bearer {erin_read}"})
+            read = httpx.post(
+                f"{server.url}/api/v1/me/workspace-invitations/{team}",
+                json={"accept": True},
+                headers={"Authorization": f"Bearer {erin_read}"},
+            )
             assert read.status_code == 403
             declined = erin_http.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": False})
             assert declined.status_code == 200 and declined.json()["joined"] is False
@@ -471,8 +559,9 @@ def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(
             mallory_admin.put(f"/api/v1/workspaces/{team}/members", json={"email": "erin@example.org", "role": "viewer"})
             assert erin_http.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).json()["role"] == "viewer"
             assert {w["name"]: w["role"] for w in erin_http.get("/api/v1/workspaces").json()}["Harvest"] == "viewer"
-        job = mallory_admin.post("/api/v1/transcriptions", params={"workspace_id": team},
-                                 files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()
+        job = mallory_admin.post(
+            "/api/v1/transcriptions", params={"workspace_id": team}, files={"file": ("a.wav", speech_bytes, "audio/wav")}
+        ).json()
         assert wait_for_job(mallory_admin.get, job["job_id"])["state"] == "done"
 
 

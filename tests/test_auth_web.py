@@ -90,11 +90,13 @@ def test_no_user_enumeration(server: LiveServer) -> None:
         known = _login(client, email="alice@example.org", password="wrong password!")
         assert unknown.status_code == known.status_code == 401
         assert unknown.json() == known.json()
+
         # Timing: an unknown address still costs an Argon2 verification (within a generous factor).
         def timed(email: str) -> float:
             started = time.perf_counter()
             _login(client, email=email, password="wrong password!")
             return time.perf_counter() - started
+
         unknown_t = min(timed("nobody@example.org") for _ in range(3))
         known_t = min(timed("alice@example.org") for _ in range(3))
         assert unknown_t > known_t / 4
@@ -113,8 +115,9 @@ def test_disabled_user_and_revoked_session(server: LiveServer) -> None:
 def test_invite_flow_and_one_time_use(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url) as admin:
         csrf = _login(admin, "alice@example.org").json()["csrf_token"]
-        token = admin.post("/api/v1/invites", json={"email": "carol@example.org", "role": "viewer"},
-                           headers={"X-CSRF-Token": csrf}).json()["token"]
+        token = admin.post(
+            "/api/v1/invites", json={"email": "carol@example.org", "role": "viewer"}, headers={"X-CSRF-Token": csrf}
+        ).json()["token"]
     with httpx.Client(base_url=server.url) as anyone:
         accepted = anyone.post("/api/v1/invites/accept", json={"token": token, "password": "carol's long pass"})
         assert accepted.status_code == 201 and accepted.json()["role"] == "viewer"
@@ -127,8 +130,11 @@ def test_password_change_ends_other_sessions(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url) as one, httpx.Client(base_url=server.url) as two:
         csrf = _login(one).json()["csrf_token"]
         _login(two)
-        changed = one.post("/api/v1/me/password", json={"current_password": ADMIN_PASSWORD, "new_password": "a brand new secret"},
-                           headers={"X-CSRF-Token": csrf})
+        changed = one.post(
+            "/api/v1/me/password",
+            json={"current_password": ADMIN_PASSWORD, "new_password": "a brand new secret"},
+            headers={"X-CSRF-Token": csrf},
+        )
         assert changed.status_code == 200
         assert one.get("/api/v1/me").status_code == 200
         assert two.get("/api/v1/me").status_code == 401
@@ -148,8 +154,9 @@ def test_setup_page_only_while_no_user_exists(settings: Settings) -> None:
         done = client.post("/setup", data={"setup_code": code, "email": "root@example.org", "password": "long enough pw"})
         assert done.status_code == 200 and "was created" in done.text
         assert client.get("/setup", follow_redirects=False).status_code in (301, 302, 303, 307)
-        again = client.post("/setup", data={"setup_code": code, "email": "evil@example.org", "password": "long enough pw"},
-                            follow_redirects=False)
+        again = client.post(
+            "/setup", data={"setup_code": code, "email": "evil@example.org", "password": "long enough pw"}, follow_redirects=False
+        )
         assert again.status_code in (301, 302, 303, 307)
         assert _login(client, "root@example.org", "long enough pw").json()["user"]["role"] == "admin"
         assert _login(client, "evil@example.org", "long enough pw").status_code == 401
@@ -159,11 +166,19 @@ def test_rate_limit_and_concurrent_job_quota(tmp_path) -> None:  # type: ignore[
     from appliance.web.app import create_app
     from tests.conftest import bootstrap
 
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "5",
-                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1"})
+    settings = load(
+        None,
+        {
+            "APPLIANCE_DATA_DIR": str(tmp_path),
+            "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "5",
+            "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1",
+        },
+    )
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer(delay=3))) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as client:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer(delay=3))) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
         import io
         import wave
 

@@ -45,8 +45,14 @@ class World:
         self.legal = workspaces.create(db, "Legal", owner_id=self.users["admin"].id)
         for name, role in (("member", "member"), ("carol", "member"), ("viewer", "viewer"), ("dave", "member")):
             workspaces.set_member(db, self.legal, self.users[name].id, role)
-        scope = {"admin": "admin", "member": "transcribe", "carol": "transcribe", "viewer": "read", "outsider": "transcribe",
-                 "dave": "transcribe"}
+        scope = {
+            "admin": "admin",
+            "member": "transcribe",
+            "carol": "transcribe",
+            "viewer": "read",
+            "outsider": "transcribe",
+            "dave": "transcribe",
+        }
         self.scopes = scope
         self.keys = {name: apikeys.create(db, user.id, "matrix", scope[name])[0] for name, user in self.users.items()}
         revoked, record = apikeys.create(db, self.users["member"].id, "old", "transcribe")
@@ -62,8 +68,18 @@ class World:
     def new_transcript(self, by: str = "member", job_id: str | None = None) -> str:
         words = [Word(0.0, 0.5, " confidential", 0.9)]
         result = AsrResult([Segment(0.0, 0.5, "confidential", words)], "en", 1.0, 1.0, 0.1)
-        return transcripts.store(self.db, result, job_id=job_id, filename="m.wav", size_bytes=10, model="tiny.en",
-                                 options={}, timings={}, user_id=self.users[by].id, workspace_id=self.legal)
+        return transcripts.store(
+            self.db,
+            result,
+            job_id=job_id,
+            filename="m.wav",
+            size_bytes=10,
+            model="tiny.en",
+            options={},
+            timings={},
+            user_id=self.users[by].id,
+            workspace_id=self.legal,
+        )
 
     def fresh_keys(self) -> None:
         """New keys for every persona whose key a test revoked (sign out everywhere)."""
@@ -83,22 +99,43 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
     root = tmp_path_factory.mktemp("matrix")
     machine = root / "machine-id"
     machine.write_text("0123456789abcdef0123456789abcdef")
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "d"), "APPLIANCE_MODELS_DIR": str(root / "m"),
-                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50", "APPLIANCE_LICENSING__MACHINE_ID_PATH": str(machine),
-                           # Every persona signs in from 127.0.0.1: the per-address throttle has its own test.
-                           "APPLIANCE_SECURITY__ADDRESS_ATTEMPTS_PER_MINUTE": "10000"})
+    settings = load(
+        None,
+        {
+            "APPLIANCE_DATA_DIR": str(root / "d"),
+            "APPLIANCE_MODELS_DIR": str(root / "m"),
+            "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "50",
+            "APPLIANCE_LICENSING__MACHINE_ID_PATH": str(machine),
+            # Every persona signs in from 127.0.0.1: the per-address throttle has its own test.
+            "APPLIANCE_SECURITY__ADDRESS_ATTEMPTS_PER_MINUTE": "10000",
+        },
+    )
     w = World(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         yield w, client
 
 
 def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
     if "json" in kw and kw["json"].get("ids") == ["{t}"]:
         kw = {**kw, "json": {**kw["json"], "ids": [w.transcript]}}
-    return client.request(method, path.format(legal=w.legal, job=w.job["id"], t=w.transcript,
-                                              admin=w.users["admin"].id, carol=w.users["carol"].id, dave=w.users["dave"].id, nokey="nonexistent",
-                                              share=w.share),
-                          headers=w.headers(persona), **kw).status_code
+    return client.request(
+        method,
+        path.format(
+            legal=w.legal,
+            job=w.job["id"],
+            t=w.transcript,
+            admin=w.users["admin"].id,
+            carol=w.users["carol"].id,
+            dave=w.users["dave"].id,
+            nokey="nonexistent",
+            share=w.share,
+        ),
+        headers=w.headers(persona),
+        **kw,
+    ).status_code
 
 
 # expected status for: anonymous, viewer, member, admin, outsider, revoked
@@ -116,8 +153,12 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/transcripts/{t}/export", {"params": {"format": "srt"}}, (401, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/workspaces", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/workspaces/{legal}/members", {}, (401, 200, 200, 200, 404, 401)),
-    ("PUT", "/api/v1/workspaces/{legal}/members", {"json": {"email": "carol@example.org", "role": "member"}},
-     (401, 403, 403, 200, 404, 401)),
+    (
+        "PUT",
+        "/api/v1/workspaces/{legal}/members",
+        {"json": {"email": "carol@example.org", "role": "member"}},
+        (401, 403, 403, 200, 404, 401),
+    ),
     ("GET", "/api/v1/me/workspace-invitations", {}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/me/workspace-invitations/{legal}", {"json": {"accept": True}}, (401, 403, 403, 404, 403, 401)),
     ("GET", "/api/v1/apikeys", {}, (401, 200, 200, 200, 200, 401)),
@@ -133,19 +174,39 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
     ("GET", "/static/sotto-0.2.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
-    ("POST", "/setup", {"data": {"setup_code": "x", "email": "e@example.org", "password": "long password"}},
-     (302, 302, 302, 302, 302, 302)),
-    ("POST", "/api/v1/auth/login", {"json": {"email": "alice@example.org", "password": "wrong password"}},
-     (401, 401, 401, 401, 401, 401)),
-    ("POST", "/api/v1/invites/accept", {"json": {"token": "forged", "password": "long password"}},
-     (400, 400, 400, 400, 400, 400)),
+    (
+        "POST",
+        "/setup",
+        {"data": {"setup_code": "x", "email": "e@example.org", "password": "long password"}},
+        (302, 302, 302, 302, 302, 302),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/login",
+        {"json": {"email": "alice@example.org", "password": "wrong password"}},
+        (401, 401, 401, 401, 401, 401),
+    ),
+    (
+        "POST",
+        "/api/v1/invites/accept",
+        {"json": {"token": "forged", "password": "long password"}},
+        (400, 400, 400, 400, 400, 400),
+    ),
     ("POST", "/api/v1/auth/logout", {}, (401, 200, 200, 200, 200, 401)),
-    ("POST", "/api/v1/me/password", {"json": {"current_password": "wrong one", "new_password": "whatever long"}},
-     (401, 403, 403, 400, 403, 401)),
+    (
+        "POST",
+        "/api/v1/me/password",
+        {"json": {"current_password": "wrong one", "new_password": "whatever long"}},
+        (401, 403, 403, 400, 403, 401),
+    ),
     ("DELETE", "/api/v1/me", {"json": {"password": "wrong one"}}, (401, 403, 403, 400, 403, 401)),
     ("DELETE", "/api/v1/apikeys/{nokey}", {}, (401, 403, 403, 404, 403, 401)),
-    ("POST", "/api/v1/users", {"json": {"email": "erin@example.org", "password": "long password", "role": "viewer"}},
-     (401, 403, 403, 201, 403, 401)),
+    (
+        "POST",
+        "/api/v1/users",
+        {"json": {"email": "erin@example.org", "password": "long password", "role": "viewer"}},
+        (401, 403, 403, 201, 403, 401),
+    ),
     ("POST", "/api/v1/users/{dave}/password", {"json": {"password": "a new long password"}}, (401, 403, 403, 200, 403, 401)),
     ("DELETE", "/api/v1/workspaces/{legal}/members/{dave}", {}, (401, 403, 403, 204, 404, 401)),
     ("POST", "/api/v1/users/{dave}/disable", {}, (401, 403, 403, 200, 403, 401)),
@@ -165,8 +226,12 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/v1/audio/transcriptions", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
     ("POST", "/v1/audio/translations", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),
     # The editor and search (the web UI's API).
-    ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "force": True, "ops": [{"op": "note", "text": "n"}]}},
-     (401, 403, 200, 200, 404, 401)),
+    (
+        "POST",
+        "/api/v1/transcripts/{t}/edits",
+        {"json": {"base_revision": 1, "force": True, "ops": [{"op": "note", "text": "n"}]}},
+        (401, 403, 200, 200, 404, 401),
+    ),
     ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "ops": []}}, (401, 403, 400, 400, 404, 401)),
     ("GET", "/api/v1/search", {"params": {"q": "hello"}}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/transcripts/delete", {"json": {"ids": ["nope"]}}, (401, 403, 404, 404, 404, 401)),
@@ -177,20 +242,44 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/search", {"follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
     # Private transcripts: the matrix's transcript is a standard one, so its envelope routes answer 404.
     ("GET", "/api/v1/me/private-keys", {}, (401, 403, 403, 404, 403, 401)),
-    ("PUT", "/api/v1/me/private-keys", {"json": {"current_password": "wrong one", "kdf": {}, "wrapped_dk": "",
-                                                 "recovery_dk": "", "public_key": "", "wrapped_private_key": ""}},
-     (401, 403, 403, 400, 403, 401)),
-    ("POST", "/api/v1/me/private-keys/passphrase", {"json": {"current_password": "wrong one", "kdf": {}, "wrapped_dk": ""}},
-     (401, 403, 403, 400, 403, 401)),
+    (
+        "PUT",
+        "/api/v1/me/private-keys",
+        {
+            "json": {
+                "current_password": "wrong one",
+                "kdf": {},
+                "wrapped_dk": "",
+                "recovery_dk": "",
+                "public_key": "",
+                "wrapped_private_key": "",
+            }
+        },
+        (401, 403, 403, 400, 403, 401),
+    ),
+    (
+        "POST",
+        "/api/v1/me/private-keys/passphrase",
+        {"json": {"current_password": "wrong one", "kdf": {}, "wrapped_dk": ""}},
+        (401, 403, 403, 400, 403, 401),
+    ),
     ("GET", "/api/v1/me/private-keys/rekey", {}, (401, 403, 403, 404, 403, 401)),
-    ("POST", "/api/v1/me/private-keys/rekey", {"json": {"current_password": "wrong one", "record": {}, "owned": {}, "received": {}}},
-     (401, 403, 403, 400, 403, 401)),
+    (
+        "POST",
+        "/api/v1/me/private-keys/rekey",
+        {"json": {"current_password": "wrong one", "record": {}, "owned": {}, "received": {}}},
+        (401, 403, 403, 400, 403, 401),
+    ),
     ("GET", "/api/v1/transcripts/{t}/envelope", {}, (401, 404, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/key", {"json": {"key_envelope": "x"}}, (401, 403, 404, 404, 404, 401)),
     ("PUT", "/api/v1/transcripts/{t}/envelope/body", {"json": {"body": "x", "base_revision": 1}}, (401, 403, 404, 404, 404, 401)),
     # Converting needs keys (nobody here has turned private transcripts on) and well-formed envelopes.
-    ("POST", "/api/v1/transcripts/{t}/convert-to-private", {"json": {"key_envelope": "x", "body": "x", "base_revision": 1}},
-     (401, 403, 400, 400, 404, 401)),
+    (
+        "POST",
+        "/api/v1/transcripts/{t}/convert-to-private",
+        {"json": {"key_envelope": "x", "body": "x", "base_revision": 1}},
+        (401, 403, 400, 400, 404, 401),
+    ),
     ("GET", "/api/v1/private/transcripts", {}, (401, 200, 200, 200, 200, 401)),
     # Sharing a private transcript with a teammate: owner only, private transcripts only.
     ("GET", "/api/v1/transcripts/{t}/recipients", {}, (401, 403, 404, 404, 404, 401)),
@@ -206,7 +295,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
 
 
 @pytest.mark.parametrize(("method", "path", "kw", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
-def test_route_matrix(world: tuple[World, httpx.Client], method: str, path: str, kw: dict[str, Any], expected: tuple[int, ...]) -> None:
+def test_route_matrix(
+    world: tuple[World, httpx.Client], method: str, path: str, kw: dict[str, Any], expected: tuple[int, ...]
+) -> None:
     w, client = world
     got = tuple(_call(client, w, persona, method, path, **kw) for persona in PERSONAS)
     assert got == expected, dict(zip(PERSONAS, got, strict=False))
@@ -224,8 +315,12 @@ def test_upload_matrix(world: tuple[World, httpx.Client]) -> None:
     w.fresh_keys()
     got = {}
     for persona in PERSONAS:
-        got[persona] = client.post("/api/v1/transcriptions", params={"workspace_id": w.legal},
-                                   files={"file": ("a.wav", _wav(), "audio/wav")}, headers=w.headers(persona)).status_code
+        got[persona] = client.post(
+            "/api/v1/transcriptions",
+            params={"workspace_id": w.legal},
+            files={"file": ("a.wav", _wav(), "audio/wav")},
+            headers=w.headers(persona),
+        ).status_code
     assert got == {"anonymous": 401, "viewer": 403, "member": 202, "admin": 202, "outsider": 404, "revoked": 401}
 
 

@@ -13,12 +13,20 @@ def test_asr_http_benchmark_reports_ratios_and_wer(speech_wav: Path, tmp_path: P
     (tmp_path / "clip.stm").write_text(f"clip 1 A 0.0 6.0 {SENTENCE}\n")
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "asr_http.py"), str(clip), "--rounds", "1"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for line in ("sequential", "direct", "http", "http vs direct pipeline", "vs sequential faster-whisper",
-                 "direct and http transcripts identical: True"):
+    for line in (
+        "sequential",
+        "direct",
+        "http",
+        "http vs direct pipeline",
+        "vs sequential faster-whisper",
+        "direct and http transcripts identical: True",
+    ):
         assert line in out, out
     wer_line = next(line for line in out.splitlines() if line.startswith("http "))
     assert float(wer_line.split()[-1]) < 0.5
@@ -31,12 +39,15 @@ def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp
     clip = tmp_path / "call.wav"
     clip.write_bytes(path.read_bytes())
     names = {"en-us": "agent", "en+f3": "caller"}
-    (tmp_path / "call.rttm").write_text("".join(
-        f"SPEAKER call 1 {s:.3f} {e - s:.3f} <NA> <NA> {names[v]} <NA> <NA>\n" for s, e, v in truth))
-    (tmp_path / "call.stm").write_text("".join(
-        f"call 1 {names[v]} {s:.3f} {e:.3f} {text}\n" for (s, e, v), (_v, _p, text) in zip(truth, DIALOGUE, strict=False)))
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "diarization_eval.py"), str(clip)],
-                            capture_output=True, text=True, timeout=300)
+    (tmp_path / "call.rttm").write_text(
+        "".join(f"SPEAKER call 1 {s:.3f} {e - s:.3f} <NA> <NA> {names[v]} <NA> <NA>\n" for s, e, v in truth)
+    )
+    (tmp_path / "call.stm").write_text(
+        "".join(f"call 1 {names[v]} {s:.3f} {e:.3f} {text}\n" for (s, e, v), (_v, _p, text) in zip(truth, DIALOGUE, strict=False))
+    )
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "diarization_eval.py"), str(clip)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     values = {}
     for line in result.stdout.splitlines():
@@ -50,19 +61,40 @@ def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp
 def test_load_benchmark_runs_and_reports(speech_wav: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "load.py"), str(speech_wav), "--clients", "2", "--seconds", "8"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("aggregate vs sequential", "/healthz", "/ (library page)", "/api/v1/transcripts", "peak memory", "start-up",
-                 "jobs started in arrival order: True", "errors: 0"):
+    for line in (
+        "aggregate vs sequential",
+        "/healthz",
+        "/ (library page)",
+        "/api/v1/transcripts",
+        "peak memory",
+        "start-up",
+        "jobs started in arrival order: True",
+        "errors: 0",
+    ):
         assert line in result.stdout, result.stdout
 
 
 def test_soak_runs_its_mix_and_checks_what_it_kept_and_deleted(speech_wav: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "soak.py"), str(speech_wav), "--minutes", "0.25", "--warmup-minutes", "0.1",
-         "--clients", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "soak.py"),
+            str(speech_wav),
+            "--minutes",
+            "0.25",
+            "--warmup-minutes",
+            "0.1",
+            "--clients",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     out = result.stdout
     # Memory over 15 s says nothing (the drift verdict is for the 10-minute run); the rest must hold.

@@ -28,6 +28,7 @@ def stand_in_image(path: Path, oci: bool = True) -> dict[str, str | None]:
     """A small archive shaped like `docker save` output (OCI layout on docker 25+, classic before)."""
     layer = b"not really a layer" * 64
     with tarfile.open(path, "w") as tar:
+
         def add(name: str, data: bytes) -> str:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -36,19 +37,39 @@ def stand_in_image(path: Path, oci: bool = True) -> dict[str, str | None]:
 
         if oci:
             layer_digest = add(f"blobs/sha256/{hashlib.sha256(layer).hexdigest()}", layer)
-            config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": [f"sha256:{layer_digest}"]}}).encode()
+            config = json.dumps(
+                {"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": [f"sha256:{layer_digest}"]}}
+            ).encode()
             config_digest = add(f"blobs/sha256/{hashlib.sha256(config).hexdigest()}", config)
-            manifest = json.dumps({"schemaVersion": 2, "config": {"digest": f"sha256:{config_digest}"},
-                                   "layers": [{"digest": f"sha256:{layer_digest}"}]}).encode()
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "config": {"digest": f"sha256:{config_digest}"},
+                    "layers": [{"digest": f"sha256:{layer_digest}"}],
+                }
+            ).encode()
             manifest_digest = add(f"blobs/sha256/{hashlib.sha256(manifest).hexdigest()}", manifest)
             add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"digest": f"sha256:{manifest_digest}"}]}).encode())
-            add("manifest.json", json.dumps([{"Config": f"blobs/sha256/{config_digest}", "RepoTags": ["sotto/appliance:0.1.0"],
-                                              "Layers": [f"blobs/sha256/{layer_digest}"]}]).encode())
+            add(
+                "manifest.json",
+                json.dumps(
+                    [
+                        {
+                            "Config": f"blobs/sha256/{config_digest}",
+                            "RepoTags": ["sotto/appliance:0.1.0"],
+                            "Layers": [f"blobs/sha256/{layer_digest}"],
+                        }
+                    ]
+                ).encode(),
+            )
             add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
             return {"config_digest": f"sha256:{config_digest}", "manifest_digest": f"sha256:{manifest_digest}"}
         add("abc/layer.tar", layer)
         config_digest = add("0123.json", b'{"os": "linux"}')
-        add("manifest.json", json.dumps([{"Config": "0123.json", "RepoTags": ["sotto/appliance:0.1.0"], "Layers": ["abc/layer.tar"]}]).encode())
+        add(
+            "manifest.json",
+            json.dumps([{"Config": "0123.json", "RepoTags": ["sotto/appliance:0.1.0"], "Layers": ["abc/layer.tar"]}]).encode(),
+        )
         return {"config_digest": f"sha256:{config_digest}", "manifest_digest": None}
 
 
@@ -64,8 +85,14 @@ def fake_whisper(directory: Path) -> Path:
 
 
 def fake_pyannote(directory: Path) -> Path:
-    for name in ("config.yaml", "segmentation/pytorch_model.bin", "embedding/pytorch_model.bin", "plda/plda.npz",
-                 "plda/xvec_transform.npz", "LICENSE"):
+    for name in (
+        "config.yaml",
+        "segmentation/pytorch_model.bin",
+        "embedding/pytorch_model.bin",
+        "plda/plda.npz",
+        "plda/xvec_transform.npz",
+        "LICENSE",
+    ):
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_bytes(os.urandom(256))
     return directory
@@ -85,9 +112,19 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     digests = stand_in_image(root / "image.tar")
     fake_whisper(root / "local" / "large-v3")
     fake_pyannote(root / "local" / "pyannote-speaker-diarization-community-1")
-    result = _script(str(REPO / "scripts" / "offline-bundle.sh"), "--signing-key", str(root / "secret.key"),
-                     "--out", str(root / "bundle"), "--models-from", str(root / "local"),
-                     "--image-archive", str(root / "image.tar"), "--cache", str(root / "cache"))
+    result = _script(
+        str(REPO / "scripts" / "offline-bundle.sh"),
+        "--signing-key",
+        str(root / "secret.key"),
+        "--out",
+        str(root / "bundle"),
+        "--models-from",
+        str(root / "local"),
+        "--image-archive",
+        str(root / "image.tar"),
+        "--cache",
+        str(root / "cache"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return {"root": root, "bundle": root / "bundle", "public": root / "public.key", "digests": digests, "log": result.stdout}
 
@@ -98,17 +135,39 @@ def _copy(made: dict[str, object], tmp_path: Path) -> Path:
     return target
 
 
-def _install(bundle_dir: Path, public: Path, target: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return _script(str(bundle_dir / "install.sh"), "--dir", str(target), "--public-key", str(public),
-                   "--skip-docker", "--skip-driver-check", *extra, env=env)
+def _install(
+    bundle_dir: Path, public: Path, target: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return _script(
+        str(bundle_dir / "install.sh"),
+        "--dir",
+        str(target),
+        "--public-key",
+        str(public),
+        "--skip-docker",
+        "--skip-driver-check",
+        *extra,
+        env=env,
+    )
 
 
 def test_bundle_layout_and_manifest(made: dict[str, object]) -> None:
     root: Path = made["bundle"]  # type: ignore[assignment]
     files = set(bundle_verify.bundle_files(root))
-    assert {"bundle.json", "SHA256SUMS", "SHA256SUMS.minisig", "install.sh", "compose.yaml", "config.example.toml",
-            "README.txt", "images/appliance-0.1.0.tar.zst", "tools/bundle_verify.py", "tools/minisign.py",
-            "tools/release_keys.py", "tools/model_packs.py"} <= files
+    assert {
+        "bundle.json",
+        "SHA256SUMS",
+        "SHA256SUMS.minisig",
+        "install.sh",
+        "compose.yaml",
+        "config.example.toml",
+        "README.txt",
+        "images/appliance-0.1.0.tar.zst",
+        "tools/bundle_verify.py",
+        "tools/minisign.py",
+        "tools/release_keys.py",
+        "tools/model_packs.py",
+    } <= files
     assert (root / "install.sh").stat().st_mode & 0o111
     manifest = json.loads((root / "bundle.json").read_text())
     assert manifest["version"] == "0.1.0"
@@ -183,8 +242,13 @@ def test_bad_signature_fails_verification(made: dict[str, object], tmp_path: Pat
 
 def test_bundle_signed_by_a_test_key_is_refused_without_it(made: dict[str, object], tmp_path: Path) -> None:
     """Without --public-key only Sotto's release keys are trusted (and the test key is not one of them)."""
-    result = _script(str(Path(made["bundle"]) / "install.sh"), "--dir", str(tmp_path / "opt"),  # type: ignore[arg-type]
-                     "--skip-docker", "--skip-driver-check")
+    result = _script(
+        str(Path(made["bundle"]) / "install.sh"),
+        "--dir",
+        str(tmp_path / "opt"),  # type: ignore[arg-type]
+        "--skip-docker",
+        "--skip-driver-check",
+    )
     assert result.returncode != 0
     assert "not signed by a Sotto release key" in result.stderr or "unknown key" in result.stderr
 
@@ -192,8 +256,11 @@ def test_bundle_signed_by_a_test_key_is_refused_without_it(made: dict[str, objec
 def test_real_minisign_verifies_the_bundle_signature(made: dict[str, object]) -> None:
     if shutil.which("minisign") is None:
         pytest.fail("minisign is required (scripts/test installs it)")
-    result = subprocess.run(["minisign", "-Vm", str(Path(made["bundle"]) / "SHA256SUMS"), "-p", str(made["public"])],  # type: ignore[arg-type]
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["minisign", "-Vm", str(Path(made["bundle"]) / "SHA256SUMS"), "-p", str(made["public"])],  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "sotto-bundle 0.1.0" in result.stdout
 
@@ -202,13 +269,39 @@ def test_verifier_runs_with_a_bare_python(made: dict[str, object], tmp_path: Pat
     """The customer's python3 has neither our package nor `cryptography`: -S leaves only the stdlib."""
     copy = _copy(made, tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    result = subprocess.run([sys.executable, "-S", str(copy / "tools" / "bundle_verify.py"), "verify", str(copy),
-                             "--public-key", str(made["public"])], capture_output=True, text=True, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            str(copy / "tools" / "bundle_verify.py"),
+            "verify",
+            str(copy),
+            "--public-key",
+            str(made["public"]),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert not list(copy.rglob("__pycache__"))
     (copy / "README.txt").write_text("altered")
-    result = subprocess.run([sys.executable, "-S", str(copy / "tools" / "bundle_verify.py"), "verify", str(copy),
-                             "--public-key", str(made["public"])], capture_output=True, text=True, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            str(copy / "tools" / "bundle_verify.py"),
+            "verify",
+            str(copy),
+            "--public-key",
+            str(made["public"]),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1 and "README.txt does not match" in result.stderr
 
 
@@ -244,8 +337,19 @@ def test_bundle_script_dry_run_and_unpinned_models_need_a_revision(tmp_path: Pat
     assert not (tmp_path / "b").exists()
     (tmp_path / "key").write_text(TEST_KEY.to_text())
     stand_in_image(tmp_path / "image.tar")
-    unpinned = _script(str(REPO / "scripts" / "offline-bundle.sh"), "--models", "small", "--signing-key", str(tmp_path / "key"),
-                       "--image-archive", str(tmp_path / "image.tar"), "--out", str(tmp_path / "b"), "--cache", str(tmp_path / "c"))
+    unpinned = _script(
+        str(REPO / "scripts" / "offline-bundle.sh"),
+        "--models",
+        "small",
+        "--signing-key",
+        str(tmp_path / "key"),
+        "--image-archive",
+        str(tmp_path / "image.tar"),
+        "--out",
+        str(tmp_path / "b"),
+        "--cache",
+        str(tmp_path / "c"),
+    )
     assert unpinned.returncode != 0 and "no pinned revision" in unpinned.stderr
     assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
 
@@ -286,7 +390,9 @@ def test_pure_python_ed25519_agrees_with_cryptography() -> None:
 def test_interoperates_with_the_minisign_tool(tmp_path: Path) -> None:
     if shutil.which("minisign") is None:
         pytest.fail("minisign is required (scripts/test installs it)")
-    subprocess.run(["minisign", "-G", "-W", "-p", str(tmp_path / "pub"), "-s", str(tmp_path / "sec")], check=True, capture_output=True)
+    subprocess.run(
+        ["minisign", "-G", "-W", "-p", str(tmp_path / "pub"), "-s", str(tmp_path / "sec")], check=True, capture_output=True
+    )
     theirs = minisign.load_secret_key((tmp_path / "sec").read_text())
     public = minisign.PublicKey.from_text((tmp_path / "pub").read_text())
     assert theirs.public == public
@@ -294,8 +400,11 @@ def test_interoperates_with_the_minisign_tool(tmp_path: Path) -> None:
     (tmp_path / "file.minisig").write_text(theirs.sign(b"payload", "ours"))
     subprocess.run(["minisign", "-Vm", str(tmp_path / "file"), "-p", str(tmp_path / "pub")], check=True, capture_output=True)
     (tmp_path / "other").write_bytes(b"theirs")
-    subprocess.run(["minisign", "-Sm", str(tmp_path / "other"), "-s", str(tmp_path / "sec"), "-t", "signed by minisign"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["minisign", "-Sm", str(tmp_path / "other"), "-s", str(tmp_path / "sec"), "-t", "signed by minisign"],
+        check=True,
+        capture_output=True,
+    )
     sig = minisign.verify(b"theirs", (tmp_path / "other.minisig").read_text(), [public])
     assert sig.trusted_comment == "signed by minisign"
 

@@ -6,8 +6,7 @@ from appliance.config import ModelSettings, WorkerSettings
 
 @pytest.mark.parametrize(
     ("cores", "expected"),
-    [(1, Plan(1, 1)), (2, Plan(2, 1)), (3, Plan(3, 1)), (4, Plan(2, 2)), (8, Plan(2, 4)), (16, Plan(4, 4)),
-     (64, Plan(8, 4))],
+    [(1, Plan(1, 1)), (2, Plan(2, 1)), (3, Plan(3, 1)), (4, Plan(2, 2)), (8, Plan(2, 4)), (16, Plan(4, 4)), (64, Plan(8, 4))],
 )
 def test_cpu_auto_plan_fills_the_cores_with_small_jobs(cores: int, expected: Plan) -> None:
     assert plan(ModelSettings(), WorkerSettings(), "cpu", cores) == expected

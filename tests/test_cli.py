@@ -16,11 +16,31 @@ runner = CliRunner()
 SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\n.+", re.M)
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["transcribe"], ["models"], ["models", "list"], ["doctor"], ["users"],
-                                     ["users", "create-admin"], ["users", "create"], ["users", "list"], ["users", "disable"],
-                                     ["apikeys"], ["apikeys", "create"], ["license"], ["license", "request"],
-                                     ["license", "install"], ["license", "status"], ["license", "correct-clock"], ["remote"],
-                                     ["remote", "transcribe"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["transcribe"],
+        ["models"],
+        ["models", "list"],
+        ["doctor"],
+        ["users"],
+        ["users", "create-admin"],
+        ["users", "create"],
+        ["users", "list"],
+        ["users", "disable"],
+        ["apikeys"],
+        ["apikeys", "create"],
+        ["license"],
+        ["license", "request"],
+        ["license", "install"],
+        ["license", "status"],
+        ["license", "correct-clock"],
+        ["remote"],
+        ["remote", "transcribe"],
+    ],
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -29,7 +49,9 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
 
 
 def test_transcribe_flac_prints_valid_srt_offline(converted: dict[str, Path], tmp_path: Path) -> None:
@@ -88,7 +110,9 @@ def test_models_list_and_doctor(tmp_path: Path) -> None:
     listed = json.loads(result.output)
     assert [m["id"] for m in listed["models"]] == ["tiny.en"]
     assert "tokenizer.json" in listed["problems"]["broken"]
-    result = runner.invoke(app, ["doctor", "--json"], env={"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path)})
+    result = runner.invoke(
+        app, ["doctor", "--json"], env={"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path)}
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["ok"] is True
@@ -99,7 +123,9 @@ def test_models_list_and_doctor(tmp_path: Path) -> None:
 
 
 def test_doctor_fails_when_default_model_missing(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["doctor"], env={"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_MODELS__DEFAULT_MODEL": "large-v3"})
+    result = runner.invoke(
+        app, ["doctor"], env={"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_MODELS__DEFAULT_MODEL": "large-v3"}
+    )
     assert result.exit_code == 1
     assert "MISSING" in result.output
 
@@ -113,8 +139,13 @@ def test_serve_starts_and_answers(tmp_path: Path) -> None:
 
     port = free_port()
     env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -146,14 +177,22 @@ def test_transcribe_diarize_prints_speaker_labels(dialogue: tuple[Path, list]) -
 
 def test_users_and_apikeys_commands(tmp_path: Path) -> None:
     env = {"APPLIANCE_DATA_DIR": str(tmp_path)}
-    created = runner.invoke(app, ["users", "create-admin", "--email", "Root@Example.org", "--password-stdin"],
-                            input="a long admin password\n", env=env)
+    created = runner.invoke(
+        app,
+        ["users", "create-admin", "--email", "Root@Example.org", "--password-stdin"],
+        input="a long admin password\n",
+        env=env,
+    )
     assert created.exit_code == 0, created.output
     assert "created admin root@example.org" in created.output
     weak = runner.invoke(app, ["users", "create", "--email", "x@example.org", "--password-stdin"], input="short\n", env=env)
     assert weak.exit_code == 2 and "at least 10 characters" in weak.output
-    viewer = runner.invoke(app, ["users", "create", "--email", "v@example.org", "--role", "viewer", "--password-stdin"],
-                           input="viewer password!\n", env=env)
+    viewer = runner.invoke(
+        app,
+        ["users", "create", "--email", "v@example.org", "--role", "viewer", "--password-stdin"],
+        input="viewer password!\n",
+        env=env,
+    )
     assert viewer.exit_code == 0
     listed = runner.invoke(app, ["users", "list"], env=env)
     assert "root@example.org" in listed.output and "viewer" in listed.output
@@ -201,11 +240,14 @@ def test_license_correct_clock_after_the_clock_ran_ahead(tmp_path: Path) -> None
     db = connect(tmp_path / "d" / "appliance.db")
     migrations.apply(db)
     # The clock had run a month ahead and left its mark in the database.
-    db.execute("INSERT INTO license_witness (key, value) VALUES ('clock_high_water', ?)",
-               [iso(datetime.now(UTC) + timedelta(days=30))])
+    db.execute(
+        "INSERT INTO license_witness (key, value) VALUES ('clock_high_water', ?)", [iso(datetime.now(UTC) + timedelta(days=30))]
+    )
     db.conn.close()
     assert "clock_tampered" in runner.invoke(app, ["license", "status"], env=env).output
-    refused = runner.invoke(app, ["license", "correct-clock", "--confirm-now", iso(datetime.now(UTC) - timedelta(days=1))], env=env)
+    refused = runner.invoke(
+        app, ["license", "correct-clock", "--confirm-now", iso(datetime.now(UTC) - timedelta(days=1))], env=env
+    )
     assert refused.exit_code == 2 and "does not agree" in refused.output
     fixed = runner.invoke(app, ["license", "correct-clock", "--confirm-now", iso(datetime.now(UTC))], env=env)
     assert fixed.exit_code == 0 and "licence state: evaluation" in fixed.output, fixed.output

@@ -48,14 +48,42 @@ def test_client_round_trip(live, speech_wav: Path) -> None:  # type: ignore[no-u
 def test_remote_cli(live, speech_wav: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url, key = live
     env = {**os.environ, "SOTTO_API_KEY": key}
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url,
-                             "--format", "vtt"], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url, "--format", "vtt"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("WEBVTT") and "lazy" in result.stdout.lower()
     out = tmp_path / "t.pdf"
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url,
-                             "--format", "pdf", "--output", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance.cli",
+            "remote",
+            "transcribe",
+            str(speech_wav),
+            "--url",
+            url,
+            "--format",
+            "pdf",
+            "--output",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and out.read_bytes().startswith(b"%PDF")
-    bad = subprocess.run([sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url,
-                          "--model", "nope"], env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url, "--model", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1 and "unknown model" in bad.stderr

@@ -26,7 +26,7 @@ def test_config_example_documents_every_key_with_its_default() -> None:
 
 def test_config_env_overrides_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[server]\nport = 9000\n[models]\nbatched = false\n')
+    cfg.write_text("[server]\nport = 9000\n[models]\nbatched = false\n")
     s = load(cfg, {"APPLIANCE_SERVER__PORT": "9100", "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "2", "APPLIANCE_DATA_DIR": "/srv/d"})
     assert s.server.port == 9100
     assert s.models.batched is False

@@ -22,7 +22,9 @@ def _changes(turns: list) -> list[float]:  # type: ignore[type-arg]
     return [b.start for a, b in itertools.pairwise(turns) if a.speaker != b.speaker]
 
 
-def test_two_voices_found_with_turn_boundaries_within_half_a_second(engine: EmbeddedDiarizer, dialogue: tuple[Path, list]) -> None:  # type: ignore[type-arg]
+def test_two_voices_found_with_turn_boundaries_within_half_a_second(
+    engine: EmbeddedDiarizer, dialogue: tuple[Path, list]
+) -> None:  # type: ignore[type-arg]
     path, truth = dialogue
     turns = engine.diarize(decode(path.read_bytes()).samples, DiarizationOptions())
     assert len({t.speaker for t in turns}) == 2
@@ -58,9 +60,14 @@ def test_one_voice_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, voic
     assert len({t.speaker for t in turns}) == 1
 
 
-@pytest.mark.parametrize("sentence", ["Orange giraffes painted the lighthouse in Marseille yesterday.",
-                                      "Seventeen violet umbrellas drifted across Amsterdam canals this morning.",
-                                      "The quick brown fox jumps over the lazy dog."])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Orange giraffes painted the lighthouse in Marseille yesterday.",
+        "Seventeen violet umbrellas drifted across Amsterdam canals this morning.",
+        "The quick brown fox jumps over the lazy dog.",
+    ],
+)
 def test_one_short_sentence_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, sentence: str) -> None:
     # Regression: 13-18 overlapping windows used to split one voice into 3 or 4 time-local "speakers".
     from tests.conftest import speak

@@ -70,8 +70,15 @@ def test_mel_front_end_equals_torchaudio_slaney(speech_bytes: bytes) -> None:
 
     audio = decode(speech_bytes).samples[:32000]
     transform = torchaudio.transforms.MelSpectrogram(
-        sample_rate=16000, n_fft=400, hop_length=160, n_mels=40, power=2.0, center=True, pad_mode="constant",
-        mel_scale="slaney", norm="slaney",
+        sample_rate=16000,
+        n_fft=400,
+        hop_length=160,
+        n_mels=40,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        mel_scale="slaney",
+        norm="slaney",
     )
     expected = transform(torch.from_numpy(audio)).numpy().T
     got = mel_frames(audio, _mel_filters())

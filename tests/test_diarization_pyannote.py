@@ -72,8 +72,10 @@ def test_api_uses_pyannote_when_installed(tmp_path: Path, pipeline_dir: Path, sp
     models = tmp_path / "models"
     models.mkdir()
     (models / pipeline_dir.name).symlink_to(pipeline_dir)
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_MODELS_DIR": str(models),
-                           "APPLIANCE_DIARIZATION__DEVICE": "cpu"})
+    settings = load(
+        None,
+        {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_MODELS_DIR": str(models), "APPLIANCE_DIARIZATION__DEVICE": "cpu"},
+    )
 
     import io
     import wave
@@ -84,8 +86,9 @@ def test_api_uses_pyannote_when_installed(tmp_path: Path, pipeline_dir: Path, sp
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes((clip * 32767).astype("<i2").tobytes())
     with running(settings, timeout=300) as http:
         assert http.get("/api/v1/models").json()["diarization"]["default"] == "pyannote"
-        job = http.post("/api/v1/transcriptions", files={"file": ("a.wav", buffer.getvalue(), "audio/wav")},
-                        data={"diarize": "true"}).json()
+        job = http.post(
+            "/api/v1/transcriptions", files={"file": ("a.wav", buffer.getvalue(), "audio/wav")}, data={"diarize": "true"}
+        ).json()
         done = wait_for_job(http.get, job["job_id"], timeout=300)
         assert done["state"] == "done", done
         doc = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()

@@ -19,7 +19,11 @@ def _result() -> AsrResult:
         ws = [Word(start + i * 0.5, start + i * 0.5 + 0.4, " " + w, 0.9, speaker) for i, w in enumerate(words)]
         return Segment(start, start + len(words) * 0.5, " " + " ".join(words), ws, speaker=speaker)
 
-    segments = [seg(0.0, ["hello", "there", "friend"], "S1"), seg(2.0, ["how", "are", "you"], "S2"), seg(4.0, ["fine", "thanks"], "S1")]
+    segments = [
+        seg(0.0, ["hello", "there", "friend"], "S1"),
+        seg(2.0, ["how", "are", "you"], "S2"),
+        seg(4.0, ["fine", "thanks"], "S1"),
+    ]
     return AsrResult(segments, "en", 1.0, 6.0, 0.1)
 
 
@@ -27,8 +31,17 @@ def _result() -> AsrResult:
 def stored(tmp_path: Path) -> tuple[sqlite_utils.Database, str]:
     db = connect(tmp_path / "t.db")
     migrations.apply(db)
-    tid = transcripts.store(db, _result(), job_id=None, filename="talk.wav", size_bytes=1, model="tiny.en", options={},
-                            timings={}, speakers=[Speaker("S1", "Speaker 1"), Speaker("S2", "Speaker 2")])
+    tid = transcripts.store(
+        db,
+        _result(),
+        job_id=None,
+        filename="talk.wav",
+        size_bytes=1,
+        model="tiny.en",
+        options={},
+        timings={},
+        speakers=[Speaker("S1", "Speaker 1"), Speaker("S2", "Speaker 2")],
+    )
     return db, tid
 
 
@@ -43,8 +56,11 @@ def _words(doc: dict[str, Any], i: int) -> list[str]:
 def test_a_word_edit_updates_words_text_and_revision(stored: tuple[sqlite_utils.Database, str]) -> None:
     db, tid = stored
     sid = _sids(db, tid)[0]
-    words = [{"word": "hello", "start": 0.0, "end": 0.4}, {"word": "dear", "start": 0.5, "end": 0.9, "edited": True},
-             {"word": "friend", "start": 1.0, "end": 1.4}]
+    words = [
+        {"word": "hello", "start": 0.0, "end": 0.4},
+        {"word": "dear", "start": 0.5, "end": 0.9, "edited": True},
+        {"word": "friend", "start": 1.0, "end": 1.4},
+    ]
     result = editing.apply(db, tid, base_revision=1, ops=[{"op": "segment", "sid": sid, "words": words}], user_id=None)
     assert result["revision"] == 2
     doc = transcripts.get(db, tid)
@@ -61,8 +77,13 @@ def test_speakers_rename_add_merge_and_reassign(stored: tuple[sqlite_utils.Datab
     db, tid = stored
     _s0, s1, _s2 = _sids(db, tid)
     editing.apply(db, tid, base_revision=1, ops=[{"op": "rename_speaker", "speaker": "S1", "name": "Alice"}], user_id=None)
-    editing.apply(db, tid, base_revision=2, ops=[{"op": "add_speaker", "key": "S3", "name": "Carol"},
-                                                  {"op": "segment", "sid": s1, "speaker": "S3"}], user_id=None)
+    editing.apply(
+        db,
+        tid,
+        base_revision=2,
+        ops=[{"op": "add_speaker", "key": "S3", "name": "Carol"}, {"op": "segment", "sid": s1, "speaker": "S3"}],
+        user_id=None,
+    )
     doc = transcripts.get(db, tid)
     assert doc is not None
     assert {s["id"]: s["display_name"] for s in doc["speakers"]} == {"S1": "Alice", "S2": None, "S3": "Carol"}
@@ -90,28 +111,41 @@ def test_split_and_merge_keep_words_and_order(stored: tuple[sqlite_utils.Databas
 def test_notes_title_and_timing(stored: tuple[sqlite_utils.Database, str]) -> None:
     db, tid = stored
     s0 = _sids(db, tid)[0]
-    editing.apply(db, tid, base_revision=1, user_id=None, ops=[
-        {"op": "note", "text": "Check the budget figure"}, {"op": "title", "text": "Board meeting"},
-        {"op": "segment", "sid": s0, "note": "unclear", "start": 0.1, "end": 1.6}])
+    editing.apply(
+        db,
+        tid,
+        base_revision=1,
+        user_id=None,
+        ops=[
+            {"op": "note", "text": "Check the budget figure"},
+            {"op": "title", "text": "Board meeting"},
+            {"op": "segment", "sid": s0, "note": "unclear", "start": 0.1, "end": 1.6},
+        ],
+    )
     doc = transcripts.get(db, tid)
     assert doc is not None and doc["note"] == "Check the budget figure" and doc["title"] == "Board meeting"
     assert doc["segments"][0]["note"] == "unclear" and (doc["segments"][0]["start"], doc["segments"][0]["end"]) == (0.1, 1.6)
 
 
-@pytest.mark.parametrize("op, message", [
-    ({"op": "segment", "sid": 99999}, "no segment"),
-    ({"op": "segment", "sid": "1"}, "sid must be"),
-    ({"op": "segment", "sid": None, "start": 2.0, "end": 1.0}, "sid must be"),
-    ({"op": "explode"}, "ops[1].op must be"),
-    ({"op": "title", "text": "   "}, "cannot be empty"),
-    ({"op": "note", "text": "bell\x07"}, "control characters"),
-    ({"op": "rename_speaker", "speaker": "S9", "name": "x"}, "no speaker"),
-    ({"op": "add_speaker", "key": "S1"}, "unused speaker key"),
-    ({"op": "add_speaker", "key": "../etc"}, "unused speaker key"),
-    ({"op": "merge_speakers", "from": "S1", "into": "S1"}, "two different"),
-    ({"op": "split", "sid": None, "at": 0}, "sid must be"),
-])
-def test_malformed_operations_are_refused_and_nothing_changes(stored: tuple[sqlite_utils.Database, str], op: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "op, message",
+    [
+        ({"op": "segment", "sid": 99999}, "no segment"),
+        ({"op": "segment", "sid": "1"}, "sid must be"),
+        ({"op": "segment", "sid": None, "start": 2.0, "end": 1.0}, "sid must be"),
+        ({"op": "explode"}, "ops[1].op must be"),
+        ({"op": "title", "text": "   "}, "cannot be empty"),
+        ({"op": "note", "text": "bell\x07"}, "control characters"),
+        ({"op": "rename_speaker", "speaker": "S9", "name": "x"}, "no speaker"),
+        ({"op": "add_speaker", "key": "S1"}, "unused speaker key"),
+        ({"op": "add_speaker", "key": "../etc"}, "unused speaker key"),
+        ({"op": "merge_speakers", "from": "S1", "into": "S1"}, "two different"),
+        ({"op": "split", "sid": None, "at": 0}, "sid must be"),
+    ],
+)
+def test_malformed_operations_are_refused_and_nothing_changes(
+    stored: tuple[sqlite_utils.Database, str], op: dict[str, Any], message: str
+) -> None:
     db, tid = stored
     before = transcripts.get(db, tid)
     ops = [{"op": "note", "text": "first op is fine"}, op]  # all or nothing: the good op is not kept either
@@ -151,16 +185,28 @@ def test_stale_edits_rebase_on_other_segments_and_conflict_on_the_same(stored: t
     # A structural change conflicts with anything done meanwhile; "keep mine" forces it through.
     with pytest.raises(editing.Conflict):
         editing.apply(db, tid, base_revision=2, ops=[{"op": "merge", "sid": s1}], user_id=None)
-    assert editing.apply(db, tid, base_revision=1, ops=[{"op": "segment", "sid": s0, "note": "mine"}], user_id=None, force=True)["revision"] == 4
+    assert (
+        editing.apply(db, tid, base_revision=1, ops=[{"op": "segment", "sid": s0, "note": "mine"}], user_id=None, force=True)[
+            "revision"
+        ]
+        == 4
+    )
     with pytest.raises(editing.EditError, match="not a revision"):
         editing.apply(db, tid, base_revision=9, ops=[{"op": "note", "text": "x"}], user_id=None)
 
 
-def test_deleting_an_edited_transcript_leaves_no_word_in_the_search_index(stored: tuple[sqlite_utils.Database, str], tmp_path: Path) -> None:
+def test_deleting_an_edited_transcript_leaves_no_word_in_the_search_index(
+    stored: tuple[sqlite_utils.Database, str], tmp_path: Path
+) -> None:
     db, tid = stored
     sid = _sids(db, tid)[0]
-    editing.apply(db, tid, base_revision=1, user_id=None,
-                  ops=[{"op": "segment", "sid": sid, "words": [{"word": "Zanzibarquux", "start": 0, "end": 1}]}])
+    editing.apply(
+        db,
+        tid,
+        base_revision=1,
+        user_id=None,
+        ops=[{"op": "segment", "sid": sid, "words": [{"word": "Zanzibarquux", "start": 0, "end": 1}]}],
+    )
     assert transcripts.delete(db, tid)
     db.conn.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("t.db*"))

@@ -30,13 +30,19 @@ def test_save_conflict_and_rebase_over_http(settings: Settings) -> None:
         doc = http.get(f"/api/v1/transcripts/{tid}").json()
         sid = doc["segments"][0]["sid"]
         words = [{"word": "hullo", "start": 0.0, "end": 0.5}, {"word": "world", "start": 0.5, "end": 1.0}]
-        saved = http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "segment", "sid": sid, "words": words}]})
+        saved = http.post(
+            f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "segment", "sid": sid, "words": words}]}
+        )
         assert saved.status_code == 200 and saved.json()["revision"] == 2
-        stale = http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "segment", "sid": sid, "note": "x"}]})
+        stale = http.post(
+            f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "segment", "sid": sid, "note": "x"}]}
+        )
         assert stale.status_code == 409
         assert stale.json()["extra"]["current_revision"] == 2 and "changed elsewhere" in stale.json()["detail"]
         # A title is another part of the document: applied on top of the other change.
-        rebased = http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "title", "text": "Standup"}]})
+        rebased = http.post(
+            f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": [{"op": "title", "text": "Standup"}]}
+        )
         assert rebased.status_code == 200 and rebased.json()["rebased_over"] == [f"s:{sid}"]
         doc = http.get(f"/api/v1/transcripts/{tid}").json()
         assert doc["title"] == "Standup" and doc["text"] == "hullo world" and doc["revision"] == 3
@@ -45,7 +51,12 @@ def test_save_conflict_and_rebase_over_http(settings: Settings) -> None:
         for body in (b"{not json", b'{"base_revision": "one", "ops": []}', b'{"ops": [{"op": "note", "text": "x"}]}'):
             bad = http.post(f"/api/v1/transcripts/{tid}/edits", content=body, headers={"Content-Type": "application/json"})
             assert bad.status_code == 400, body
-        assert http.post("/api/v1/transcripts/nope/edits", json={"base_revision": 1, "ops": [{"op": "note", "text": "x"}]}).status_code == 404
+        assert (
+            http.post(
+                "/api/v1/transcripts/nope/edits", json={"base_revision": 1, "ops": [{"op": "note", "text": "x"}]}
+            ).status_code
+            == 404
+        )
         # Search sees the edited word, with its segment and a link to it.
         found = http.get("/api/v1/search", params={"q": "hullo"}).json()
         assert found["total"] == 1 and found["items"][0]["link"].startswith(f"/t/{tid}?t=")
@@ -60,7 +71,10 @@ def test_bulk_delete_is_all_or_nothing(settings: Settings) -> None:
         assert http.get(f"/api/v1/transcripts/{first}").status_code == 200
         done = http.post("/api/v1/transcripts/delete", json={"ids": [first, second]})
         assert done.status_code == 200 and sorted(done.json()["deleted"]) == sorted([first, second])
-        assert http.get(f"/api/v1/transcripts/{first}").status_code == 404 and http.get(f"/api/v1/transcripts/{second}").status_code == 404
+        assert (
+            http.get(f"/api/v1/transcripts/{first}").status_code == 404
+            and http.get(f"/api/v1/transcripts/{second}").status_code == 404
+        )
 
 
 def test_compare_keep_one_deletes_the_other_models_transcripts(settings: Settings) -> None:

@@ -31,24 +31,55 @@ TRICKY = "A --> B is <b>bold</b> & fun 🎉 = SUM(1) and שלום עולם right
 def _seg(i: int, start: float, end: float, text: str, speaker: str) -> dict:
     tokens = text.split()
     step = (end - start) / len(tokens)
-    words = [{"start": round(start + k * step, 3), "end": round(start + (k + 1) * step - 0.02, 3), "word": f" {w}",
-              "probability": 0.9, "speaker": speaker} for k, w in enumerate(tokens)]
+    words = [
+        {
+            "start": round(start + k * step, 3),
+            "end": round(start + (k + 1) * step - 0.02, 3),
+            "word": f" {w}",
+            "probability": 0.9,
+            "speaker": speaker,
+        }
+        for k, w in enumerate(tokens)
+    ]
     return {"id": i, "start": start, "end": end, "text": text, "speaker": speaker, "words": words}
 
 
 DOC = {
-    "id": "0123456789abcdef", "job_id": None, "filename": "board meeting – März.wav", "size_bytes": 1234, "model": "tiny.en",
-    "task": "transcribe", "language": "en", "language_probability": 0.98, "duration": 3725.0,
-    "created_at": "2026-11-22T10:00:00.000Z", "updated_at": "2026-11-22T10:00:00.000Z", "workspace_id": "w", "created_by": "u",
-    "text": "", "options": {}, "timings": {}, "diarization": {"engine": "embedded", "speakers": 2, "turns": 5},
-    "speakers": [{"id": "S1", "label": "Speaker 1", "display_name": None},
-                 {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada Ó'Brien"}],
+    "id": "0123456789abcdef",
+    "job_id": None,
+    "filename": "board meeting – März.wav",
+    "size_bytes": 1234,
+    "model": "tiny.en",
+    "task": "transcribe",
+    "language": "en",
+    "language_probability": 0.98,
+    "duration": 3725.0,
+    "created_at": "2026-11-22T10:00:00.000Z",
+    "updated_at": "2026-11-22T10:00:00.000Z",
+    "workspace_id": "w",
+    "created_by": "u",
+    "text": "",
+    "options": {},
+    "timings": {},
+    "diarization": {"engine": "embedded", "speakers": 2, "turns": 5},
+    "speakers": [
+        {"id": "S1", "label": "Speaker 1", "display_name": None},
+        {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada Ó'Brien"},
+    ],
     "segments": [
-        _seg(0, 7.3, 11.0, "Good morning everyone, thank you for joining the quarterly review of our clinical results today.", "S1"),
+        _seg(
+            0, 7.3, 11.0, "Good morning everyone, thank you for joining the quarterly review of our clinical results today.", "S1"
+        ),
         _seg(1, 11.5, 14.0, TRICKY, "S1"),
         _seg(2, 14.2, 20.0, f"{CJK} {RUSSIAN}", "S2"),
         _seg(3, 20.5, 24.0, f"{BENGALI} {GUJARATI}", "S2"),
-        _seg(4, 3700.0, 3725.0, f"{ARABIC} and a very long closing sentence that goes on and on well past what one subtitle cue may hold on the screen.", "S1"),
+        _seg(
+            4,
+            3700.0,
+            3725.0,
+            f"{ARABIC} and a very long closing sentence that goes on and on well past what one subtitle cue may hold on the screen.",
+            "S1",
+        ),
     ],
 }
 TEXT_FORMATS = ("txt", "srt", "vtt", "json", "md", "csv")
@@ -90,7 +121,10 @@ def test_vtt_parses_with_webvtt_py_and_obeys_cue_rules() -> None:
         lines = caption.raw_text.split("\n")
         assert len(lines) <= options.max_lines
         plain = [line.split(">", 1)[1] if line.startswith("<v ") else line for line in lines]
-        assert all(len(line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")) <= options.max_chars_per_line for line in plain)
+        assert all(
+            len(line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")) <= options.max_chars_per_line
+            for line in plain
+        )
         assert caption.raw_text.count("-->") == 0  # escaped, so it cannot end the cue
     assert captions[0].voice == "Speaker 1"
     assert any(c.voice == "Dr. Ada Ó'Brien" for c in captions)
@@ -202,6 +236,8 @@ def test_options_are_validated() -> None:
         ExportOptions.parse({"max_lines": "9"})
     with pytest.raises(OptionsError, match="bad value"):
         ExportOptions.parse({"timestamps": "perhaps"})
-    assert ExportOptions.parse({"timestamps": "false", "max_cue_seconds": "3.5"}) == ExportOptions(timestamps=False, max_cue_seconds=3.5)
+    assert ExportOptions.parse({"timestamps": "false", "max_cue_seconds": "3.5"}) == ExportOptions(
+        timestamps=False, max_cue_seconds=3.5
+    )
     with pytest.raises(ValueError, match="unknown format"):
         exports.render(DOC, "exe")

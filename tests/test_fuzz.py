@@ -22,8 +22,15 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from appliance.web.app import create_app
 
     root = tmp_path_factory.mktemp("fuzz")
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(root), "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
-                           "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000", "APPLIANCE_WORKER__MAX_QUEUED_JOBS": "1000"})
+    settings = load(
+        None,
+        {
+            "APPLIANCE_DATA_DIR": str(root),
+            "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+            "APPLIANCE_QUOTAS__CONCURRENT_JOBS": "1000",
+            "APPLIANCE_WORKER__MAX_QUEUED_JOBS": "1000",
+        },
+    )
     state["key"] = bootstrap(settings)
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server:
         yield schemathesis.openapi.from_url(f"{server.url}/schema/openapi.json")

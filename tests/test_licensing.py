@@ -36,10 +36,18 @@ def machine(tmp_path: Path) -> Path:
 
 def payload(fp: L.Fingerprint, **changes: Any) -> dict[str, Any]:
     base = {
-        "product": L.PRODUCT, "schema": L.SCHEMA, "license_id": "K-1", "serial": 1, "customer": "Hospital",
-        "features": ["diarization", "api"], "limits": {"max_users": 3},
-        "issued_at": L.iso(NOW - timedelta(days=1)), "not_before": L.iso(NOW - timedelta(days=1)),
-        "expires_at": L.iso(NOW + timedelta(days=200)), "grace_days": 10, "nonce": "n-1",
+        "product": L.PRODUCT,
+        "schema": L.SCHEMA,
+        "license_id": "K-1",
+        "serial": 1,
+        "customer": "Hospital",
+        "features": ["diarization", "api"],
+        "limits": {"max_users": 3},
+        "issued_at": L.iso(NOW - timedelta(days=1)),
+        "not_before": L.iso(NOW - timedelta(days=1)),
+        "expires_at": L.iso(NOW + timedelta(days=200)),
+        "grace_days": 10,
+        "nonce": "n-1",
         "binding": {"machine": fp.machine, "gpus": list(fp.gpus), "min_gpu_match": max(1, len(fp.gpus) - 1) if fp.gpus else 0},
     }
     base.update(changes)
@@ -60,9 +68,17 @@ def armor(envelope: dict[str, Any] | list[Any] | str) -> str:
     return f"{L.ARMOR_BEGIN}\n{base64.b64encode(raw.encode()).decode()}\n{L.ARMOR_END}\n"
 
 
-def store(tmp_path: Path, machine: Path, clock: Clock | None = None, gpus: list[str] | None = None, witness: Any = None) -> LicenseStore:
-    return LicenseStore(tmp_path / "lic", machine, trusted=TEST_TRUST, clock=clock or Clock(), gpus=gpus or [],
-                        newest_event=witness or (lambda: None))
+def store(
+    tmp_path: Path, machine: Path, clock: Clock | None = None, gpus: list[str] | None = None, witness: Any = None
+) -> LicenseStore:
+    return LicenseStore(
+        tmp_path / "lic",
+        machine,
+        trusted=TEST_TRUST,
+        clock=clock or Clock(),
+        gpus=gpus or [],
+        newest_event=witness or (lambda: None),
+    )
 
 
 # --------------------------------------------------------------------------- signature and format
@@ -322,7 +338,9 @@ def test_not_yet_valid_and_skew(machine: Path) -> None:
     fp = L.fingerprint(machine, [])
     lic = L.verify(issue(fp, not_before=L.iso(NOW + timedelta(days=3))), TEST_TRUST)
     assert L.state_of(lic, NOW, tampered=False).state == "not_yet_valid"
-    lic = L.verify(issue(fp, issued_at=L.iso(NOW + timedelta(minutes=2)), not_before=L.iso(NOW + timedelta(minutes=2))), TEST_TRUST)
+    lic = L.verify(
+        issue(fp, issued_at=L.iso(NOW + timedelta(minutes=2)), not_before=L.iso(NOW + timedelta(minutes=2))), TEST_TRUST
+    )
     assert L.state_of(lic, NOW, tampered=False).state == "valid"  # 2 minutes of skew is tolerated
     lic = L.verify(issue(fp, issued_at=L.iso(NOW + timedelta(hours=2))), TEST_TRUST)
     assert L.state_of(lic, NOW, tampered=False).state == "clock_tampered"  # clock before the issue time
@@ -384,8 +402,15 @@ def _witnessed(tmp_path: Path, machine: Path, clock: Clock) -> tuple[LicenseStor
 
     db = connect(tmp_path / "appliance.db")
     migrations.apply(db)
-    s = LicenseStore(tmp_path / "lic", machine, trusted=TEST_TRUST, clock=clock, gpus=[],
-                     newest_event=lambda: license_store.newest_job_time(db), witness=license_store.Witness(lambda: db))
+    s = LicenseStore(
+        tmp_path / "lic",
+        machine,
+        trusted=TEST_TRUST,
+        clock=clock,
+        gpus=[],
+        newest_event=lambda: license_store.newest_job_time(db),
+        witness=license_store.Witness(lambda: db),
+    )
     return s, db
 
 
@@ -399,7 +424,7 @@ def test_deleting_or_garbling_the_evaluation_file_does_not_restart_the_evaluatio
         if attack == "delete":
             (folder / "evaluation.json").unlink()
         elif attack == "garble":
-            (folder / "evaluation.json").write_text("{\"started_at\": \"soon\"")
+            (folder / "evaluation.json").write_text('{"started_at": "soon"')
         elif attack == "post-date":
             (folder / "evaluation.json").write_text(json.dumps({"started_at": L.iso(clock.now)}))
         else:
@@ -440,8 +465,20 @@ def test_a_clock_that_ran_ahead_is_corrected_by_an_admin_and_a_rollback_is_still
     assert s.state().state == "evaluation"
     clock.now = NOW + timedelta(days=365)  # the hardware clock jumped a year ahead; work went on
     assert s.state().state == "none"  # (the evaluation ran out meanwhile; what matters is the clock)
-    db["jobs"].insert({"id": "j", "state": "done", "filename": "a.wav", "size_bytes": 1, "models": "[]", "options": "{}",
-                       "priority": 0, "created_at": L.iso(clock.now), "transcript_ids": "[]", "progress": 1.0})
+    db["jobs"].insert(
+        {
+            "id": "j",
+            "state": "done",
+            "filename": "a.wav",
+            "size_bytes": 1,
+            "models": "[]",
+            "options": "{}",
+            "priority": 0,
+            "created_at": L.iso(clock.now),
+            "transcript_ids": "[]",
+            "progress": 1.0,
+        }
+    )
     clock.now = NOW + timedelta(days=1)  # set right again
     (tmp_path / "lic" / "clock.json").unlink()  # the file alone no longer holds the mark
     assert s.state().state == "clock_tampered"

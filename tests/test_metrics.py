@@ -30,8 +30,10 @@ def test_metrics_match_the_jobs_run(settings: Settings) -> None:
     # The fake recognizer fails on exactly 3 s of audio: one job of 2 s and one of 5 s succeed, one fails.
     recognizer = FakeRecognizer(explode=lambda audio: len(audio) == 16000 * 3)
     with running(settings, recognizer=recognizer) as http:
-        ids = [http.post("/api/v1/transcriptions", files={"file": (f"{s}.wav", _wav(s), "audio/wav")}).json()["job_id"]
-               for s in (2, 5, 3)]
+        ids = [
+            http.post("/api/v1/transcriptions", files={"file": (f"{s}.wav", _wav(s), "audio/wav")}).json()["job_id"]
+            for s in (2, 5, 3)
+        ]
         states = [wait_for_job(http.get, job_id)["state"] for job_id in ids]
         assert states == ["done", "done", "failed"]
         response = http.get("/metrics")

@@ -107,38 +107,47 @@ REASONS = {
 }
 
 
-@pytest.mark.parametrize("damage", ["bad_hash", "truncated", "bad_signature", "path_traversal", "symlink", "extra_file",
-                                    "missing_file", "not_a_tar"])
-def test_corrupt_pack_is_refused_and_current_model_stays(settings: Settings, packs: dict[str, Path], tmp_path: Path,
-                                                         damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage", ["bad_hash", "truncated", "bad_signature", "path_traversal", "symlink", "extra_file", "missing_file", "not_a_tar"]
+)
+def test_corrupt_pack_is_refused_and_current_model_stays(
+    settings: Settings, packs: dict[str, Path], tmp_path: Path, damage: str
+) -> None:
     models_dir = _models(settings)
     import_pack(models_dir, packs["plain"], TRUST, passing_smoke)
     bad = tmp_path / "bad.tar"
     if damage == "bad_hash":
+
         def change(m: tarfile.TarInfo, d: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
             return [(m, d[:-1] + bytes([d[-1] ^ 1]) if m.name == "model/model.bin" else d)]
+
         _tampered(packs["plain"], bad, change)
     elif damage == "truncated":
         data = packs["plain"].read_bytes()
         bad.write_bytes(data[: len(data) // 2])
     elif damage == "bad_signature":
+
         def change(m: tarfile.TarInfo, d: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
             if m.name == "manifest.json.minisig":
                 return [(m, OTHER_KEY.sign(manifest_body[0]).encode())]
             if m.name == "manifest.json":
                 manifest_body.append(d)
             return [(m, d)]
+
         manifest_body: list[bytes] = []
         _tampered(packs["plain"], bad, change)
     elif damage in ("path_traversal", "symlink", "extra_file"):
+
         def change(m: tarfile.TarInfo, d: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
             if m.name != "model/config.json":
                 return [(m, d)]
-            extra = tarfile.TarInfo({"path_traversal": "model/../../escaped.txt", "symlink": "model/link",
-                                     "extra_file": "model/extra.bin"}[damage])
+            extra = tarfile.TarInfo(
+                {"path_traversal": "model/../../escaped.txt", "symlink": "model/link", "extra_file": "model/extra.bin"}[damage]
+            )
             if damage == "symlink":
                 extra.type, extra.linkname = tarfile.SYMTYPE, "/etc/passwd"
             return [(m, d), (extra, b"owned")]
+
         _tampered(packs["plain"], bad, change)
     elif damage == "missing_file":
         _tampered(packs["plain"], bad, lambda m, d: [] if m.name == "model/tokenizer.json" else [(m, d)])
@@ -165,8 +174,9 @@ def test_failed_smoke_test_keeps_the_current_model(settings: Settings, packs: di
     assert not (models_dir / ".packs" / "tiny.en@r2").exists()
 
 
-def test_a_plain_model_directory_is_adopted_so_it_can_be_rolled_back_to(settings: Settings, tiny: Path,
-                                                                        packs: dict[str, Path]) -> None:
+def test_a_plain_model_directory_is_adopted_so_it_can_be_rolled_back_to(
+    settings: Settings, tiny: Path, packs: dict[str, Path]
+) -> None:
     models_dir = _models(settings)
     plain = models_dir / "tiny.en"
     plain.mkdir()
@@ -229,8 +239,9 @@ def test_api_lists_pack_models_with_revision_size_and_languages(settings: Settin
     assert tiny["languages"] == ["en"] and tiny["default"] is True
 
 
-def test_truncated_zstd_pack_and_foreign_link_are_refused(settings: Settings, tiny: Path, packs: dict[str, Path],
-                                                          tmp_path: Path) -> None:
+def test_truncated_zstd_pack_and_foreign_link_are_refused(
+    settings: Settings, tiny: Path, packs: dict[str, Path], tmp_path: Path
+) -> None:
     models_dir = _models(settings)
     cut = tmp_path / "cut.tar.zst"
     cut.write_bytes(packs["r1"].read_bytes()[:5_000_000])

@@ -35,13 +35,21 @@ FILE_NAME = "Kestrel-Budget-Review-4471"
 SENTENCE = "Orange giraffes painted the lighthouse in Marseille yesterday."
 HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/test_private_jobs.py)
 PRIVATE_SENTENCE = "The harbour pilot counted seven blue boats before noon."
-TRACED = ("socket,connect,sendto,sendmsg,sendmmsg,open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"
-          "link,linkat,symlink,symlinkat,truncate,unlink,unlinkat")
+TRACED = (
+    "socket,connect,sendto,sendmsg,sendmmsg,open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"
+    "link,linkat,symlink,symlinkat,truncate,unlink,unlinkat"
+)
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 # Pseudo-files a process may open for writing without storing anything: the null device, terminals,
 # its own /proc entries (thread names, OOM score).
-HARMLESS_PREFIXES = ("/dev/null", "/dev/tty", "/dev/pts/", "/proc/self/", "/proc/thread-self/",
-                     "/dev/shm/sem.")  # POSIX semaphores (multiprocessing, joblib): RAM, and hold a counter
+HARMLESS_PREFIXES = (
+    "/dev/null",
+    "/dev/tty",
+    "/dev/pts/",
+    "/proc/self/",
+    "/proc/thread-self/",
+    "/dev/shm/sem.",
+)  # POSIX semaphores (multiprocessing, joblib): RAM, and hold a counter
 
 
 def _strace() -> str:
@@ -76,15 +84,32 @@ class Trace:
         return bad
 
     def refused_sockets(self) -> list[str]:
-        return [line for line in self.calls("socket") if "AF_UNIX" not in line and "AF_NETLINK" not in line
-                and "= -1 EPERM" in line]
+        return [
+            line for line in self.calls("socket") if "AF_UNIX" not in line and "AF_NETLINK" not in line and "= -1 EPERM" in line
+        ]
 
     def writes_outside(self, data_dir: Path, cwd: Path) -> list[str]:
         bad = []
         for line in self.lines:
             name = line.split("(", 1)[0]
-            if name not in ("open", "openat", "openat2", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
-                            "link", "linkat", "symlink", "symlinkat", "truncate", "unlink", "unlinkat"):
+            if name not in (
+                "open",
+                "openat",
+                "openat2",
+                "creat",
+                "mkdir",
+                "mkdirat",
+                "rename",
+                "renameat",
+                "renameat2",
+                "link",
+                "linkat",
+                "symlink",
+                "symlinkat",
+                "truncate",
+                "unlink",
+                "unlinkat",
+            ):
                 continue
             if name in ("open", "openat", "openat2") and not any(flag in line for flag in WRITE_FLAGS):
                 continue
@@ -137,14 +162,39 @@ def _start(tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str
         d.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "ORT_", "XDG_")) and k != "TMPDIR"}
-    env.update({"APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_MODELS_DIR": str(models), "HOME": str(tmp / "home"),
-                "APPLIANCE_DIARIZATION__DEVICE": "cpu", "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "APPLIANCE_DATA_DIR": str(data_dir),
+            "APPLIANCE_MODELS_DIR": str(models),
+            "HOME": str(tmp / "home"),
+            "APPLIANCE_DIARIZATION__DEVICE": "cpu",
+            "APPLIANCE_QUOTAS__REQUESTS_PER_MINUTE": "100000",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     env.update(environ or {})
     stdout = tmp / "console.log"
     code = f"{prelude}\nfrom appliance.cli import app\napp()"
-    command = [_strace(), "-f", "-ff", "-qq", "-y", "-s", "256", "-e", f"trace={TRACED}", "-o", str(trace_dir / "t"),
-               sys.executable, "-c", code, "serve", "--port", str(port)]
+    command = [
+        _strace(),
+        "-f",
+        "-ff",
+        "-qq",
+        "-y",
+        "-s",
+        "256",
+        "-e",
+        f"trace={TRACED}",
+        "-o",
+        str(trace_dir / "t"),
+        sys.executable,
+        "-c",
+        code,
+        "serve",
+        "--port",
+        str(port),
+    ]
     with stdout.open("wb") as sink:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     server = Server(process, f"http://127.0.0.1:{port}", data_dir, trace_dir, cwd, stdout)
@@ -207,19 +257,31 @@ def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Ite
         with _client(server.url, key) as http:
             first_inference = time.monotonic()
             # Standard job: VAD (onnxruntime), recognition (CTranslate2), the embedded speaker engine.
-            embedded = http.post("/api/v1/transcriptions", files={"file": (f"{FILE_NAME}.wav", speech, "audio/wav")},
-                                 data={"diarize": "true", "diarization_engine": "embedded", "vad_filter": "true"})
+            embedded = http.post(
+                "/api/v1/transcriptions",
+                files={"file": (f"{FILE_NAME}.wav", speech, "audio/wav")},
+                data={"diarize": "true", "diarization_engine": "embedded", "vad_filter": "true"},
+            )
             assert embedded.status_code == 202, embedded.text
             # pyannote (torch) on a short clip.
-            torch_job = http.post("/api/v1/transcriptions", files={"file": (f"{FILE_NAME}-b.wav", speech, "audio/wav")},
-                                  data={"diarize": "true", "diarization_engine": "pyannote"})
+            torch_job = http.post(
+                "/api/v1/transcriptions",
+                files={"file": (f"{FILE_NAME}-b.wav", speech, "audio/wav")},
+                data={"diarize": "true", "diarization_engine": "pyannote"},
+            )
             assert torch_job.status_code == 202, torch_job.text
             # A private job: the owner enrols (keys made here, as the browser would), then uploads.
             uid = http.get("/api/v1/me").json()["user"]["id"]
             enrolment = pc.enrol("a private passphrase for the audit", uid)
-            assert http.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
-            private = http.post("/api/v1/transcriptions", files={"file": ("private-dictation.wav", private_speech, "audio/wav")},
-                                data={"private": "true"})
+            assert (
+                http.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code
+                == 201
+            )
+            private = http.post(
+                "/api/v1/transcriptions",
+                files={"file": ("private-dictation.wav", private_speech, "audio/wav")},
+                data={"private": "true"},
+            )
             assert private.status_code == 202, private.text
             jobs = [wait_for_job(http.get, r.json()["job_id"], timeout=600) for r in (embedded, torch_job, private)]
             assert [j["state"] for j in jobs] == ["done"] * 3, jobs
@@ -247,9 +309,18 @@ def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Ite
                 time.sleep(remaining)
             found["metrics_idle"] = http.get("/metrics").text
             found["idle_seconds"] = time.monotonic() - first_inference
-        doctor = subprocess.run([sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
-                                env={**os.environ, "APPLIANCE_DATA_DIR": str(server.data_dir), "APPLIANCE_MODELS_DIR": str(models),
-                                     "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+        doctor = subprocess.run(
+            [sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
+            env={
+                **os.environ,
+                "APPLIANCE_DATA_DIR": str(server.data_dir),
+                "APPLIANCE_MODELS_DIR": str(models),
+                "PYTHONPATH": str(REPO),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         found["doctor"] = json.loads(doctor.stdout)["egress_lock"]
     finally:
         _stop(server)
@@ -283,8 +354,16 @@ def test_the_console_holds_no_content(session: dict[str, object]) -> None:
     console = server.output()
     assert "request id=" in console and "route=/api/v1/transcriptions" in console  # the structured line is there
     lowered = console.lower()
-    for needle in (FILE_NAME.lower(), "marseille", "giraffe", str(session["token"]).lower(), CLIENT_ADDRESS, "harbour",
-                   "q=", "private-dictation"):
+    for needle in (
+        FILE_NAME.lower(),
+        "marseille",
+        "giraffe",
+        str(session["token"]).lower(),
+        CLIENT_ADDRESS,
+        "harbour",
+        "q=",
+        "private-dictation",
+    ):
         assert needle not in lowered, f"{needle!r} in the console output"
 
 
@@ -340,9 +419,18 @@ def test_the_lock_refuses_native_code_inside_the_real_server(tmp_path: Path) -> 
         assert child_status != 0  # a child process is under the same lock
         report = None
         for _ in range(50):
-            doctor = subprocess.run([sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
-                                    env={**os.environ, "APPLIANCE_DATA_DIR": str(server.data_dir), "APPLIANCE_MODELS_DIR": str(models),
-                                         "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+            doctor = subprocess.run(
+                [sys.executable, "-c", "from appliance.cli import app; app()", "doctor", "--json"],
+                env={
+                    **os.environ,
+                    "APPLIANCE_DATA_DIR": str(server.data_dir),
+                    "APPLIANCE_MODELS_DIR": str(models),
+                    "PYTHONPATH": str(REPO),
+                },
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             report = json.loads(doctor.stdout)["egress_lock"]
             if report["refused"] >= 4:
                 break
@@ -377,4 +465,5 @@ def test_the_installed_onnxruntime_has_no_telemetry_client() -> None:
     libraries = confinement.onnxruntime_libraries()
     assert libraries, "onnxruntime is a dependency (faster-whisper's VAD)"
     assert confinement.installed_telemetry_builds() == {"onnxruntime": False}, (
-        "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading")
+        "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading"
+    )

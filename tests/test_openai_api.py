@@ -31,16 +31,18 @@ def test_every_response_format(client, speech_wav: Path) -> None:  # type: ignor
         result = api.audio.transcriptions.create(model="whisper-1", file=f)
     assert "lazy" in result.text.lower()
     with speech_wav.open("rb") as f:
-        text = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="text", temperature=0.0,
-                                               prompt="A sentence about a fox.", language="en")
+        text = api.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="text", temperature=0.0, prompt="A sentence about a fox.", language="en"
+        )
     assert isinstance(text, str) and "lazy" in text.lower()
     for fmt, start in (("srt", "1\n00:00:"), ("vtt", "WEBVTT")):
         with speech_wav.open("rb") as f:
             body = api.audio.transcriptions.create(model="tiny.en", file=f, response_format=fmt)
         assert body.startswith(start), fmt
     with speech_wav.open("rb") as f:
-        verbose = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
-                                                  timestamp_granularities=["word", "segment"])
+        verbose = api.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="verbose_json", timestamp_granularities=["word", "segment"]
+        )
     assert verbose.language == "english" and verbose.duration > 4
     assert verbose.words and verbose.words[0].end > verbose.words[0].start
     assert verbose.segments and "lazy" in " ".join(s.text for s in verbose.segments).lower()
@@ -75,8 +77,10 @@ class GatedRecognizer:
         progress(duration / 2, "first part")
         self.saw_first_while_running = self.first_seen.wait(60)
         progress(duration, "second part")
-        segments = [Segment(0.0, 1.0, "first part", [Word(0.0, 0.5, " first", 0.9), Word(0.5, 1.0, " part", 0.9)]),
-                    Segment(1.0, 2.0, "second part", [Word(1.0, 1.5, " second", 0.9), Word(1.5, 2.0, " part", 0.9)])]
+        segments = [
+            Segment(0.0, 1.0, "first part", [Word(0.0, 0.5, " first", 0.9), Word(0.5, 1.0, " part", 0.9)]),
+            Segment(1.0, 2.0, "second part", [Word(1.0, 1.5, " second", 0.9), Word(1.5, 2.0, " part", 0.9)]),
+        ]
         return AsrResult(segments, "en", 1.0, duration, 0.1)
 
 
@@ -155,8 +159,10 @@ def test_a_key_made_not_to_store_keeps_no_transcript(settings: Settings, speech_
     from appliance.web.app import create_app
 
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
         made = http.post("/api/v1/apikeys", json={"name": "dictation tool", "scope": "transcribe", "store": False})
         assert made.status_code == 201 and made.json()["store"] is False
         listed = {k["name"]: k["store"] for k in http.get("/api/v1/apikeys").json()}
@@ -189,16 +195,20 @@ def test_verbose_json_scores_are_faster_whispers_own(settings: Settings, speech_
 
     # The sequential decoder, one thread, int8: the same call made directly below.
     settings = dataclasses.replace(
-        settings, models=dataclasses.replace(settings.models, batched=False, cpu_threads=1, compute_type="int8"),
-        transcription=dataclasses.replace(settings.transcription, vad_filter=False))
+        settings,
+        models=dataclasses.replace(settings.models, batched=False, cpu_threads=1, compute_type="int8"),
+        transcription=dataclasses.replace(settings.transcription, vad_filter=False),
+    )
     key = bootstrap(settings)
     with LiveServer(create_app(settings)) as server, speech_wav.open("rb") as f:
         api = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
-        verbose = api.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
-                                                  timestamp_granularities=["segment"])
+        verbose = api.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="verbose_json", timestamp_granularities=["segment"]
+        )
     model = WhisperModel(str(embedded_model_path()), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
-    segments, _info = model.transcribe(decode(speech_wav.read_bytes()).samples, beam_size=5, word_timestamps=True,
-                                       vad_filter=False)
+    segments, _info = model.transcribe(
+        decode(speech_wav.read_bytes()).samples, beam_size=5, word_timestamps=True, vad_filter=False
+    )
     reference = list(segments)
     ours = verbose.model_dump()["segments"]
     assert len(ours) == len(reference) >= 1

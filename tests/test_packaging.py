@@ -59,7 +59,7 @@ def _dockerfile() -> str:
 
 
 def _instructions(keyword: str) -> list[str]:
-    return [line.strip()[len(keyword) + 1:] for line in _dockerfile().splitlines() if line.strip().startswith(keyword + " ")]
+    return [line.strip()[len(keyword) + 1 :] for line in _dockerfile().splitlines() if line.strip().startswith(keyword + " ")]
 
 
 def _pyproject() -> dict:
@@ -103,7 +103,7 @@ def test_every_python_dependency_the_dockerfile_installs_matches_pyproject() -> 
     assert installs
     pins = _lock()
     for cmd in installs:
-        tokens = cmd.split()[cmd.split().index("install") + 1:]
+        tokens = cmd.split()[cmd.split().index("install") + 1 :]
         # No resolver at build time: only the lock's exact versions, then the package itself.
         assert "--no-deps" in tokens, cmd
         for token in tokens:
@@ -117,7 +117,9 @@ def test_every_python_dependency_the_dockerfile_installs_matches_pyproject() -> 
         requirement = Requirement(line)
         version = pins.get(canonicalize_name(requirement.name))
         assert version is not None, f"{requirement.name} is in pyproject.toml but not in requirements.lock"
-        assert requirement.specifier.contains(version, prereleases=True), f"lock has {requirement.name}=={version}, pyproject wants {requirement.specifier}"
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"lock has {requirement.name}=={version}, pyproject wants {requirement.specifier}"
+        )
     # The no-deps extra (its version is pinned in pyproject's comment and scripts/test) is in the lock too.
     resemblyzer = re.search(r"resemblyzer==([\d.]+)", (REPO / "pyproject.toml").read_text()).group(1)
     assert pins["resemblyzer"] == resemblyzer and f"resemblyzer=={resemblyzer}" in (REPO / "scripts" / "test").read_text()
@@ -171,7 +173,20 @@ def test_scripts_are_strict_executable_and_parse() -> None:
 
 def test_operator_guide_covers_the_operations_and_readme_links_it() -> None:
     guide = (REPO / "docs" / "operator-guide.md").read_text().lower()
-    for topic in ("install", "upgrade", "backup", "restore", "licence", "tls", "certificate", "model pack",
-                  "rollback", "selftest", "troubleshooting", "driver", "535.54.03"):
+    for topic in (
+        "install",
+        "upgrade",
+        "backup",
+        "restore",
+        "licence",
+        "tls",
+        "certificate",
+        "model pack",
+        "rollback",
+        "selftest",
+        "troubleshooting",
+        "driver",
+        "535.54.03",
+    ):
         assert topic in guide, topic
     assert "docs/operator-guide.md" in (REPO / "README.md").read_text()

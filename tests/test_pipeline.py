@@ -17,7 +17,9 @@ def engine() -> WhisperEngine:
 
 
 @pytest.mark.parametrize("ext", sorted(FORMATS))
-def test_every_container_transcribes_the_right_words(ext: str, converted: dict[str, Path], engine: WhisperEngine, tmp_path: Path) -> None:
+def test_every_container_transcribes_the_right_words(
+    ext: str, converted: dict[str, Path], engine: WhisperEngine, tmp_path: Path
+) -> None:
     options = parse({"language": "en"}, Settings(), ModelRegistry(tmp_path))
     outputs = pipeline.run(converted[ext].read_bytes(), options, engine, lambda p: None, lambda: False)
     text = " ".join(s.text for s in outputs[0].result.segments)

@@ -130,8 +130,11 @@ def test_audio_never_reaches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert in_tmp == set(), f"files written in TMPDIR during a job: {in_tmp}"
     # Besides the database, only the licence clock mark may be written (it holds a timestamp; the
     # needle scan above would have caught audio bytes in it too).
-    outside_db = {p for p in written if p.startswith(str(data_dir)) and not Path(p).name.startswith("appliance.db")
-                  and Path(p).parent != data_dir / "license"}
+    outside_db = {
+        p
+        for p in written
+        if p.startswith(str(data_dir)) and not Path(p).name.startswith("appliance.db") and Path(p).parent != data_dir / "license"
+    }
     assert outside_db == set(), outside_db
     assert any(Path(p).name == "appliance.db" for p in written) or (data_dir / "appliance.db").exists()
 
@@ -199,9 +202,7 @@ def test_deleted_transcript_is_gone_from_file_and_wal(tmp_path: Path, speech_byt
     settings = load(None, {"APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_MODELS_DIR": str(tmp_path / "m")})
     marker = "Zanzibarquux"
     with running(settings, timeout=120) as http:
-        job = http.post(
-            "/api/v1/transcriptions", files={"file": (f"{marker}.wav", speech_bytes, "audio/wav")}
-        ).json()
+        job = http.post("/api/v1/transcriptions", files={"file": (f"{marker}.wav", speech_bytes, "audio/wav")}).json()
         done = wait_for_job(http.get, job["job_id"])
         tid = done["transcript_id"]
         spoken = http.get(f"/api/v1/transcripts/{tid}").json()["segments"][0]["text"].encode()

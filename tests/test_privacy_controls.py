@@ -21,8 +21,18 @@ CANARY = "purple-elephant-7731-canary"
 def _store(db, user, text: str, filename: str = f"{CANARY}.wav") -> str:  # type: ignore[no-untyped-def]
     words = [Word(i * 0.5, i * 0.5 + 0.4, f" {w}", 0.9) for i, w in enumerate(text.split())]
     result = AsrResult([Segment(0.0, len(words) * 0.5, text, words)], "en", 1.0, 5.0, 0.1)
-    return transcripts.store(db, result, job_id=None, filename=filename, size_bytes=1, model="tiny.en", options={},
-                             timings={}, user_id=user.id, workspace_id=user.personal_workspace_id)
+    return transcripts.store(
+        db,
+        result,
+        job_id=None,
+        filename=filename,
+        size_bytes=1,
+        model="tiny.en",
+        options={},
+        timings={},
+        user_id=user.id,
+        workspace_id=user.personal_workspace_id,
+    )
 
 
 def _files_containing(folder: Path, needle: bytes) -> list[str]:
@@ -43,7 +53,9 @@ def test_delete_my_account_leaves_no_trace(settings: Settings) -> None:
     data_dir = settings.storage.data_dir
     assert _files_containing(data_dir, CANARY.encode()) and _files_containing(data_dir, b"zephyrwombat")  # the check can see them
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, httpx.Client(base_url=server.url) as client:
-        csrf = client.post("/api/v1/auth/login", json={"email": "bob@example.org", "password": ADMIN_PASSWORD}).json()["csrf_token"]
+        csrf = client.post("/api/v1/auth/login", json={"email": "bob@example.org", "password": ADMIN_PASSWORD}).json()[
+            "csrf_token"
+        ]
         wrong = client.request("DELETE", "/api/v1/me", json={"password": "not my password"}, headers={"X-CSRF-Token": csrf})
         assert wrong.status_code == 400
         gone = client.request("DELETE", "/api/v1/me", json={"password": ADMIN_PASSWORD}, headers={"X-CSRF-Token": csrf})
@@ -89,10 +101,12 @@ def test_retention_purges_old_logs_and_optional_old_transcripts(settings: Settin
     bob = accounts.create(db, "bob@example.org", ADMIN_PASSWORD, "member")
     old, new = _store(db, bob, "an old meeting"), _store(db, bob, "a new meeting")
     db.execute("UPDATE transcripts SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = ?", [old])
-    db["request_log"].insert_all([
-        {"at": "2020-01-01T00:00:00.000Z", "method": "GET", "route": "/x", "status": 200},
-        {"at": "2999-01-01T00:00:00.000Z", "method": "GET", "route": "/y", "status": 200},
-    ])
+    db["request_log"].insert_all(
+        [
+            {"at": "2020-01-01T00:00:00.000Z", "method": "GET", "route": "/x", "status": 200},
+            {"at": "2999-01-01T00:00:00.000Z", "method": "GET", "route": "/y", "status": 200},
+        ]
+    )
     off = privacy.apply_retention(db, request_log_days=90, transcript_days=0)
     assert off == {"request_log": 1, "audit_pseudonymised": 0, "sessions": 0, "transcripts": 0, "link_snapshots": 0}
     assert transcripts.get(db, old) is not None  # transcript auto-delete is off by default
@@ -107,10 +121,15 @@ def test_request_and_audit_logs_hold_no_content(tmp_path: Path, speech_bytes: by
     settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path)})
     key = bootstrap(settings)
     secret_name = "merger-with-acme-corp"
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as client:
-        job = client.post(f"/api/v1/transcriptions?filename={secret_name}.wav&language=en", content=speech_bytes,
-                          headers={"content-type": "audio/wav"}).json()
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        job = client.post(
+            f"/api/v1/transcriptions?filename={secret_name}.wav&language=en",
+            content=speech_bytes,
+            headers={"content-type": "audio/wav"},
+        ).json()
         import time
 
         for _ in range(100):
@@ -133,7 +152,9 @@ def test_old_audit_entries_lose_addresses_but_keep_their_events(settings: Settin
     carol = accounts.create(db, "carol@example.org", ADMIN_PASSWORD, "member")
     audit.record(db, "sign_in", actor="carol@example.org", ip="192.0.2.57")
     audit.record(db, "sign_in.failed", actor="mallory-guess@example.net", ip="2001:db8:5:6::7")
-    audit.record(db, "user.created", actor="carol@example.org", target="carol@example.org", detail={"invited": "carol@example.org"})
+    audit.record(
+        db, "user.created", actor="carol@example.org", target="carol@example.org", detail={"invited": "carol@example.org"}
+    )
     audit.record(db, "sign_in", actor="carol@example.org", ip="198.51.100.9")  # recent: stays as it is
     db.execute("UPDATE audit_log SET at = '2000-01-01T00:00:00.000Z' WHERE id <= 3")
     purged = privacy.apply_retention(db, request_log_days=90, transcript_days=0, audit_pseudonymise_days=90)

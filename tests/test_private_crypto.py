@@ -54,8 +54,9 @@ def test_vector_opens_and_is_reproduced_byte_for_byte(name: str) -> None:
     iv, pt = pc.b64u_decode(v["iv"]), pc.b64u_decode(v["pt"])
     if v["typ"] == "tk-sealed":
         opened = pc.unseal_with_private_key(_raw("user_private_key"), v["envelope"], **v["ids"])
-        again = pc.seal_to_public_key(_raw("user_public_key"), pt, v["ids"]["uid"], v["ids"]["tid"],
-                                      ephemeral_pkcs8=_raw("ephemeral_private_key"), iv=iv)
+        again = pc.seal_to_public_key(
+            _raw("user_public_key"), pt, v["ids"]["uid"], v["ids"]["tid"], ephemeral_pkcs8=_raw("ephemeral_private_key"), iv=iv
+        )
     else:
         opened = pc.open_envelope(_key(v["key"]), v["envelope"], v["typ"], v["ids"])[1]
         if v["typ"] in {"transcript", "share"}:
@@ -127,10 +128,12 @@ def test_enrol_seal_and_passphrase_change_in_python() -> None:
     changed = {**record, **change}
     assert changed["kdf"]["salt"] != record["kdf"]["salt"]
     with pytest.raises(pc.CryptoRefused, match="wrong key"):
-        pc.unwrap_data_key(pc.derive_keys("first passphrase", pc.KdfParams.from_json(changed["kdf"])).kek,
-                           changed["wrapped_dk"], "u1")
-    dk = pc.unwrap_data_key(pc.derive_keys("second passphrase", pc.KdfParams.from_json(changed["kdf"])).kek,
-                            changed["wrapped_dk"], "u1")
+        pc.unwrap_data_key(
+            pc.derive_keys("first passphrase", pc.KdfParams.from_json(changed["kdf"])).kek, changed["wrapped_dk"], "u1"
+        )
+    dk = pc.unwrap_data_key(
+        pc.derive_keys("second passphrase", pc.KdfParams.from_json(changed["kdf"])).kek, changed["wrapped_dk"], "u1"
+    )
     pkcs8 = pc.unwrap_private_key(dk, changed["wrapped_private_key"], "u1")
     assert pc.open_transcript(pc.unseal_with_private_key(pkcs8, sealed, "u1", "t1"), body, "u1", "t1") == {"text": "hello"}
 
@@ -146,7 +149,6 @@ def test_javascript_module_passes_node_test() -> None:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is required (scripts/test installs nodejs): the JavaScript half of the vectors did not run")
-    result = subprocess.run([node, "--test", str(REPO / "tests" / "js")], capture_output=True, text=True, timeout=240,
-                            cwd=REPO)
+    result = subprocess.run([node, "--test", str(REPO / "tests" / "js")], capture_output=True, text=True, timeout=240, cwd=REPO)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "# fail 0" in result.stdout and "# pass " in result.stdout

@@ -120,7 +120,9 @@ def _open(http: httpx.Client, uid: str, tid: str, password: str = PASSWORD) -> d
     stored = http.get(f"/api/v1/transcripts/{tid}/envelope").json()
     dk = pc.unwrap_data_key(pc.derive_keys(password, pc.KdfParams.from_json(record["kdf"])).kek, record["wrapped_dk"], uid)
     if stored["kind"] == "tk-sealed":
-        tk = pc.unseal_with_private_key(pc.unwrap_private_key(dk, record["wrapped_private_key"], uid), stored["key_envelope"], uid, tid)
+        tk = pc.unseal_with_private_key(
+            pc.unwrap_private_key(dk, record["wrapped_private_key"], uid), stored["key_envelope"], uid, tid
+        )
     else:
         tk = pc.unwrap_transcript_key(dk, stored["key_envelope"], uid, tid)
     return pc.open_transcript(tk, stored["body"], uid, tid)
@@ -137,8 +139,10 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveServer, httpx.Client, Settings]]:
 
     settings = _settings(tmp_path)
     key = bootstrap(settings)
-    with LiveServer(create_app(settings)) as server, \
-            httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
+    with (
+        LiveServer(create_app(settings)) as server,
+        httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
         yield server, http, settings
 
 
@@ -152,8 +156,9 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
     uid, _ = _enrol(http)
 
     with Scanner(data_dir, _needles()) as scanner:
-        response = http.post("/api/v1/transcriptions", files={"file": ("call.wav", canary_wav, "audio/wav")},
-                             data={"private": "true"})
+        response = http.post(
+            "/api/v1/transcriptions", files={"file": ("call.wav", canary_wav, "audio/wav")}, data={"private": "true"}
+        )
         assert response.status_code == 202, response.text
         job = wait_for_job(http.get, response.json()["job_id"])
         assert job["state"] == "done", job
@@ -183,12 +188,16 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
     record = http.get("/api/v1/me/private-keys").json()
     stored = http.get(f"/api/v1/transcripts/{tid}/envelope").json()
     with chromium_page(f"{server.url}/login") as page:
-        browser = in_crypto_module(page, """
+        browser = in_crypto_module(
+            page,
+            """
             const keys = await sc.unlock(arg.password, arg.record, arg.uid);
             const tk = await sc.transcriptKey(keys, arg.stored, arg.uid, arg.tid);
             return {text: (await sc.openTranscript(tk, arg.stored.body, arg.uid, arg.tid)).text,
                     rewrapped: await sc.rewrapSealedKey(keys, arg.stored.key_envelope, arg.uid, arg.tid)};
-        """, {"password": PASSWORD, "record": record, "stored": stored, "uid": uid, "tid": tid})
+        """,
+            {"password": PASSWORD, "record": record, "stored": stored, "uid": uid, "tid": tid},
+        )
     assert browser["text"] == opened["text"]
 
     # The browser's re-wrap is stored, checked against the URL; the body is untouched.
@@ -201,13 +210,16 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
     assert _open(http, uid, tid)["text"] == opened["text"]
 
     # Positive control: the same audio as a standard job does put the words in the file, so the scan can see them.
-    plain = wait_for_job(http.get, http.post("/api/v1/transcriptions", files={"file": ("c.wav", canary_wav, "audio/wav")}).json()["job_id"])
+    plain = wait_for_job(
+        http.get, http.post("/api/v1/transcriptions", files={"file": ("c.wav", canary_wav, "audio/wav")}).json()["job_id"]
+    )
     assert plain["state"] == "done"
     assert Scanner(data_dir, _needles()).scan(), "the scanner cannot see transcript text: the check above proves nothing"
 
 
-def test_private_job_from_the_python_client(live: tuple[LiveServer, httpx.Client, Settings], canary_wav: bytes,
-                                            tmp_path: Path) -> None:
+def test_private_job_from_the_python_client(
+    live: tuple[LiveServer, httpx.Client, Settings], canary_wav: bytes, tmp_path: Path
+) -> None:
     server, http, _ = live
     uid, _ = _enrol(http)
     path = tmp_path / "dictation.wav"
@@ -225,8 +237,10 @@ def fake_live(settings: Settings) -> Iterator[tuple[LiveServer, httpx.Client]]:
     from appliance.web.app import create_app
 
     key = bootstrap(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
         yield server, http
 
 
@@ -235,8 +249,9 @@ def _login(url: str, secret: str) -> int:
         return anonymous.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": secret}).status_code
 
 
-def test_passphrase_change_keeps_every_envelope_byte_identical(fake_live: tuple[LiveServer, httpx.Client],
-                                                               speech_bytes: bytes) -> None:
+def test_passphrase_change_keeps_every_envelope_byte_identical(
+    fake_live: tuple[LiveServer, httpx.Client], speech_bytes: bytes
+) -> None:
     server, http = fake_live
     uid, enrolment = _enrol(http)
     tids = []
@@ -276,11 +291,17 @@ def test_passphrase_change_keeps_every_envelope_byte_identical(fake_live: tuple[
     assert _open(http, uid, tids[0], "the next passphrase")["text"] == "hello world"
     dk = pc.unwrap_data_key_with_recovery(pc.parse_recovery_key(enrolment.recovery_key), after_record["recovery_dk"], uid)
     stored = before[tids[1]]
-    tk = pc.unseal_with_private_key(pc.unwrap_private_key(dk, after_record["wrapped_private_key"], uid), stored["key_envelope"], uid, tids[1])
+    tk = pc.unseal_with_private_key(
+        pc.unwrap_private_key(dk, after_record["wrapped_private_key"], uid), stored["key_envelope"], uid, tids[1]
+    )
     assert pc.open_transcript(tk, stored["body"], uid, tids[1])["text"] == "hello world"
     # And the sign-in password changes on its own, without touching the keys.
-    assert http.post("/api/v1/me/password", json={"current_password": ADMIN_PASSWORD,
-                                                  "new_password": "a brand new password"}).status_code == 200
+    assert (
+        http.post(
+            "/api/v1/me/password", json={"current_password": ADMIN_PASSWORD, "new_password": "a brand new password"}
+        ).status_code
+        == 200
+    )
     with closing(signed_in(server.url, ADMIN_EMAIL, "a brand new password")) as session:
         assert session.get("/api/v1/me/private-keys").json() == after_record
         assert _open(session, uid, tids[0], "the next passphrase")["text"] == "hello world"
@@ -316,8 +337,9 @@ def test_key_records_are_checked_without_keys(fake_live: tuple[LiveServer, httpx
     assert _login(str(http.base_url), ADMIN_PASSWORD) == 200  # turning private transcripts on leaves signing in alone
 
 
-def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Client], settings: Settings,
-                                          speech_bytes: bytes) -> None:
+def test_envelopes_are_for_the_owner_only(
+    fake_live: tuple[LiveServer, httpx.Client], settings: Settings, speech_bytes: bytes
+) -> None:
     from appliance import accounts, apikeys, workspaces
 
     server, http = fake_live
@@ -330,19 +352,32 @@ def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Cli
     workspaces.set_member(db, team, bob.id, "admin")
     bob_key = apikeys.create(db, bob.id, "t", "admin")[0]
     db.conn.close()
-    job = http.post("/api/v1/transcriptions", params={"workspace_id": team},
-                    files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"})
+    job = http.post(
+        "/api/v1/transcriptions",
+        params={"workspace_id": team},
+        files={"file": ("a.wav", speech_bytes, "audio/wav")},
+        data={"private": "true"},
+    )
     tid = wait_for_job(http.get, job.json()["job_id"])["transcript_id"]
     stored = http.get(f"/api/v1/transcripts/{tid}/envelope").json()
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {bob_key}"}) as bob_http:
         assert bob_http.get(f"/api/v1/transcripts/{tid}/envelope").status_code == 200  # ciphertext only
-        assert bob_http.put(f"/api/v1/transcripts/{tid}/envelope/key", json={"key_envelope": stored["key_envelope"]}).status_code == 403
-        assert bob_http.put(f"/api/v1/transcripts/{tid}/envelope/body",
-                            json={"body": stored["body"], "base_revision": stored["revision"]}).status_code == 403
+        assert (
+            bob_http.put(f"/api/v1/transcripts/{tid}/envelope/key", json={"key_envelope": stored["key_envelope"]}).status_code
+            == 403
+        )
+        assert (
+            bob_http.put(
+                f"/api/v1/transcripts/{tid}/envelope/body", json={"body": stored["body"], "base_revision": stored["revision"]}
+            ).status_code
+            == 403
+        )
     # The owner saves an edit made in the browser; a stale revision is refused.
     ok = http.put(f"/api/v1/transcripts/{tid}/envelope/body", json={"body": stored["body"], "base_revision": stored["revision"]})
     assert ok.status_code == 200 and ok.json()["revision"] == stored["revision"] + 1
-    stale = http.put(f"/api/v1/transcripts/{tid}/envelope/body", json={"body": stored["body"], "base_revision": stored["revision"]})
+    stale = http.put(
+        f"/api/v1/transcripts/{tid}/envelope/body", json={"body": stored["body"], "base_revision": stored["revision"]}
+    )
     assert stale.status_code == 409
     assert http.delete(f"/api/v1/transcripts/{tid}").status_code == 204
     assert http.get(f"/api/v1/transcripts/{tid}/envelope").status_code == 404
@@ -351,7 +386,9 @@ def test_envelopes_are_for_the_owner_only(fake_live: tuple[LiveServer, httpx.Cli
         assert db.execute("SELECT count(*) FROM transcript_envelopes WHERE transcript_id = ?", [tid]).fetchone()[0] == 0
     finally:
         db.conn.close()
-    standard = wait_for_job(http.get, http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()["job_id"])
+    standard = wait_for_job(
+        http.get, http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()["job_id"]
+    )
     assert http.get(f"/api/v1/transcripts/{standard['transcript_id']}/envelope").status_code == 404
     assert uid
 
@@ -368,7 +405,9 @@ def test_an_administrators_reset_leaves_private_transcripts_alone_and_the_recove
     # Erin uses the web UI: a signed-in session (a member's API key may not manage her keys).
     with closing(signed_in(server.url, "erin@example.org")) as erin_http:
         uid, enrolment = _enrol(erin_http)
-        job = erin_http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"})
+        job = erin_http.post(
+            "/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"}
+        )
         tid = wait_for_job(erin_http.get, job.json()["job_id"])["transcript_id"]
         before = erin_http.get(f"/api/v1/transcripts/{tid}/envelope").json()
         record = erin_http.get("/api/v1/me/private-keys").json()
@@ -382,9 +421,16 @@ def test_an_administrators_reset_leaves_private_transcripts_alone_and_the_recove
         # wraps it (what newPassphraseWithRecoveryKey does in the browser).
         dk = pc.unwrap_data_key_with_recovery(pc.parse_recovery_key(enrolment.recovery_key), record["recovery_dk"], uid)
         params = pc.KdfParams.new()
-        change = {"kdf": params.to_json(), "wrapped_dk": pc.wrap_data_key(pc.derive_keys("erin's new passphrase", params).kek, dk, uid)}
-        assert erin_http.post("/api/v1/me/private-keys/passphrase",
-                              json={**change, "current_password": "temporary password"}).status_code == 200
+        change = {
+            "kdf": params.to_json(),
+            "wrapped_dk": pc.wrap_data_key(pc.derive_keys("erin's new passphrase", params).kek, dk, uid),
+        }
+        assert (
+            erin_http.post(
+                "/api/v1/me/private-keys/passphrase", json={**change, "current_password": "temporary password"}
+            ).status_code
+            == 200
+        )
         assert erin_http.get(f"/api/v1/transcripts/{tid}/envelope").json() == before
         assert _open(erin_http, uid, tid, "erin's new passphrase")["text"] == "hello world"
         with pytest.raises(pc.CryptoRefused):

@@ -43,8 +43,8 @@ class World:
     url: str
     settings: Settings
     alice: Person
-    bob: Person      # member of Team, private transcripts on
-    carol: Person    # member of Team, private transcripts off
+    bob: Person  # member of Team, private transcripts on
+    carol: Person  # member of Team, private transcripts off
     mallory: Person  # not in Team
     team: str
 
@@ -86,8 +86,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         workspaces.set_member(db, team, member.id, "member")
     db.conn.close()
     with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server:
-        w = World(server.url, settings, _person(server.url, alice_key), _person(server.url, keys["bob"]),
-                  _person(server.url, keys["carol"]), _person(server.url, keys["mallory"]), team)
+        w = World(
+            server.url,
+            settings,
+            _person(server.url, alice_key),
+            _person(server.url, keys["bob"]),
+            _person(server.url, keys["carol"]),
+            _person(server.url, keys["mallory"]),
+            team,
+        )
         _enrol(w.alice)
         _enrol(w.bob)
         yield w
@@ -96,8 +103,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _private_job(w: World, speech_bytes: bytes) -> str:
-    job = w.alice.http.post("/api/v1/transcriptions", params={"workspace_id": w.team},
-                            files={"file": ("a.wav", speech_bytes, "audio/wav")}, data={"private": "true"})
+    job = w.alice.http.post(
+        "/api/v1/transcriptions",
+        params={"workspace_id": w.team},
+        files={"file": ("a.wav", speech_bytes, "audio/wav")},
+        data={"private": "true"},
+    )
     return str(wait_for_job(w.alice.http.get, job.json()["job_id"])["transcript_id"])
 
 
@@ -131,8 +142,9 @@ def test_server_exports_and_plain_links_refuse_private_transcripts(world: World,
     names = archive.namelist()
     assert "private-keys.json" in names
     private_files = [n for n in names if n.endswith(".private.json")]
-    assert len(private_files) == 1 and not any(n.startswith(private_files[0][:-len(".private.json")] + ".") and n.endswith(".txt")
-                                               for n in names)
+    assert len(private_files) == 1 and not any(
+        n.startswith(private_files[0][: -len(".private.json")] + ".") and n.endswith(".txt") for n in names
+    )
     exported = json.loads(archive.read(private_files[0]))
     assert exported["envelopes"]["transcript_id"] == tid and "segments" not in exported
     assert pc.open_transcript(_tk(w.alice, tid), exported["envelopes"]["body"], w.alice.uid, tid)["text"] == "hello world"
@@ -141,8 +153,10 @@ def test_server_exports_and_plain_links_refuse_private_transcripts(world: World,
 def test_search_and_listing_never_return_private_rows(world: World, speech_bytes: bytes) -> None:
     w = world
     tid = _private_job(w, speech_bytes)
-    standard = wait_for_job(w.alice.http.get, w.alice.http.post(
-        "/api/v1/transcriptions", files={"file": ("b.wav", speech_bytes, "audio/wav")}).json()["job_id"])["transcript_id"]
+    standard = wait_for_job(
+        w.alice.http.get,
+        w.alice.http.post("/api/v1/transcriptions", files={"file": ("b.wav", speech_bytes, "audio/wav")}).json()["job_id"],
+    )["transcript_id"]
     found = w.alice.http.get("/api/v1/search", params={"q": "hello"}).json()
     ids = {item["transcript_id"] for item in found["items"]}
     assert standard in ids and tid not in ids
@@ -179,8 +193,12 @@ def test_sharing_with_a_teammate(world: World, speech_bytes: bytes) -> None:
     assert pc.open_transcript(bob_tk, stored["body"], w.alice.uid, tid)["text"] == "hello world"
     assert tid in {t["id"] for t in w.bob.http.get("/api/v1/private/transcripts").json()}
     # Read only for the recipient; invisible to someone outside the workspace.
-    assert w.bob.http.put(f"/api/v1/transcripts/{tid}/envelope/body",
-                          json={"body": stored["body"], "base_revision": stored["revision"]}).status_code == 403
+    assert (
+        w.bob.http.put(
+            f"/api/v1/transcripts/{tid}/envelope/body", json={"body": stored["body"], "base_revision": stored["revision"]}
+        ).status_code
+        == 403
+    )
     assert w.mallory.http.get(f"/api/v1/transcripts/{tid}/envelope").status_code == 404
     assert w.alice.http.delete(f"/api/v1/transcripts/{tid}/grants/{w.bob.uid}").status_code == 204
     assert w.bob.http.get(f"/api/v1/transcripts/{tid}/envelope").json()["kind"] == "none"
@@ -250,8 +268,18 @@ def test_converting_to_private_deletes_the_plaintext_from_the_file(world: World)
     db = connect(w.settings.storage.database_path)
     words = [Word(i * 0.5, i * 0.5 + 0.4, " " + t, 0.9) for i, t in enumerate(CANARY.split())]
     result = AsrResult([Segment(0.0, 4.0, CANARY, words)], "en", 1.0, 5.0, 0.1)
-    tid = transcripts.store(db, result, job_id=None, filename="c.wav", size_bytes=10, model="tiny.en", options={},
-                            timings={}, user_id=w.alice.uid, workspace_id=w.team)
+    tid = transcripts.store(
+        db,
+        result,
+        job_id=None,
+        filename="c.wav",
+        size_bytes=10,
+        model="tiny.en",
+        options={},
+        timings={},
+        user_id=w.alice.uid,
+        workspace_id=w.team,
+    )
     db.conn.close()
     assert all(n in _raw(w.settings) for n in CANARY_NEEDLES)  # positive control: the scan can see it
     doc = w.alice.http.get(f"/api/v1/transcripts/{tid}").json()
@@ -283,11 +311,31 @@ def test_converting_to_private_deletes_the_plaintext_from_the_file(world: World)
 def test_remote_transcribe_private(world: World, speech_wav: Path, tmp_path: Path) -> None:
     w = world
     key = w.alice.http.headers["Authorization"].split()[1]
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", w.url,
-                             "--api-key", key, "--private"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance.cli",
+            "remote",
+            "transcribe",
+            str(speech_wav),
+            "--url",
+            w.url,
+            "--api-key",
+            key,
+            "--private",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "private transcript" in result.stdout and f"{w.url}/t/" in result.stdout
     tid = result.stdout.strip().rsplit("/t/", 1)[1]
     assert w.alice.http.get(f"/api/v1/transcripts/{tid}").json()["private"] is True
-    assert pc.open_transcript(_tk(w.alice, tid), w.alice.http.get(f"/api/v1/transcripts/{tid}/envelope").json()["body"],
-                              w.alice.uid, tid)["text"] == "hello world"
+    assert (
+        pc.open_transcript(
+            _tk(w.alice, tid), w.alice.http.get(f"/api/v1/transcripts/{tid}/envelope").json()["body"], w.alice.uid, tid
+        )["text"]
+        == "hello world"
+    )

@@ -26,8 +26,16 @@ from appliance.db import connect
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
 from tests.test_private_jobs import CANARY, CANARY_WORDS, LogCapture, Scanner, _needles
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BOB, DAVE, MALLORY = "bob@example.org", "dave@example.org", "mallory@example.org"
 PASSPHRASE = "alice's private passphrase"
 BOB_PASSPHRASE = "bob's private passphrase"
@@ -77,14 +85,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     logger.addHandler(logs)
     logger.setLevel(logging.DEBUG)
     try:
-        with LiveServer(create_app(settings)) as server, \
-                httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
-                # Bob has private transcripts on, with a passphrase of their own.
-                enrolment = pc.enrol(BOB_PASSPHRASE, users[BOB].id)
-                with closing(signed_in(server.url, BOB)) as bob_session:  # as the account page does
-                    assert bob_session.put("/api/v1/me/private-keys",
-                                           json={**enrolment.record, "current_password": ADMIN_PASSWORD}).status_code == 201
-                yield World(server.url, settings, http, users[BOB].id, team, canary, standard, logs, enrolment.recovery_key)
+        with (
+            LiveServer(create_app(settings)) as server,
+            httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,
+        ):
+            # Bob has private transcripts on, with a passphrase of their own.
+            enrolment = pc.enrol(BOB_PASSPHRASE, users[BOB].id)
+            with closing(signed_in(server.url, BOB)) as bob_session:  # as the account page does
+                assert (
+                    bob_session.put(
+                        "/api/v1/me/private-keys", json={**enrolment.record, "current_password": ADMIN_PASSWORD}
+                    ).status_code
+                    == 201
+                )
+            yield World(server.url, settings, http, users[BOB].id, team, canary, standard, logs, enrolment.recovery_key)
     finally:
         logger.removeHandler(logs)
         logger.setLevel(previous)
@@ -166,8 +180,10 @@ def test_1_turn_on_private_transcripts_and_see_the_recovery_key_once(world: Worl
     page.check("#enrol-form input[name=understood]")
     page.fill("#enrol-form input[name=current_password]", ADMIN_PASSWORD)
     # The sign-in password as the passphrase is refused before any key is made; so is a typo in the repeat.
-    for passphrase, repeat, why in ((ADMIN_PASSWORD, ADMIN_PASSWORD, "not your sign-in password"),
-                                    (PASSPHRASE, PASSPHRASE + "x", "not the same")):
+    for passphrase, repeat, why in (
+        (ADMIN_PASSWORD, ADMIN_PASSWORD, "not your sign-in password"),
+        (PASSPHRASE, PASSPHRASE + "x", "not the same"),
+    ):
         page.fill("#enrol-form input[name=new_passphrase]", passphrase)
         page.fill("#enrol-form input[name=repeat_passphrase]", repeat)
         page.click("#enrol-form button[type=submit]")
@@ -217,8 +233,11 @@ def test_2_private_upload_canary_never_on_disk_and_shown_after_unlock(world: Wor
     text = page.inner_text("#transcript").lower()
     assert "giraffe" in text and "marseille" in text, text
     # The worker's sealed key was re-wrapped under the data key by this browser.
-    page.wait_for_function("""async (tid) => (await (await fetch(`/api/v1/transcripts/${tid}/envelope`)).json()).kind === 'tk'""",
-                           arg=tid, timeout=15000)
+    page.wait_for_function(
+        """async (tid) => (await (await fetch(`/api/v1/transcripts/${tid}/envelope`)).json()).kind === 'tk'""",
+        arg=tid,
+        timeout=15000,
+    )
     response = page.reload()
     assert response.headers["cache-control"] == "no-store"
     world.state["tid"] = tid
@@ -244,11 +263,17 @@ def test_3_edit_in_the_browser_is_saved_encrypted(world: World, browser: Any) ->
     rev = _rev(page)
     word.dblclick()
     page.wait_for_selector(f"#s-{sid} .seg-text[contenteditable]")
-    page.evaluate("""sid => { const el = document.querySelector(`#s-${sid} .seg-text`);
-                             el.textContent = el.textContent.replace(/giraffes?/i, 'Zeppelin'); }""", sid)
+    page.evaluate(
+        """sid => { const el = document.querySelector(`#s-${sid} .seg-text`);
+                             el.textContent = el.textContent.replace(/giraffes?/i, 'Zeppelin'); }""",
+        sid,
+    )
     page.keyboard.press("Control+Enter")
-    page.wait_for_function("since => window.SottoEditor.model.revision > since && /^Saved/.test(document.getElementById('save-state').textContent)",
-                           arg=rev, timeout=20000)
+    page.wait_for_function(
+        "since => window.SottoEditor.model.revision > since && /^Saved/.test(document.getElementById('save-state').textContent)",
+        arg=rev,
+        timeout=20000,
+    )
     after = world.alice.get(f"/api/v1/transcripts/{tid}/envelope").json()
     assert after["body"] != before["body"] and after["revision"] == before["revision"] + 1
     assert _disk_hits(world, ("Zeppelin",)) == set()  # the edit went out encrypted
@@ -360,11 +385,15 @@ def test_6_passphrase_change_keeps_every_envelope(world: World, browser: Any) ->
     page.fill(f"{form} input[name=new_passphrase]", NEW_PASSPHRASE)
     page.fill(f"{form} input[name=repeat_passphrase]", NEW_PASSPHRASE)
     page.click(f"{form} button[type=submit]")
-    page.wait_for_function("() => /Passphrase changed/.test(document.getElementById('private-passphrase-state').textContent)", timeout=30000)
+    page.wait_for_function(
+        "() => /Passphrase changed/.test(document.getElementById('private-passphrase-state').textContent)", timeout=30000
+    )
     ui.close()
     assert _envelopes(world) == before_envelopes  # byte-identical
     after_record = world.alice.get("/api/v1/me/private-keys").json()
-    assert after_record["recovery_dk"] == before_record["recovery_dk"] and after_record["wrapped_dk"] != before_record["wrapped_dk"]
+    assert (
+        after_record["recovery_dk"] == before_record["recovery_dk"] and after_record["wrapped_dk"] != before_record["wrapped_dk"]
+    )
 
     # The sign-in password is unchanged; the old passphrase no longer unlocks; the new one and the recovery key do.
     ui = Page(browser, world)
@@ -465,7 +494,9 @@ def test_9_a_reset_password_and_a_forgotten_passphrase_are_separate(world: World
     page.fill(f"{form} input[name=new_passphrase]", "bob's new passphrase")
     page.fill(f"{form} input[name=repeat_passphrase]", "bob's new passphrase")
     page.click(f"{form} button[type=submit]")
-    page.wait_for_function("() => /new passphrase opens/.test(document.getElementById('private-recover-state').textContent)", timeout=30000)
+    page.wait_for_function(
+        "() => /new passphrase opens/.test(document.getElementById('private-recover-state').textContent)", timeout=30000
+    )
     bob.page.goto(f"{world.url}/t/{world.state['tid']}")
     bob.unlock("bob's new passphrase")
     bob.page.wait_for_selector("#transcript .w")
@@ -486,17 +517,29 @@ def test_10_an_account_enrolled_the_old_way_moves_to_a_passphrase_in_the_browser
     workspaces.set_member(db, world.team, carol.id, "member")
     old = pc.enrol(carol_password, carol.id)
     auth_key = pc.derive_keys(carol_password, pc.KdfParams.from_json(old.record["kdf"])).auth_key_text
-    db.execute("INSERT INTO user_keys (user_id, kdf, wrapped_dk, recovery_dk, public_key, wrapped_private_key, "
-               "signs_in_with_auth_key, scheme, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, 'sign-in-password', '2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z')",
-               [carol.id, json.dumps(old.record["kdf"]), old.record["wrapped_dk"], old.record["recovery_dk"],
-                old.record["public_key"], old.record["wrapped_private_key"]])
+    db.execute(
+        "INSERT INTO user_keys (user_id, kdf, wrapped_dk, recovery_dk, public_key, wrapped_private_key, "
+        "signs_in_with_auth_key, scheme, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, 'sign-in-password', '2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z')",
+        [
+            carol.id,
+            json.dumps(old.record["kdf"]),
+            old.record["wrapped_dk"],
+            old.record["recovery_dk"],
+            old.record["public_key"],
+            old.record["wrapped_private_key"],
+        ],
+    )
     db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [PasswordHasher().hash(auth_key), carol.id])
     db.conn.commit()
     carol_key = apikeys.create(db, carol.id, "t", "transcribe")[0]
     db.conn.close()
     with httpx.Client(base_url=world.url, timeout=120, headers={"Authorization": f"Bearer {carol_key}"}) as api:
-        job = api.post("/api/v1/transcriptions", params={"workspace_id": world.team},
-                       files={"file": ("s.wav", world.standard.read_bytes(), "audio/wav")}, data={"private": "true"})
+        job = api.post(
+            "/api/v1/transcriptions",
+            params={"workspace_id": world.team},
+            files={"file": ("s.wav", world.standard.read_bytes(), "audio/wav")},
+            data={"private": "true"},
+        )
         tid = wait_for_job(api.get, job.json()["job_id"])["transcript_id"]
 
     ui = Page(browser, world, "carol@example.org", carol_password)  # her password signs in as it is

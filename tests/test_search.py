@@ -16,8 +16,18 @@ from appliance.diarization.merge import Speaker
 def _store(db: sqlite_utils.Database, text: str, workspace: str, language: str = "en") -> str:
     words = [Word(i * 0.5, i * 0.5 + 0.4, " " + w, 0.9, "S1") for i, w in enumerate(text.split())]
     result = AsrResult([Segment(0.0, len(words) * 0.5, " " + text, words, speaker="S1")], language, 1.0, 10.0, 0.1)
-    return transcripts.store(db, result, job_id=None, filename=f"{text[:10]}.wav", size_bytes=1, model="tiny.en", options={},
-                             timings={}, speakers=[Speaker("S1", "Speaker 1")], workspace_id=workspace)
+    return transcripts.store(
+        db,
+        result,
+        job_id=None,
+        filename=f"{text[:10]}.wav",
+        size_bytes=1,
+        model="tiny.en",
+        options={},
+        timings={},
+        speakers=[Speaker("S1", "Speaker 1")],
+        workspace_id=workspace,
+    )
 
 
 @pytest.fixture
@@ -57,7 +67,9 @@ def test_filters_language_speaker_and_dates(db: sqlite_utils.Database) -> None:
     tid = _store(db, "weekly standup notes", "w1", language="de")
     assert search.search(db, "standup", workspace_ids=["w1"], language="en")["total"] == 0
     assert search.search(db, "standup", workspace_ids=["w1"], language="de")["total"] == 1
-    editing.apply(db, tid, base_revision=1, ops=[{"op": "rename_speaker", "speaker": "S1", "name": "Dr. O'Neil 100%"}], user_id=None)
+    editing.apply(
+        db, tid, base_revision=1, ops=[{"op": "rename_speaker", "speaker": "S1", "name": "Dr. O'Neil 100%"}], user_id=None
+    )
     assert search.search(db, "standup", workspace_ids=["w1"], speaker="o'neil 100%")["total"] == 1
     assert search.search(db, "standup", workspace_ids=["w1"], speaker="_")["total"] == 0  # LIKE wildcards are literal
     assert search.search(db, "standup", workspace_ids=["w1"], date_from="2999-01-01")["total"] == 0

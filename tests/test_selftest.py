@@ -25,12 +25,15 @@ from tests.conftest import REPO
 
 def test_doctor_selftest_on_the_cpu_reports_no_egress(tmp_path: Path) -> None:
     env = {**os.environ, "APPLIANCE_MODELS_DIR": str(tmp_path / "models"), "APPLIANCE_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "doctor", "--selftest"], capture_output=True, text=True,
-                            env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "doctor", "--selftest"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["egress_attempts"] == []
-    assert report["versions"]["appliance"] == "0.1.0" and report["versions"]["ctranslate2"] and report["versions"]["faster-whisper"]
+    assert (
+        report["versions"]["appliance"] == "0.1.0" and report["versions"]["ctranslate2"] and report["versions"]["faster-whisper"]
+    )
     assert report["device"]["selected"] == "cpu" and report["device"]["cuda_devices"] == 0
     [tiny] = report["models"]
     weights = embedded_model_path() / "model.bin"  # type: ignore[operator]

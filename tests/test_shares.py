@@ -27,12 +27,31 @@ class World:
         self.key = apikeys.create(db, self.alice.id, "t", "transcribe")[0]
         words = [Word(0.5 + i * 0.4, 0.8 + i * 0.4, f" {w}", 0.9, "S1") for i, w in enumerate(SECRET_LINE.split())]
         result = AsrResult([Segment(0.5, 3.0, SECRET_LINE, words, "S1")], "en", 1.0, 3.5, 0.1)
-        self.transcript = transcripts.store(db, result, job_id=None, filename="board.wav", size_bytes=1, model="tiny.en",
-                                            options={}, timings={}, speakers=[Speaker("S1", "Speaker 1")],
-                                            user_id=self.alice.id, workspace_id=self.alice.personal_workspace_id)
-        other = transcripts.store(db, AsrResult([Segment(0, 1, "other private words", [])], "en", 1.0, 1.0, 0.1),
-                                  job_id=None, filename="other.wav", size_bytes=1, model="tiny.en", options={}, timings={},
-                                  user_id=self.alice.id, workspace_id=self.alice.personal_workspace_id)
+        self.transcript = transcripts.store(
+            db,
+            result,
+            job_id=None,
+            filename="board.wav",
+            size_bytes=1,
+            model="tiny.en",
+            options={},
+            timings={},
+            speakers=[Speaker("S1", "Speaker 1")],
+            user_id=self.alice.id,
+            workspace_id=self.alice.personal_workspace_id,
+        )
+        other = transcripts.store(
+            db,
+            AsrResult([Segment(0, 1, "other private words", [])], "en", 1.0, 1.0, 0.1),
+            job_id=None,
+            filename="other.wav",
+            size_bytes=1,
+            model="tiny.en",
+            options={},
+            timings={},
+            user_id=self.alice.id,
+            workspace_id=self.alice.personal_workspace_id,
+        )
         self.other = other
         db.conn.close()
 
@@ -42,8 +61,10 @@ def world(settings: Settings) -> Iterator[tuple[World, httpx.Client, str]]:
     from appliance.web.app import create_app
 
     w = World(settings)
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {w.key}"}) as owner:
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {w.key}"}) as owner,
+    ):
         yield w, owner, server.url
 
 
@@ -125,7 +146,10 @@ def test_expired_is_410_revoked_and_deleted_are_404(world, settings: Settings) -
 def test_workspace_policy_forbids_public_links(world) -> None:  # type: ignore[no-untyped-def]
     w, owner, url = world
     existing = _share(owner, w.transcript)
-    assert owner.put(f"/api/v1/workspaces/{w.alice.personal_workspace_id}/policy", json={"allow_public_links": False}).status_code == 200
+    assert (
+        owner.put(f"/api/v1/workspaces/{w.alice.personal_workspace_id}/policy", json={"allow_public_links": False}).status_code
+        == 200
+    )
     refused = owner.post(f"/api/v1/transcripts/{w.transcript}/shares", json={})
     assert refused.status_code == 403 and "do not allow public links" in refused.json()["detail"]
     with httpx.Client(base_url=url) as stranger:
@@ -134,7 +158,11 @@ def test_workspace_policy_forbids_public_links(world) -> None:  # type: ignore[n
 
 def test_bad_share_requests(world) -> None:  # type: ignore[no-untyped-def]
     w, owner, _url = world
-    for body, message in (({"formats": ["exe"]}, "formats"), ({"password": "123"}, "6 to 200"), ({"expires_in_days": -1}, "expires_in_days")):
+    for body, message in (
+        ({"formats": ["exe"]}, "formats"),
+        ({"password": "123"}, "6 to 200"),
+        ({"expires_in_days": -1}, "expires_in_days"),
+    ):
         response = owner.post(f"/api/v1/transcripts/{w.transcript}/shares", json=body)
         assert response.status_code == 400 and message in response.json()["detail"]
     assert owner.post("/api/v1/transcripts/nope/shares", json={}).status_code == 404
@@ -148,8 +176,16 @@ def test_share_link_in_headless_chromium_without_a_session(world) -> None:  # ty
 
     w, owner, url = world
     link = _share(owner, w.transcript, password="open sesame", formats=["txt"])
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
         page = browser.new_context().new_page()

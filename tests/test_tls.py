@@ -39,7 +39,10 @@ def test_https_protocol_and_security_headers(tls_settings) -> None:  # type: ign
     cert, key = tls.ensure_certificate(tls_settings)
     with BackgroundServer(create_app(tls_settings), certfile=cert, keyfile=key) as server:
         context = ssl.create_default_context(cafile=str(cert))
-        with socket.create_connection(("127.0.0.1", server.port)) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock,
+        ):
             assert tls_sock.version() == "TLSv1.3"
         old = ssl.create_default_context(cafile=str(cert))
         old.minimum_version = ssl.TLSVersion.TLSv1
@@ -48,7 +51,10 @@ def test_https_protocol_and_security_headers(tls_settings) -> None:  # type: ign
             old.wrap_socket(raw, server_hostname="127.0.0.1")
         twelve = ssl.create_default_context(cafile=str(cert))
         twelve.maximum_version = ssl.TLSVersion.TLSv1_2
-        with socket.create_connection(("127.0.0.1", server.port)) as raw, twelve.wrap_socket(raw, server_hostname="127.0.0.1") as s12:
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            twelve.wrap_socket(raw, server_hostname="127.0.0.1") as s12,
+        ):
             assert s12.version() == "TLSv1.2"
         with httpx.Client(base_url=server.url, verify=context) as client:
             response = client.get("/privacy")
@@ -62,8 +68,10 @@ def test_https_protocol_and_security_headers(tls_settings) -> None:  # type: ign
 
 
 def test_plain_http_redirects_to_https() -> None:
-    with BackgroundServer(tls.redirect_app(8443, {"sotto.example", "::1"}), lifespan="off") as server, \
-            httpx.Client(base_url=server.url) as client:
+    with (
+        BackgroundServer(tls.redirect_app(8443, {"sotto.example", "::1"}), lifespan="off") as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         response = client.get("/api/v1/models?x=1", headers={"host": "sotto.example:80"}, follow_redirects=False)
         assert response.status_code == 308
         assert response.headers["location"] == "https://sotto.example:8443/api/v1/models?x=1"
@@ -91,12 +99,23 @@ def test_self_signed_certificate_is_a_server_certificate_not_a_ca(tls_settings) 
     import datetime
 
     now = datetime.datetime.now(datetime.UTC)
-    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(old_key.public_key())
-          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(old_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(old_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(old_key, hashes.SHA256())
+    )
     cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     renewed, _ = tls.ensure_certificate(tls_settings)
-    assert x509.load_pem_x509_certificate(renewed.read_bytes()).extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    assert (
+        x509.load_pem_x509_certificate(renewed.read_bytes()).extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        is False
+    )
 
 
 def test_tls12_offers_only_forward_secret_aead_suites(tls_settings) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +131,10 @@ def test_tls12_offers_only_forward_secret_aead_suites(tls_settings) -> None:  # 
                 cbc.wrap_socket(raw, server_hostname="127.0.0.1")
         good = ssl.create_default_context(cafile=str(cert))
         good.maximum_version = ssl.TLSVersion.TLSv1_2
-        with socket.create_connection(("127.0.0.1", server.port)) as raw, good.wrap_socket(raw, server_hostname="127.0.0.1") as s12:
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            good.wrap_socket(raw, server_hostname="127.0.0.1") as s12,
+        ):
             name, _, _ = s12.cipher()
         assert "GCM" in name or "CHACHA20" in name
 

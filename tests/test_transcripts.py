@@ -23,8 +23,16 @@ def test_concurrent_writers_and_deletes_never_hit_a_locked_database(tmp_path: Pa
         db = databases.get()
         try:
             for i in range(25):
-                transcript_id = transcripts.store(db, _result(f"writer {n} item {i}"), job_id=None, filename="a.wav",
-                                                  size_bytes=1, model="m", options={}, timings={})
+                transcript_id = transcripts.store(
+                    db,
+                    _result(f"writer {n} item {i}"),
+                    job_id=None,
+                    filename="a.wav",
+                    size_bytes=1,
+                    model="m",
+                    options={},
+                    timings={},
+                )
                 stored.append(transcript_id)
                 if i % 5 == 0:
                     transcripts.delete(db, transcript_id)  # checkpoints while others write

@@ -23,8 +23,17 @@ from appliance.config import Settings, load
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 BOB, VIC = "bob@example.org", "vic@example.org"
@@ -59,15 +68,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     vic_key = bootstrap(settings, VIC, role="viewer", scope="read")
     bob_key = bootstrap(settings, BOB, role="member", scope="transcribe")
     clip = speak(root / "clip.wav", CLIP_TEXT)
-    with LiveServer(create_app(settings)) as server, \
-            httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice:
-            team = alice.post("/api/v1/workspaces", json={"name": "Newsroom"}).json()["id"]
-            assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": VIC, "role": "viewer"}).status_code == 200
-            assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": BOB, "role": "admin"}).status_code == 200
-            for person in (VIC, BOB):  # each accepts the invitation, signed in
-                with closing(signed_in(server.url, person)) as session:
-                    assert session.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).status_code == 200
-            yield World(server.url, settings, alice, vic_key, bob_key, team, clip)
+    with (
+        LiveServer(create_app(settings)) as server,
+        httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice,
+    ):
+        team = alice.post("/api/v1/workspaces", json={"name": "Newsroom"}).json()["id"]
+        assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": VIC, "role": "viewer"}).status_code == 200
+        assert alice.put(f"/api/v1/workspaces/{team}/members", json={"email": BOB, "role": "admin"}).status_code == 200
+        for person in (VIC, BOB):  # each accepts the invitation, signed in
+            with closing(signed_in(server.url, person)) as session:
+                assert session.post(f"/api/v1/me/workspace-invitations/{team}", json={"accept": True}).status_code == 200
+        yield World(server.url, settings, alice, vic_key, bob_key, team, clip)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +133,9 @@ def _saved(page: Any, since: int) -> None:
     """Wait until the server confirmed a save after revision `since` and the page says so."""
     page.wait_for_function(
         "since => window.SottoEditor.model.revision > since && /^Saved/.test(document.getElementById('save-state').textContent)",
-        arg=since, timeout=15000)
+        arg=since,
+        timeout=15000,
+    )
 
 
 def test_1_sign_in_upload_progress_done_words_and_6_playback(world: World, browser: Any) -> None:
@@ -171,10 +184,13 @@ def test_2_edit_word_rename_speaker_note_persist(world: World, browser: Any) -> 
     fox.dblclick()
     page.wait_for_selector(f"#s-{sid} .seg-text[contenteditable]")
     # Replace the text of the segment in place, keeping everything but "fox".
-    page.evaluate("""sid => {
+    page.evaluate(
+        """sid => {
         const el = document.querySelector(`#s-${sid} .seg-text`);
         el.textContent = el.textContent.replace(/\\bfox\\b/i, 'Vixen');
-    }""", sid)
+    }""",
+        sid,
+    )
     page.keyboard.press("Control+Enter")
     _saved(page, rev)
     assert "Vixen" in page.inner_text(f"#s-{sid}")
@@ -215,7 +231,10 @@ def test_3_two_contexts_same_segment_second_save_gets_conflict(world: World, bro
     def retype(page: Any, new: str) -> None:
         page.dblclick(f"#s-{sid} .w >> nth=0")
         page.wait_for_selector(f"#s-{sid} .seg-text[contenteditable]")
-        page.evaluate("([sid, text]) => { const el = document.querySelector(`#s-${sid} .seg-text`); el.textContent = el.textContent.replace(/^\\S+/, text); }", [sid, new])
+        page.evaluate(
+            "([sid, text]) => { const el = document.querySelector(`#s-${sid} .seg-text`); el.textContent = el.textContent.replace(/^\\S+/, text); }",
+            [sid, new],
+        )
         page.keyboard.press("Control+Enter")
 
     rev = _rev(first.page)
@@ -237,8 +256,12 @@ def test_3_two_contexts_same_segment_second_save_gets_conflict(world: World, bro
 
 
 def test_4_record_from_fake_microphone(world: World, playwright: Any) -> None:
-    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={world.clip}"]
+    args = [
+        *ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={world.clip}",
+    ]
     b = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=args)
     ui = Page(b, world)
     page = ui.page
@@ -296,8 +319,10 @@ def test_7_viewer_sees_workspace_transcript_without_edit_controls(world: World, 
     assert page.locator(".seg-text[contenteditable]").count() == 0
     with httpx.Client(base_url=world.url, headers={"Authorization": f"Bearer {world.vic_key}"}) as vic:
         doc = vic.get(f"/api/v1/transcripts/{world.state['tid']}").json()
-        refused = vic.post(f"/api/v1/transcripts/{world.state['tid']}/edits",
-                           json={"base_revision": doc["revision"], "ops": [{"op": "note", "text": "viewer was here"}]})
+        refused = vic.post(
+            f"/api/v1/transcripts/{world.state['tid']}/edits",
+            json={"base_revision": doc["revision"], "ops": [{"op": "note", "text": "viewer was here"}]},
+        )
         assert refused.status_code == 403
     assert world.alice.get(f"/api/v1/transcripts/{world.state['tid']}").json()["note"] != "viewer was here"
     ui.csp_clean()
@@ -305,20 +330,29 @@ def test_7_viewer_sees_workspace_transcript_without_edit_controls(world: World, 
 
 
 def test_8_screenshots_of_every_page_at_desktop_and_phone_width(world: World, browser: Any) -> None:
-    job = world.alice.post("/api/v1/transcriptions", files={"file": ("clip.wav", world.clip.read_bytes())},
-                           data={"model": "tiny.en"}).json()
+    job = world.alice.post(
+        "/api/v1/transcriptions", files={"file": ("clip.wav", world.clip.read_bytes())}, data={"model": "tiny.en"}
+    ).json()
     done = wait_for_job(world.alice.get, job["id"])
-    both = world.alice.post("/api/v1/transcriptions", files={"file": ("compare.wav", world.clip.read_bytes())},
-                            data={"model": "tiny.en,tiny-copy"}).json()
+    both = world.alice.post(
+        "/api/v1/transcriptions", files={"file": ("compare.wav", world.clip.read_bytes())}, data={"model": "tiny.en,tiny-copy"}
+    ).json()
     both = wait_for_job(world.alice.get, both["id"])
     assert len(both["transcript_ids"]) == 2
     for viewport in (DESKTOP, PHONE):
         ui = Page(browser, world, viewport=viewport)
         page = ui.page
-        for name, path in [("library", "/"), ("upload", "/new"), ("progress", f"/jobs/{job['id']}"),
-                           ("editor", f"/t/{done['transcript_id']}"), ("search", "/search?q=lazy+dog"),
-                           ("account", "/account"), ("users", "/admin/users"), ("models", "/admin/models"),
-                           ("compare", f"/compare/{both['id']}")]:
+        for name, path in [
+            ("library", "/"),
+            ("upload", "/new"),
+            ("progress", f"/jobs/{job['id']}"),
+            ("editor", f"/t/{done['transcript_id']}"),
+            ("search", "/search?q=lazy+dog"),
+            ("account", "/account"),
+            ("users", "/admin/users"),
+            ("models", "/admin/models"),
+            ("compare", f"/compare/{both['id']}"),
+        ]:
             page.goto(world.url + path)
             page.wait_for_load_state("networkidle")
             # Nothing wider than the screen: the layout fits a phone.
@@ -342,8 +376,11 @@ def test_8_screenshots_of_every_page_at_desktop_and_phone_width(world: World, br
 
 
 def test_9_editor_tools_split_merge_undo_find_replace_timing_speakers(world: World, browser: Any) -> None:
-    job = world.alice.post("/api/v1/transcriptions", files={"file": ("tools.wav", world.clip.read_bytes())},
-                           data={"model": "tiny.en", "diarize": "true", "num_speakers": "2"}).json()
+    job = world.alice.post(
+        "/api/v1/transcriptions",
+        files={"file": ("tools.wav", world.clip.read_bytes())},
+        data={"model": "tiny.en", "diarize": "true", "num_speakers": "2"},
+    ).json()
     tid = wait_for_job(world.alice.get, job["id"])["transcript_id"]
     api = lambda: world.alice.get(f"/api/v1/transcripts/{tid}").json()  # noqa: E731
     ui = Page(browser, world)

@@ -23,8 +23,13 @@ HOP = 160  # 10 ms step
 N_MELS = 40
 PARTIAL_FRAMES = 160  # 1.6 s: the utterance length the encoder was trained on
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16, "LongStorage": np.int64,
-           "IntStorage": np.int32}
+_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+}
 
 
 class WeightsError(ValueError):

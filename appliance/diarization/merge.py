@@ -37,8 +37,18 @@ def assign(segments: list[Segment], turns: list[Turn]) -> tuple[list[Segment], l
     raw: list[Segment] = []
     for seg in segments:
         if not seg.words:
-            raw.append(Segment(seg.start, seg.end, seg.text, [], speaker_for(seg.start, seg.end, turns), seg.avg_logprob,
-                               seg.no_speech_prob, seg.scores))
+            raw.append(
+                Segment(
+                    seg.start,
+                    seg.end,
+                    seg.text,
+                    [],
+                    speaker_for(seg.start, seg.end, turns),
+                    seg.avg_logprob,
+                    seg.no_speech_prob,
+                    seg.scores,
+                )
+            )
             continue
         words = [Word(w.start, w.end, w.word, w.probability, speaker_for(w.start, w.end, turns)) for w in seg.words]
         group: list[Word] = []
@@ -66,7 +76,11 @@ def assign(segments: list[Segment], turns: list[Turn]) -> tuple[list[Segment], l
 def _segment_of(words: list[Word], parent: Segment) -> Segment:
     text = "".join(w.word for w in words).strip()
     # A piece of a split segment keeps its parent's scores, except the tokens, which were the whole parent's.
-    scores = parent.scores if len(words) == len(parent.words) or parent.scores is None else \
-        dataclasses.replace(parent.scores, tokens=None)
-    return Segment(words[0].start, words[-1].end, text, words, words[0].speaker, parent.avg_logprob, parent.no_speech_prob,
-                   scores)
+    scores = (
+        parent.scores
+        if len(words) == len(parent.words) or parent.scores is None
+        else dataclasses.replace(parent.scores, tokens=None)
+    )
+    return Segment(
+        words[0].start, words[-1].end, text, words, words[0].speaker, parent.avg_logprob, parent.no_speech_prob, scores
+    )

@@ -65,8 +65,15 @@ class PyannoteDiarizer:
         pipeline = self.load()
         # The waveform is passed in memory: pyannote never sees a file.
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, :]
-        kwargs = {k: v for k, v in (("num_speakers", options.num_speakers), ("min_speakers", options.min_speakers),
-                                     ("max_speakers", options.max_speakers)) if v is not None}
+        kwargs = {
+            k: v
+            for k, v in (
+                ("num_speakers", options.num_speakers),
+                ("min_speakers", options.min_speakers),
+                ("max_speakers", options.max_speakers),
+            )
+            if v is not None
+        }
         output = pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **kwargs)
         # community-1 also gives an exclusive diarization (one speaker at a time): the right one for words.
         annotation = getattr(output, "exclusive_speaker_diarization", None) or getattr(output, "speaker_diarization", output)

@@ -73,8 +73,14 @@ class BundleStopped(Exception):
     """The bulk export was abandoned: the client left, or the zip grew past its size limit."""
 
 
-def bundle(docs: Iterable[Document], formats: Iterable[str], options: ExportOptions | None = None, *,
-           stop: Callable[[], bool] = lambda: False, max_bytes: int | None = None) -> bytes:
+def bundle(
+    docs: Iterable[Document],
+    formats: Iterable[str],
+    options: ExportOptions | None = None,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    max_bytes: int | None = None,
+) -> bytes:
     """A zip with each transcript in each chosen format (each format once); names never collide.
     `stop` is asked between files (a client that went away); past `max_bytes` the work ends."""
     formats = list(dict.fromkeys(formats))

@@ -29,9 +29,13 @@ class FontsMissing(RuntimeError):
 
 
 def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
-    rows = [("File", doc.get("filename") or ""), ("Duration", stamp(doc.get("duration") or 0)),
-            ("Language", doc.get("language") or "unknown"), ("Model", doc.get("model") or ""),
-            ("Created", (doc.get("created_at") or "")[:19].replace("T", " "))]
+    rows = [
+        ("File", doc.get("filename") or ""),
+        ("Duration", stamp(doc.get("duration") or 0)),
+        ("Language", doc.get("language") or "unknown"),
+        ("Model", doc.get("model") or ""),
+        ("Created", (doc.get("created_at") or "")[:19].replace("T", " ")),
+    ]
     if options.speakers and doc.get("speakers"):
         rows.append(("Speakers", ", ".join(speaker_names(doc).values())))
     return rows

@@ -56,7 +56,7 @@ def build_cues(doc: Document, options: ExportOptions, prefix_names: bool) -> lis
                         current = None
                     step = (end - start) / len(pieces)
                     for k, piece in enumerate(pieces):
-                        text = piece[len(label):] if k == 0 and label else piece
+                        text = piece[len(label) :] if k == 0 and label else piece
                         cues.append(Cue(start + k * step, start + (k + 1) * step, text, speaker))
                     continue
             if current is not None:

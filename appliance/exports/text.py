@@ -30,8 +30,12 @@ def _md(text: str) -> str:
 def to_markdown(doc: Document, options: ExportOptions) -> str:
     title = doc.get("filename") or "Transcript"
     out = [f"# {_md(title)}", ""]
-    meta = [("Duration", stamp(doc.get("duration") or 0)), ("Language", doc.get("language") or "unknown"),
-            ("Model", doc.get("model") or ""), ("Created", doc.get("created_at") or "")]
+    meta = [
+        ("Duration", stamp(doc.get("duration") or 0)),
+        ("Language", doc.get("language") or "unknown"),
+        ("Model", doc.get("model") or ""),
+        ("Created", doc.get("created_at") or ""),
+    ]
     if options.speakers and doc.get("speakers"):
         meta.append(("Speakers", ", ".join(speaker_names(doc).values())))
     out += [f"- **{k}:** {_md(str(v))}" for k, v in meta if v] + [""]

@@ -90,19 +90,35 @@ def _bad(exc: Exception) -> HTTPException:
 
 
 def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
-    return Cookie(key=sessions.COOKIE, value=value, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                  path="/", max_age=max_age)
+    return Cookie(
+        key=sessions.COOKIE,
+        value=value,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+        max_age=max_age,
+    )
 
 
-@post("/api/v1/auth/login", opt={"public": True, "throttle": "password"}, status_code=200, tags=["auth"], summary="Sign in (sets the session cookie)")
+@post(
+    "/api/v1/auth/login",
+    opt={"public": True, "throttle": "password"},
+    status_code=200,
+    tags=["auth"],
+    summary="Sign in (sets the session cookie)",
+)
 async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[dict[str, Any]]:
     services = _services(request)
     security = services.settings.security
     db = _db(request)
     try:
         user = await _dbs(request).in_thread(
-            accounts.authenticate, data.email, data.password,
-            max_failures=security.login_max_failures, lockout_minutes=security.lockout_minutes,
+            accounts.authenticate,
+            data.email,
+            data.password,
+            max_failures=security.login_max_failures,
+            lockout_minutes=security.lockout_minutes,
         )
     except accounts.SignInFailed:
         failed_attempt(request)
@@ -130,14 +146,20 @@ async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response({"signed_out": True}, cookies=[_session_cookie(request, "", 0)])
 
 
-@post("/api/v1/auth/logout-all", status_code=200, tags=["auth"], opt={"credentials": True},
-      summary="Sign out every session of this account and revoke its API keys")
+@post(
+    "/api/v1/auth/logout-all",
+    status_code=200,
+    tags=["auth"],
+    opt={"credentials": True},
+    summary="Sign out every session of this account and revoke its API keys",
+)
 async def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     ended = sessions.end_all(_db(request), principal.user.id)
     revoked = apikeys.revoke_all(_db(request), principal.user.id)
-    audit.record(_db(request), "sign_out.everywhere", actor=principal.user.email, ip=_ip(request),
-                 detail={"api_keys_revoked": revoked})
+    audit.record(
+        _db(request), "sign_out.everywhere", actor=principal.user.email, ip=_ip(request), detail={"api_keys_revoked": revoked}
+    )
     return Response({"sessions_ended": ended, "api_keys_revoked": revoked}, cookies=[_session_cookie(request, "", 0)])
 
 
@@ -153,8 +175,13 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@post("/api/v1/me/password", status_code=200, tags=["account"], opt={"credentials": True},
-      summary="Change my password (other sessions end, API keys are revoked)")
+@post(
+    "/api/v1/me/password",
+    status_code=200,
+    tags=["account"],
+    opt={"credentials": True},
+    summary="Change my password (other sessions end, API keys are revoked)",
+)
 async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
@@ -173,7 +200,13 @@ async def change_password(request: Request[Any, Any, Any], data: JSONBody[Passwo
     return {"changed": True, "api_keys_revoked": revoked}
 
 
-@delete("/api/v1/me", status_code=200, tags=["account"], opt={"credentials": True}, summary="Delete my account and everything it owns, for good")
+@delete(
+    "/api/v1/me",
+    status_code=200,
+    tags=["account"],
+    opt={"credentials": True},
+    summary="Delete my account and everything it owns, for good",
+)
 async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     _db(request)
@@ -183,14 +216,20 @@ async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConf
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
 
 
-@get("/api/v1/me/export", tags=["account"], summary="Export my data: a zip of every transcript and my account", media_type="application/zip")
+@get(
+    "/api/v1/me/export",
+    tags=["account"],
+    summary="Export my data: a zip of every transcript and my account",
+    media_type="application/zip",
+)
 async def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = principal_of(request)
     db = _db(request)
     data = await _dbs(request).in_thread(privacy.export_user, principal.user.id)
     audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
-    return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'})
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'}
+    )
 
 
 # --------------------------------------------------------------------------- API keys
@@ -209,12 +248,23 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) ->
     if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
         raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
     key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope, store=data.store)
-    audit.record(_db(request), "apikey.created", actor=principal.user.email, target=record["id"],
-                 detail={"scope": data.scope, "store": data.store})
+    audit.record(
+        _db(request),
+        "apikey.created",
+        actor=principal.user.email,
+        target=record["id"],
+        detail={"scope": data.scope, "store": data.store},
+    )
     return {"key": key, **record}
 
 
-@delete("/api/v1/apikeys/{key_id:str}", status_code=204, tags=["account"], opt={"credentials": True}, summary="Revoke one of my API keys")
+@delete(
+    "/api/v1/apikeys/{key_id:str}",
+    status_code=204,
+    tags=["account"],
+    opt={"credentials": True},
+    summary="Revoke one of my API keys",
+)
 async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
     principal = principal_of(request)
     if not apikeys.revoke(_db(request), key_id, principal.user.id):
@@ -237,7 +287,9 @@ async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) 
         user = await _dbs(request).in_thread(accounts.create, data.email, data.password, data.role)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
-    audit.record(_db(request), "user.created", actor=principal_of(request).user.email, target=user.email, detail={"role": user.role})
+    audit.record(
+        _db(request), "user.created", actor=principal_of(request).user.email, target=user.email, detail={"role": user.role}
+    )
     return user.public()
 
 
@@ -289,8 +341,13 @@ async def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -
     return {"disabled": False}
 
 
-@post("/api/v1/users/{user_id:str}/password", opt={"scope": "admin"}, status_code=200, tags=["admin"],
-      summary="Reset a user's password")
+@post(
+    "/api/v1/users/{user_id:str}/password",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["admin"],
+    summary="Reset a user's password",
+)
 async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     try:
@@ -299,8 +356,13 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str]
         raise _bad(exc) from None
     sessions.end_all(_db(request), user.id)
     revoked = apikeys.revoke_all(_db(request), user.id)
-    audit.record(_db(request), "user.password_reset", actor=principal_of(request).user.email, target=user.email,
-                 detail={"api_keys_revoked": revoked})
+    audit.record(
+        _db(request),
+        "user.password_reset",
+        actor=principal_of(request).user.email,
+        target=user.email,
+        detail={"api_keys_revoked": revoked},
+    )
     return {
         "reset": True,
         "api_keys_revoked": revoked,
@@ -323,8 +385,9 @@ async def audit_export(request: Request[Any, Any, Any]) -> Response[str]:
     principal = principal_of(request)
     body = audit.to_csv(_db(request))
     audit.record(_db(request), "audit.exported", actor=principal.user.email, ip=_ip(request))
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="sotto-audit.csv"'})
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="sotto-audit.csv"'}
+    )
 
 
 # --------------------------------------------------------------------------- workspaces
@@ -362,8 +425,12 @@ async def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[s
     return members
 
 
-@put("/api/v1/workspaces/{workspace_id:str}/members", opt={"scope": "transcribe"}, tags=["workspaces"],
-     summary="Invite someone (they accept on their account page), or change a member's role")
+@put(
+    "/api/v1/workspaces/{workspace_id:str}/members",
+    opt={"scope": "transcribe"},
+    tags=["workspaces"],
+    summary="Invite someone (they accept on their account page), or change a member's role",
+)
 async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Member]) -> dict[str, Any]:
     _workspace_admin(request, workspace_id)
     db = _db(request)
@@ -375,7 +442,9 @@ async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str
     user = accounts.by_email(db, data.email)
     if user is not None and workspaces.role_of(db, workspace_id, user.id) is not None:
         workspaces.set_member(db, workspace_id, user.id, data.role)  # already joined: a role change
-        audit.record(db, "workspace.member_set", actor=actor.email, target=workspace_id, detail={"member": user.email, "role": data.role})
+        audit.record(
+            db, "workspace.member_set", actor=actor.email, target=workspace_id, detail={"member": user.email, "role": data.role}
+        )
         return {"workspace_id": workspace_id, "email": data.email, "role": data.role, "status": "member"}
     # Not a member: an invitation they may accept or decline. The answer is the same whether or not the
     # address has an account, so this cannot be used to find out who has one.
@@ -390,21 +459,37 @@ async def my_invitations(request: Request[Any, Any, Any]) -> list[dict[str, Any]
     return workspaces.invitations_for(_db(request), principal_of(request).user.id)
 
 
-@post("/api/v1/me/workspace-invitations/{workspace_id:str}", opt={"credentials": True}, status_code=200,
-      tags=["workspaces"], summary="Accept or decline an invitation to a workspace")
-async def answer_invitation(request: Request[Any, Any, Any], workspace_id: FromPath[str],
-                            data: JSONBody[InvitationAnswer]) -> dict[str, Any]:
+@post(
+    "/api/v1/me/workspace-invitations/{workspace_id:str}",
+    opt={"credentials": True},
+    status_code=200,
+    tags=["workspaces"],
+    summary="Accept or decline an invitation to a workspace",
+)
+async def answer_invitation(
+    request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[InvitationAnswer]
+) -> dict[str, Any]:
     principal = principal_of(request)
     role = workspaces.answer(_db(request), workspace_id, principal.user.id, accept=data.accept)
     if role is None:
         raise NotFoundException(detail="No such invitation.")
-    audit.record(_db(request), "workspace.invitation_accepted" if data.accept else "workspace.invitation_declined",
-                 actor=principal.user.email, target=workspace_id, detail={"role": role})
+    audit.record(
+        _db(request),
+        "workspace.invitation_accepted" if data.accept else "workspace.invitation_declined",
+        actor=principal.user.email,
+        target=workspace_id,
+        detail={"role": role},
+    )
     return {"workspace_id": workspace_id, "role": role if data.accept else None, "joined": data.accept}
 
 
-@delete("/api/v1/workspaces/{workspace_id:str}/members/{user_id:str}", opt={"scope": "transcribe"}, status_code=204,
-        tags=["workspaces"], summary="Remove a member")
+@delete(
+    "/api/v1/workspaces/{workspace_id:str}/members/{user_id:str}",
+    opt={"scope": "transcribe"},
+    status_code=204,
+    tags=["workspaces"],
+    summary="Remove a member",
+)
 async def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], user_id: FromPath[str]) -> None:
     _workspace_admin(request, workspace_id)
     if workspaces.is_personal(_db(request), workspace_id):
@@ -414,8 +499,30 @@ async def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[
 
 
 ROUTES = [
-    login, logout, logout_all, me, change_password, delete_me, export_me,
-    list_keys, create_key, revoke_key,
-    list_users, create_user, create_invite, accept_invite, disable_user, enable_user, reset_password, audit_log, audit_export,
-    list_workspaces, create_workspace, list_members, set_member, remove_member, my_invitations, answer_invitation,
+    login,
+    logout,
+    logout_all,
+    me,
+    change_password,
+    delete_me,
+    export_me,
+    list_keys,
+    create_key,
+    revoke_key,
+    list_users,
+    create_user,
+    create_invite,
+    accept_invite,
+    disable_user,
+    enable_user,
+    reset_password,
+    audit_log,
+    audit_export,
+    list_workspaces,
+    create_workspace,
+    list_members,
+    set_member,
+    remove_member,
+    my_invitations,
+    answer_invitation,
 ]

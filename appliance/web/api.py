@@ -46,7 +46,11 @@ class UploadOperation(Operation):
                     schema=Schema(
                         type="object",
                         required=["file"],
-                        properties={"file": Schema(type="string", format="binary"), "options": Schema(type="string"), **option_props},
+                        properties={
+                            "file": Schema(type="string", format="binary"),
+                            "options": Schema(type="string"),
+                            **option_props,
+                        },
                     )
                 ),
                 "application/octet-stream": OpenAPIMediaType(schema=Schema(type="string", format="binary")),
@@ -118,14 +122,21 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
         with services.gate.slot(db, principal.user.id, principal.key_id) as admit:
             row = await _receive_and_queue(request, services, principal, workspace_id, field_mapper, admit)
     except admission.Refused as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc),
-                            headers={"Retry-After": str(settings.server.retry_after_seconds)}) from None
+        raise HTTPException(
+            status_code=exc.status, detail=str(exc), headers={"Retry-After": str(settings.server.retry_after_seconds)}
+        ) from None
     services.worker.notify()
     return row
 
 
-async def _receive_and_queue(request: Request, services: Services, principal: authz.Principal, workspace_id: str | None,
-                             field_mapper: FieldMapper, admit: Callable[[Callable[[], Any]], Any]) -> dict[str, Any]:
+async def _receive_and_queue(
+    request: Request,
+    services: Services,
+    principal: authz.Principal,
+    workspace_id: str | None,
+    field_mapper: FieldMapper,
+    admit: Callable[[Callable[[], Any]], Any],
+) -> dict[str, Any]:
     settings = services.settings
     db = services.databases.get()
     received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
@@ -210,9 +221,13 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
     return ServerSentEvent(stream())
 
 
-@delete("/api/v1/jobs/{job_id:str}", status_code=200, tags=["transcription"],
-        summary="Cancel a queued or running job; remove an ended one's record (file name, options, error)",
-        opt={"scope": "transcribe"})
+@delete(
+    "/api/v1/jobs/{job_id:str}",
+    status_code=200,
+    tags=["transcription"],
+    summary="Cancel a queued or running job; remove an ended one's record (file name, options, error)",
+    opt={"scope": "transcribe"},
+)
 async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     services = _services(request)
     before = _job_or_404(request, job_id, change=True)
@@ -267,8 +282,10 @@ def _transcript_or_404(request: Request, transcript_id: str) -> dict[str, Any]:
     return doc
 
 
-PRIVATE_EXPORT = ("Transcript {id} is private: the server cannot read it, so it cannot export it. Open it in your "
-                  "browser, unlock it, and export from its page.")
+PRIVATE_EXPORT = (
+    "Transcript {id} is private: the server cannot read it, so it cannot export it. Open it in your "
+    "browser, unlock it, and export from its page."
+)
 
 
 def _exportable(doc: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +309,8 @@ async def get_transcript(request: Request, transcript_id: FromPath[str]) -> sche
     media_type="application/octet-stream",
 )
 async def export_transcript(
-    request: Request, transcript_id: FromPath[str],
+    request: Request,
+    transcript_id: FromPath[str],
     format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
 ) -> Response[bytes]:
     doc = _exportable(_transcript_or_404(request, transcript_id))
@@ -301,8 +319,11 @@ async def export_transcript(
         export = await asyncio.to_thread(exports.render, doc, format, options)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
-    return Response(export.content, media_type=export.media_type,
-                    headers={"Content-Disposition": _attachment(f"{exports.safe_stem(doc)}.{format}")})
+    return Response(
+        export.content,
+        media_type=export.media_type,
+        headers={"Content-Disposition": _attachment(f"{exports.safe_stem(doc)}.{format}")},
+    )
 
 
 def _export_options(request: Request) -> exports.ExportOptions:
@@ -340,8 +361,13 @@ async def _client_left(request: Request, gone: threading.Event) -> None:
             return
 
 
-@post("/api/v1/transcripts/export", summary="Several transcripts in chosen formats, as one zip", tags=["transcripts"],
-      media_type="application/zip", status_code=200)
+@post(
+    "/api/v1/transcripts/export",
+    summary="Several transcripts in chosen formats, as one zip",
+    tags=["transcripts"],
+    media_type="application/zip",
+    status_code=200,
+)
 async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[bytes]:
     if not data.ids or len(data.ids) > 500:
         raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
@@ -351,13 +377,15 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     formats = list(dict.fromkeys(data.formats))
     docs = [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in dict.fromkeys(data.ids)]
     if not _bulk_exports.acquire(blocking=False):
-        raise HTTPException(status_code=503, detail="Other bulk exports are running; try again in a minute.",
-                            headers={"Retry-After": "30"})
+        raise HTTPException(
+            status_code=503, detail="Other bulk exports are running; try again in a minute.", headers={"Retry-After": "30"}
+        )
     gone = threading.Event()
     watcher = asyncio.create_task(_client_left(request, gone))
     try:
-        content = await asyncio.to_thread(exports.bundle, docs, formats, _export_options(request), stop=gone.is_set,
-                                          max_bytes=BULK_EXPORT_MAX_BYTES)
+        content = await asyncio.to_thread(
+            exports.bundle, docs, formats, _export_options(request), stop=gone.is_set, max_bytes=BULK_EXPORT_MAX_BYTES
+        )
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     except exports.BundleStopped as exc:
@@ -366,13 +394,22 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
         watcher.cancel()
         _bulk_exports.release()
     services = _services(request)
-    audit.record(services.databases.get(), "transcripts.exported", actor=principal_of(request).user.email,
-                 detail={"count": len(docs), "formats": formats})
+    audit.record(
+        services.databases.get(),
+        "transcripts.exported",
+        actor=principal_of(request).user.email,
+        detail={"count": len(docs), "formats": formats},
+    )
     return Response(content, media_type="application/zip", headers={"Content-Disposition": _attachment("transcripts.zip")})
 
 
-@delete("/api/v1/transcripts/{transcript_id:str}", status_code=204, summary="Delete a transcript permanently",
-        tags=["transcripts"], opt={"scope": "transcribe"})
+@delete(
+    "/api/v1/transcripts/{transcript_id:str}",
+    status_code=204,
+    summary="Delete a transcript permanently",
+    tags=["transcripts"],
+    opt={"scope": "transcribe"},
+)
 async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     visible_transcript(request, transcript_id, change=True)
     services = _services(request)
@@ -399,8 +436,12 @@ async def list_models(request: Request) -> schemas.ModelList:
     )
 
 
-@get("/metrics", summary="Prometheus metrics (any signed-in caller; use a read-scoped key for the scraper)",
-     tags=["health"], media_type="text/plain; version=0.0.4")
+@get(
+    "/metrics",
+    summary="Prometheus metrics (any signed-in caller; use a read-scoped key for the scraper)",
+    tags=["health"],
+    media_type="text/plain; version=0.0.4",
+)
 async def metrics(request: Request) -> Response[bytes]:
     return Response(_services(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -58,11 +58,23 @@ def create_app(
     def on_shutdown() -> None:
         services.stop()
 
-    static = create_static_files_router(path="/static", directories=[HERE / "static"], opt={"public": True},
-                                       include_in_schema=False)
+    static = create_static_files_router(
+        path="/static", directories=[HERE / "static"], opt={"public": True}, include_in_schema=False
+    )
     return Litestar(
-        route_handlers=[*api.ROUTES, *accounts_api.ROUTES, *license_api.ROUTES, *share_api.ROUTES, *editor_api.ROUTES, *private_api.ROUTES,
-                        *sealed_share_api.ROUTES, *pages.ROUTES, *ui.ROUTES, openai_api.router, static],
+        route_handlers=[
+            *api.ROUTES,
+            *accounts_api.ROUTES,
+            *license_api.ROUTES,
+            *share_api.ROUTES,
+            *editor_api.ROUTES,
+            *private_api.ROUTES,
+            *sealed_share_api.ROUTES,
+            *pages.ROUTES,
+            *ui.ROUTES,
+            openai_api.router,
+            static,
+        ],
         state=State({"services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
@@ -71,12 +83,15 @@ def create_app(
         middleware=[security_headers, request_log],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
-            title="Sotto appliance API", version=__version__, path="/schema",
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key: sotto_<prefix>_<secret>"),
-            }),
+            title="Sotto appliance API",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key: sotto_<prefix>_<secret>"),
+                }
+            ),
             security=[{"bearer": []}],
         ),
         debug=False,
     )
-

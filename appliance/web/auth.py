@@ -108,10 +108,16 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
         limiter = connection.app.state.services.address_limiter
         retry = limiter.blocked(_address_key(connection, throttle)) if limiter else None
         if retry is not None:
-            raise HTTPException(status_code=429, detail="Too many failed attempts from your address. Please wait a minute.",
-                                headers={"Retry-After": str(retry)})
-    if opt.get("public") and connection.scope.get("path", "").startswith("/api/") \
-            and connection.scope.get("method", "GET") not in SAFE_METHODS:
+            raise HTTPException(
+                status_code=429,
+                detail="Too many failed attempts from your address. Please wait a minute.",
+                headers={"Retry-After": str(retry)},
+            )
+    if (
+        opt.get("public")
+        and connection.scope.get("path", "").startswith("/api/")
+        and connection.scope.get("method", "GET") not in SAFE_METHODS
+    ):
         kind = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             raise HTTPException(status_code=415, detail="Send this request as JSON (Content-Type: application/json).")
@@ -183,8 +189,9 @@ def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> 
 def license_blocked_handler(_: Request[Any, Any, Any], exc: LicenseBlocked) -> Response[dict[str, Any]]:
     # 402 while the licence state pauses new work; 403 for a feature the licence does not include.
     status = 403 if exc.code == "feature_not_licensed" else 402
-    return Response({"status_code": status, "detail": str(exc), "code": exc.code, "license_state": exc.state.state},
-                    status_code=status)
+    return Response(
+        {"status_code": status, "detail": str(exc), "code": exc.code, "license_state": exc.state.state}, status_code=status
+    )
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -200,5 +207,11 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return Response({"status_code": 500, "detail": "Internal error. The appliance logged the details."}, status_code=500)
 
 
-EXCEPTION_HANDLERS = {HTTPException: http_error_handler, Exception: internal_error_handler,Forbidden: forbidden_handler, NotVisible: not_visible_handler, Unauthenticated: unauthenticated_handler,
-                      LicenseBlocked: license_blocked_handler}
+EXCEPTION_HANDLERS = {
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+    Forbidden: forbidden_handler,
+    NotVisible: not_visible_handler,
+    Unauthenticated: unauthenticated_handler,
+    LicenseBlocked: license_blocked_handler,
+}

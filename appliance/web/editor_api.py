@@ -35,21 +35,32 @@ class Keep(msgspec.Struct):
     transcript_id: str
 
 
-@post("/api/v1/transcripts/{transcript_id:str}/edits", opt={"scope": "transcribe"}, status_code=200, tags=["transcripts"],
-      summary="Save edits (word text and times, speakers, splits, merges, notes, title) against a base revision",
-      description="409 with `current_revision` when the transcript changed elsewhere in the same place since "
-      "`base_revision`; edits to other segments are applied on top (rebased). `force` saves over the other change.")
+@post(
+    "/api/v1/transcripts/{transcript_id:str}/edits",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["transcripts"],
+    summary="Save edits (word text and times, speakers, splits, merges, notes, title) against a base revision",
+    description="409 with `current_revision` when the transcript changed elsewhere in the same place since "
+    "`base_revision`; edits to other segments are applied on top (rebased). `force` saves over the other change.",
+)
 async def save_edits(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[EditBatch]) -> EditResult:
     visible_transcript(request, transcript_id, change=True)
     services = request.app.state.services
     principal = principal_of(request)
     try:
         result = await services.databases.in_thread(
-            editing.apply, transcript_id, base_revision=data.base_revision, ops=data.ops, user_id=principal.user.id,
-            force=data.force)
+            editing.apply,
+            transcript_id,
+            base_revision=data.base_revision,
+            ops=data.ops,
+            user_id=principal.user.id,
+            force=data.force,
+        )
     except editing.Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc),
-                            extra={"current_revision": exc.current_revision, "touched": exc.touched}) from None
+        raise HTTPException(
+            status_code=409, detail=str(exc), extra={"current_revision": exc.current_revision, "touched": exc.touched}
+        ) from None
     except editing.EditError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     return EditResult(**result)
@@ -69,12 +80,27 @@ async def search_transcripts(
     services = request.app.state.services
     visible = authz.visible_workspace_ids(services.databases.get(), principal_of(request))
     return await services.databases.in_thread(
-        lambda db: search.search(db, q, workspace_ids=visible, language=language, speaker=speaker,
-                                 date_from=date_from, date_to=date_to, limit=limit, offset=offset))
+        lambda db: search.search(
+            db,
+            q,
+            workspace_ids=visible,
+            language=language,
+            speaker=speaker,
+            date_from=date_from,
+            date_to=date_to,
+            limit=limit,
+            offset=offset,
+        )
+    )
 
 
-@post("/api/v1/transcripts/delete", opt={"scope": "transcribe"}, status_code=200, tags=["transcripts"],
-      summary="Delete several transcripts permanently (all or nothing: every id must be yours to delete)")
+@post(
+    "/api/v1/transcripts/delete",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["transcripts"],
+    summary="Delete several transcripts permanently (all or nothing: every id must be yours to delete)",
+)
 async def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[TranscriptIds]) -> dict[str, Any]:
     ids = list(dict.fromkeys(data.ids))
     if not ids or len(ids) > 500:
@@ -89,8 +115,13 @@ async def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[Transcript
     return {"deleted": ids}
 
 
-@post("/api/v1/jobs/{job_id:str}/keep", opt={"scope": "transcribe"}, status_code=200, tags=["transcription"],
-      summary="Compare models: keep one transcript of a multi-model job and delete the others")
+@post(
+    "/api/v1/jobs/{job_id:str}/keep",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["transcription"],
+    summary="Compare models: keep one transcript of a multi-model job and delete the others",
+)
 async def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONBody[Keep]) -> dict[str, Any]:
     services = request.app.state.services
     ids = await services.databases.in_thread(transcripts.for_job, job_id)
@@ -102,8 +133,13 @@ async def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data:
     others = [t for t in ids if t != data.transcript_id]
     for transcript_id in others:
         await services.databases.in_thread(transcripts.delete, transcript_id)
-        audit.record(services.databases.get(), "transcript.deleted", actor=actor, target=transcript_id,
-                     detail={"reason": "compare: kept another model's transcript"})
+        audit.record(
+            services.databases.get(),
+            "transcript.deleted",
+            actor=actor,
+            target=transcript_id,
+            detail={"reason": "compare: kept another model's transcript"},
+        )
     return {"kept": data.transcript_id, "deleted": others}
 
 

@@ -39,12 +39,21 @@ async def license_request(request: Request[Any, Any, Any], data: JSONBody[Activa
     except (LicenseError, FingerprintError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     audit.record(request.app.state.services.databases.get(), "license.requested", actor=principal_of(request).user.email)
-    return Response(json.dumps(made, indent=2), media_type="application/json",
-                    headers={"Content-Disposition": 'attachment; filename="activation-request.json"'})
+    return Response(
+        json.dumps(made, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="activation-request.json"'},
+    )
 
 
-@post("/api/v1/license", opt={"scope": "admin"}, tags=["license"], summary="Install a licence file (the armored text as the body)",
-      status_code=200, request_max_body_size=MAX_LICENSE_BYTES)
+@post(
+    "/api/v1/license",
+    opt={"scope": "admin"},
+    tags=["license"],
+    summary="Install a licence file (the armored text as the body)",
+    status_code=200,
+    request_max_body_size=MAX_LICENSE_BYTES,
+)
 async def license_install(request: Request[Any, Any, Any]) -> dict[str, Any]:
     text = (await request.body()).decode("utf-8", "replace")
     try:
@@ -53,8 +62,12 @@ async def license_install(request: Request[Any, Any, Any]) -> dict[str, Any]:
         raise HTTPException(status_code=400, detail=str(exc), extra={"code": exc.code}) from None
     except FingerprintError as exc:
         raise HTTPException(status_code=400, detail=str(exc), extra={"code": "fingerprint"}) from None
-    audit.record(request.app.state.services.databases.get(), "license.installed", actor=principal_of(request).user.email,
-                 detail={"state": state.state, "license_id": state.license_id})
+    audit.record(
+        request.app.state.services.databases.get(),
+        "license.installed",
+        actor=principal_of(request).user.email,
+        detail={"state": state.state, "license_id": state.license_id},
+    )
     return state.as_dict()
 
 
@@ -64,16 +77,22 @@ class ClockCorrection(msgspec.Struct):
     confirm_now: str
 
 
-@post("/api/v1/license/clock", opt={"scope": "admin"}, tags=["license"], status_code=200,
-      summary="Confirm the clock is right after it had run ahead (restarts the clock mark; audited)")
+@post(
+    "/api/v1/license/clock",
+    opt={"scope": "admin"},
+    tags=["license"],
+    status_code=200,
+    summary="Confirm the clock is right after it had run ahead (restarts the clock mark; audited)",
+)
 async def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCorrection]) -> dict[str, Any]:
     licenses = _licenses(request)
     try:
         made = licenses.correct_clock(data.confirm_now)
     except ClockCorrectionRefused as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    audit.record(request.app.state.services.databases.get(), "license.clock_corrected", actor=principal_of(request).user.email,
-                 detail=made)
+    audit.record(
+        request.app.state.services.databases.get(), "license.clock_corrected", actor=principal_of(request).user.email, detail=made
+    )
     return {**made, "license": licenses.state().as_dict()}
 
 
@@ -92,8 +111,11 @@ def check_user_limit(services: Any) -> None:
     """The licence's max_users, if any: creating one more account is refused with the reason."""
     limit = services.licenses.limit("max_users")
     if limit and accounts.count(services.databases.get()) >= limit:
-        raise HTTPException(status_code=403, detail=f"The licence allows {limit} users; this appliance has reached it.",
-                            extra={"code": "user_limit"})
+        raise HTTPException(
+            status_code=403,
+            detail=f"The licence allows {limit} users; this appliance has reached it.",
+            extra={"code": "user_limit"},
+        )
 
 
 ROUTES = [license_status, license_request, license_install, license_clock, license_page]

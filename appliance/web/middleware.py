@@ -15,8 +15,10 @@ from appliance.jobs import now
 access = logging.getLogger("appliance.access")
 
 # No inline script or style anywhere, so the policy needs neither unsafe-inline nor unsafe-eval.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -35,8 +37,13 @@ def security_headers(app: ASGIApp) -> ASGIApp:
         if any(ord(c) < 0x20 or c == "\x7f" for c in scope.get("path", "")):
             # A NUL or control character in the path names no resource; file lookups would crash on it.
             body = b"Bad request: the address contains control characters.\n"
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *HEADERS]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *HEADERS],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
 
@@ -92,15 +99,27 @@ def _route(scope: Scope) -> str:
 def _write(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
     if scope.get("path") == "/healthz":
         return  # health probes every few seconds would drown the log
-    access.info("request id=%s method=%s route=%s status=%d ms=%.1f", request_id, scope.get("method", "?"),
-                _route(scope), status, duration_ms)
+    access.info(
+        "request id=%s method=%s route=%s status=%d ms=%.1f",
+        request_id,
+        scope.get("method", "?"),
+        _route(scope),
+        status,
+        duration_ms,
+    )
     app: Any = scope.get("app")
     services = getattr(getattr(app, "state", None), "services", None)
     if services is None:
         return
     principal = scope.get("state", {}).get("principal")
     with contextlib.suppress(Exception):
-        services.databases.get()["request_log"].insert({
-            "at": now(), "method": scope.get("method", "?"), "route": _route(scope),
-            "status": status, "user_id": principal.user.id if principal else None, "duration_ms": round(duration_ms, 2),
-        })
+        services.databases.get()["request_log"].insert(
+            {
+                "at": now(),
+                "method": scope.get("method", "?"),
+                "route": _route(scope),
+                "status": status,
+                "user_id": principal.user.id if principal else None,
+                "duration_ms": round(duration_ms, 2),
+            }
+        )

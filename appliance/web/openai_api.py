@@ -22,14 +22,37 @@ from appliance.web.api import submit_upload
 from appliance.web.auth import principal_of
 
 # OpenAI model names map to the configured default model; installed model names work as themselves.
-ALIASES = {"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
-           "gpt-4o-mini-transcribe-2025-12-15"}
+ALIASES = {
+    "whisper-1",
+    "gpt-transcribe",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "gpt-4o-mini-transcribe-2025-12-15",
+}
 RESPONSE_FORMATS = {"json", "text", "srt", "verbose_json", "vtt", "diarized_json"}
 WAIT_SECONDS = 1.0
 DELTA_SEPARATOR = " "  # stored text is the segments' texts joined by one space
-LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch",
-                  "pt": "portuguese", "ru": "russian", "zh": "chinese", "ja": "japanese", "ar": "arabic", "hi": "hindi",
-                  "bn": "bengali", "gu": "gujarati", "pl": "polish", "tr": "turkish", "ko": "korean", "uk": "ukrainian"}
+LANGUAGE_NAMES = {
+    "en": "english",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "ru": "russian",
+    "zh": "chinese",
+    "ja": "japanese",
+    "ar": "arabic",
+    "hi": "hindi",
+    "bn": "bengali",
+    "gu": "gujarati",
+    "pl": "polish",
+    "tr": "turkish",
+    "ko": "korean",
+    "uk": "ukrainian",
+}
 
 
 def _openai_fields(task: str) -> Any:
@@ -40,7 +63,9 @@ def _openai_fields(task: str) -> Any:
         fmt = form.get("response_format", "json")
         if fmt not in RESPONSE_FORMATS:
             raise OptionsError(f"response_format must be one of {', '.join(sorted(RESPONSE_FORMATS))}")
-        granularities = set(filter(None, (form.get("timestamp_granularities[]") or form.get("timestamp_granularities") or "").split(",")))
+        granularities = set(
+            filter(None, (form.get("timestamp_granularities[]") or form.get("timestamp_granularities") or "").split(","))
+        )
         if granularities - {"word", "segment"}:
             raise OptionsError("timestamp_granularities must be word and/or segment")
         raw: dict[str, Any] = {"task": task, "word_timestamps": True}
@@ -54,8 +79,12 @@ def _openai_fields(task: str) -> Any:
             raw["temperature"] = form["temperature"]
         if fmt == "diarized_json" or model.endswith("diarize"):
             raw["diarize"] = True
-        request.state.openai = {"format": fmt, "granularities": granularities, "stream": form.get("stream", "false").lower() == "true",
-                                "store": form.get("store", "true").lower() != "false" and principal_of(request).key_stores}
+        request.state.openai = {
+            "format": fmt,
+            "granularities": granularities,
+            "stream": form.get("stream", "false").lower() == "true",
+            "store": form.get("store", "true").lower() != "false" and principal_of(request).key_stores,
+        }
         return raw, None
 
     return mapper
@@ -70,7 +99,9 @@ async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, A
         await services.notifier.wait(job_id, WAIT_SECONDS)
     if row is None or row["state"] != "done":
         reason = row["error"] if row else "The job disappeared."
-        raise HTTPException(status_code=400 if row and row["state"] == "failed" else 500, detail=reason or "The transcription failed.")
+        raise HTTPException(
+            status_code=400 if row and row["state"] == "failed" else 500, detail=reason or "The transcription failed."
+        )
     doc = transcripts.get(services.databases.get(), json.loads(row["transcript_ids"])[0])
     assert doc is not None
     return doc
@@ -88,30 +119,55 @@ def _verbose(doc: dict[str, Any], task: str, granularities: set[str], scores: di
     """OpenAI's verbose_json. Each segment's scores are the decoder's own (clients drop hallucinated
     segments by them); a figure that is not known (a segment split at a speaker change keeps its
     parent's, one made by editing has none) is left out rather than invented."""
-    body: dict[str, Any] = {"task": task, "language": LANGUAGE_NAMES.get(doc["language"] or "", doc["language"] or ""),
-                            "duration": doc["duration"], "text": doc["text"]}
+    body: dict[str, Any] = {
+        "task": task,
+        "language": LANGUAGE_NAMES.get(doc["language"] or "", doc["language"] or ""),
+        "duration": doc["duration"],
+        "text": doc["text"],
+    }
     if not granularities or "segment" in granularities:
         body["segments"] = [
-            {"id": s["id"], "start": s["start"], "end": s["end"], "text": " " + s["text"],
-             **{k: v for k, v in scores.get(s["sid"], {}).items() if k in SCORE_FIELDS and v is not None}}
+            {
+                "id": s["id"],
+                "start": s["start"],
+                "end": s["end"],
+                "text": " " + s["text"],
+                **{k: v for k, v in scores.get(s["sid"], {}).items() if k in SCORE_FIELDS and v is not None},
+            }
             for s in doc["segments"]
         ]
     if "word" in granularities:
-        body["words"] = [{"word": w["word"].strip(), "start": w["start"], "end": w["end"]} for s in doc["segments"] for w in s["words"]]
+        body["words"] = [
+            {"word": w["word"].strip(), "start": w["start"], "end": w["end"]} for s in doc["segments"] for w in s["words"]
+        ]
     return body
 
 
 def _diarized(doc: dict[str, Any]) -> dict[str, Any]:
     names = speaker_names(doc)
     letters = {key: chr(ord("A") + i) if i < 26 else key for i, key in enumerate(names)}
-    return {"task": "transcribe", "duration": doc["duration"], "text": doc["text"],
-            "segments": [{"id": f"seg_{s['id']}", "type": "transcript.text.segment", "start": s["start"], "end": s["end"],
-                          "text": s["text"], "speaker": letters.get(s.get("speaker") or "", "A")} for s in doc["segments"]],
-            "usage": {"type": "duration", "seconds": doc["duration"]}}
+    return {
+        "task": "transcribe",
+        "duration": doc["duration"],
+        "text": doc["text"],
+        "segments": [
+            {
+                "id": f"seg_{s['id']}",
+                "type": "transcript.text.segment",
+                "start": s["start"],
+                "end": s["end"],
+                "text": s["text"],
+                "speaker": letters.get(s.get("speaker") or "", "A"),
+            }
+            for s in doc["segments"]
+        ],
+        "usage": {"type": "duration", "seconds": doc["duration"]},
+    }
 
 
-def _respond(doc: dict[str, Any], fmt: str, task: str, granularities: set[str],
-             scores: dict[int, dict[str, Any]] | None = None) -> Response[Any]:
+def _respond(
+    doc: dict[str, Any], fmt: str, task: str, granularities: set[str], scores: dict[int, dict[str, Any]] | None = None
+) -> Response[Any]:
     if fmt == "json":
         return Response({"text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}})
     if fmt == "verbose_json":
@@ -153,9 +209,10 @@ async def _stream(request: Request[Any, Any, Any], job_id: str) -> AsyncIterator
             yield _event({"type": "error", "error": {"message": exc.detail, "type": "invalid_request_error", "code": None}})
             return
         if doc["text"].startswith(sent) and len(doc["text"]) > len(sent):  # segments decoded before we watched
-            yield _event({"type": "transcript.text.delta", "delta": doc["text"][len(sent):]})
-        yield _event({"type": "transcript.text.done", "text": doc["text"],
-                      "usage": {"type": "duration", "seconds": doc["duration"]}})
+            yield _event({"type": "transcript.text.delta", "delta": doc["text"][len(sent) :]})
+        yield _event(
+            {"type": "transcript.text.done", "text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}}
+        )
         await _forget(request, doc)
     finally:
         services.partials.forget(job_id)
@@ -168,21 +225,36 @@ async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] |
         request.app.state.services.partials.watch(row["id"])
         return ServerSentEvent(_stream(request, row["id"]))
     doc = await _finished(request, row["id"])
-    scores = transcripts.segment_scores(request.app.state.services.databases.get(), doc["id"]) \
-        if settings["format"] == "verbose_json" else {}
+    scores = (
+        transcripts.segment_scores(request.app.state.services.databases.get(), doc["id"])
+        if settings["format"] == "verbose_json"
+        else {}
+    )
     response = _respond(doc, settings["format"], task, settings["granularities"], scores)
     await _forget(request, doc)
     return response
 
 
-@post("/audio/transcriptions", opt={"scope": "transcribe"}, request_max_body_size=None, status_code=200,
-      summary="OpenAI-compatible transcription", tags=["openai"])
+@post(
+    "/audio/transcriptions",
+    opt={"scope": "transcribe"},
+    request_max_body_size=None,
+    status_code=200,
+    summary="OpenAI-compatible transcription",
+    tags=["openai"],
+)
 async def audio_transcriptions(request: Request[Any, Any, Any]) -> Response[Any] | ServerSentEvent:
     return await _handle(request, "transcribe")
 
 
-@post("/audio/translations", opt={"scope": "transcribe"}, request_max_body_size=None, status_code=200,
-      summary="OpenAI-compatible translation to English", tags=["openai"])
+@post(
+    "/audio/translations",
+    opt={"scope": "transcribe"},
+    request_max_body_size=None,
+    status_code=200,
+    summary="OpenAI-compatible translation to English",
+    tags=["openai"],
+)
 async def audio_translations(request: Request[Any, Any, Any]) -> Response[Any] | ServerSentEvent:
     return await _handle(request, "translate")
 
@@ -199,10 +271,17 @@ def openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", None) or str(exc) or "Internal error"
     kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
-        status, "invalid_request_error" if status < 500 else "server_error")
-    return Response({"error": {"message": detail, "type": kind, "param": None, "code": getattr(exc, "code", None)}},
-                    status_code=status, headers=getattr(exc, "headers", None) or {})
+        status, "invalid_request_error" if status < 500 else "server_error"
+    )
+    return Response(
+        {"error": {"message": detail, "type": kind, "param": None, "code": getattr(exc, "code", None)}},
+        status_code=status,
+        headers=getattr(exc, "headers", None) or {},
+    )
 
 
-router = Router(path="/v1", route_handlers=[audio_transcriptions, audio_translations, openai_models],
-                exception_handlers={HTTPException: openai_error})
+router = Router(
+    path="/v1",
+    route_handlers=[audio_transcriptions, audio_translations, openai_models],
+    exception_handlers={HTTPException: openai_error},
+)

@@ -31,8 +31,12 @@ def local_path(target: str) -> str:
     them too. So: one leading slash, then no backslash or control character anywhere."""
     from urllib.parse import urlsplit
 
-    if (not target.startswith("/") or target.startswith("//") or "\\" in target
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)):
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return "/"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else "/"
@@ -56,7 +60,9 @@ async def setup_submit(
     email = data.get("email", "")
     if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
         failed_attempt(request)
-        return Template("setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email})
+        return Template(
+            "setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email}
+        )
     try:
         user = accounts.create(db, email, data.get("password", ""), "admin")
     except accounts.AccountError as exc:

@@ -53,6 +53,7 @@ class PassphraseChange(msgspec.Struct):
 class Rekey(msgspec.Struct):
     """A new passphrase for a key record wrapped the old way: a whole new record, and every transcript
     key the old keys opened re-wrapped under the new ones (transcript id → envelope)."""
+
     current_password: str
     record: dict[str, Any]
     owned: dict[str, str]
@@ -70,7 +71,7 @@ class BodyEnvelope(msgspec.Struct):
 
 class Conversion(msgspec.Struct):
     key_envelope: str  # "tk": the new transcript key under the owner's data key
-    body: str          # "transcript": the document the browser read, under that key
+    body: str  # "transcript": the document the browser read, under that key
     base_revision: int
 
 
@@ -86,7 +87,12 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-@get("/api/v1/me/private-keys", tags=["private"], opt={"credentials": True}, summary="My wrapped keys (404 until private transcripts are on)")
+@get(
+    "/api/v1/me/private-keys",
+    tags=["private"],
+    opt={"credentials": True},
+    summary="My wrapped keys (404 until private transcripts are on)",
+)
 async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     record = private_keys.get(_db(request), principal_of(request).user.id)
     if record is None:
@@ -94,8 +100,10 @@ async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, 
     return Response(record, headers=NO_STORE)
 
 
-SAME_AS_PASSWORD = ("Choose a passphrase that is not your sign-in password: the appliance receives your password at "
-                    "every sign-in, and it must never see what opens your private transcripts.")
+SAME_AS_PASSWORD = (
+    "Choose a passphrase that is not your sign-in password: the appliance receives your password at "
+    "every sign-in, and it must never see what opens your private transcripts."
+)
 
 
 async def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str, Any], wrapped_dk: str) -> None:
@@ -112,8 +120,13 @@ async def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: di
         raise HTTPException(status_code=400, detail=SAME_AS_PASSWORD)
 
 
-@put("/api/v1/me/private-keys", status_code=201, tags=["private"], opt={"credentials": True},
-     summary="Turn private transcripts on: store my keys, wrapped in my browser under a passphrase the appliance never sees")
+@put(
+    "/api/v1/me/private-keys",
+    status_code=201,
+    tags=["private"],
+    opt={"credentials": True},
+    summary="Turn private transcripts on: store my keys, wrapped in my browser under a passphrase the appliance never sees",
+)
 async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
     principal = principal_of(request)
     try:
@@ -131,8 +144,13 @@ async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyReco
     return {"enabled": True}
 
 
-@post("/api/v1/me/private-keys/passphrase", status_code=200, tags=["private"], opt={"credentials": True},
-      summary="Change my private passphrase (or set a new one with the recovery key): the data key re-wrapped in my browser")
+@post(
+    "/api/v1/me/private-keys/passphrase",
+    status_code=200,
+    tags=["private"],
+    opt={"credentials": True},
+    summary="Change my private passphrase (or set a new one with the recovery key): the data key re-wrapped in my browser",
+)
 async def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[PassphraseChange]) -> dict[str, Any]:
     principal = principal_of(request)
     await _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
@@ -146,8 +164,12 @@ async def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[Pass
     return {"changed": True}
 
 
-@get("/api/v1/me/private-keys/rekey", tags=["private"], opt={"credentials": True},
-     summary="Every transcript key my keys open: what a move to a new key record must re-wrap")
+@get(
+    "/api/v1/me/private-keys/rekey",
+    tags=["private"],
+    opt={"credentials": True},
+    summary="Every transcript key my keys open: what a move to a new key record must re-wrap",
+)
 async def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     uid = principal_of(request).user.id
     if not private_keys.enrolled(_db(request), uid):
@@ -155,9 +177,14 @@ async def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str,
     return Response(private_keys.inventory(_db(request), uid), headers=NO_STORE)
 
 
-@post("/api/v1/me/private-keys/rekey", status_code=200, tags=["private"], opt={"credentials": True},
-      request_max_body_size=64 * 1024 * 1024,
-      summary="Move to a new passphrase, data key and key pair; every transcript key re-wrapped in my browser (all or nothing)")
+@post(
+    "/api/v1/me/private-keys/rekey",
+    status_code=200,
+    tags=["private"],
+    opt={"credentials": True},
+    request_max_body_size=64 * 1024 * 1024,
+    summary="Move to a new passphrase, data key and key pair; every transcript key re-wrapped in my browser (all or nothing)",
+)
 async def rekey(request: Request[Any, Any, Any], data: JSONBody[Rekey]) -> dict[str, Any]:
     principal = principal_of(request)
     try:
@@ -186,11 +213,14 @@ def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, ch
     return found
 
 
-@get("/api/v1/transcripts/{transcript_id:str}/envelope", tags=["private"],
-     summary="A private transcript's encrypted document, and the key envelope the caller's keys open",
-     description="For the owner, the transcript key sealed by the worker (`tk-sealed`) or wrapped under their data key "
-     "(`tk`); for a teammate it was shared with, the key sealed to their public key (`key_uid` is theirs); for "
-     "other members of the workspace, no key (`kind: none`). The document's ids are always the owner's.")
+@get(
+    "/api/v1/transcripts/{transcript_id:str}/envelope",
+    tags=["private"],
+    summary="A private transcript's encrypted document, and the key envelope the caller's keys open",
+    description="For the owner, the transcript key sealed by the worker (`tk-sealed`) or wrapped under their data key "
+    "(`tk`); for a teammate it was shared with, the key sealed to their public key (`key_uid` is theirs); for "
+    "other members of the workspace, no key (`kind: none`). The document's ids are always the owner's.",
+)
 async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[dict[str, Any]]:
     found = dict(_envelopes_or_404(request, transcript_id, change=False))
     me = principal_of(request).user.id
@@ -200,10 +230,15 @@ async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[
     return Response({**found, "key_uid": me}, headers=NO_STORE)
 
 
-@put("/api/v1/transcripts/{transcript_id:str}/envelope/key", opt={"scope": "transcribe"}, tags=["private"],
-     summary="Store the transcript key re-wrapped under my data key (replaces the sealed one)")
-async def put_key_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str],
-                           data: JSONBody[KeyEnvelope]) -> dict[str, Any]:
+@put(
+    "/api/v1/transcripts/{transcript_id:str}/envelope/key",
+    opt={"scope": "transcribe"},
+    tags=["private"],
+    summary="Store the transcript key re-wrapped under my data key (replaces the sealed one)",
+)
+async def put_key_envelope(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[KeyEnvelope]
+) -> dict[str, Any]:
     found = _envelopes_or_404(request, transcript_id, change=True)
     try:
         await _dbs(request).in_thread(private_keys.replace_key_envelope, transcript_id, found["user_id"], data.key_envelope)
@@ -212,32 +247,52 @@ async def put_key_envelope(request: Request[Any, Any, Any], transcript_id: FromP
     return {"kind": "tk"}
 
 
-@put("/api/v1/transcripts/{transcript_id:str}/envelope/body", opt={"scope": "transcribe"}, tags=["private"],
-     request_max_body_size=MAX_BODY_REQUEST,
-     summary="Save an edit: the document re-encrypted in the browser, based on a revision (409 if stale)")
-async def put_body_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str],
-                            data: JSONBody[BodyEnvelope]) -> dict[str, Any]:
+@put(
+    "/api/v1/transcripts/{transcript_id:str}/envelope/body",
+    opt={"scope": "transcribe"},
+    tags=["private"],
+    request_max_body_size=MAX_BODY_REQUEST,
+    summary="Save an edit: the document re-encrypted in the browser, based on a revision (409 if stale)",
+)
+async def put_body_envelope(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[BodyEnvelope]
+) -> dict[str, Any]:
     found = _envelopes_or_404(request, transcript_id, change=True)
     try:
-        revision = await _dbs(request).in_thread(private_keys.replace_body, transcript_id, found["user_id"], data.body,
-                                                 data.base_revision)
+        revision = await _dbs(request).in_thread(
+            private_keys.replace_body, transcript_id, found["user_id"], data.body, data.base_revision
+        )
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
     except private_keys.StaleRevision:
-        raise HTTPException(status_code=409, detail="This transcript changed since you opened it. Reload to see the new version.") from None
+        raise HTTPException(
+            status_code=409, detail="This transcript changed since you opened it. Reload to see the new version."
+        ) from None
     return {"revision": revision}
 
 
-@post("/api/v1/transcripts/{transcript_id:str}/convert-to-private", opt={"scope": "transcribe"}, status_code=200,
-      tags=["private"], request_max_body_size=MAX_BODY_REQUEST,
-      summary="Make a standard transcript private: store the envelopes sealed in my browser and delete the plaintext for good")
-async def convert_to_private(request: Request[Any, Any, Any], transcript_id: FromPath[str],
-                             data: JSONBody[Conversion]) -> dict[str, Any]:
+@post(
+    "/api/v1/transcripts/{transcript_id:str}/convert-to-private",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["private"],
+    request_max_body_size=MAX_BODY_REQUEST,
+    summary="Make a standard transcript private: store the envelopes sealed in my browser and delete the plaintext for good",
+)
+async def convert_to_private(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[Conversion]
+) -> dict[str, Any]:
     visible_transcript(request, transcript_id, change=True)
     principal = principal_of(request)
     try:
-        revision = await _dbs(request).in_thread(private_convert.convert, transcript_id, principal.user.id,
-                                                 key_envelope=data.key_envelope, body=data.body, base_revision=data.base_revision)
+        revision = await _dbs(request).in_thread(
+            private_convert.convert,
+            transcript_id,
+            principal.user.id,
+            key_envelope=data.key_envelope,
+            body=data.body,
+            base_revision=data.base_revision,
+        )
     except private_keys.StaleRevision:
         raise HTTPException(status_code=409, detail="This transcript changed since your browser read it. Try again.") from None
     except private_keys.KeyRecordError as exc:
@@ -246,8 +301,11 @@ async def convert_to_private(request: Request[Any, Any, Any], transcript_id: Fro
     return {"private": True, "revision": revision}
 
 
-@get("/api/v1/private/transcripts", tags=["private"],
-     summary="The private transcripts my keys open (mine, and those shared with me): for searching in the browser")
+@get(
+    "/api/v1/private/transcripts",
+    tags=["private"],
+    summary="The private transcripts my keys open (mine, and those shared with me): for searching in the browser",
+)
 async def openable_transcripts(request: Request[Any, Any, Any]) -> Response[list[dict[str, Any]]]:
     db = _db(request)
     principal = principal_of(request)
@@ -260,37 +318,65 @@ def _owned_private(request: Request[Any, Any, Any], transcript_id: str) -> str:
     return str(found["user_id"])
 
 
-@get("/api/v1/transcripts/{transcript_id:str}/recipients", tags=["private"],
-     summary="Teammates a private transcript can be shared with: members of its workspace with private transcripts on, "
-     "and their public keys")
+@get(
+    "/api/v1/transcripts/{transcript_id:str}/recipients",
+    tags=["private"],
+    summary="Teammates a private transcript can be shared with: members of its workspace with private transcripts on, "
+    "and their public keys",
+)
 async def list_recipients(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[list[dict[str, Any]]]:
     owner = _owned_private(request, transcript_id)
     return Response(private_grants.recipients(_db(request), transcript_id, owner), headers=NO_STORE)
 
 
-@put("/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}", opt={"scope": "transcribe"}, tags=["private"],
-     summary="Share a private transcript with a teammate: its key, sealed in my browser to their public key")
-async def put_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str],
-                    data: JSONBody[KeyEnvelope]) -> dict[str, Any]:
+@put(
+    "/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}",
+    opt={"scope": "transcribe"},
+    tags=["private"],
+    summary="Share a private transcript with a teammate: its key, sealed in my browser to their public key",
+)
+async def put_grant(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str], data: JSONBody[KeyEnvelope]
+) -> dict[str, Any]:
     owner = _owned_private(request, transcript_id)
     try:
         await _dbs(request).in_thread(private_grants.grant, transcript_id, owner, user_id, data.key_envelope)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
-    audit.record(_db(request), "private.shared", actor=principal_of(request).user.email, target=transcript_id,
-                 detail={"with": user_id})
+    audit.record(
+        _db(request), "private.shared", actor=principal_of(request).user.email, target=transcript_id, detail={"with": user_id}
+    )
     return {"shared": True}
 
 
-@delete("/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}", opt={"scope": "transcribe"}, status_code=204,
-        tags=["private"], summary="Stop sharing a private transcript with a teammate (their copy of its key is deleted)")
+@delete(
+    "/api/v1/transcripts/{transcript_id:str}/grants/{user_id:str}",
+    opt={"scope": "transcribe"},
+    status_code=204,
+    tags=["private"],
+    summary="Stop sharing a private transcript with a teammate (their copy of its key is deleted)",
+)
 async def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str]) -> None:
     _owned_private(request, transcript_id)
     if not private_grants.revoke(_db(request), transcript_id, user_id):
         raise NotFoundException(detail="This transcript is not shared with that person.")
-    audit.record(_db(request), "private.unshared", actor=principal_of(request).user.email, target=transcript_id,
-                 detail={"with": user_id})
+    audit.record(
+        _db(request), "private.unshared", actor=principal_of(request).user.email, target=transcript_id, detail={"with": user_id}
+    )
 
 
-ROUTES = [get_key_record, put_key_record, change_passphrase, rekey_inventory, rekey, get_envelope, put_key_envelope,
-          put_body_envelope, convert_to_private, openable_transcripts, list_recipients, put_grant, delete_grant]
+ROUTES = [
+    get_key_record,
+    put_key_record,
+    change_passphrase,
+    rekey_inventory,
+    rekey,
+    get_envelope,
+    put_key_envelope,
+    put_body_envelope,
+    convert_to_private,
+    openable_transcripts,
+    list_recipients,
+    put_grant,
+    delete_grant,
+]

@@ -13,8 +13,8 @@ class Word(msgspec.Struct):
     word: str
     probability: float | None
     speaker: str | None = None
-    edited: bool = False          # changed by a person; its time may be estimated
-    estimated: bool = False       # its time was shared out from its neighbours, not recognised
+    edited: bool = False  # changed by a person; its time may be estimated
+    estimated: bool = False  # its time was shared out from its neighbours, not recognised
 
 
 class Segment(msgspec.Struct):
@@ -24,7 +24,7 @@ class Segment(msgspec.Struct):
     text: str
     words: list[Word]
     speaker: str | None = None
-    sid: int | None = None        # stable across edits (id is the position)
+    sid: int | None = None  # stable across edits (id is the position)
     note: str = ""
 
 

@@ -33,27 +33,47 @@ def _db(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.services.databases.get()
 
 
-@post("/api/v1/transcripts/{transcript_id:str}/sealed-shares", opt={"scope": "transcribe"}, tags=["sharing"],
-      summary="Create an encrypted link; then PUT its snapshot, sealed in the browser under a key kept in the link's fragment")
-async def create_sealed_share(request: Request[Any, Any, Any], transcript_id: FromPath[str],
-                              data: JSONBody[SealedShareRequest]) -> dict[str, Any]:
+@post(
+    "/api/v1/transcripts/{transcript_id:str}/sealed-shares",
+    opt={"scope": "transcribe"},
+    tags=["sharing"],
+    summary="Create an encrypted link; then PUT its snapshot, sealed in the browser under a key kept in the link's fragment",
+)
+async def create_sealed_share(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[SealedShareRequest]
+) -> dict[str, Any]:
     row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
     allow_public_links(db, row)
     try:
         token, record = await request.app.state.services.databases.in_thread(
-            shares.create, transcript_id, principal_of(request).user.id, expires_in_days=data.expires_in_days,
-            formats=[], sealed=True, max_views=data.max_views)
+            shares.create,
+            transcript_id,
+            principal_of(request).user.id,
+            expires_in_days=data.expires_in_days,
+            formats=[],
+            sealed=True,
+            max_views=data.max_views,
+        )
     except shares.ShareError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
-    audit.record(db, "share.created", actor=principal_of(request).user.email, target=record["id"],
-                 detail={"sealed": True, "expires_at": record["expires_at"], "max_views": record["max_views"]})
+    audit.record(
+        db,
+        "share.created",
+        actor=principal_of(request).user.email,
+        target=record["id"],
+        detail={"sealed": True, "expires_at": record["expires_at"], "max_views": record["max_views"]},
+    )
     return {**record, "path": f"/s/{token}"}
 
 
-@put("/api/v1/shares/{link_id:str}/envelope", opt={"scope": "transcribe"}, tags=["sharing"],
-     request_max_body_size=MAX_SNAPSHOT_REQUEST,
-     summary="Store an encrypted link's snapshot (once; the envelope's header names the link)")
+@put(
+    "/api/v1/shares/{link_id:str}/envelope",
+    opt={"scope": "transcribe"},
+    tags=["sharing"],
+    request_max_body_size=MAX_SNAPSHOT_REQUEST,
+    summary="Store an encrypted link's snapshot (once; the envelope's header names the link)",
+)
 async def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], data: JSONBody[Snapshot]) -> dict[str, Any]:
     link = shares.get(_db(request), link_id)
     if link is None:
@@ -68,8 +88,12 @@ async def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], 
     return {"stored": True}
 
 
-@get("/s/{token:str}/snapshot", opt={"public": True}, tags=["sharing"],
-     summary="Public: an encrypted link's snapshot (counts a view; gone after revocation, expiry or the last view)")
+@get(
+    "/s/{token:str}/snapshot",
+    opt={"public": True},
+    tags=["sharing"],
+    summary="Public: an encrypted link's snapshot (counts a view; gone after revocation, expiry or the last view)",
+)
 async def get_snapshot(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[dict[str, Any]]:
     try:
         found = await request.app.state.services.databases.in_thread(sealed_shares.open_snapshot, token)

@@ -33,8 +33,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
             self._tail = window[-3:]
             if self._head_bytes > MAX_HEAD_BYTES:
-                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
-                                     b"content-length: 31\r\nconnection: close\r\n\r\nRequest headers are too large.\n")
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+                    b"content-length: 31\r\nconnection: close\r\n\r\nRequest headers are too large.\n"
+                )
                 self.transport.close()
                 self._in_head = False
                 return
@@ -81,26 +83,52 @@ class HardenedConfig(uvicorn.Config):
             harden(self.ssl)
 
 
-def server_config(app: Any, host: str, port: int, *, certfile: Path | None = None, keyfile: Path | None = None,
-                  log_level: str = "info", lifespan: str = "on") -> uvicorn.Config:
+def server_config(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+    log_level: str = "info",
+    lifespan: str = "on",
+) -> uvicorn.Config:
     # No access log: its lines carry paths (transcript ids, share tokens), query strings and client
     # addresses. appliance/web/middleware.py logs one content-free line per request instead.
-    return HardenedConfig(app, host=host, port=port, log_level=log_level, lifespan=lifespan, access_log=False,
-                          http=BoundedHttpToolsProtocol, limit_concurrency=MAX_CONCURRENCY,
-                          ssl_certfile=str(certfile) if certfile else None, ssl_keyfile=str(keyfile) if keyfile else None)
+    return HardenedConfig(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan=lifespan,
+        access_log=False,
+        http=BoundedHttpToolsProtocol,
+        limit_concurrency=MAX_CONCURRENCY,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+    )
 
 
 class BackgroundServer:
     """`with BackgroundServer(app) as server:` serves on a free loopback port until the block ends."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, *,
-                 certfile: Path | None = None, keyfile: Path | None = None, lifespan: str = "on",
-                 sock: socket.socket | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        lifespan: str = "on",
+        sock: socket.socket | None = None,
+    ) -> None:
         self.port = sock.getsockname()[1] if sock is not None else port or free_port(host)
         self.sockets = [sock] if sock is not None else None
         self.url = f"{'https' if certfile else 'http'}://{host}:{self.port}"
-        self.server = uvicorn.Server(server_config(app, host, self.port, certfile=certfile, keyfile=keyfile,
-                                                   log_level="warning", lifespan=lifespan))
+        self.server = uvicorn.Server(
+            server_config(app, host, self.port, certfile=certfile, keyfile=keyfile, log_level="warning", lifespan=lifespan)
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": self.sockets}, name="uvicorn", daemon=True)
 
     def __enter__(self) -> BackgroundServer:

@@ -51,8 +51,11 @@ class Services:
         jobs.fail_interrupted(db)
         if accounts.count(db) == 0:
             self.setup_code = secrets.token_hex(4)
-            log.warning("No account exists yet. Open /setup and enter the setup code %s to create the administrator "
-                        "(or run: appliance users create-admin --email E --password-stdin).", self.setup_code)
+            log.warning(
+                "No account exists yet. Open /setup and enter the setup code %s to create the administrator "
+                "(or run: appliance users create-admin --email E --password-stdin).",
+                self.setup_code,
+            )
         state = self.licenses.state()
         log.info("licence: %s. %s", state.state, state.message)
         # Licensed limits cap the devices and worker threads used; nothing else reads them.
@@ -70,8 +73,12 @@ class Services:
         while True:
             try:
                 r = self.settings.retention
-                privacy.apply_retention(self.databases.get(), request_log_days=r.request_log_days, transcript_days=r.transcript_days,
-                                        audit_pseudonymise_days=r.audit_pseudonymise_days)
+                privacy.apply_retention(
+                    self.databases.get(),
+                    request_log_days=r.request_log_days,
+                    transcript_days=r.transcript_days,
+                    audit_pseudonymise_days=r.audit_pseudonymise_days,
+                )
             except Exception:
                 log.exception("retention run failed")
             if self._stop.wait(3600):
@@ -87,26 +94,56 @@ def build(
     registry = registry or ModelRegistry(settings.models.models_dir)
     devices = device_count(settings.models)
     capacity = for_settings(settings)
-    log.info("transcribing up to %d job(s) at once per device (%d device(s)), %s CPU thread(s) each",
-             capacity.workers_per_device, devices, capacity.cpu_threads or "default")
-    recognizer = recognizer or WhisperEngine(settings.models, num_workers=capacity.workers_per_device,
-                                             cpu_threads=capacity.cpu_threads)
+    log.info(
+        "transcribing up to %d job(s) at once per device (%d device(s)), %s CPU thread(s) each",
+        capacity.workers_per_device,
+        devices,
+        capacity.cpu_threads or "default",
+    )
+    recognizer = recognizer or WhisperEngine(
+        settings.models, num_workers=capacity.workers_per_device, cpu_threads=capacity.cpu_threads
+    )
     databases = Databases(settings.storage.database_path)
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
     engines = DiarizationEngines(settings)
     metrics = Metrics(lambda: jobs.count_by_state(databases.get()), lambda: vault.used, gpu_memory)
     partials = PartialTexts(notifier.changed)
-    worker = Worker(settings, databases, vault, recognizer, registry, engines=engines, on_change=notifier.changed,
-                    metrics=metrics, partials=partials, workers_per_device=capacity.workers_per_device)
+    worker = Worker(
+        settings,
+        databases,
+        vault,
+        recognizer,
+        registry,
+        engines=engines,
+        on_change=notifier.changed,
+        metrics=metrics,
+        partials=partials,
+        workers_per_device=capacity.workers_per_device,
+    )
     limiter = RateLimiter(settings.quotas.requests_per_minute)
-    licenses = licenses or license_store.for_settings(settings, lambda: license_store.newest_job_time(databases.get()),
-                                                      db=databases.get)
-    return Services(settings, databases, vault, registry, worker, notifier, engines, limiter, licenses,
-                    server_secret(settings.storage.data_dir), metrics, partials, devices,
-                    RateLimiter(settings.security.address_attempts_per_minute),
-                    admission.JobGate(admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs,
-                                                       settings.worker.max_queued_jobs)))
+    licenses = licenses or license_store.for_settings(
+        settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
+    )
+    return Services(
+        settings,
+        databases,
+        vault,
+        registry,
+        worker,
+        notifier,
+        engines,
+        limiter,
+        licenses,
+        server_secret(settings.storage.data_dir),
+        metrics,
+        partials,
+        devices,
+        RateLimiter(settings.security.address_attempts_per_minute),
+        admission.JobGate(
+            admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
+        ),
+    )
 
 
 def server_secret(data_dir: Path) -> bytes:

@@ -31,8 +31,9 @@ class Policy(msgspec.Struct):
     allow_public_links: bool
 
 
-PLAIN_LINK_REFUSED = ("A private transcript has no plain public link: the server cannot read it. "
-                      "Create an encrypted link from its page instead.")
+PLAIN_LINK_REFUSED = (
+    "A private transcript has no plain public link: the server cannot read it. Create an encrypted link from its page instead."
+)
 
 
 def _db(request: Request[Any, Any, Any]) -> Any:
@@ -46,9 +47,15 @@ def allow_public_links(db: Any, row: dict[str, Any]) -> None:
         raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
 
 
-@post("/api/v1/transcripts/{transcript_id:str}/shares", opt={"scope": "transcribe"}, tags=["sharing"],
-      summary="Create a share link (the URL is shown once)")
-async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]) -> dict[str, Any]:
+@post(
+    "/api/v1/transcripts/{transcript_id:str}/shares",
+    opt={"scope": "transcribe"},
+    tags=["sharing"],
+    summary="Create a share link (the URL is shown once)",
+)
+async def create_share(
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]
+) -> dict[str, Any]:
     row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
     allow_public_links(db, row)
@@ -56,14 +63,24 @@ async def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[
         raise HTTPException(status_code=409, detail=PLAIN_LINK_REFUSED)
     try:
         token, record = await request.app.state.services.databases.in_thread(
-            shares.create, transcript_id, principal_of(request).user.id, password=data.password,
-            expires_in_days=data.expires_in_days, include_speakers=data.include_speakers,
-            include_timestamps=data.include_timestamps, formats=data.formats,
+            shares.create,
+            transcript_id,
+            principal_of(request).user.id,
+            password=data.password,
+            expires_in_days=data.expires_in_days,
+            include_speakers=data.include_speakers,
+            include_timestamps=data.include_timestamps,
+            formats=data.formats,
         )
     except shares.ShareError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
-    audit.record(db, "share.created", actor=principal_of(request).user.email, target=record["id"],
-                 detail={"password": record["password"], "expires_at": record["expires_at"]})
+    audit.record(
+        db,
+        "share.created",
+        actor=principal_of(request).user.email,
+        target=record["id"],
+        detail={"password": record["password"], "expires_at": record["expires_at"]},
+    )
     return {**record, "path": f"/s/{token}"}
 
 
@@ -73,7 +90,9 @@ async def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[s
     return shares.for_transcript(_db(request), transcript_id)
 
 
-@delete("/api/v1/shares/{link_id:str}", opt={"scope": "transcribe"}, status_code=204, tags=["sharing"], summary="Revoke a share link")
+@delete(
+    "/api/v1/shares/{link_id:str}", opt={"scope": "transcribe"}, status_code=204, tags=["sharing"], summary="Revoke a share link"
+)
 async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> None:
     link = shares.get(_db(request), link_id)
     if link is None:
@@ -83,17 +102,28 @@ async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) 
     audit.record(_db(request), "share.revoked", actor=principal_of(request).user.email, target=link_id)
 
 
-@put("/api/v1/workspaces/{workspace_id:str}/policy", opt={"scope": "transcribe"}, tags=["workspaces"],
-     summary="Workspace policy: may members create public links")
+@put(
+    "/api/v1/workspaces/{workspace_id:str}/policy",
+    opt={"scope": "transcribe"},
+    tags=["workspaces"],
+    summary="Workspace policy: may members create public links",
+)
 async def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Policy]) -> dict[str, Any]:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
         raise NotFoundException(detail="No such workspace.")
     if role != "admin":
         raise PermissionDeniedException(detail="Only the workspace's admins set its policy.")
-    _db(request).execute("UPDATE workspaces SET allow_public_links = ? WHERE id = ?", [int(data.allow_public_links), workspace_id])
-    audit.record(_db(request), "workspace.policy", actor=principal_of(request).user.email, target=workspace_id,
-                 detail={"allow_public_links": data.allow_public_links})
+    _db(request).execute(
+        "UPDATE workspaces SET allow_public_links = ? WHERE id = ?", [int(data.allow_public_links), workspace_id]
+    )
+    audit.record(
+        _db(request),
+        "workspace.policy",
+        actor=principal_of(request).user.email,
+        target=workspace_id,
+        detail={"allow_public_links": data.allow_public_links},
+    )
     return {"workspace_id": workspace_id, "allow_public_links": data.allow_public_links}
 
 
@@ -136,13 +166,21 @@ async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> T
     shares.count_view(_db(request), link.id)
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
-    return _page("share.html", token=token, doc=shown, paragraphs=turns(shown, options), formats=link.formats,
-                 timestamps=link.include_timestamps, stamp=stamp)
+    return _page(
+        "share.html",
+        token=token,
+        doc=shown,
+        paragraphs=turns(shown, options),
+        formats=link.formats,
+        timestamps=link.include_timestamps,
+        stamp=stamp,
+    )
 
 
 @post("/s/{token:str}", opt={"public": True, "throttle": "password"}, include_in_schema=False, status_code=200)
 async def share_password(
-    request: Request[Any, Any, Any], token: FromPath[str],
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Template | Response[Any]:
     try:
@@ -160,18 +198,28 @@ async def share_password(
     if not ok:
         failed_attempt(request)
         return _page("share_password.html", 401, token=token, error="That password is not right.")
-    cookie = Cookie(key=_cookie_name(link.id), value=shares.grant(request.app.state.services.secret, link.id),
-                    httponly=True, samesite="lax", secure=request.url.scheme == "https", path=f"/s/{token}", max_age=12 * 3600)
+    cookie = Cookie(
+        key=_cookie_name(link.id),
+        value=shares.grant(request.app.state.services.secret, link.id),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=f"/s/{token}",
+        max_age=12 * 3600,
+    )
     return Response(content=None, status_code=303, headers={"Location": f"/s/{token}"}, cookies=[cookie])
 
 
 @get("/s/{token:str}/export", opt={"public": True}, include_in_schema=False)
-async def share_export(request: Request[Any, Any, Any], token: FromPath[str],
-                       format: str = Parameter(default="txt")) -> Response[bytes]:
+async def share_export(
+    request: Request[Any, Any, Any], token: FromPath[str], format: str = Parameter(default="txt")
+) -> Response[bytes]:
     link, _row = _open(request, token)
     if link.sealed:
         raise HTTPException(status_code=404, detail="An encrypted link has no server export: use the page's download.")
-    if link.needs_password and not shares.granted(request.app.state.services.secret, link.id, request.cookies.get(_cookie_name(link.id))):
+    if link.needs_password and not shares.granted(
+        request.app.state.services.secret, link.id, request.cookies.get(_cookie_name(link.id))
+    ):
         raise HTTPException(status_code=401, detail="Enter the link's password first.")
     if format not in link.formats:
         raise HTTPException(status_code=403, detail="This link does not offer that format.")
@@ -181,8 +229,11 @@ async def share_export(request: Request[Any, Any, Any], token: FromPath[str],
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
     export = await asyncio.to_thread(exports.render, shown, format, options)
-    return Response(export.content, media_type=export.media_type,
-                    headers={"Content-Disposition": _attachment(f"{exports.safe_stem(shown)}.{format}")})
+    return Response(
+        export.content,
+        media_type=export.media_type,
+        headers={"Content-Disposition": _attachment(f"{exports.safe_stem(shown)}.{format}")},
+    )
 
 
 ROUTES = [create_share, list_shares, revoke_share, set_policy, share_page, share_password, share_export]

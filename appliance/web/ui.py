@@ -61,12 +61,21 @@ def _principal(request: Request[Any, Any, Any]) -> Principal | None:
 
 def _page(request: Request[Any, Any, Any], name: str, principal: Principal, **context: Any) -> Template:
     services = request.app.state.services
-    return Template(name, context={
-        "me": principal.user, "scope": principal.scope, "csrf": principal.session.csrf_token if principal.session else "",
-        "license": services.licenses.state(), "clock": clock, "when": when, "language_name": language_name,
-        "is_admin": principal.user.role == "admin", "can_write": authz.LEVEL[principal.scope] >= authz.LEVEL["transcribe"],
-        **context,
-    })
+    return Template(
+        name,
+        context={
+            "me": principal.user,
+            "scope": principal.scope,
+            "csrf": principal.session.csrf_token if principal.session else "",
+            "license": services.licenses.state(),
+            "clock": clock,
+            "when": when,
+            "language_name": language_name,
+            "is_admin": principal.user.role == "admin",
+            "can_write": authz.LEVEL[principal.scope] >= authz.LEVEL["transcribe"],
+            **context,
+        },
+    )
 
 
 def _no_store(template: Template) -> Template:
@@ -94,13 +103,31 @@ async def library_page(
         return _login(request)
     db = request.app.state.services.databases.get()
     visible = authz.visible_workspace_ids(db, principal)
-    listing = transcripts.library(db, workspace_ids=visible, sort=sort, descending=order == "desc", text=q,
-                                  language=language or None, model=model or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    listing = transcripts.library(
+        db,
+        workspace_ids=visible,
+        sort=sort,
+        descending=order == "desc",
+        text=q,
+        language=language or None,
+        model=model or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
     pages = max(1, -(-listing["total"] // PAGE_SIZE))
     query = {"sort": sort, "order": order, "q": q, "language": language, "model": model}
-    return _page(request, "library.html", principal, listing=listing, page=page, pages=pages, query=query,
-                 facets=transcripts.facets(db, visible), running=jobs.unfinished(db, visible),
-                 workspaces={w["id"]: w for w in workspaces.for_user(db, principal.user.id)})
+    return _page(
+        request,
+        "library.html",
+        principal,
+        listing=listing,
+        page=page,
+        pages=pages,
+        query=query,
+        facets=transcripts.facets(db, visible),
+        running=jobs.unfinished(db, visible),
+        workspaces={w["id"]: w for w in workspaces.for_user(db, principal.user.id)},
+    )
 
 
 @get("/new", opt=PAGE, include_in_schema=False)
@@ -113,10 +140,18 @@ async def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     engines = services.engines.status()
     languages = sorted(((code, language_name(code)) for code in asr.language_codes()), key=lambda p: p[1])
     writable = [w for w in workspaces.for_user(services.databases.get(), principal.user.id) if w["role"] in ("member", "admin")]
-    return _page(request, "new.html", principal, models=models, default_model=services.settings.models.default_model,
-                 languages=languages, engines=engines, workspaces=writable,
-                 max_upload=services.settings.server.max_upload_bytes,
-                 enrolled=private_keys.enrolled(services.databases.get(), principal.user.id))
+    return _page(
+        request,
+        "new.html",
+        principal,
+        models=models,
+        default_model=services.settings.models.default_model,
+        languages=languages,
+        engines=engines,
+        workspaces=writable,
+        max_upload=services.settings.server.max_upload_bytes,
+        enrolled=private_keys.enrolled(services.databases.get(), principal.user.id),
+    )
 
 
 @get("/jobs/{job_id:str}", opt=PAGE, include_in_schema=False)
@@ -161,26 +196,60 @@ async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPa
     db = request.app.state.services.databases.get()
     if doc["private"]:
         # No text on the server: the chrome, and the metadata the page's module needs to open the envelope.
-        model = {"id": doc["id"], "revision": doc["revision"], "title": doc["title"], "duration": doc["duration"],
-                 "editable": context["editable"] and doc["created_by"] == principal.user.id, "private": True}
-        return _no_store(_page(request, "transcript.html", principal, model_json=json.dumps(model), private=True,
-                               can_convert=False, **{**context, "editable": model["editable"]}))
-    can_convert = (context["editable"] and doc["created_by"] == principal.user.id
-                   and private_keys.enrolled(db, principal.user.id))
+        model = {
+            "id": doc["id"],
+            "revision": doc["revision"],
+            "title": doc["title"],
+            "duration": doc["duration"],
+            "editable": context["editable"] and doc["created_by"] == principal.user.id,
+            "private": True,
+        }
+        return _no_store(
+            _page(
+                request,
+                "transcript.html",
+                principal,
+                model_json=json.dumps(model),
+                private=True,
+                can_convert=False,
+                **{**context, "editable": model["editable"]},
+            )
+        )
+    can_convert = context["editable"] and doc["created_by"] == principal.user.id and private_keys.enrolled(db, principal.user.id)
     # The editor's model: times in whole milliseconds (decimal seconds cause rounding bugs in the page).
     model = {
-        "id": doc["id"], "revision": doc["revision"], "title": doc["title"], "note": doc["note"], "duration": doc["duration"],
+        "id": doc["id"],
+        "revision": doc["revision"],
+        "title": doc["title"],
+        "note": doc["note"],
+        "duration": doc["duration"],
         "editable": context["editable"],
         "speakers": [{"id": s["id"], "name": s["display_name"] or s["label"], "label": s["label"]} for s in doc["speakers"]],
         "segments": [
-            {"sid": s["sid"], "speaker": s["speaker"], "s": round(s["start"] * 1000), "e": round(s["end"] * 1000), "note": s["note"],
-             "words": [{"t": w["word"].strip(), "s": round(w["start"] * 1000), "e": round(w["end"] * 1000),
-                        "c": w["probability"], "edited": w["edited"], "est": w["estimated"]} for w in s["words"]]}
+            {
+                "sid": s["sid"],
+                "speaker": s["speaker"],
+                "s": round(s["start"] * 1000),
+                "e": round(s["end"] * 1000),
+                "note": s["note"],
+                "words": [
+                    {
+                        "t": w["word"].strip(),
+                        "s": round(w["start"] * 1000),
+                        "e": round(w["end"] * 1000),
+                        "c": w["probability"],
+                        "edited": w["edited"],
+                        "est": w["estimated"],
+                    }
+                    for w in s["words"]
+                ],
+            }
             for s in doc["segments"]
         ],
     }
-    return _page(request, "transcript.html", principal, model_json=json.dumps(model), private=False,
-                 can_convert=can_convert, **context)
+    return _page(
+        request, "transcript.html", principal, model_json=json.dumps(model), private=False, can_convert=can_convert, **context
+    )
 
 
 @get("/search", opt=PAGE, include_in_schema=False)
@@ -198,12 +267,30 @@ async def search_page(
         return _login(request)
     db = request.app.state.services.databases.get()
     visible = authz.visible_workspace_ids(db, principal)
-    results = search.search(db, q, workspace_ids=visible, language=language or None, speaker=speaker or None,
-                            date_from=date_from or None, date_to=date_to or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return _no_store(_page(request, "search.html", principal, results=results, page=page,
-                           pages=max(1, -(-results["total"] // PAGE_SIZE)),
-                           query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
-                           facets=transcripts.facets(db, visible), enrolled=private_keys.enrolled(db, principal.user.id)))
+    results = search.search(
+        db,
+        q,
+        workspace_ids=visible,
+        language=language or None,
+        speaker=speaker or None,
+        date_from=date_from or None,
+        date_to=date_to or None,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    return _no_store(
+        _page(
+            request,
+            "search.html",
+            principal,
+            results=results,
+            page=page,
+            pages=max(1, -(-results["total"] // PAGE_SIZE)),
+            query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
+            facets=transcripts.facets(db, visible),
+            enrolled=private_keys.enrolled(db, principal.user.id),
+        )
+    )
 
 
 def word_diff(base: list[str], other: list[str]) -> list[tuple[str, str]]:
@@ -232,8 +319,9 @@ async def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -
     if not docs:
         raise NotFoundException(detail="This job has no transcripts to compare.")
     base = docs[0]["text"].split()
-    columns = [{"doc": d, "diff": word_diff(base, d["text"].split()) if i else [("same", w) for w in base]}
-               for i, d in enumerate(docs)]
+    columns = [
+        {"doc": d, "diff": word_diff(base, d["text"].split()) if i else [("same", w) for w in base]} for i, d in enumerate(docs)
+    ]
     return _page(request, "compare.html", principal, job_id=job_id, columns=columns)
 
 
@@ -243,10 +331,17 @@ async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     if principal is None:
         return _login(request)
     db = request.app.state.services.databases.get()
-    return _no_store(_page(request, "account.html", principal, keys=apikeys.for_user(db, principal.user.id),
-                           workspaces=workspaces.for_user(db, principal.user.id),
-                           invitations=workspaces.invitations_for(db, principal.user.id),
-                           private_record=private_keys.get(db, principal.user.id)))
+    return _no_store(
+        _page(
+            request,
+            "account.html",
+            principal,
+            keys=apikeys.for_user(db, principal.user.id),
+            workspaces=workspaces.for_user(db, principal.user.id),
+            invitations=workspaces.invitations_for(db, principal.user.id),
+            private_record=private_keys.get(db, principal.user.id),
+        )
+    )
 
 
 @get("/admin/users", opt=PAGE, include_in_schema=False)
@@ -266,8 +361,15 @@ async def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         return _login(request)
     services = request.app.state.services
     models, problems = services.registry.scan()
-    return _page(request, "models.html", principal, models=[m.describe() for m in models.values()], problems=problems,
-                 default_model=services.settings.models.default_model, engines=services.engines.status())
+    return _page(
+        request,
+        "models.html",
+        principal,
+        models=[m.describe() for m in models.values()],
+        problems=problems,
+        default_model=services.settings.models.default_model,
+        engines=services.engines.status(),
+    )
 
 
 ROUTES = [library_page, new_page, job_page, transcript_page, search_page, compare_page, account_page, users_page, models_page]
