@@ -86,7 +86,7 @@ def create(db: sqlite_utils.Database, email: str, password: str, role: str = "me
     user_id = new_id()
     stamp = now()
     with transaction(db):
-        db["users"].insert(
+        db.table("users").insert(
             {
                 "id": user_id,
                 "email": email,
@@ -233,7 +233,7 @@ def invite(db: sqlite_utils.Database, email: str, role: str, created_by: str, ho
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     token = secrets.token_urlsafe(32)
     expires = (datetime.now(UTC) + timedelta(hours=hours)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    db["invites"].insert(
+    db.table("invites").insert(
         {
             "id": _token_id(token),
             "email": email,

@@ -45,7 +45,7 @@ def create(db: sqlite_utils.Database, user_id: str, name: str, scope: str, store
         "store": int(store),
         "created_at": now(),
     }
-    db["api_keys"].insert(record)
+    db.table("api_keys").insert(record)
     return f"{PREFIX}{prefix}_{secret}", public(record)
 
 

@@ -23,7 +23,7 @@ def record(
     detail: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> None:
-    db["audit_log"].insert(
+    db.table("audit_log").insert(
         {
             "at": now(),
             "actor": actor or "anonymous",

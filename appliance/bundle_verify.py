@@ -32,8 +32,8 @@ try:
 except ImportError:  # run from a bundle's tools/ folder, beside copies of those two modules
     sys.dont_write_bytecode = True  # a __pycache__ folder would be an unlisted file in the bundle
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import minisign  # type: ignore[no-redef]
-    import release_keys  # type: ignore[no-redef]
+    import minisign  # type: ignore[no-redef,import-not-found]
+    import release_keys  # type: ignore[no-redef,import-not-found]
 
 SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.minisig"
@@ -232,9 +232,9 @@ def image_digests(stream: IO[bytes]) -> dict[str, Any]:
                     small[member.name] = head.getvalue()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BundleError(f"the image archive is not a readable tar: {exc}") from None
-    for name, digest in hashes.items():
+    for name, hexdigest in hashes.items():
         parts = name.split("/")
-        if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256" and parts[2] != digest:
+        if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256" and parts[2] != hexdigest:
             raise BundleError(f"the image archive's blob {name} does not match its name (damaged)")
     if "manifest.json" not in small:
         raise BundleError("the image archive has no manifest.json (not a `docker save` archive)")
@@ -280,7 +280,7 @@ def place_models(root: Path, models_dir: Path, keys: list[minisign.PublicKey]) -
     try:
         from appliance.model_packs import PackError, install_from_bundle
     except ImportError:  # from a bundle's tools/ folder
-        from model_packs import PackError, install_from_bundle  # type: ignore[no-redef]
+        from model_packs import PackError, install_from_bundle  # type: ignore[no-redef,import-not-found]
 
     manifest = signed_manifest(root, keys)
     models_dir.mkdir(parents=True, exist_ok=True)

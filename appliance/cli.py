@@ -115,7 +115,7 @@ def serve(
     if redirect is not None:
         # Plain HTTP only answers with a redirect to HTTPS; it dies with the main server (daemon thread).
         BackgroundServer(
-            tls.redirect_app(server_port, tls.certificate_names(cert)),
+            tls.redirect_app(server_port, tls.certificate_names(cert) if cert else set()),
             host=server_host,
             port=settings.security.http_redirect_port,
             lifespan="off",

@@ -327,7 +327,7 @@ def apply(
         db.execute(
             "UPDATE transcripts SET revision = ?, text = ?, updated_at = ? WHERE id = ?", [revision, text, stamp, transcript_id]
         )
-        db["transcript_edits"].insert(
+        db.table("transcript_edits").insert(
             {
                 "transcript_id": transcript_id,
                 "revision": revision,

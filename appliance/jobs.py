@@ -187,8 +187,9 @@ class JobRequest:
 
 
 def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
+    job_id = new_id()
     row = {
-        "id": new_id(),
+        "id": job_id,
         "state": "queued",
         "priority": request.priority,
         "filename": request.filename,
@@ -204,8 +205,10 @@ def create(db: sqlite_utils.Database, request: JobRequest) -> dict[str, Any]:
         "workspace_id": request.workspace_id,
         "api_key_id": request.api_key_id,
     }
-    db["jobs"].insert(row)
-    return get(db, row["id"])  # type: ignore[return-value]
+    db.table("jobs").insert(row)
+    stored = get(db, job_id)
+    assert stored is not None  # just written, in this connection
+    return stored
 
 
 def get(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:

@@ -367,49 +367,44 @@ class LicenseState:
 
 def state_of(lic: License, now: datetime, *, tampered: bool, fingerprint_summary: str | None = None) -> LicenseState:
     p = lic.payload
-    common = dict(
-        features=lic.features,
-        limits=lic.limits,
-        customer=p.get("customer"),
-        license_id=p.get("license_id"),
-        fingerprint=fingerprint_summary,
-    )
-    if tampered or now + SKEW < parse_time(p["issued_at"], "issued_at"):
+
+    def state(status: str, message: str, days_left: int | None = None) -> LicenseState:
         return LicenseState(
+            status, message, days_left, lic.features, lic.limits, p.get("customer"), p.get("license_id"), fingerprint_summary
+        )
+
+    if tampered or now + SKEW < parse_time(p["issued_at"], "issued_at"):
+        return state(
             "clock_tampered",
             "The system clock is behind the last time this appliance saw. New "
             "transcriptions are paused until the clock is corrected; everything else works.",
-            **common,
         )
     not_before = parse_time(p["not_before"], "not_before")
     expires = parse_time(p["expires_at"], "expires_at")
     if now + SKEW < not_before:
-        return LicenseState("not_yet_valid", f"The licence starts on {iso(not_before)[:10]}.", **common)
+        return state("not_yet_valid", f"The licence starts on {iso(not_before)[:10]}.")
     days_left = (expires - now).days
     if now <= expires:
         if days_left <= EXPIRING_DAYS:
-            return LicenseState(
+            return state(
                 "expiring_soon",
                 f"The licence expires in {days_left} days. Ask Sotto for a renewal.",
                 days_left=days_left,
-                **common,
             )
-        return LicenseState("valid", "The licence is valid.", days_left=days_left, **common)
+        return state("valid", "The licence is valid.", days_left=days_left)
     grace_end = expires + timedelta(days=int(p.get("grace_days", 0)))
     if now <= grace_end:
-        return LicenseState(
+        return state(
             "grace",
             f"The licence expired on {iso(expires)[:10]}; new transcriptions stop after "
             f"{iso(grace_end)[:10]}. Install a renewal.",
             days_left=(grace_end - now).days,
-            **common,
         )
-    return LicenseState(
+    return state(
         "expired",
         f"The licence expired on {iso(expires)[:10]}. New transcriptions are paused; "
         "transcripts can still be read, edited, exported and deleted. Install a renewal.",
         days_left=0,
-        **common,
     )
 
 

@@ -37,9 +37,9 @@ try:
     from appliance import minisign, release_keys
     from appliance.bundle_verify import NAME, REVISION, BundleError, open_archive, safe_relative, sha256_file
 except ImportError:  # install.sh runs this from a bundle's tools/ folder with the host's python3
-    import minisign  # type: ignore[no-redef]
-    import release_keys  # type: ignore[no-redef]
-    from bundle_verify import NAME, REVISION, BundleError, open_archive, safe_relative, sha256_file  # type: ignore[no-redef]
+    import minisign  # type: ignore[no-redef,import-not-found]
+    import release_keys  # type: ignore[no-redef,import-not-found]
+    from bundle_verify import NAME, REVISION, BundleError, open_archive, safe_relative, sha256_file  # type: ignore[no-redef,import-not-found]
 
 PACKS = ".packs"
 SCHEMA = "sotto.model-pack/v1"

@@ -99,6 +99,7 @@ def run(
         progress(Progress("diarizing", done_fraction, duration, per_unit * DIARIZATION_WEIGHT))
         diarize_started = time.perf_counter()
         source = audio.channels if getattr(diarizer, "needs_channels", False) else audio.samples
+        assert source is not None  # decode keeps the channels whenever the diarizer asks for them
         turns = diarizer.diarize(source, options.diarization)
         seconds = time.perf_counter() - diarize_started
         for out in outputs:

@@ -104,7 +104,7 @@ def create(db: sqlite_utils.Database, user_id: str, record: Mapping[str, Any]) -
     with transaction(db):
         if enrolled(db, user_id):
             raise AlreadyEnrolled("Private transcripts are already on for this account.")
-        db["user_keys"].insert(
+        db.table("user_keys").insert(
             {
                 "user_id": user_id,
                 **fields,

@@ -34,7 +34,7 @@ def create(db: sqlite_utils.Database, user_id: str, absolute_minutes: int) -> tu
     token = secrets.token_urlsafe(32)
     stamp = now()
     session = Session(_hash(token), user_id, secrets.token_urlsafe(32))
-    db["sessions"].insert(
+    db.table("sessions").insert(
         {
             "id": session.id,
             "user_id": user_id,

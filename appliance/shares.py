@@ -106,7 +106,7 @@ def create(
         "sealed": int(sealed),
         "max_views": max_views,
     }
-    db["share_links"].insert(record)
+    db.table("share_links").insert(record)
     return token, public(record)
 
 
@@ -205,6 +205,7 @@ def check_password(db: sqlite_utils.Database, row: dict[str, Any], password: str
             else timedelta(minutes=LOCK_MINUTES)
         )
         raise LinkLocked(max(1, int(remaining.total_seconds())))
+    ok: bool
     try:
         ok = _hasher.verify(row["password_hash"], password or "")
     except (VerificationError, InvalidHashError):

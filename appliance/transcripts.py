@@ -33,7 +33,7 @@ def store(
     transcript_id = new_id()
     stamp = now()
     with transaction(db):
-        db["transcripts"].insert(
+        db.table("transcripts").insert(
             {
                 "id": transcript_id,
                 "job_id": job_id,

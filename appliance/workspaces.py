@@ -15,7 +15,7 @@ RANK = {"viewer": 1, "member": 2, "admin": 3}
 def create(db: sqlite_utils.Database, name: str, *, owner_id: str, personal: bool = False) -> str:
     name = (name or "").strip()[:120] or "Workspace"
     workspace_id = new_id()
-    db["workspaces"].insert(
+    db.table("workspaces").insert(
         {
             "id": workspace_id,
             "name": name,
@@ -24,7 +24,7 @@ def create(db: sqlite_utils.Database, name: str, *, owner_id: str, personal: boo
             "created_at": now(),
         }
     )
-    db["memberships"].insert({"workspace_id": workspace_id, "user_id": owner_id, "role": "admin"})
+    db.table("memberships").insert({"workspace_id": workspace_id, "user_id": owner_id, "role": "admin"})
     return workspace_id
 
 

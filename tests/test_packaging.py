@@ -1,12 +1,17 @@
 """The Docker files and README stay in step with the code (no Docker engine needed)."""
 
+import hashlib
 import json
 import re
 import subprocess
+import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
+from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -66,14 +71,143 @@ def _pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
-def _lock() -> dict[str, str]:
+LOCKS = {"requirements-test.lock": ("test", "pyannote"), "requirements.lock": ("pyannote",), "requirements-base.lock": ()}
+
+
+@dataclass
+class Locked:
+    version: str
+    marker: str | None
+    hashes: list[str]
+
+
+def _parse_lock(name: str) -> tuple[str, list[tuple[str, Locked]]]:
+    """(header, [(canonical name, entry)]) of a lock as scripts/lock writes it: one requirement per
+    logical line, continued with backslashes, each with its --hash options."""
+    text = (REPO / name).read_text()
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    entries = []
+    for logical in text.replace("\\\n", " ").splitlines():
+        if not logical.strip() or logical.startswith("#"):
+            continue
+        spec, *options = logical.split(" --hash=")
+        requirement = Requirement(spec.strip())
+        assert str(requirement.specifier).startswith("=="), f"{name}: not an exact pin: {spec}"
+        hashes = [o.strip() for o in options]
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{name}: {spec} has no SHA-256 hashes"
+        entries.append(
+            (
+                canonicalize_name(requirement.name),
+                Locked(str(requirement.specifier)[2:], str(requirement.marker) if requirement.marker else None, hashes),
+            )
+        )
+    return header, entries
+
+
+def _lock(name: str = "requirements.lock") -> dict[str, str]:
+    """name → version, for this platform (Linux x86_64, CPython 3.11: what CI and the image run)."""
+    env = {
+        **default_environment(),
+        "python_version": "3.11",
+        "python_full_version": "3.11.7",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "extra": "",
+    }
     pins: dict[str, str] = {}
-    for line in (REPO / "requirements.lock").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version and canonicalize_name(name) not in pins, f"bad or repeated lock line {line!r}"
-            pins[canonicalize_name(name)] = version
+    for key, entry in _parse_lock(name)[1]:
+        if entry.marker is None or Marker(entry.marker).evaluate(env):
+            assert key not in pins, f"{name}: {key} pinned twice for one platform"
+            pins[key] = entry.version
     return pins
+
+
+@pytest.mark.parametrize("name", list(LOCKS))
+def test_each_lock_is_generated_from_this_pyproject_and_pins_everything_with_hashes(name: str) -> None:
+    header, entries = _parse_lock(name)
+    # Written by scripts/lock from exactly these inputs: a dependency changed in pyproject.toml without
+    # running scripts/lock fails here.
+    assert f"# inputs-sha256: {bundle.lock_inputs_digest()}\n" in header, f"{name} is stale: run scripts/lock"
+    assert entries
+    pins = _lock(name)
+    project = _pyproject()["project"]
+    wanted = list(project["dependencies"]) + [
+        r for e in LOCKS[name] for r in project["optional-dependencies"][e] if not r.startswith("sotto-appliance")
+    ]
+    for line in wanted:
+        requirement = Requirement(line)
+        version = pins.get(canonicalize_name(requirement.name))
+        assert version is not None, f"{requirement.name} is in pyproject.toml but not in {name}"
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{name} has {requirement.name}=={version}, pyproject wants {requirement.specifier}"
+        )
+    # What ships is what the tests ran: the image's and scripts/run's locks take the test lock's versions.
+    tested = _lock("requirements-test.lock")
+    assert all(tested.get(key) == version for key, version in pins.items()), name
+    # onnxruntime and onnxruntime-gpu provide the same module: exactly one.
+    assert ("onnxruntime" in pins) != ("onnxruntime-gpu" in pins)
+    assert "sotto-appliance" not in pins
+
+
+def test_every_install_command_requires_hashes() -> None:
+    for script, lock in (("scripts/test", "requirements-test.lock"), ("scripts/run", "requirements-base.lock")):
+        text = (REPO / script).read_text()
+        installs = [line for line in text.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
+        assert any(f"--require-hashes --no-deps -r {lock}" in line for line in installs), script
+        # Nothing else is resolved: the project itself goes in without dependencies or a build environment.
+        assert all("--require-hashes" in line or ("--no-deps" in line and "--no-build-isolation" in line) for line in installs), (
+            script
+        )
+
+
+def test_pip_refuses_a_package_whose_hash_was_changed_in_the_lock(tmp_path: Path) -> None:
+    """The mechanism the test command relies on, end to end, offline: a wheel made here, a lock line with
+    its real hash (installs), and the same line with one hex digit changed (refused, nothing installed)."""
+    source = tmp_path / "src"
+    (source / "sotto_hash_probe").mkdir(parents=True)
+    (source / "sotto_hash_probe" / "__init__.py").write_text("")
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "sotto-hash-probe"\nversion = "1.0"\n'
+    )
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
+    made = subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    wheel = next(wheels.glob("*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    bad = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    results = {}
+    for label, value in (("right", digest), ("changed", bad)):
+        lock = tmp_path / f"{label}.lock"
+        lock.write_text(f"sotto-hash-probe==1.0 --hash=sha256:{value}\n")
+        results[label] = subprocess.run(
+            [
+                *pip,
+                "install",
+                "--require-hashes",
+                "--no-deps",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                "--target",
+                str(tmp_path / label),
+                "-r",
+                str(lock),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert results["right"].returncode == 0, results["right"].stderr
+    assert results["changed"].returncode != 0 and "DO NOT MATCH THE HASHES" in results["changed"].stderr
+    assert not (tmp_path / "changed" / "sotto_hash_probe").exists()
 
 
 def test_dockerfile_is_multistage_cuda12_nonroot_with_volumes_healthcheck_and_tls_port() -> None:
@@ -98,34 +232,16 @@ def test_dockerfile_is_multistage_cuda12_nonroot_with_volumes_healthcheck_and_tl
     assert labels["org.opencontainers.image.version"] == _pyproject()["project"]["version"]
 
 
-def test_every_python_dependency_the_dockerfile_installs_matches_pyproject() -> None:
+def test_every_python_dependency_the_dockerfile_installs_is_hash_locked() -> None:
     installs = [cmd for run in _instructions("RUN") for cmd in run.split("&&") if "pip install" in cmd]
     assert installs
-    pins = _lock()
     for cmd in installs:
         tokens = cmd.split()[cmd.split().index("install") + 1 :]
-        # No resolver at build time: only the lock's exact versions, then the package itself.
+        # No resolver at build time: only the lock's exact, hashed files, then the package itself.
         assert "--no-deps" in tokens, cmd
-        for token in tokens:
-            if "==" in token:  # an explicit pin must agree with the lock (and so with pyproject)
-                requirement = Requirement(token.strip("'\""))
-                assert pins[canonicalize_name(requirement.name)] == str(requirement.specifier)[2:], token
-    assert any("-r /src/requirements.lock" in c for c in installs) and any(c.strip().endswith("/src") for c in installs)
-    project = _pyproject()["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["pyannote"]
-    for line in wanted:
-        requirement = Requirement(line)
-        version = pins.get(canonicalize_name(requirement.name))
-        assert version is not None, f"{requirement.name} is in pyproject.toml but not in requirements.lock"
-        assert requirement.specifier.contains(version, prereleases=True), (
-            f"lock has {requirement.name}=={version}, pyproject wants {requirement.specifier}"
-        )
-    # The no-deps extra (its version is pinned in pyproject's comment and scripts/test) is in the lock too.
-    resemblyzer = re.search(r"resemblyzer==([\d.]+)", (REPO / "pyproject.toml").read_text()).group(1)
-    assert pins["resemblyzer"] == resemblyzer and f"resemblyzer=={resemblyzer}" in (REPO / "scripts" / "test").read_text()
-    # onnxruntime and onnxruntime-gpu provide the same module: exactly one.
-    assert ("onnxruntime" in pins) != ("onnxruntime-gpu" in pins)
-    assert "sotto-appliance" not in pins
+        assert not any("==" in t for t in tokens), f"a pin outside the lock: {cmd}"
+    assert any("--require-hashes --no-deps -r /src/requirements.lock" in c for c in installs)
+    assert any(c.strip().endswith("/src") and "--no-build-isolation" in c for c in installs)
 
 
 def test_compose_appliance_service_is_locked_down() -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -34,7 +34,7 @@ class UploadOperation(Operation):
     """Documents the upload body, which the handler streams itself instead of letting Litestar parse it."""
 
     def __post_init__(self) -> None:
-        option_props = {name: Schema(type="string") for name in OPTION_FIELDS}
+        option_props = {name: Schema(type=OpenAPIType.STRING) for name in OPTION_FIELDS}
         self.request_body = RequestBody(
             required=True,
             description=(
@@ -44,16 +44,16 @@ class UploadOperation(Operation):
             content={
                 "multipart/form-data": OpenAPIMediaType(
                     schema=Schema(
-                        type="object",
+                        type=OpenAPIType.OBJECT,
                         required=["file"],
                         properties={
-                            "file": Schema(type="string", format="binary"),
-                            "options": Schema(type="string"),
+                            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+                            "options": Schema(type=OpenAPIType.STRING),
                             **option_props,
                         },
                     )
                 ),
-                "application/octet-stream": OpenAPIMediaType(schema=Schema(type="string", format="binary")),
+                "application/octet-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)),
             },
         )
 
@@ -119,6 +119,8 @@ async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str
     # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
     # job row when it is written; every other way out gives it back (appliance/admission.py).
     try:
+        if services.gate is None:
+            raise RuntimeError("the job gate is made with the app (create_app)")
         with services.gate.slot(db, principal.user.id, principal.key_id) as admit:
             row = await _receive_and_queue(request, services, principal, workspace_id, field_mapper, admit)
     except admission.Refused as exc:

@@ -8,7 +8,8 @@ import secrets
 import time
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from appliance.jobs import now
 
@@ -19,7 +20,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-HEADERS = [
+HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -31,20 +32,20 @@ HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 def security_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         if any(ord(c) < 0x20 or c == "\x7f" for c in scope.get("path", "")):
             # A NUL or control character in the path names no resource; file lookups would crash on it.
             body = b"Bad request: the address contains control characters.\n"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *HEADERS],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()), *HEADERS],
+            }
+            end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+            await send(start)
+            await send(end)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -69,7 +70,7 @@ def request_log(app: ASGIApp) -> ASGIApp:
     address."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -91,7 +91,7 @@ def server_config(
     certfile: Path | None = None,
     keyfile: Path | None = None,
     log_level: str = "info",
-    lifespan: str = "on",
+    lifespan: Literal["auto", "on", "off"] = "on",
 ) -> uvicorn.Config:
     # No access log: its lines carry paths (transcript ids, share tokens), query strings and client
     # addresses. appliance/web/middleware.py logs one content-free line per request instead.
@@ -120,7 +120,7 @@ class BackgroundServer:
         *,
         certfile: Path | None = None,
         keyfile: Path | None = None,
-        lifespan: str = "on",
+        lifespan: Literal["auto", "on", "off"] = "on",
         sock: socket.socket | None = None,
     ) -> None:
         self.port = sock.getsockname()[1] if sock is not None else port or free_port(host)

@@ -315,7 +315,9 @@ async def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -
     docs = []
     for transcript_id in ids:
         visible_transcript(request, transcript_id)
-        docs.append(transcripts.get(db, transcript_id))
+        doc = transcripts.get(db, transcript_id)
+        if doc is not None:
+            docs.append(doc)
     if not docs:
         raise NotFoundException(detail="This job has no transcripts to compare.")
     base = docs[0]["text"].split()
