@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from appliance import weights
 from appliance.audio import SAMPLE_RATE
 from appliance.config import ModelSettings
 
@@ -275,6 +276,13 @@ class WhisperEngine:
         with self._lock:
             loaded = self._models.get(model.path)
             if loaded is None:
+                try:  # the weights are what was recorded or signed, or they are not loaded at all
+                    if model.source == "embedded":
+                        weights.check_recorded(weights.EMBEDDED_WHISPER, model.path)
+                    else:
+                        weights.check_model_dir(model.path)
+                except weights.WeightsRefused as exc:
+                    raise ModelError(str(exc)) from None
                 from faster_whisper import WhisperModel
                 from faster_whisper.feature_extractor import FeatureExtractor
 

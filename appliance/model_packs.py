@@ -257,7 +257,7 @@ def _unpack(pack: Path, staging: Path, keys: Iterable[minisign.PublicKey]) -> tu
     return manifest, body
 
 
-def _verify_installed(store: Path, version: str) -> None:
+def verify_installed(store: Path, version: str) -> None:
     """An unpacked version still matches the manifest it was imported with."""
     record = store / f"{version}.json"
     if not record.is_file():
@@ -337,7 +337,7 @@ def _install(store: Path, manifest: PackManifest, body: bytes, staging: Path) ->
         record = store / f"{manifest.version}.json"
         if not record.is_file() or PackManifest.from_json(record.read_bytes()).files != manifest.files:
             raise PackError(f"{manifest.version} is already installed with different contents")
-        _verify_installed(store, manifest.version)
+        verify_installed(store, manifest.version)
         return final, True
     (store / f"{manifest.version}.json").write_bytes(body)
     os.rename(staging, final)
@@ -370,6 +370,9 @@ def import_pack(models_dir: Path, pack: Path, keys: Iterable[minisign.PublicKey]
             except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, BundleError) as exc:
                 raise PackError(f"the pack is not a readable archive (truncated or damaged?): {exc}") from None
             check_model_dir(staging, manifest.kind, manifest.name)
+            # The staged copy has its manifest beside it too, so loading it for the smoke test checks its
+            # files the same way every later load does (appliance/weights.py).
+            (store / f"{staging.name}.json").write_bytes(body)
             existing = store / manifest.version
             report = smoke_test(existing if existing.exists() else staging, manifest)
             if not report.get("ok"):
@@ -377,6 +380,7 @@ def import_pack(models_dir: Path, pack: Path, keys: Iterable[minisign.PublicKey]
             final, reused = _install(store, manifest, body, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            (store / f"{staging.name}.json").unlink(missing_ok=True)
         previous = _activate(models_dir, store, manifest)
         return ImportResult(manifest.name, manifest.revision, final, previous, reused, report)
 
@@ -413,7 +417,7 @@ def rollback(models_dir: Path, name: str) -> str:
         if current_version(models_dir, name) is None or len(versions) < 2:
             raise PackError(f"{name} has no previous version to roll back to")
         previous = versions[-2]
-        _verify_installed(store, previous)
+        verify_installed(store, previous)
         manifest = PackManifest.from_json((store / f"{previous}.json").read_bytes())
         check_model_dir(store / previous, manifest.kind, name)
         switch(models_dir, name, previous)

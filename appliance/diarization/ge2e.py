@@ -155,6 +155,12 @@ class SpeakerEncoder:
     """Embeds 1.6 s mel windows into L2-normalised 256-d speaker vectors."""
 
     def __init__(self, weights: Path) -> None:
+        from appliance.weights import SPEAKER_ENCODER, WeightsRefused, check_files, recorded
+
+        try:  # exactly the recorded file: anything else is refused before it is unpickled
+            check_files(weights.parent, {weights.name: recorded()[SPEAKER_ENCODER]["pretrained.pt"]}, "the speaker encoder")
+        except WeightsRefused as exc:
+            raise WeightsError(str(exc)) from None
         try:
             checkpoint = load_legacy_torch(weights)
         except (OSError, pickle.UnpicklingError, struct.error, EOFError) as exc:

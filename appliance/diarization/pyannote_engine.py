@@ -46,6 +46,12 @@ class PyannoteDiarizer:
                 # pyannote 4 reports usage metrics unless told not to; this appliance never phones home.
                 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
                 os.environ["HF_HUB_OFFLINE"] = "1"
+                from appliance import weights
+
+                try:  # a pack's files against its signed manifest, before torch unpickles any of them
+                    weights.check_model_dir(self.pipeline_dir)
+                except weights.WeightsRefused as exc:
+                    raise DiarizationError(str(exc)) from None
                 import torch
                 from pyannote.audio import Pipeline
 

