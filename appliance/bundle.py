@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,13 @@ def describe_model(bundle: Path, spec: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _sbom_entry(bundle: Path) -> dict[str, str]:
+    sbom, notices = (bundle / name for name in SBOM_FILES)
+    if not (sbom.is_file() and notices.is_file()):
+        raise BundleError(f"the bundle needs {' and '.join(SBOM_FILES)} (add_sbom takes them from the image)")
+    return {"path": sbom.name, "sha256": sha256_file(sbom), "notices": notices.name, "notices_sha256": sha256_file(notices)}
+
+
 def finalize(
     bundle: Path,
     version: str,
@@ -126,6 +134,8 @@ def finalize(
             "platform": "linux/amd64",
         },
         "models": [describe_model(bundle, spec) for spec in models],
+        # The image's bill of materials and licence notices (appliance/sbom.py), as files of the bundle.
+        "sbom": _sbom_entry(bundle),
     }
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     entries = {path: sha256_file(bundle / path) for path in bundle_files(bundle)}
@@ -139,6 +149,51 @@ def finalize(
     verified = verify_bundle(bundle, [key.public])
     check_image_archive(bundle, verified)
     return verified
+
+
+# Where Dockerfile.cuda writes the SBOM and the notices (appliance/sbom.py's SBOM_DIR in the image).
+IMAGE_SBOM_DIR = "opt/venv/share/sotto"
+SBOM_FILES = ("sbom.cdx.json", "THIRD_PARTY_NOTICES.txt")
+
+
+def files_from_image(archive: Path, wanted: tuple[str, ...]) -> dict[str, bytes]:
+    """Small files out of a `docker save` archive's layers, as the image's filesystem has them (the
+    last layer that holds a path wins), read in one pass over the (possibly zstd) stream."""
+    found: dict[str, dict[str, bytes]] = {}  # layer member → {path: bytes}
+    order: list[str] = []
+    with open_archive(archive) as stream, tarfile.open(fileobj=stream, mode="r|") as outer:
+        for member in outer:
+            if not member.isfile():
+                continue
+            fh = outer.extractfile(member)
+            assert fh is not None
+            if member.name == "manifest.json":
+                order = [str(layer) for layer in json.loads(fh.read())[0]["Layers"]]
+                continue
+            try:
+                with tarfile.open(fileobj=fh, mode="r|*") as layer:
+                    for inner in layer:
+                        path = inner.name.removeprefix("./")
+                        if path in wanted and inner.isfile():
+                            data = layer.extractfile(inner)
+                            assert data is not None
+                            found.setdefault(member.name, {})[path] = data.read()
+            except (tarfile.TarError, EOFError, OSError):
+                continue  # a config or manifest blob, not a layer
+    result: dict[str, bytes] = {}
+    for layer_name in order:
+        result.update(found.get(layer_name, {}))
+    missing = [p for p in wanted if p not in result]
+    if missing:
+        raise BundleError(f"the image has no {', '.join(missing)} (Dockerfile.cuda makes them at build)")
+    return result
+
+
+def add_sbom(bundle_dir: Path, image_archive: str) -> None:
+    """Copy the image's SBOM and third-party notices beside it in the bundle (listed and signed by finalize)."""
+    wanted = tuple(f"{IMAGE_SBOM_DIR}/{name}" for name in SBOM_FILES)
+    for path, data in files_from_image(bundle_dir / image_archive, wanted).items():
+        (bundle_dir / Path(path).name).write_bytes(data)
 
 
 def read_signing_key(path: Path) -> minisign.SecretKey:
@@ -159,6 +214,14 @@ def lock_inputs_digest(pyproject: Path = REPO / "pyproject.toml") -> str:
         "build": LOCK_BUILD_INPUT,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sbom_tools(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """The pins of the tools appliance/sbom.py runs, as the test extra has them (one source of versions)."""
+    import tomllib
+
+    test = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["test"]
+    return [line for line in test if line.split("==")[0] in {"cyclonedx-bom", "pip-licenses"}]
 
 
 def lock_header(name: str) -> str:
@@ -196,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     keygen = sub.add_parser("keygen", help="make an unencrypted minisign key pair (keep the secret key offline)")
     keygen.add_argument("--secret-key", type=Path, required=True)
     keygen.add_argument("--public-key", type=Path, required=True)
+    sub.add_parser("sbom-tools", help="the test extra's SBOM and notices tools, as requirement lines (for scripts/lock)")
     header = sub.add_parser("lock-header", help="the header scripts/lock writes above a lock file (with the inputs' digest)")
     header.add_argument("name")
     args = parser.parse_args(argv)
@@ -204,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             check_model_dir(args.directory, args.kind, args.name)
             print(f"{args.directory}: complete {args.kind} model")
         elif args.command == "finalize":
+            add_sbom(args.bundle, args.image_archive)
             verified = finalize(
                 args.bundle,
                 args.version,
@@ -231,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             args.secret_key.write_text(key.to_text(), encoding="utf-8")
             args.public_key.write_text(key.public.to_text(), encoding="utf-8")
             print(f"key {key.public.hex_id}: secret {args.secret_key}, public {args.public_key}")
+        elif args.command == "sbom-tools":
+            sys.stdout.write("".join(f"{line}\n" for line in sbom_tools()))
         elif args.command == "lock-header":
             sys.stdout.write(lock_header(Path(args.name).name))
     except (BundleError, PackError, minisign.SignatureError, OSError) as exc:

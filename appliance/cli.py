@@ -429,6 +429,15 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     report["data_dir"] = {"path": str(data_dir), "writable": writable}
     report["offline"] = {k: os.environ.get(k) for k in egress.OFFLINE_ENV}
     report["egress_lock"] = egress_lock_report(settings)
+    from appliance import sbom, weights
+
+    # The bill of materials this installation was built with (its digest matches the bundle's manifest),
+    # and how each model's weights are vouched for.
+    report["sbom"] = sbom.report(Path(os.environ.get("SOTTO_SBOM_DIR") or sbom.SBOM_DIR))
+    report["models"]["weights"] = {
+        name: "recorded digests" if info.source == "embedded" else ("signed pack manifest" if weights.is_pack(info.path) else "unverified")
+        for name, info in models.items()
+    }
     report["ok"] = writable and report["models"]["default_available"] and report["egress_lock"]["ok"]
     return report
 
@@ -540,6 +549,8 @@ def doctor(
             )
         else:
             typer.echo(f"egress lock: {lock['detail']} ({'required' if lock['wanted'] else 'turned off'} at start)")
+        s = report["sbom"]
+        typer.echo(f"sbom: {s['path']} sha256 {s['sha256']}" if s["present"] else f"sbom: {s['detail']}")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
     if not report["ok"]:
         raise typer.Exit(1)

@@ -58,6 +58,13 @@ def check_recorded(name: str, directory: Path) -> None:
     check_files(directory, recorded()[name], f"the {name} weights")
 
 
+def is_pack(path: Path) -> bool:
+    """Whether a models_dir entry is a model-pack version (checked against a signed manifest at load)."""
+    from appliance import model_packs
+
+    return path.resolve().parent.name == model_packs.PACKS
+
+
 def check_model_dir(path: Path) -> bool:
     """A models_dir model about to load. A model-pack version is checked against the manifest it was
     imported with, whose signature was verified then (True); a directory copied in by hand has no signed

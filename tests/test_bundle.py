@@ -23,10 +23,22 @@ from appliance.asr import ModelRegistry
 from tests.conftest import REPO
 from tests.signing_keys import OTHER_KEY, TEST_KEY
 
+STAND_IN_SBOM = {
+    "sbom.cdx.json": b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}\n',
+    "THIRD_PARTY_NOTICES.txt": b"Third-party software in the Sotto appliance (stand-in image).\n",
+}
+
 
 def stand_in_image(path: Path, oci: bool = True) -> dict[str, str | None]:
-    """A small archive shaped like `docker save` output (OCI layout on docker 25+, classic before)."""
-    layer = b"not really a layer" * 64
+    """A small archive shaped like `docker save` output (OCI layout on docker 25+, classic before), whose
+    one layer holds what Dockerfile.cuda writes for the bundle: the SBOM and the third-party notices."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as layer_tar:
+        for name, data in STAND_IN_SBOM.items():
+            info = tarfile.TarInfo(f"{bundle.IMAGE_SBOM_DIR}/{name}")
+            info.size = len(data)
+            layer_tar.addfile(info, io.BytesIO(data))
+    layer = buffer.getvalue()
     with tarfile.open(path, "w") as tar:
 
         def add(name: str, data: bytes) -> str:
@@ -167,8 +179,20 @@ def test_bundle_layout_and_manifest(made: dict[str, object]) -> None:
         "tools/minisign.py",
         "tools/release_keys.py",
         "tools/model_packs.py",
+        "sbom.cdx.json",
+        "THIRD_PARTY_NOTICES.txt",
     } <= files
     assert (root / "install.sh").stat().st_mode & 0o111
+    # The image's SBOM and notices, taken out of its layers, listed by the signed manifest.
+    for name, data in STAND_IN_SBOM.items():
+        assert (root / name).read_bytes() == data
+    sbom_entry = json.loads((root / "bundle.json").read_text())["sbom"]
+    assert sbom_entry == {
+        "path": "sbom.cdx.json",
+        "sha256": hashlib.sha256(STAND_IN_SBOM["sbom.cdx.json"]).hexdigest(),
+        "notices": "THIRD_PARTY_NOTICES.txt",
+        "notices_sha256": hashlib.sha256(STAND_IN_SBOM["THIRD_PARTY_NOTICES.txt"]).hexdigest(),
+    }
     manifest = json.loads((root / "bundle.json").read_text())
     assert manifest["version"] == "0.1.0"
     assert manifest["min_nvidia_driver"] == bundle.dockerfile_labels(REPO / "Dockerfile.cuda")["sotto.min-nvidia-driver"]

@@ -6,18 +6,17 @@ import re
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from appliance import bundle
 from appliance.config import load
 from tests.conftest import REPO
+from tests.locks import lock_pins, parse_lock
 
 
 def _dockerfile_env() -> dict[str, str]:
@@ -74,63 +73,14 @@ def _pyproject() -> dict:
 LOCKS = {"requirements-test.lock": ("test", "pyannote"), "requirements.lock": ("pyannote",), "requirements-base.lock": ()}
 
 
-@dataclass
-class Locked:
-    version: str
-    marker: str | None
-    hashes: list[str]
-
-
-def _parse_lock(name: str) -> tuple[str, list[tuple[str, Locked]]]:
-    """(header, [(canonical name, entry)]) of a lock as scripts/lock writes it: one requirement per
-    logical line, continued with backslashes, each with its --hash options."""
-    text = (REPO / name).read_text()
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    entries = []
-    for logical in text.replace("\\\n", " ").splitlines():
-        if not logical.strip() or logical.startswith("#"):
-            continue
-        spec, *options = logical.split(" --hash=")
-        requirement = Requirement(spec.strip())
-        assert str(requirement.specifier).startswith("=="), f"{name}: not an exact pin: {spec}"
-        hashes = [o.strip() for o in options]
-        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{name}: {spec} has no SHA-256 hashes"
-        entries.append(
-            (
-                canonicalize_name(requirement.name),
-                Locked(str(requirement.specifier)[2:], str(requirement.marker) if requirement.marker else None, hashes),
-            )
-        )
-    return header, entries
-
-
-def _lock(name: str = "requirements.lock") -> dict[str, str]:
-    """name → version, for this platform (Linux x86_64, CPython 3.11: what CI and the image run)."""
-    env = {
-        **default_environment(),
-        "python_version": "3.11",
-        "python_full_version": "3.11.7",
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-        "platform_machine": "x86_64",
-        "extra": "",
-    }
-    pins: dict[str, str] = {}
-    for key, entry in _parse_lock(name)[1]:
-        if entry.marker is None or Marker(entry.marker).evaluate(env):
-            assert key not in pins, f"{name}: {key} pinned twice for one platform"
-            pins[key] = entry.version
-    return pins
-
-
 @pytest.mark.parametrize("name", list(LOCKS))
 def test_each_lock_is_generated_from_this_pyproject_and_pins_everything_with_hashes(name: str) -> None:
-    header, entries = _parse_lock(name)
+    header, entries = parse_lock(name)
     # Written by scripts/lock from exactly these inputs: a dependency changed in pyproject.toml without
     # running scripts/lock fails here.
     assert f"# inputs-sha256: {bundle.lock_inputs_digest()}\n" in header, f"{name} is stale: run scripts/lock"
     assert entries
-    pins = _lock(name)
+    pins = lock_pins(name)
     project = _pyproject()["project"]
     wanted = list(project["dependencies"]) + [
         r for e in LOCKS[name] for r in project["optional-dependencies"][e] if not r.startswith("sotto-appliance")
@@ -143,7 +93,7 @@ def test_each_lock_is_generated_from_this_pyproject_and_pins_everything_with_has
             f"{name} has {requirement.name}=={version}, pyproject wants {requirement.specifier}"
         )
     # What ships is what the tests ran: the image's and scripts/run's locks take the test lock's versions.
-    tested = _lock("requirements-test.lock")
+    tested = lock_pins("requirements-test.lock")
     assert all(tested.get(key) == version for key, version in pins.items()), name
     # onnxruntime and onnxruntime-gpu provide the same module: exactly one.
     assert ("onnxruntime" in pins) != ("onnxruntime-gpu" in pins)
@@ -306,3 +256,20 @@ def test_operator_guide_covers_the_operations_and_readme_links_it() -> None:
     ):
         assert topic in guide, topic
     assert "docs/operator-guide.md" in (REPO / "README.md").read_text()
+
+
+def test_the_sbom_tools_lock_and_the_image_build_make_the_sbom() -> None:
+    header, entries = parse_lock("requirements-sbom.lock")
+    assert entries
+    assert f"# inputs-sha256: {bundle.lock_inputs_digest()}\n" in header
+    pins = lock_pins("requirements-sbom.lock")
+    tested = lock_pins("requirements-test.lock")
+    for line in bundle.sbom_tools():
+        name, _, version = line.partition("==")
+        assert pins[name] == version == tested[name]
+    assert all(tested.get(key) == version for key, version in pins.items())
+    # The runtime stage writes the SBOM of its own filesystem, with the tools mounted, not copied.
+    runs = _instructions("RUN")
+    sbom_run = next(r for r in runs if "appliance.sbom" in r)
+    assert "--mount=type=bind,from=build,source=/opt/tools" in sbom_run and "--dpkg-status /var/lib/dpkg/status" in sbom_run
+    assert "/opt/tools" not in " ".join(_instructions("COPY"))
