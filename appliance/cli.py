@@ -435,7 +435,9 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     # and how each model's weights are vouched for.
     report["sbom"] = sbom.report(Path(os.environ.get("SOTTO_SBOM_DIR") or sbom.SBOM_DIR))
     report["models"]["weights"] = {
-        name: "recorded digests" if info.source == "embedded" else ("signed pack manifest" if weights.is_pack(info.path) else "unverified")
+        name: "recorded digests"
+        if info.source == "embedded"
+        else ("signed pack manifest" if weights.is_pack(info.path) else "unverified")
         for name, info in models.items()
     }
     report["ok"] = writable and report["models"]["default_available"] and report["egress_lock"]["ok"]

@@ -84,8 +84,14 @@ def debian_packages(status: Path) -> list[dict[str, str]]:
                 key, _, value = line.partition(":")
                 fields[key] = value.strip()
         if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
-            packages.append({"name": fields["Package"], "version": fields.get("Version", ""),
-                             "arch": fields.get("Architecture", ""), "source": fields.get("Source", fields["Package"]).split()[0]})
+            packages.append(
+                {
+                    "name": fields["Package"],
+                    "version": fields.get("Version", ""),
+                    "arch": fields.get("Architecture", ""),
+                    "source": fields.get("Source", fields["Package"]).split()[0],
+                }
+            )
     return sorted(packages, key=lambda p: p["name"])
 
 
@@ -101,8 +107,14 @@ def _distro(os_release: Path = Path("/etc/os-release")) -> str:
 
 def _deb_component(package: dict[str, str], distro: str) -> dict[str, Any]:
     purl = f"pkg:deb/{distro}/{package['name']}@{package['version']}?arch={package['arch']}"
-    return {"type": "library", "bom-ref": purl, "name": package["name"], "version": package["version"], "purl": purl,
-            "properties": [{"name": "sotto:source-package", "value": package["source"]}]}
+    return {
+        "type": "library",
+        "bom-ref": purl,
+        "name": package["name"],
+        "version": package["version"],
+        "purl": purl,
+        "properties": [{"name": "sotto:source-package", "value": package["source"]}],
+    }
 
 
 def _model_component(name: str, directory: Path, files: dict[str, str], origin: str) -> dict[str, Any]:
@@ -123,29 +135,50 @@ def model_components(models_dir: Path | None) -> list[dict[str, Any]]:
     from appliance import model_packs
 
     data = json.loads(weights.RECORD.read_text(encoding="utf-8"))
-    found = [_model_component(name, Path(entry["package"]), entry["files"], f"{entry['package']} ({entry['licence']})")
-             for name, entry in data.items() if isinstance(entry, dict)]
+    found = [
+        _model_component(name, Path(entry["package"]), entry["files"], f"{entry['package']} ({entry['licence']})")
+        for name, entry in data.items()
+        if isinstance(entry, dict)
+    ]
     store = models_dir / model_packs.PACKS if models_dir is not None else None
     if store is not None and store.is_dir():
         for record in sorted(store.glob("*@*.json")):
             manifest = model_packs.PackManifest.from_json(record.read_bytes())
-            found.append(_model_component(manifest.version, store / manifest.version,
-                                          {f.path: f.sha256 for f in manifest.files}, f"model pack ({manifest.source or 'signed'})"))
+            found.append(
+                _model_component(
+                    manifest.version,
+                    store / manifest.version,
+                    {f.path: f.sha256 for f in manifest.files},
+                    f"model pack ({manifest.source or 'signed'})",
+                )
+            )
     return found
 
 
 def generate(python: Path, out: Path, *, dpkg_status: Path | None = None, models_dir: Path | None = None) -> Made:
     """Write SBOM_NAME and NOTICES_NAME into `out` for the environment of `python`."""
     out.mkdir(parents=True, exist_ok=True)
-    bom = json.loads(_run([_tool("cyclonedx-py"), "environment", "--of", "JSON", "--output-reproducible", "-o", "-", str(python)]))
+    bom = json.loads(
+        _run([_tool("cyclonedx-py"), "environment", "--of", "JSON", "--output-reproducible", "-o", "-", str(python)])
+    )
     debs = debian_packages(dpkg_status) if dpkg_status is not None else []
     distro = _distro()
     bom["components"] = [*bom.get("components", []), *(_deb_component(p, distro) for p in debs), *model_components(models_dir)]
     sbom = out / SBOM_NAME
     sbom.write_text(json.dumps(bom, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
-    python_notices = _run([_tool("pip-licenses"), "--python", str(python), "--with-license-file", "--with-notice-file",
-                           "--no-license-path", "--with-urls", "--format=plain-vertical"])
+    python_notices = _run(
+        [
+            _tool("pip-licenses"),
+            "--python",
+            str(python),
+            "--with-license-file",
+            "--with-notice-file",
+            "--no-license-path",
+            "--with-urls",
+            "--format=plain-vertical",
+        ]
+    )
     parts = ["Third-party software in the Sotto appliance, and its licences.\n", LGPL_NOTE, "\n", python_notices]
     for package in debs:
         copyright_file = Path("/usr/share/doc") / package["name"] / "copyright"
@@ -164,15 +197,23 @@ def report(directory: Path = SBOM_DIR) -> dict[str, Any]:
     """What `appliance doctor` says of the installation's SBOM: its digest, or that it is missing."""
     path = directory / SBOM_NAME
     if not path.is_file():
-        return {"present": False, "path": str(path),
-                "detail": "no SBOM here (it is made at image build; a development install has none)"}
+        return {
+            "present": False,
+            "path": str(path),
+            "detail": "no SBOM here (it is made at image build; a development install has none)",
+        }
     data = path.read_bytes()
     try:
         components = len(json.loads(data).get("components", []))
     except ValueError:
         return {"present": True, "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "detail": "unreadable JSON"}
-    return {"present": True, "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "components": components,
-            "notices": (directory / NOTICES_NAME).is_file()}
+    return {
+        "present": True,
+        "path": str(path),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "components": components,
+        "notices": (directory / NOTICES_NAME).is_file(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
