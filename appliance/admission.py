@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,28 @@ class Limits:
     queue: int
 
 
+class Slot:
+    """One upload's place, from before its first byte is read until its job row exists (or it fails)."""
+
+    def __init__(self, gate: JobGate, names: list[str]) -> None:
+        self._gate = gate
+        self._names = names
+        self._held = True
+
+    def admit(self, create: Callable[[], Any]) -> Any:
+        with self._gate._lock:
+            result = create()
+            self._gate._uploading.subtract(self._names)
+            self._held = False
+        return result
+
+    def release(self) -> None:
+        with self._gate._lock:
+            if self._held:
+                self._gate._uploading.subtract(self._names)
+                self._held = False
+
+
 class JobGate:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -54,11 +75,11 @@ class JobGate:
         )
         return int(row["user_jobs"] or 0), int(row["key_jobs"] or 0), int(row["queued"] or 0)
 
-    @contextmanager
-    def slot(self, db: sqlite_utils.Database, user_id: str, key_id: str | None) -> Iterator[Callable[[Callable[[], Any]], Any]]:
-        """Take a slot or raise Refused. Inside the block, call `admit(create_job)`: the job row is written
-        while the slot is still held, then the slot is released (the row now counts). Leaving the block
-        without admitting (a refused or failed upload, a client that went away) gives the slot back."""
+    def reserve(self, db: sqlite_utils.Database, user_id: str, key_id: str | None) -> Slot:
+        """Take a slot or raise Refused (run off the event loop: it reads the jobs table). Then call
+        `slot.admit(create_job)`: the job row is written while the slot is still held, and the slot
+        turns into that row. `slot.release()` on every way out gives back a slot that was not admitted
+        (a refused or failed upload, a client that went away)."""
         names = [f"user:{user_id}", "queue"] + ([f"key:{key_id}"] if key_id else [])
         with self._lock:
             user_jobs, key_jobs, queued = self._in_flight(db, user_id, key_id)
@@ -73,22 +94,7 @@ class JobGate:
             if queued + self._uploading["queue"] >= self.limits.queue:
                 raise Refused(503, "The queue is full. Please retry shortly.")
             self._uploading.update(names)
-        held = True
-
-        def admit(create: Callable[[], Any]) -> Any:
-            nonlocal held
-            with self._lock:
-                result = create()
-                self._uploading.subtract(names)
-                held = False
-            return result
-
-        try:
-            yield admit
-        finally:
-            if held:
-                with self._lock:
-                    self._uploading.subtract(names)
+        return Slot(self, names)
 
     def uploading(self) -> int:
         with self._lock:

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,14 +36,48 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-class Databases:
-    """Connections to one file: each long-lived thread (the event loop, the worker) has its own, and
-    blocking work from request handlers borrows one from a small pool.
+REQUEST_DB = "sotto.db"  # the key of a request's borrowed connection in its ASGI state
+# Set by the request middleware (the request's ASGI state) and inherited by the threads its handler runs
+# in; set by in_thread to the connection that call borrowed.
+_REQUEST: ContextVar[dict[str, Any] | None] = ContextVar("sotto_request_state", default=None)
+_CURRENT: ContextVar[sqlite_utils.Database | None] = ContextVar("sotto_current_db", default=None)
 
-    SQLite connections are not safe to share between threads at the same time. One connection per
-    thread is simple, but request handlers run in a thread pool of up to 40 threads, and every
-    connection keeps its own page cache (up to 2 MiB): memory grew with the database for as long as the
-    appliance ran (the soak benchmark measured +26% in 10 minutes). A pool bounds it.
+
+class OnEventLoop(RuntimeError):
+    """SQLite was asked for on the event loop's thread (a bug: see Databases.get)."""
+
+
+def _refuse_on_event_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # not the loop's thread: fine
+    raise OnEventLoop("SQLite on the event loop thread: run this in a sync handler (sync_to_thread) or through in_thread")
+
+
+@contextmanager
+def request_scope(state: dict[str, Any]) -> Iterator[None]:
+    """For the request middleware: connections asked for while this request is handled come from (and
+    go back to) one pooled connection kept in its state."""
+    token = _REQUEST.set(state)
+    try:
+        yield
+    finally:
+        _REQUEST.reset(token)
+
+
+class Databases:
+    """Connections to one file, and where each kind of caller gets one.
+
+    SQLite connections are not safe to share between threads at the same time, and every connection
+    keeps its own page cache (up to 2 MiB): one per thread of a 40-thread handler pool made memory grow
+    with the database (the soak benchmark measured +26% in 10 minutes). So:
+    - long-lived threads (the worker, housekeeping, the request-log writer, the CLI) keep their own;
+    - a request handler (sync, run in a thread) borrows one from a small pool for its request;
+    - an async handler's blocking call borrows one for that call (`in_thread`);
+    - the event loop's thread gets none: a query there waits for SQLite's write lock (up to the 30 s
+      busy timeout, held for seconds while the worker stores a long transcript) with every other
+      request, health checks and progress streams stuck behind it. `OnEventLoop` says so at once.
     """
 
     POOL_SIZE = 4  # concurrent blocking DB calls; more wait their turn (SQLite has one writer anyway)
@@ -62,30 +97,63 @@ class Databases:
         return db
 
     def get(self) -> sqlite_utils.Database:
-        """This thread's own connection (for threads that live as long as the app)."""
+        """The connection for whoever asks: the one this in_thread call borrowed, this request's, or
+        this long-lived thread's own. Never on the event loop (OnEventLoop)."""
+        _refuse_on_event_loop()
+        current = _CURRENT.get()
+        if current is not None:
+            return current
+        state = _REQUEST.get()
+        if state is not None:
+            db = state.get(REQUEST_DB)
+            if db is None:
+                db = state[REQUEST_DB] = self._borrow()
+            return db
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._open()
             self._local.db = db
         return db
 
-    @contextmanager
-    def borrowed(self) -> Iterator[sqlite_utils.Database]:
-        """A pooled connection, used by one thread at a time and handed back after."""
+    def release_request(self, state: dict[str, Any]) -> None:
+        """The middleware, when a request is done: its borrowed connection goes back to the pool."""
+        db = state.pop(REQUEST_DB, None)
+        if db is not None:
+            if db.conn.in_transaction:  # a handler that failed half-way: its changes go
+                db.conn.execute("ROLLBACK")
+            self._idle.put(db)
+
+    def _borrow(self) -> sqlite_utils.Database:
         try:
-            db = self._idle.get_nowait()
+            return self._idle.get_nowait()
         except queue.Empty:
             with self._lock:
                 grow = self._pooled < self.POOL_SIZE
                 self._pooled += grow
-            db = self._open() if grow else self._idle.get()
+            return self._open() if grow else self._idle.get()
+
+    @contextmanager
+    def borrowed(self) -> Iterator[sqlite_utils.Database]:
+        """A pooled connection, used by one thread at a time and handed back after."""
+        _refuse_on_event_loop()
+        current = _CURRENT.get()
+        state = _REQUEST.get()
+        if current is None and state is not None:
+            current = state.get(REQUEST_DB)
+        if current is not None:  # this call or request holds one already: the same, never a second
+            yield current
+            return
+        db = self._borrow()
+        token = _CURRENT.set(db)
         try:
             yield db
         finally:
+            _CURRENT.reset(token)
             self._idle.put(db)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(db, *args)` in a worker thread with a connection nobody else is using meanwhile.
+        """Run `fn(db, *args)` in a worker thread with a connection nobody else is using meanwhile
+        (borrowed for this call only, so a long request, an upload say, holds none while it waits).
 
         A connection must never be used by two threads at once: sqlite-utils wraps queries in
         savepoints, and two threads on one connection corrupt each other's ("no such savepoint").

@@ -135,7 +135,7 @@ def test_serve_starts_and_answers(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.conftest import free_port
+    from appliance.web.server import free_port
 
     port = free_port()
     env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path)}

@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from appliance import accounts, apikeys, audit, authz, privacy, private_keys, sessions, workspaces
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.license_api import check_user_limit
+from appliance.web.offload import off_loop
 from appliance.web.services import Services
 
 
@@ -108,13 +109,14 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -
     tags=["auth"],
     summary="Sign in (sets the session cookie)",
 )
-async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[dict[str, Any]]:
+@off_loop
+def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[dict[str, Any]]:
     services = _services(request)
     security = services.settings.security
     db = _db(request)
     try:
-        user = await _dbs(request).in_thread(
-            accounts.authenticate,
+        user = accounts.authenticate(
+            _dbs(request).get(),
             data.email,
             data.password,
             max_failures=security.login_max_failures,
@@ -139,7 +141,8 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Respo
 
 
 @post("/api/v1/auth/logout", status_code=200, tags=["auth"], summary="Sign out this session")
-async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@off_loop
+def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     if principal.session:
         sessions.end(_db(request), principal.session.id)
@@ -153,7 +156,8 @@ async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     opt={"credentials": True},
     summary="Sign out every session of this account and revoke its API keys",
 )
-async def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@off_loop
+def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     ended = sessions.end_all(_db(request), principal.user.id)
     revoked = apikeys.revoke_all(_db(request), principal.user.id)
@@ -164,7 +168,8 @@ async def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]
 
 
 @get("/api/v1/me", tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
-async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@off_loop
+def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     principal = principal_of(request)
     return {
         "user": principal.user.public(),
@@ -182,16 +187,17 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     opt={"credentials": True},
     summary="Change my password (other sessions end, API keys are revoked)",
 )
-async def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
+@off_loop
+def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
     if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
         # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
         raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
-    if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.current_password):
+    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.current_password):
         raise HTTPException(status_code=400, detail="The current password is not right.")
     try:
-        await _dbs(request).in_thread(accounts.set_password, principal.user.id, data.new_password)
+        accounts.set_password(_dbs(request).get(), principal.user.id, data.new_password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(db, principal.user.id, keep=principal.session.id if principal.session else None)
@@ -207,12 +213,13 @@ async def change_password(request: Request[Any, Any, Any], data: JSONBody[Passwo
     opt={"credentials": True},
     summary="Delete my account and everything it owns, for good",
 )
-async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
+@off_loop
+def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     _db(request)
-    if not await _dbs(request).in_thread(accounts.verify_password, principal.user.id, data.password):
+    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.password):
         raise HTTPException(status_code=400, detail="The password is not right.")
-    await _dbs(request).in_thread(privacy.delete_account, principal.user.id)
+    privacy.delete_account(_dbs(request).get(), principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
 
 
@@ -222,10 +229,11 @@ async def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConf
     summary="Export my data: a zip of every transcript and my account",
     media_type="application/zip",
 )
-async def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
+@off_loop
+def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = principal_of(request)
     db = _db(request)
-    data = await _dbs(request).in_thread(privacy.export_user, principal.user.id)
+    data = privacy.export_user(_dbs(request).get(), principal.user.id)
     audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'}
@@ -236,12 +244,19 @@ async def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/api/v1/apikeys", tags=["account"], summary="My API keys (never the secrets)")
-async def list_keys(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+@off_loop
+def list_keys(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return apikeys.for_user(_db(request), principal_of(request).user.id)
 
 
-@post("/api/v1/apikeys", tags=["account"], opt={"credentials": True}, summary="Create an API key; the key is shown this once")
-async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[str, Any]:
+@post(
+    "/api/v1/apikeys",
+    tags=["account"],
+    opt={"credentials": True},
+    summary="Create an API key; the key is shown this once",
+)
+@off_loop
+def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[str, Any]:
     principal = principal_of(request)
     if data.scope not in authz.LEVEL:
         raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
@@ -265,7 +280,8 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) ->
     opt={"credentials": True},
     summary="Revoke one of my API keys",
 )
-async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
+@off_loop
+def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
     principal = principal_of(request)
     if not apikeys.revoke(_db(request), key_id, principal.user.id):
         raise NotFoundException(detail="No such key.")
@@ -276,15 +292,17 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> 
 
 
 @get("/api/v1/users", opt={"scope": "admin"}, tags=["admin"], summary="All users")
-async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+@off_loop
+def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return accounts.list_all(_db(request))
 
 
 @post("/api/v1/users", opt={"scope": "admin"}, tags=["admin"], summary="Create a user")
-async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dict[str, Any]:
+@off_loop
+def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:
-        user = await _dbs(request).in_thread(accounts.create, data.email, data.password, data.role)
+        user = accounts.create(_dbs(request).get(), data.email, data.password, data.role)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     audit.record(
@@ -294,7 +312,8 @@ async def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) 
 
 
 @post("/api/v1/invites", opt={"scope": "admin"}, tags=["admin"], summary="Invite a user: a one-time link")
-async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvite]) -> dict[str, Any]:
+@off_loop
+def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvite]) -> dict[str, Any]:
     hours = _services(request).settings.security.invite_hours
     try:
         token = accounts.invite(_db(request), data.email, data.role, principal_of(request).user.id, hours)
@@ -304,11 +323,17 @@ async def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvit
     return {"token": token, "path": f"/invite#{token}", "expires_in_hours": hours}
 
 
-@post("/api/v1/invites/accept", opt={"public": True}, tags=["auth"], summary="Accept an invitation and set a password")
-async def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
+@post(
+    "/api/v1/invites/accept",
+    opt={"public": True},
+    tags=["auth"],
+    summary="Accept an invitation and set a password",
+)
+@off_loop
+def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite]) -> dict[str, Any]:
     check_user_limit(_services(request))
     try:
-        user = await _dbs(request).in_thread(accounts.accept_invite, data.token, data.password)
+        user = accounts.accept_invite(_dbs(request).get(), data.token, data.password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     audit.record(_db(request), "invite.accepted", actor=user.email, ip=_ip(request))
@@ -322,8 +347,15 @@ def _user_or_404(request: Request[Any, Any, Any], user_id: str) -> accounts.User
     return user
 
 
-@post("/api/v1/users/{user_id:str}/disable", opt={"scope": "admin"}, status_code=200, tags=["admin"], summary="Disable a user")
-async def disable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
+@post(
+    "/api/v1/users/{user_id:str}/disable",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["admin"],
+    summary="Disable a user",
+)
+@off_loop
+def disable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     if user.id == principal_of(request).user.id:
         raise HTTPException(status_code=400, detail="You cannot disable your own account.")
@@ -333,8 +365,15 @@ async def disable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) 
     return {"disabled": True}
 
 
-@post("/api/v1/users/{user_id:str}/enable", opt={"scope": "admin"}, status_code=200, tags=["admin"], summary="Enable a user")
-async def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
+@post(
+    "/api/v1/users/{user_id:str}/enable",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["admin"],
+    summary="Enable a user",
+)
+@off_loop
+def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     accounts.set_disabled(_db(request), user.id, False)
     audit.record(_db(request), "user.enabled", actor=principal_of(request).user.email, target=user.email)
@@ -348,10 +387,11 @@ async def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -
     tags=["admin"],
     summary="Reset a user's password",
 )
-async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
+@off_loop
+def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     try:
-        await _dbs(request).in_thread(accounts.set_password, user.id, data.password)
+        accounts.set_password(_dbs(request).get(), user.id, data.password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(_db(request), user.id)
@@ -372,7 +412,8 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str]
 
 
 @get("/api/v1/audit", opt={"scope": "admin"}, tags=["admin"], summary="The audit log, newest first")
-async def audit_log(
+@off_loop
+def audit_log(
     request: Request[Any, Any, Any],
     limit: Annotated[int, Parameter(ge=1, le=5000)] = 200,
     offset: Annotated[int, Parameter(ge=0, le=1_000_000_000)] = 0,
@@ -380,8 +421,15 @@ async def audit_log(
     return audit.entries(_db(request), limit=limit, offset=offset)
 
 
-@get("/api/v1/audit/export", opt={"scope": "admin"}, tags=["admin"], summary="The whole audit log as CSV", media_type="text/csv")
-async def audit_export(request: Request[Any, Any, Any]) -> Response[str]:
+@get(
+    "/api/v1/audit/export",
+    opt={"scope": "admin"},
+    tags=["admin"],
+    summary="The whole audit log as CSV",
+    media_type="text/csv",
+)
+@off_loop
+def audit_export(request: Request[Any, Any, Any]) -> Response[str]:
     principal = principal_of(request)
     body = audit.to_csv(_db(request))
     audit.record(_db(request), "audit.exported", actor=principal.user.email, ip=_ip(request))
@@ -394,12 +442,19 @@ async def audit_export(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @get("/api/v1/workspaces", tags=["workspaces"], summary="My workspaces and my role in each")
-async def list_workspaces(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+@off_loop
+def list_workspaces(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return workspaces.for_user(_db(request), principal_of(request).user.id)
 
 
-@post("/api/v1/workspaces", opt={"scope": "transcribe"}, tags=["workspaces"], summary="Create a shared workspace")
-async def create_workspace(request: Request[Any, Any, Any], data: JSONBody[NewWorkspace]) -> dict[str, Any]:
+@post(
+    "/api/v1/workspaces",
+    opt={"scope": "transcribe"},
+    tags=["workspaces"],
+    summary="Create a shared workspace",
+)
+@off_loop
+def create_workspace(request: Request[Any, Any, Any], data: JSONBody[NewWorkspace]) -> dict[str, Any]:
     principal = principal_of(request)
     workspace_id = workspaces.create(_db(request), data.name, owner_id=principal.user.id)
     audit.record(_db(request), "workspace.created", actor=principal.user.email, target=workspace_id)
@@ -415,7 +470,8 @@ def _workspace_admin(request: Request[Any, Any, Any], workspace_id: str) -> None
 
 
 @get("/api/v1/workspaces/{workspace_id:str}/members", tags=["workspaces"], summary="Members of a workspace")
-async def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> list[dict[str, Any]]:
+@off_loop
+def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> list[dict[str, Any]]:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
         raise NotFoundException(detail="No such workspace.")
@@ -431,7 +487,8 @@ async def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[s
     tags=["workspaces"],
     summary="Invite someone (they accept on their account page), or change a member's role",
 )
-async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Member]) -> dict[str, Any]:
+@off_loop
+def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Member]) -> dict[str, Any]:
     _workspace_admin(request, workspace_id)
     db = _db(request)
     if workspaces.is_personal(db, workspace_id):
@@ -455,7 +512,8 @@ async def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str
 
 
 @get("/api/v1/me/workspace-invitations", tags=["workspaces"], summary="Workspaces I am invited to join")
-async def my_invitations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+@off_loop
+def my_invitations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return workspaces.invitations_for(_db(request), principal_of(request).user.id)
 
 
@@ -466,7 +524,8 @@ async def my_invitations(request: Request[Any, Any, Any]) -> list[dict[str, Any]
     tags=["workspaces"],
     summary="Accept or decline an invitation to a workspace",
 )
-async def answer_invitation(
+@off_loop
+def answer_invitation(
     request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[InvitationAnswer]
 ) -> dict[str, Any]:
     principal = principal_of(request)
@@ -490,7 +549,8 @@ async def answer_invitation(
     tags=["workspaces"],
     summary="Remove a member",
 )
-async def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], user_id: FromPath[str]) -> None:
+@off_loop
+def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], user_id: FromPath[str]) -> None:
     _workspace_admin(request, workspace_id)
     if workspaces.is_personal(_db(request), workspace_id):
         raise HTTPException(status_code=400, detail="The owner of a personal workspace cannot be removed.")

@@ -23,6 +23,7 @@ from appliance.license_store import LicenseBlocked
 from appliance.options import KNOWN, OptionsError, merge_json, parse
 from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 from appliance.web.services import Services
 
 EVENT_WAIT_SECONDS = 1.0
@@ -107,52 +108,53 @@ FieldMapper = Callable[[Request, dict[str, str]], tuple[dict[str, Any], str | No
 async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str, Any]:
     """Authorise, check licence and quotas, stream the upload into RAM, check options, queue the job.
 
-    Shared by this API and the OpenAI-compatible one; `field_mapper` turns the form into options.
+    Shared by this API and the OpenAI-compatible one; `field_mapper` turns the form into options. The
+    body is read on the event loop as it arrives; every database step runs in a thread (`in_thread`),
+    holding a connection only for that step, never for the length of the upload.
     """
     services = _services(request)
     settings = services.settings
     principal = principal_of(request)
-    db = services.databases.get()
-    workspace_id = authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
-    # The licence may pause new work (never reading or exporting): checked before any byte is read.
-    services.licenses.require_new_jobs()
-    # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
-    # job row when it is written; every other way out gives it back (appliance/admission.py).
     try:
-        if services.gate is None:
-            raise RuntimeError("the job gate is made with the app (create_app)")
-        with services.gate.slot(db, principal.user.id, principal.key_id) as admit:
-            row = await _receive_and_queue(request, services, principal, workspace_id, field_mapper, admit)
+        slot = await services.databases.in_thread(_admit_upload, request, services, principal)
     except admission.Refused as exc:
         raise HTTPException(
             status_code=exc.status, detail=str(exc), headers={"Retry-After": str(settings.server.retry_after_seconds)}
         ) from None
+    try:
+        row = await _receive_and_queue(request, services, principal, field_mapper, slot)
+    finally:
+        slot.release()  # a slot that became a job row is released already; this gives back any other
     services.worker.notify()
     return row
+
+
+def _admit_upload(db: Any, request: Request, services: Services, principal: authz.Principal) -> admission.Slot:
+    authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
+    # The licence may pause new work (never reading or exporting): checked before any byte is read.
+    services.licenses.require_new_jobs()
+    # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
+    # job row when it is written (appliance/admission.py).
+    if services.gate is None:
+        raise RuntimeError("the job gate is made with the app (create_app)")
+    return services.gate.reserve(db, principal.user.id, principal.key_id)
 
 
 async def _receive_and_queue(
     request: Request,
     services: Services,
     principal: authz.Principal,
-    workspace_id: str | None,
     field_mapper: FieldMapper,
-    admit: Callable[[Callable[[], Any]], Any],
+    slot: admission.Slot,
 ) -> dict[str, Any]:
     settings = services.settings
-    db = services.databases.get()
     received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
     job_id: str | None = None
     try:
         raw, form_workspace = field_mapper(request, received.fields)
-        if form_workspace:
-            workspace_id = authz.target_workspace(db, principal, form_workspace)
         options = parse(raw, settings, services.registry, services.engines)
-        sealing.require_enrolled(db, principal.user.id, options.private)  # a private job needs a key to seal to
-        if options.diarization is not None:
-            services.licenses.require_new_jobs("diarization")
+        # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
         try:
-            # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
             await asyncio.to_thread(audio.probe, received.upload.data(), settings.server.max_audio_seconds)
         except audio.TooLong as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
@@ -163,18 +165,26 @@ async def _receive_and_queue(
         # job row (nor the WAL, nor a failed job's record, nor a workspace viewer); the worker gets them
         # from memory, beside the audio.
         secrets = {k: stored.pop(k) for k in sealing.SECRET_OPTIONS if k in stored} if options.private else {}
-        request_row = jobs.JobRequest(
-            filename=received.filename[:255],
-            size_bytes=received.upload.size,
-            content_type=received.content_type,
-            models=[m.name for m in options.models],
-            options=stored,
-            priority=options.priority,
-            user_id=principal.user.id,
-            workspace_id=workspace_id,
-            api_key_id=principal.key_id,
-        )
-        row = admit(lambda: jobs.create(services.databases.get(), request_row))
+
+        def queue(db: Any) -> dict[str, Any]:
+            workspace_id = authz.target_workspace(db, principal, form_workspace or request.query_params.get("workspace_id"))
+            sealing.require_enrolled(db, principal.user.id, options.private)  # a private job needs a key to seal to
+            if options.diarization is not None:
+                services.licenses.require_new_jobs("diarization")
+            request_row = jobs.JobRequest(
+                filename=received.filename[:255],
+                size_bytes=received.upload.size,
+                content_type=received.content_type,
+                models=[m.name for m in options.models],
+                options=stored,
+                priority=options.priority,
+                user_id=principal.user.id,
+                workspace_id=workspace_id,
+                api_key_id=principal.key_id,
+            )
+            return slot.admit(lambda: jobs.create(db, request_row))
+
+        row = await services.databases.in_thread(queue)
         job_id = row["id"]
         services.vault.put(job_id, received.upload, secrets)
     except OptionsError as exc:
@@ -187,25 +197,29 @@ async def _receive_and_queue(
         received.upload.discard()
         if job_id is not None:
             services.vault.release(job_id)
-            jobs.finish(services.databases.get(), job_id, "failed", error="The upload could not be queued.")
+            failed = job_id
+            await services.databases.in_thread(
+                lambda db: jobs.finish(db, failed, "failed", error="The upload could not be queued.")
+            )
         raise
     return row
 
 
 @get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])
-async def get_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
+@off_loop
+def get_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     return _job(_job_or_404(request, job_id))
 
 
 @get("/api/v1/jobs/{job_id:str}/events", summary="Server-sent progress events until the job ends", tags=["transcription"])
 async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent:
     services = _services(request)
-    _job_or_404(request, job_id)
+    await services.databases.in_thread(lambda _db: _job_or_404(request, job_id))
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
         last: str | None = None
         while True:
-            row = jobs.get(services.databases.get(), job_id)
+            row = await services.databases.in_thread(jobs.get, job_id)
             if row is None:  # deleted while watching
                 yield ServerSentEventMessage(event="gone", data=json.dumps({"id": job_id}))
                 return
@@ -230,7 +244,8 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
     summary="Cancel a queued or running job; remove an ended one's record (file name, options, error)",
     opt={"scope": "transcribe"},
 )
-async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
+@off_loop
+def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
     services = _services(request)
     before = _job_or_404(request, job_id, change=True)
     if before["state"] in ("done", "failed", "cancelled"):
@@ -248,7 +263,8 @@ async def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
 
 
 @get("/api/v1/transcripts", summary="Transcripts, newest first", tags=["transcripts"])
-async def list_transcripts(
+@off_loop
+def list_transcripts(
     request: Request,
     limit: int = Parameter(default=50, ge=1, le=500),
     offset: int = Parameter(default=0, ge=0, le=1_000_000_000),
@@ -297,8 +313,13 @@ def _exportable(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-@get("/api/v1/transcripts/{transcript_id:str}", summary="One transcript with segments and word timings", tags=["transcripts"])
-async def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
+@get(
+    "/api/v1/transcripts/{transcript_id:str}",
+    summary="One transcript with segments and word timings",
+    tags=["transcripts"],
+)
+@off_loop
+def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
     return msgspec.convert(_transcript_or_404(request, transcript_id), schemas.Transcript)
 
 
@@ -310,7 +331,8 @@ async def get_transcript(request: Request, transcript_id: FromPath[str]) -> sche
     tags=["transcripts"],
     media_type="application/octet-stream",
 )
-async def export_transcript(
+@off_loop
+def export_transcript(
     request: Request,
     transcript_id: FromPath[str],
     format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
@@ -318,7 +340,7 @@ async def export_transcript(
     doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
     try:
-        export = await asyncio.to_thread(exports.render, doc, format, options)
+        export = exports.render(doc, format, options)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(
@@ -377,7 +399,10 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     if unknown or not data.formats:
         raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
     formats = list(dict.fromkeys(data.formats))
-    docs = [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in dict.fromkeys(data.ids)]
+    ids = list(dict.fromkeys(data.ids))
+    docs = await _services(request).databases.in_thread(
+        lambda _db: [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in ids]
+    )
     if not _bulk_exports.acquire(blocking=False):
         raise HTTPException(
             status_code=503, detail="Other bulk exports are running; try again in a minute.", headers={"Retry-After": "30"}
@@ -395,9 +420,8 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     finally:
         watcher.cancel()
         _bulk_exports.release()
-    services = _services(request)
-    audit.record(
-        services.databases.get(),
+    await _services(request).databases.in_thread(
+        audit.record,
         "transcripts.exported",
         actor=principal_of(request).user.email,
         detail={"count": len(docs), "formats": formats},
@@ -412,17 +436,19 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     tags=["transcripts"],
     opt={"scope": "transcribe"},
 )
-async def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
+@off_loop
+def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     visible_transcript(request, transcript_id, change=True)
     services = _services(request)
-    if not await services.databases.in_thread(transcripts.delete, transcript_id):
+    if not transcripts.delete(services.databases.get(), transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     principal = principal_of(request)
     audit.record(services.databases.get(), "transcript.deleted", actor=principal.user.email, target=transcript_id)
 
 
 @get("/api/v1/models", summary="Models this appliance can run", tags=["models"])
-async def list_models(request: Request) -> schemas.ModelList:
+@off_loop
+def list_models(request: Request) -> schemas.ModelList:
     services = _services(request)
     models, problems = services.registry.scan()
     default = services.settings.models.default_model
@@ -444,12 +470,14 @@ async def list_models(request: Request) -> schemas.ModelList:
     tags=["health"],
     media_type="text/plain; version=0.0.4",
 )
-async def metrics(request: Request) -> Response[bytes]:
+@off_loop
+def metrics(request: Request) -> Response[bytes]:
     return Response(_services(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @get("/healthz", summary="Liveness and queue state", tags=["health"], opt={"public": True})
-async def healthz(request: Request) -> Response[schemas.Health]:
+@off_loop
+def healthz(request: Request) -> Response[schemas.Health]:
     services = _services(request)
     alive = services.worker.alive()
     health = schemas.Health(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from litestar import Litestar
@@ -38,6 +40,9 @@ HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
 
+HANDLER_THREADS = 32
+
+
 def create_app(
     settings: Settings,
     *,
@@ -51,12 +56,17 @@ def create_app(
     memory.limit_arenas()  # before the worker and handler threads exist (see appliance/memory.py)
     services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses)
 
-    def on_startup() -> None:
-        services.start()
+    async def on_startup() -> None:
+        # Handlers run in these threads (web/offload.py); asyncio's default of cores + 4 would let a few
+        # slow exports or password hashes queue every other request behind them.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+        )
+        await asyncio.to_thread(services.start)  # migrations and start-up queries: not on the event loop
         log.info("appliance ready: data in %s, models in %s", settings.storage.data_dir, settings.models.models_dir)
 
-    def on_shutdown() -> None:
-        services.stop()
+    async def on_shutdown() -> None:
+        await asyncio.to_thread(services.stop)
 
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"public": True}, include_in_schema=False

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+import sqlite_utils
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
@@ -56,9 +57,8 @@ class RateLimiter:
             return None
 
 
-def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+def resolve_principal(db: sqlite_utils.Database, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     services = connection.app.state.services
-    db = services.databases.get()
     header = connection.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         key = apikeys.resolve(db, header[7:].strip())
@@ -99,7 +99,7 @@ def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
 
 
-def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """App-wide guard. Routes declare `opt={"public": True}` or `opt={"scope": "read|transcribe|admin"}`."""
     opt = handler.opt
     refuse_cross_site(connection)
@@ -121,7 +121,8 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
         kind = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             raise HTTPException(status_code=415, detail="Send this request as JSON (Content-Type: application/json).")
-    principal = resolve_principal(connection)
+    # Off the event loop: the session lookup waits for SQLite like any other query.
+    principal = await connection.app.state.services.databases.in_thread(resolve_principal, connection)
     connection.state.principal = principal
     # The OpenAPI document describes the API, not anyone's data: readable without signing in.
     if opt.get("public") or connection.scope.get("path", "").startswith("/schema"):

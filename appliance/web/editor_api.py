@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from appliance import audit, authz, editing, search, transcripts
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 
 
 class EditBatch(msgspec.Struct):
@@ -44,13 +45,14 @@ class Keep(msgspec.Struct):
     description="409 with `current_revision` when the transcript changed elsewhere in the same place since "
     "`base_revision`; edits to other segments are applied on top (rebased). `force` saves over the other change.",
 )
-async def save_edits(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[EditBatch]) -> EditResult:
+@off_loop
+def save_edits(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[EditBatch]) -> EditResult:
     visible_transcript(request, transcript_id, change=True)
     services = request.app.state.services
     principal = principal_of(request)
     try:
-        result = await services.databases.in_thread(
-            editing.apply,
+        result = editing.apply(
+            services.databases.get(),
             transcript_id,
             base_revision=data.base_revision,
             ops=data.ops,
@@ -67,7 +69,8 @@ async def save_edits(request: Request[Any, Any, Any], transcript_id: FromPath[st
 
 
 @get("/api/v1/search", tags=["transcripts"], summary="Full-text search across the transcripts you may see")
-async def search_transcripts(
+@off_loop
+def search_transcripts(
     request: Request[Any, Any, Any],
     q: str = Parameter(max_length=500),
     language: str | None = Parameter(default=None, max_length=20),
@@ -77,20 +80,18 @@ async def search_transcripts(
     limit: int = Parameter(default=50, ge=1, le=200),
     offset: int = Parameter(default=0, ge=0, le=100_000),
 ) -> dict[str, Any]:
-    services = request.app.state.services
-    visible = authz.visible_workspace_ids(services.databases.get(), principal_of(request))
-    return await services.databases.in_thread(
-        lambda db: search.search(
-            db,
-            q,
-            workspace_ids=visible,
-            language=language,
-            speaker=speaker,
-            date_from=date_from,
-            date_to=date_to,
-            limit=limit,
-            offset=offset,
-        )
+    db = request.app.state.services.databases.get()
+    visible = authz.visible_workspace_ids(db, principal_of(request))
+    return search.search(
+        db,
+        q,
+        workspace_ids=visible,
+        language=language,
+        speaker=speaker,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -101,7 +102,8 @@ async def search_transcripts(
     tags=["transcripts"],
     summary="Delete several transcripts permanently (all or nothing: every id must be yours to delete)",
 )
-async def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[TranscriptIds]) -> dict[str, Any]:
+@off_loop
+def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[TranscriptIds]) -> dict[str, Any]:
     ids = list(dict.fromkeys(data.ids))
     if not ids or len(ids) > 500:
         raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
@@ -110,7 +112,7 @@ async def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[Transcript
     services = request.app.state.services
     actor = principal_of(request).user.email
     for transcript_id in ids:
-        await services.databases.in_thread(transcripts.delete, transcript_id)
+        transcripts.delete(services.databases.get(), transcript_id)
         audit.record(services.databases.get(), "transcript.deleted", actor=actor, target=transcript_id)
     return {"deleted": ids}
 
@@ -122,9 +124,10 @@ async def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[Transcript
     tags=["transcription"],
     summary="Compare models: keep one transcript of a multi-model job and delete the others",
 )
-async def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONBody[Keep]) -> dict[str, Any]:
+@off_loop
+def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONBody[Keep]) -> dict[str, Any]:
     services = request.app.state.services
-    ids = await services.databases.in_thread(transcripts.for_job, job_id)
+    ids = transcripts.for_job(services.databases.get(), job_id)
     if data.transcript_id not in ids:
         raise NotFoundException(detail="That transcript is not one of this job's results.")
     for transcript_id in ids:
@@ -132,7 +135,7 @@ async def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data:
     actor = principal_of(request).user.email
     others = [t for t in ids if t != data.transcript_id]
     for transcript_id in others:
-        await services.databases.in_thread(transcripts.delete, transcript_id)
+        transcripts.delete(services.databases.get(), transcript_id)
         audit.record(
             services.databases.get(),
             "transcript.deleted",

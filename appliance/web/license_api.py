@@ -15,6 +15,7 @@ from appliance import accounts, audit
 from appliance.license_store import ClockCorrectionRefused
 from appliance.licensing import FingerprintError, LicenseError
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 
 MAX_LICENSE_BYTES = 64 * 1024
 
@@ -27,13 +28,25 @@ def _licenses(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.services.licenses
 
 
-@get("/api/v1/license", opt={"scope": "admin"}, tags=["license"], summary="Licence state, days left, features, limits")
-async def license_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@get(
+    "/api/v1/license",
+    opt={"scope": "admin"},
+    tags=["license"],
+    summary="Licence state, days left, features, limits",
+)
+@off_loop
+def license_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return _licenses(request).state().as_dict()
 
 
-@post("/api/v1/license/request", opt={"scope": "admin"}, tags=["license"], summary="Make an activation request file")
-async def license_request(request: Request[Any, Any, Any], data: JSONBody[ActivationRequest]) -> Response[str]:
+@post(
+    "/api/v1/license/request",
+    opt={"scope": "admin"},
+    tags=["license"],
+    summary="Make an activation request file",
+)
+@off_loop
+def license_request(request: Request[Any, Any, Any], data: JSONBody[ActivationRequest]) -> Response[str]:
     try:
         made = _licenses(request).request(data.license_key)
     except (LicenseError, FingerprintError) as exc:
@@ -56,6 +69,10 @@ async def license_request(request: Request[Any, Any, Any], data: JSONBody[Activa
 )
 async def license_install(request: Request[Any, Any, Any]) -> dict[str, Any]:
     text = (await request.body()).decode("utf-8", "replace")
+    return await request.app.state.services.databases.in_thread(lambda _db: _install(request, text))
+
+
+def _install(request: Request[Any, Any, Any], text: str) -> dict[str, Any]:
     try:
         state = _licenses(request).install(text)
     except LicenseError as exc:
@@ -84,7 +101,8 @@ class ClockCorrection(msgspec.Struct):
     status_code=200,
     summary="Confirm the clock is right after it had run ahead (restarts the clock mark; audited)",
 )
-async def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCorrection]) -> dict[str, Any]:
+@off_loop
+def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCorrection]) -> dict[str, Any]:
     licenses = _licenses(request)
     try:
         made = licenses.correct_clock(data.confirm_now)
@@ -97,7 +115,8 @@ async def license_clock(request: Request[Any, Any, Any], data: JSONBody[ClockCor
 
 
 @get("/admin/license", opt={"public": True}, include_in_schema=False)
-async def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     # A page, not an API: send a signed-out browser to sign in rather than answer with JSON.
     principal = request.state.get("principal")
     if principal is None:

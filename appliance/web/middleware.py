@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import secrets
+import threading
 import time
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+from appliance.db import request_scope
 from appliance.jobs import now
 
 access = logging.getLogger("appliance.access")
@@ -84,12 +87,62 @@ def request_log(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
+        state = scope.setdefault("state", {})
         try:
-            await app(scope, receive, capture)
+            with request_scope(state):  # handlers (in threads) share one pooled connection per request
+                await app(scope, receive, capture)
         finally:
+            services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            if services is not None:  # the connection a sync handler borrowed goes back to the pool
+                services.databases.release_request(state)
             _write(scope, status, (time.perf_counter() - started) * 1000, request_id)
 
     return middleware
+
+
+class RequestLogWriter:
+    """Writes the request log's rows from a thread of its own. The event loop only queues them: an
+    INSERT there would wait for SQLite's write lock (held for seconds while the worker stores a long
+    transcript) with every other request stuck behind it."""
+
+    def __init__(self, databases: Any) -> None:
+        self.databases = databases
+        self.rows: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.rows.put(None)
+            self.thread.join(timeout=10)
+
+    def put(self, row: dict[str, Any]) -> None:
+        self.rows.put(row)
+
+    def _run(self) -> None:
+        db = self.databases.get()  # this thread's own, for as long as the app runs
+        while True:
+            row = self.rows.get()
+            if row is None:
+                return
+            batch = [row]
+            while len(batch) < 500:  # whatever queued up while the lock was held goes in one transaction
+                try:
+                    more = self.rows.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._insert(db, batch)
+                    return
+                batch.append(more)
+            self._insert(db, batch)
+
+    @staticmethod
+    def _insert(db: Any, rows: list[dict[str, Any]]) -> None:
+        with contextlib.suppress(Exception):  # the log never takes a request or the app down
+            db.table("request_log").insert_all(rows)
 
 
 def _route(scope: Scope) -> str:
@@ -113,8 +166,8 @@ def _write(scope: Scope, status: int, duration_ms: float, request_id: str) -> No
     if services is None:
         return
     principal = scope.get("state", {}).get("principal")
-    with contextlib.suppress(Exception):
-        services.databases.get()["request_log"].insert(
+    if services.request_log is not None:
+        services.request_log.put(
             {
                 "at": now(),
                 "method": scope.get("method", "?"),

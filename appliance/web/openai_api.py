@@ -20,6 +20,7 @@ from appliance.exports.model import speaker_names
 from appliance.options import OptionsError
 from appliance.web.api import submit_upload
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 
 # OpenAI model names map to the configured default model; installed model names work as themselves.
 ALIASES = {
@@ -93,7 +94,7 @@ def _openai_fields(task: str) -> Any:
 async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
     services = request.app.state.services
     while True:
-        row = jobs.get(services.databases.get(), job_id)
+        row = await services.databases.in_thread(jobs.get, job_id)
         if row is None or row["state"] in jobs.TERMINAL:
             break
         await services.notifier.wait(job_id, WAIT_SECONDS)
@@ -102,7 +103,7 @@ async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, A
         raise HTTPException(
             status_code=400 if row and row["state"] == "failed" else 500, detail=reason or "The transcription failed."
         )
-    doc = transcripts.get(services.databases.get(), json.loads(row["transcript_ids"])[0])
+    doc = await services.databases.in_thread(transcripts.get, json.loads(row["transcript_ids"])[0])
     assert doc is not None
     return doc
 
@@ -195,7 +196,7 @@ async def _stream(request: Request[Any, Any, Any], job_id: str) -> AsyncIterator
     sent, pieces = "", 0
     try:
         while True:
-            row = jobs.get(services.databases.get(), job_id)
+            row = await services.databases.in_thread(jobs.get, job_id)
             for piece in services.partials.read(job_id, pieces):
                 delta = piece if not sent else DELTA_SEPARATOR + piece
                 sent, pieces = sent + delta, pieces + 1
@@ -226,7 +227,7 @@ async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] |
         return ServerSentEvent(_stream(request, row["id"]))
     doc = await _finished(request, row["id"])
     scores = (
-        transcripts.segment_scores(request.app.state.services.databases.get(), doc["id"])
+        await request.app.state.services.databases.in_thread(transcripts.segment_scores, doc["id"])
         if settings["format"] == "verbose_json"
         else {}
     )
@@ -260,7 +261,8 @@ async def audio_translations(request: Request[Any, Any, Any]) -> Response[Any] |
 
 
 @get("/models", summary="OpenAI-compatible model list", tags=["openai"])
-async def openai_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@off_loop
+def openai_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
     models, _ = request.app.state.services.registry.scan()
     ids = [*sorted(ALIASES), *models]
     return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "sotto"} for i in ids]}

@@ -12,16 +12,19 @@ from litestar.response import Redirect, Template
 
 from appliance import accounts, audit
 from appliance.web.auth import failed_attempt
+from appliance.web.offload import off_loop
 
 
 @get("/privacy", opt={"public": True}, include_in_schema=False)
-async def privacy_page(request: Request[Any, Any, Any]) -> Template:
+@off_loop
+def privacy_page(request: Request[Any, Any, Any]) -> Template:
     services = request.app.state.services
     return Template("privacy.html", context={"settings": services.settings, "license": services.licenses.state()})
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)
-async def login_page(next: FromQuery[str] = "/") -> Template:
+@off_loop
+def login_page(next: FromQuery[str] = "/") -> Template:
     return Template("login.html", context={"next": local_path(next)})
 
 
@@ -43,14 +46,16 @@ def local_path(target: str) -> str:
 
 
 @get("/setup", opt={"public": True}, include_in_schema=False)
-async def setup_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def setup_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     if accounts.count(request.app.state.services.databases.get()):
         return Redirect("/privacy")
     return Template("setup.html", context={})
 
 
 @post("/setup", opt={"public": True, "throttle": "password"}, include_in_schema=False, status_code=200)
-async def setup_submit(
+@off_loop
+def setup_submit(
     request: Request[Any, Any, Any], data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Template | Redirect:
     services = request.app.state.services

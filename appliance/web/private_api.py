@@ -4,7 +4,6 @@ server holds no key that opens any of them."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import msgspec
@@ -27,6 +26,7 @@ from appliance import (
 )
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 
 NO_STORE = {"Cache-Control": "no-store"}  # key material and ciphertext: never in a browser or proxy cache
 MAX_BODY_REQUEST = private_crypto.MAX_DOCUMENT_CT * 4 // 3 + 64 * 1024
@@ -93,7 +93,8 @@ def _bad(exc: Exception) -> HTTPException:
     opt={"credentials": True},
     summary="My wrapped keys (404 until private transcripts are on)",
 )
-async def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@off_loop
+def get_key_record(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     record = private_keys.get(_db(request), principal_of(request).user.id)
     if record is None:
         raise NotFoundException(detail=private_keys.NOT_ENROLLED)
@@ -106,14 +107,14 @@ SAME_AS_PASSWORD = (
 )
 
 
-async def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str, Any], wrapped_dk: str) -> None:
+def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str, Any], wrapped_dk: str) -> None:
     """The sign-in password is right, and it is not the passphrase that opens `wrapped_dk` (the server
     tries it: one key derivation it can afford, at enrolment and passphrase changes only)."""
     uid = principal_of(request).user.id
-    if not await _dbs(request).in_thread(accounts.verify_password, uid, password):
+    if not accounts.verify_password(_db(request), uid, password):
         raise HTTPException(status_code=400, detail="The sign-in password is not right.")
     try:
-        same = await asyncio.to_thread(private_crypto.opens_data_key, password, kdf, wrapped_dk, uid)
+        same = private_crypto.opens_data_key(password, kdf, wrapped_dk, uid)
     except (private_crypto.CryptoRefused, KeyError, TypeError) as exc:
         raise _bad(exc) from None
     if same:
@@ -127,15 +128,16 @@ async def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: di
     opt={"credentials": True},
     summary="Turn private transcripts on: store my keys, wrapped in my browser under a passphrase the appliance never sees",
 )
-async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
+@off_loop
+def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyRecord]) -> dict[str, Any]:
     principal = principal_of(request)
     try:
         private_keys.check_record(data.record(), principal.user.id)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
-    await _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
+    _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
     try:
-        await _dbs(request).in_thread(private_keys.create, principal.user.id, data.record())
+        private_keys.create(_dbs(request).get(), principal.user.id, data.record())
     except private_keys.AlreadyEnrolled as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except private_keys.KeyRecordError as exc:
@@ -151,11 +153,12 @@ async def put_key_record(request: Request[Any, Any, Any], data: JSONBody[KeyReco
     opt={"credentials": True},
     summary="Change my private passphrase (or set a new one with the recovery key): the data key re-wrapped in my browser",
 )
-async def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[PassphraseChange]) -> dict[str, Any]:
+@off_loop
+def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[PassphraseChange]) -> dict[str, Any]:
     principal = principal_of(request)
-    await _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
+    _check_secrets(request, data.current_password, data.kdf, data.wrapped_dk)
     try:
-        await _dbs(request).in_thread(private_keys.change_passphrase, principal.user.id, msgspec.structs.asdict(data))
+        private_keys.change_passphrase(_dbs(request).get(), principal.user.id, msgspec.structs.asdict(data))
     except private_keys.NeedsNewPassphrase as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except private_keys.KeyRecordError as exc:
@@ -170,7 +173,8 @@ async def change_passphrase(request: Request[Any, Any, Any], data: JSONBody[Pass
     opt={"credentials": True},
     summary="Every transcript key my keys open: what a move to a new key record must re-wrap",
 )
-async def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@off_loop
+def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     uid = principal_of(request).user.id
     if not private_keys.enrolled(_db(request), uid):
         raise NotFoundException(detail=private_keys.NOT_ENROLLED)
@@ -185,15 +189,16 @@ async def rekey_inventory(request: Request[Any, Any, Any]) -> Response[dict[str,
     request_max_body_size=64 * 1024 * 1024,
     summary="Move to a new passphrase, data key and key pair; every transcript key re-wrapped in my browser (all or nothing)",
 )
-async def rekey(request: Request[Any, Any, Any], data: JSONBody[Rekey]) -> dict[str, Any]:
+@off_loop
+def rekey(request: Request[Any, Any, Any], data: JSONBody[Rekey]) -> dict[str, Any]:
     principal = principal_of(request)
     try:
         private_keys.check_record(data.record, principal.user.id)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
-    await _check_secrets(request, data.current_password, data.record["kdf"], data.record["wrapped_dk"])
+    _check_secrets(request, data.current_password, data.record["kdf"], data.record["wrapped_dk"])
     try:
-        count = await _dbs(request).in_thread(private_keys.rekey, principal.user.id, data.record, data.owned, data.received)
+        count = private_keys.rekey(_dbs(request).get(), principal.user.id, data.record, data.owned, data.received)
     except private_keys.InventoryChanged as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except private_keys.KeyRecordError as exc:
@@ -221,7 +226,8 @@ def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, ch
     "(`tk`); for a teammate it was shared with, the key sealed to their public key (`key_uid` is theirs); for "
     "other members of the workspace, no key (`kind: none`). The document's ids are always the owner's.",
 )
-async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[dict[str, Any]]:
+@off_loop
+def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[dict[str, Any]]:
     found = dict(_envelopes_or_404(request, transcript_id, change=False))
     me = principal_of(request).user.id
     if found["user_id"] != me:
@@ -236,12 +242,13 @@ async def get_envelope(request: Request[Any, Any, Any], transcript_id: FromPath[
     tags=["private"],
     summary="Store the transcript key re-wrapped under my data key (replaces the sealed one)",
 )
-async def put_key_envelope(
+@off_loop
+def put_key_envelope(
     request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[KeyEnvelope]
 ) -> dict[str, Any]:
     found = _envelopes_or_404(request, transcript_id, change=True)
     try:
-        await _dbs(request).in_thread(private_keys.replace_key_envelope, transcript_id, found["user_id"], data.key_envelope)
+        private_keys.replace_key_envelope(_dbs(request).get(), transcript_id, found["user_id"], data.key_envelope)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
     return {"kind": "tk"}
@@ -254,14 +261,13 @@ async def put_key_envelope(
     request_max_body_size=MAX_BODY_REQUEST,
     summary="Save an edit: the document re-encrypted in the browser, based on a revision (409 if stale)",
 )
-async def put_body_envelope(
+@off_loop
+def put_body_envelope(
     request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[BodyEnvelope]
 ) -> dict[str, Any]:
     found = _envelopes_or_404(request, transcript_id, change=True)
     try:
-        revision = await _dbs(request).in_thread(
-            private_keys.replace_body, transcript_id, found["user_id"], data.body, data.base_revision
-        )
+        revision = private_keys.replace_body(_dbs(request).get(), transcript_id, found["user_id"], data.body, data.base_revision)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
     except private_keys.StaleRevision:
@@ -279,14 +285,15 @@ async def put_body_envelope(
     request_max_body_size=MAX_BODY_REQUEST,
     summary="Make a standard transcript private: store the envelopes sealed in my browser and delete the plaintext for good",
 )
-async def convert_to_private(
+@off_loop
+def convert_to_private(
     request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[Conversion]
 ) -> dict[str, Any]:
     visible_transcript(request, transcript_id, change=True)
     principal = principal_of(request)
     try:
-        revision = await _dbs(request).in_thread(
-            private_convert.convert,
+        revision = private_convert.convert(
+            _dbs(request).get(),
             transcript_id,
             principal.user.id,
             key_envelope=data.key_envelope,
@@ -306,7 +313,8 @@ async def convert_to_private(
     tags=["private"],
     summary="The private transcripts my keys open (mine, and those shared with me): for searching in the browser",
 )
-async def openable_transcripts(request: Request[Any, Any, Any]) -> Response[list[dict[str, Any]]]:
+@off_loop
+def openable_transcripts(request: Request[Any, Any, Any]) -> Response[list[dict[str, Any]]]:
     db = _db(request)
     principal = principal_of(request)
     rows = private_keys.openable(db, principal.user.id, authz.visible_workspace_ids(db, principal))
@@ -324,7 +332,8 @@ def _owned_private(request: Request[Any, Any, Any], transcript_id: str) -> str:
     summary="Teammates a private transcript can be shared with: members of its workspace with private transcripts on, "
     "and their public keys",
 )
-async def list_recipients(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[list[dict[str, Any]]]:
+@off_loop
+def list_recipients(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Response[list[dict[str, Any]]]:
     owner = _owned_private(request, transcript_id)
     return Response(private_grants.recipients(_db(request), transcript_id, owner), headers=NO_STORE)
 
@@ -335,12 +344,13 @@ async def list_recipients(request: Request[Any, Any, Any], transcript_id: FromPa
     tags=["private"],
     summary="Share a private transcript with a teammate: its key, sealed in my browser to their public key",
 )
-async def put_grant(
+@off_loop
+def put_grant(
     request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str], data: JSONBody[KeyEnvelope]
 ) -> dict[str, Any]:
     owner = _owned_private(request, transcript_id)
     try:
-        await _dbs(request).in_thread(private_grants.grant, transcript_id, owner, user_id, data.key_envelope)
+        private_grants.grant(_dbs(request).get(), transcript_id, owner, user_id, data.key_envelope)
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
     audit.record(
@@ -356,7 +366,8 @@ async def put_grant(
     tags=["private"],
     summary="Stop sharing a private transcript with a teammate (their copy of its key is deleted)",
 )
-async def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str]) -> None:
+@off_loop
+def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str]) -> None:
     _owned_private(request, transcript_id)
     if not private_grants.revoke(_db(request), transcript_id, user_id):
         raise NotFoundException(detail="This transcript is not shared with that person.")

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody
 from appliance import audit, private_crypto, private_keys, sealed_shares, shares
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.offload import off_loop
 from appliance.web.private_api import NO_STORE
 from appliance.web.share_api import allow_public_links
 
@@ -39,15 +40,16 @@ def _db(request: Request[Any, Any, Any]) -> Any:
     tags=["sharing"],
     summary="Create an encrypted link; then PUT its snapshot, sealed in the browser under a key kept in the link's fragment",
 )
-async def create_sealed_share(
+@off_loop
+def create_sealed_share(
     request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[SealedShareRequest]
 ) -> dict[str, Any]:
     row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
     allow_public_links(db, row)
     try:
-        token, record = await request.app.state.services.databases.in_thread(
-            shares.create,
+        token, record = shares.create(
+            request.app.state.services.databases.get(),
             transcript_id,
             principal_of(request).user.id,
             expires_in_days=data.expires_in_days,
@@ -74,7 +76,8 @@ async def create_sealed_share(
     request_max_body_size=MAX_SNAPSHOT_REQUEST,
     summary="Store an encrypted link's snapshot (once; the envelope's header names the link)",
 )
-async def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], data: JSONBody[Snapshot]) -> dict[str, Any]:
+@off_loop
+def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], data: JSONBody[Snapshot]) -> dict[str, Any]:
     link = shares.get(_db(request), link_id)
     if link is None:
         raise NotFoundException(detail="No such share link.")
@@ -82,7 +85,7 @@ async def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], 
     if link["created_by"] != principal_of(request).user.id:
         raise PermissionDeniedException(detail="Only the person who created the link stores its snapshot.")
     try:
-        await request.app.state.services.databases.in_thread(sealed_shares.store, link_id, data.envelope)
+        sealed_shares.store(request.app.state.services.databases.get(), link_id, data.envelope)
     except private_keys.KeyRecordError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     return {"stored": True}
@@ -94,9 +97,10 @@ async def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], 
     tags=["sharing"],
     summary="Public: an encrypted link's snapshot (counts a view; gone after revocation, expiry or the last view)",
 )
-async def get_snapshot(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[dict[str, Any]]:
+@off_loop
+def get_snapshot(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[dict[str, Any]]:
     try:
-        found = await request.app.state.services.databases.in_thread(sealed_shares.open_snapshot, token)
+        found = sealed_shares.open_snapshot(request.app.state.services.databases.get(), token)
     except shares.LinkGone:
         raise HTTPException(status_code=404, detail="This link does not exist, was revoked, or was used up.") from None
     except shares.LinkExpired:

@@ -7,6 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from appliance import accounts, admission, jobs, license_store, migrations, privacy
 from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
@@ -18,6 +19,7 @@ from appliance.metrics import Metrics, gpu_memory
 from appliance.notify import JobNotifier
 from appliance.partials import PartialTexts
 from appliance.web.auth import RateLimiter
+from appliance.web.middleware import RequestLogWriter
 from appliance.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,23 @@ class Services:
     address_limiter: RateLimiter | None = None
     gate: admission.JobGate | None = None  # jobs in flight per user and key, and the queue cap
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
+    request_log: Any = None  # middleware.RequestLogWriter: the request log's rows, written off the event loop
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        db = self.databases.get()
+        """Run from a thread at start-up (never on the event loop)."""
+        with self.databases.borrowed() as db:
+            self._prepare(db)
+        if self.request_log is not None:
+            self.request_log.start()
+        state = self.licenses.state()
+        log.info("licence: %s. %s", state.state, state.message)
+        # Licensed limits cap the devices and worker threads used; nothing else reads them.
+        devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
+        self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
+        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+
+    def _prepare(self, db: Any) -> None:
         migrations.apply(db)
         # Audio is never kept on disk, so jobs from a previous run cannot resume.
         jobs.fail_interrupted(db)
@@ -56,16 +71,12 @@ class Services:
                 "(or run: appliance users create-admin --email E --password-stdin).",
                 self.setup_code,
             )
-        state = self.licenses.state()
-        log.info("licence: %s. %s", state.state, state.message)
-        # Licensed limits cap the devices and worker threads used; nothing else reads them.
-        devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
-        self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
-        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
         self.worker.stop()
+        if self.request_log is not None:
+            self.request_log.stop()
         self.databases.close()
 
     def _housekeeping(self) -> None:
@@ -143,6 +154,7 @@ def build(
         admission.JobGate(
             admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
         ),
+        request_log=RequestLogWriter(databases),
     )
 
 

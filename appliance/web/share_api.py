@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -17,6 +16,7 @@ from appliance import audit, exports, private_keys, shares, transcripts, workspa
 from appliance.exports.model import stamp, turns
 from appliance.web.api import _attachment, visible_transcript
 from appliance.web.auth import failed_attempt, principal_of
+from appliance.web.offload import off_loop
 
 
 class ShareRequest(msgspec.Struct):
@@ -53,17 +53,16 @@ def allow_public_links(db: Any, row: dict[str, Any]) -> None:
     tags=["sharing"],
     summary="Create a share link (the URL is shown once)",
 )
-async def create_share(
-    request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]
-) -> dict[str, Any]:
+@off_loop
+def create_share(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[ShareRequest]) -> dict[str, Any]:
     row = visible_transcript(request, transcript_id, change=True)
     db = _db(request)
     allow_public_links(db, row)
     if private_keys.envelopes(db, transcript_id) is not None:
         raise HTTPException(status_code=409, detail=PLAIN_LINK_REFUSED)
     try:
-        token, record = await request.app.state.services.databases.in_thread(
-            shares.create,
+        token, record = shares.create(
+            request.app.state.services.databases.get(),
             transcript_id,
             principal_of(request).user.id,
             password=data.password,
@@ -85,15 +84,21 @@ async def create_share(
 
 
 @get("/api/v1/transcripts/{transcript_id:str}/shares", tags=["sharing"], summary="A transcript's share links")
-async def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> list[dict[str, Any]]:
+@off_loop
+def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> list[dict[str, Any]]:
     visible_transcript(request, transcript_id)
     return shares.for_transcript(_db(request), transcript_id)
 
 
 @delete(
-    "/api/v1/shares/{link_id:str}", opt={"scope": "transcribe"}, status_code=204, tags=["sharing"], summary="Revoke a share link"
+    "/api/v1/shares/{link_id:str}",
+    opt={"scope": "transcribe"},
+    status_code=204,
+    tags=["sharing"],
+    summary="Revoke a share link",
 )
-async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> None:
+@off_loop
+def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> None:
     link = shares.get(_db(request), link_id)
     if link is None:
         raise NotFoundException(detail="No such share link.")
@@ -108,7 +113,8 @@ async def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) 
     tags=["workspaces"],
     summary="Workspace policy: may members create public links",
 )
-async def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Policy]) -> dict[str, Any]:
+@off_loop
+def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Policy]) -> dict[str, Any]:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
         raise NotFoundException(detail="No such workspace.")
@@ -150,7 +156,8 @@ def _page(name: str, status: int = 200, **context: Any) -> Template:
 
 
 @get("/s/{token:str}", opt={"public": True}, include_in_schema=False)
-async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
+@off_loop
+def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     try:
         link, _row = _open(request, token)
     except HTTPException as exc:
@@ -178,7 +185,8 @@ async def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> T
 
 
 @post("/s/{token:str}", opt={"public": True, "throttle": "password"}, include_in_schema=False, status_code=200)
-async def share_password(
+@off_loop
+def share_password(
     request: Request[Any, Any, Any],
     token: FromPath[str],
     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
@@ -190,7 +198,7 @@ async def share_password(
     if not link.needs_password:
         return Response(content=None, status_code=303, headers={"Location": f"/s/{token}"})
     try:
-        ok = await request.app.state.services.databases.in_thread(shares.check_password, row, data.get("password", ""))
+        ok = shares.check_password(request.app.state.services.databases.get(), row, data.get("password", ""))
     except shares.LinkLocked as exc:
         template = _page("share_password.html", 429, token=token, error=str(exc))
         template.headers["Retry-After"] = str(exc.retry_after)
@@ -211,7 +219,8 @@ async def share_password(
 
 
 @get("/s/{token:str}/export", opt={"public": True}, include_in_schema=False)
-async def share_export(
+@off_loop
+def share_export(
     request: Request[Any, Any, Any], token: FromPath[str], format: str = Parameter(default="txt")
 ) -> Response[bytes]:
     link, _row = _open(request, token)
@@ -228,7 +237,7 @@ async def share_export(
         raise HTTPException(status_code=404, detail="This link does not exist or was revoked.")
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
-    export = await asyncio.to_thread(exports.render, shown, format, options)
+    export = exports.render(shown, format, options)
     return Response(
         export.content,
         media_type=export.media_type,

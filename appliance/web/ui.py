@@ -21,6 +21,7 @@ from litestar.response import Redirect, Template
 from appliance import accounts, apikeys, asr, authz, jobs, private_keys, search, transcripts, workspaces
 from appliance.authz import Principal
 from appliance.web.api import visible_transcript
+from appliance.web.offload import off_loop
 
 PAGE = {"public": True, "page": True}
 NO_STORE = "no-store"  # pages that hold or lead to decrypted text: never in a browser or proxy cache
@@ -89,7 +90,8 @@ def _login(request: Request[Any, Any, Any]) -> Redirect:
 
 
 @get("/", opt=PAGE, include_in_schema=False)
-async def library_page(
+@off_loop
+def library_page(
     request: Request[Any, Any, Any],
     sort: str = Parameter(default="date", pattern="^(date|title|duration|language|model)$"),
     order: str = Parameter(default="desc", pattern="^(asc|desc)$"),
@@ -131,7 +133,8 @@ async def library_page(
 
 
 @get("/new", opt=PAGE, include_in_schema=False)
-async def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -155,7 +158,8 @@ async def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
 
 
 @get("/jobs/{job_id:str}", opt=PAGE, include_in_schema=False)
-async def job_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
+@off_loop
+def job_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -187,7 +191,8 @@ def _transcript_context(request: Request[Any, Any, Any], principal: Principal, t
 
 
 @get("/t/{transcript_id:str}", opt=PAGE, include_in_schema=False)
-async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Template | Redirect:
+@off_loop
+def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -253,7 +258,8 @@ async def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPa
 
 
 @get("/search", opt=PAGE, include_in_schema=False)
-async def search_page(
+@off_loop
+def search_page(
     request: Request[Any, Any, Any],
     q: str = Parameter(default="", max_length=500),
     language: str = Parameter(default="", max_length=20),
@@ -306,7 +312,8 @@ def word_diff(base: list[str], other: list[str]) -> list[tuple[str, str]]:
 
 
 @get("/compare/{job_id:str}", opt=PAGE, include_in_schema=False)
-async def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
+@off_loop
+def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -328,7 +335,8 @@ async def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -
 
 
 @get("/account", opt=PAGE, include_in_schema=False)
-async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -347,7 +355,8 @@ async def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
 
 
 @get("/admin/users", opt=PAGE, include_in_schema=False)
-async def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
@@ -357,7 +366,8 @@ async def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
 
 
 @get("/admin/models", opt=PAGE, include_in_schema=False)
-async def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+@off_loop
+def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     principal = _principal(request)
     if principal is None:
         return _login(request)
