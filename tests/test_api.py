@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, running, wait_for_job
+from tests.support import FakeRecognizer, running, wait_for_job
 
 
 def _upload(http: httpx.Client, data: bytes, name: str = "clip.wav", **fields: str) -> httpx.Response:
@@ -198,7 +198,7 @@ def test_bad_options_are_clear_400s(
 
 
 def test_bad_files_are_clear(fake_http: httpx.Client, media_dir: Path) -> None:
-    from tests.conftest import ffmpeg
+    from tests.support import ffmpeg
 
     png = media_dir / "pic.png"
     ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=16x16", "-frames:v", "1", str(png))

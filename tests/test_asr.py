@@ -143,7 +143,7 @@ def test_engine_hotwords_and_prompt_accepted(engine: WhisperEngine, tiny, speech
 
 
 def test_multilingual_model_detects_german_and_translates(base_model_dir: Path, tmp_path: Path) -> None:
-    from tests.conftest import speak
+    from tests.support import speak
 
     registry = ModelRegistry(base_model_dir)
     base = registry.get("base")

@@ -18,7 +18,7 @@ import pytest
 from appliance.config import Settings
 from appliance.web.pages import local_path
 from tests.browser import ARGS
-from tests.conftest import LiveServer, bootstrap
+from tests.support import LiveServer, bootstrap
 
 ATTACKER_EMAIL = "mallory@example.org"
 ATTACKER_PASSWORD = "mallory owns this password"
@@ -141,7 +141,7 @@ def test_a_private_jobs_prompt_and_vocabulary_never_reach_the_database(settings:
     """Done, failed and cancelled private jobs, read back while running and after, as anyone who may read the job would."""
     from appliance import private_crypto as pc
     from appliance.web.app import create_app
-    from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, wait_for_job
+    from tests.support import ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
     class Recording(FakeRecognizer):
         prompts: ClassVar[list[str | None]] = []
@@ -199,7 +199,7 @@ def _clip(wav: bytes, seconds: float) -> bytes:
 
 
 def test_an_owner_can_remove_a_failed_jobs_record(settings: Settings, speech_bytes: bytes) -> None:
-    from tests.conftest import FakeRecognizer, running, wait_for_job
+    from tests.support import FakeRecognizer, running, wait_for_job
 
     with running(settings, recognizer=FakeRecognizer(explode=lambda audio: True)) as http:
         job = http.post("/api/v1/transcriptions", files={"file": ("kestrelminutes.wav", speech_bytes, "audio/wav")}).json()
@@ -216,7 +216,7 @@ def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_rec
     from appliance import accounts, apikeys
     from appliance.db import connect
     from appliance.web.app import create_app
-    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, wait_for_job
+    from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
     admin_key = bootstrap(settings)  # alice, admin, with an admin-scoped key
     db = connect(settings.storage.database_path)
@@ -293,7 +293,7 @@ def test_parallel_guesses_cannot_outrun_the_share_link_and_account_lockouts(sett
     import dataclasses
 
     from appliance.web.app import create_app
-    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, wait_for_job
+    from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
     # The per-address throttle (tested below) is lifted here: this is about the counters themselves.
     settings = settings.replace("security", address_attempts_per_minute=100_000)
@@ -335,7 +335,7 @@ def test_parallel_guesses_cannot_outrun_the_share_link_and_account_lockouts(sett
 
 
 def test_password_guessing_is_throttled_per_address(live: LiveServer) -> None:
-    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+    from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
 
     with httpx.Client(base_url=live.url) as client:
         # Signing in successfully never counts: an office behind one address signs in as often as it needs.
@@ -409,7 +409,7 @@ class _PeakRss:
 def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path, speech_bytes: bytes) -> None:
     from appliance.config import load
     from appliance.web.app import create_app
-    from tests.conftest import FakeRecognizer, wait_for_job
+    from tests.support import FakeRecognizer, wait_for_job
 
     bomb = _bomb(tmp_path / "silence.flac", 2)
     assert len(bomb) < 2_000_000  # 1.3 MB that decodes to 2 hours (460 MB of samples)
@@ -516,7 +516,7 @@ def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(
     from appliance import accounts, apikeys
     from appliance.db import connect
     from appliance.web.app import create_app
-    from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, signed_in, wait_for_job
+    from tests.support import ADMIN_PASSWORD, FakeRecognizer, signed_in, wait_for_job
 
     admin_key = bootstrap(settings)
     db = connect(settings.storage.database_path)
@@ -573,7 +573,7 @@ def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: S
     from appliance import accounts, apikeys
     from appliance.db import connect
     from appliance.web.app import create_app
-    from tests.conftest import ADMIN_EMAIL, FakeRecognizer
+    from tests.support import ADMIN_EMAIL, FakeRecognizer
 
     settings = dataclasses.replace(settings, quotas=dataclasses.replace(settings.quotas, concurrent_jobs=4))
     key = bootstrap(settings)

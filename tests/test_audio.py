@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE, AudioError, decode, probe
-from tests.conftest import FORMATS, VIDEO_FORMATS, ffmpeg
+from tests.support import FORMATS, VIDEO_FORMATS, ffmpeg
 
 
 def test_decode_wav_to_16k_mono_float(speech_wav: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from appliance import accounts, migrations
 from appliance.config import Settings, load
 from appliance.db import connect
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_setup_page_only_while_no_user_exists(settings: Settings) -> None:
 
 def test_rate_limit_and_concurrent_job_quota(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from appliance.web.app import create_app
-    from tests.conftest import bootstrap
+    from tests.support import bootstrap
 
     settings = load(
         None,

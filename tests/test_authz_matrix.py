@@ -14,7 +14,7 @@ from appliance import accounts, apikeys, jobs, migrations, transcripts, workspac
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
 from appliance.db import connect
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 PERSONAS = ("anonymous", "viewer", "member", "admin", "outsider", "revoked")
 

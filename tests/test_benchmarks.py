@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, SENTENCE
+from tests.support import REPO, SENTENCE
 
 
 def test_asr_http_benchmark_reports_ratios_and_wer(speech_wav: Path, tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_asr_http_benchmark_reports_ratios_and_wer(speech_wav: Path, tmp_path: P
 
 
 def test_diarization_eval_reports_der_and_cpwer(dialogue: tuple[Path, list], tmp_path: Path) -> None:  # type: ignore[type-arg]
-    from tests.conftest import DIALOGUE
+    from tests.support import DIALOGUE
 
     path, truth = dialogue
     clip = tmp_path / "call.wav"

@@ -20,8 +20,8 @@ import pytest
 
 from appliance import bundle, bundle_verify, minisign, release_keys
 from appliance.asr import ModelRegistry
-from tests.conftest import REPO
 from tests.signing_keys import OTHER_KEY, TEST_KEY
+from tests.support import REPO
 
 STAND_IN_SBOM = {
     "sbom.cdx.json": b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}\n',

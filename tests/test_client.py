@@ -11,7 +11,7 @@ import pytest
 
 from appliance.client import SottoClient, SottoError
 from appliance.config import Settings
-from tests.conftest import LiveServer, bootstrap
+from tests.support import LiveServer, bootstrap
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from appliance.audio import decode
 from appliance.diarization import DiarizationError, DiarizationOptions
 from appliance.diarization.channel import ChannelDiarizer
-from tests.conftest import ffmpeg, speak
+from tests.support import ffmpeg, speak
 
 
 @pytest.fixture(scope="module")

@@ -51,11 +51,11 @@ def test_two_voices_found_with_turn_boundaries_within_half_a_second(
 def test_one_voice_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, voice: str, pitch: int) -> None:
     import subprocess
 
-    from tests.conftest import DIALOGUE, _need
+    from tests.support import DIALOGUE, need
 
     monologue = tmp_path / "monologue.wav"
     text = " ".join(line for _v, _p, line in DIALOGUE)
-    subprocess.run([_need("espeak-ng"), "-v", voice, "-p", str(pitch), "-s", "155", "-w", str(monologue), text], check=True)
+    subprocess.run([need("espeak-ng"), "-v", voice, "-p", str(pitch), "-s", "155", "-w", str(monologue), text], check=True)
     turns = engine.diarize(decode(monologue.read_bytes()).samples, DiarizationOptions())
     assert len({t.speaker for t in turns}) == 1
 
@@ -70,7 +70,7 @@ def test_one_voice_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, voic
 )
 def test_one_short_sentence_is_one_speaker(engine: EmbeddedDiarizer, tmp_path: Path, sentence: str) -> None:
     # Regression: 13-18 overlapping windows used to split one voice into 3 or 4 time-local "speakers".
-    from tests.conftest import speak
+    from tests.support import speak
 
     turns = engine.diarize(decode(speak(tmp_path / "one.wav", sentence).read_bytes()).samples, DiarizationOptions())
     assert turns and len({t.speaker for t in turns}) == 1, turns

@@ -12,7 +12,7 @@ from appliance.audio import decode
 from appliance.config import load
 from appliance.diarization import DiarizationOptions, Turn
 from appliance.diarization.pyannote_engine import PyannoteDiarizer
-from tests.conftest import running, wait_for_job
+from tests.support import running, wait_for_job
 
 pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
 

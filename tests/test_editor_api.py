@@ -9,7 +9,7 @@ import httpx
 
 from appliance.asr import embedded_model_path
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, running, wait_for_job
+from tests.support import FakeRecognizer, running, wait_for_job
 
 
 def _wav(seconds: float = 1.0) -> bytes:

@@ -19,7 +19,7 @@ from appliance.config import Settings
 from appliance.db import Databases, OnEventLoop, connect
 from appliance.web.app import create_app
 from appliance.web.offload import OFF_LOOP
-from tests.conftest import FakeRecognizer, LiveServer, bootstrap
+from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 # Async on purpose: they stream an upload or a response, and do their database steps through in_thread.
 STREAMING = {"create_transcription", "job_events", "bulk_export", "license_install", "audio_transcriptions", "audio_translations"}

@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from appliance.config import load
-from tests.conftest import FakeRecognizer, LiveServer, bootstrap
+from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 state: dict[str, Any] = {}
 

@@ -22,9 +22,9 @@ from appliance.asr import AsrResult, Segment, Word
 from appliance.config import load
 from appliance.db import connect
 from appliance.license_store import LicenseStore
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 from tests.licensing_keys import TEST_KID, TEST_MACHINE_ID, TEST_PRIVATE, TEST_PUBLIC, TEST_TRUST
-from tests.test_licensing import NOW, Clock, issue
+from tests.licensing_support import NOW, Clock, issue
+from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 
 def _wav() -> bytes:
@@ -232,7 +232,7 @@ def test_end_to_end_request_issue_install_transcribe(tmp_path: Path) -> None:
     ):
         job = client.post("/api/v1/transcriptions", files={"file": ("a.wav", _wav(), "audio/wav")})
         assert job.status_code == 202
-        from tests.conftest import wait_for_job
+        from tests.support import wait_for_job
 
         assert wait_for_job(client.get, job.json()["job_id"])["state"] == "done"
     # The same licence file copied to another machine fails there.

@@ -8,7 +8,7 @@ import wave
 from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, running, wait_for_job
+from tests.support import FakeRecognizer, running, wait_for_job
 
 
 def _wav(seconds: float) -> bytes:

@@ -18,8 +18,8 @@ from appliance.asr import ModelRegistry, embedded_model_path
 from appliance.cli import app
 from appliance.config import Settings
 from appliance.model_packs import PackError, PackManifest, build_pack, import_pack, rollback
-from tests.conftest import running
 from tests.signing_keys import OTHER_KEY, TEST_KEY
+from tests.support import running
 
 TRUST = [TEST_KEY.public]
 runner = CliRunner()

@@ -25,7 +25,7 @@ import pytest
 from appliance import confinement
 from appliance import private_crypto as pc
 from appliance.web.server import free_port
-from tests.conftest import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
+from tests.support import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
 
 REPO = Path(__file__).resolve().parent.parent
 # Long enough for onnxruntime's uploader (about a minute after its first session) and similar timers.

@@ -13,7 +13,7 @@ import pytest
 
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
-from tests.conftest import FakeRecognizer, LiveServer, bootstrap
+from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 
 @pytest.fixture

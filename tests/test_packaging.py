@@ -15,8 +15,8 @@ from packaging.utils import canonicalize_name
 
 from appliance import bundle
 from appliance.config import load
-from tests.conftest import REPO
 from tests.locks import lock_pins, parse_lock
+from tests.support import REPO
 
 
 def _dockerfile_env() -> dict[str, str]:

@@ -1,6 +1,6 @@
 import httpx
 
-from tests.conftest import running
+from tests.support import running
 
 
 def test_privacy_page_states_what_is_and_is_not_stored(settings) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from appliance.asr import ModelRegistry, WhisperEngine
 from appliance.config import Settings
 from appliance.options import parse
 from benchmarks.wer import normalise
-from tests.conftest import FORMATS, SENTENCE, FakeRecognizer
+from tests.support import FORMATS, SENTENCE, FakeRecognizer
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 
 from appliance import egress
 from appliance.audio import decode
-from tests.conftest import running, wait_for_job
+from tests.support import running, wait_for_job
 
 # Audit-hook recorders are process-wide and permanent, so they only record while a test switches them on.
 _recording = threading.Event()

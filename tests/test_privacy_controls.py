@@ -13,7 +13,7 @@ from appliance import accounts, audit, migrations, privacy, transcripts
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings, load
 from appliance.db import connect
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap
+from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap
 
 CANARY = "purple-elephant-7731-canary"
 

@@ -12,7 +12,7 @@ import pytest
 from appliance import private_crypto as pc
 from appliance.config import Settings
 from tests.browser import chromium_page, in_crypto_module
-from tests.conftest import FakeRecognizer, LiveServer
+from tests.support import FakeRecognizer, LiveServer
 
 UID = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 TID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"

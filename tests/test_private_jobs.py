@@ -5,8 +5,6 @@ browser module) open the result; key records, sign-in with the auth key, passwor
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -21,69 +19,10 @@ from appliance.client import SottoClient
 from appliance.config import Settings, load
 from appliance.db import connect
 from tests.browser import chromium_page, in_crypto_module
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, speak, wait_for_job
+from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
-CANARY = "Orange giraffes painted the lighthouse in Marseille yesterday."
-# What tiny.en reliably hears in espeak's voice, whatever the options ("lighthouse" sometimes comes out as "light house").
-CANARY_WORDS = ("giraffe", "marseille", "yesterday")
 PASSWORD = "my private passphrase"
-
-
-def _needles(words: tuple[str, ...] = CANARY_WORDS) -> list[bytes]:
-    variants = {v for w in words for v in (w, w.upper(), w.capitalize())}
-    return [v.encode(enc) for v in variants for enc in ("utf-8", "utf-16-le", "utf-16-be")]
-
-
-class Scanner:
-    """Reads every file under the data directory over and over while running, recording any that holds a needle."""
-
-    def __init__(self, root: Path, needles: list[bytes]) -> None:
-        self.root, self.needles = root, needles
-        self.hits: set[str] = set()
-        self.samples = 0
-        self.files_seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def scan(self) -> set[str]:
-        found = set()
-        for dirpath, _dirs, files in os.walk(self.root):
-            for name in files:
-                path = Path(dirpath) / name
-                try:
-                    content = path.read_bytes()
-                except OSError:
-                    continue  # vanished between listing and reading
-                self.files_seen.add(path.name)
-                if any(n in content for n in self.needles):
-                    found.add(str(path))
-        self.samples += 1
-        return found
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.hits |= self.scan()
-            time.sleep(0.01)
-
-    def __enter__(self) -> Scanner:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.hits |= self.scan()
-
-
-class LogCapture(logging.Handler):
-    """Every log record of the process, at every level, formatted with its arguments."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 @pytest.fixture
@@ -155,7 +94,7 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
     assert refused.status_code == 400 and "turn on private transcripts in your account first" in refused.text.lower()
     uid, _ = _enrol(http)
 
-    with Scanner(data_dir, _needles()) as scanner:
+    with Scanner(data_dir, needles()) as scanner:
         response = http.post(
             "/api/v1/transcriptions", files={"file": ("call.wav", canary_wav, "audio/wav")}, data={"private": "true"}
         )
@@ -214,7 +153,7 @@ def test_canary_never_reaches_disk_or_logs_and_the_owner_can_read_it(
         http.get, http.post("/api/v1/transcriptions", files={"file": ("c.wav", canary_wav, "audio/wav")}).json()["job_id"]
     )
     assert plain["state"] == "done"
-    assert Scanner(data_dir, _needles()).scan(), "the scanner cannot see transcript text: the check above proves nothing"
+    assert Scanner(data_dir, needles()).scan(), "the scanner cannot see transcript text: the check above proves nothing"
 
 
 def test_private_job_from_the_python_client(

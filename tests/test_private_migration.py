@@ -20,7 +20,7 @@ from appliance import accounts, apikeys, migrations, workspaces
 from appliance import private_crypto as pc
 from appliance.config import Settings
 from appliance.db import connect
-from tests.conftest import (
+from tests.support import (
     ADMIN_PASSWORD,
     FakeRecognizer,
     LiveServer,

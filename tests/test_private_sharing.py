@@ -24,7 +24,7 @@ from appliance import private_crypto as pc
 from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
 from appliance.db import connect
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, wait_for_job
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, wait_for_job
 
 PASSWORD = "a private passphrase"
 CANARY = "Turquoise walruses recited sonnets beneath Reykjavik harbour"

@@ -23,8 +23,8 @@ from appliance import accounts, apikeys, workspaces
 from appliance import private_crypto as pc
 from appliance.config import Settings, load
 from appliance.db import connect
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
-from tests.test_private_jobs import CANARY, CANARY_WORDS, LogCapture, Scanner, _needles
+from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 ARGS = [
     "--headless",
@@ -164,7 +164,7 @@ def _envelopes(world: World) -> dict[str, Any]:
 
 
 def _disk_hits(world: World, words: tuple[str, ...]) -> set[str]:
-    return Scanner(world.settings.storage.data_dir, _needles(words)).scan()
+    return Scanner(world.settings.storage.data_dir, needles(words)).scan()
 
 
 def test_1_turn_on_private_transcripts_and_see_the_recovery_key_once(world: World, browser: Any) -> None:
@@ -215,7 +215,7 @@ def test_2_private_upload_canary_never_on_disk_and_shown_after_unlock(world: Wor
     page.select_option("select[name=workspace_id]", world.team)
     assert page.is_enabled("input[name=private]")
     page.check("input[name=private]")
-    with Scanner(world.settings.storage.data_dir, _needles()) as scanner:
+    with Scanner(world.settings.storage.data_dir, needles()) as scanner:
         page.set_input_files("#file-input", str(world.canary))
         page.wait_for_selector("#queue li .f-open:not(.hidden)", timeout=180000)
         time.sleep(0.3)

@@ -20,7 +20,7 @@ import pytest
 from appliance import egress, selftest
 from appliance.asr import embedded_model_path
 from appliance.config import Settings
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def test_doctor_selftest_on_the_cpu_reports_no_egress(tmp_path: Path) -> None:

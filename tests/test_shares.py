@@ -14,7 +14,7 @@ from appliance.asr import AsrResult, Segment, Word
 from appliance.config import Settings
 from appliance.db import connect
 from appliance.diarization.merge import Speaker
-from tests.conftest import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 SECRET_LINE = "The merger closes on Friday."
 

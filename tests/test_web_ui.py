@@ -20,7 +20,7 @@ import pytest
 
 from appliance.asr import embedded_model_path
 from appliance.config import Settings, load
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 ARGS = [

@@ -1,0 +1,157 @@
+"""Helpers the tests share: synthesised speech, a fake recogniser, the live server, accounts and sign-in.
+Fixtures stay in conftest.py; everything a test module imports by name lives here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from appliance.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
+from appliance.config import Settings
+from appliance.web.server import BackgroundServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+SENTENCE = "The quick brown fox jumps over the lazy dog. Please call Stella and bring these things with her."
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is required by the test suite; `bash .ci/run` installs it")
+    return path
+
+
+def speak(path: Path, text: str, voice: str = "en-us", speed: int = 150) -> Path:
+    """Synthesise speech with espeak-ng into a WAV file (22.05 kHz mono)."""
+    subprocess.run([need("espeak-ng"), "-v", voice, "-s", str(speed), "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([need("ffmpeg"), "-loglevel", "error", "-y", *args], check=True, capture_output=True)
+
+
+VIDEO = ["-f", "lavfi", "-i", "color=c=gray:s=64x48:r=5"]
+
+
+# extension -> ffmpeg output arguments; video containers get a real video track as well.
+FORMATS: dict[str, list[str]] = {
+    "wav": ["-c:a", "pcm_s16le"],
+    "mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],
+    "m4a": ["-c:a", "aac", "-b:a", "64k"],
+    "flac": ["-c:a", "flac"],
+    "ogg": ["-c:a", "libvorbis"],
+    "opus": ["-c:a", "libopus", "-b:a", "32k"],
+    "wma": ["-c:a", "wmav2", "-ar", "16000", "-b:a", "64k"],
+    "webm": ["-c:v", "libvpx", "-c:a", "libopus", "-shortest"],
+    "mp4": ["-c:v", "mpeg4", "-c:a", "aac", "-shortest"],
+    "mkv": ["-c:v", "mpeg4", "-c:a", "libvorbis", "-shortest"],
+    "mov": ["-c:v", "mpeg4", "-c:a", "aac", "-shortest"],
+    "avi": ["-c:v", "mpeg4", "-c:a", "libmp3lame", "-shortest"],
+}
+
+
+VIDEO_FORMATS = {"webm", "mp4", "mkv", "mov", "avi"}
+
+
+class FakeRecognizer:
+    """Answers instantly with fixed words; `fail_on` bytes-length triggers an internal error."""
+
+    def __init__(self, delay: float = 0.0, explode: Callable[[np.ndarray], bool] | None = None) -> None:
+        self.delay = delay
+        self.explode = explode
+        self.calls = 0
+
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult:
+        from appliance.asr import Cancelled
+
+        self.calls += 1
+        if self.explode and self.explode(audio):
+            raise RuntimeError("simulated crash inside the model")
+        duration = len(audio) / 16000
+        steps = 10
+        for i in range(steps):
+            if cancelled():
+                raise Cancelled()
+            time.sleep(self.delay / steps)
+            progress(duration * (i + 1) / steps)
+        words = [Word(0.0, 0.5, " hello", 0.9), Word(0.5, 1.0, " world", 0.8)]
+        return AsrResult([Segment(0.0, 1.0, "hello world", words)], "en", 1.0, duration, self.delay)
+
+
+def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll the job until it ends; return its last document."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in {"done", "failed", "cancelled"}:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+LiveServer = BackgroundServer
+
+
+ADMIN_EMAIL = "alice@example.org"
+
+
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def bootstrap(settings: Settings, email: str = ADMIN_EMAIL, role: str = "admin", scope: str = "admin") -> str:
+    """Create a user (with their personal workspace) and an API key in the appliance's database."""
+    from appliance import accounts, apikeys, migrations
+    from appliance.db import connect
+
+    db = connect(settings.storage.database_path)
+    migrations.apply(db)
+    user = accounts.by_email(db, email) or accounts.create(db, email, ADMIN_PASSWORD, role)
+    key, _ = apikeys.create(db, user.id, "tests", scope)
+    db.conn.close()
+    return key
+
+
+def signed_in(url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, **kw: Any) -> httpx.Client:
+    """A client with a browser's session: the cookie, and the CSRF token on every request. Managing
+    credentials (keys, passwords, private keys) needs this or an admin-scoped key."""
+    client = httpx.Client(base_url=url, timeout=60, **kw)
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+@contextmanager
+def running(settings: Settings, recognizer: Any = None, timeout: float = 120) -> Iterator[httpx.Client]:
+    """The real app on a loopback port, and an HTTP client signed in as alice (admin) by API key."""
+    from appliance.web.app import create_app
+
+    key = bootstrap(settings)
+    with (
+        LiveServer(create_app(settings, recognizer=recognizer)) as server,
+        httpx.Client(base_url=server.url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        yield client
+
+
+DIALOGUE = [
+    ("en-us", 30, "Good morning, thank you for calling the support line. How can I help you today?"),
+    ("en+f3", 85, "Hello. My order arrived yesterday, but the box was damaged and the lamp inside is broken."),
+    ("en-us", 30, "I am sorry to hear that. Can you give me the order number, please?"),
+    ("en+f3", 85, "Yes, it is four five seven two nine. I bought it last Tuesday."),
+    ("en-us", 30, "Thank you. I will send a replacement lamp today, and you will get it on Friday."),
+]
