@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from appliance import __version__, egress
-from appliance.config import ConfigError, Settings, load
+from appliance import __version__
+from appliance.core import egress
+from appliance.core.config import ConfigError, Settings, load
 
 app = typer.Typer(help="Sotto: the air-gapped transcription appliance.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Models this appliance can run.", no_args_is_help=True)
@@ -76,7 +77,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Order matters: the offline environment and the cache paths before any library is imported, the
     # listeners before the egress lock (which forbids new sockets), the lock before the app loads models.
-    from appliance import confinement
+    from appliance.core import confinement
 
     egress.install()
     try:
@@ -84,7 +85,7 @@ def serve(
     except confinement.ConfinementError as exc:
         raise _fail(f"refusing to start: {exc}", 2) from None
     logging.getLogger("appliance").info("home and cache paths inside the data dir: %s", ", ".join(sorted(moved)) or "already")
-    from appliance import tls
+    from appliance.core import tls
     from appliance.web.server import listen
 
     server_host, server_port = settings.server.host, settings.server.port
@@ -137,7 +138,7 @@ def _preload_before_lock() -> None:
 
 
 def _lock_egress(settings: Settings) -> None:
-    from appliance import egress_lock
+    from appliance.core import egress_lock
 
     log = logging.getLogger("appliance")
     if settings.security.egress_lock == "off":
@@ -188,14 +189,16 @@ def transcribe(
     ] = None,
 ) -> None:
     """Transcribe files offline, with no server; prints the transcript or writes it to --output."""
-    from appliance import exports, pipeline, transcripts
-    from appliance.asr import ModelRegistry, WhisperEngine
-    from appliance.audio import AudioError
-    from appliance.db import connect
-    from appliance.diarization import DiarizationError
-    from appliance.diarization.engines import DiarizationEngines
-    from appliance.migrations import apply
-    from appliance.options import OptionsError, parse
+    from appliance.core.db import connect
+    from appliance.core.migrations import apply
+    from appliance.transcription import pipeline
+    from appliance.transcription.asr import ModelRegistry, WhisperEngine
+    from appliance.transcription.audio import AudioError
+    from appliance.transcription.diarization import DiarizationError
+    from appliance.transcription.diarization.engines import DiarizationEngines
+    from appliance.transcription.options import OptionsError, parse
+    from appliance.transcripts import exports
+    from appliance.transcripts import store as transcripts
 
     egress.install()
     if fmt not in exports.FORMATS:
@@ -283,7 +286,7 @@ class _progress_bar:
         self.progress: Any = None
 
     def __enter__(self) -> Any:
-        from appliance.pipeline import Progress
+        from appliance.transcription.pipeline import Progress
 
         if sys.stderr.isatty():
             from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
@@ -316,7 +319,7 @@ def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List installed models, and any model directory that is incomplete."""
-    from appliance.asr import ModelRegistry
+    from appliance.transcription.asr import ModelRegistry
 
     settings = _settings(config)
     models, problems = ModelRegistry(settings.models.models_dir).scan()
@@ -341,7 +344,7 @@ def models_import(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Verify a signed model pack, unpack it beside the current model, smoke-test it, then switch to it."""
-    from appliance import model_packs, selftest
+    from appliance.distribution import model_packs, selftest
 
     settings = _settings(config)
     egress.install()
@@ -367,7 +370,7 @@ def models_rollback(
     config: ConfigOption = None,
 ) -> None:
     """Switch a model back to the version in use before the last import."""
-    from appliance import model_packs
+    from appliance.distribution import model_packs
 
     settings = _settings(config)
     try:
@@ -388,7 +391,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     """What `doctor` reports: device, CUDA, models, versions, data directory."""
     import ctranslate2
 
-    from appliance.asr import ModelRegistry, resolve_device
+    from appliance.transcription.asr import ModelRegistry, resolve_device
 
     report: dict[str, Any] = {"appliance": __version__, "python": platform.python_version(), "platform": platform.platform()}
     report["versions"] = {
@@ -413,7 +416,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         "default": settings.models.default_model,
         "default_available": settings.models.default_model in models,
     }
-    from appliance.diarization.engines import DiarizationEngines
+    from appliance.transcription.diarization.engines import DiarizationEngines
 
     engines = DiarizationEngines(settings)
     report["diarization"] = {"default": engines.default_name(), "engines": engines.status()}
@@ -429,7 +432,8 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     report["data_dir"] = {"path": str(data_dir), "writable": writable}
     report["offline"] = {k: os.environ.get(k) for k in egress.OFFLINE_ENV}
     report["egress_lock"] = egress_lock_report(settings)
-    from appliance import sbom, weights
+    from appliance.distribution import sbom
+    from appliance.transcription import weights
 
     # The bill of materials this installation was built with (its digest matches the bundle's manifest),
     # and how each model's weights are vouched for.
@@ -447,7 +451,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
 def egress_lock_report(settings: Settings) -> dict[str, Any]:
     """The running server's egress lock, checked from outside: its record in the data dir, and the
     kernel's own word (/proc/<pid>/status) that a seccomp filter holds that process."""
-    from appliance import egress_lock
+    from appliance.core import egress_lock
 
     wanted = settings.security.egress_lock == "on"
     record = egress_lock.read_state_file(egress_lock.state_path(settings.storage.data_dir))
@@ -515,7 +519,7 @@ def doctor(
     """Check the installation: device, CUDA/cuDNN, models, versions, data directory."""
     egress.install()
     if selftest:
-        from appliance import selftest as checks
+        from appliance.distribution import selftest as checks
 
         result = checks.run(_settings(config))
         typer.echo(json.dumps(result, indent=2))
@@ -559,8 +563,8 @@ def doctor(
 
 
 def _database(config: Path | None) -> Any:
-    from appliance import migrations
-    from appliance.db import connect
+    from appliance.core import migrations
+    from appliance.core.db import connect
 
     settings = _settings(config)
     db = connect(settings.storage.database_path)
@@ -577,7 +581,8 @@ def _read_password(password_stdin: bool) -> str:
 
 
 def _create_user(config: Path | None, email: str, role: str, password_stdin: bool) -> None:
-    from appliance import accounts, audit
+    from appliance.accounts import audit
+    from appliance.accounts import users as accounts
 
     db = _database(config)
     limit = _licenses(config).limit("max_users")
@@ -615,7 +620,7 @@ def users_create(
 @users_app.command("list")
 def users_list(config: ConfigOption = None) -> None:
     """List users."""
-    from appliance import accounts
+    from appliance.accounts import users as accounts
 
     for user in accounts.list_all(_database(config)):
         state = "disabled" if user["disabled"] else "active"
@@ -625,7 +630,8 @@ def users_list(config: ConfigOption = None) -> None:
 @users_app.command("disable")
 def users_disable(email: Annotated[str, typer.Argument(help="E-mail address.")], config: ConfigOption = None) -> None:
     """Disable a user and end their sessions (their data stays)."""
-    from appliance import accounts, audit, sessions
+    from appliance.accounts import audit, sessions
+    from appliance.accounts import users as accounts
 
     db = _database(config)
     user = accounts.by_email(db, email)
@@ -648,7 +654,8 @@ def apikeys_create(
     config: ConfigOption = None,
 ) -> None:
     """Create an API key and print it (this is the only time it is shown)."""
-    from appliance import accounts, apikeys, audit, authz
+    from appliance.accounts import apikeys, audit, authz
+    from appliance.accounts import users as accounts
 
     db = _database(config)
     owner = accounts.by_email(db, user)
@@ -662,7 +669,7 @@ def apikeys_create(
 
 
 def _licenses(config: Path | None) -> Any:
-    from appliance import license_store
+    from appliance.licensing import store as license_store
 
     settings = _settings(config)
     db = _database(config)
@@ -676,7 +683,7 @@ def license_request(
     config: ConfigOption = None,
 ) -> None:
     """Write activation-request.json to carry to Sotto (no secrets inside)."""
-    from appliance.licensing import FingerprintError, LicenseError
+    from appliance.licensing.licence import FingerprintError, LicenseError
 
     try:
         made = _licenses(config).request(key)
@@ -692,8 +699,8 @@ def license_install(
     config: ConfigOption = None,
 ) -> None:
     """Install a licence file (a renewal replaces an older one)."""
-    from appliance import audit
-    from appliance.licensing import FingerprintError, LicenseError
+    from appliance.accounts import audit
+    from appliance.licensing.licence import FingerprintError, LicenseError
 
     try:
         state = _licenses(config).install(file.read_text(encoding="utf-8", errors="replace"))
@@ -738,8 +745,8 @@ def license_correct_clock(
     config: ConfigOption = None,
 ) -> None:
     """After the clock had run ahead and was set right: forget the time it showed (audited)."""
-    from appliance import audit
-    from appliance.license_store import ClockCorrectionRefused
+    from appliance.accounts import audit
+    from appliance.licensing.store import ClockCorrectionRefused
 
     licenses = _licenses(config)
     try:
@@ -775,8 +782,8 @@ def remote_transcribe(
     ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
 ) -> None:
     """Upload files to an appliance, show progress, and print or save the transcripts."""
-    from appliance import exports
     from appliance.client import SottoClient, SottoError
+    from appliance.transcripts import exports
 
     if fmt not in exports.FORMATS:
         raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
@@ -789,7 +796,7 @@ def remote_transcribe(
                 with _progress_bar(path.name) as report:
 
                     def progress(job: dict[str, Any], report: Any = report) -> None:
-                        from appliance.pipeline import Progress
+                        from appliance.transcription.pipeline import Progress
 
                         report(
                             Progress(

@@ -37,11 +37,13 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from appliance import accounts, apikeys, migrations  # noqa: E402
-from appliance.asr import ModelRegistry, batch_size, resolve_device  # noqa: E402
-from appliance.audio import decode  # noqa: E402
-from appliance.config import load  # noqa: E402
-from appliance.db import connect  # noqa: E402
+from appliance.accounts import apikeys  # noqa: E402
+from appliance.accounts import users as accounts  # noqa: E402
+from appliance.core import migrations  # noqa: E402
+from appliance.core.config import load  # noqa: E402
+from appliance.core.db import connect  # noqa: E402
+from appliance.transcription.asr import ModelRegistry, batch_size, resolve_device  # noqa: E402
+from appliance.transcription.audio import decode  # noqa: E402
 from benchmarks.wer import normalise  # noqa: E402
 
 

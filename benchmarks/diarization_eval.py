@@ -115,11 +115,11 @@ def main() -> int:
     parser.add_argument("--speakers", type=int, default=None, help="tell the engine the exact count")
     args = parser.parse_args()
 
-    from appliance.asr import ModelRegistry, WhisperEngine
-    from appliance.config import load
-    from appliance.diarization.engines import DiarizationEngines
-    from appliance.options import parse
-    from appliance.pipeline import run
+    from appliance.core.config import load
+    from appliance.transcription.asr import ModelRegistry, WhisperEngine
+    from appliance.transcription.diarization.engines import DiarizationEngines
+    from appliance.transcription.options import parse
+    from appliance.transcription.pipeline import run
 
     settings = load(None, {"APPLIANCE_MODELS_DIR": str(REPO / "models")})
     raw: dict[str, object] = {"diarize": True, "diarization_engine": args.engine, "num_speakers": args.speakers}

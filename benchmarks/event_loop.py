@@ -22,7 +22,7 @@ import httpx
 
 
 def _three_hour_result() -> object:
-    from appliance.asr import AsrResult, Segment, Word
+    from appliance.transcription.asr import AsrResult, Segment, Word
 
     segments, t = [], 0.0
     while t < 3 * 3600:
@@ -33,8 +33,8 @@ def _three_hour_result() -> object:
 
 
 def _writer(db_path: Path, stop: threading.Event, rounds: list[float]) -> None:
-    from appliance import transcripts
-    from appliance.db import connect
+    from appliance.core.db import connect
+    from appliance.transcripts import store as transcripts
 
     db = connect(db_path)
     result = _three_hour_result()
@@ -72,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
     args = parser.parse_args(argv)
 
-    from appliance import accounts, apikeys, jobs, migrations
-    from appliance.config import load
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.accounts import users as accounts
+    from appliance.core import migrations
+    from appliance.core.config import load
+    from appliance.core.db import connect
+    from appliance.transcription import jobs
     from appliance.web.app import create_app
     from appliance.web.server import BackgroundServer
 

@@ -35,10 +35,13 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
-from appliance import accounts, apikeys, jobs, migrations  # noqa: E402
-from appliance.audio import decode  # noqa: E402
-from appliance.config import load  # noqa: E402
-from appliance.db import connect  # noqa: E402
+from appliance.accounts import apikeys  # noqa: E402
+from appliance.accounts import users as accounts  # noqa: E402
+from appliance.core import migrations  # noqa: E402
+from appliance.core.config import load  # noqa: E402
+from appliance.core.db import connect  # noqa: E402
+from appliance.transcription import jobs  # noqa: E402
+from appliance.transcription.audio import decode  # noqa: E402
 from appliance.web.server import free_port  # noqa: E402
 
 
@@ -77,8 +80,8 @@ def main() -> int:
     parser.add_argument("--cpu-threads", type=int, default=None, help="CPU threads per job (default: the appliance's)")
     args = parser.parse_args()
 
-    from appliance.asr import ModelRegistry, resolve_device
-    from appliance.capacity import for_settings
+    from appliance.transcription.asr import ModelRegistry, resolve_device
+    from appliance.transcription.capacity import for_settings
 
     wav, audio = looped(args.audio.read_bytes(), args.seconds)
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,9 +31,12 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from appliance import accounts, apikeys, jobs, migrations  # noqa: E402
-from appliance.config import load  # noqa: E402
-from appliance.db import connect  # noqa: E402
+from appliance.accounts import apikeys  # noqa: E402
+from appliance.accounts import users as accounts  # noqa: E402
+from appliance.core import migrations  # noqa: E402
+from appliance.core.config import load  # noqa: E402
+from appliance.core.db import connect  # noqa: E402
+from appliance.transcription import jobs  # noqa: E402
 from benchmarks.load import looped  # noqa: E402
 
 

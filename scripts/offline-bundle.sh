@@ -150,10 +150,10 @@ for entry in "${plan[@]}"; do
   if [ -n "$MODELS_FROM" ]; then
     src="$MODELS_FROM/$name"
     [ -d "$src" ] || die "no model directory $src"
-    "$PYTHON" -m appliance.bundle check-model "$src" --kind "$kind" --name "$name" >/dev/null
+    "$PYTHON" -m appliance.distribution.bundle check-model "$src" --kind "$kind" --name "$name" >/dev/null
     source="local"
     if [ -z "$revision" ]; then  # name the content: the same files always get the same revision
-      revision="local-$("$PYTHON" -c 'import sys, hashlib; from pathlib import Path; from appliance.model_packs import describe_files
+      revision="local-$("$PYTHON" -c 'import sys, hashlib; from pathlib import Path; from appliance.distribution.model_packs import describe_files
 print(hashlib.sha256("".join(f"{f.sha256} {f.path}\n" for f in describe_files(Path(sys.argv[1]))).encode()).hexdigest()[:12])' "$src")"
     fi
   else
@@ -166,7 +166,7 @@ print(hashlib.sha256("".join(f"{f.sha256} {f.path}\n" for f in describe_files(Pa
       die "$name is gated on the hub: accept its conditions there and set HF_TOKEN"
     fi
     src="$CACHE/$name@$revision"
-    if ! "$PYTHON" -m appliance.bundle check-model "$src" --kind "$kind" --name "$name" >/dev/null 2>&1; then
+    if ! "$PYTHON" -m appliance.distribution.bundle check-model "$src" --kind "$kind" --name "$name" >/dev/null 2>&1; then
       echo "  downloading $repo@$revision"
       hub download "$repo" "$revision" "$src"
     fi
@@ -176,7 +176,7 @@ print(hashlib.sha256("".join(f"{f.sha256} {f.path}\n" for f in describe_files(Pa
   cp -rL "$src" "$dest"
   # Hub bookkeeping (.cache/, .gitattributes) is not part of the model.
   find "$dest" -mindepth 1 -name '.*' -prune -exec rm -rf {} +
-  "$PYTHON" -m appliance.bundle check-model "$dest" --kind "$kind" --name "$name"
+  "$PYTHON" -m appliance.distribution.bundle check-model "$dest" --kind "$kind" --name "$name"
   specs+=(--model "name=$name,kind=$kind,revision=$revision,source=$source")
 done
 
@@ -185,7 +185,7 @@ cp compose.yaml config.example.toml "$STAGE/"
 cp scripts/install.sh "$STAGE/install.sh"
 chmod +x "$STAGE/install.sh"
 for module in minisign release_keys bundle_verify model_packs; do
-  cp "appliance/$module.py" "$STAGE/tools/$module.py"
+  cp "appliance/distribution/$module.py" "$STAGE/tools/$module.py"
 done
 cat >"$STAGE/README.txt" <<EOF
 Sotto appliance $VERSION: offline bundle
@@ -198,7 +198,7 @@ Sotto appliance $VERSION: offline bundle
 3. Follow the steps it prints. The full guide: docs/operator-guide.md in the Sotto documentation.
 EOF
 
-"$PYTHON" -m appliance.bundle finalize "$STAGE" --version "$VERSION" --image-ref "$IMAGE" \
+"$PYTHON" -m appliance.distribution.bundle finalize "$STAGE" --version "$VERSION" --image-ref "$IMAGE" \
   --image-archive "$ARCHIVE" --signing-key "$SIGNING_KEY" ${specs[@]+"${specs[@]}"}
 
 rm -rf "$OUT"

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from appliance.config import Settings, load
+from appliance.core.config import Settings, load
 from tests.support import (
     DIALOGUE,
     FORMATS,
@@ -103,7 +103,7 @@ def dialogue(media_dir: Path) -> tuple[Path, list[tuple[float, float, str]]]:
     """Two distinct synthetic voices taking turns, 0.6 s apart; returns the WAV and the true turns."""
     import wave
 
-    from appliance.audio import decode
+    from appliance.transcription.audio import decode
 
     gap = np.zeros(int(0.6 * 16000), np.float32)
     parts, truth, t = [gap], [], 0.6

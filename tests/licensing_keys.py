@@ -1,5 +1,5 @@
 """TEST-ONLY signing key for the licence tests. Never trusted by the appliance itself: production
-trusts only appliance.licensing.TRUSTED_KEYS, and a test asserts this key is not among them."""
+trusts only appliance.licensing.licence.TRUSTED_KEYS, and a test asserts this key is not among them."""
 
 import base64
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from appliance import licensing as L
-from appliance.vendor import sign
+from appliance.licensing import licence as L
+from appliance.licensing.vendor import sign
 from tests.licensing_keys import TEST_KID, TEST_PRIVATE
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

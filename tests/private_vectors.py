@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance import private_crypto as pc
+from appliance.private import crypto as pc
 
 PATH = Path(__file__).parent / "data" / "private_vectors.json"
 UID = "0b7e5c6a1f2d4e3b9a8c7d6e5f4a3b2c"
@@ -155,7 +155,7 @@ def build() -> dict[str, Any]:
         vector["pt"] = pc.b64u_encode(vector["pt"])
     by_name = {v["name"]: v["envelope"] for v in envelopes}
     return {
-        "about": "Known-answer vectors for Sotto private transcripts (appliance/private_crypto.py and "
+        "about": "Known-answer vectors for Sotto private transcripts (appliance/private/crypto.py and "
         "appliance/web/static/sotto-crypto-0.1.js). Made by tests/private_vectors.py; do not edit by hand.",
         "uid": UID,
         "tid": TID,

@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
-from appliance.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
-from appliance.config import Settings
+from appliance.core.config import Settings
+from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
 from appliance.web.server import BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ class FakeRecognizer:
     def transcribe(
         self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
     ) -> AsrResult:
-        from appliance.asr import Cancelled
+        from appliance.transcription.asr import Cancelled
 
         self.calls += 1
         if self.explode and self.explode(audio):
@@ -114,8 +114,10 @@ ADMIN_PASSWORD = "correct horse battery"
 
 def bootstrap(settings: Settings, email: str = ADMIN_EMAIL, role: str = "admin", scope: str = "admin") -> str:
     """Create a user (with their personal workspace) and an API key in the appliance's database."""
-    from appliance import accounts, apikeys, migrations
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.accounts import users as accounts
+    from appliance.core import migrations
+    from appliance.core.db import connect
 
     db = connect(settings.storage.database_path)
     migrations.apply(db)

@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance import accounts, audit, migrations, workspaces
-from appliance.db import connect
+from appliance.accounts import audit, workspaces
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.db import connect
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.config import Settings
+from appliance.core.config import Settings
 from tests.support import FakeRecognizer, running, wait_for_job
 
 
@@ -55,7 +55,7 @@ def test_raw_body_upload_with_query_options(http: httpx.Client, speech_bytes: by
 
 
 def test_several_models_one_upload(settings: Settings, tmp_path: Path, speech_bytes: bytes) -> None:
-    from appliance.asr import embedded_model_path
+    from appliance.transcription.asr import embedded_model_path
 
     copy = settings.models.models_dir / "tiny-copy"
     copy.mkdir()
@@ -229,7 +229,7 @@ def test_truncated_multipart_body_is_400(fake_http: httpx.Client) -> None:
 
 
 def test_upload_over_cap_is_413_and_memory_full_is_503(tmp_path: Path, speech_bytes: bytes) -> None:
-    from appliance.config import load
+    from appliance.core.config import load
 
     env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_SERVER__MAX_UPLOAD_BYTES": str(len(speech_bytes) - 1)}
     with running(load(None, env), recognizer=FakeRecognizer()) as http:

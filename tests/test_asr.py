@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.asr import (
+from appliance.core.config import ModelSettings
+from appliance.transcription.asr import (
     EMBEDDED_MODEL,
     AsrOptions,
     ModelError,
@@ -14,8 +15,7 @@ from appliance.asr import (
     embedded_model_path,
     inspect_model_dir,
 )
-from appliance.audio import decode
-from appliance.config import ModelSettings
+from appliance.transcription.audio import decode
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_engine_tiny_clip(engine: WhisperEngine, tiny) -> None:  # type: ignore[
 
 
 def test_engine_cancel_stops(engine: WhisperEngine, tiny, speech_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
-    from appliance.asr import Cancelled
+    from appliance.transcription.asr import Cancelled
 
     audio = decode(speech_bytes)
     with pytest.raises(Cancelled):
@@ -162,7 +162,7 @@ def test_multilingual_model_detects_german_and_translates(base_model_dir: Path, 
 
 
 def test_batch_size_is_smaller_on_the_cpu_unless_configured() -> None:
-    from appliance.asr import batch_size
+    from appliance.transcription.asr import batch_size
 
     assert batch_size(ModelSettings(), "cpu") == 4
     assert batch_size(ModelSettings(), "cuda") == 8

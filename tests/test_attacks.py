@@ -15,7 +15,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from appliance.config import Settings
+from appliance.core.config import Settings
 from appliance.web.pages import local_path
 from tests.browser import ARGS
 from tests.support import LiveServer, bootstrap
@@ -26,8 +26,8 @@ ATTACKER_PASSWORD = "mallory owns this password"
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[LiveServer]:
-    from appliance import accounts
-    from appliance.db import connect
+    from appliance.accounts import users as accounts
+    from appliance.core.db import connect
     from appliance.web.app import create_app
 
     bootstrap(settings)
@@ -139,7 +139,7 @@ def _data_files_containing(folder: Path, needle: bytes) -> list[str]:
 
 def test_a_private_jobs_prompt_and_vocabulary_never_reach_the_database(settings: Settings, speech_bytes: bytes) -> None:
     """Done, failed and cancelled private jobs, read back while running and after, as anyone who may read the job would."""
-    from appliance import private_crypto as pc
+    from appliance.private import crypto as pc
     from appliance.web.app import create_app
     from tests.support import ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
@@ -213,8 +213,9 @@ def test_an_owner_can_remove_a_failed_jobs_record(settings: Settings, speech_byt
 def test_a_read_key_cannot_manage_credentials_and_keys_die_with_the_accounts_recovery(
     settings: Settings, speech_bytes: bytes
 ) -> None:
-    from appliance import accounts, apikeys
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.accounts import users as accounts
+    from appliance.core.db import connect
     from appliance.web.app import create_app
     from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, wait_for_job
 
@@ -327,7 +328,7 @@ def test_parallel_guesses_cannot_outrun_the_share_link_and_account_lockouts(sett
             httpx.post(f"{server.url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).status_code
             == 401
         )
-        from appliance.db import connect
+        from appliance.core.db import connect
 
         db = connect(settings.storage.database_path)
         assert next(iter(db.query("SELECT locked_until FROM users WHERE email = ?", [ADMIN_EMAIL])))["locked_until"]
@@ -407,7 +408,7 @@ class _PeakRss:
 
 
 def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path, speech_bytes: bytes) -> None:
-    from appliance.config import load
+    from appliance.core.config import load
     from appliance.web.app import create_app
     from tests.support import FakeRecognizer, wait_for_job
 
@@ -513,8 +514,9 @@ def test_odd_paths_get_a_plain_400_and_share_pages_are_never_cached(live: LiveSe
 def test_joining_a_workspace_needs_the_invitees_consent_and_reveals_no_accounts(settings: Settings, speech_bytes: bytes) -> None:
     from contextlib import closing
 
-    from appliance import accounts, apikeys
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.accounts import users as accounts
+    from appliance.core.db import connect
     from appliance.web.app import create_app
     from tests.support import ADMIN_PASSWORD, FakeRecognizer, signed_in, wait_for_job
 
@@ -570,8 +572,9 @@ def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: S
     four are accepted (the limit), the others get 429 (they were all accepted before)."""
     import dataclasses
 
-    from appliance import accounts, apikeys
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.accounts import users as accounts
+    from appliance.core.db import connect
     from appliance.web.app import create_app
     from tests.support import ADMIN_EMAIL, FakeRecognizer
 
@@ -596,7 +599,7 @@ def test_simultaneous_uploads_cannot_outrun_the_jobs_in_flight_limit(settings: S
             statuses = _burst(8, 8, upload)
             assert sorted(statuses) == [202] * 4 + [429] * 4, statuses
             # The slots of refused uploads were given back: exactly four jobs exist, and nothing is reserved.
-            from appliance.db import connect as reconnect
+            from appliance.core.db import connect as reconnect
 
             check = reconnect(settings.storage.database_path)
             assert next(iter(check.query("SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running')")))["n"] == 4

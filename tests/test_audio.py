@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.audio import SAMPLE_RATE, AudioError, decode, probe
+from appliance.transcription.audio import SAMPLE_RATE, AudioError, decode, probe
 from tests.support import FORMATS, VIDEO_FORMATS, ffmpeg
 
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from appliance import accounts, migrations
-from appliance.config import Settings, load
-from appliance.db import connect
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.config import Settings, load
+from appliance.core.db import connect
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 

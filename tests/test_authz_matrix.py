@@ -10,10 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, jobs, migrations, transcripts, workspaces
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import Settings
-from appliance.db import connect
+from appliance.accounts import apikeys, workspaces
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.config import Settings
+from appliance.core.db import connect
+from appliance.transcription import jobs
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcripts import store as transcripts
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 PERSONAS = ("anonymous", "viewer", "member", "admin", "outsider", "revoked")
@@ -61,7 +65,7 @@ class World:
         self.job = jobs.create(db, jobs.JobRequest("a.wav", 10, None, ["tiny.en"], {}, 0, self.users["member"].id, self.legal))
         jobs.finish(db, self.job["id"], "done")
         self.transcript = self.new_transcript(job_id=self.job["id"])  # the job's record stays while it has one
-        from appliance import shares
+        from appliance.transcripts import shares
 
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
 
@@ -93,7 +97,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, httpx.Client]]:
-    from appliance.config import load
+    from appliance.core.config import load
     from appliance.web.app import create_app
 
     root = tmp_path_factory.mktemp("matrix")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import bundle, bundle_verify, minisign, release_keys
-from appliance.asr import ModelRegistry
+from appliance.distribution import bundle, bundle_verify, minisign, release_keys
+from appliance.transcription.asr import ModelRegistry
 from tests.signing_keys import OTHER_KEY, TEST_KEY
 from tests.support import REPO
 

@@ -1,7 +1,7 @@
 import pytest
 
-from appliance.capacity import Plan, cpu_cores, plan
-from appliance.config import ModelSettings, WorkerSettings
+from appliance.core.config import ModelSettings, WorkerSettings
+from appliance.transcription.capacity import Plan, cpu_cores, plan
 
 
 @pytest.mark.parametrize(

@@ -203,9 +203,9 @@ def test_users_and_apikeys_commands(tmp_path: Path) -> None:
     disabled = runner.invoke(app, ["users", "disable", "v@example.org"], env=env)
     assert disabled.exit_code == 0 and "disabled" in runner.invoke(app, ["users", "list"], env=env).output
 
-    from appliance import apikeys
-    from appliance.config import load
-    from appliance.db import connect
+    from appliance.accounts import apikeys
+    from appliance.core.config import load
+    from appliance.core.db import connect
 
     db = connect(load(None, env).storage.database_path)
     assert apikeys.resolve(db, key.output.strip()) is not None
@@ -229,9 +229,9 @@ def test_transcribe_every_export_format_and_options(converted: dict[str, Path], 
 def test_license_correct_clock_after_the_clock_ran_ahead(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from appliance import migrations
-    from appliance.db import connect
-    from appliance.licensing import iso
+    from appliance.core import migrations
+    from appliance.core.db import connect
+    from appliance.licensing.licence import iso
 
     env = {"APPLIANCE_DATA_DIR": str(tmp_path / "d")}
     machine = tmp_path / "machine-id"

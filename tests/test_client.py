@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.client import SottoClient, SottoError
-from appliance.config import Settings
+from appliance.core.config import Settings
 from tests.support import LiveServer, bootstrap
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import ConfigError, Settings, load
+from appliance.core.config import ConfigError, Settings, load
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from appliance import migrations
-from appliance.db import Databases
+from appliance.core import migrations
+from appliance.core.db import Databases
 
 
 def test_in_thread_uses_a_bounded_pool_and_never_shares_a_connection(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.audio import decode
-from appliance.diarization import DiarizationError, DiarizationOptions
-from appliance.diarization.channel import ChannelDiarizer
+from appliance.transcription.audio import decode
+from appliance.transcription.diarization import DiarizationError, DiarizationOptions
+from appliance.transcription.diarization.channel import ChannelDiarizer
 from tests.support import ffmpeg, speak
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.audio import decode
-from appliance.diarization import DiarizationOptions
-from appliance.diarization.embedded import EmbeddedDiarizer
+from appliance.transcription.audio import decode
+from appliance.transcription.diarization import DiarizationOptions
+from appliance.transcription.diarization.embedded import EmbeddedDiarizer
 
 
 @pytest.fixture(scope="module")

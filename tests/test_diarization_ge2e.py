@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.diarization.ge2e import TORCH_LEGACY_MAGIC, SpeakerEncoder, WeightsError, default_weights_path, load_legacy_torch
+from appliance.transcription.diarization.ge2e import (
+    TORCH_LEGACY_MAGIC,
+    SpeakerEncoder,
+    WeightsError,
+    default_weights_path,
+    load_legacy_torch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,7 @@ def test_loader_refuses_anything_but_tensors(tmp_path: Path) -> None:
 
 
 def test_embeddings_are_unit_vectors(weights: Path, speech_bytes: bytes) -> None:
-    from appliance.audio import decode
+    from appliance.transcription.audio import decode
 
     audio = decode(speech_bytes).samples
     emb = SpeakerEncoder(weights).embed_windows(audio, [0, 100, 200])
@@ -65,8 +71,8 @@ def test_embeddings_are_unit_vectors(weights: Path, speech_bytes: bytes) -> None
 def test_mel_front_end_equals_torchaudio_slaney(speech_bytes: bytes) -> None:
     torch = pytest.importorskip("torch")
     torchaudio = pytest.importorskip("torchaudio")
-    from appliance.audio import decode
-    from appliance.diarization.ge2e import _mel_filters, mel_frames
+    from appliance.transcription.audio import decode
+    from appliance.transcription.diarization.ge2e import _mel_filters, mel_frames
 
     audio = decode(speech_bytes).samples[:32000]
     transform = torchaudio.transforms.MelSpectrogram(

@@ -1,6 +1,6 @@
-from appliance.asr import Segment, Word
-from appliance.diarization import Turn
-from appliance.diarization.merge import assign, speaker_for
+from appliance.transcription.asr import Segment, Word
+from appliance.transcription.diarization import Turn
+from appliance.transcription.diarization.merge import assign, speaker_for
 
 
 def _seg(*words: tuple[float, float, str]) -> Segment:
@@ -54,9 +54,9 @@ def test_segment_without_words_gets_a_segment_speaker() -> None:
 
 
 def test_split_pieces_keep_their_parents_scores_but_not_its_tokens() -> None:
-    from appliance.asr import SegmentScores
-    from appliance.diarization import Turn
-    from appliance.diarization.merge import assign
+    from appliance.transcription.asr import SegmentScores
+    from appliance.transcription.diarization import Turn
+    from appliance.transcription.diarization.merge import assign
 
     scores = SegmentScores(seek=0, temperature=0.0, compression_ratio=1.3, tokens=(1, 2, 3, 4))
     words = [Word(0.0, 0.4, " hello", 0.9), Word(2.0, 2.4, " there", 0.9)]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audio import decode
-from appliance.config import load
-from appliance.diarization import DiarizationOptions, Turn
-from appliance.diarization.pyannote_engine import PyannoteDiarizer
+from appliance.core.config import load
+from appliance.transcription.audio import decode
+from appliance.transcription.diarization import DiarizationOptions, Turn
+from appliance.transcription.diarization.pyannote_engine import PyannoteDiarizer
 from tests.support import running, wait_for_job
 
 pytest.importorskip("pyannote.audio", reason="the pyannote extra is part of the test install")
@@ -58,7 +58,7 @@ def test_telemetry_is_off_even_when_unset(pipeline_dir: Path) -> None:
         "def _no(*a, **k): raise OSError('network blocked in test')\n"
         "socket.getaddrinfo = _no; socket.socket.connect = _no\n"
         "import sys; from pathlib import Path;"
-        "from appliance.diarization.pyannote_engine import PyannoteDiarizer;"
+        "from appliance.transcription.diarization.pyannote_engine import PyannoteDiarizer;"
         f"PyannoteDiarizer(Path({str(pipeline_dir)!r}), 'cpu').load();"
         "from pyannote.audio.telemetry.metrics import is_metrics_enabled;"
         "print('telemetry', is_metrics_enabled())"

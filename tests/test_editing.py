@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from appliance import editing, migrations, transcripts
-from appliance.asr import AsrResult, Segment, Word
-from appliance.db import connect
-from appliance.diarization.merge import Speaker
+from appliance.core import migrations
+from appliance.core.db import connect
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcription.diarization.merge import Speaker
+from appliance.transcripts import editing
+from appliance.transcripts import store as transcripts
 
 
 def _result() -> AsrResult:

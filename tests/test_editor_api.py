@@ -7,8 +7,8 @@ import wave
 
 import httpx
 
-from appliance.asr import embedded_model_path
-from appliance.config import Settings
+from appliance.core.config import Settings
+from appliance.transcription.asr import embedded_model_path
 from tests.support import FakeRecognizer, running, wait_for_job
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance import jobs
-from appliance.config import Settings
-from appliance.db import Databases, OnEventLoop, connect
+from appliance.core.config import Settings
+from appliance.core.db import Databases, OnEventLoop, connect
+from appliance.transcription import jobs
 from appliance.web.app import create_app
 from appliance.web.offload import OFF_LOOP
 from tests.support import FakeRecognizer, LiveServer, bootstrap

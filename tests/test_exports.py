@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import exports
-from appliance.exports import ExportOptions, OptionsError
+from appliance.transcripts import exports
+from appliance.transcripts.exports import ExportOptions, OptionsError
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CJK = "今天天气很好，我们去公园散步。"
@@ -189,7 +189,7 @@ def test_pdf_text_extracts_every_script(tmp_path: Path) -> None:
 
 
 def test_pdf_loads_only_the_fallback_fonts_its_text_needs() -> None:
-    from appliance.exports.document_formats import _fallbacks_for, _font_files
+    from appliance.transcripts.exports.document_formats import _fallbacks_for, _font_files
 
     fonts = _font_files()
     assert _fallbacks_for(["Plain English, déjà vu — “quoted” 12:30"], fonts) == []

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
-from appliance.config import load
+from appliance.core.config import load
 from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 state: dict[str, Any] = {}

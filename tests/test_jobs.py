@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import jobs, migrations
-from appliance.db import Databases, connect
+from appliance.core import migrations
+from appliance.core.db import Databases, connect
+from appliance.transcription import jobs
 
 
 @pytest.fixture

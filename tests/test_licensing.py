@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from appliance import licensing as L
-from appliance.license_store import LicenseBlocked, LicenseStore
+from appliance.licensing import licence as L
+from appliance.licensing.store import LicenseBlocked, LicenseStore
 from tests.licensing_keys import OTHER_PRIVATE, TEST_KID, TEST_MACHINE_ID, TEST_PRIVATE, TEST_TRUST
 from tests.licensing_support import NOW, Clock, issue, payload
 
@@ -364,8 +364,9 @@ def test_evaluation_mode_then_none(tmp_path: Path, machine: Path) -> None:
 
 def _witnessed(tmp_path: Path, machine: Path, clock: Clock) -> tuple[LicenseStore, Any]:
     """A store with the database witness, as the appliance builds it (a real SQLite file, migrated)."""
-    from appliance import license_store, migrations
-    from appliance.db import connect
+    from appliance.core import migrations
+    from appliance.core.db import connect
+    from appliance.licensing import store as license_store
 
     db = connect(tmp_path / "appliance.db")
     migrations.apply(db)
@@ -402,7 +403,7 @@ def test_deleting_or_garbling_the_evaluation_file_does_not_restart_the_evaluatio
     clock.now = NOW + timedelta(days=15)
     assert s.state().state == "none"
     # Even with the database's record gone too, the first account dates the evaluation.
-    from appliance import accounts
+    from appliance.accounts import users as accounts
 
     accounts.create(db, "first@example.org", "a long enough password", "admin")
     db.execute("UPDATE users SET created_at = ?", [L.iso(NOW)])
@@ -449,7 +450,7 @@ def test_a_clock_that_ran_ahead_is_corrected_by_an_admin_and_a_rollback_is_still
     clock.now = NOW + timedelta(days=1)  # set right again
     (tmp_path / "lic" / "clock.json").unlink()  # the file alone no longer holds the mark
     assert s.state().state == "clock_tampered"
-    from appliance.license_store import ClockCorrectionRefused
+    from appliance.licensing.store import ClockCorrectionRefused
 
     with pytest.raises(ClockCorrectionRefused, match="does not agree"):
         s.correct_clock(L.iso(clock.now + timedelta(hours=1)))

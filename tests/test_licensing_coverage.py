@@ -16,7 +16,7 @@ def test_licence_module_branch_coverage_at_least_95_percent() -> None:
             "-p",
             "no:cacheprovider",
             "tests/test_licensing.py",
-            "--cov=appliance.licensing",
+            "--cov=appliance.licensing.licence",
             "--cov-branch",
             "--cov-report=term",
             "--cov-fail-under=95",

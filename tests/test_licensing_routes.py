@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, migrations, transcripts
-from appliance import licensing as L
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import load
-from appliance.db import connect
-from appliance.license_store import LicenseStore
+from appliance.accounts import apikeys
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.config import load
+from appliance.core.db import connect
+from appliance.licensing import licence as L
+from appliance.licensing.store import LicenseStore
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcripts import store as transcripts
 from tests.licensing_keys import TEST_KID, TEST_MACHINE_ID, TEST_PRIVATE, TEST_PUBLIC, TEST_TRUST
 from tests.licensing_support import NOW, Clock, issue
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
@@ -137,7 +140,7 @@ def _trusting_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
     """The real `appliance` CLI in a subprocess whose trust map is the test key's (patched code, as
     only someone who can edit the program could do; production reads no key from outside the code)."""
     code = (
-        "import sys, appliance.licensing as L; L.TRUSTED_KEYS = "
+        "import sys, appliance.licensing.licence as L; L.TRUSTED_KEYS = "
         + json.dumps(TEST_TRUST)
         + "; from appliance.cli import app; sys.argv = ['appliance'] + sys.argv[1:]; app()"
     )
@@ -169,7 +172,7 @@ def test_end_to_end_request_issue_install_transcribe(tmp_path: Path) -> None:
     vendor = [
         sys.executable,
         "-m",
-        "appliance.vendor",
+        "appliance.licensing.vendor",
         "issue",
         "--request",
         str(request),
@@ -271,7 +274,7 @@ def test_vendor_renew_and_inspect(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "appliance.vendor",
+            "appliance.licensing.vendor",
             "renew",
             "--license",
             str(old),
@@ -294,14 +297,14 @@ def test_vendor_renew_and_inspect(tmp_path: Path) -> None:
     state = store.install(new.read_text())
     assert state.state == "valid" and state.days_left and state.days_left > 360
     shown = subprocess.run(
-        [sys.executable, "-m", "appliance.vendor", "inspect", str(new)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "appliance.licensing.vendor", "inspect", str(new)], capture_output=True, text=True, timeout=60
     )
     assert json.loads(shown.stdout)["serial"] == 2
     missing = subprocess.run(
         [
             sys.executable,
             "-m",
-            "appliance.vendor",
+            "appliance.licensing.vendor",
             "renew",
             "--license",
             str(old),
@@ -323,7 +326,7 @@ def test_vendor_renew_and_inspect(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "appliance.vendor",
+            "appliance.licensing.vendor",
             "keygen",
             "--out",
             str(tmp_path / "new.pem"),

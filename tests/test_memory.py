@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes.util
 
-from appliance import memory
+from appliance.core import memory
 
 
 def test_arena_cap_and_trim_apply_on_glibc() -> None:

@@ -7,7 +7,7 @@ import wave
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.config import Settings
+from appliance.core.config import Settings
 from tests.support import FakeRecognizer, running, wait_for_job
 
 

@@ -1,4 +1,4 @@
-"""The install-time signature check (appliance/minisign.py) against Project Wycheproof's Ed25519
+"""The install-time signature check (appliance/distribution/minisign.py) against Project Wycheproof's Ed25519
 vectors: the pure-Python verifier that runs on the customer's bare python3 when checking an offline
 bundle, and the `cryptography` path the appliance itself uses, must both give Wycheproof's answer for
 every case (non-canonical points, small-order keys, S >= L malleability, wrong lengths)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import minisign
+from appliance.distribution import minisign
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "wycheproof" / "ed25519_test.json").read_text())
 CASES = [(group["publicKey"]["pk"], test) for group in VECTORS["testGroups"] for test in group["tests"]]

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from appliance import model_packs, release_keys, selftest
-from appliance.asr import ModelRegistry, embedded_model_path
 from appliance.cli import app
-from appliance.config import Settings
-from appliance.model_packs import PackError, PackManifest, build_pack, import_pack, rollback
+from appliance.core.config import Settings
+from appliance.distribution import model_packs, release_keys, selftest
+from appliance.distribution.model_packs import PackError, PackManifest, build_pack, import_pack, rollback
+from appliance.transcription.asr import ModelRegistry, embedded_model_path
 from tests.signing_keys import OTHER_KEY, TEST_KEY
 from tests.support import running
 

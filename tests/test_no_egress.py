@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance import confinement
-from appliance import private_crypto as pc
+from appliance.core import confinement
+from appliance.private import crypto as pc
 from appliance.web.server import free_port
 from tests.support import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
 
@@ -246,7 +246,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Ite
     models = tmp / "models"
     models.mkdir()
     (models / pipeline_dir.name).symlink_to(pipeline_dir)
-    from appliance.config import load
+    from appliance.core.config import load
 
     key = bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
     speech = _wav(tmp / "speech.wav", SENTENCE)

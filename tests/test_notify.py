@@ -1,7 +1,7 @@
 import asyncio
 import threading
 
-from appliance.notify import JobNotifier
+from appliance.core.notify import JobNotifier
 
 
 def test_notifier_wakes_waiter_from_another_thread() -> None:

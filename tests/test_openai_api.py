@@ -11,8 +11,8 @@ import numpy as np
 import openai
 import pytest
 
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import Settings
+from appliance.core.config import Settings
+from appliance.transcription.asr import AsrResult, Segment, Word
 from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 
@@ -123,8 +123,9 @@ def test_models_errors_and_store_false(client, speech_wav: Path, settings: Setti
     bad = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sotto_wrong_key", max_retries=0)
     with pytest.raises(openai.AuthenticationError), speech_wav.open("rb") as f:
         bad.audio.transcriptions.create(model="whisper-1", file=f)
-    from appliance import migrations, transcripts
-    from appliance.db import connect
+    from appliance.core import migrations
+    from appliance.core.db import connect
+    from appliance.transcripts import store as transcripts
 
     db = connect(settings.storage.database_path)
     migrations.apply(db)
@@ -154,8 +155,9 @@ def test_translation_needs_a_multilingual_model(client, speech_wav: Path) -> Non
 def test_a_key_made_not_to_store_keeps_no_transcript(settings: Settings, speech_wav: Path) -> None:
     import httpx
 
-    from appliance import migrations, transcripts
-    from appliance.db import connect
+    from appliance.core import migrations
+    from appliance.core.db import connect
+    from appliance.transcripts import store as transcripts
     from appliance.web.app import create_app
 
     key = bootstrap(settings)
@@ -189,8 +191,8 @@ def test_verbose_json_scores_are_faster_whispers_own(settings: Settings, speech_
 
     from faster_whisper import WhisperModel
 
-    from appliance.asr import embedded_model_path
-    from appliance.audio import decode
+    from appliance.transcription.asr import embedded_model_path
+    from appliance.transcription.audio import decode
     from appliance.web.app import create_app
 
     # The sequential decoder, one thread, int8: the same call made directly below.

@@ -13,8 +13,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from appliance import bundle
-from appliance.config import load
+from appliance.core.config import load
+from appliance.distribution import bundle
 from tests.locks import lock_pins, parse_lock
 from tests.support import REPO
 
@@ -231,9 +231,9 @@ def test_scripts_are_strict_executable_and_parse() -> None:
         assert script.stat().st_mode & 0o111
         subprocess.run(["bash", "-n", str(script)], check=True)
     # install.sh trusts the release keys that ship in tools/release_keys.py: the grep it uses finds them.
-    from appliance import release_keys
+    from appliance.distribution import release_keys
 
-    found = re.findall(r'"(RW[A-Za-z0-9+/=]*)"', (REPO / "appliance" / "release_keys.py").read_text())
+    found = re.findall(r'"(RW[A-Za-z0-9+/=]*)"', (REPO / "appliance" / "distribution" / "release_keys.py").read_text())
     assert found == list(release_keys.RELEASE_KEYS)
 
 
@@ -270,6 +270,6 @@ def test_the_sbom_tools_lock_and_the_image_build_make_the_sbom() -> None:
     assert all(tested.get(key) == version for key, version in pins.items())
     # The runtime stage writes the SBOM of its own filesystem, with the tools mounted, not copied.
     runs = _instructions("RUN")
-    sbom_run = next(r for r in runs if "appliance.sbom" in r)
+    sbom_run = next(r for r in runs if "appliance.distribution.sbom" in r)
     assert "--mount=type=bind,from=build,source=/opt/tools" in sbom_run and "--dpkg-status /var/lib/dpkg/status" in sbom_run
     assert "/opt/tools" not in " ".join(_instructions("COPY"))

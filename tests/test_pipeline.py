@@ -3,10 +3,10 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from appliance import pipeline
-from appliance.asr import ModelRegistry, WhisperEngine
-from appliance.config import Settings
-from appliance.options import parse
+from appliance.core.config import Settings
+from appliance.transcription import pipeline
+from appliance.transcription.asr import ModelRegistry, WhisperEngine
+from appliance.transcription.options import parse
 from benchmarks.wer import normalise
 from tests.support import FORMATS, SENTENCE, FakeRecognizer
 
@@ -32,7 +32,7 @@ def test_every_container_transcribes_the_right_words(
 
 
 def test_pipeline_decodes_once_and_reports_progress_across_models(speech_bytes: bytes, tmp_path: Path) -> None:
-    from appliance.asr import embedded_model_path
+    from appliance.transcription.asr import embedded_model_path
 
     copy = tmp_path / "second"
     copy.mkdir()

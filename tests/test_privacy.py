@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance import egress
-from appliance.audio import decode
+from appliance.core import egress
+from appliance.transcription.audio import decode
 from tests.support import running, wait_for_job
 
 # Audit-hook recorders are process-wide and permanent, so they only record while a test switches them on.
@@ -79,7 +79,7 @@ def _holders(roots: list[Path], needles: list[bytes]) -> set[str]:
 
 
 def test_audio_never_reaches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, speech_wav: Path) -> None:
-    from appliance.config import load
+    from appliance.core.config import load
 
     watched_tmp = tmp_path / "tmp"
     watched_tmp.mkdir()
@@ -140,7 +140,7 @@ def test_audio_never_reaches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_no_outbound_connection_during_full_transcription(tmp_path: Path, speech_bytes: bytes) -> None:
-    from appliance.config import load
+    from appliance.core.config import load
 
     settings = load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "d"), "APPLIANCE_MODELS_DIR": str(tmp_path / "m")})
     _network.clear()
@@ -196,7 +196,7 @@ def test_offline_environment_after_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_deleted_transcript_is_gone_from_file_and_wal(tmp_path: Path, speech_bytes: bytes) -> None:
-    from appliance.config import load
+    from appliance.core.config import load
 
     data_dir = tmp_path / "d"
     settings = load(None, {"APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_MODELS_DIR": str(tmp_path / "m")})

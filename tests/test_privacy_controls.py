@@ -9,10 +9,14 @@ from pathlib import Path
 
 import httpx
 
-from appliance import accounts, audit, migrations, privacy, transcripts
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import Settings, load
-from appliance.db import connect
+from appliance.accounts import audit
+from appliance.accounts import users as accounts
+from appliance.app import privacy
+from appliance.core import migrations
+from appliance.core.config import Settings, load
+from appliance.core.db import connect
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcripts import store as transcripts
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap
 
 CANARY = "purple-elephant-7731-canary"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from appliance import private_crypto as pc
-from appliance.config import Settings
+from appliance.core.config import Settings
+from appliance.private import crypto as pc
 from tests.browser import chromium_page, in_crypto_module
 from tests.support import FakeRecognizer, LiveServer
 

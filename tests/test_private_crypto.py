@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from appliance import private_crypto as pc
+from appliance.private import crypto as pc
 from tests.private_vectors import build
 
 REPO = Path(__file__).resolve().parent.parent

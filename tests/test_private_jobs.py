@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import private_crypto as pc
 from appliance.client import SottoClient
-from appliance.config import Settings, load
-from appliance.db import connect
+from appliance.core.config import Settings, load
+from appliance.core.db import connect
+from appliance.private import crypto as pc
 from tests.browser import chromium_page, in_crypto_module
 from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, speak, wait_for_job
@@ -279,7 +279,8 @@ def test_key_records_are_checked_without_keys(fake_live: tuple[LiveServer, httpx
 def test_envelopes_are_for_the_owner_only(
     fake_live: tuple[LiveServer, httpx.Client], settings: Settings, speech_bytes: bytes
 ) -> None:
-    from appliance import accounts, apikeys, workspaces
+    from appliance.accounts import apikeys, workspaces
+    from appliance.accounts import users as accounts
 
     server, http = fake_live
     uid, _ = _enrol(http)
@@ -335,7 +336,7 @@ def test_envelopes_are_for_the_owner_only(
 def test_an_administrators_reset_leaves_private_transcripts_alone_and_the_recovery_key_sets_a_new_passphrase(
     fake_live: tuple[LiveServer, httpx.Client], settings: Settings, speech_bytes: bytes
 ) -> None:
-    from appliance import accounts
+    from appliance.accounts import users as accounts
 
     server, http = fake_live
     db = connect(settings.storage.database_path)

@@ -16,10 +16,12 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from appliance import accounts, apikeys, migrations, workspaces
-from appliance import private_crypto as pc
-from appliance.config import Settings
-from appliance.db import connect
+from appliance.accounts import apikeys, workspaces
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.config import Settings
+from appliance.core.db import connect
+from appliance.private import crypto as pc
 from tests.support import (
     ADMIN_PASSWORD,
     FakeRecognizer,

@@ -19,11 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, privacy, transcripts, workspaces
-from appliance import private_crypto as pc
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import Settings
-from appliance.db import connect
+from appliance.accounts import apikeys, workspaces
+from appliance.accounts import users as accounts
+from appliance.app import privacy
+from appliance.core.config import Settings
+from appliance.core.db import connect
+from appliance.private import crypto as pc
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcripts import store as transcripts
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, wait_for_job
 
 PASSWORD = "a private passphrase"
@@ -65,7 +68,7 @@ def _enrol(person: Person) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from appliance.config import load
+    from appliance.core.config import load
     from appliance.web.app import create_app
 
     root = tmp_path_factory.mktemp("private-sharing")

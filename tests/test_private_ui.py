@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, workspaces
-from appliance import private_crypto as pc
-from appliance.config import Settings, load
-from appliance.db import connect
+from appliance.accounts import apikeys, workspaces
+from appliance.accounts import users as accounts
+from appliance.core.config import Settings, load
+from appliance.core.db import connect
+from appliance.private import crypto as pc
 from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
 

@@ -1,4 +1,5 @@
-"""The README's layout section lists every module of the appliance package, each once, and nothing else."""
+"""The README's layout section lists every module of the appliance package, in its package, each once,
+and every package; nothing that does not exist."""
 
 from __future__ import annotations
 
@@ -9,41 +10,43 @@ from tests.support import REPO
 
 def _section() -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    start = text.index("## Layout\n")
-    block = text[start:]
-    return block[block.index("```\n") + 4 : block.index("```\n", block.index("```\n") + 4)]
+    block = text[text.index("## Layout\n") :]
+    start = block.index("```\n") + 4
+    return block[start : block.index("```\n", start)]
 
 
 def _listed() -> dict[str, list[str]]:
-    """package ("" for appliance/ itself) → the module names the README lists for it."""
-    listed: dict[str, list[str]] = {"": []}
-    current = ""
+    """package path under appliance/ ("" for appliance/ itself) → the module names the README lists."""
+    listed: dict[str, list[str]] = {}
+    current: str | None = None
     for line in _section().splitlines():
-        if line.startswith(("tests/", "scripts/", "benchmarks/", "docs/", "models/")):
-            current = "outside"
+        top = re.match(r"appliance/\s+(.*)", line)
+        sub = re.match(r"\s{2}([\w/]+)/\s+(.*)", line)
+        if top:
+            current, rest = "", top.group(1)
+        elif sub:
+            current, rest = sub.group(1), sub.group(2)
+        elif re.match(r"\S", line):
+            current = None  # tests/, scripts/, …: outside the package
             continue
-        match = re.match(r"\s{2}(\w+)/\s+(.*)", line)
-        if match:
-            current, rest = match.group(1), match.group(2)
-        elif re.match(r"\s{2}[\w ]+:\s", line):
-            current, rest = "", line.split(":", 1)[1]
-        elif line.startswith(" " * 10) and current != "outside":
+        elif current is not None:
             rest = line
         else:
             continue
-        if current in ("outside", "data"):
+        if current == "data":
             continue
-        words = rest.split(";")[0]
+        words = rest.split(";")[0].split("(")[0]
         listed.setdefault(current, []).extend(w.strip() for w in words.split("·") if w.strip())
     return listed
 
 
-def test_the_readme_lists_every_module_once() -> None:
+def test_the_readme_lists_every_module_in_its_package_once() -> None:
     root = REPO / "appliance"
-    for package, names in _listed().items():
+    listed = _listed()
+    packages = sorted(str(p.parent.relative_to(root)) for p in root.rglob("__init__.py") if p.parent != root)
+    assert sorted(k for k in listed if k) == packages
+    for package, names in listed.items():
         directory = root / package if package else root
         actual = sorted(p.stem for p in directory.glob("*.py") if p.stem != "__init__")
-        assert sorted(names) == actual, f"appliance/{package}: README {sorted(set(names) ^ set(actual))} differ"
-        assert len(names) == len(set(names)), f"appliance/{package}: listed twice"
-    packages = sorted(p.name for p in root.iterdir() if (p / "__init__.py").is_file())
-    assert sorted(k for k in _listed() if k) == packages
+        assert sorted(names) == actual, f"appliance/{package}: {sorted(set(names) ^ set(actual))} differ"
+        assert len(names) == len(set(names)), f"appliance/{package}: a module listed twice"

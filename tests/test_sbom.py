@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import sbom, weights
+from appliance.distribution import sbom
+from appliance.transcription import weights
 from tests.locks import lock_pins
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from appliance import editing, migrations, search, transcripts
-from appliance.asr import AsrResult, Segment, Word
-from appliance.db import connect
-from appliance.diarization.merge import Speaker
+from appliance.core import migrations
+from appliance.core.db import connect
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcription.diarization.merge import Speaker
+from appliance.transcripts import editing, search
+from appliance.transcripts import store as transcripts
 
 
 def _store(db: sqlite_utils.Database, text: str, workspace: str, language: str = "en") -> str:

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance import egress, selftest
-from appliance.asr import embedded_model_path
-from appliance.config import Settings
+from appliance.core import egress
+from appliance.core.config import Settings
+from appliance.distribution import selftest
+from appliance.transcription.asr import embedded_model_path
 from tests.support import REPO
 
 

@@ -3,8 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance import accounts, apikeys, migrations, sessions
-from appliance.db import connect
+from appliance.accounts import apikeys, sessions
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.db import connect
 
 
 @pytest.fixture

@@ -9,11 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance import accounts, apikeys, migrations, transcripts
-from appliance.asr import AsrResult, Segment, Word
-from appliance.config import Settings
-from appliance.db import connect
-from appliance.diarization.merge import Speaker
+from appliance.accounts import apikeys
+from appliance.accounts import users as accounts
+from appliance.core import migrations
+from appliance.core.config import Settings
+from appliance.core.db import connect
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcription.diarization.merge import Speaker
+from appliance.transcripts import store as transcripts
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 SECRET_LINE = "The merger closes on Friday."

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance import tls
-from appliance.config import load
+from appliance.core import tls
+from appliance.core.config import load
 from appliance.web.server import BackgroundServer
 
 

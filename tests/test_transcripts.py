@@ -1,9 +1,10 @@
 import threading
 from pathlib import Path
 
-from appliance import migrations, transcripts
-from appliance.asr import AsrResult, Segment, Word
-from appliance.db import Databases
+from appliance.core import migrations
+from appliance.core.db import Databases
+from appliance.transcription.asr import AsrResult, Segment, Word
+from appliance.transcripts import store as transcripts
 
 
 def _result(text: str) -> AsrResult:

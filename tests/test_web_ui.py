@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.asr import embedded_model_path
-from appliance.config import Settings, load
+from appliance.core.config import Settings, load
+from appliance.transcription.asr import embedded_model_path
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance import model_packs, weights
-from appliance.asr import ModelError, ModelInfo, ModelRegistry, WhisperEngine, embedded_model_path
-from appliance.config import ModelSettings, Settings
-from appliance.diarization.ge2e import SpeakerEncoder, WeightsError, default_weights_path
-from appliance.model_packs import build_pack, import_pack
+from appliance.core.config import ModelSettings, Settings
+from appliance.distribution import model_packs
+from appliance.distribution.model_packs import build_pack, import_pack
+from appliance.transcription import weights
+from appliance.transcription.asr import ModelError, ModelInfo, ModelRegistry, WhisperEngine, embedded_model_path
+from appliance.transcription.diarization.ge2e import SpeakerEncoder, WeightsError, default_weights_path
 from tests.signing_keys import TEST_KEY
 
 
@@ -75,7 +76,7 @@ def test_a_model_pack_changed_on_disk_after_import_is_refused_at_load(settings: 
     assert weights.check_model_dir(info.path) is True  # a pack: checked against its signed manifest
     WhisperEngine(ModelSettings(device="cpu", compute_type="int8")).load(info)
     _flip_one_byte(models_dir / model_packs.PACKS / "tiny.en@r1" / "model.bin")
-    with pytest.raises(ModelError, match=r"tiny\.en@r1/model\.bin has changed since it was imported"):
+    with pytest.raises(ModelError, match=r"tiny\.en@r1/model\.bin does not match its recorded SHA-256"):
         WhisperEngine(ModelSettings(device="cpu", compute_type="int8")).load(info)
     # A directory copied in by hand has no signed record: it loads, reported as unverified.
     manual = models_dir / "copied"

@@ -10,7 +10,10 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from appliance import accounts, apikeys, audit, authz, privacy, private_keys, sessions, workspaces
+from appliance.accounts import apikeys, audit, authz, sessions, workspaces
+from appliance.accounts import users as accounts
+from appliance.app import privacy
+from appliance.private import keys as private_keys
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
@@ -121,6 +124,7 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
             data.password,
             max_failures=security.login_max_failures,
             lockout_minutes=security.lockout_minutes,
+            legacy=private_keys.LEGACY_SIGN_IN,
         )
     except accounts.SignInFailed:
         failed_attempt(request)
@@ -194,10 +198,12 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
     if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
         # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
         raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
-    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.current_password):
+    if not accounts.verify_password(
+        _dbs(request).get(), principal.user.id, data.current_password, legacy=private_keys.LEGACY_SIGN_IN
+    ):
         raise HTTPException(status_code=400, detail="The current password is not right.")
     try:
-        accounts.set_password(_dbs(request).get(), principal.user.id, data.new_password)
+        accounts.set_password(_dbs(request).get(), principal.user.id, data.new_password, legacy=private_keys.LEGACY_SIGN_IN)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(db, principal.user.id, keep=principal.session.id if principal.session else None)
@@ -217,7 +223,7 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
 def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     _db(request)
-    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.password):
+    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.password, legacy=private_keys.LEGACY_SIGN_IN):
         raise HTTPException(status_code=400, detail="The password is not right.")
     privacy.delete_account(_dbs(request).get(), principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
@@ -391,7 +397,7 @@ def enable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict
 def reset_password(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[NewPassword]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     try:
-        accounts.set_password(_dbs(request).get(), user.id, data.password)
+        accounts.set_password(_dbs(request).get(), user.id, data.password, legacy=private_keys.LEGACY_SIGN_IN)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     sessions.end_all(_db(request), user.id)

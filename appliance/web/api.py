@@ -16,11 +16,15 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance import admission, audio, audit, authz, exports, jobs, sealing, transcripts
-from appliance.db import checkpoint
-from appliance.exports.document_formats import FontsMissing
-from appliance.license_store import LicenseBlocked
-from appliance.options import KNOWN, OptionsError, merge_json, parse
+from appliance.accounts import audit, authz
+from appliance.core.db import checkpoint
+from appliance.licensing.store import LicenseBlocked
+from appliance.private import sealing
+from appliance.transcription import admission, audio, jobs
+from appliance.transcription.options import KNOWN, OptionsError, merge_json, parse
+from appliance.transcripts import exports
+from appliance.transcripts import store as transcripts
+from appliance.transcripts.exports.document_formats import FontsMissing
 from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop
@@ -134,7 +138,7 @@ def _admit_upload(db: Any, request: Request, services: Services, principal: auth
     # The licence may pause new work (never reading or exporting): checked before any byte is read.
     services.licenses.require_new_jobs()
     # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
-    # job row when it is written (appliance/admission.py).
+    # job row when it is written (appliance/transcription/admission.py).
     if services.gate is None:
         raise RuntimeError("the job gate is made with the app (create_app)")
     return services.gate.reserve(db, principal.user.id, principal.key_id)

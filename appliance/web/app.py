@@ -15,10 +15,11 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from appliance import __version__, egress, memory
-from appliance.asr import ModelRegistry, Recognizer
-from appliance.config import Settings
-from appliance.license_store import LicenseStore
+from appliance import __version__
+from appliance.core import egress, memory
+from appliance.core.config import Settings
+from appliance.licensing.store import LicenseStore
+from appliance.transcription.asr import ModelRegistry, Recognizer
 from appliance.web import (
     accounts_api,
     api,
@@ -53,7 +54,7 @@ def create_app(
     """Build the appliance's web app; the worker starts and stops with it. `licenses` lets tests
     supply a store that trusts the test signing key (production trusts only the built-in keys)."""
     egress.install()
-    memory.limit_arenas()  # before the worker and handler threads exist (see appliance/memory.py)
+    memory.limit_arenas()  # before the worker and handler threads exist (see appliance/core/memory.py)
     services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses)
 
     async def on_startup() -> None:

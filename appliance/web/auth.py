@@ -16,9 +16,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from appliance import accounts, apikeys, sessions
-from appliance.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
-from appliance.license_store import LicenseBlocked
+from appliance.accounts import apikeys, sessions
+from appliance.accounts import users as accounts
+from appliance.accounts.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
+from appliance.licensing.store import LicenseBlocked
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -10,7 +10,9 @@ from litestar import Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
-from appliance import audit, authz, editing, search, transcripts
+from appliance.accounts import audit, authz
+from appliance.transcripts import editing, search
+from appliance.transcripts import store as transcripts
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop

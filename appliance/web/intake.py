@@ -13,7 +13,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from appliance.jobs import AudioVault, Upload, UploadTooLarge, VaultFull
+from appliance.transcription.jobs import AudioVault, Upload, UploadTooLarge, VaultFull
 
 MAX_FIELD_BYTES = 64 * 1024  # a form field (options JSON, prompt) larger than this is not an option
 MAX_FIELDS = 32

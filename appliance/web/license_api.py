@@ -11,9 +11,10 @@ from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 
-from appliance import accounts, audit
-from appliance.license_store import ClockCorrectionRefused
-from appliance.licensing import FingerprintError, LicenseError
+from appliance.accounts import audit
+from appliance.accounts import users as accounts
+from appliance.licensing.licence import FingerprintError, LicenseError
+from appliance.licensing.store import ClockCorrectionRefused
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop
 

@@ -13,8 +13,8 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
-from appliance.db import request_scope
-from appliance.jobs import now
+from appliance.core.clock import now
+from appliance.core.db import request_scope
 
 access = logging.getLogger("appliance.access")
 

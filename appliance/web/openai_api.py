@@ -15,9 +15,11 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance import exports, jobs, transcripts
-from appliance.exports.model import speaker_names
-from appliance.options import OptionsError
+from appliance.transcription import jobs
+from appliance.transcription.options import OptionsError
+from appliance.transcripts import exports
+from appliance.transcripts import store as transcripts
+from appliance.transcripts.exports.model import speaker_names
 from appliance.web.api import submit_upload
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop

@@ -10,7 +10,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from appliance import accounts, audit
+from appliance.accounts import audit
+from appliance.accounts import users as accounts
 from appliance.web.auth import failed_attempt
 from appliance.web.offload import off_loop
 

@@ -11,7 +11,11 @@ from litestar import Request, Response, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 
-from appliance import audit, private_crypto, private_keys, sealed_shares, shares
+from appliance.accounts import audit
+from appliance.private import crypto as private_crypto
+from appliance.private import keys as private_keys
+from appliance.private import sealed_shares
+from appliance.transcripts import shares
 from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop

@@ -78,7 +78,7 @@ class HardenedConfig(uvicorn.Config):
     def load(self) -> None:
         super().load()
         if self.ssl is not None:
-            from appliance.tls import harden
+            from appliance.core.tls import harden
 
             harden(self.ssl)
 

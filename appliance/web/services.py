@@ -9,18 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import accounts, admission, jobs, license_store, migrations, privacy
-from appliance.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
-from appliance.capacity import for_settings
-from appliance.config import Settings
-from appliance.db import Databases
-from appliance.diarization.engines import DiarizationEngines
-from appliance.metrics import Metrics, gpu_memory
-from appliance.notify import JobNotifier
-from appliance.partials import PartialTexts
+from appliance.accounts import users as accounts
+from appliance.app import privacy
+from appliance.app.worker import Worker
+from appliance.core import migrations
+from appliance.core.config import Settings
+from appliance.core.db import Databases
+from appliance.core.metrics import Metrics, gpu_memory
+from appliance.core.notify import JobNotifier
+from appliance.licensing import store as license_store
+from appliance.transcription import admission, jobs
+from appliance.transcription.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
+from appliance.transcription.capacity import for_settings
+from appliance.transcription.diarization.engines import DiarizationEngines
+from appliance.transcription.partials import PartialTexts
 from appliance.web.auth import RateLimiter
 from appliance.web.middleware import RequestLogWriter
-from appliance.worker import Worker
 
 log = logging.getLogger(__name__)
 

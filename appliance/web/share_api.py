@@ -12,8 +12,11 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.params import Body, FromPath, JSONBody, Parameter
 from litestar.response import Template
 
-from appliance import audit, exports, private_keys, shares, transcripts, workspaces
-from appliance.exports.model import stamp, turns
+from appliance.accounts import audit, workspaces
+from appliance.private import keys as private_keys
+from appliance.transcripts import exports, shares
+from appliance.transcripts import store as transcripts
+from appliance.transcripts.exports.model import stamp, turns
 from appliance.web.api import _attachment, visible_transcript
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.offload import off_loop

@@ -18,8 +18,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Redirect, Template
 
-from appliance import accounts, apikeys, asr, authz, jobs, private_keys, search, transcripts, workspaces
-from appliance.authz import Principal
+from appliance.accounts import apikeys, authz, workspaces
+from appliance.accounts import users as accounts
+from appliance.accounts.authz import Principal
+from appliance.private import keys as private_keys
+from appliance.transcription import asr, jobs
+from appliance.transcripts import search
+from appliance.transcripts import store as transcripts
 from appliance.web.api import visible_transcript
 from appliance.web.offload import off_loop
 

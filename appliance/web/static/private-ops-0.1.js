@@ -1,5 +1,5 @@
 // The editor's operations applied to a decrypted transcript document, in the browser: the same meaning
-// as appliance/editing.py has on the server's rows (segment, split, merge, rename_speaker, add_speaker,
+// as appliance/transcripts/editing.py has on the server's rows (segment, split, merge, rename_speaker, add_speaker,
 // merge_speakers, note, title), so the editor cannot tell a private transcript from a standard one.
 // The document has the API's transcript shape; times are seconds. No DOM here (tests run it under node).
 

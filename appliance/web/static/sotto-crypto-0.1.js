@@ -12,7 +12,7 @@
 //
 // Envelope: {"v":1,"alg":"A256GCM","hdr":b64url(header JSON),"iv":b64url(12 bytes),"ct":b64url(ct||tag)}.
 // The header bytes are the GCM associated data, as stored: never re-serialised before verifying.
-// The Python oracle (appliance/private_crypto.py) implements the same; tests/data/private_vectors.json
+// The Python oracle (appliance/private/crypto.py) implements the same; tests/data/private_vectors.json
 // holds both to it byte for byte.
 
 export const VERSION = 1;

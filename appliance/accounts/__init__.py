@@ -1,0 +1,1 @@
+"""People and their rights: users, sessions, API keys, workspaces, the authorisation policy and the audit log."""

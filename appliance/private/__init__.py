@@ -1,0 +1,1 @@
+"""Private transcripts: the key hierarchy and envelopes, key records, grants, conversion, sealing at the worker, encrypted share links."""

@@ -1,0 +1,1 @@
+"""What is kept: the transcript store, editing, search, share links and exports."""

@@ -1,0 +1,153 @@
+"""Word (python-docx) and PDF (fpdf2 with HarfBuzz shaping and Noto fonts for every script)."""
+
+from __future__ import annotations
+
+import io
+from functools import cache, lru_cache
+from pathlib import Path
+
+from appliance.transcripts.exports.model import Document, ExportOptions, speaker_names, stamp, turns
+
+# Debian's fonts-noto-core, fonts-noto-cjk and fonts-noto-color-emoji (the Docker image and scripts/test
+# install them).
+FONT_DIRS = (Path("/usr/share/fonts/truetype/noto"), Path("/usr/share/fonts/opentype/noto"))
+FALLBACKS = {  # family -> file; tried in order for glyphs the main font lacks
+    "cjk": "NotoSansCJK-Regular.ttc",
+    "arabic": "NotoSansArabic-Regular.ttf",
+    "hebrew": "NotoSansHebrew-Regular.ttf",
+    "bengali": "NotoSansBengali-Regular.ttf",
+    "gujarati": "NotoSansGujarati-Regular.ttf",
+    "devanagari": "NotoSansDevanagari-Regular.ttf",
+    "tamil": "NotoSansTamil-Regular.ttf",
+    "thai": "NotoSansThai-Regular.ttf",
+    "emoji": "NotoColorEmoji.ttf",  # fonts-noto-color-emoji
+}
+
+
+class FontsMissing(RuntimeError):
+    """The PDF fonts are not installed; the message says which package brings them."""
+
+
+def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
+    rows = [
+        ("File", doc.get("filename") or ""),
+        ("Duration", stamp(doc.get("duration") or 0)),
+        ("Language", doc.get("language") or "unknown"),
+        ("Model", doc.get("model") or ""),
+        ("Created", (doc.get("created_at") or "")[:19].replace("T", " ")),
+    ]
+    if options.speakers and doc.get("speakers"):
+        rows.append(("Speakers", ", ".join(speaker_names(doc).values())))
+    return rows
+
+
+def to_docx(doc: Document, options: ExportOptions) -> bytes:
+    from docx import Document as WordDocument
+    from docx.shared import Pt, RGBColor
+
+    word = WordDocument()
+    word.core_properties.title = doc.get("filename") or "Transcript"
+    word.add_heading(doc.get("filename") or "Transcript", level=1)
+    table = word.add_table(rows=0, cols=2)
+    table.style = "Light List Accent 1"
+    for key, value in _metadata(doc, options):
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = key, value
+    word.add_heading("Transcript", level=2)
+    for start, speaker, text in turns(doc, options):
+        paragraph = word.add_paragraph()
+        if options.timestamps:
+            run = paragraph.add_run(f"[{stamp(start)}] ")
+            run.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
+            run.font.size = Pt(9)
+        if speaker:
+            paragraph.add_run(f"{speaker}: ").bold = True
+        paragraph.add_run(text)
+    notes = doc.get("notes") or []
+    if notes:
+        word.add_heading("Notes", level=2)
+        for note in notes:
+            word.add_paragraph(str(note.get("text", note)), style="List Bullet")
+    out = io.BytesIO()
+    word.save(out)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _font_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    wanted = {"regular": "NotoSans-Regular.ttf", "bold": "NotoSans-Bold.ttf", **FALLBACKS}
+    for name, file in wanted.items():
+        for folder in FONT_DIRS:
+            if (folder / file).is_file():
+                found[name] = folder / file
+                break
+    if "regular" not in found or "bold" not in found:
+        raise FontsMissing("PDF export needs the Noto fonts: install the Debian packages fonts-noto-core and fonts-noto-cjk.")
+    return found
+
+
+@cache
+def _coverage(path: Path) -> frozenset[int]:
+    """The code points a font file has glyphs for (read once; the cmap only, not the glyphs)."""
+    from fontTools.ttLib import TTFont  # fpdf2's own font parser
+
+    font = TTFont(str(path), fontNumber=0, lazy=True)
+    try:
+        return frozenset(font.getBestCmap() or {})
+    finally:
+        font.close()
+
+
+def _fallbacks_for(texts: list[str], fonts: dict[str, Path]) -> list[str]:
+    """The fallback families this document's characters need, in FALLBACKS order.
+
+    fpdf2 parses every font it is given: all nine fallbacks cost about 150 MB and 1.5 s per PDF, for
+    glyphs most transcripts never use. A document in Latin script loads just the two main fonts.
+    """
+    missing = {ord(c) for text in texts for c in text if not c.isspace()} - _coverage(fonts["regular"])
+    needed = []
+    for family in FALLBACKS:
+        if missing and family in fonts and missing & _coverage(fonts[family]):
+            needed.append(family)
+            missing -= _coverage(fonts[family])
+    return needed
+
+
+def to_pdf(doc: Document, options: ExportOptions) -> bytes:
+    from fpdf import FPDF
+
+    fonts = _font_files()
+    title = doc.get("filename") or "Transcript"
+    metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
+    body = []
+    for start, speaker, text in turns(doc, options):
+        head = (f"[{stamp(start)}] " if options.timestamps else "") + (f"{speaker}: " if speaker else "")
+        body.append((head.strip(), text))
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.set_title(title)
+    pdf.set_creator("Sotto appliance")
+    pdf.add_font("noto", "", fonts["regular"])
+    pdf.add_font("noto", "B", fonts["bold"])
+    fallbacks = _fallbacks_for([title, *metadata, *(h + t for h, t in body)], fonts)
+    for family in fallbacks:
+        pdf.add_font(family, "", fonts[family])
+    pdf.set_fallback_fonts(fallbacks, exact_match=False)
+    pdf.set_text_shaping(True)  # HarfBuzz: joined Arabic, Indic conjuncts, right-to-left runs
+    pdf.add_page()
+    pdf.set_font("noto", "B", 16)
+    pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("noto", "", 9)
+    for line in metadata:
+        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    for head, text in body:
+        if head:
+            pdf.set_font("noto", "B", 10)
+            pdf.multi_cell(0, 6, head, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("noto", "", 11)
+        pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    return bytes(pdf.output())
