@@ -103,6 +103,15 @@ def _private_job(http: httpx.Client, team: str, speech: bytes) -> str:
     return str(wait_for_job(http.get, job.json()["job_id"])["transcript_id"])
 
 
+def _change_both(session: httpx.Client, passphrase_change: dict[str, Any], new_password: str) -> tuple[int, int]:
+    """A passphrase change, then a sign-in password change: their status codes."""
+    passphrase = session.post(
+        "/api/v1/me/private-keys/passphrase", json={**passphrase_change, "current_password": CAROL_PASSWORD}
+    )
+    password = session.post("/api/v1/me/password", json={"current_password": CAROL_PASSWORD, "new_password": new_password})
+    return passphrase.status_code, password.status_code
+
+
 def _open(dk: bytes, pkcs8: bytes, stored: dict[str, Any], uid: str, tid: str) -> Any:
     tk = (
         pc.unseal_with_private_key(pkcs8, stored["key_envelope"], uid, tid)
@@ -138,16 +147,9 @@ def test_old_way_account_signs_in_with_its_password_and_moves_to_new_keys(
         assert record["needs_new_passphrase"] is True and record["scheme"] == "sign-in-password"
         # Until she moves: a plain re-wrap would keep the exposed data key, and a new sign-in password
         # would leave her keys behind the old one.
-        change = pc.change_passphrase(CAROL_PASSWORD, NEW_PASSPHRASE, record, uid)
-        assert (
-            carol.post("/api/v1/me/private-keys/passphrase", json={**change, "current_password": CAROL_PASSWORD}).status_code
-            == 409
-        )
-        assert (
-            carol.post(
-                "/api/v1/me/password", json={"current_password": CAROL_PASSWORD, "new_password": "another password"}
-            ).status_code
-            == 409
+        assert _change_both(carol, pc.change_passphrase(CAROL_PASSWORD, NEW_PASSPHRASE, record, uid), "another password") == (
+            409,
+            409,
         )
 
         # What she holds under the old keys: a result the worker sealed, one re-wrapped under the old data
@@ -243,16 +245,7 @@ def test_old_way_account_signs_in_with_its_password_and_moves_to_new_keys(
         assert _open(dk, pkcs8, carol.get(f"/api/v1/transcripts/{fresh}/envelope").json(), uid, fresh)["text"] == "hello world"
         # From now on the passphrase changes on its own, and so does the password.
         change = pc.change_passphrase(NEW_PASSPHRASE, "and later another one", after, uid)
-        assert (
-            carol.post("/api/v1/me/private-keys/passphrase", json={**change, "current_password": CAROL_PASSWORD}).status_code
-            == 200
-        )
-        assert (
-            carol.post(
-                "/api/v1/me/password", json={"current_password": CAROL_PASSWORD, "new_password": "carol's new password"}
-            ).status_code
-            == 200
-        )
+        assert _change_both(carol, change, "carol's new password") == (200, 200)
     audit = connect(w["settings"].storage.database_path)
     try:
         actions = [r[0] for r in audit.execute("SELECT action FROM audit_log WHERE actor = ? ORDER BY id", [CAROL])]

@@ -24,19 +24,10 @@ from appliance.accounts import users as accounts
 from appliance.core.config import Settings, load
 from appliance.core.db import connect
 from appliance.private import crypto as pc
+from tests.browser import ARGS
 from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BOB, DAVE, MALLORY = "bob@example.org", "dave@example.org", "mallory@example.org"
 PASSPHRASE = "alice's private passphrase"
 BOB_PASSPHRASE = "bob's private passphrase"

@@ -17,6 +17,7 @@ from appliance.core.db import connect
 from appliance.transcription.asr import AsrResult, Segment, Word
 from appliance.transcription.diarization.merge import Speaker
 from appliance.transcripts import store as transcripts
+from tests.browser import ARGS
 from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
 
 SECRET_LINE = "The merger closes on Friday."
@@ -179,16 +180,7 @@ def test_share_link_in_headless_chromium_without_a_session(world) -> None:  # ty
 
     w, owner, url = world
     link = _share(owner, w.transcript, password="open sesame", formats=["txt"])
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    args = list(ARGS)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
         page = browser.new_context().new_page()

@@ -20,20 +20,11 @@ import pytest
 
 from appliance.core.config import Settings, load
 from appliance.transcription.asr import embedded_model_path
+from tests.browser import ARGS as BROWSER_ARGS
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, signed_in, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+ARGS = [*BROWSER_ARGS, "--autoplay-policy=no-user-gesture-required"]
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 BOB, VIC = "bob@example.org", "vic@example.org"
