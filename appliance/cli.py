@@ -47,6 +47,80 @@ ConfigOption = Annotated[
 ]
 
 
+# The job options every door offers (appliance/transcription/options.py KNOWN): the API's fields, here as
+# flags of `transcribe` and `remote transcribe`. JOB_OPTION_FLAGS says which flag carries which field;
+# tests/test_cli.py checks that every field has one (priority and private only where a server is used).
+# `models` (several at once, to compare) is the web UI's and the API's: the CLI writes one transcript a file.
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name (see `appliance models list`).")]
+LanguageOpt = Annotated[str | None, typer.Option("--language", help="Language code, or 'auto' to detect.")]
+TaskOpt = Annotated[str, typer.Option("--task", help="transcribe, or translate (to English).")]
+PromptOpt = Annotated[
+    str | None, typer.Option("--prompt", help="Text the recognition starts from: names and terms to expect, the style to follow.")
+]
+HotwordsOpt = Annotated[str | None, typer.Option("--hotwords", help="Custom vocabulary: words and names to favour.")]
+BeamOpt = Annotated[int | None, typer.Option("--beam-size", min=1, max=20, help="Beam search width (default 5).")]
+TemperatureOpt = Annotated[
+    float | None, typer.Option("--temperature", min=0.0, max=1.0, help="Sampling temperature (default: fallback).")
+]
+VadOpt = Annotated[bool | None, typer.Option("--vad/--no-vad", help="Skip silence before recognition (default on).")]
+WordsOpt = Annotated[bool | None, typer.Option("--word-timestamps/--no-word-timestamps", help="Time every word (default on).")]
+DiarizeOpt = Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="Diarization engine: pyannote, embedded or channel (default: auto).")
+]
+SpeakersOpt = Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")]
+MinSpeakersOpt = Annotated[int | None, typer.Option("--min-speakers", help="At least this many speakers.")]
+MaxSpeakersOpt = Annotated[int | None, typer.Option("--max-speakers", help="At most this many speakers.")]
+JOB_OPTION_FLAGS = {
+    "model": "--model",
+    "language": "--language",
+    "task": "--task",
+    "initial_prompt": "--prompt",
+    "hotwords": "--hotwords",
+    "beam_size": "--beam-size",
+    "temperature": "--temperature",
+    "vad_filter": "--vad",
+    "word_timestamps": "--word-timestamps",
+    "diarize": "--diarize",
+    "diarization_engine": "--engine",
+    "num_speakers": "--speakers",
+    "min_speakers": "--min-speakers",
+    "max_speakers": "--max-speakers",
+    "priority": "--priority",
+    "private": "--private",
+}
+
+
+def _job_options(**given: Any) -> dict[str, Any]:
+    """The API's option fields from the flags that were given (None: not given, so the default holds)."""
+    names = {
+        "model": "model",
+        "language": "language",
+        "task": "task",
+        "prompt": "initial_prompt",
+        "hotwords": "hotwords",
+        "beam_size": "beam_size",
+        "temperature": "temperature",
+        "vad": "vad_filter",
+        "word_timestamps": "word_timestamps",
+        "priority": "priority",
+        "private": "private",
+    }
+    raw = {names[k]: v for k, v in given.items() if k in names and v is not None}
+    if given.get("diarize"):
+        raw.update(
+            diarize=True,
+            diarization_engine=given.get("engine"),
+            num_speakers=given.get("speakers"),
+            min_speakers=given.get("min_speakers"),
+            max_speakers=given.get("max_speakers"),
+        )
+        raw = {k: v for k, v in raw.items() if v is not None}
+    elif any(given.get(k) for k in ("engine", "speakers", "min_speakers", "max_speakers")):
+        raise _fail("--engine and the speaker counts need --diarize", 2)
+    return raw
+
+
 def _settings(config: Path | None) -> Settings:
     try:
         return load(config)
@@ -165,20 +239,26 @@ def _lock_egress(settings: Settings) -> None:
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", exists=True, dir_okay=False, readable=True)],
     config: ConfigOption = None,
-    model: Annotated[str | None, typer.Option(help="Model name (see `appliance models list`).")] = None,
-    language: Annotated[str | None, typer.Option(help="Language code, or 'auto' to detect.")] = None,
-    task: Annotated[str, typer.Option(help="transcribe, or translate (to English).")] = "transcribe",
+    model: ModelOpt = None,
+    language: LanguageOpt = None,
+    task: TaskOpt = "transcribe",
+    prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
+    beam_size: BeamOpt = None,
+    temperature: TemperatureOpt = None,
+    vad: VadOpt = None,
+    word_timestamps: WordsOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf (docx/pdf need --output).")
     ] = "txt",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (a directory when several inputs).")
     ] = None,
-    diarize: Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")] = False,
-    engine: Annotated[str | None, typer.Option(help="Diarization engine: pyannote, embedded or channel (default: auto).")] = None,
-    speakers: Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")] = None,
-    min_speakers: Annotated[int | None, typer.Option(help="At least this many speakers.")] = None,
-    max_speakers: Annotated[int | None, typer.Option(help="At most this many speakers.")] = None,
+    diarize: DiarizeOpt = False,
+    engine: EngineOpt = None,
+    speakers: SpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
     export_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -213,17 +293,22 @@ def transcribe(
         raise _fail("error: --option takes KEY=VALUE", 2)
     settings = _settings(config)
     registry = ModelRegistry(settings.models.models_dir)
-    raw: dict[str, Any] = {"task": task}
-    if model:
-        raw["model"] = model
-    if language:
-        raw["language"] = language
-    if diarize:
-        raw.update(
-            diarize=True, diarization_engine=engine, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers
-        )
-    elif engine or speakers or min_speakers or max_speakers:
-        raise _fail("--engine and the speaker counts need --diarize", 2)
+    raw = _job_options(
+        model=model,
+        language=language,
+        task=task,
+        prompt=prompt,
+        hotwords=hotwords,
+        beam_size=beam_size,
+        temperature=temperature,
+        vad=vad,
+        word_timestamps=word_timestamps,
+        diarize=diarize,
+        engine=engine,
+        speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+    )
     engines = DiarizationEngines(settings)
     try:
         options = parse(raw, settings, registry, engines)
@@ -767,9 +852,23 @@ def remote_transcribe(
     api_key: Annotated[str, typer.Option(envvar="SOTTO_API_KEY", help="An API key (or $SOTTO_API_KEY).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf.")] = "txt",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File, or a directory when several inputs.")] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    language: Annotated[str | None, typer.Option()] = None,
-    diarize: Annotated[bool, typer.Option("--diarize")] = False,
+    model: ModelOpt = None,
+    language: LanguageOpt = None,
+    task: TaskOpt = "transcribe",
+    prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
+    beam_size: BeamOpt = None,
+    temperature: TemperatureOpt = None,
+    vad: VadOpt = None,
+    word_timestamps: WordsOpt = None,
+    diarize: DiarizeOpt = False,
+    engine: EngineOpt = None,
+    speakers: SpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", min=-10, max=10, help="Queue priority, -10 to 10 (default 0).")
+    ] = None,
     private: Annotated[
         bool,
         typer.Option(
@@ -789,6 +888,24 @@ def remote_transcribe(
         raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
     if fmt not in exports.TEXT_FORMATS and output is None:
         raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    options = _job_options(
+        model=model,
+        language=language,
+        task=task,
+        prompt=prompt,
+        hotwords=hotwords,
+        beam_size=beam_size,
+        temperature=temperature,
+        vad=vad,
+        word_timestamps=word_timestamps,
+        diarize=diarize,
+        engine=engine,
+        speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        priority=priority,
+        private=private or None,
+    )
     failures = 0
     with SottoClient(url, api_key, verify=str(ca_cert) if ca_cert else True) as sotto:
         for path in files:
@@ -807,9 +924,7 @@ def remote_transcribe(
                             )
                         )
 
-                    doc = sotto.transcribe(
-                        path, progress=progress, model=model, language=language, diarize=diarize or None, private=private or None
-                    )
+                    doc = sotto.transcribe(path, progress=progress, **options)
                 if private:  # only the owner's browser can open it
                     typer.echo(f"{path}: private transcript {url.rstrip('/')}/t/{doc['id']}")
                     continue

@@ -254,3 +254,51 @@ def test_license_correct_clock_after_the_clock_ran_ahead(tmp_path: Path) -> None
     db = connect(tmp_path / "d" / "appliance.db")
     entry = next(iter(db.query("SELECT actor, action, detail FROM audit_log WHERE action = 'license.clock_corrected'")))
     assert entry["actor"] == "cli" and "discarded_mark" in entry["detail"]
+
+
+def test_every_job_option_is_a_flag_of_both_transcribe_commands() -> None:
+    """One option set for every door: the API's fields (options.KNOWN) are flags of `transcribe` and of
+    `remote transcribe` (priority and private only where a server queues and stores the job)."""
+    import typer.main
+
+    from appliance.cli import JOB_OPTION_FLAGS, app
+    from appliance.transcription.options import KNOWN
+
+    command = typer.main.get_command(app)
+    local = command.commands["transcribe"]  # type: ignore[attr-defined]
+    remote = command.commands["remote"].commands["transcribe"]  # type: ignore[attr-defined]
+    flags = {c: {opt for p in cmd.params for opt in p.opts} for c, cmd in (("local", local), ("remote", remote))}
+    assert set(KNOWN) - set(JOB_OPTION_FLAGS) == {"models"}
+    for field, flag in JOB_OPTION_FLAGS.items():
+        assert flag in flags["remote"], (field, flag)
+        if field not in ("priority", "private"):
+            assert flag in flags["local"], (field, flag)
+
+
+def test_transcribe_passes_prompt_vocabulary_and_decoding_options(speech_wav: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    result = _cli(
+        "transcribe",
+        str(speech_wav),
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        "--prompt",
+        "Stella, Seattle.",
+        "--hotwords",
+        "Stella",
+        "--beam-size",
+        "2",
+        "--temperature",
+        "0",
+        "--no-vad",
+        "--no-word-timestamps",
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["options"]["beam_size"] == 2 and doc["options"]["vad_filter"] is False
+    assert doc["options"]["word_timestamps"] is False and doc["options"]["initial_prompt"] == "Stella, Seattle."
+    assert "stella" in doc["text"].lower()
+    bad = _cli("transcribe", str(speech_wav), "--beam-size", "50")
+    assert bad.returncode != 0 and "beam-size" in bad.stderr

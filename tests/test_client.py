@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,42 @@ def test_remote_cli(live, speech_wav: Path, tmp_path: Path) -> None:  # type: ig
         timeout=300,
     )
     assert bad.returncode == 1 and "unknown model" in bad.stderr
+
+
+def test_remote_cli_sends_every_option_flag(live, speech_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    url, key = live
+    env = {**os.environ, "SOTTO_API_KEY": key}
+    flags = [
+        "--prompt",
+        "Stella, Seattle.",
+        "--hotwords",
+        "Stella",
+        "--beam-size",
+        "2",
+        "--temperature",
+        "0",
+        "--no-vad",
+        "--word-timestamps",
+        "--priority",
+        "3",
+        "--language",
+        "en",
+        "--task",
+        "transcribe",
+        "--format",
+        "json",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "remote", "transcribe", str(speech_wav), "--url", url, *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    with SottoClient(url, key) as sotto:
+        job = sotto.http.get(f"/api/v1/jobs/{doc['job_id']}").json()
+    assert doc["options"]["initial_prompt"] == "Stella, Seattle." and doc["options"]["hotwords"] == "Stella"
+    assert doc["options"]["beam_size"] == 2 and doc["options"]["vad_filter"] is False and doc["options"]["temperature"] == 0.0
+    assert job["priority"] == 3
