@@ -50,3 +50,13 @@ def test_the_readme_lists_every_module_in_its_package_once() -> None:
         actual = sorted(p.stem for p in directory.glob("*.py") if p.stem != "__init__")
         assert sorted(names) == actual, f"appliance/{package}: {sorted(set(names) ^ set(actual))} differ"
         assert len(names) == len(set(names)), f"appliance/{package}: a module listed twice"
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """One test folder per domain package, named as it is; cross-cutting tests (the CLI, the client, the
+    attacks, the layers, the benchmarks) stay at the top."""
+    packages = {p.parent.name for p in (REPO / "appliance").glob("*/__init__.py")}
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name not in {"data", "js", "__pycache__"}}
+    assert folders == packages
+    for folder in folders:
+        assert list((REPO / "tests" / folder).glob("test_*.py")), f"tests/{folder} has no tests"

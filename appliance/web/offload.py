@@ -19,7 +19,7 @@ from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
-OFF_LOOP = "__sotto_off_loop__"  # set on the wrapper: what tests/test_event_loop.py enumerates
+OFF_LOOP = "__sotto_off_loop__"  # set on the wrapper: what tests/web/test_event_loop.py enumerates
 
 
 def off_loop(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:

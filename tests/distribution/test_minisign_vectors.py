@@ -12,7 +12,7 @@ import pytest
 
 from appliance.distribution import minisign
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "wycheproof" / "ed25519_test.json").read_text())
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "data" / "wycheproof" / "ed25519_test.json").read_text())
 CASES = [(group["publicKey"]["pk"], test) for group in VECTORS["testGroups"] for test in group["tests"]]
 
 

@@ -27,13 +27,13 @@ from appliance.private import crypto as pc
 from appliance.web.server import free_port
 from tests.support import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Long enough for onnxruntime's uploader (about a minute after its first session) and similar timers.
 IDLE_AFTER_FIRST_INFERENCE = float(os.environ.get("SOTTO_EGRESS_IDLE_SECONDS", "125"))
 CLIENT_ADDRESS = "127.0.0.77"  # the test's own source address, so its appearance in a log is unambiguous
 FILE_NAME = "Kestrel-Budget-Review-4471"
 SENTENCE = "Orange giraffes painted the lighthouse in Marseille yesterday."
-HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/test_private_jobs.py)
+HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/private/test_private_jobs.py)
 PRIVATE_SENTENCE = "The harbour pilot counted seven blue boats before noon."
 TRACED = (
     "socket,connect,sendto,sendmsg,sendmmsg,open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"

@@ -15,7 +15,7 @@ def test_licence_module_branch_coverage_at_least_95_percent() -> None:
             "-q",
             "-p",
             "no:cacheprovider",
-            "tests/test_licensing.py",
+            "tests/licensing/test_licensing.py",
             "--cov=appliance.licensing.licence",
             "--cov-branch",
             "--cov-report=term",

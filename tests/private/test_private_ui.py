@@ -500,7 +500,7 @@ def test_9_a_reset_password_and_a_forgotten_passphrase_are_separate(world: World
 def test_10_an_account_enrolled_the_old_way_moves_to_a_passphrase_in_the_browser(world: World, browser: Any) -> None:
     """Carol turned private transcripts on before they had a passphrase of their own: her key record is
     wrapped under her sign-in password and her password hash is of the old derived auth key, as migration
-    0014 leaves such accounts (tests/test_private_migration.py upgrades a real old database)."""
+    0014 leaves such accounts (tests/private/test_private_migration.py upgrades a real old database)."""
     from argon2 import PasswordHasher
 
     carol_password = "carol's sign-in password"

@@ -14,7 +14,7 @@ import pytest
 from appliance.private import crypto as pc
 from tests.private_vectors import build
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "data" / "private_vectors.json").read_text(encoding="utf-8"))
 ENVELOPES = {v["name"]: v for v in VECTORS["envelopes"]}
 

@@ -1,7 +1,7 @@
 """Every export format on one fixed transcript with speakers, several scripts and hostile text.
 
 Golden files live in tests/data/golden/; after an intended change, regenerate them with
-`UPDATE_GOLDEN=1 scripts/test tests/test_exports.py` and review the diff.
+`UPDATE_GOLDEN=1 scripts/test tests/transcripts/test_exports.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from appliance.transcripts import exports
 from appliance.transcripts.exports import ExportOptions, OptionsError
 
-GOLDEN = Path(__file__).parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 CJK = "今天天气很好，我们去公园散步。"
 BENGALI = "আমি বাংলায় গান গাই।"
 GUJARATI = "હું ગુજરાતી બોલું છું."

@@ -15,7 +15,7 @@ from appliance.licensing.store import LicenseBlocked, LicenseStore
 from tests.licensing_keys import OTHER_PRIVATE, TEST_KID, TEST_MACHINE_ID, TEST_PRIVATE, TEST_TRUST
 from tests.licensing_support import NOW, Clock, issue, payload
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from appliance.core.config import ConfigError, Settings, load
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_config_example_documents_every_key_with_its_default() -> None:

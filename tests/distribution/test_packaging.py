@@ -205,10 +205,10 @@ def test_compose_appliance_service_is_locked_down() -> None:
     assert "/etc/machine-id:/etc/machine-id:ro" in service["volumes"]
     assert "8443/healthz" in " ".join(service["healthcheck"]["test"])
     assert service["healthcheck"]["test"][0] == "CMD"
-    # The hardening the egress lock must work under (tests/test_no_egress.py runs it the same way).
+    # The hardening the egress lock must work under (tests/core/test_no_egress.py runs it the same way).
     assert service["cap_drop"] == ["ALL"] and "no-new-privileges:true" in service["security_opt"]
     assert service["tmpfs"] == ["/tmp"]
-    # The console log lands on the host's disk: bounded (and content-free, tests/test_no_egress.py).
+    # The console log lands on the host's disk: bounded (and content-free, tests/core/test_no_egress.py).
     assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
 
 
