@@ -40,3 +40,17 @@ def test_the_layers_hold(tmp_path: Path) -> None:
     tool = tmp_path / "appliance" / "distribution" / "minisign.py"
     tool.write_text(tool.read_text() + "\nfrom appliance.core import config\n")
     assert "Bundle tools need only the standard library and each other BROKEN" in _lint(tmp_path).stdout
+
+
+def test_no_sql_in_the_web_layer() -> None:
+    """Handlers call the domain's functions; SQL lives next to its noun (the module of its table)."""
+    import re
+
+    pattern = re.compile(r"\.(execute|query|executemany)\(|\b(SELECT|UPDATE|INSERT INTO|DELETE FROM)\s+\w")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted((REPO / "appliance" / "web").glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offenders == [], offenders

@@ -131,3 +131,13 @@ def answer(db: sqlite_utils.Database, workspace_id: str, user_id: str, *, accept
     if accept:
         set_member(db, workspace_id, user_id, rows[0]["role"])
     return str(rows[0]["role"])
+
+
+def allows_public_links(db: sqlite_utils.Database, workspace_id: str | None) -> bool:
+    """The workspace's policy on links anyone can open (encrypted or not); True where there is none."""
+    rows = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [workspace_id]))
+    return not rows or bool(rows[0]["allow_public_links"])
+
+
+def set_public_links(db: sqlite_utils.Database, workspace_id: str, allowed: bool) -> None:
+    db.execute("UPDATE workspaces SET allow_public_links = ? WHERE id = ?", [int(allowed), workspace_id])

@@ -45,8 +45,7 @@ def _db(request: Request[Any, Any, Any]) -> Any:
 
 def allow_public_links(db: Any, row: dict[str, Any]) -> None:
     """Any link anyone can open, encrypted or not, needs the workspace's permission."""
-    policy = list(db.query("SELECT allow_public_links FROM workspaces WHERE id = ?", [row["workspace_id"]]))
-    if policy and not policy[0]["allow_public_links"]:
+    if not workspaces.allows_public_links(db, row["workspace_id"]):
         raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
 
 
@@ -123,9 +122,7 @@ def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], dat
         raise NotFoundException(detail="No such workspace.")
     if role != "admin":
         raise PermissionDeniedException(detail="Only the workspace's admins set its policy.")
-    _db(request).execute(
-        "UPDATE workspaces SET allow_public_links = ? WHERE id = ?", [int(data.allow_public_links), workspace_id]
-    )
+    workspaces.set_public_links(_db(request), workspace_id, data.allow_public_links)
     audit.record(
         _db(request),
         "workspace.policy",
