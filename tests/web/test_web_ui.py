@@ -185,12 +185,23 @@ def test_2_edit_word_rename_speaker_note_persist(world: World, browser: Any) -> 
     page.keyboard.press("Control+Enter")
     _saved(page, rev)
     assert "Vixen" in page.inner_text(f"#s-{sid}")
-    # Rename the speaker everywhere.
+    # Rename the speaker everywhere: Enter in the dialog means OK (Cancel was its first submit button once).
     rev = _rev(page)
     page.click("#speakers .spk-rename")
     page.fill("#speaker-dialog input", "Ada Lovelace")
-    page.click("#speaker-dialog-ok")
+    page.press("#speaker-dialog input", "Enter")
     _saved(page, rev)
+    # Esc and Cancel leave everything as it was.
+    for close in ("Escape", "Cancel"):
+        page.click("#speakers .spk-rename")
+        page.fill("#speaker-dialog input", "Nobody at all")
+        if close == "Escape":
+            page.keyboard.press("Escape")
+        else:
+            page.click("#speaker-dialog .dialog-cancel")
+        page.wait_for_function("() => !document.getElementById('speaker-dialog').open")
+        names = page.evaluate("() => window.SottoEditor.model.speakers.map((s) => s.name)")
+        assert "Nobody at all" not in names and "Ada Lovelace" in names, names
     # A note on the transcript.
     rev = _rev(page)
     page.fill("#t-note", "Check the spelling of Stella.")

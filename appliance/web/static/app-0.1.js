@@ -44,5 +44,12 @@
     catch (err) { alert(err.message); }
   });
 
+  // Dialogs: Enter submits the form, and so must mean OK, so Cancel is never a submit button (it would be
+  // the form's first, the one Enter presses); it closes the dialog like Esc does.
+  document.addEventListener("click", (event) => {
+    const cancel = event.target.closest("dialog .dialog-cancel");
+    if (cancel) cancel.closest("dialog").close("cancel");
+  });
+
   window.Sotto = { api, ApiError, clock, download, csrf };
 })();
