@@ -25,7 +25,9 @@ def privacy_page(request: Request[Any, Any, Any]) -> Template:
 
 @get("/login", opt={"public": True}, include_in_schema=False)
 @off_loop
-def login_page(next: FromQuery[str] = "/") -> Template:
+def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template | Redirect:
+    if request.app.state.services.setup_code is not None:  # no account exists yet: nobody could sign in
+        return Redirect("/setup")
     return Template("login.html", context={"next": local_path(next)})
 
 
@@ -50,7 +52,7 @@ def local_path(target: str) -> str:
 @off_loop
 def setup_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     if accounts.count(request.app.state.services.databases.get()):
-        return Redirect("/privacy")
+        return Redirect("/login")  # set up already: the way in is signing in
     return Template("setup.html", context={})
 
 
@@ -62,7 +64,7 @@ def setup_submit(
     services = request.app.state.services
     db = services.databases.get()
     if accounts.count(db) or services.setup_code is None:
-        return Redirect("/privacy")
+        return Redirect("/login")
     email = data.get("email", "")
     if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
         failed_attempt(request)

@@ -147,6 +147,10 @@ def test_setup_page_only_while_no_user_exists(settings: Settings) -> None:
 
     app = create_app(settings)
     with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:
+        # First run: the front door and the sign-in page lead to setup (nobody could sign in yet).
+        first = client.get("/", follow_redirects=True)
+        assert first.url.path == "/setup" and "setup code" in first.text.lower()
+        assert client.get("/login", follow_redirects=False).headers["location"] == "/setup"
         page = client.get("/setup")
         assert page.status_code == 200 and "setup code" in page.text.lower()
         code = app.state.services.setup_code
@@ -154,7 +158,10 @@ def test_setup_page_only_while_no_user_exists(settings: Settings) -> None:
         assert "not right" in wrong.text
         done = client.post("/setup", data={"setup_code": code, "email": "root@example.org", "password": "long enough pw"})
         assert done.status_code == 200 and "was created" in done.text
-        assert client.get("/setup", follow_redirects=False).status_code in (301, 302, 303, 307)
+        assert 'href="/login"' in done.text  # and on from there: sign in
+        later = client.get("/setup", follow_redirects=False)
+        assert later.status_code in (301, 302, 303, 307) and later.headers["location"] == "/login"
+        assert client.get("/", follow_redirects=True).url.path == "/login"  # the front door now asks to sign in
         again = client.post(
             "/setup", data={"setup_code": code, "email": "evil@example.org", "password": "long enough pw"}, follow_redirects=False
         )
