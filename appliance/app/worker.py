@@ -103,35 +103,33 @@ class Worker:
         job_id = job["id"]
         if self.metrics:
             self.metrics.job_started(_seconds_since(job["created_at"]))
-        state = "failed"
+        state, error, transcript_ids = "failed", None, None
         try:
             data = self.vault.get(job_id)
             if data is None:
-                jobs.finish(db, job_id, "failed", error=jobs.RESTART_REASON)
-                return
-            transcript_ids = self._process(db, job, data)
-            jobs.finish(db, job_id, "done", transcript_ids=transcript_ids)
-            state = "done"
+                error = jobs.RESTART_REASON
+            else:
+                transcript_ids = self._process(db, job, data)
+                state = "done"
         except Cancelled:
-            jobs.finish(db, job_id, "cancelled", error="Cancelled by request.")
-            state = "cancelled"
+            state, error = "cancelled", "Cancelled by request."
         except (AudioError, ModelError, OptionsError, DiarizationError) as exc:
-            jobs.finish(db, job_id, "failed", error=str(exc))
+            error = str(exc)
         except MemoryError:
-            jobs.finish(db, job_id, "failed", error="The recording is too long to process with the memory available.")
+            error = "The recording is too long to process with the memory available."
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            jobs.finish(
-                db,
-                job_id,
-                "failed",
-                error=f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected.",
-            )
+            error = f"Internal error while transcribing ({type(exc).__name__}). Other jobs are unaffected."
         finally:
+            # The recording goes, and the job is counted, before anyone can see that it ended: whoever
+            # reads "done" or "failed" never finds its audio still in memory or the metrics behind.
             self.vault.release(job_id)
             memory.release()  # the decoded audio and model buffers are garbage now: return them
             if self.metrics:
                 self.metrics.job_finished(state)
+        try:
+            jobs.finish(db, job_id, state, error=error, transcript_ids=transcript_ids)
+        finally:
             self.on_change(job_id)
 
     def _reserve_decoded(self, job_id: str, nbytes: int) -> None:
