@@ -21,7 +21,9 @@ _hasher = PasswordHasher()
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 SHAREABLE_FORMATS = ("txt", "srt", "vtt", "md", "docx", "pdf")
-PUBLIC_FIELDS = ("filename", "language", "duration", "created_at", "segments", "speakers", "text")
+# Never the file name: it often says what a recording is about ("layoffs-call.m4a"). The title only
+# where its owner gave one.
+PUBLIC_FIELDS = ("language", "duration", "created_at", "segments", "speakers", "text")
 
 
 class ShareError(ValueError):
@@ -245,6 +247,8 @@ def granted(secret: bytes, link_id: str, value: str | None) -> bool:
 def public_document(doc: dict[str, Any], link: Link) -> dict[str, Any]:
     """Only what the link shows: the transcript's content, never ids, owners, options or timings."""
     shown = {k: doc[k] for k in PUBLIC_FIELDS if k in doc}
+    given = doc.get("title")
+    shown["title"] = given if given and given != doc.get("filename") else None
     if not link.include_speakers:
         shown["speakers"] = []
         shown["segments"] = [

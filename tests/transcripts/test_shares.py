@@ -86,10 +86,24 @@ def test_public_page_shows_only_this_transcript(world) -> None:  # type: ignore[
         assert page.status_code == 200 and SECRET_LINE in page.text and "Speaker 1" in page.text
         assert "alice@example.org" not in page.text and w.other not in page.text and "other private words" not in page.text
         assert stranger.get(f"{link['path']}/export", params={"format": "txt"}).text.startswith("[00:00.5] Speaker 1:")
-        assert stranger.get(f"{link['path']}/export", params={"format": "pdf"}).content.startswith(b"%PDF")
+        pdf = stranger.get(f"{link['path']}/export", params={"format": "pdf"})
+        assert pdf.content.startswith(b"%PDF")
         assert stranger.get(f"{link['path']}/export", params={"format": "docx"}).status_code == 403
+        # The file name often says what a recording is about: never on a public page or in its exports.
+        txt = stranger.get(f"{link['path']}/export", params={"format": "txt"})
+        assert "board" not in page.text and "board" not in txt.text and "board" not in txt.headers["content-disposition"]
+        assert "board" not in pdf.headers["content-disposition"] and "Shared transcript" in page.text
+    # A title its owner gave is shown instead.
+    revision = owner.get(f"/api/v1/transcripts/{w.transcript}").json()["revision"]
+    titled = owner.post(
+        f"/api/v1/transcripts/{w.transcript}/edits",
+        json={"base_revision": revision, "ops": [{"op": "title", "text": "Quarterly board meeting"}]},
+    )
+    assert titled.status_code == 200, titled.text
+    with httpx.Client(base_url=url) as stranger:
+        assert "Quarterly board meeting" in stranger.get(link["path"]).text
         assert stranger.get("/api/v1/transcripts").status_code == 401  # the link is no session
-    assert owner.get(f"/api/v1/transcripts/{w.transcript}/shares").json()[0]["views"] == 1
+    assert owner.get(f"/api/v1/transcripts/{w.transcript}/shares").json()[0]["views"] == 2
 
 
 def test_options_hide_speakers_and_timestamps(world) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
     ]
     if options.speakers and doc.get("speakers"):
         rows.append(("Speakers", ", ".join(speaker_names(doc).values())))
-    return rows
+    return [(k, v) for k, v in rows if v or k != "File"]  # a shared copy has no file name to show
 
 
 def to_docx(doc: Document, options: ExportOptions) -> bytes:
@@ -46,8 +46,8 @@ def to_docx(doc: Document, options: ExportOptions) -> bytes:
     from docx.shared import Pt, RGBColor
 
     word = WordDocument()
-    word.core_properties.title = doc.get("filename") or "Transcript"
-    word.add_heading(doc.get("filename") or "Transcript", level=1)
+    word.core_properties.title = doc.get("title") or doc.get("filename") or "Transcript"
+    word.add_heading(doc.get("title") or doc.get("filename") or "Transcript", level=1)
     table = word.add_table(rows=0, cols=2)
     table.style = "Light List Accent 1"
     for key, value in _metadata(doc, options):
@@ -118,7 +118,7 @@ def to_pdf(doc: Document, options: ExportOptions) -> bytes:
     from fpdf import FPDF
 
     fonts = _font_files()
-    title = doc.get("filename") or "Transcript"
+    title = doc.get("title") or doc.get("filename") or "Transcript"
     metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
     body = []
     for start, speaker, text in turns(doc, options):

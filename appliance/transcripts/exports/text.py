@@ -28,7 +28,7 @@ def _md(text: str) -> str:
 
 
 def to_markdown(doc: Document, options: ExportOptions) -> str:
-    title = doc.get("filename") or "Transcript"
+    title = doc.get("title") or doc.get("filename") or "Transcript"
     out = [f"# {_md(title)}", ""]
     meta = [
         ("Duration", stamp(doc.get("duration") or 0)),
