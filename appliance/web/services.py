@@ -48,7 +48,7 @@ class Services:
     address_limiter: RateLimiter | None = None
     gate: admission.JobGate | None = None  # jobs in flight per user and key, and the queue cap
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
-    request_log: Any = None  # middleware.RequestLogWriter: the request log's rows, written off the event loop
+    request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
