@@ -18,6 +18,7 @@ import typer
 from appliance import __version__
 from appliance.core import egress
 from appliance.core.config import ConfigError, Settings, load
+from appliance.transcription.upload_options import UploadOptions
 
 app = typer.Typer(help="Sotto: the air-gapped transcription appliance.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Models this appliance can run.", no_args_is_help=True)
@@ -91,8 +92,8 @@ JOB_OPTION_FLAGS = {
 }
 
 
-def _job_options(**given: Any) -> dict[str, Any]:
-    """The API's option fields from the flags that were given (None: not given, so the default holds)."""
+def _job_options(**given: Any) -> UploadOptions:
+    """The upload options from the flags that were given (None: not given, so the default holds)."""
     names = {
         "model": "model",
         "language": "language",
@@ -118,7 +119,7 @@ def _job_options(**given: Any) -> dict[str, Any]:
         raw = {k: v for k, v in raw.items() if v is not None}
     elif any(given.get(k) for k in ("engine", "speakers", "min_speakers", "max_speakers")):
         raise _fail("--engine and the speaker counts need --diarize", 2)
-    return raw
+    return UploadOptions.of(raw)
 
 
 def _settings(config: Path | None) -> Settings:
@@ -311,7 +312,7 @@ def transcribe(
     )
     engines = DiarizationEngines(settings)
     try:
-        options = parse(raw, settings, registry, engines)
+        options = parse(raw.fields(), settings, registry, engines)
     except OptionsError as exc:
         raise _fail(f"error: {exc}", 2) from None
     if len(files) > 1 and output is not None and output.exists() and not output.is_dir():
@@ -346,7 +347,9 @@ def transcribe(
                 speakers=out.speakers,
                 diarization=out.diarization,
             )
-            export = exports.render(transcripts.get(db, transcript_id), fmt, export_options)  # type: ignore[arg-type]
+            doc = transcripts.get(db, transcript_id)
+            assert doc is not None  # stored a line above, in this process
+            export = exports.render(doc, fmt, export_options)
             _emit(export.content, path, fmt, output, several=len(files) > 1)
     if failures:
         raise typer.Exit(1)
@@ -924,11 +927,11 @@ def remote_transcribe(
                             )
                         )
 
-                    doc = sotto.transcribe(path, progress=progress, **options)
+                    doc = sotto.transcribe(path, progress=progress, options=options)
                 if private:  # only the owner's browser can open it
-                    typer.echo(f"{path}: private transcript {url.rstrip('/')}/t/{doc['id']}")
+                    typer.echo(f"{path}: private transcript {url.rstrip('/')}/t/{doc.id}")
                     continue
-                content = sotto.export(doc["id"], fmt)
+                content = sotto.export(doc.id, fmt)
             except SottoError as exc:
                 typer.secho(f"{path}: {exc.detail}", err=True, fg=typer.colors.RED)
                 failures += 1

@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 
+from appliance.transcription.upload_options import UploadOptions
+from appliance.transcripts.document import Transcript, from_builtins
+
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -51,10 +54,13 @@ class SottoClient:
             raise SottoError(response.status_code, str(detail))
         return response
 
-    def upload(self, path: str | Path, **options: Any) -> dict[str, Any]:
-        """Queue a recording; options are the API's fields (model, language, diarize, …)."""
+    def upload(self, path: str | Path, options: UploadOptions | None = None, **given: Any) -> dict[str, Any]:
+        """Queue a recording. Options are UploadOptions (the same names as every other door: model,
+        language, diarize, hotwords, …), as an object or as keyword arguments; an unknown name or a wrong
+        type raises OptionsError before anything is sent."""
         path = Path(path)
-        fields = {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in options.items() if v is not None}
+        chosen = UploadOptions.of({**(options.fields() if options else {}), **{k: v for k, v in given.items() if v is not None}})
+        fields = {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in chosen.fields().items()}
         with path.open("rb") as fh:
             return self._check(self.http.post("/api/v1/transcriptions", files={"file": (path.name, fh)}, data=fields)).json()
 
@@ -72,13 +78,16 @@ class SottoClient:
             raise SottoError(422, job.get("error") or f"the job ended {job.get('state', 'unexpectedly')}")
         return job
 
-    def transcribe(self, path: str | Path, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
-        job = self.upload(path, **options)
+    def transcribe(
+        self, path: str | Path, progress: Progress | None = None, options: UploadOptions | None = None, **given: Any
+    ) -> Transcript:
+        job = self.upload(path, options, **given)
         done = self.wait(job["job_id"], progress)
         return self.transcript(done["transcript_id"])
 
-    def transcript(self, transcript_id: str) -> dict[str, Any]:
-        return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}")).json()
+    def transcript(self, transcript_id: str) -> Transcript:
+        """The typed transcript document (appliance.transcripts.document), checked field by field."""
+        return from_builtins(self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}")).json())
 
     def transcripts(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         return self._check(self.http.get("/api/v1/transcripts", params={"limit": limit, "offset": offset})).json()

@@ -29,14 +29,14 @@ def test_client_round_trip(live, speech_wav: Path) -> None:  # type: ignore[no-u
     seen: list[dict] = []
     with SottoClient(url, key) as sotto:
         doc = sotto.transcribe(speech_wav, progress=seen.append, language="en")
-        assert "lazy" in doc["text"].lower()
+        assert "lazy" in doc.text.lower()
         assert seen[-1]["state"] == "done" and seen[-1]["progress"] == 1.0
-        assert sotto.export(doc["id"], "srt").startswith(b"1\n00:00:")
-        assert sotto.export(doc["id"], "txt", timestamps=False).decode().lower().startswith("the quick")
+        assert sotto.export(doc.id, "srt").startswith(b"1\n00:00:")
+        assert sotto.export(doc.id, "txt", timestamps=False).decode().lower().startswith("the quick")
         assert sotto.transcripts()["total"] == 1
-        sotto.delete(doc["id"])
+        sotto.delete(doc.id)
         with pytest.raises(SottoError) as err:
-            sotto.transcript(doc["id"])
+            sotto.transcript(doc.id)
         assert err.value.status == 404
         with pytest.raises(SottoError) as err:
             sotto.transcribe(speech_wav, model="nope")

@@ -17,6 +17,7 @@ from appliance.private import keys as private_keys
 from appliance.private import sealed_shares
 from appliance.transcripts import exports
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.document import Transcript, to_builtins
 
 
 def delete_account(db: sqlite_utils.Database, user_id: str) -> str:
@@ -58,9 +59,9 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
             doc = transcripts.get(db, transcript_id)
             if doc is None:
                 continue
-            stem = f"transcripts/{doc['created_at'][:10]}-{transcript_id[:8]}"
+            stem = f"transcripts/{(doc.created_at or '')[:10]}-{transcript_id[:8]}"
             envelopes = private_keys.envelopes(db, transcript_id)
-            if doc["private"] and envelopes is not None:  # the server cannot read it: the envelopes as they are
+            if doc.private and envelopes is not None:  # the server cannot read it: the envelopes as they are
                 archive.writestr(f"{stem}.private.json", json.dumps({**_metadata(doc), "envelopes": envelopes}, indent=2))
                 continue
             for fmt in ("json", "txt", "srt", "vtt"):
@@ -68,8 +69,9 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
     return buffer.getvalue()
 
 
-def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("segments", "speakers", "text", "note")}
+def _metadata(doc: Transcript) -> dict[str, Any]:
+    """What the server knows of a private transcript: its summary row (the text is in the envelopes)."""
+    return {k: v for k, v in to_builtins(doc).items() if k not in ("segments", "speakers", "text", "note")}
 
 
 def _cutoff(days: int) -> str:

@@ -23,6 +23,7 @@ from appliance.transcription.asr import AsrResult
 from appliance.transcription.options import OptionsError
 from appliance.transcription.pipeline import ModelOutput
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.document import Segment, Speaker, Transcript, Word, to_builtins
 
 # Options that can carry the recording's vocabulary: they travel inside the envelope, not beside it.
 SECRET_OPTIONS = ("initial_prompt", "hotwords")
@@ -38,44 +39,36 @@ def public_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in SECRET_OPTIONS}
 
 
-def document(out: ModelOutput, transcript_id: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The transcript document, in the shape the API gives for a standard transcript (what the editor reads)."""
+def document(out: ModelOutput, transcript_id: str, options: dict[str, Any]) -> Transcript:
+    """The transcript document, in the shape the API gives for a standard transcript (what the editor
+    reads); no database ids, since the server keeps no rows of its text."""
     result = out.result
-    return {
-        "id": transcript_id,
-        "text": " ".join(s.text for s in result.segments if s.text),
-        "language": result.language,
-        "duration": result.duration,
-        "model": out.model.name,
-        "options": options,
-        "note": "",
-        "speakers": [{"id": s.id, "label": s.label, "display_name": None} for s in out.speakers],
-        "segments": [
-            {
-                "id": i,
-                "start": seg.start,
-                "end": seg.end,
-                "text": seg.text,
-                "speaker": seg.speaker,
-                "note": "",
-                "avg_logprob": seg.avg_logprob,
-                "no_speech_prob": seg.no_speech_prob,
-                "words": [
-                    {
-                        "start": w.start,
-                        "end": w.end,
-                        "word": w.word,
-                        "probability": w.probability,
-                        "speaker": w.speaker,
-                        "edited": False,
-                        "estimated": False,
-                    }
-                    for w in seg.words
+    return Transcript(
+        id=transcript_id,
+        text=" ".join(s.text for s in result.segments if s.text),
+        language=result.language,
+        language_probability=result.language_probability,
+        duration=result.duration,
+        model=out.model.name,
+        options=options,
+        private=True,
+        speakers=[Speaker(id=s.id, label=s.label) for s in out.speakers],
+        segments=[
+            Segment(
+                id=i,
+                start=seg.start,
+                end=seg.end,
+                text=seg.text,
+                speaker=seg.speaker,
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                words=[
+                    Word(start=w.start, end=w.end, word=w.word, probability=w.probability, speaker=w.speaker) for w in seg.words
                 ],
-            }
+            )
             for i, seg in enumerate(result.segments)
         ],
-    }
+    )
 
 
 def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, Any], options: dict[str, Any]) -> str:
@@ -107,7 +100,9 @@ def store_sealed(db: sqlite_utils.Database, out: ModelOutput, *, job: dict[str, 
                 workspace_id=job.get("workspace_id"),
             )
             db.execute("UPDATE transcripts SET private = 1 WHERE id = ?", [transcript_id])
-            body = private_crypto.seal_transcript(bytes(tk), document(out, transcript_id, options), user_id, transcript_id)
+            plain = document(out, transcript_id, options)  # a temporary: no reference outlives the sealing
+            body = private_crypto.seal_transcript(bytes(tk), to_builtins(plain), user_id, transcript_id)
+            del plain
             key_envelope = private_crypto.seal_to_public_key(public, bytes(tk), user_id, transcript_id)
             private_keys.store_envelopes(db, transcript_id, user_id, "tk-sealed", key_envelope, body)
             forget_job_secrets(db, job["id"])

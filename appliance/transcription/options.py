@@ -11,33 +11,17 @@ from appliance.core.config import Settings
 from appliance.transcription.asr import AsrOptions, ModelError, ModelInfo, ModelRegistry, check_options
 from appliance.transcription.diarization import MAX_SPEAKERS, DiarizationError, DiarizationOptions
 from appliance.transcription.diarization.engines import DiarizationEngines
+from appliance.transcription.upload_options import UPLOAD_OPTION_NAMES, OptionsError, UploadOptions
+
+__all__ = ["KNOWN", "JobOptions", "OptionsError", "UploadOptions", "parse"]
 
 MAX_MODELS_PER_JOB = 4
 MAX_PROMPT_CHARS = 2000
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
-KNOWN = {
-    "model",
-    "models",
-    "language",
-    "task",
-    "word_timestamps",
-    "vad_filter",
-    "beam_size",
-    "initial_prompt",
-    "hotwords",
-    "priority",
-    "diarize",
-    "diarization_engine",
-    "num_speakers",
-    "min_speakers",
-    "max_speakers",
-    "temperature",
-    "private",
-}
 
 
-class OptionsError(ValueError):
-    """An option is malformed or cannot be honoured; the message names it."""
+# "models" is the JSON spelling of several models (a list), beside model="a,b".
+KNOWN = {*UPLOAD_OPTION_NAMES, "models"}
 
 
 @dataclass

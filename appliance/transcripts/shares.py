@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance.core.clock import new_id, now
+from appliance.transcripts.document import Segment, Transcript
 
 _hasher = PasswordHasher()
 MAX_FAILURES = 5
@@ -23,7 +25,6 @@ LOCK_MINUTES = 15
 SHAREABLE_FORMATS = ("txt", "srt", "vtt", "md", "docx", "pdf")
 # Never the file name: it often says what a recording is about ("layoffs-call.m4a"). The title only
 # where its owner gave one.
-PUBLIC_FIELDS = ("language", "duration", "created_at", "segments", "speakers", "text")
 
 
 class ShareError(ValueError):
@@ -244,14 +245,30 @@ def granted(secret: bytes, link_id: str, value: str | None) -> bool:
     )
 
 
-def public_document(doc: dict[str, Any], link: Link) -> dict[str, Any]:
-    """Only what the link shows: the transcript's content, never ids, owners, options or timings."""
-    shown = {k: doc[k] for k in PUBLIC_FIELDS if k in doc}
-    given = doc.get("title")
-    shown["title"] = given if given and given != doc.get("filename") else None
-    if not link.include_speakers:
-        shown["speakers"] = []
-        shown["segments"] = [
-            {**s, "speaker": None, "words": [{**w, "speaker": None} for w in s["words"]]} for s in doc["segments"]
-        ]
-    return shown
+def public_document(doc: Transcript, link: Link) -> Transcript:
+    """Only what the link shows: the words, their timing, the notes, and the title only when a person gave
+    one (the default title is the file name). No ids, owners, file name, options or timings: those fields
+    are blank in the public copy, so the page and every export format stay in the one document shape."""
+    segments = [
+        Segment(
+            id=s.id,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            note=s.note,
+            speaker=s.speaker if link.include_speakers else None,
+            words=[msgspec.structs.replace(w, speaker=w.speaker if link.include_speakers else None) for w in s.words],
+        )
+        for s in doc.segments
+    ]
+    return Transcript(
+        id="",
+        title=doc.title if doc.title and doc.title != doc.filename else None,
+        language=doc.language,
+        duration=doc.duration,
+        created_at=doc.created_at,
+        text=doc.text,
+        note=doc.note,
+        speakers=doc.speakers if link.include_speakers else [],
+        segments=segments,
+    )

@@ -11,7 +11,8 @@ from appliance.core.clock import new_id, now
 from appliance.core.db import checkpoint, like_pattern, transaction
 from appliance.transcription import jobs
 from appliance.transcription.asr import AsrResult
-from appliance.transcription.diarization.merge import Speaker
+from appliance.transcription.diarization.merge import Speaker as FoundSpeaker
+from appliance.transcripts.document import Segment, Speaker, Transcript, Word
 
 
 def store(
@@ -24,7 +25,7 @@ def store(
     model: str,
     options: dict[str, Any],
     timings: dict[str, float],
-    speakers: list[Speaker] | None = None,
+    speakers: list[FoundSpeaker] | None = None,
     diarization: dict[str, Any] | None = None,
     user_id: str | None = None,
     workspace_id: str | None = None,
@@ -107,61 +108,64 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Any] | None:
+def get(db: sqlite_utils.Database, transcript_id: str) -> Transcript | None:
     """The transcript document: the API's answer, the CLI's JSON output and the JSON export."""
     rows = list(db.query("SELECT * FROM transcripts WHERE id = ?", [transcript_id]))
     if not rows:
         return None
     row = rows[0]
-    segments: list[dict[str, Any]] = []
-    by_id: dict[int, dict[str, Any]] = {}
+    segments: list[Segment] = []
+    by_id: dict[int, Segment] = {}
     for seg in db.query(
-        "SELECT id, start, end, text, speaker, note FROM segments WHERE transcript_id = ? ORDER BY position", [transcript_id]
+        "SELECT id, start, end, text, speaker, note, avg_logprob, no_speech_prob FROM segments WHERE transcript_id = ? "
+        "ORDER BY position",
+        [transcript_id],
     ):
-        doc = {
-            "id": len(segments),
-            "sid": seg["id"],
-            "start": seg["start"],
-            "end": seg["end"],
-            "text": seg["text"],
-            "speaker": seg["speaker"],
-            "note": seg["note"],
-            "words": [],
-        }
-        by_id[seg["id"]] = doc
-        segments.append(doc)
+        segment = Segment(
+            id=len(segments),
+            sid=seg["id"],
+            start=seg["start"],
+            end=seg["end"],
+            text=seg["text"],
+            speaker=seg["speaker"],
+            note=seg["note"] or "",
+            avg_logprob=seg["avg_logprob"],
+            no_speech_prob=seg["no_speech_prob"],
+        )
+        by_id[seg["id"]] = segment
+        segments.append(segment)
     for word in db.query(
         "SELECT w.segment_id, w.start, w.end, w.word, w.probability, w.speaker, w.edited, w.estimated FROM words w "
         "JOIN segments s ON s.id = w.segment_id WHERE s.transcript_id = ? ORDER BY s.position, w.position",
         [transcript_id],
     ):
-        by_id[word["segment_id"]]["words"].append(
-            {
-                "start": word["start"],
-                "end": word["end"],
-                "word": word["word"],
-                "probability": word["probability"],
-                "speaker": word["speaker"],
-                "edited": bool(word["edited"]),
-                "estimated": bool(word["estimated"]),
-            }
+        by_id[word["segment_id"]].words.append(
+            Word(
+                start=word["start"],
+                end=word["end"],
+                word=word["word"],
+                probability=word["probability"],
+                speaker=word["speaker"],
+                edited=bool(word["edited"]),
+                estimated=bool(word["estimated"]),
+            )
         )
     speakers = [
-        {"id": r["key"], "label": r["label"], "display_name": r["display_name"]}
+        Speaker(id=r["key"], label=r["label"], display_name=r["display_name"])
         for r in db.query(
             "SELECT key, label, display_name FROM speakers WHERE transcript_id = ? ORDER BY position", [transcript_id]
         )
     ]
-    return {
+    return Transcript(
         **_summary(row),
-        "text": row["text"],
-        "note": row["note"],
-        "options": json.loads(row["options"]),
-        "timings": json.loads(row["timings"]),
-        "diarization": json.loads(row["diarization"]) if row["diarization"] else None,
-        "speakers": speakers,
-        "segments": segments,
-    }
+        text=row["text"],
+        note=row["note"] or "",
+        options=json.loads(row["options"]),
+        timings=json.loads(row["timings"]),
+        diarization=json.loads(row["diarization"]) if row["diarization"] else None,
+        speakers=speakers,
+        segments=segments,
+    )
 
 
 def list_page(db: sqlite_utils.Database, *, limit: int, offset: int, workspace_ids: list[str] | None = None) -> dict[str, Any]:

@@ -17,18 +17,19 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.accounts import audit, authz
+from appliance.app.intake import Recording
 from appliance.core.db import checkpoint
-from appliance.licensing.store import LicenseBlocked
-from appliance.private import sealing
-from appliance.transcription import admission, audio, jobs
-from appliance.transcription.options import KNOWN, OptionsError, merge_json, parse
+from appliance.transcription import jobs
+from appliance.transcription.options import KNOWN, OptionsError, merge_json
 from appliance.transcripts import exports
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.document import Transcript
 from appliance.transcripts.exports.document_formats import FontsMissing
 from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
+from appliance.web.deps import attachment, services_of, visible_transcript
+from appliance.web.errors import DOMAIN_ERRORS, as_http
 from appliance.web.offload import off_loop
-from appliance.web.services import Services
 
 EVENT_WAIT_SECONDS = 1.0
 OPTION_FIELDS = tuple(sorted(KNOWN))
@@ -63,12 +64,8 @@ class UploadOperation(Operation):
         )
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
-
-
 def _job_or_404(request: Request, job_id: str, *, change: bool = False) -> dict[str, Any]:
-    db = _services(request).databases.get()
+    db = services_of(request).databases.get()
     row = jobs.get(db, job_id)
     if row is None:
         raise NotFoundException(detail=f"No job with id {job_id!r}.")
@@ -110,103 +107,33 @@ FieldMapper = Callable[[Request, dict[str, str]], tuple[dict[str, Any], str | No
 
 
 async def submit_upload(request: Request, field_mapper: FieldMapper) -> dict[str, Any]:
-    """Authorise, check licence and quotas, stream the upload into RAM, check options, queue the job.
+    """Shared by this API and the OpenAI-compatible one; `field_mapper` turns the form into options.
 
-    Shared by this API and the OpenAI-compatible one; `field_mapper` turns the form into options. The
-    body is read on the event loop as it arrives; every database step runs in a thread (`in_thread`),
-    holding a connection only for that step, never for the length of the upload.
+    The use case (appliance/app/intake.py) reserves a slot before a byte is read, then checks and queues;
+    this handler's part is reading the body into memory as it arrives (on the event loop) and HTTP.
     """
-    services = _services(request)
-    settings = services.settings
+    services = services_of(request)
+    uploads = services.uploads
+    if uploads is None:
+        raise RuntimeError("the upload intake is made with the app (create_app)")
     principal = principal_of(request)
+    hint = request.query_params.get("workspace_id")
+    retry_after = services.settings.server.retry_after_seconds
     try:
-        slot = await services.databases.in_thread(_admit_upload, request, services, principal)
-    except admission.Refused as exc:
-        raise HTTPException(
-            status_code=exc.status, detail=str(exc), headers={"Retry-After": str(settings.server.retry_after_seconds)}
-        ) from None
-    try:
-        row = await _receive_and_queue(request, services, principal, field_mapper, slot)
-    finally:
-        slot.release()  # a slot that became a job row is released already; this gives back any other
-    services.worker.notify()
-    return row
-
-
-def _admit_upload(db: Any, request: Request, services: Services, principal: authz.Principal) -> admission.Slot:
-    authz.target_workspace(db, principal, request.query_params.get("workspace_id"))
-    # The licence may pause new work (never reading or exporting): checked before any byte is read.
-    services.licenses.require_new_jobs()
-    # A slot (per user, per key, queue) is taken before a byte is read, atomically, and handed to the
-    # job row when it is written (appliance/transcription/admission.py).
-    if services.gate is None:
-        raise RuntimeError("the job gate is made with the app (create_app)")
-    return services.gate.reserve(db, principal.user.id, principal.key_id)
-
-
-async def _receive_and_queue(
-    request: Request,
-    services: Services,
-    principal: authz.Principal,
-    field_mapper: FieldMapper,
-    slot: admission.Slot,
-) -> dict[str, Any]:
-    settings = services.settings
-    received = await intake.read(request, services.vault, settings.server.retry_after_seconds)
-    job_id: str | None = None
-    try:
-        raw, form_workspace = field_mapper(request, received.fields)
-        options = parse(raw, settings, services.registry, services.engines)
-        # A quick look now turns "not audio at all" into a 415 instead of a failed job later.
+        slot = await uploads.reserve(principal, hint)
         try:
-            await asyncio.to_thread(audio.probe, received.upload.data(), settings.server.max_audio_seconds)
-        except audio.TooLong as exc:
-            raise HTTPException(status_code=413, detail=str(exc)) from None
-        except audio.AudioError as exc:
-            raise HTTPException(status_code=415, detail=str(exc)) from None
-        stored = options.stored()
-        # A private job's prompt and vocabulary are as confidential as its words: they never reach the
-        # job row (nor the WAL, nor a failed job's record, nor a workspace viewer); the worker gets them
-        # from memory, beside the audio.
-        secrets = {k: stored.pop(k) for k in sealing.SECRET_OPTIONS if k in stored} if options.private else {}
-
-        def queue(db: Any) -> dict[str, Any]:
-            workspace_id = authz.target_workspace(db, principal, form_workspace or request.query_params.get("workspace_id"))
-            sealing.require_enrolled(db, principal.user.id, options.private)  # a private job needs a key to seal to
-            if options.diarization is not None:
-                services.licenses.require_new_jobs("diarization")
-            request_row = jobs.JobRequest(
-                filename=received.filename[:255],
-                size_bytes=received.upload.size,
-                content_type=received.content_type,
-                models=[m.name for m in options.models],
-                options=stored,
-                priority=options.priority,
-                user_id=principal.user.id,
-                workspace_id=workspace_id,
-                api_key_id=principal.key_id,
-            )
-            return slot.admit(lambda: jobs.create(db, request_row))
-
-        row = await services.databases.in_thread(queue)
-        job_id = row["id"]
-        services.vault.put(job_id, received.upload, secrets)
-    except OptionsError as exc:
-        received.upload.discard()
-        raise HTTPException(status_code=400, detail=str(exc)) from None
-    except (authz.NotVisible, authz.Forbidden, LicenseBlocked):
-        received.upload.discard()
-        raise
-    except BaseException:
-        received.upload.discard()
-        if job_id is not None:
-            services.vault.release(job_id)
-            failed = job_id
-            await services.databases.in_thread(
-                lambda db: jobs.finish(db, failed, "failed", error="The upload could not be queued.")
-            )
-        raise
-    return row
+            received = await intake.read(request, services.vault, retry_after)
+            try:
+                raw, form_workspace = field_mapper(request, received.fields)
+            except BaseException:
+                received.upload.discard()
+                raise
+            recording = Recording(received.upload, received.filename, received.content_type)
+            return await uploads.submit(slot, principal, recording, raw, form_workspace or hint)
+        finally:
+            slot.release()
+    except DOMAIN_ERRORS as exc:
+        raise as_http(exc, retry_after) from None
 
 
 @get("/api/v1/jobs/{job_id:str}", summary="A job's state, progress and result ids", tags=["transcription"])
@@ -217,7 +144,7 @@ def get_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
 
 @get("/api/v1/jobs/{job_id:str}/events", summary="Server-sent progress events until the job ends", tags=["transcription"])
 async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent:
-    services = _services(request)
+    services = services_of(request)
     await services.databases.in_thread(lambda _db: _job_or_404(request, job_id))
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
@@ -250,7 +177,7 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
 )
 @off_loop
 def cancel_job(request: Request, job_id: FromPath[str]) -> schemas.Job:
-    services = _services(request)
+    services = services_of(request)
     before = _job_or_404(request, job_id, change=True)
     if before["state"] in ("done", "failed", "cancelled"):
         # Nothing to cancel: the owner wants the record gone. A done job's record stays while any of its
@@ -274,7 +201,7 @@ def list_transcripts(
     offset: int = Parameter(default=0, ge=0, le=1_000_000_000),
     workspace_id: FromQuery[str | None] = None,
 ) -> schemas.TranscriptPage:
-    db = _services(request).databases.get()
+    db = services_of(request).databases.get()
     visible = authz.visible_workspace_ids(db, principal_of(request))
     if workspace_id is not None:
         visible = [w for w in visible if w == workspace_id]
@@ -282,23 +209,9 @@ def list_transcripts(
     return msgspec.convert(page, schemas.TranscriptPage)
 
 
-def visible_transcript(request: Request, transcript_id: str, *, change: bool = False) -> dict[str, Any]:
-    """The transcript's ownership row. 404 unless the caller may see the transcript (its existence is
-    not revealed); 403 if they may see it but not change it."""
-    db = _services(request).databases.get()
-    row = transcripts.row(db, transcript_id)
-    try:
-        if row is None:
-            raise authz.NotVisible()
-        (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
-    except authz.NotVisible:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
-    return row
-
-
-def _transcript_or_404(request: Request, transcript_id: str) -> dict[str, Any]:
+def _transcript_or_404(request: Request, transcript_id: str) -> Transcript:
     visible_transcript(request, transcript_id)
-    doc = transcripts.get(_services(request).databases.get(), transcript_id)
+    doc = transcripts.get(services_of(request).databases.get(), transcript_id)
     if doc is None:
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     return doc
@@ -310,10 +223,10 @@ PRIVATE_EXPORT = (
 )
 
 
-def _exportable(doc: dict[str, Any]) -> dict[str, Any]:
+def _exportable(doc: Transcript) -> Transcript:
     """An export of a private transcript would be an empty file that looks complete: refuse instead."""
-    if doc["private"]:
-        raise HTTPException(status_code=409, detail=PRIVATE_EXPORT.format(id=doc["id"]))
+    if doc.private:
+        raise HTTPException(status_code=409, detail=PRIVATE_EXPORT.format(id=doc.id))
     return doc
 
 
@@ -323,8 +236,8 @@ def _exportable(doc: dict[str, Any]) -> dict[str, Any]:
     tags=["transcripts"],
 )
 @off_loop
-def get_transcript(request: Request, transcript_id: FromPath[str]) -> schemas.Transcript:
-    return msgspec.convert(_transcript_or_404(request, transcript_id), schemas.Transcript)
+def get_transcript(request: Request, transcript_id: FromPath[str]) -> Transcript:
+    return _transcript_or_404(request, transcript_id)
 
 
 @get(
@@ -350,7 +263,7 @@ def export_transcript(
     return Response(
         export.content,
         media_type=export.media_type,
-        headers={"Content-Disposition": _attachment(f"{exports.safe_stem(doc)}.{format}")},
+        headers={"Content-Disposition": attachment(f"{exports.safe_stem(doc)}.{format}")},
     )
 
 
@@ -360,14 +273,6 @@ def _export_options(request: Request) -> exports.ExportOptions:
         return exports.ExportOptions.parse(raw)
     except exports.OptionsError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
-
-
-def _attachment(name: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    from urllib.parse import quote
-
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
 class BulkExport(msgspec.Struct):
@@ -404,7 +309,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
         raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
     formats = list(dict.fromkeys(data.formats))
     ids = list(dict.fromkeys(data.ids))
-    docs = await _services(request).databases.in_thread(
+    docs = await services_of(request).databases.in_thread(
         lambda _db: [_exportable(_transcript_or_404(request, transcript_id)) for transcript_id in ids]
     )
     if not _bulk_exports.acquire(blocking=False):
@@ -424,13 +329,13 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     finally:
         watcher.cancel()
         _bulk_exports.release()
-    await _services(request).databases.in_thread(
+    await services_of(request).databases.in_thread(
         audit.record,
         "transcripts.exported",
         actor=principal_of(request).user.email,
         detail={"count": len(docs), "formats": formats},
     )
-    return Response(content, media_type="application/zip", headers={"Content-Disposition": _attachment("transcripts.zip")})
+    return Response(content, media_type="application/zip", headers={"Content-Disposition": attachment("transcripts.zip")})
 
 
 @delete(
@@ -443,7 +348,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
 @off_loop
 def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     visible_transcript(request, transcript_id, change=True)
-    services = _services(request)
+    services = services_of(request)
     if not transcripts.delete(services.databases.get(), transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     principal = principal_of(request)
@@ -453,7 +358,7 @@ def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
 @get("/api/v1/models", summary="Models this appliance can run", tags=["models"])
 @off_loop
 def list_models(request: Request) -> schemas.ModelList:
-    services = _services(request)
+    services = services_of(request)
     models, problems = services.registry.scan()
     default = services.settings.models.default_model
     engines = services.engines.status()
@@ -476,13 +381,13 @@ def list_models(request: Request) -> schemas.ModelList:
 )
 @off_loop
 def metrics(request: Request) -> Response[bytes]:
-    return Response(_services(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(services_of(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @get("/healthz", summary="Liveness and queue state", tags=["health"], opt={"public": True})
 @off_loop
 def healthz(request: Request) -> Response[schemas.Health]:
-    services = _services(request)
+    services = services_of(request)
     alive = services.worker.alive()
     health = schemas.Health(
         status="ok" if alive else "degraded",

@@ -13,8 +13,8 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from appliance.accounts import audit, authz
 from appliance.transcripts import editing, search
 from appliance.transcripts import store as transcripts
-from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
 

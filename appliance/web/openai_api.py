@@ -17,8 +17,10 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.transcription import jobs
 from appliance.transcription.options import OptionsError
+from appliance.transcription.upload_options import UPLOAD_OPTION_NAMES
 from appliance.transcripts import exports
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.document import Transcript
 from appliance.transcripts.exports.model import speaker_names
 from appliance.web.api import submit_upload
 from appliance.web.auth import principal_of
@@ -58,6 +60,14 @@ LANGUAGE_NAMES = {
 }
 
 
+# Every upload option but those OpenAI's API names itself (and the task, which is the endpoint's).
+EXTRA_OPTIONS = tuple(n for n in UPLOAD_OPTION_NAMES if n not in {"model", "language", "initial_prompt", "temperature", "task"})
+
+
+def _bool_field(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _openai_fields(task: str) -> Any:
     def mapper(request: Request[Any, Any, Any], form: dict[str, str]) -> tuple[dict[str, Any], str | None]:
         model = (form.get("model") or "").strip()
@@ -82,6 +92,14 @@ def _openai_fields(task: str) -> Any:
             raw["temperature"] = form["temperature"]
         if fmt == "diarized_json" or model.endswith("diarize"):
             raw["diarize"] = True
+        # Sotto's own options ride along as extra form fields (`extra_body` in OpenAI's SDKs), by the
+        # names every other door uses; OpenAI's own names (model, language, prompt, temperature) win.
+        raw.update({k: form[k] for k in EXTRA_OPTIONS if form.get(k)})
+        if _bool_field(raw.get("private")):
+            raise OptionsError(
+                "private=true is not offered here: a private transcript is sealed to your key and opens only "
+                "in your browser, so this API could not return its text. Use POST /api/v1/transcriptions."
+            )
         request.state.openai = {
             "format": fmt,
             "granularities": granularities,
@@ -93,7 +111,7 @@ def _openai_fields(task: str) -> Any:
     return mapper
 
 
-async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
+async def _finished(request: Request[Any, Any, Any], job_id: str) -> Transcript:
     services = request.app.state.services
     while True:
         row = await services.databases.in_thread(jobs.get, job_id)
@@ -110,75 +128,77 @@ async def _finished(request: Request[Any, Any, Any], job_id: str) -> dict[str, A
     return doc
 
 
-async def _forget(request: Request[Any, Any, Any], doc: dict[str, Any]) -> None:
+async def _forget(request: Request[Any, Any, Any], doc: Transcript) -> None:
     if not request.state.openai["store"]:
-        await request.app.state.services.databases.in_thread(transcripts.delete, doc["id"])
+        await request.app.state.services.databases.in_thread(transcripts.delete, doc.id)
 
 
 SCORE_FIELDS = ("seek", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
 
 
-def _verbose(doc: dict[str, Any], task: str, granularities: set[str], scores: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _verbose(doc: Transcript, task: str, granularities: set[str], scores: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """OpenAI's verbose_json. Each segment's scores are the decoder's own (clients drop hallucinated
     segments by them); a figure that is not known (a segment split at a speaker change keeps its
     parent's, one made by editing has none) is left out rather than invented."""
     body: dict[str, Any] = {
         "task": task,
-        "language": LANGUAGE_NAMES.get(doc["language"] or "", doc["language"] or ""),
-        "duration": doc["duration"],
-        "text": doc["text"],
+        "language": LANGUAGE_NAMES.get(doc.language or "", doc.language or ""),
+        "duration": doc.duration,
+        "text": doc.text,
     }
     if not granularities or "segment" in granularities:
         body["segments"] = [
             {
-                "id": s["id"],
-                "start": s["start"],
-                "end": s["end"],
-                "text": " " + s["text"],
-                **{k: v for k, v in scores.get(s["sid"], {}).items() if k in SCORE_FIELDS and v is not None},
+                "id": s.id,
+                "start": s.start,
+                "end": s.end,
+                "text": " " + s.text,
+                **{
+                    k: v
+                    for k, v in (scores.get(s.sid, {}) if s.sid is not None else {}).items()
+                    if k in SCORE_FIELDS and v is not None
+                },
             }
-            for s in doc["segments"]
+            for s in doc.segments
         ]
     if "word" in granularities:
-        body["words"] = [
-            {"word": w["word"].strip(), "start": w["start"], "end": w["end"]} for s in doc["segments"] for w in s["words"]
-        ]
+        body["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for s in doc.segments for w in s.words]
     return body
 
 
-def _diarized(doc: dict[str, Any]) -> dict[str, Any]:
+def _diarized(doc: Transcript) -> dict[str, Any]:
     names = speaker_names(doc)
     letters = {key: chr(ord("A") + i) if i < 26 else key for i, key in enumerate(names)}
     return {
         "task": "transcribe",
-        "duration": doc["duration"],
-        "text": doc["text"],
+        "duration": doc.duration,
+        "text": doc.text,
         "segments": [
             {
-                "id": f"seg_{s['id']}",
+                "id": f"seg_{s.id}",
                 "type": "transcript.text.segment",
-                "start": s["start"],
-                "end": s["end"],
-                "text": s["text"],
-                "speaker": letters.get(s.get("speaker") or "", "A"),
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "speaker": letters.get(s.speaker or "", "A"),
             }
-            for s in doc["segments"]
+            for s in doc.segments
         ],
-        "usage": {"type": "duration", "seconds": doc["duration"]},
+        "usage": {"type": "duration", "seconds": doc.duration},
     }
 
 
 def _respond(
-    doc: dict[str, Any], fmt: str, task: str, granularities: set[str], scores: dict[int, dict[str, Any]] | None = None
+    doc: Transcript, fmt: str, task: str, granularities: set[str], scores: dict[int, dict[str, Any]] | None = None
 ) -> Response[Any]:
     if fmt == "json":
-        return Response({"text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}})
+        return Response({"text": doc.text, "usage": {"type": "duration", "seconds": doc.duration}})
     if fmt == "verbose_json":
         return Response(_verbose(doc, task, granularities, scores or {}))
     if fmt == "diarized_json":
         return Response(_diarized(doc))
     if fmt == "text":
-        return Response(doc["text"] + "\n", media_type="text/plain; charset=utf-8")
+        return Response(doc.text + "\n", media_type="text/plain; charset=utf-8")
     export = exports.render(doc, fmt, exports.ExportOptions(speakers=False))
     return Response(export.content, media_type=export.media_type)
 
@@ -211,11 +231,9 @@ async def _stream(request: Request[Any, Any, Any], job_id: str) -> AsyncIterator
         except HTTPException as exc:
             yield _event({"type": "error", "error": {"message": exc.detail, "type": "invalid_request_error", "code": None}})
             return
-        if doc["text"].startswith(sent) and len(doc["text"]) > len(sent):  # segments decoded before we watched
-            yield _event({"type": "transcript.text.delta", "delta": doc["text"][len(sent) :]})
-        yield _event(
-            {"type": "transcript.text.done", "text": doc["text"], "usage": {"type": "duration", "seconds": doc["duration"]}}
-        )
+        if doc.text.startswith(sent) and len(doc.text) > len(sent):  # segments decoded before we watched
+            yield _event({"type": "transcript.text.delta", "delta": doc.text[len(sent) :]})
+        yield _event({"type": "transcript.text.done", "text": doc.text, "usage": {"type": "duration", "seconds": doc.duration}})
         await _forget(request, doc)
     finally:
         services.partials.forget(job_id)
@@ -229,7 +247,7 @@ async def _handle(request: Request[Any, Any, Any], task: str) -> Response[Any] |
         return ServerSentEvent(_stream(request, row["id"]))
     doc = await _finished(request, row["id"])
     scores = (
-        await request.app.state.services.databases.in_thread(transcripts.segment_scores, doc["id"])
+        await request.app.state.services.databases.in_thread(transcripts.segment_scores, doc.id)
         if settings["format"] == "verbose_json"
         else {}
     )

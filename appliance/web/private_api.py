@@ -21,8 +21,8 @@ from appliance.private import convert as private_convert
 from appliance.private import crypto as private_crypto
 from appliance.private import grants as private_grants
 from appliance.private import keys as private_keys
-from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
 NO_STORE = {"Cache-Control": "no-store"}  # key material and ciphertext: never in a browser or proxy cache

@@ -1,4 +1,5 @@
-"""Response shapes for the JSON API; Litestar turns them into the OpenAPI document."""
+"""Response shapes for the JSON API; Litestar turns them into the OpenAPI document. The transcript
+itself is the one typed document of appliance.transcripts.document, re-exported here."""
 
 from __future__ import annotations
 
@@ -6,61 +7,9 @@ from typing import Any
 
 import msgspec
 
+from appliance.transcripts.document import Segment, Speaker, Transcript, TranscriptSummary, Word
 
-class Word(msgspec.Struct):
-    start: float
-    end: float
-    word: str
-    probability: float | None
-    speaker: str | None = None
-    edited: bool = False  # changed by a person; its time may be estimated
-    estimated: bool = False  # its time was shared out from its neighbours, not recognised
-
-
-class Segment(msgspec.Struct):
-    id: int
-    start: float
-    end: float
-    text: str
-    words: list[Word]
-    speaker: str | None = None
-    sid: int | None = None  # stable across edits (id is the position)
-    note: str = ""
-
-
-class Speaker(msgspec.Struct):
-    id: str
-    label: str
-    display_name: str | None
-
-
-class TranscriptSummary(msgspec.Struct):
-    id: str
-    job_id: str | None
-    filename: str
-    size_bytes: int
-    model: str
-    task: str
-    language: str | None
-    language_probability: float | None
-    duration: float
-    created_at: str
-    updated_at: str
-    workspace_id: str | None = None
-    created_by: str | None = None
-    title: str | None = None
-    revision: int = 1
-    private: bool = False
-
-
-class Transcript(TranscriptSummary, kw_only=True):
-    text: str
-    options: dict[str, Any]
-    note: str = ""
-    timings: dict[str, float]
-    diarization: dict[str, Any] | None
-    speakers: list[Speaker]
-    segments: list[Segment]
+__all__ = ["Segment", "Speaker", "Transcript", "TranscriptSummary", "Word"]
 
 
 class TranscriptPage(msgspec.Struct):

@@ -16,8 +16,8 @@ from appliance.private import crypto as private_crypto
 from appliance.private import keys as private_keys
 from appliance.private import sealed_shares
 from appliance.transcripts import shares
-from appliance.web.api import visible_transcript
 from appliance.web.auth import principal_of
+from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 from appliance.web.private_api import NO_STORE
 from appliance.web.share_api import allow_public_links

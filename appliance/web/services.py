@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.intake import UploadIntake
 from appliance.app.worker import Worker
 from appliance.core import migrations
 from appliance.core.config import Settings
@@ -47,6 +48,7 @@ class Services:
     # Failed password guesses (sign-in, setup code, share passwords) per client address.
     address_limiter: RateLimiter | None = None
     gate: admission.JobGate | None = None  # jobs in flight per user and key, and the queue cap
+    uploads: UploadIntake | None = None  # the upload use case (appliance/app/intake.py), made with the gate
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -140,6 +142,9 @@ def build(
     licenses = licenses or license_store.for_settings(
         settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
     )
+    gate = admission.JobGate(
+        admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
+    )
     return Services(
         settings,
         databases,
@@ -155,9 +160,8 @@ def build(
         partials,
         devices,
         RateLimiter(settings.security.address_attempts_per_minute),
-        admission.JobGate(
-            admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
-        ),
+        gate,
+        uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
         request_log=RequestLogWriter(databases),
     )
 

@@ -17,8 +17,8 @@ from appliance.private import keys as private_keys
 from appliance.transcripts import exports, shares
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.exports.model import stamp, turns
-from appliance.web.api import _attachment, visible_transcript
 from appliance.web.auth import failed_attempt, principal_of
+from appliance.web.deps import attachment, visible_transcript
 from appliance.web.offload import off_loop
 
 
@@ -241,7 +241,7 @@ def share_export(
     return Response(
         export.content,
         media_type=export.media_type,
-        headers={"Content-Disposition": _attachment(f"{exports.safe_stem(shown)}.{format}")},
+        headers={"Content-Disposition": attachment(f"{exports.safe_stem(shown)}.{format}")},
     )
 
 

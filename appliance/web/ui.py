@@ -25,7 +25,8 @@ from appliance.private import keys as private_keys
 from appliance.transcription import asr, jobs
 from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
-from appliance.web.api import visible_transcript
+from appliance.transcripts.document import Transcript
+from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
 PAGE = {"public": True, "page": True}
@@ -190,8 +191,8 @@ def _transcript_context(request: Request[Any, Any, Any], principal: Principal, t
         editable = True
     except (authz.Forbidden, authz.NotVisible):
         editable = False
-    names = {s["id"]: (s["display_name"] or s["label"]) for s in doc["speakers"]}
-    colours = {s["id"]: i % 12 for i, s in enumerate(doc["speakers"])}
+    names = doc.speaker_names()
+    colours = {s.id: i % 12 for i, s in enumerate(doc.speakers)}
     return {"doc": doc, "names": names, "colours": colours, "editable": editable}
 
 
@@ -202,16 +203,16 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
     if principal is None:
         return _login(request)
     context = _transcript_context(request, principal, transcript_id)
-    doc = context["doc"]
+    doc: Transcript = context["doc"]
     db = request.app.state.services.databases.get()
-    if doc["private"]:
+    if doc.private:
         # No text on the server: the chrome, and the metadata the page's module needs to open the envelope.
         model = {
-            "id": doc["id"],
-            "revision": doc["revision"],
-            "title": doc["title"],
-            "duration": doc["duration"],
-            "editable": context["editable"] and doc["created_by"] == principal.user.id,
+            "id": doc.id,
+            "revision": doc.revision,
+            "title": doc.title,
+            "duration": doc.duration,
+            "editable": context["editable"] and doc.created_by == principal.user.id,
             "private": True,
         }
         return _no_store(
@@ -225,36 +226,36 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
                 **{**context, "editable": model["editable"]},
             )
         )
-    can_convert = context["editable"] and doc["created_by"] == principal.user.id and private_keys.enrolled(db, principal.user.id)
+    can_convert = context["editable"] and doc.created_by == principal.user.id and private_keys.enrolled(db, principal.user.id)
     # The editor's model: times in whole milliseconds (decimal seconds cause rounding bugs in the page).
     model = {
-        "id": doc["id"],
-        "revision": doc["revision"],
-        "title": doc["title"],
-        "note": doc["note"],
-        "duration": doc["duration"],
+        "id": doc.id,
+        "revision": doc.revision,
+        "title": doc.title,
+        "note": doc.note,
+        "duration": doc.duration,
         "editable": context["editable"],
-        "speakers": [{"id": s["id"], "name": s["display_name"] or s["label"], "label": s["label"]} for s in doc["speakers"]],
+        "speakers": [{"id": s.id, "name": s.name, "label": s.label} for s in doc.speakers],
         "segments": [
             {
-                "sid": s["sid"],
-                "speaker": s["speaker"],
-                "s": round(s["start"] * 1000),
-                "e": round(s["end"] * 1000),
-                "note": s["note"],
+                "sid": s.sid,
+                "speaker": s.speaker,
+                "s": round(s.start * 1000),
+                "e": round(s.end * 1000),
+                "note": s.note,
                 "words": [
                     {
-                        "t": w["word"].strip(),
-                        "s": round(w["start"] * 1000),
-                        "e": round(w["end"] * 1000),
-                        "c": w["probability"],
-                        "edited": w["edited"],
-                        "est": w["estimated"],
+                        "t": w.word.strip(),
+                        "s": round(w.start * 1000),
+                        "e": round(w.end * 1000),
+                        "c": w.probability,
+                        "edited": w.edited,
+                        "est": w.estimated,
                     }
-                    for w in s["words"]
+                    for w in s.words
                 ],
             }
-            for s in doc["segments"]
+            for s in doc.segments
         ],
     }
     return _page(
@@ -332,9 +333,9 @@ def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Temp
             docs.append(doc)
     if not docs:
         raise NotFoundException(detail="This job has no transcripts to compare.")
-    base = docs[0]["text"].split()
+    base = docs[0].text.split()
     columns = [
-        {"doc": d, "diff": word_diff(base, d["text"].split()) if i else [("same", w) for w in base]} for i, d in enumerate(docs)
+        {"doc": d, "diff": word_diff(base, d.text.split()) if i else [("same", w) for w in base]} for i, d in enumerate(docs)
     ]
     return _page(request, "compare.html", principal, job_id=job_id, columns=columns)
 

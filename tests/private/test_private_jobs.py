@@ -167,7 +167,7 @@ def test_private_job_from_the_python_client(
     with SottoClient(server.url, key) as client:
         job = client.upload(path, private=True)
         done = client.wait(job["job_id"])
-        assert client.transcript(done["transcript_id"])["text"] == ""
+        assert client.transcript(done["transcript_id"]).text == ""
     assert "marseille" in _open(http, uid, done["transcript_id"])["text"].lower()
 
 

@@ -14,6 +14,7 @@ from appliance.transcription.asr import AsrResult, Segment, Word
 from appliance.transcription.diarization.merge import Speaker
 from appliance.transcripts import editing
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.document import Transcript
 
 
 def _result() -> AsrResult:
@@ -48,11 +49,13 @@ def stored(tmp_path: Path) -> tuple[sqlite_utils.Database, str]:
 
 
 def _sids(db: sqlite_utils.Database, tid: str) -> list[int]:
-    return [s["sid"] for s in transcripts.get(db, tid)["segments"]]  # type: ignore[index]
+    doc = transcripts.get(db, tid)
+    assert doc is not None
+    return [s.sid for s in doc.segments if s.sid is not None]
 
 
-def _words(doc: dict[str, Any], i: int) -> list[str]:
-    return [w["word"].strip() for w in doc["segments"][i]["words"]]
+def _words(doc: Transcript, i: int) -> list[str]:
+    return [w.word.strip() for w in doc.segments[i].words]
 
 
 def test_a_word_edit_updates_words_text_and_revision(stored: tuple[sqlite_utils.Database, str]) -> None:
@@ -66,10 +69,10 @@ def test_a_word_edit_updates_words_text_and_revision(stored: tuple[sqlite_utils.
     result = editing.apply(db, tid, base_revision=1, ops=[{"op": "segment", "sid": sid, "words": words}], user_id=None)
     assert result["revision"] == 2
     doc = transcripts.get(db, tid)
-    assert doc is not None and doc["revision"] == 2
-    assert _words(doc, 0) == ["hello", "dear", "friend"] and doc["segments"][0]["text"].strip() == "hello dear friend"
-    assert doc["segments"][0]["words"][1]["edited"] is True and doc["segments"][0]["words"][0]["edited"] is False
-    assert doc["text"].startswith("hello dear friend how are you")
+    assert doc is not None and doc.revision == 2
+    assert _words(doc, 0) == ["hello", "dear", "friend"] and doc.segments[0].text.strip() == "hello dear friend"
+    assert doc.segments[0].words[1].edited is True and doc.segments[0].words[0].edited is False
+    assert doc.text.startswith("hello dear friend how are you")
     # The search index follows the edit: the new word is found, the old one is not.
     assert [r["rowid"] for r in db.query("SELECT rowid FROM segments_fts WHERE segments_fts MATCH 'dear'")] == [sid]
     assert not list(db.query("SELECT rowid FROM segments_fts WHERE segments_fts MATCH 'there'"))
@@ -88,12 +91,12 @@ def test_speakers_rename_add_merge_and_reassign(stored: tuple[sqlite_utils.Datab
     )
     doc = transcripts.get(db, tid)
     assert doc is not None
-    assert {s["id"]: s["display_name"] for s in doc["speakers"]} == {"S1": "Alice", "S2": None, "S3": "Carol"}
-    assert doc["segments"][1]["speaker"] == "S3" and {w["speaker"] for w in doc["segments"][1]["words"]} == {"S3"}
+    assert {s.id: s.display_name for s in doc.speakers} == {"S1": "Alice", "S2": None, "S3": "Carol"}
+    assert doc.segments[1].speaker == "S3" and {w.speaker for w in doc.segments[1].words} == {"S3"}
     editing.apply(db, tid, base_revision=3, ops=[{"op": "merge_speakers", "from": "S3", "into": "S1"}], user_id=None)
     doc = transcripts.get(db, tid)
-    assert doc is not None and [s["speaker"] for s in doc["segments"]] == ["S1", "S1", "S1"]
-    assert [s["id"] for s in doc["speakers"]] == ["S1", "S2"]
+    assert doc is not None and [s.speaker for s in doc.segments] == ["S1", "S1", "S1"]
+    assert [s.id for s in doc.speakers] == ["S1", "S2"]
 
 
 def test_split_and_merge_keep_words_and_order(stored: tuple[sqlite_utils.Database, str]) -> None:
@@ -101,11 +104,11 @@ def test_split_and_merge_keep_words_and_order(stored: tuple[sqlite_utils.Databas
     s0, _s1, s2 = _sids(db, tid)
     editing.apply(db, tid, base_revision=1, ops=[{"op": "split", "sid": s0, "at": 1}], user_id=None)
     doc = transcripts.get(db, tid)
-    assert doc is not None and [len(s["words"]) for s in doc["segments"]] == [1, 2, 3, 2]
-    assert doc["segments"][0]["sid"] == s0 and doc["segments"][1]["start"] == 0.5
+    assert doc is not None and [len(s.words) for s in doc.segments] == [1, 2, 3, 2]
+    assert doc.segments[0].sid == s0 and doc.segments[1].start == 0.5
     editing.apply(db, tid, base_revision=2, ops=[{"op": "merge", "sid": s0}], user_id=None)
     doc = transcripts.get(db, tid)
-    assert doc is not None and _words(doc, 0) == ["hello", "there", "friend"] and len(doc["segments"]) == 3
+    assert doc is not None and _words(doc, 0) == ["hello", "there", "friend"] and len(doc.segments) == 3
     with pytest.raises(editing.EditError, match="last segment"):
         editing.apply(db, tid, base_revision=3, ops=[{"op": "merge", "sid": s2}], user_id=None)
 
@@ -125,8 +128,8 @@ def test_notes_title_and_timing(stored: tuple[sqlite_utils.Database, str]) -> No
         ],
     )
     doc = transcripts.get(db, tid)
-    assert doc is not None and doc["note"] == "Check the budget figure" and doc["title"] == "Board meeting"
-    assert doc["segments"][0]["note"] == "unclear" and (doc["segments"][0]["start"], doc["segments"][0]["end"]) == (0.1, 1.6)
+    assert doc is not None and doc.note == "Check the budget figure" and doc.title == "Board meeting"
+    assert doc.segments[0].note == "unclear" and (doc.segments[0].start, doc.segments[0].end) == (0.1, 1.6)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +186,7 @@ def test_stale_edits_rebase_on_other_segments_and_conflict_on_the_same(stored: t
         editing.apply(db, tid, base_revision=1, ops=[{"op": "segment", "sid": s0, "note": "tab B too"}], user_id=None)
     assert caught.value.current_revision == 3
     doc = transcripts.get(db, tid)
-    assert doc is not None and doc["segments"][0]["note"] == "tab A" and doc["revision"] == 3
+    assert doc is not None and doc.segments[0].note == "tab A" and doc.revision == 3
     # A structural change conflicts with anything done meanwhile; "keep mine" forces it through.
     with pytest.raises(editing.Conflict):
         editing.apply(db, tid, base_revision=2, ops=[{"op": "merge", "sid": s1}], user_id=None)

@@ -15,8 +15,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from appliance.transcripts import exports
+from appliance.transcripts.document import from_builtins
 from appliance.transcripts.exports import ExportOptions, OptionsError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
@@ -44,44 +46,51 @@ def _seg(i: int, start: float, end: float, text: str, speaker: str) -> dict:
     return {"id": i, "start": start, "end": end, "text": text, "speaker": speaker, "words": words}
 
 
-DOC = {
-    "id": "0123456789abcdef",
-    "job_id": None,
-    "filename": "board meeting – März.wav",
-    "size_bytes": 1234,
-    "model": "tiny.en",
-    "task": "transcribe",
-    "language": "en",
-    "language_probability": 0.98,
-    "duration": 3725.0,
-    "created_at": "2026-11-22T10:00:00.000Z",
-    "updated_at": "2026-11-22T10:00:00.000Z",
-    "workspace_id": "w",
-    "created_by": "u",
-    "text": "",
-    "options": {},
-    "timings": {},
-    "diarization": {"engine": "embedded", "speakers": 2, "turns": 5},
-    "speakers": [
-        {"id": "S1", "label": "Speaker 1", "display_name": None},
-        {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada Ó'Brien"},
-    ],
-    "segments": [
-        _seg(
-            0, 7.3, 11.0, "Good morning everyone, thank you for joining the quarterly review of our clinical results today.", "S1"
-        ),
-        _seg(1, 11.5, 14.0, TRICKY, "S1"),
-        _seg(2, 14.2, 20.0, f"{CJK} {RUSSIAN}", "S2"),
-        _seg(3, 20.5, 24.0, f"{BENGALI} {GUJARATI}", "S2"),
-        _seg(
-            4,
-            3700.0,
-            3725.0,
-            f"{ARABIC} and a very long closing sentence that goes on and on well past what one subtitle cue may hold on the screen.",
-            "S1",
-        ),
-    ],
-}
+DOC = from_builtins(
+    {
+        "id": "0123456789abcdef",
+        "job_id": None,
+        "filename": "board meeting – März.wav",
+        "size_bytes": 1234,
+        "model": "tiny.en",
+        "task": "transcribe",
+        "language": "en",
+        "language_probability": 0.98,
+        "duration": 3725.0,
+        "created_at": "2026-11-22T10:00:00.000Z",
+        "updated_at": "2026-11-22T10:00:00.000Z",
+        "workspace_id": "w",
+        "created_by": "u",
+        "text": "",
+        "note": "Figures to check before the minutes go out.",
+        "options": {},
+        "timings": {},
+        "diarization": {"engine": "embedded", "speakers": 2, "turns": 5},
+        "speakers": [
+            {"id": "S1", "label": "Speaker 1", "display_name": None},
+            {"id": "S2", "label": "Speaker 2", "display_name": "Dr. Ada Ó'Brien"},
+        ],
+        "segments": [
+            _seg(
+                0,
+                7.3,
+                11.0,
+                "Good morning everyone, thank you for joining the quarterly review of our clinical results today.",
+                "S1",
+            ),
+            {**_seg(1, 11.5, 14.0, TRICKY, "S1"), "note": "Ask Ada about slide 4"},
+            _seg(2, 14.2, 20.0, f"{CJK} {RUSSIAN}", "S2"),
+            _seg(3, 20.5, 24.0, f"{BENGALI} {GUJARATI}", "S2"),
+            _seg(
+                4,
+                3700.0,
+                3725.0,
+                f"{ARABIC} and a very long closing sentence that goes on and on well past what one subtitle cue may hold on the screen.",
+                "S1",
+            ),
+        ],
+    }
+)
 TEXT_FORMATS = ("txt", "srt", "vtt", "json", "md", "csv")
 
 
@@ -147,16 +156,44 @@ def test_text_options_and_markdown_csv_json() -> None:
     plain = exports.render_text(DOC, "txt", ExportOptions(timestamps=False, speakers=False))
     assert "[" not in plain.splitlines()[0] and "Speaker" not in plain
     md = exports.render_text(DOC, "md")
-    assert md.startswith("# board meeting – März\\.wav") and "**Dr\\. Ada Ó'Brien:**" in md
+    assert md.startswith("# board meeting – März.wav") and "**Dr. Ada Ó'Brien:**" in md  # no needless escapes
     assert "\\<b\\>bold\\</b\\>" in md  # markup in speech never becomes markup in the document
     rows = exports.render_text(DOC, "csv").splitlines()
-    assert rows[0] == "start,end,speaker,text" and len(rows) == 6
+    assert rows[0] == "start,end,speaker,text,note" and len(rows) == 6
     data = json.loads(exports.render_text(DOC, "json"))
     assert data["schema"] == "sotto.transcript/v1" and data["segments"][2]["text"].startswith(CJK)
 
 
+def test_every_format_carries_the_notes() -> None:
+    from docx import Document
+
+    for fmt in ("txt", "md", "csv", "json"):
+        text = exports.render_text(DOC, fmt)
+        assert "Ask Ada about slide 4" in text, fmt
+        assert fmt == "csv" or "Figures to check before the minutes go out." in text, fmt
+    word = Document(io.BytesIO(exports.render(DOC, "docx").content))
+    paragraphs = "\n".join(p.text for p in word.paragraphs)
+    assert "Figures to check before the minutes go out." in paragraphs and "Note: Ask Ada about slide 4" in paragraphs
+
+
+@pytest.mark.parametrize(
+    ("said", "written"),
+    [
+        ("- not a list", "\\- not a list"),
+        ("1. not a list either", "1\\. not a list either"),
+        ("# not a heading", "\\# not a heading"),
+        ("plain prose, with (brackets) and 3.5 percent!", "plain prose, with (brackets) and 3.5 percent!"),
+        ("*stars* and _underscores_ and [links](x)", "\\*stars\\* and \\_underscores\\_ and \\[links\\](x)"),
+    ],
+)
+def test_markdown_escapes_only_what_markdown_would_read(said: str, written: str) -> None:
+    from appliance.transcripts.exports.text import _md
+
+    assert _md(said) == written
+
+
 def test_csv_neutralises_formulas() -> None:
-    doc = {**DOC, "segments": [_seg(0, 0, 1, "=HYPERLINK(evil)", "S1")]}
+    doc = replace(DOC, segments=[from_builtins({"id": "x", "segments": [_seg(0, 0, 1, "=HYPERLINK(evil)", "S1")]}).segments[0]])
     assert "'=HYPERLINK" in exports.render_text(doc, "csv")
 
 
@@ -198,7 +235,7 @@ def test_pdf_loads_only_the_fallback_fonts_its_text_needs() -> None:
 
 
 def test_bulk_zip_has_every_transcript_in_every_format() -> None:
-    other = {**DOC, "id": "fedcba9876543210"}  # same file name: the second gets an id suffix
+    other = replace(DOC, id="fedcba9876543210")  # same file name: the second gets an id suffix
     archive = zipfile.ZipFile(io.BytesIO(exports.bundle([DOC, other], ["txt", "srt", "docx"])))
     names = sorted(archive.namelist())
     # File names in the zip keep letters of any script; punctuation outside the safe set becomes "_".
@@ -221,7 +258,7 @@ def test_bulk_zip_renders_each_format_once_and_stops_when_asked() -> None:
         rendered.clear()
         asked = iter([False, True])
         with pytest.raises(exports.BundleStopped, match="went away"):
-            exports.bundle([DOC, {**DOC, "id": "x"}], ["txt"], stop=lambda: next(asked))
+            exports.bundle([DOC, replace(DOC, id="x")], ["txt"], stop=lambda: next(asked))
         assert rendered == ["txt"]  # the second file was never rendered
         with pytest.raises(exports.BundleStopped, match="larger than"):
             exports.bundle([DOC] * 20, ["docx"], max_bytes=20_000)

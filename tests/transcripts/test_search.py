@@ -76,7 +76,9 @@ def test_filters_language_speaker_and_dates(db: sqlite_utils.Database) -> None:
     assert search.search(db, "standup", workspace_ids=["w1"], speaker="_")["total"] == 0  # LIKE wildcards are literal
     assert search.search(db, "standup", workspace_ids=["w1"], date_from="2999-01-01")["total"] == 0
     assert search.search(db, "standup", workspace_ids=["w1"], date_to="2000-01-01")["total"] == 0
-    today = transcripts.get(db, tid)["created_at"][:10]  # type: ignore[index]
+    doc = transcripts.get(db, tid)
+    assert doc is not None and doc.created_at is not None
+    today = doc.created_at[:10]
     assert search.search(db, "standup", workspace_ids=["w1"], date_from=today, date_to=today)["total"] == 1
 
 

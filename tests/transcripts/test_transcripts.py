@@ -49,5 +49,5 @@ def test_concurrent_writers_and_deletes_never_hit_a_locked_database(tmp_path: Pa
     page = transcripts.list_page(databases.get(), limit=500, offset=0)
     assert page["total"] == 3 * 25 - 3 * 5
     doc = transcripts.get(databases.get(), page["items"][0]["id"])
-    assert doc is not None and doc["segments"][0]["words"]
+    assert doc is not None and doc.segments[0].words
     databases.close()

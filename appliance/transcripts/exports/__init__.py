@@ -64,7 +64,10 @@ def render_text(doc: Document, fmt: str, options: ExportOptions | None = None) -
 
 
 def safe_stem(doc: Document) -> str:
-    stem = (doc.get("filename") or "transcript").rsplit(".", 1)[0]
+    # The title people gave it (a public copy has only that); else the file name without its extension.
+    stem = doc.title or doc.filename or "transcript"
+    if stem == doc.filename:
+        stem = stem.rsplit(".", 1)[0]
     stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" .") or "transcript"
     return stem[:80]
 
@@ -90,7 +93,7 @@ def bundle(
         for doc in docs:
             stem = safe_stem(doc)
             if stem in used:
-                stem = f"{stem}-{str(doc.get('id', ''))[:8]}"
+                stem = f"{stem}-{doc.id[:8]}"
             used.add(stem)
             for fmt in formats:
                 if stop():

@@ -6,7 +6,7 @@ import io
 from functools import cache, lru_cache
 from pathlib import Path
 
-from appliance.transcripts.exports.model import Document, ExportOptions, speaker_names, stamp, turns
+from appliance.transcripts.exports.model import Document, ExportOptions, speaker_names, stamp, title_of, turns
 
 # Debian's fonts-noto-core, fonts-noto-cjk and fonts-noto-color-emoji (the Docker image and scripts/test
 # install them).
@@ -30,13 +30,13 @@ class FontsMissing(RuntimeError):
 
 def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
     rows = [
-        ("File", doc.get("filename") or ""),
-        ("Duration", stamp(doc.get("duration") or 0)),
-        ("Language", doc.get("language") or "unknown"),
-        ("Model", doc.get("model") or ""),
-        ("Created", (doc.get("created_at") or "")[:19].replace("T", " ")),
+        ("File", doc.filename or ""),
+        ("Duration", stamp(doc.duration or 0)),
+        ("Language", doc.language or "unknown"),
+        ("Model", doc.model or ""),
+        ("Created", (doc.created_at or "")[:19].replace("T", " ")),
     ]
-    if options.speakers and doc.get("speakers"):
+    if options.speakers and doc.speakers:
         rows.append(("Speakers", ", ".join(speaker_names(doc).values())))
     return [(k, v) for k, v in rows if v or k != "File"]  # a shared copy has no file name to show
 
@@ -46,28 +46,31 @@ def to_docx(doc: Document, options: ExportOptions) -> bytes:
     from docx.shared import Pt, RGBColor
 
     word = WordDocument()
-    word.core_properties.title = doc.get("title") or doc.get("filename") or "Transcript"
-    word.add_heading(doc.get("title") or doc.get("filename") or "Transcript", level=1)
+    word.core_properties.title = title_of(doc)
+    word.add_heading(title_of(doc), level=1)
     table = word.add_table(rows=0, cols=2)
     table.style = "Light List Accent 1"
     for key, value in _metadata(doc, options):
         cells = table.add_row().cells
         cells[0].text, cells[1].text = key, value
+    if doc.note.strip():
+        word.add_heading("Note", level=2)
+        for line in doc.note.strip().splitlines():
+            word.add_paragraph(line)
     word.add_heading("Transcript", level=2)
-    for start, speaker, text in turns(doc, options):
+    for turn in turns(doc, options):
         paragraph = word.add_paragraph()
         if options.timestamps:
-            run = paragraph.add_run(f"[{stamp(start)}] ")
+            run = paragraph.add_run(f"[{stamp(turn.start)}] ")
             run.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
             run.font.size = Pt(9)
-        if speaker:
-            paragraph.add_run(f"{speaker}: ").bold = True
-        paragraph.add_run(text)
-    notes = doc.get("notes") or []
-    if notes:
-        word.add_heading("Notes", level=2)
-        for note in notes:
-            word.add_paragraph(str(note.get("text", note)), style="List Bullet")
+        if turn.speaker:
+            paragraph.add_run(f"{turn.speaker}: ").bold = True
+        paragraph.add_run(turn.text)
+        for note in turn.notes:
+            noted = word.add_paragraph(style="Intense Quote")
+            noted.add_run("Note: ").bold = True
+            noted.add_run(note)
     out = io.BytesIO()
     word.save(out)
     return out.getvalue()
@@ -118,12 +121,13 @@ def to_pdf(doc: Document, options: ExportOptions) -> bytes:
     from fpdf import FPDF
 
     fonts = _font_files()
-    title = doc.get("title") or doc.get("filename") or "Transcript"
+    title = title_of(doc)
     metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
+    metadata += [f"Note: {line}" for line in doc.note.strip().splitlines()]
     body = []
-    for start, speaker, text in turns(doc, options):
-        head = (f"[{stamp(start)}] " if options.timestamps else "") + (f"{speaker}: " if speaker else "")
-        body.append((head.strip(), text))
+    for turn in turns(doc, options):
+        head = (f"[{stamp(turn.start)}] " if options.timestamps else "") + (f"{turn.speaker}: " if turn.speaker else "")
+        body.append((head.strip(), "\n".join([turn.text, *(f"Note: {note}" for note in turn.notes)])))
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(title)

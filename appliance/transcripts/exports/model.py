@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-Document = dict[str, Any]
-JSON_SCHEMA = "sotto.transcript/v1"
+from appliance.transcripts.document import SCHEMA_ID as JSON_SCHEMA
+from appliance.transcripts.document import Segment
+from appliance.transcripts.document import Transcript as Document
+
+__all__ = ["JSON_SCHEMA", "Document"]
 
 
 class OptionsError(ValueError):
@@ -59,11 +62,11 @@ class ExportOptions:
 
 def speaker_names(doc: Document) -> dict[str, str]:
     """Speaker id → what people see: the display name once someone set it, else "Speaker N"."""
-    return {s["id"]: s.get("display_name") or s["label"] for s in doc.get("speakers") or []}
+    return doc.speaker_names()
 
 
-def speaker_of(segment: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
-    key = segment.get("speaker")
+def speaker_of(segment: Segment, names: Mapping[str, str]) -> str | None:
+    key = segment.speaker
     return None if key is None else names.get(key, key)
 
 
@@ -84,17 +87,35 @@ def stamp(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest / 10:04.1f}" if hours else f"{minutes:02d}:{rest / 10:04.1f}"
 
 
-def turns(doc: Document, options: ExportOptions) -> list[tuple[float, str | None, str]]:
-    """Paragraphs: consecutive segments of one speaker joined (start, speaker or None, text)."""
+@dataclass(frozen=True)
+class Turn:
+    """A paragraph: consecutive segments of one speaker joined, with the notes people left on them."""
+
+    start: float
+    speaker: str | None
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+def turns(doc: Document, options: ExportOptions) -> list[Turn]:
     names = speaker_names(doc)
-    out: list[tuple[float, str | None, list[str]]] = []
-    for seg in doc.get("segments", []):
-        text = " ".join(seg["text"].split())
-        if not text:
+    out: list[tuple[float, str | None, list[str], list[str]]] = []
+    for seg in doc.segments:
+        text = " ".join(seg.text.split())
+        note = seg.note.strip()
+        if not text and not note:
             continue
         speaker = speaker_of(seg, names) if options.speakers else None
         if out and out[-1][1] == speaker and speaker is not None:
             out[-1][2].append(text)
+            out[-1][3].append(note)
         else:
-            out.append((seg["start"], speaker, [text]))
-    return [(start, speaker, " ".join(parts)) for start, speaker, parts in out]
+            out.append((seg.start, speaker, [text], [note]))
+    return [
+        Turn(start, speaker, " ".join(t for t in parts if t), tuple(n for n in notes if n))
+        for start, speaker, parts, notes in out
+    ]
+
+
+def title_of(doc: Document) -> str:
+    return doc.title or doc.filename or "Transcript"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import textwrap
 from dataclasses import dataclass
-from typing import Any
 
+from appliance.transcripts.document import Segment
 from appliance.transcripts.exports.model import Document, ExportOptions, clock, speaker_names, speaker_of
 
 
@@ -23,15 +23,15 @@ def _fits(text: str, options: ExportOptions) -> bool:
     return len(lines) <= options.max_lines
 
 
-def _words_of(seg: dict[str, Any]) -> list[tuple[float, float, str]]:
-    words = [(w["start"], w["end"], w["word"].strip()) for w in seg.get("words") or [] if w["word"].strip()]
+def _words_of(seg: Segment) -> list[tuple[float, float, str]]:
+    words = [(w.start, w.end, w.word.strip()) for w in seg.words if w.word.strip()]
     if words:
         return words
     # No word timings: spread the segment's words evenly over its time.
-    tokens = seg["text"].split()
-    span = max(seg["end"] - seg["start"], 0.001)
+    tokens = seg.text.split()
+    span = max(seg.end - seg.start, 0.001)
     total = sum(len(t) + 1 for t in tokens) or 1
-    out, t = [], seg["start"]
+    out, t = [], seg.start
     for token in tokens:
         d = span * (len(token) + 1) / total
         out.append((t, t + d, token))
@@ -42,7 +42,7 @@ def _words_of(seg: dict[str, Any]) -> list[tuple[float, float, str]]:
 def build_cues(doc: Document, options: ExportOptions, prefix_names: bool) -> list[Cue]:
     names = speaker_names(doc)
     cues: list[Cue] = []
-    for seg in doc.get("segments", []):
+    for seg in doc.segments:
         speaker = speaker_of(seg, names) if options.speakers else None
         current: Cue | None = None
         for start, end, word in _words_of(seg):

@@ -7,42 +7,64 @@ import io
 import json
 import re
 
-from appliance.transcripts.exports.model import JSON_SCHEMA, Document, ExportOptions, speaker_names, speaker_of, stamp, turns
+from appliance.transcripts.document import to_builtins
+from appliance.transcripts.exports.model import (
+    JSON_SCHEMA,
+    Document,
+    ExportOptions,
+    speaker_names,
+    speaker_of,
+    stamp,
+    title_of,
+    turns,
+)
 
 
 def to_txt(doc: Document, options: ExportOptions) -> str:
-    """One paragraph per speaker turn (or segment): `[00:07.3] Speaker 1: …`, parts optional."""
-    lines = []
-    for start, speaker, text in turns(doc, options):
-        prefix = f"[{stamp(start)}] " if options.timestamps else ""
-        prefix += f"{speaker}: " if speaker else ""
-        lines.append(prefix + text)
+    """One paragraph per speaker turn (or segment): `[00:07.3] Speaker 1: …`, parts optional; notes follow
+    the paragraph they belong to, and the transcript's own note comes first."""
+    lines = [f"Note: {line}" for line in doc.note.strip().splitlines()]
+    if lines:
+        lines.append("")
+    for turn in turns(doc, options):
+        prefix = f"[{stamp(turn.start)}] " if options.timestamps else ""
+        prefix += f"{turn.speaker}: " if turn.speaker else ""
+        lines.append(prefix + turn.text)
+        lines += [f"    Note: {note}" for note in turn.notes]
     return "".join(line + "\n" for line in lines)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+# Escaped wherever they stand: emphasis, code, links, inline HTML, tables, strikethrough.
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")
+# Only meaningful at the start of a line (">" is escaped above): headings, list items ("- ", "+ ", "1. ").
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#+\-])|(\d+)([.)]))")
 
 
 def _md(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    def line_start(m: re.Match[str]) -> str:
+        return f"{m[1]}\\{m[2]}" if m[2] else f"{m[1]}{m[3]}\\{m[4]}"
+
+    return _MD_LINE_START.sub(line_start, _MD_INLINE.sub(r"\\\1", text))
 
 
 def to_markdown(doc: Document, options: ExportOptions) -> str:
-    title = doc.get("title") or doc.get("filename") or "Transcript"
-    out = [f"# {_md(title)}", ""]
+    out = [f"# {_md(title_of(doc))}", ""]
     meta = [
-        ("Duration", stamp(doc.get("duration") or 0)),
-        ("Language", doc.get("language") or "unknown"),
-        ("Model", doc.get("model") or ""),
-        ("Created", doc.get("created_at") or ""),
+        ("Duration", stamp(doc.duration or 0)),
+        ("Language", doc.language or "unknown"),
+        ("Model", doc.model or ""),
+        ("Created", doc.created_at or ""),
     ]
-    if options.speakers and doc.get("speakers"):
+    if options.speakers and doc.speakers:
         meta.append(("Speakers", ", ".join(speaker_names(doc).values())))
     out += [f"- **{k}:** {_md(str(v))}" for k, v in meta if v] + [""]
-    for start, speaker, text in turns(doc, options):
-        head = f"`{stamp(start)}` " if options.timestamps else ""
-        head += f"**{_md(speaker)}:** " if speaker else ""
-        out += [head + _md(text), ""]
+    if doc.note.strip():
+        out += [f"> {_md(line)}" if line.strip() else ">" for line in doc.note.strip().splitlines()] + [""]
+    for turn in turns(doc, options):
+        head = f"`{stamp(turn.start)}` " if options.timestamps else ""
+        head += f"**{_md(turn.speaker)}:** " if turn.speaker else ""
+        out += [head + _md(turn.text), ""]
+        out += [f"> *Note:* {_md(note)}" for note in turn.notes] + ([""] if turn.notes else [])
     return "\n".join(out)
 
 
@@ -52,17 +74,25 @@ def _cell(value: object) -> object:
 
 
 def to_csv(doc: Document, options: ExportOptions) -> str:
-    """One row per segment: start, end (seconds), speaker, text."""
+    """One row per segment: start, end (seconds), speaker, text, note."""
     names = speaker_names(doc)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["start", "end", "speaker", "text"])
-    for seg in doc.get("segments", []):
+    writer.writerow(["start", "end", "speaker", "text", "note"])
+    for seg in doc.segments:
         speaker = speaker_of(seg, names) if options.speakers else None
-        writer.writerow([f"{seg['start']:.3f}", f"{seg['end']:.3f}", _cell(speaker or ""), _cell(" ".join(seg["text"].split()))])
+        writer.writerow(
+            [
+                f"{seg.start:.3f}",
+                f"{seg.end:.3f}",
+                _cell(speaker or ""),
+                _cell(" ".join(seg.text.split())),
+                _cell(seg.note.strip()),
+            ]
+        )
     return out.getvalue()
 
 
 def to_json(doc: Document, options: ExportOptions) -> str:
-    """The full transcript document with its schema id (docs/transcript-json.md)."""
-    return json.dumps({"schema": JSON_SCHEMA, **doc}, ensure_ascii=False, indent=2) + "\n"
+    """The full transcript document with its schema id (docs/transcript-json.md, docs/transcript.schema.json)."""
+    return json.dumps({"schema": JSON_SCHEMA, **to_builtins(doc)}, ensure_ascii=False, indent=2) + "\n"
