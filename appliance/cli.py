@@ -65,6 +65,10 @@ TemperatureOpt = Annotated[
 ]
 VadOpt = Annotated[bool | None, typer.Option("--vad/--no-vad", help="Skip silence before recognition (default on).")]
 WordsOpt = Annotated[bool | None, typer.Option("--word-timestamps/--no-word-timestamps", help="Time every word (default on).")]
+SentencesOpt = Annotated[
+    bool | None,
+    typer.Option("--sentences/--decoder-segments", help="Sentence-sized segments (default), or the decoder's own."),
+]
 DiarizeOpt = Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")]
 EngineOpt = Annotated[
     str | None, typer.Option("--engine", help="Diarization engine: pyannote, embedded or channel (default: auto).")
@@ -82,6 +86,7 @@ JOB_OPTION_FLAGS = {
     "temperature": "--temperature",
     "vad_filter": "--vad",
     "word_timestamps": "--word-timestamps",
+    "sentences": "--sentences",
     "diarize": "--diarize",
     "diarization_engine": "--engine",
     "num_speakers": "--speakers",
@@ -104,6 +109,7 @@ def _job_options(**given: Any) -> UploadOptions:
         "temperature": "temperature",
         "vad": "vad_filter",
         "word_timestamps": "word_timestamps",
+        "sentences": "sentences",
         "priority": "priority",
         "private": "private",
     }
@@ -249,6 +255,7 @@ def transcribe(
     temperature: TemperatureOpt = None,
     vad: VadOpt = None,
     word_timestamps: WordsOpt = None,
+    sentences: SentencesOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf (docx/pdf need --output).")
     ] = "txt",
@@ -304,6 +311,7 @@ def transcribe(
         temperature=temperature,
         vad=vad,
         word_timestamps=word_timestamps,
+        sentences=sentences,
         diarize=diarize,
         engine=engine,
         speakers=speakers,
@@ -864,6 +872,7 @@ def remote_transcribe(
     temperature: TemperatureOpt = None,
     vad: VadOpt = None,
     word_timestamps: WordsOpt = None,
+    sentences: SentencesOpt = None,
     diarize: DiarizeOpt = False,
     engine: EngineOpt = None,
     speakers: SpeakersOpt = None,
@@ -901,6 +910,7 @@ def remote_transcribe(
         temperature=temperature,
         vad=vad,
         word_timestamps=word_timestamps,
+        sentences=sentences,
         diarize=diarize,
         engine=engine,
         speakers=speakers,

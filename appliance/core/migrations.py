@@ -426,6 +426,13 @@ def _private_passphrase(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE user_keys SET scheme = 'sign-in-password'")
 
 
+@migrations(name="0015_speaker_confidence")
+def _speaker_confidence(db: sqlite_utils.Database) -> None:
+    # How much of a segment's speech the speaker engine gave to the segment's speaker (0..1); NULL
+    # without diarization and for segments made by editing. The editor marks low values.
+    db.execute("ALTER TABLE segments ADD COLUMN speaker_confidence REAL")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -62,6 +62,7 @@ def document(out: ModelOutput, transcript_id: str, options: dict[str, Any]) -> T
                 speaker=seg.speaker,
                 avg_logprob=seg.avg_logprob,
                 no_speech_prob=seg.no_speech_prob,
+                speaker_confidence=seg.speaker_confidence,
                 words=[
                     Word(start=w.start, end=w.end, word=w.word, probability=w.probability, speaker=w.speaker) for w in seg.words
                 ],

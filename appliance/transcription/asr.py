@@ -190,6 +190,8 @@ class Segment:
     no_speech_prob: float | None = None
     # The decoder's own figures, for the OpenAI-compatible verbose_json (None where not known).
     scores: SegmentScores | None = None
+    # Share of the segment's speech the speaker engine gave to `speaker` (appliance/transcription/segmentation.py).
+    speaker_confidence: float | None = None
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,17 @@ class JobOptions:
     priority: int = 0
     diarization: DiarizationOptions | None = None  # None: no diarization
     private: bool = False  # sealed to the owner's public key when recognition ends (appliance/private/sealing.py)
+    sentences: bool = True  # sentence-sized segments (segmentation.py); False keeps the decoder's own segments
 
     def stored(self) -> dict[str, Any]:
         """What is recorded with the job and the transcript (no model paths)."""
-        stored = {**asdict(self.asr), "priority": self.priority, "diarize": self.diarization is not None, "private": self.private}
+        stored = {
+            **asdict(self.asr),
+            "priority": self.priority,
+            "diarize": self.diarization is not None,
+            "private": self.private,
+            "sentences": self.sentences,
+        }
         if self.diarization is not None:
             stored.update(
                 diarization_engine=self.diarization.engine,
@@ -149,7 +156,12 @@ def parse(
     except ModelError as exc:
         raise OptionsError(str(exc)) from None
     return JobOptions(
-        models=models, asr=asr, priority=priority, diarization=diarization, private=_bool("private", raw.get("private", False))
+        models=models,
+        asr=asr,
+        priority=priority,
+        diarization=diarization,
+        private=_bool("private", raw.get("private", False)),
+        sentences=_bool("sentences", raw.get("sentences", True)),
     )
 
 

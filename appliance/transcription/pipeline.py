@@ -16,6 +16,7 @@ from appliance.transcription.diarization import DiarizationError, Turn
 from appliance.transcription.diarization.engines import DiarizationEngines
 from appliance.transcription.diarization.merge import Speaker, assign
 from appliance.transcription.options import JobOptions
+from appliance.transcription.segmentation import resegment
 
 DIARIZATION_WEIGHT = 0.35  # share of one model's ASR time diarization is expected to take (for progress/ETA)
 
@@ -89,6 +90,8 @@ def run(
             "asr_seconds": time.perf_counter() - model_started,
             "audio_seconds": duration,
         }
+        if options.sentences and diarizer is None:  # with a speaker engine, assign() does it with the turns
+            result.segments = resegment(result.segments, result.language)
         outputs.append(ModelOutput(model, result, timings))
 
     if diarizer is not None and options.diarization is not None:
@@ -103,7 +106,9 @@ def run(
         turns = diarizer.diarize(source, options.diarization)
         seconds = time.perf_counter() - diarize_started
         for out in outputs:
-            out.result.segments, out.speakers = assign(out.result.segments, turns)
+            out.result.segments, out.speakers = assign(
+                out.result.segments, turns, out.result.language, sentences=options.sentences
+            )
             out.timings["diarize_seconds"] = seconds
             out.diarization = {"engine": diarizer.name, "speakers": len(out.speakers), "turns": len(turns)}
             out.turns = turns

@@ -39,6 +39,7 @@ class UploadOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     min_speakers: int | None = None
     max_speakers: int | None = None
     private: bool | None = None  # sealed to the owner's key as recognition ends
+    sentences: bool | None = None  # sentence-sized segments (the default); false keeps the decoder's own
 
     def fields(self) -> dict[str, Any]:
         """The options that were given, by name (what the API's form carries)."""

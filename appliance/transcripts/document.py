@@ -42,6 +42,9 @@ class Segment(msgspec.Struct, kw_only=True):
     # The recogniser's own scores for the segment (None where it gave none, or after an edit rewrote it).
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    # Share (0..1) of the segment's speech the speaker engine gave to `speaker`; None without diarization
+    # or after an edit. Low values are shown as doubtful in the editor.
+    speaker_confidence: float | None = None
 
 
 class Speaker(msgspec.Struct, kw_only=True):

@@ -63,7 +63,7 @@ def store(
             scores = seg.scores
             cursor = db.execute(
                 "INSERT INTO segments (transcript_id, position, start, end, text, speaker, avg_logprob, no_speech_prob, "
-                "seek, temperature, compression_ratio, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "seek, temperature, compression_ratio, tokens, speaker_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     transcript_id,
                     position,
@@ -77,6 +77,7 @@ def store(
                     scores.temperature if scores else None,
                     scores.compression_ratio if scores else None,
                     json.dumps(list(scores.tokens)) if scores and scores.tokens is not None else None,
+                    seg.speaker_confidence,
                 ],
             )
             segment_id = cursor.lastrowid
@@ -117,7 +118,8 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> Transcript | None:
     segments: list[Segment] = []
     by_id: dict[int, Segment] = {}
     for seg in db.query(
-        "SELECT id, start, end, text, speaker, note, avg_logprob, no_speech_prob FROM segments WHERE transcript_id = ? "
+        "SELECT id, start, end, text, speaker, note, avg_logprob, no_speech_prob, speaker_confidence FROM segments "
+        "WHERE transcript_id = ? "
         "ORDER BY position",
         [transcript_id],
     ):
@@ -131,6 +133,7 @@ def get(db: sqlite_utils.Database, transcript_id: str) -> Transcript | None:
             note=seg["note"] or "",
             avg_logprob=seg["avg_logprob"],
             no_speech_prob=seg["no_speech_prob"],
+            speaker_confidence=seg["speaker_confidence"],
         )
         by_id[seg["id"]] = segment
         segments.append(segment)

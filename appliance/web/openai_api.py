@@ -81,7 +81,8 @@ def _openai_fields(task: str) -> Any:
         )
         if granularities - {"word", "segment"}:
             raise OptionsError("timestamp_granularities must be word and/or segment")
-        raw: dict[str, Any] = {"task": task, "word_timestamps": True}
+        # The decoder's own segments by default: OpenAI's clients judge each one by its tokens and scores.
+        raw: dict[str, Any] = {"task": task, "word_timestamps": True, "sentences": False}
         if model not in ALIASES:
             raw["model"] = model
         if form.get("language"):

@@ -59,9 +59,9 @@ def test_split_pieces_keep_their_parents_scores_but_not_its_tokens() -> None:
     from appliance.transcription.diarization.merge import assign
 
     scores = SegmentScores(seek=0, temperature=0.0, compression_ratio=1.3, tokens=(1, 2, 3, 4))
-    words = [Word(0.0, 0.4, " hello", 0.9), Word(2.0, 2.4, " there", 0.9)]
-    whole = Segment(0.0, 2.4, "hello there", words, avg_logprob=-0.2, no_speech_prob=0.01, scores=scores)
-    pieces, _ = assign([whole], [Turn(0.0, 1.0, "a"), Turn(1.5, 3.0, "b")])
+    words = [Word(0.0, 0.4, " hello", 0.9), Word(1.0, 1.4, " there", 0.9)]
+    whole = Segment(0.0, 1.4, "hello there", words, avg_logprob=-0.2, no_speech_prob=0.01, scores=scores)
+    pieces, _ = assign([whole], [Turn(0.0, 0.7, "a"), Turn(0.9, 3.0, "b")])
     assert len(pieces) == 2
     assert all(p.avg_logprob == -0.2 and p.scores is not None and p.scores.compression_ratio == 1.3 for p in pieces)
     assert all(p.scores is not None and p.scores.tokens is None for p in pieces)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from appliance.transcription.asr import Segment, Word
 from appliance.transcription.diarization.base import Turn
+from appliance.transcription.segmentation import resegment
 
 
 @dataclass(frozen=True)
@@ -31,33 +32,30 @@ def speaker_for(start: float, end: float, turns: list[Turn]) -> str | None:
     return nearest.speaker
 
 
-def assign(segments: list[Segment], turns: list[Turn]) -> tuple[list[Segment], list[Speaker]]:
-    """Return new segments with speakers (split at speaker changes) and the speakers in order of
-    first appearance in the transcript, labelled Speaker 1..N."""
-    raw: list[Segment] = []
+def assign(
+    segments: list[Segment], turns: list[Turn], language: str | None = None, *, sentences: bool = True
+) -> tuple[list[Segment], list[Speaker]]:
+    """Return new segments with speakers and the speakers in order of first appearance in the
+    transcript, labelled Speaker 1..N. With `sentences` (the default) segments are sentence-sized and a
+    speaker change inside a sentence needs a pause (segmentation.py); without, a segment is split at
+    every change of the turn speaker under its words."""
+    with_speakers: list[Segment] = []
     for seg in segments:
-        if not seg.words:
-            raw.append(
-                Segment(
-                    seg.start,
-                    seg.end,
-                    seg.text,
-                    [],
-                    speaker_for(seg.start, seg.end, turns),
-                    seg.avg_logprob,
-                    seg.no_speech_prob,
-                    seg.scores,
-                )
-            )
-            continue
         words = [Word(w.start, w.end, w.word, w.probability, speaker_for(w.start, w.end, turns)) for w in seg.words]
-        group: list[Word] = []
-        for word in words:
-            if group and word.speaker != group[-1].speaker:
-                raw.append(_segment_of(group, seg))
-                group = []
-            group.append(word)
-        raw.append(_segment_of(group, seg))
+        speaker = speaker_for(seg.start, seg.end, turns) if not words else None
+        with_speakers.append(dataclasses.replace(seg, words=words, speaker=speaker))
+    if sentences:
+        raw = resegment(with_speakers, language)
+    else:
+        raw = []
+        for seg in with_speakers:
+            group: list[Word] = []
+            for word in seg.words:
+                if group and word.speaker != group[-1].speaker:
+                    raw.append(_segment_of(group, seg))
+                    group = []
+                group.append(word)
+            raw.append(_segment_of(group, seg) if group else seg)
 
     ids: dict[str, Speaker] = {}
     for seg in raw:
