@@ -29,6 +29,8 @@ test("a segment: id and times, time and speaker buttons, words separated by spac
   assert.equal(spk.textContent, "Speaker 2"); assert.equal(spk.attributes["aria-haspopup"], "dialog");
   assert.equal(el.all("seg-note")[0].textContent, "Note: Ask <Stella>");
   assert.ok(el.html().includes("Note: Ask &lt;Stella>"), "text, never markup");
+  assert.ok(!el.html().includes("data-action"), "no segment tools in the text's flow (they would move it)");
+  assert.deepEqual([el.all("seg-time")[0].tabIndex, spk.tabIndex], [-1, -1], "the transcript is one Tab stop");
 });
 
 test("a segment: the same speaker again is hidden; read-only has no controls to change it", () => {

@@ -6,6 +6,7 @@ import * as M from "/static/editor/model-0.1.js";
 import { History } from "/static/editor/undo-0.1.js";
 import { colourMap, renderSegment, speakerItems } from "/static/editor/render-0.1.js";
 import { Saver, SAVE_DELAY_MS } from "/static/editor/save-0.1.js";
+import { countsOf, keep, move } from "/static/editor/nav-0.1.js";
 
 export { modelFrom } from "/static/editor/model-0.1.js";
 
@@ -36,6 +37,8 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   let editing = null;        // {seg, el, text}
   let busy = false;          // an undo or redo is being saved
   let colours = new Map();
+  const bar = editable ? $("seg-bar") : null;
+  if (!editable && $("seg-bar")) $("seg-bar").remove();  // a private transcript shared read-only
 
   function showState(text, cls) {
     stateEl.textContent = text;
@@ -57,19 +60,60 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const frag = document.createDocumentFragment();
     let prev = null;
     for (const seg of model.segments) { frag.appendChild(renderSegment(document, seg, ctx(prev))); prev = seg.speaker; }
+    const had = hasFocus();
     root.replaceChildren(frag);
     renderSpeakers();
     buildIndex();
+    restop(had);
   }
 
   function rerender(sid) {
     const i = M.segIndex(model, sid);
+    const had = hasFocus();
     const old = $(`s-${sid}`);
     const fresh = renderSegment(document, model.segments[i], ctx(i > 0 ? model.segments[i - 1].speaker : null));
     if (old) old.replaceWith(fresh); else root.appendChild(fresh);
     const next = model.segments[i + 1];
     if (next) { const el = $(`s-${next.sid}`); if (el) el.replaceWith(renderSegment(document, next, ctx(model.segments[i].speaker))); }
     buildIndex();
+    restop(had);
+  }
+
+  // ---------- selection: one Tab stop in the transcript (a roving tabindex), arrow keys inside ----------
+  // pos is the keyboard's word; `selected` once the person clicked or moved into the transcript: the
+  // segment bar acts on that segment.
+  let pos = { seg: 0, word: 0 }, posSid = null, selected = false, stop = null;
+  const hasFocus = () => !!stop && document.activeElement === stop;
+  function stopEl(p) {
+    const seg = model.segments[p.seg];
+    const section = seg && $(`s-${seg.sid}`);
+    if (!section) return null;
+    return section.querySelectorAll(".w")[p.word] || section.querySelector(".seg-text");
+  }
+  function place(p, { focus = false, select = true, scroll = true } = {}) {
+    if (!model.segments.length) return;
+    pos = p; posSid = model.segments[p.seg].sid;
+    if (select) selected = true;
+    const el = stopEl(pos);
+    if (stop && stop !== el) stop.removeAttribute("tabindex");
+    stop = el;
+    root.querySelectorAll(".seg.is-focus").forEach((s) => s.classList.remove("is-focus"));
+    if (!el) return;
+    el.tabIndex = 0;
+    if (selected) el.closest(".seg").classList.add("is-focus");
+    updateBar();
+    if (focus) el.focus({ preventScroll: !scroll });
+  }
+  function restop(focus) {  // after re-rendering: the same segment's word, focused again if it was
+    if (posSid == null && model.segments.length) posSid = model.segments[0].sid;
+    place(keep(model, posSid, pos.word), { focus, select: false, scroll: false });
+  }
+  const selectedSid = () => (selected && model.segments[pos.seg] ? model.segments[pos.seg].sid : null);
+  function updateBar() {
+    if (!bar) return;
+    const seg = selected ? model.segments[pos.seg] : null;
+    for (const b of bar.querySelectorAll("button")) b.disabled = !seg || busy || (b.dataset.action === "merge-next" && pos.seg >= model.segments.length - 1);
+    $("seg-bar-which").textContent = seg ? `Segment at ${clock(seg.s)}${seg.speaker ? ` · ${M.speakerName(model, seg.speaker)}` : ""}` : "Select a segment to change it";
   }
 
   function renderSpeakers() {
@@ -107,7 +151,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   }
 
   // ---------- undo: every step keeps the whole state before and after it ----------
-  function undoButtons() { if (!editable) return; $("undo").disabled = !history.canUndo || busy; $("redo").disabled = !history.canRedo || busy; }
+  function undoButtons() { if (!editable) return; $("undo").disabled = !history.canUndo || busy; $("redo").disabled = !history.canRedo || busy; updateBar(); }
   function recorded(before) {
     const after = M.snapshot(model);
     if (!M.sameState(before, after)) history.record(before, after);
@@ -160,6 +204,9 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     if (editing && editing.seg.sid === sid) return;
     if (editing) commit();
     const seg = M.segOf(model, sid), el = $(`s-${sid}`).querySelector(".seg-text");
+    const i = M.segIndex(model, sid);
+    if (pos.seg !== i) place({ seg: i, word: 0 });
+    if (stop && el.contains(stop) && stop !== el) stop.removeAttribute("tabindex");  // Tab leaves the box
     editing = { seg, el, text: el.textContent };
     el.setAttribute("contenteditable", "plaintext-only");
     if (el.contentEditable !== "plaintext-only") el.setAttribute("contenteditable", "true");
@@ -187,9 +234,10 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     return seg.sid;
   }
 
-  function cancelEdit() {
+  function cancelEdit() {  // Esc: the text as it was, the keyboard back on the word
     if (!editing) return;
     const sid = editing.seg.sid; editing = null; rerender(sid);
+    place(pos, { focus: true });
   }
 
   async function splitAtCaret() {
@@ -205,6 +253,13 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   async function mergeWith(sid) {  // sid and the segment after it
     const i = M.segIndex(model, sid);
     if (i < 0 || i >= model.segments.length - 1) return;
+    const q = M.mergeQuestion(model, sid);
+    if (q) {
+      const text = document.createElement("p");
+      text.textContent = `The next segment is ${q.lose}'s. Merged, its ${q.words} ${q.words === 1 ? "word becomes" : "words become"} ${q.keep}'s.`;
+      $("confirm-dialog-ok").textContent = "Merge";
+      if (!await dialog("confirm-dialog", "Merge two speakers' segments?", () => [text])) return;
+    }
     await step(() => structural([{ op: "merge", sid }]));
   }
 
@@ -312,7 +367,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     while (lo <= hi) { const mid = (lo + hi) >> 1; if (starts[mid] <= ms) { ans = mid; lo = mid + 1; } else hi = mid - 1; }
     return ans;
   }
-  function highlight() {
+  function highlight(scroll = true) {
     const ms = audio.currentTime * 1000;
     if (current >= 0 && spans[current] && ms >= starts[current] && (current + 1 >= starts.length || ms < starts[current + 1])) return;
     const next = find(ms);
@@ -323,13 +378,13 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
       const w = spans[current], seg = w.closest(".seg");
       w.classList.add("is-cur"); if (seg) seg.setAttribute("aria-current", "true");
       const r = w.getBoundingClientRect();
-      if (follow && !editing && (r.top < 0 || r.bottom > window.innerHeight - 80)) w.scrollIntoView({ block: "center" });
+      if (scroll && follow && !editing && (r.top < 0 || r.bottom > window.innerHeight - 80)) w.scrollIntoView({ block: "center" });
     }
   }
   function loop() { highlight(); if (!audio.paused) raf = requestAnimationFrame(loop); }
   audio.addEventListener("play", () => { cancelAnimationFrame(raf); raf = requestAnimationFrame(loop); });
-  audio.addEventListener("seeked", highlight);
-  audio.addEventListener("pause", highlight);
+  audio.addEventListener("seeked", () => highlight(false));
+  audio.addEventListener("pause", () => highlight(false));
   window.addEventListener("wheel", () => { if (!audio.paused) { follow = false; $("jump-current").classList.remove("hidden"); } }, { passive: true });
   $("jump-current").addEventListener("click", () => { follow = true; $("jump-current").classList.add("hidden"); if (spans[current]) spans[current].scrollIntoView({ block: "center" }); });
 
@@ -344,10 +399,10 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     }, { once: true });
     audio.playbackRate = Number($("speed").value);
   }
-  function seek(ms) {
+  function seek(ms, { scroll = true } = {}) {  // a click's word is in view already: scrolling would move it from under the pointer
     const t = (ms + 1) / 1000;  // 1 ms in, so the previous word does not light up
     if (!audio.src) { pendingSeek = t; $("audio-warning").textContent = `Attach the recording to play from ${clock(ms)}.`; return; }
-    audio.currentTime = t; highlight();
+    audio.currentTime = t; highlight(scroll);
   }
   $("audio-file").addEventListener("change", (e) => { if (e.target.files[0]) attach(e.target.files[0]); });
   const speed = $("speed");
@@ -400,25 +455,28 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const seg = e.target.closest(".seg");
     if (!seg) return;
     const sid = Number(seg.dataset.sid);
-    const action = e.target.closest("[data-action]");
-    if (action) {
-      const a = action.dataset.action;
-      if (a === "edit") startEdit(sid);
-      else if (a === "speaker") speakerMenu(sid, false);
-      else if (a === "timing") timingFor(sid);
-      else if (a === "note") noteFor(sid);
-      else if (a === "merge-next") mergeWith(sid);
-      return;
-    }
     if (e.target.closest(".seg-spk")) { if (editable) speakerMenu(sid, e.shiftKey); return; }
     const time = e.target.closest(".seg-time");
     if (time) { if (editable && e.altKey) timingFor(sid); else seek(Number(time.dataset.seek)); return; }
     const w = e.target.closest(".w");
     if (editing && editing.seg.sid === sid) { if (w && e.altKey) seek(Number(w.dataset.s)); return; }
-    root.querySelectorAll(".seg.is-focus").forEach((s) => s.classList.remove("is-focus"));
-    seg.classList.add("is-focus");
-    if (w) seek(Number(w.dataset.s));
+    const word = w ? Array.from(seg.querySelectorAll(".w")).indexOf(w) : 0;
+    place({ seg: M.segIndex(model, sid), word: Math.max(0, word) }, { focus: true, scroll: false });
+    if (w) seek(Number(w.dataset.s), { scroll: false });
   });
+  if (bar) bar.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-action]"), sid = selectedSid();
+    if (!b || sid == null) return;
+    const a = b.dataset.action;
+    if (a === "edit") startEdit(sid, stop && stop.classList.contains("w") ? stop : null);
+    else if (a === "speaker") speakerMenu(sid, false);
+    else if (a === "timing") timingFor(sid);
+    else if (a === "note") noteFor(sid);
+    else if (a === "merge-next") mergeWith(sid);
+  });
+  root.addEventListener("focusin", (e) => { if (e.target === stop && !selected) place(pos); });
+  const skipTo = $("skip-transcript");
+  if (skipTo) skipTo.addEventListener("click", (e) => { if (!stop) return; e.preventDefault(); place(pos, { focus: true }); });
   root.addEventListener("dblclick", (e) => {
     const seg = e.target.closest(".seg");
     if (seg && editable && !(editing && editing.seg.sid === Number(seg.dataset.sid))) startEdit(Number(seg.dataset.sid), e.target.closest(".w"));
@@ -436,7 +494,8 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     if (editing) {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
         e.preventDefault(); const sid = commit(); const i = M.segIndex(model, sid ?? Number(e.target.closest(".seg").dataset.sid));
-        const next = model.segments[i + 1]; if (next) startEdit(next.sid);
+        const next = model.segments[i + 1];
+        if (next) { place({ seg: i + 1, word: 0 }); startEdit(next.sid); } else place(pos, { focus: true });
       } else if (e.key === "Enter") { e.preventDefault(); await splitAtCaret(); }
       else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); cancelEdit(); }
       else if (e.key === "Backspace") {
@@ -448,14 +507,14 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
       }
       return;
     }
-    const focus = root.querySelector(".seg.is-focus");
-    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    if (e.target !== stop || e.altKey) return;
+    const to = move(countsOf(model), pos, e.key, { ctrl: e.ctrlKey || e.metaKey });
+    if (to) { e.preventDefault(); place(to, { focus: true }); return; }
+    if (e.key === "Enter") {
       e.preventDefault();
-      const all = Array.from(root.querySelectorAll(".seg"));
-      const i = focus ? all.indexOf(focus) + (e.key === "ArrowDown" ? 1 : -1) : 0;
-      const next = all[Math.max(0, Math.min(all.length - 1, i))];
-      if (next) { all.forEach((s) => s.classList.remove("is-focus")); next.classList.add("is-focus"); next.scrollIntoView({ block: "nearest" }); }
-    } else if (e.key === "Enter" && focus && editable) { e.preventDefault(); startEdit(Number(focus.dataset.sid)); }
+      if (editable) startEdit(model.segments[pos.seg].sid, stop.classList.contains("w") ? stop : null);
+      else if (stop.dataset.s) seek(Number(stop.dataset.s));
+    }
   });
 
   document.addEventListener("keydown", (e) => {
@@ -468,7 +527,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     if (e.key === "Escape" && !editing) { e.preventDefault(); toggle(); return; }
     if (!e.altKey) return;
     const actions = { KeyK: toggle, KeyJ: () => skip(e.shiftKey ? -10 : -5), KeyL: () => skip(e.shiftKey ? 10 : 5), Minus: () => nudgeSpeed(-1), Equal: () => nudgeSpeed(1),
-      KeyS: () => { const f = root.querySelector(".seg.is-focus") || (editing && $(`s-${editing.seg.sid}`)); if (f && editable) speakerMenu(Number(f.dataset.sid), false); } };
+      KeyS: () => { const sid = editing ? editing.seg.sid : selectedSid(); if (sid != null && editable) speakerMenu(sid, false); } };
     if (actions[e.code]) {
       e.preventDefault();
       if (editing && e.code === "KeyK" && !audio.paused) { audio.pause(); return; }
@@ -549,7 +608,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   // /t/<id>?t=83.12#s-42: scroll to the segment, flash it, and set the time (no autoplay).
   const params = new URLSearchParams(location.search);
   const target = location.hash.startsWith("#s-") ? $(location.hash.slice(1)) : null;
-  if (target) { target.scrollIntoView({ block: "center" }); target.classList.add("is-flash", "is-focus"); }
+  if (target) { place({ seg: Math.max(0, M.segIndex(model, Number(target.dataset.sid))), word: 0 }); target.scrollIntoView({ block: "center" }); target.classList.add("is-flash"); }
   if (params.has("t")) seek(Math.round(Number(params.get("t")) * 1000));
 
   window.SottoEditor = { model, flush: (o) => saver.flush(o), settle: () => saver.settle(), undo, redo, audio };  // for people debugging, and the tests

@@ -17,18 +17,20 @@ export function wordSpan(doc, w) {
   return span;
 }
 
-// ctx: {editable, colours, name(id), clock(ms), prevSpeaker}
+// ctx: {editable, colours, name(id), clock(ms), prevSpeaker}. A segment's tools are not in it: they sit
+// in one bar that never moves, so nothing shifts under the pointer between the two clicks of a
+// double-click, and no destructive button is ever where a click on the text lands.
 export function renderSegment(doc, seg, ctx) {
   const section = el(doc, "section", `seg spk-${ctx.colours.get(seg.speaker) || 0}`);
   section.id = `s-${seg.sid}`; section.dataset.sid = seg.sid; section.dataset.s = seg.s; section.dataset.e = seg.e;
   const meta = el(doc, "div", "seg-meta");
   const time = el(doc, "button", "seg-time", ctx.clock(seg.s));
-  time.type = "button"; time.dataset.seek = seg.s;
+  time.type = "button"; time.dataset.seek = seg.s; time.tabIndex = -1;  // the transcript is one Tab stop
   time.title = ctx.editable ? "Play from here (Alt+click: change timing)" : "Play from here";
   meta.appendChild(time);
   if (seg.speaker || ctx.editable) {
     const spk = el(doc, "button", "seg-spk" + (seg.speaker && seg.speaker === ctx.prevSpeaker ? " same" : ""), seg.speaker ? ctx.name(seg.speaker) : "No speaker");
-    spk.type = "button";
+    spk.type = "button"; spk.tabIndex = -1;
     if (ctx.editable) spk.setAttribute("aria-haspopup", "dialog"); else spk.disabled = true;
     meta.appendChild(spk);
   }
@@ -37,13 +39,6 @@ export function renderSegment(doc, seg, ctx) {
   seg.words.forEach((w, i) => { if (i) p.appendChild(doc.createTextNode(" ")); p.appendChild(wordSpan(doc, w)); });
   body.appendChild(p);
   if (seg.note) body.appendChild(el(doc, "p", "seg-note", `Note: ${seg.note}`));
-  if (ctx.editable) {
-    const tools = el(doc, "div", "seg-tools");
-    for (const [action, label] of [["edit", "Edit"], ["speaker", "Speaker"], ["timing", "Timing"], ["note", seg.note ? "Edit note" : "Add note"], ["merge-next", "Merge with next"]]) {
-      const b = el(doc, "button", null, label); b.type = "button"; b.dataset.action = action; tools.appendChild(b);
-    }
-    body.appendChild(tools);
-  }
   section.append(meta, body);
   return section;
 }
