@@ -1,5 +1,5 @@
 // The editor's text-to-timed-words mapping (appliance/web/static/align-0.1.js): the cases of the UI
-// design guide, section 5. Run: node --test tests/js/   (tests/test_private_crypto.py runs the directory in CI)
+// design guide, section 5. Run: node --test tests/js/   (tests/web/test_static_js.py runs the directory)
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

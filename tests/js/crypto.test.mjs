@@ -1,6 +1,6 @@
 // The browser module under Node's Web Crypto: known-answer vectors made by the Python oracle must open,
 // and every envelope must be reproduced byte for byte from the same fixed inputs.
-// Run: node --test tests/js/   (tests/test_private_crypto.py runs this in CI)
+// Run: node --test tests/js/   (tests/web/test_static_js.py runs the directory)
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 // The browser's port of the editor's operations (appliance/editing.py) on a decrypted document, and the
-// exports made in the browser. Run: node --test tests/js/   (tests/test_private_crypto.py runs this)
+// exports made in the browser. Run: node --test tests/js/   (tests/web/test_static_js.py runs the directory)
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

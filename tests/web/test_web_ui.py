@@ -438,7 +438,7 @@ def test_9_editor_tools_split_merge_undo_find_replace_timing_speakers(world: Wor
         assert len(api()["speakers"]) == 1 and len({s["speaker"] for s in api()["segments"]}) == 1
     # A note on a segment.
     page.click("#transcript .seg >> nth=0 >> .seg-text")
-    page.click("#transcript .seg >> nth=0 >> [data-action=note]")
+    page.click("#seg-bar [data-action=note]")  # the selected segment's tools are in one bar that never moves
     page.fill("#speaker-dialog textarea", "Ask about the dog.")
     rev = _rev(page)
     page.click("#speaker-dialog-ok")
