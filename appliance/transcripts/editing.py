@@ -160,9 +160,11 @@ class _Batch:
             text = " " + " ".join(w["word"].strip() for w in words) if words else ""
         else:
             words, text = self.words_of(sid), row["text"]
+        # A person who names the speaker settles the engine's doubt about it.
+        confidence = row["speaker_confidence"] if speaker == row["speaker"] else None
         self.db.execute(
-            "UPDATE segments SET start = ?, end = ?, speaker = ?, note = ?, text = ? WHERE id = ?",
-            [start, end, speaker, note, text, sid],
+            "UPDATE segments SET start = ?, end = ?, speaker = ?, note = ?, text = ?, speaker_confidence = ? WHERE id = ?",
+            [start, end, speaker, note, text, confidence, sid],
         )
         if "words" in op or "speaker" in op:
             self.write_words(sid, words, speaker)

@@ -243,6 +243,7 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
                 "s": round(s.start * 1000),
                 "e": round(s.end * 1000),
                 "note": s.note,
+                "sc": s.speaker_confidence,
                 "words": [
                     {
                         "t": w.word.strip(),

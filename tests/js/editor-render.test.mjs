@@ -62,3 +62,14 @@ test("speaker colours cycle through twelve", () => {
   assert.equal(colourMap(m).get("S13"), 0);
   assert.equal(colourMap(m).get("S12"), 11);
 });
+
+test("a segment whose speaker the engine was unsure of says so, even when the same speaker continues", () => {
+  const m = new Server().model();
+  const doubtful = renderSegment(doc, M.withFields(m.segments[2], { sc: 0.6 }), ctx(m, { prevSpeaker: "S2" }));
+  const spk = doubtful.all("seg-spk")[0];
+  assert.equal(spk.className, "seg-spk same doubt");
+  assert.match(spk.title, /not certain \(60%/);
+  const sure = renderSegment(doc, M.withFields(m.segments[2], { sc: 0.9 }), ctx(m));
+  assert.ok(!sure.all("seg-spk")[0].className.includes("doubt"));
+  assert.equal(M.modelFrom({ id: "t", speakers: [], segments: [{ sid: 1, start: 0, end: 1, words: [], speaker_confidence: 0.5 }] }, true).segments[0].sc, 0.5);
+});

@@ -20,7 +20,7 @@ from appliance.transcripts.document import Transcript
 def _result() -> AsrResult:
     def seg(start: float, words: list[str], speaker: str) -> Segment:
         ws = [Word(start + i * 0.5, start + i * 0.5 + 0.4, " " + w, 0.9, speaker) for i, w in enumerate(words)]
-        return Segment(start, start + len(words) * 0.5, " " + " ".join(words), ws, speaker=speaker)
+        return Segment(start, start + len(words) * 0.5, " " + " ".join(words), ws, speaker=speaker, speaker_confidence=0.6)
 
     segments = [
         seg(0.0, ["hello", "there", "friend"], "S1"),
@@ -217,3 +217,14 @@ def test_deleting_an_edited_transcript_leaves_no_word_in_the_search_index(
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("t.db*"))
     for word in (b"Zanzibarquux", b"zanzibarquux", b"friend"):
         assert word not in raw
+
+
+def test_naming_the_speaker_settles_the_engines_doubt(stored: tuple[sqlite_utils.Database, str]) -> None:
+    db, tid = stored
+    s0, s1, _s2 = _sids(db, tid)
+    ops = [{"op": "segment", "sid": s0, "note": "kept speaker"}, {"op": "segment", "sid": s1, "speaker": "S1"}]
+    editing.apply(db, tid, base_revision=1, ops=ops, user_id=None)
+    doc = transcripts.get(db, tid)
+    assert doc is not None
+    assert doc.segments[0].speaker_confidence == 0.6  # an edit that leaves the speaker leaves the doubt
+    assert doc.segments[1].speaker_confidence is None  # a person chose the speaker

@@ -295,7 +295,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
         if (!await structural([{ op: "add_speaker", key, name: newName.value.trim() || `Speaker ${key.slice(1)}` }])) return;
         target = key;
       }
-      change(M.speakerRun(model, sid, single.checked).map((id) => M.withFields(M.segOf(model, id), { speaker: target })));
+      change(M.speakerRun(model, sid, single.checked).map((id) => M.withFields(M.segOf(model, id), { speaker: target, sc: null })));
     });
   }
 

@@ -25,6 +25,7 @@ export function modelFrom(doc, editable) {
     speakers: doc.speakers.map((s) => ({ id: s.id, name: s.display_name || s.label, label: s.label })),
     segments: doc.segments.map((s) => freeze({
       sid: s.sid, speaker: s.speaker, s: Math.round(s.start * 1000), e: Math.round(s.end * 1000), note: s.note || "",
+      sc: s.speaker_confidence ?? null,
       words: s.words.map((w) => ({ t: w.word.trim(), s: Math.round(w.start * 1000), e: Math.round(w.end * 1000), c: w.probability, edited: !!w.edited, est: !!w.estimated })),
     })),
   };

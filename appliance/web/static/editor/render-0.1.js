@@ -8,6 +8,8 @@ const el = (doc, tag, cls, text) => {
   return node;
 };
 
+export const DOUBTFUL = 0.75;
+
 // Speaker colours follow the speaker list's order (twelve, then again), always shown with the name.
 export const colourMap = (model) => new Map(model.speakers.map((s, i) => [s.id, i % 12]));
 
@@ -31,6 +33,12 @@ export function renderSegment(doc, seg, ctx) {
   if (seg.speaker || ctx.editable) {
     const spk = el(doc, "button", "seg-spk" + (seg.speaker && seg.speaker === ctx.prevSpeaker ? " same" : ""), seg.speaker ? ctx.name(seg.speaker) : "No speaker");
     spk.type = "button"; spk.tabIndex = -1;
+    // The speaker engine gave this speaker less than three quarters of the segment's speech: worth a look.
+    if (seg.speaker && seg.sc != null && seg.sc < DOUBTFUL) {
+      spk.className += " doubt";
+      spk.title = `Speaker not certain (${Math.round(seg.sc * 100)}% of this speech): check it`;
+      spk.setAttribute("aria-description", spk.title);
+    }
     if (ctx.editable) spk.setAttribute("aria-haspopup", "dialog"); else spk.disabled = true;
     meta.appendChild(spk);
   }
