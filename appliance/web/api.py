@@ -23,6 +23,7 @@ from appliance.transcription import jobs
 from appliance.transcription.options import KNOWN, OptionsError, merge_json
 from appliance.transcripts import exports
 from appliance.transcripts import store as transcripts
+from appliance.transcripts.analytics import SpeakerAnalytics, speaker_analytics
 from appliance.transcripts.document import Transcript
 from appliance.transcripts.exports.document_formats import FontsMissing
 from appliance.web import intake, schemas
@@ -241,6 +242,16 @@ def get_transcript(request: Request, transcript_id: FromPath[str]) -> Transcript
 
 
 @get(
+    "/api/v1/transcripts/{transcript_id:str}/speakers/analytics",
+    summary="Talk time, turns, longest monologue and interruptions per speaker",
+    tags=["transcripts"],
+)
+@off_loop
+def transcript_speaker_analytics(request: Request, transcript_id: FromPath[str]) -> SpeakerAnalytics:
+    return speaker_analytics(_exportable(_transcript_or_404(request, transcript_id)))
+
+
+@get(
     "/api/v1/transcripts/{transcript_id:str}/export",
     summary="The transcript as TXT, SRT, VTT, JSON, Markdown, CSV, DOCX or PDF",
     description="Options as query parameters: timestamps, speakers, max_chars_per_line, max_lines, "
@@ -406,6 +417,7 @@ ROUTES = [
     cancel_job,
     list_transcripts,
     get_transcript,
+    transcript_speaker_analytics,
     export_transcript,
     bulk_export,
     delete_transcript,

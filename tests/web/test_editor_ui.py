@@ -340,3 +340,16 @@ def test_screenshots_of_the_editor_at_laptop_and_phone_width(world: World, brows
         assert overflow <= 1, (viewport, overflow)
         ui.csp_clean()
         ui.close()
+
+
+def test_who_spoke_how_much_follows_the_saved_transcript(world: World, browser: Any) -> None:
+    tid = _transcript(world, ["S1", "S2", "S1", "S1"])
+    stats = world.alice.get(f"/api/v1/transcripts/{tid}/speakers/analytics").json()
+    assert [(s["name"], s["turns"]) for s in stats["speakers"]] == [("Ada", 2), ("Bob", 1)] and stats["turns"] == 3
+    ui = Page(browser, world)
+    page = _open(ui, world, tid)
+    page.click("#speaker-stats summary")
+    page.wait_for_selector("#speaker-stats tbody tr >> nth=1")
+    rows = page.locator("#speaker-stats tbody tr").all_inner_texts()
+    assert rows[0].startswith("Ada") and "\t2\t" in rows[0] and rows[1].startswith("Bob"), rows
+    ui.close()

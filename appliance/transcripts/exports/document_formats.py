@@ -6,7 +6,16 @@ import io
 from functools import cache, lru_cache
 from pathlib import Path
 
-from appliance.transcripts.exports.model import Document, ExportOptions, speaker_names, stamp, title_of, turns
+from appliance.transcripts.exports.model import (
+    SPEAKER_TABLE_HEAD,
+    Document,
+    ExportOptions,
+    speaker_names,
+    speaker_table,
+    stamp,
+    title_of,
+    turns,
+)
 
 # Debian's fonts-noto-core, fonts-noto-cjk and fonts-noto-color-emoji (the Docker image and scripts/test
 # install them).
@@ -57,6 +66,16 @@ def to_docx(doc: Document, options: ExportOptions) -> bytes:
         word.add_heading("Note", level=2)
         for line in doc.note.strip().splitlines():
             word.add_paragraph(line)
+    rows = speaker_table(doc, options)
+    if rows:
+        word.add_heading("Speakers", level=2)
+        speakers = word.add_table(rows=1, cols=len(SPEAKER_TABLE_HEAD))
+        speakers.style = "Light List Accent 1"
+        for cell, text in zip(speakers.rows[0].cells, SPEAKER_TABLE_HEAD, strict=True):
+            cell.text = text
+        for row in rows:
+            for cell, text in zip(speakers.add_row().cells, row, strict=True):
+                cell.text = text
     word.add_heading("Transcript", level=2)
     for turn in turns(doc, options):
         paragraph = word.add_paragraph()
@@ -124,6 +143,10 @@ def to_pdf(doc: Document, options: ExportOptions) -> bytes:
     title = title_of(doc)
     metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
     metadata += [f"Note: {line}" for line in doc.note.strip().splitlines()]
+    metadata += [
+        f"{name}: {talk} ({share}), {turns} turns, longest {longest}, {cuts} interruptions"
+        for name, talk, share, turns, longest, cuts in speaker_table(doc, options)
+    ]
     body = []
     for turn in turns(doc, options):
         head = (f"[{stamp(turn.start)}] " if options.timestamps else "") + (f"{turn.speaker}: " if turn.speaker else "")

@@ -119,3 +119,25 @@ def turns(doc: Document, options: ExportOptions) -> list[Turn]:
 
 def title_of(doc: Document) -> str:
     return doc.title or doc.filename or "Transcript"
+
+
+def speaker_table(doc: Document, options: ExportOptions) -> list[tuple[str, str, str, str, str, str]]:
+    """Rows of the exports' speaker summary: name, talk time, share, turns, longest turn, interruptions."""
+    if not options.speakers:
+        return []
+    from appliance.transcripts.analytics import speaker_analytics
+
+    return [
+        (
+            s.name,
+            stamp(s.talk_seconds),
+            f"{round(s.share * 100)}%",
+            str(s.turns),
+            stamp(s.longest_turn_seconds),
+            str(s.interruptions),
+        )
+        for s in speaker_analytics(doc).speakers
+    ]
+
+
+SPEAKER_TABLE_HEAD = ("Speaker", "Talk time", "Share", "Turns", "Longest turn", "Interruptions")

@@ -10,10 +10,12 @@ import re
 from appliance.transcripts.document import to_builtins
 from appliance.transcripts.exports.model import (
     JSON_SCHEMA,
+    SPEAKER_TABLE_HEAD,
     Document,
     ExportOptions,
     speaker_names,
     speaker_of,
+    speaker_table,
     stamp,
     title_of,
     turns,
@@ -60,6 +62,10 @@ def to_markdown(doc: Document, options: ExportOptions) -> str:
     out += [f"- **{k}:** {_md(str(v))}" for k, v in meta if v] + [""]
     if doc.note.strip():
         out += [f"> {_md(line)}" if line.strip() else ">" for line in doc.note.strip().splitlines()] + [""]
+    rows = speaker_table(doc, options)
+    if rows:
+        out += ["| " + " | ".join(SPEAKER_TABLE_HEAD) + " |", "|" + "---|" * len(SPEAKER_TABLE_HEAD)]
+        out += ["| " + " | ".join(_md(cell).replace("|", "\\|") for cell in row) + " |" for row in rows] + [""]
     for turn in turns(doc, options):
         head = f"`{stamp(turn.start)}` " if options.timestamps else ""
         head += f"**{_md(turn.speaker)}:** " if turn.speaker else ""
