@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,98 @@ DIALOGUE = [
     ("en+f3", 85, "Yes, it is four five seven two nine. I bought it last Tuesday."),
     ("en-us", 30, "Thank you. I will send a replacement lamp today, and you will get it on Friday."),
 ]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def settings_in(root: Path, **env: str) -> Settings:
+    """Settings for an appliance whose data and models live under `root`; `env` overrides by the
+    APPLIANCE_... names the configuration reads."""
+    from appliance.core.config import load
+
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    return load(None, {"APPLIANCE_DATA_DIR": str(root / "data"), "APPLIANCE_MODELS_DIR": str(root / "models"), **env})
+
+
+@dataclass(frozen=True)
+class Member:
+    user: Any  # appliance.accounts.users.User
+    key: str  # an API key of the given scope
+
+    @property
+    def id(self) -> str:
+        return str(self.user.id)
+
+
+class Scenario:
+    """What several test modules arrange before they start the app: people with API keys, workspaces and
+    stored transcripts, written straight into the appliance's real database file. Each module keeps only
+    its own cast and text; `serve()` then runs the real app on a loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        from appliance.core import migrations
+        from appliance.core.db import connect
+
+        self.settings = settings
+        self.db = connect(settings.storage.database_path)
+        migrations.apply(self.db)
+
+    def person(self, email: str, role: str = "member", scope: str = "transcribe") -> Member:
+        from appliance.accounts import apikeys
+        from appliance.accounts import users as accounts
+
+        user = accounts.by_email(self.db, email) or accounts.create(self.db, email, ADMIN_PASSWORD, role)
+        return Member(user, apikeys.create(self.db, user.id, "tests", scope)[0])
+
+    def workspace(self, name: str, owner: Member, members: dict[str, str] | None = None) -> str:
+        """A shared workspace; `members` maps user id to role."""
+        from appliance.accounts import workspaces
+
+        workspace_id = workspaces.create(self.db, name, owner_id=owner.id)
+        for user_id, role in (members or {}).items():
+            workspaces.set_member(self.db, workspace_id, user_id, role)
+        return workspace_id
+
+    def transcript(
+        self,
+        owner: Member,
+        text: str,
+        *,
+        filename: str = "talk.wav",
+        speaker: str | None = None,
+        workspace_id: str | None = None,
+        job_id: str | None = None,
+        start: float = 0.5,
+    ) -> str:
+        """A stored transcript of one segment, its words 0.4 s apart (with one speaker when given)."""
+        from appliance.transcription.diarization.merge import Speaker
+        from appliance.transcripts import store as transcripts
+
+        words = [Word(start + i * 0.4, start + i * 0.4 + 0.3, f" {w}", 0.9, speaker) for i, w in enumerate(text.split())]
+        end = words[-1].end if words else start
+        result = AsrResult([Segment(start, end, text, words, speaker)], "en", 1.0, end + 0.5, 0.1)
+        return transcripts.store(
+            self.db,
+            result,
+            job_id=job_id,
+            filename=filename,
+            size_bytes=1,
+            model="tiny.en",
+            options={},
+            timings={},
+            speakers=[Speaker(speaker, "Speaker 1")] if speaker else None,
+            user_id=owner.id,
+            workspace_id=workspace_id or owner.user.personal_workspace_id,
+        )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def serve(self, recognizer: Any = None) -> Iterator[LiveServer]:
+        """The real app on a loopback port (this handle stays usable beside it: SQLite in WAL mode)."""
+        from appliance.web.app import create_app
+
+        with LiveServer(create_app(self.settings, recognizer=recognizer)) as server:
+            yield server

@@ -5,20 +5,15 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
-from appliance.accounts import apikeys, workspaces
-from appliance.accounts import users as accounts
-from appliance.core import migrations
+from appliance.accounts import apikeys
 from appliance.core.config import Settings
-from appliance.core.db import connect
 from appliance.transcription import jobs
-from appliance.transcription.asr import AsrResult, Segment, Word
-from appliance.transcripts import store as transcripts
-from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+from tests.support import FakeRecognizer, Scenario
 
 PERSONAS = ("anonymous", "viewer", "member", "admin", "outsider", "revoked")
 
@@ -34,31 +29,25 @@ class World:
     """alice: admin, owns the shared workspace Legal; bob: member of Legal; carol: another member;
     victor: viewer in Legal; mallory: a member with her own workspace only; bob's revoked key."""
 
+    CAST: ClassVar[dict[str, tuple[str, str, str]]] = {  # persona: (e-mail, role, API key scope)
+        "admin": ("alice@example.org", "admin", "admin"),
+        "member": ("bob@example.org", "member", "transcribe"),
+        "carol": ("carol@example.org", "member", "transcribe"),
+        "viewer": ("victor@example.org", "viewer", "read"),
+        "outsider": ("mallory@example.org", "member", "transcribe"),
+        "dave": ("dave@example.org", "member", "transcribe"),
+    }
+
     def __init__(self, settings: Settings) -> None:
-        db = connect(settings.storage.database_path)
-        migrations.apply(db)
-        self.db = db
-        self.users = {
-            "admin": accounts.create(db, "alice@example.org", ADMIN_PASSWORD, "admin"),
-            "member": accounts.create(db, "bob@example.org", ADMIN_PASSWORD, "member"),
-            "carol": accounts.create(db, "carol@example.org", ADMIN_PASSWORD, "member"),
-            "viewer": accounts.create(db, "victor@example.org", ADMIN_PASSWORD, "viewer"),
-            "outsider": accounts.create(db, "mallory@example.org", ADMIN_PASSWORD, "member"),
-            "dave": accounts.create(db, "dave@example.org", ADMIN_PASSWORD, "member"),
-        }
-        self.legal = workspaces.create(db, "Legal", owner_id=self.users["admin"].id)
-        for name, role in (("member", "member"), ("carol", "member"), ("viewer", "viewer"), ("dave", "member")):
-            workspaces.set_member(db, self.legal, self.users[name].id, role)
-        scope = {
-            "admin": "admin",
-            "member": "transcribe",
-            "carol": "transcribe",
-            "viewer": "read",
-            "outsider": "transcribe",
-            "dave": "transcribe",
-        }
-        self.scopes = scope
-        self.keys = {name: apikeys.create(db, user.id, "matrix", scope[name])[0] for name, user in self.users.items()}
+        self.scenario = Scenario(settings)
+        db = self.db = self.scenario.db
+        cast = {name: self.scenario.person(email, role, scope) for name, (email, role, scope) in self.CAST.items()}
+        self.members = cast
+        self.users = {name: m.user for name, m in cast.items()}
+        self.keys = {name: m.key for name, m in cast.items()}
+        self.scopes = {name: scope for name, (_e, _r, scope) in self.CAST.items()}
+        roles = {"member": "member", "carol": "member", "viewer": "viewer", "dave": "member"}
+        self.legal = self.scenario.workspace("Legal", cast["admin"], {cast[name].id: role for name, role in roles.items()})
         revoked, record = apikeys.create(db, self.users["member"].id, "old", "transcribe")
         apikeys.revoke(db, record["id"])
         self.keys["revoked"] = revoked
@@ -70,19 +59,8 @@ class World:
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
 
     def new_transcript(self, by: str = "member", job_id: str | None = None) -> str:
-        words = [Word(0.0, 0.5, " confidential", 0.9)]
-        result = AsrResult([Segment(0.0, 0.5, "confidential", words)], "en", 1.0, 1.0, 0.1)
-        return transcripts.store(
-            self.db,
-            result,
-            job_id=job_id,
-            filename="m.wav",
-            size_bytes=10,
-            model="tiny.en",
-            options={},
-            timings={},
-            user_id=self.users[by].id,
-            workspace_id=self.legal,
+        return self.scenario.transcript(
+            self.members[by], "confidential", filename="m.wav", workspace_id=self.legal, job_id=job_id, start=0.0
         )
 
     def fresh_keys(self) -> None:
@@ -98,7 +76,6 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, httpx.Client]]:
     from appliance.core.config import load
-    from appliance.web.app import create_app
 
     root = tmp_path_factory.mktemp("matrix")
     machine = root / "machine-id"
@@ -116,7 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
     )
     w = World(settings)
     with (
-        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        w.scenario.serve(FakeRecognizer()) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
         yield w, client

@@ -19,15 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.accounts import apikeys, workspaces
-from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.core.config import Settings
 from appliance.core.db import connect
 from appliance.private import crypto as pc
 from appliance.transcription.asr import AsrResult, Segment, Word
 from appliance.transcripts import store as transcripts
-from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, LiveServer, bootstrap, signed_in, wait_for_job
+from tests.support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    FakeRecognizer,
+    Scenario,
+    settings_in,
+    signed_in,
+    wait_for_job,
+)
 
 PASSWORD = "a private passphrase"
 CANARY = "Turquoise walruses recited sonnets beneath Reykjavik harbour"
@@ -68,31 +74,19 @@ def _enrol(person: Person) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from appliance.core.config import load
-    from appliance.web.app import create_app
-
     root = tmp_path_factory.mktemp("private-sharing")
-    (root / "m").mkdir()
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "d"), "APPLIANCE_MODELS_DIR": str(root / "m")})
-    alice_key = bootstrap(settings)
-    db = connect(settings.storage.database_path)
-    keys = {}
-    for name in ("bob", "carol", "mallory"):
-        user = accounts.create(db, f"{name}@example.org", ADMIN_PASSWORD, "member")
-        keys[name] = apikeys.create(db, user.id, "t", "transcribe")[0]
-    alice = accounts.by_email(db, ADMIN_EMAIL)
-    assert alice is not None
-    team = workspaces.create(db, "Team", owner_id=alice.id)
-    for name in ("bob", "carol"):
-        member = accounts.by_email(db, f"{name}@example.org")
-        assert member is not None
-        workspaces.set_member(db, team, member.id, "member")
-    db.conn.close()
-    with LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server:
+    scenario = Scenario(settings_in(root))
+    settings = scenario.settings
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    cast = {name: scenario.person(f"{name}@example.org") for name in ("bob", "carol", "mallory")}
+    keys = {name: m.key for name, m in cast.items()}
+    team = scenario.workspace("Team", alice, {cast["bob"].id: "member", cast["carol"].id: "member"})
+    scenario.close()
+    with scenario.serve(FakeRecognizer()) as server:
         w = World(
             server.url,
             settings,
-            _person(server.url, alice_key),
+            _person(server.url, alice.key),
             _person(server.url, keys["bob"]),
             _person(server.url, keys["carol"]),
             _person(server.url, keys["mallory"]),

@@ -21,12 +21,20 @@ import pytest
 
 from appliance.accounts import apikeys, workspaces
 from appliance.accounts import users as accounts
-from appliance.core.config import Settings, load
+from appliance.core.config import Settings
 from appliance.core.db import connect
 from appliance.private import crypto as pc
 from tests.browser import ARGS
 from tests.private_support import CANARY, CANARY_WORDS, LogCapture, Scanner, needles
-from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer, bootstrap, signed_in, speak, wait_for_job
+from tests.support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Scenario,
+    settings_in,
+    signed_in,
+    speak,
+    wait_for_job,
+)
 
 BOB, DAVE, MALLORY = "bob@example.org", "dave@example.org", "mallory@example.org"
 PASSPHRASE = "alice's private passphrase"
@@ -53,21 +61,16 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     import logging
 
-    from appliance.web.app import create_app
-
     if shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is required; scripts/test installs it")
     root = tmp_path_factory.mktemp("private-ui")
-    (root / "models").mkdir()
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "data"), "APPLIANCE_MODELS_DIR": str(root / "models")})
-    key = bootstrap(settings)
-    db = connect(settings.storage.database_path)
-    users = {email: accounts.create(db, email, ADMIN_PASSWORD, "member") for email in (BOB, DAVE, MALLORY)}
-    alice = accounts.by_email(db, ADMIN_EMAIL)
-    assert alice is not None
-    team = workspaces.create(db, "Newsroom", owner_id=alice.id)
-    workspaces.set_member(db, team, users[BOB].id, "member")
-    db.conn.close()
+    scenario = Scenario(settings_in(root))
+    settings = scenario.settings
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    key = alice.key
+    users = {email: scenario.person(email).user for email in (BOB, DAVE, MALLORY)}
+    team = scenario.workspace("Newsroom", alice, {users[BOB].id: "member"})
+    scenario.close()
     canary = speak(root / "canary.wav", CANARY)
     standard = speak(root / "standard.wav", STANDARD_TEXT)
     logs = LogCapture()
@@ -78,7 +81,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     logger.setLevel(logging.DEBUG)
     try:
         with (
-            LiveServer(create_app(settings)) as server,
+            scenario.serve() as server,
             httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,
         ):
             # Bob has private transcripts on, with a passphrase of their own.

@@ -9,64 +9,29 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.accounts import apikeys
-from appliance.accounts import users as accounts
-from appliance.core import migrations
 from appliance.core.config import Settings
 from appliance.core.db import connect
-from appliance.transcription.asr import AsrResult, Segment, Word
-from appliance.transcription.diarization.merge import Speaker
-from appliance.transcripts import store as transcripts
 from tests.browser import ARGS
-from tests.support import ADMIN_PASSWORD, FakeRecognizer, LiveServer
+from tests.support import FakeRecognizer, Scenario
 
 SECRET_LINE = "The merger closes on Friday."
 
 
 class World:
     def __init__(self, settings: Settings) -> None:
-        db = connect(settings.storage.database_path)
-        migrations.apply(db)
-        self.alice = accounts.create(db, "alice@example.org", ADMIN_PASSWORD, "member")
-        self.key = apikeys.create(db, self.alice.id, "t", "transcribe")[0]
-        words = [Word(0.5 + i * 0.4, 0.8 + i * 0.4, f" {w}", 0.9, "S1") for i, w in enumerate(SECRET_LINE.split())]
-        result = AsrResult([Segment(0.5, 3.0, SECRET_LINE, words, "S1")], "en", 1.0, 3.5, 0.1)
-        self.transcript = transcripts.store(
-            db,
-            result,
-            job_id=None,
-            filename="board.wav",
-            size_bytes=1,
-            model="tiny.en",
-            options={},
-            timings={},
-            speakers=[Speaker("S1", "Speaker 1")],
-            user_id=self.alice.id,
-            workspace_id=self.alice.personal_workspace_id,
-        )
-        other = transcripts.store(
-            db,
-            AsrResult([Segment(0, 1, "other private words", [])], "en", 1.0, 1.0, 0.1),
-            job_id=None,
-            filename="other.wav",
-            size_bytes=1,
-            model="tiny.en",
-            options={},
-            timings={},
-            user_id=self.alice.id,
-            workspace_id=self.alice.personal_workspace_id,
-        )
-        self.other = other
-        db.conn.close()
+        self.scenario = Scenario(settings)
+        alice = self.scenario.person("alice@example.org")
+        self.alice, self.key = alice.user, alice.key
+        self.transcript = self.scenario.transcript(alice, SECRET_LINE, filename="board.wav", speaker="S1")
+        self.other = self.scenario.transcript(alice, "other private words", filename="other.wav")
+        self.scenario.close()
 
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[tuple[World, httpx.Client, str]]:
-    from appliance.web.app import create_app
-
     w = World(settings)
     with (
-        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        w.scenario.serve(FakeRecognizer()) as server,
         httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {w.key}"}) as owner,
     ):
         yield w, owner, server.url

@@ -21,9 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
-from appliance.core.config import load
 from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
-from tests.support import LiveServer, bootstrap, speak, wait_for_job
+from tests.support import ADMIN_EMAIL, Scenario, settings_in, speak, wait_for_job
 from tests.web.test_web_ui import ARGS, PHONE, SHOTS, Page, _rev, _saved
 
 SENTENCES = [
@@ -64,17 +63,15 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from appliance.web.app import create_app
-
     if shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is required; scripts/test installs it")
     root = tmp_path_factory.mktemp("editor")
-    (root / "models").mkdir()
-    settings = load(None, {"APPLIANCE_DATA_DIR": str(root / "data"), "APPLIANCE_MODELS_DIR": str(root / "models")})
-    key = bootstrap(settings)
+    scenario = Scenario(settings_in(root))
+    key = scenario.person(ADMIN_EMAIL, role="admin", scope="admin").key
+    scenario.close()
     clip = speak(root / "clip.wav", " ".join(SENTENCES))
     with (
-        LiveServer(create_app(settings, recognizer=FourSegments())) as server,
+        scenario.serve(FourSegments()) as server,
         httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice,
     ):
         yield World(server.url, alice, clip)
