@@ -76,6 +76,10 @@ EngineOpt = Annotated[
 SpeakersOpt = Annotated[int | None, typer.Option("--speakers", help="Exact number of speakers, if known.")]
 MinSpeakersOpt = Annotated[int | None, typer.Option("--min-speakers", help="At least this many speakers.")]
 MaxSpeakersOpt = Annotated[int | None, typer.Option("--max-speakers", help="At most this many speakers.")]
+ChannelNamesOpt = Annotated[
+    str | None,
+    typer.Option("--channel-names", help="With --engine channel: who is on each channel, e.g. agent,customer."),
+]
 JOB_OPTION_FLAGS = {
     "model": "--model",
     "language": "--language",
@@ -92,6 +96,7 @@ JOB_OPTION_FLAGS = {
     "num_speakers": "--speakers",
     "min_speakers": "--min-speakers",
     "max_speakers": "--max-speakers",
+    "channel_names": "--channel-names",
     "priority": "--priority",
     "private": "--private",
 }
@@ -121,10 +126,11 @@ def _job_options(**given: Any) -> UploadOptions:
             num_speakers=given.get("speakers"),
             min_speakers=given.get("min_speakers"),
             max_speakers=given.get("max_speakers"),
+            channel_names=given.get("channel_names"),
         )
         raw = {k: v for k, v in raw.items() if v is not None}
-    elif any(given.get(k) for k in ("engine", "speakers", "min_speakers", "max_speakers")):
-        raise _fail("--engine and the speaker counts need --diarize", 2)
+    elif any(given.get(k) for k in ("engine", "speakers", "min_speakers", "max_speakers", "channel_names")):
+        raise _fail("--engine, --channel-names and the speaker counts need --diarize", 2)
     return UploadOptions.of(raw)
 
 
@@ -267,6 +273,7 @@ def transcribe(
     speakers: SpeakersOpt = None,
     min_speakers: MinSpeakersOpt = None,
     max_speakers: MaxSpeakersOpt = None,
+    channel_names: ChannelNamesOpt = None,
     export_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -317,6 +324,7 @@ def transcribe(
         speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        channel_names=channel_names,
     )
     engines = DiarizationEngines(settings)
     try:
@@ -878,6 +886,7 @@ def remote_transcribe(
     speakers: SpeakersOpt = None,
     min_speakers: MinSpeakersOpt = None,
     max_speakers: MaxSpeakersOpt = None,
+    channel_names: ChannelNamesOpt = None,
     priority: Annotated[
         int | None, typer.Option("--priority", min=-10, max=10, help="Queue priority, -10 to 10 (default 0).")
     ] = None,
@@ -916,6 +925,7 @@ def remote_transcribe(
         speakers=speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        channel_names=channel_names,
         priority=priority,
         private=private or None,
     )

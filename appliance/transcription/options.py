@@ -49,6 +49,8 @@ class JobOptions:
                 min_speakers=self.diarization.min_speakers,
                 max_speakers=self.diarization.max_speakers,
             )
+            if self.diarization.channel_names:
+                stored["channel_names"] = ",".join(self.diarization.channel_names)
         return stored
 
 
@@ -166,7 +168,7 @@ def parse(
 
 
 def _diarization(raw: Mapping[str, Any]) -> DiarizationOptions | None:
-    speaker_keys = ("diarization_engine", "num_speakers", "min_speakers", "max_speakers")
+    speaker_keys = ("diarization_engine", "num_speakers", "min_speakers", "max_speakers", "channel_names")
     wanted = _bool("diarize", raw.get("diarize", False))
     if not wanted:
         given = [k for k in speaker_keys if raw.get(k) not in (None, "")]
@@ -181,7 +183,16 @@ def _diarization(raw: Mapping[str, Any]) -> DiarizationOptions | None:
     engine = raw.get("diarization_engine") or None
     if engine is not None and engine not in {"pyannote", "embedded", "channel"}:
         raise OptionsError(f"diarization_engine must be pyannote, embedded or channel, not {engine!r}")
-    options = DiarizationOptions(engine, count("num_speakers"), count("min_speakers"), count("max_speakers"))
+    names = raw.get("channel_names")
+    if names not in (None, "") and not isinstance(names, str | list):
+        raise OptionsError("channel_names must be names separated by commas, such as agent,customer")
+    channel_names = None
+    if names not in (None, ""):
+        given = names.split(",") if isinstance(names, str) else [str(n) for n in names]
+        channel_names = tuple(n.strip() for n in given)
+    options = DiarizationOptions(
+        engine, count("num_speakers"), count("min_speakers"), count("max_speakers"), channel_names=channel_names
+    )
     try:
         options.validate()
     except DiarizationError as exc:

@@ -6,15 +6,20 @@ Shared by the worker (API jobs) and the CLI (offline, no server), so both give t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from appliance.transcription.asr import AsrResult, CancelFn, Cancelled, ModelInfo, Recognizer
-from appliance.transcription.audio import decode
+import numpy as np
+
+from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, Cancelled, ModelInfo, Recognizer, Segment
+from appliance.transcription.audio import SAMPLE_RATE, decode
 from appliance.transcription.diarization import DiarizationError, Turn
+from appliance.transcription.diarization.channel import FRAME, channel_key, check_channels
 from appliance.transcription.diarization.engines import DiarizationEngines
-from appliance.transcription.diarization.merge import Speaker, assign
+from appliance.transcription.diarization.merge import Speaker, assign, finish
 from appliance.transcription.options import JobOptions
 from appliance.transcription.segmentation import resegment
 
@@ -42,6 +47,50 @@ class ModelOutput:
 ProgressSink = Callable[[Progress], None]
 
 
+def _each_channel(
+    recognizer: Recognizer,
+    model: ModelInfo,
+    channels: np.ndarray,
+    options: AsrOptions,
+    on_audio_done: Callable[..., None],
+    cancelled: CancelFn,
+    engine: Any,
+) -> AsrResult:
+    """One recognition pass per channel, words keyed by channel and interleaved by time. A word heard on
+    a channel only as the faint copy of another channel's voice (crosstalk, headset bleed) is dropped."""
+    count, samples = channels.shape
+    duration = samples / SAMPLE_RATE
+    speaking = engine.speaking(channels)
+    segments: list[Segment] = []
+    results = []
+    started = time.perf_counter()
+    for ch in range(count):
+
+        def done(seconds: float, text: str = "", ch: int = ch) -> None:
+            on_audio_done((ch + seconds / duration) * duration / count if duration else 0.0, text)
+
+        result = recognizer.transcribe(model, channels[ch], options, done, cancelled)
+        results.append(result)
+        key = channel_key(ch)
+        for seg in result.segments:
+            words = [dataclasses.replace(w, speaker=key) for w in seg.words if _own(speaking[ch], w.start, w.end)]
+            if seg.words and not words:
+                continue  # all of it was another channel's voice
+            text = "".join(w.word for w in words).strip() if seg.words else seg.text
+            start, end = (words[0].start, words[-1].end) if words else (seg.start, seg.end)
+            segments.append(dataclasses.replace(seg, start=start, end=end, text=text, words=words, speaker=key))
+    segments.sort(key=lambda seg: (seg.start, seg.speaker or ""))
+    best = max(results, key=lambda r: (sum(len(s.words) for s in r.segments), r.language_probability or 0.0))
+    return AsrResult(segments, best.language, best.language_probability, duration, time.perf_counter() - started)
+
+
+def _own(speaking: np.ndarray, start: float, end: float) -> bool:
+    """Whether a channel's own speaker is talking for at least a third of the word's time."""
+    first = int(start / FRAME)
+    frames = speaking[first : max(first + 1, int(np.ceil(end / FRAME)))]
+    return bool(frames.size) and float(frames.mean()) >= 1 / 3
+
+
 def run(
     data: bytes,
     options: JobOptions,
@@ -66,6 +115,11 @@ def run(
             raise DiarizationError("diarization was asked for, but this appliance has no diarization engines")
         diarizer = engines.get(options.diarization.engine)
     audio = decode(data, keep_channels=getattr(diarizer, "needs_channels", False), max_seconds=max_seconds, reserve=reserve)
+    # The channel engine: each channel recognised on its own (one speaker a channel), so speech that
+    # overlaps stays two clean sentences instead of one garbled mix.
+    per_channel = bool(getattr(diarizer, "per_channel", False))
+    if per_channel:
+        check_channels(audio.channels)
     decode_seconds = time.perf_counter() - started
     duration = audio.duration
     units = len(options.models) + (DIARIZATION_WEIGHT if diarizer else 0.0)
@@ -84,7 +138,11 @@ def run(
             progress(Progress("transcribing", fraction, duration, eta))
 
         progress(Progress("transcribing", index / units, duration, None))
-        result = recognizer.transcribe(model, audio.samples, options.asr, on_audio_done, cancelled)
+        if per_channel:
+            assert audio.channels is not None and diarizer is not None
+            result = _each_channel(recognizer, model, audio.channels, options.asr, on_audio_done, cancelled, diarizer)
+        else:
+            result = recognizer.transcribe(model, audio.samples, options.asr, on_audio_done, cancelled)
         timings = {
             "decode_seconds": decode_seconds,
             "asr_seconds": time.perf_counter() - model_started,
@@ -106,9 +164,17 @@ def run(
         turns = diarizer.diarize(source, options.diarization)
         seconds = time.perf_counter() - diarize_started
         for out in outputs:
-            out.result.segments, out.speakers = assign(
-                out.result.segments, turns, out.result.language, sentences=options.sentences
-            )
+            if per_channel:  # the words know their channel already
+                names = options.diarization.channel_names or ()
+                labels = {channel_key(i): name for i, name in enumerate(names)}
+                segments, out.speakers = finish(
+                    out.result.segments, out.result.language, sentences=options.sentences, labels=labels
+                )
+                out.result.segments = sorted(segments, key=lambda seg: (seg.start, seg.speaker or ""))
+            else:
+                out.result.segments, out.speakers = assign(
+                    out.result.segments, turns, out.result.language, sentences=options.sentences
+                )
             out.timings["diarize_seconds"] = seconds
             out.diarization = {"engine": diarizer.name, "speakers": len(out.speakers), "turns": len(turns)}
             out.turns = turns

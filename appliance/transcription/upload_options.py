@@ -38,6 +38,7 @@ class UploadOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    channel_names: str | None = None  # with diarization_engine=channel: "agent,customer", one name a channel
     private: bool | None = None  # sealed to the owner's key as recognition ends
     sentences: bool | None = None  # sentence-sized segments (the default); false keeps the decoder's own
 

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 MAX_SPEAKERS = 20
+MAX_CHANNELS = 8  # the channel engine: one speaker a channel, up to this many
 
 
 class DiarizationError(ValueError):
@@ -27,6 +28,8 @@ class DiarizationOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # The channel engine: who is on each channel, in order ("agent", "customer"); else Speaker 1..N.
+    channel_names: tuple[str, ...] | None = None
 
     def validate(self) -> None:
         for name in ("num_speakers", "min_speakers", "max_speakers"):
@@ -35,6 +38,11 @@ class DiarizationOptions:
                 raise DiarizationError(f"{name} must be from 1 to {MAX_SPEAKERS}, not {value}")
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
             raise DiarizationError("min_speakers cannot be larger than max_speakers")
+        if self.channel_names is not None:
+            if self.engine != "channel":
+                raise DiarizationError("channel_names names the channels of diarization_engine=channel; choose that engine")
+            if not 1 <= len(self.channel_names) <= MAX_CHANNELS or not all(0 < len(n) <= 60 for n in self.channel_names):
+                raise DiarizationError(f"channel_names must be 1 to {MAX_CHANNELS} names of 1 to 60 characters, comma-separated")
         if self.num_speakers and (self.min_speakers or self.max_speakers):
             raise DiarizationError("give either an exact number of speakers, or a minimum and maximum, not both")
 

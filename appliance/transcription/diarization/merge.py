@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.transcription.asr import Segment, Word
@@ -44,11 +45,20 @@ def assign(
         words = [Word(w.start, w.end, w.word, w.probability, speaker_for(w.start, w.end, turns)) for w in seg.words]
         speaker = speaker_for(seg.start, seg.end, turns) if not words else None
         with_speakers.append(dataclasses.replace(seg, words=words, speaker=speaker))
+    return finish(with_speakers, language, sentences=sentences)
+
+
+def finish(
+    segments: list[Segment], language: str | None, *, sentences: bool = True, labels: Mapping[str, str] | None = None
+) -> tuple[list[Segment], list[Speaker]]:
+    """From segments whose words carry the engine's own speaker keys: cut (sentences, or at every change),
+    then key the speakers S1..N in order of first appearance, labelled from `labels` (engine key → name)
+    or "Speaker N"."""
     if sentences:
-        raw = resegment(with_speakers, language)
+        raw = resegment(segments, language)
     else:
         raw = []
-        for seg in with_speakers:
+        for seg in segments:
             group: list[Word] = []
             for word in seg.words:
                 if group and word.speaker != group[-1].speaker:
@@ -62,7 +72,7 @@ def assign(
         for key in [w.speaker for w in seg.words] or [seg.speaker]:
             if key is not None and key not in ids:
                 n = len(ids) + 1
-                ids[key] = Speaker(f"S{n}", f"Speaker {n}")
+                ids[key] = Speaker(f"S{n}", (labels or {}).get(key) or f"Speaker {n}")
     relabel = {key: speaker.id for key, speaker in ids.items()}
     for seg in raw:
         seg.speaker = relabel.get(seg.speaker) if seg.speaker is not None else None
