@@ -3,7 +3,10 @@
     python benchmarks/diarization_eval.py PATH/sample.wav [--rttm PATH/sample.rttm] [--stm PATH/sample.stm]
                                           [--engine embedded|pyannote|channel] [--model tiny.en] [--speakers N]
 
-DER uses pyannote.metrics with overlap included, at collar 0 and 0.25 s. Speaker-attributed WER
+DER uses pyannote.metrics with overlap included, at collar 0 and 0.25 s, on the engine's own turns and
+on the transcript's speaker labels (what users see: segments after sentence cutting and turn smoothing).
+Segment lengths (median and 95th percentile, words and seconds) are printed for sentence-sized segments
+and, in the same run, for the decoder's own segments (sentences=false) as the baseline. Speaker-attributed WER
 (cpWER) concatenates each speaker's words, maps hypothesis speakers to reference speakers so that
 the total error is smallest (Hungarian assignment), and divides the errors by the reference words.
 """
@@ -11,6 +14,7 @@ the total error is smallest (Hungarian assignment), and divides the errors by th
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import threading
@@ -84,6 +88,50 @@ def cp_wer(reference: dict[str, str], hypothesis: dict[str, str]) -> float:
     return float(cost[rows, cols].sum() / max(total, 1))
 
 
+def _lengths(segments: list) -> str:  # type: ignore[type-arg]
+    words = [len(s.words) or len(s.text.split()) for s in segments]
+    seconds = [s.end - s.start for s in segments]
+
+    def p95(values: list[float]) -> float:
+        return float(np.percentile(values, 95)) if values else 0.0
+
+    return (
+        f"{len(segments)}: words median {np.median(words):.0f} p95 {p95(words):.0f}; "
+        f"seconds median {np.median(seconds):.1f} p95 {p95(seconds):.1f}"
+    )
+
+
+HOLD = 1.0  # seconds
+
+
+def _transcript_turns(segments: list) -> list[tuple[float, float, str]]:  # type: ignore[type-arg]
+    """The speaker turns a reader sees: consecutive segments of one speaker are one turn, from its first
+    word to its last (a pause between two sentences of one speaker is still their turn)."""
+    turns: list[tuple[float, float, str]] = []
+    for seg in segments:
+        if not seg.speaker:
+            continue
+        if turns and turns[-1][2] == seg.speaker:
+            turns[-1] = (turns[-1][0], max(turns[-1][1], seg.end), seg.speaker)
+        else:
+            turns.append((seg.start, seg.end, seg.speaker))
+    # A turn lasts until the next speaker starts, across a short silence (a reader sees no gap there).
+    return [
+        (start, nxt[0] if nxt and 0 < nxt[0] - end < HOLD else end, speaker)
+        for (start, end, speaker), nxt in zip(turns, [*turns[1:], None], strict=True)
+    ]
+
+
+def _changes(segments: list) -> int:  # type: ignore[type-arg]
+    speakers = [s.speaker for s in segments if s.speaker]
+    return sum(a != b for a, b in itertools.pairwise(speakers))
+
+
+def _ref_turns(reference: list[tuple[float, float, str]]) -> int:
+    ordered = [s for _, _, s in sorted(reference)]
+    return 1 + sum(a != b for a, b in itertools.pairwise(ordered)) if ordered else 0
+
+
 class PeakRss:
     def __init__(self) -> None:
         self.peak = 0
@@ -113,6 +161,8 @@ def main() -> int:
     parser.add_argument("--engine", default=None, help="pyannote, embedded or channel (default: the configured default)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--speakers", type=int, default=None, help="tell the engine the exact count")
+    parser.add_argument("--decoder-segments", action="store_true", help="keep the decoder's segments (the baseline)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the second run with the decoder's segments")
     args = parser.parse_args()
 
     from appliance.core.config import load
@@ -123,6 +173,8 @@ def main() -> int:
 
     settings = load(None, {"APPLIANCE_MODELS_DIR": str(REPO / "models")})
     raw: dict[str, object] = {"diarize": True, "diarization_engine": args.engine, "num_speakers": args.speakers}
+    if args.decoder_segments:
+        raw["sentences"] = False
     if args.model:
         raw["model"] = args.model
     engines = DiarizationEngines(settings)
@@ -152,6 +204,22 @@ def main() -> int:
         print(f"speakers in reference: {len({s for _, _, s in reference})}")
         print(f"DER collar 0.00: {der(reference, [(t.start, t.end, t.speaker) for t in turns], 0.0) * 100:.1f}%")
         print(f"DER collar 0.25: {der(reference, [(t.start, t.end, t.speaker) for t in turns], 0.25) * 100:.1f}%")
+        labelled = _transcript_turns(output.result.segments)
+        print(f"transcript DER collar 0.00: {der(reference, labelled, 0.0) * 100:.1f}%")
+        print(f"transcript DER collar 0.25: {der(reference, labelled, 0.25) * 100:.1f}%")
+        print(
+            f"speaker changes in the transcript: {_changes(output.result.segments)}; turns in reference: {_ref_turns(reference)}"
+        )
+    print("segments " + _lengths(output.result.segments))
+    if not args.decoder_segments and not args.no_baseline:
+        baseline = parse({**raw, "sentences": False}, settings, ModelRegistry(settings.models.models_dir), engines)
+        decoder = run(data, baseline, asr, lambda p: None, lambda: False, engines)[0]
+        print("baseline (decoder segments) " + _lengths(decoder.result.segments))
+        print(f"baseline speaker changes: {_changes(decoder.result.segments)}")
+        if rttm.exists():
+            labelled = _transcript_turns(decoder.result.segments)
+            print(f"baseline transcript DER collar 0.00: {der(read_rttm(rttm), labelled, 0.0) * 100:.1f}%")
+            print(f"baseline transcript DER collar 0.25: {der(read_rttm(rttm), labelled, 0.25) * 100:.1f}%")
     stm = args.stm or args.audio.with_suffix(".stm")
     if stm.exists():
         reference_words = read_stm(stm)

@@ -7,7 +7,8 @@ middle of a sentence. Both are fixed here, from the word timings, for every mode
 1. Each decoder segment is cut at sentence ends (pysbd, a rule-based segmenter for 22 languages that
    knows "Dr." and "3.50" are not ends; a punctuation rule elsewhere), at long silences, and where a
    piece would still be longer than a readable length (at the comma or pause that best divides it).
-2. Within a sentence a speaker change is believed only at a pause between words; elsewhere the words
+2. Within a sentence a speaker change is believed only at a pause between words or at a comma (or
+   another phrase mark the decoder wrote); elsewhere the words
    go to the sentence's majority speaker (by speaking time), and the segment records how much of its
    speech the engine gave to that speaker (`speaker_confidence`), so a doubtful one can be shown so.
 
@@ -30,6 +31,9 @@ LONG_PAUSE = 1.2  # silence (s) that ends a segment even without punctuation
 TURN_PAUSE = 0.25  # a speaker change inside a sentence is believed only at a pause this long (s)
 # Sentence-final punctuation in the scripts Whisper writes: Latin, CJK full-width, Arabic, Devanagari
 # and Bengali danda, Urdu full stop, ellipsis.
+# A phrase boundary the decoder marked: a speaker change there is believed even without a pause
+# ("Oh, I'm from Chicago too" where "Oh," was the other person's).
+_PHRASE_END = re.compile(r"[,;:—–、，；：]$")
 _FINAL = re.compile(r"[.?!…。？！؟।॥۔]+[\"'”’)\]»]*$")
 
 
@@ -113,7 +117,7 @@ def _turns_within(words: list[Word], settings: Settings) -> list[tuple[list[Word
     parts: list[list[Word]] = [[words[0]]]
     for i in range(1, len(words)):
         changed = words[i].speaker != words[i - 1].speaker
-        if changed and _gap(words, i - 1) >= settings.turn_pause:
+        if changed and (_gap(words, i - 1) >= settings.turn_pause or _PHRASE_END.search(words[i - 1].word.strip())):
             parts.append([])
         parts[-1].append(words[i])
     out: list[tuple[list[Word], str | None, float | None]] = []
