@@ -187,6 +187,14 @@ def serve(
     except OSError as exc:
         raise _fail(f"cannot listen on {server_host}:{server_port}: {exc.strerror}", 2) from None
     _preload_before_lock()
+    broker = None
+    if settings.security.egress_allow:
+        # The administrator's named exceptions: a broker forked before the lock, so the lock never binds
+        # the one process that may connect out, and that process connects only to the listed hosts.
+        from appliance.core.egress_broker import Broker, Destination
+
+        broker = Broker(map(Destination.parse, settings.security.egress_allow))
+        broker.start()
     _lock_egress(settings)
 
     import uvicorn
@@ -195,7 +203,7 @@ def serve(
     from appliance.web.server import BackgroundServer, server_config
 
     scheme = "https" if cert else "http"
-    uv_config = server_config(create_app(settings), server_host, server_port, certfile=cert, keyfile=key)
+    uv_config = server_config(create_app(settings, connector=broker), server_host, server_port, certfile=cert, keyfile=key)
     typer.echo(
         f"Sotto appliance {__version__} on {scheme}://{server_host}:{server_port}  (data: {settings.storage.data_dir}"
         + (f", certificate: {cert})" if cert else ")")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from appliance.core.egress_broker import Destination
+
 ENV_PREFIX = "APPLIANCE_"
 GiB = 1024**3
 MiB = 1024**2
@@ -152,10 +154,19 @@ class SecuritySettings:
     # The kernel egress lock (appliance/core/egress_lock.py): on = `serve` refuses to start without it; off
     # only for hosts whose kernel has no seccomp (doctor then says so).
     egress_lock: str = "on"
+    # Named exceptions to "no byte leaves": on-prem services this appliance may connect to, as host:port
+    # (webhook receivers on the intranet). Connections go through a broker forked before the egress lock
+    # (appliance/core/egress_broker.py); link-local and metadata addresses are refused whatever the name.
+    egress_allow: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
         _check(self.egress_lock in {"on", "off"}, "security.egress_lock", "must be on or off")
+        for entry in self.egress_allow:
+            try:
+                Destination.parse(entry)
+            except ValueError as exc:
+                _check(False, "security.egress_allow", str(exc))
         _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
         _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
         for key in (
@@ -254,6 +265,12 @@ def _coerce(key: str, kind: type, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"bad value for {key}: expected a string, got {value!r}")
         return value
+    if kind == tuple[str, ...]:
+        # A TOML array of strings, or (environment) one comma-separated string.
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"bad value for {key}: expected a list of strings, got {value!r}")
+        return tuple(i.strip() for i in items if i.strip())
     raise ConfigError(f"bad value for {key}: unsupported type")  # pragma: no cover - schema bug
 
 

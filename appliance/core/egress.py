@@ -37,6 +37,7 @@ class EgressBlocked(ConnectionRefusedError):
 
 
 _installed = False
+_permitted = False  # only in the egress broker's own process (egress_broker.py), which checks its allow-list
 _lock = threading.Lock()
 attempts: list[dict[str, Any]] = []  # refused attempts, newest last (kept short for doctor/tests)
 
@@ -74,6 +75,8 @@ def _refuse(event: str, target: Any) -> None:
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if _permitted:
+        return
     if event == "socket.connect":
         sock, address = args
         if not _address_allowed(sock.family, address):
@@ -98,3 +101,10 @@ def install() -> None:
             return
         sys.addaudithook(_hook)
         _installed = True
+
+
+def permit_this_process() -> None:
+    """For the egress broker's forked process only: its connections are the administrator's named
+    exceptions, each checked against the allow-list before it is made (appliance/core/egress_broker.py)."""
+    global _permitted
+    _permitted = True

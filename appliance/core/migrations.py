@@ -433,6 +433,44 @@ def _speaker_confidence(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE segments ADD COLUMN speaker_confidence REAL")
 
 
+@migrations(name="0016_webhooks")
+def _webhooks(db: sqlite_utils.Database) -> None:
+    # Per-workspace webhooks to allowed intranet receivers, and their delivery log. A delivery keeps the
+    # event and the ids it is about, never a copy of transcript text (that is read again when sending).
+    db.execute(
+        """
+        CREATE TABLE webhooks (
+            id TEXT PRIMARY KEY,
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            events TEXT NOT NULL,             -- JSON list of event names
+            include_text INTEGER NOT NULL DEFAULT 0,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE webhook_deliveries (
+            id TEXT PRIMARY KEY,
+            webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,            -- the job or transcript id the event is about
+            data TEXT NOT NULL,               -- JSON: ids and states only
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            UNIQUE (webhook_id, event, subject)
+        )"""
+    )
+    db.execute("CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

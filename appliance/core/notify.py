@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 
 class JobNotifier:
@@ -14,10 +15,19 @@ class JobNotifier:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+        self._listeners: list[Callable[[str], None]] = []
+
+    def listen(self, callback: Callable[[str], None]) -> None:
+        """Also call `callback(job_id)` on every change, in the changing thread: it must not block."""
+        with self._lock:
+            self._listeners.append(callback)
 
     def changed(self, job_id: str) -> None:
         with self._lock:
             waiters = list(self._waiters.get(job_id, ()))
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(job_id)
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed; its watcher is gone
                 loop.call_soon_threadsafe(event.set)

@@ -18,7 +18,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.accounts import audit, authz
 from appliance.app.intake import Recording
+from appliance.core.clock import now
 from appliance.core.db import checkpoint
+from appliance.integrations import webhooks
 from appliance.transcription import jobs
 from appliance.transcription.options import KNOWN, OptionsError, merge_json
 from appliance.transcripts import exports
@@ -358,12 +360,16 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
 )
 @off_loop
 def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
-    visible_transcript(request, transcript_id, change=True)
+    row = visible_transcript(request, transcript_id, change=True)
     services = services_of(request)
-    if not transcripts.delete(services.databases.get(), transcript_id):
+    db = services.databases.get()
+    if not transcripts.delete(db, transcript_id):
         raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
     principal = principal_of(request)
-    audit.record(services.databases.get(), "transcript.deleted", actor=principal.user.email, target=transcript_id)
+    audit.record(db, "transcript.deleted", actor=principal.user.email, target=transcript_id)
+    data = {"transcript_id": transcript_id, "deleted_at": now()}
+    if webhooks.enqueue(db, row["workspace_id"], "transcript.deleted", transcript_id, data) and services.webhooks:
+        services.webhooks.wake()
 
 
 @get("/api/v1/models", summary="Models this appliance can run", tags=["models"])

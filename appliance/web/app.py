@@ -18,12 +18,14 @@ from litestar.template.config import TemplateConfig
 from appliance import __version__
 from appliance.core import egress, memory
 from appliance.core.config import Settings
+from appliance.core.egress_broker import Connector
 from appliance.licensing.store import LicenseStore
 from appliance.transcription.asr import ModelRegistry, Recognizer
 from appliance.web import (
     accounts_api,
     api,
     editor_api,
+    integrations_api,
     license_api,
     openai_api,
     pages,
@@ -50,12 +52,13 @@ def create_app(
     recognizer: Recognizer | None = None,
     registry: ModelRegistry | None = None,
     licenses: LicenseStore | None = None,
+    connector: Connector | None = None,
 ) -> Litestar:
     """Build the appliance's web app; the worker starts and stops with it. `licenses` lets tests
     supply a store that trusts the test signing key (production trusts only the built-in keys)."""
     egress.install()
     memory.limit_arenas()  # before the worker and handler threads exist (see appliance/core/memory.py)
-    services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses)
+    services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses, connector=connector)
 
     async def on_startup() -> None:
         # Handlers run in these threads (web/offload.py); asyncio's default of cores + 4 would let a few
@@ -78,6 +81,7 @@ def create_app(
             *accounts_api.ROUTES,
             *license_api.ROUTES,
             *share_api.ROUTES,
+            *integrations_api.ROUTES,
             *editor_api.ROUTES,
             *private_api.ROUTES,
             *sealed_share_api.ROUTES,

@@ -12,10 +12,12 @@ from typing import Any
 from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.app.intake import UploadIntake
+from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
 from appliance.core import migrations
 from appliance.core.config import Settings
 from appliance.core.db import Databases
+from appliance.core.egress_broker import Connector, Destination, DirectConnector
 from appliance.core.metrics import Metrics, gpu_memory
 from appliance.core.notify import JobNotifier
 from appliance.licensing import store as license_store
@@ -51,6 +53,7 @@ class Services:
     uploads: UploadIntake | None = None  # the upload use case (appliance/app/intake.py), made with the gate
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
+    webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -59,6 +62,8 @@ class Services:
             self._prepare(db)
         if self.request_log is not None:
             self.request_log.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         state = self.licenses.state()
         log.info("licence: %s. %s", state.state, state.message)
         # Licensed limits cap the devices and worker threads used; nothing else reads them.
@@ -81,6 +86,8 @@ class Services:
     def stop(self) -> None:
         self._stop.set()
         self.worker.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.request_log is not None:
             self.request_log.stop()
         self.databases.close()
@@ -107,7 +114,10 @@ def build(
     recognizer: Recognizer | None = None,
     registry: ModelRegistry | None = None,
     licenses: license_store.LicenseStore | None = None,
+    connector: Connector | None = None,
 ) -> Services:
+    """`connector` opens the administrator's named egress exceptions: the broker `serve` forks before the
+    egress lock; where no lock is loaded (tests, egress_lock = "off"), the same checks in this process."""
     registry = registry or ModelRegistry(settings.models.models_dir)
     devices = device_count(settings.models)
     capacity = for_settings(settings)
@@ -142,6 +152,9 @@ def build(
     licenses = licenses or license_store.for_settings(
         settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
     )
+    allowed = settings.security.egress_allow
+    sender = WebhookSender(databases, connector or DirectConnector(map(Destination.parse, allowed)), allowed)
+    notifier.listen(sender.job_changed)
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
@@ -163,6 +176,7 @@ def build(
         gate,
         uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
         request_log=RequestLogWriter(databases),
+        webhooks=sender,
     )
 
 

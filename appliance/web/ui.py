@@ -21,6 +21,7 @@ from litestar.response import Redirect, Template
 from appliance.accounts import apikeys, authz, workspaces
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
+from appliance.integrations import webhooks
 from appliance.private import keys as private_keys
 from appliance.transcription import asr, jobs
 from appliance.transcripts import search
@@ -361,6 +362,24 @@ def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     )
 
 
+@get("/integrations", opt=PAGE, include_in_schema=False)
+@off_loop
+def integrations_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    administered = [w for w in workspaces.for_user(db, principal.user.id) if w["role"] == "admin"]
+    return _page(
+        request,
+        "integrations.html",
+        principal,
+        workspaces=administered,
+        allowed=list(request.app.state.services.settings.security.egress_allow),
+        events=list(webhooks.EVENTS),
+    )
+
+
 @get("/admin/users", opt=PAGE, include_in_schema=False)
 @off_loop
 def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
@@ -391,4 +410,15 @@ def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     )
 
 
-ROUTES = [library_page, new_page, job_page, transcript_page, search_page, compare_page, account_page, users_page, models_page]
+ROUTES = [
+    library_page,
+    new_page,
+    job_page,
+    transcript_page,
+    search_page,
+    compare_page,
+    account_page,
+    integrations_page,
+    users_page,
+    models_page,
+]

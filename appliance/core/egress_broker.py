@@ -1,0 +1,178 @@
+"""Named exceptions to the no-egress rule: a broker process that connects only to the hosts an
+administrator listed (`security.egress_allow`) and hands the connected socket back to the server.
+
+Why a process: once `appliance serve` has loaded the kernel egress lock, no thread of the server can
+create an internet socket (egress_lock.py). The broker is forked before the lock, so the filter does not
+bind it, and it does one thing: for a (host, port) on its allow-list, resolve the name, refuse any
+address no intranet service has (link-local, which includes the cloud metadata address 169.254.169.254,
+multicast, unspecified, reserved), connect, and pass the connected socket back over a Unix socket pair
+(SCM_RIGHTS). TLS and HTTP then run in the server over that socket. The allow-list is fixed when the
+broker starts; a name that later resolves somewhere else (DNS rebinding) is checked again at each
+connection. Without an allow-list no broker is started and nothing changes.
+
+Where the egress lock is off (tests, hosts without seccomp), `DirectConnector` applies the same checks
+in the calling process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+
+
+class Refused(ConnectionRefusedError):
+    """The destination is not an allowed exception, or resolves to an address that is never allowed."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        """'host:port' or '[v6]:port'."""
+        host, sep, port = text.strip().rpartition(":")
+        host = host.strip("[]").lower()
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{text!r} is not host:port (for example hooks.intranet.example:443)")
+        return cls(host, int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def address_refusal(address: str, host: str) -> str | None:
+    """Why a resolved address is never connected to, or None. Loopback only when the name itself is a
+    loopback literal an administrator listed (a local service), never as where some name resolved."""
+    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local:
+        return f"{address} is link-local (cloud metadata and auto-configured addresses are never reachable)"
+    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return f"{address} is not a host address"
+    if ip.is_loopback and not _is_literal(host, loopback=True):
+        return f"{host} resolves to loopback {address}; list the loopback address itself if that is meant"
+    return None
+
+
+def _is_literal(host: str, *, loopback: bool = False) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback if loopback else True
+
+
+def _open(destination: Destination, allowed: frozenset[Destination], timeout: float) -> socket.socket:
+    if destination not in allowed:
+        raise Refused(f"{destination} is not on this appliance's egress allow-list (security.egress_allow)")
+    errors = []
+    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM):
+        why = address_refusal(str(sockaddr[0]), destination.host)
+        if why:
+            errors.append(why)
+            continue
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            errors.append(f"{sockaddr[0]}: {exc.strerror or exc}")
+            continue
+        sock.settimeout(None)
+        return sock
+    raise Refused(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+
+
+class Connector(Protocol):
+    def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket: ...
+
+
+class DirectConnector:
+    """The same rules, in this process: for where no egress lock is loaded."""
+
+    def __init__(self, allowed: Iterable[Destination]) -> None:
+        self.allowed = frozenset(allowed)
+
+    def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        return _open(Destination(host.lower(), port), self.allowed, timeout)
+
+
+class Broker:
+    """Forked before the egress lock; `connect()` is safe to call from any thread afterwards."""
+
+    def __init__(self, allowed: Iterable[Destination]) -> None:
+        self.allowed = frozenset(allowed)
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # the broker: never returns
+            parent.close()
+            code = 0
+            try:
+                self._serve(child)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child.close()
+        self._sock, self.pid = parent, pid
+        log.info("egress broker %d: connections only to %s", pid, ", ".join(sorted(map(str, self.allowed))))
+
+    def _serve(self, channel: socket.socket) -> None:
+        from appliance.core import egress
+
+        egress.permit_this_process()  # this process's connections are the exceptions, checked below
+        reader = channel.makefile("rb")
+        for line in reader:
+            try:
+                request = json.loads(line)
+                destination = Destination(str(request["host"]).lower(), int(request["port"]))
+                sock = _open(destination, self.allowed, float(request.get("timeout", CONNECT_TIMEOUT)))
+            except Exception as exc:  # every failure is answered; the broker keeps serving
+                socket.send_fds(channel, [b"E" + str(exc).encode()[:1000]], [])
+                continue
+            with contextlib.closing(sock):
+                socket.send_fds(channel, [b"K"], [sock.fileno()])
+
+    def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        if self._sock is None:
+            raise Refused("the egress broker is not running")
+        with self._lock:
+            self._sock.sendall(json.dumps({"host": host, "port": port, "timeout": timeout}).encode() + b"\n")
+            message, fds, _flags, _addr = socket.recv_fds(self._sock, 2048, 1)
+        if not message:
+            raise Refused("the egress broker has stopped")
+        if message[:1] != b"K" or not fds:
+            for fd in fds:
+                os.close(fd)
+            raise Refused(message[1:].decode(errors="replace"))
+        return socket.socket(fileno=fds[0])
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = None

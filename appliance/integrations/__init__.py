@@ -1,0 +1,1 @@
+"""Sotto in the customer's other tools: webhooks to intranet receivers."""
