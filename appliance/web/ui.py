@@ -35,9 +35,7 @@ _EN = Locale("en")
 
 
 def language_name(code: str | None) -> str:
-    if not code:
-        return "—"
-    return _EN.languages.get(code, code)
+    return asr.language_name(code) if code else "—"
 
 
 def clock(seconds: float | None) -> str:
