@@ -238,6 +238,19 @@ def test_a_failed_upload_has_no_full_bar_says_what_to_do_and_retries_only_where_
     second.locator(".f-open:not(.hidden)").wait_for(timeout=120000)
     assert second.locator(".f-progress").is_visible() and "is-failed" not in (second.get_attribute("class") or "")
     wait_for_job(world.alice.get, ui.jobs()[-1])
+    # Options the server refuses: the file goes back to the list, to be sent with other options.
+    refusal = {"status_code": 400, "detail": "The model tiny.en understands English only, so it cannot translate."}
+    page.route("**/api/v1/transcriptions", lambda route: route.fulfill(status=400, json=refusal))
+    page.set_input_files("#file-input", str(world.other))
+    page.click("#transcribe")
+    third = page.locator("#queue > li").nth(2)
+    third.locator(".f-state", has_text="Failed").wait_for()
+    assert third.locator(".f-error").inner_text() == refusal["detail"]
+    assert "back in the list above" in third.locator(".f-help").inner_text() and not third.locator(".f-retry").is_visible()
+    assert page.locator("#pending li .p-name").all_inner_texts() == ["second take.wav"]
+    ui.shot("new-failed-options")
+    page.unroute("**/api/v1/transcriptions")
+    page.click("#pending li .p-remove")
     page.evaluate("() => sessionStorage.clear()")
     ui.close()
 

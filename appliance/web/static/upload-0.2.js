@@ -102,7 +102,7 @@
       : "Choose one or more recordings above, then press Transcribe.";
   }
 
-  function choose(file) {
+  function choose(file, { reveal = true } = {}) {
     const li = pendingTemplate.content.firstElementChild.cloneNode(true);
     const entry = { file, li, refused: file.size > maxUpload };
     li.querySelector(".p-name").textContent = file.name;
@@ -123,7 +123,7 @@
     pending.push(entry);
     pendingList.appendChild(li);
     updateHint();
-    li.scrollIntoView({ block: "nearest" });  // on a phone the list is below the picker, out of sight
+    if (reveal) li.scrollIntoView({ block: "nearest" });  // on a phone the list is below the picker, out of sight
   }
 
   function drop(entry) {
@@ -211,7 +211,7 @@
   function refusal(status, detail) {
     const said = detail ? `${detail}` : "";
     if (status === 0) return { message: "The upload did not reach the appliance: the connection was lost.", help: "Check the network connection, then retry.", retry: true };
-    if (status === 400) return { message: said || "The appliance refused these options.", help: "Choose other options above, then add the file again.", retry: false };
+    if (status === 400) return { message: said || "The appliance refused these options.", help: "", retry: false, back: true };
     if (status === 401) return { message: "You were signed out.", help: "Sign in again in another tab, then retry.", retry: true };
     if (status === 413) return { message: said || "The recording is too large.", help: "Split it into shorter parts, then add them.", retry: false };
     if (status === 415) return { message: said || "This file is not audio or video the appliance can read.", help: "Convert it to a common format (MP3, M4A, WAV or FLAC), then add it again.", retry: false };
@@ -221,7 +221,14 @@
     return { message: said || `The appliance answered ${status}.`, help: "", retry: false };
   }
 
-  function failed(item, { message, help, retry }) { ended(item, "Failed", message, help, retry); }
+  function failed(item, { message, help, retry, back }) {
+    // Refused options: the same file with other options can work, so it goes back to the list for them.
+    if (back && item.file) {
+      choose(item.file, { reveal: false });
+      help = "The file is back in the list above: change the options, then press Transcribe.";
+    }
+    ended(item, "Failed", message, help, retry);
+  }
 
   // An upload or job that ended without a transcript: no bar (it got nowhere), what happened and what
   // to do, and Retry only where sending the file again can help.
