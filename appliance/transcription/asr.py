@@ -366,6 +366,13 @@ def language_codes() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
+def language_name(code: str) -> str:
+    """'de' -> 'German': refusals and pages name languages the way people do."""
+    from babel import Locale
+
+    return str(Locale("en").languages.get(code, code))
+
+
 def check_options(model: ModelInfo, options: AsrOptions) -> None:
     """Refuse options the model cannot honour, before any audio is decoded."""
     if options.task not in {"transcribe", "translate"}:
@@ -374,8 +381,15 @@ def check_options(model: ModelInfo, options: AsrOptions) -> None:
         if options.language not in language_codes():
             raise ModelError(f"{options.language!r} is not a language code Whisper knows (use e.g. 'en', 'de', 'fr')")
         if not model.multilingual and options.language != "en":
-            raise ModelError(f"model {model.name!r} is English-only; choose a multilingual model for {options.language!r}")
+            name = language_name(options.language)
+            raise ModelError(
+                f"The model {model.name} understands English only, so it cannot transcribe {name}. "
+                f"Choose a multilingual model for {name}, or English as the language."
+            )
     if options.task == "translate" and not model.multilingual:
-        raise ModelError(f"model {model.name!r} is English-only and cannot translate; choose a multilingual model")
+        raise ModelError(
+            f"The model {model.name} understands English only, so it cannot translate. "
+            "Choose a multilingual model to translate into English."
+        )
     if not 1 <= options.beam_size <= 20:
         raise ModelError("beam_size must be between 1 and 20")

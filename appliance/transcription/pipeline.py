@@ -24,6 +24,7 @@ from appliance.transcription.options import JobOptions
 from appliance.transcription.segmentation import resegment
 
 DIARIZATION_WEIGHT = 0.35  # share of one model's ASR time diarization is expected to take (for progress/ETA)
+SETTLE_SECONDS = 1.0  # no time left is estimated from the first burst of segments alone (see TimeLeft)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,43 @@ def _own(speaking: np.ndarray, start: float, end: float) -> bool:
     return bool(frames.size) and float(frames.mean()) >= 1 / 3
 
 
+class TimeLeft:
+    """Seconds left, from reports of (seconds since recognition began, fraction of the job done).
+
+    A recogniser decodes a window, or a batch of windows, before it hands out that audio's segments
+    together, and each is reported as it is handed out. The first report of such a burst understates
+    what is done by up to the whole batch, so elapsed / fraction from it overstated the time left
+    several times over (faster-whisper's batched pipeline, tiny.en on a CPU: 48 s shown with 6 s to
+    go); and the worker, which writes at most one report per interval, wrote just those first ones.
+    At least `fraction` is done at every report, so elapsed / fraction never undercounts the time a
+    unit of work takes: the smallest ratio seen (the last report of a burst) is the closest, and the
+    work is taken to have gone on at that pace since. The first burst has nothing better to go on,
+    so no estimate is made until SETTLE_SECONDS after the first report.
+    """
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.best: tuple[float, float] | None = None  # (elapsed, fraction) with the smallest elapsed / fraction
+
+    def next_model(self) -> None:
+        """Each model in a comparison runs at its own pace: its estimate starts from its own reports."""
+        self.best = None
+
+    def update(self, elapsed: float, fraction: float) -> float | None:
+        if self.first is None:
+            self.first = elapsed
+        if fraction <= 0.0:
+            return None
+        if self.best is None or elapsed * self.best[1] < self.best[0] * fraction:
+            self.best = (elapsed, fraction)
+        if elapsed - self.first < SETTLE_SECONDS:
+            return None
+        seen_at, seen_done = self.best
+        per_unit = seen_at / seen_done
+        done = min(1.0, max(fraction, seen_done + (elapsed - seen_at) / per_unit))
+        return (1.0 - done) * per_unit
+
+
 def run(
     data: bytes,
     options: JobOptions,
@@ -125,16 +163,17 @@ def run(
     units = len(options.models) + (DIARIZATION_WEIGHT if diarizer else 0.0)
     outputs: list[ModelOutput] = []
     asr_started = time.perf_counter()
+    time_left = TimeLeft()
     for index, model in enumerate(options.models):
         model_started = time.perf_counter()
+        time_left.next_model()
 
         def on_audio_done(seconds: float, text: str = "", index: int = index) -> None:
             if text and on_text is not None and index == 0:
                 on_text(text)
             done = seconds / duration if duration > 0 else 1.0
             fraction = (index + done) / units
-            elapsed = time.perf_counter() - asr_started
-            eta = elapsed / fraction * (1 - fraction) if fraction > 0.02 else None
+            eta = time_left.update(time.perf_counter() - asr_started, fraction)
             progress(Progress("transcribing", fraction, duration, eta))
 
         progress(Progress("transcribing", index / units, duration, None))

@@ -20,6 +20,7 @@ from appliance.accounts import apikeys, sessions
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 from appliance.licensing.store import LicenseBlocked
+from appliance.web import error_pages
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -172,41 +173,42 @@ def principal_of(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-def _json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
-    return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers or {})
+def _error(
+    request: Request[Any, Any, Any], status: int, detail: str, headers: dict[str, str] | None = None, **more: Any
+) -> Response[Any]:
+    """The API's JSON error; a page in the layout for a browser that navigated here (web/error_pages.py)."""
+    if error_pages.wanted(request):
+        return error_pages.page(request, status, detail, headers)
+    return Response({"status_code": status, "detail": detail, **more}, status_code=status, headers=headers or {})
 
 
-def forbidden_handler(_: Request[Any, Any, Any], exc: Forbidden) -> Response[dict[str, Any]]:
-    return _json_error(403, str(exc) or "You are not allowed to do this.")
+def forbidden_handler(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]:
+    return _error(request, 403, str(exc) or "You are not allowed to do this.")
 
 
-def not_visible_handler(_: Request[Any, Any, Any], exc: NotVisible) -> Response[dict[str, Any]]:
-    return _json_error(404, "Not found.")
+def not_visible_handler(request: Request[Any, Any, Any], exc: NotVisible) -> Response[Any]:
+    return _error(request, 404, "Not found.")
 
 
-def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[dict[str, Any]]:
-    return _json_error(401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
+def unauthenticated_handler(request: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
+    return _error(request, 401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
 
 
-def license_blocked_handler(_: Request[Any, Any, Any], exc: LicenseBlocked) -> Response[dict[str, Any]]:
+def license_blocked_handler(request: Request[Any, Any, Any], exc: LicenseBlocked) -> Response[Any]:
     # 402 while the licence state pauses new work; 403 for a feature the licence does not include.
     status = 403 if exc.code == "feature_not_licensed" else 402
-    return Response(
-        {"status_code": status, "detail": str(exc), "code": exc.code, "license_state": exc.state.state}, status_code=status
-    )
+    return _error(request, status, str(exc), code=exc.code, license_state=exc.state.state)
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if exc.extra:
-        body["extra"] = exc.extra
-    return Response(body, status_code=exc.status_code, headers=exc.headers or {})
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    more = {"extra": exc.extra} if exc.extra else {}
+    return _error(request, exc.status_code, exc.detail, exc.headers or {}, **more)
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: logged with its traceback for the operator, a plain 500 for the caller."""
     log.exception("unhandled error on %s %s", request.method, request.scope.get("path_template") or "?", exc_info=exc)
-    return Response({"status_code": 500, "detail": "Internal error. The appliance logged the details."}, status_code=500)
+    return _error(request, 500, "Internal error. The appliance logged the details.")
 
 
 EXCEPTION_HANDLERS = {

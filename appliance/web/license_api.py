@@ -15,6 +15,7 @@ from appliance.accounts import audit
 from appliance.accounts import users as accounts
 from appliance.licensing.licence import FingerprintError, LicenseError
 from appliance.licensing.store import ClockCorrectionRefused
+from appliance.web import layout
 from appliance.web.auth import principal_of
 from appliance.web.offload import off_loop
 
@@ -124,7 +125,7 @@ def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         return Redirect("/login?next=/admin/license")
     if principal.scope != "admin":
         raise PermissionDeniedException(detail="Only administrators manage the licence.")
-    return Template("license.html", context={"license": _licenses(request).state()})
+    return layout.page(request, "license.html", layout.signed_in(request))
 
 
 def check_user_limit(services: Any) -> None:

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from appliance.accounts import audit
 from appliance.accounts import users as accounts
+from appliance.web import layout
 from appliance.web.auth import failed_attempt
 from appliance.web.offload import off_loop
 
@@ -19,8 +20,7 @@ from appliance.web.offload import off_loop
 @get("/privacy", opt={"public": True}, include_in_schema=False)
 @off_loop
 def privacy_page(request: Request[Any, Any, Any]) -> Template:
-    services = request.app.state.services
-    return Template("privacy.html", context={"settings": services.settings, "license": services.licenses.state()})
+    return layout.page(request, "privacy.html", layout.signed_in(request), settings=request.app.state.services.settings)
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)

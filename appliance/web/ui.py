@@ -27,6 +27,7 @@ from appliance.transcription import asr, jobs
 from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
+from appliance.web import layout
 from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
@@ -37,9 +38,7 @@ _EN = Locale("en")
 
 
 def language_name(code: str | None) -> str:
-    if not code:
-        return "—"
-    return _EN.languages.get(code, code)
+    return asr.language_name(code) if code else "—"
 
 
 def clock(seconds: float | None) -> str:
@@ -58,32 +57,11 @@ def when(iso: str | None) -> str:
     return format_datetime(datetime.fromisoformat(iso.replace("Z", "+00:00")), "d MMM yyyy, HH:mm", locale=_EN)
 
 
-class _SignIn(Exception):
-    pass
-
-
-def _principal(request: Request[Any, Any, Any]) -> Principal | None:
-    principal = request.state.get("principal")
-    return principal if principal is not None and principal.via == "session" else None
+_principal = layout.signed_in
 
 
 def _page(request: Request[Any, Any, Any], name: str, principal: Principal, **context: Any) -> Template:
-    services = request.app.state.services
-    return Template(
-        name,
-        context={
-            "me": principal.user,
-            "scope": principal.scope,
-            "csrf": principal.session.csrf_token if principal.session else "",
-            "license": services.licenses.state(),
-            "clock": clock,
-            "when": when,
-            "language_name": language_name,
-            "is_admin": principal.user.role == "admin",
-            "can_write": authz.LEVEL[principal.scope] >= authz.LEVEL["transcribe"],
-            **context,
-        },
-    )
+    return layout.page(request, name, principal, clock=clock, when=when, language_name=language_name, **context)
 
 
 def _no_store(template: Template) -> Template:

@@ -212,6 +212,7 @@ def test_2_private_upload_canary_never_on_disk_and_shown_after_unlock(world: Wor
     page.check("input[name=private]")
     with Scanner(world.settings.storage.data_dir, needles()) as scanner:
         page.set_input_files("#file-input", str(world.canary))
+        page.click("#transcribe")
         page.wait_for_selector("#queue li .f-open:not(.hidden)", timeout=180000)
         time.sleep(0.3)
     assert scanner.samples > 20 and {"appliance.db", "appliance.db-wal"} <= scanner.files_seen

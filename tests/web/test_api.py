@@ -177,7 +177,7 @@ def fake_http(settings: Settings) -> Iterator[httpx.Client]:
     [
         ({"model": "large-v9"}, 400, "unknown model 'large-v9'"),
         ({"language": "klingon"}, 400, "not a language code"),
-        ({"language": "de"}, 400, "English-only"),
+        ({"language": "de"}, 400, "understands English only, so it cannot transcribe German"),
         ({"task": "translate"}, 400, "cannot translate"),
         ({"options": "{not json"}, 400, "options is not valid JSON"),
         ({"options": "[1, 2]"}, 400, "must be a JSON object"),

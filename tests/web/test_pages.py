@@ -1,6 +1,10 @@
+from contextlib import closing
+
 import httpx
 
-from tests.support import running
+from tests.support import ADMIN_EMAIL, bootstrap, running, signed_in
+
+BOB = "bob@example.org"
 
 
 def test_privacy_page_states_what_is_and_is_not_stored(settings) -> None:  # type: ignore[no-untyped-def]
@@ -12,3 +16,44 @@ def test_privacy_page_states_what_is_and_is_not_stored(settings) -> None:  # typ
     assert "purged after" in text and "90 days" in text
     assert "off: transcripts stay until someone deletes them" in text
     assert "<script" not in text and "style=" not in text  # nothing the CSP would have to allow
+
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what a browser sends
+
+
+def test_errors_a_browser_navigates_to_are_pages_inside_the_app(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from appliance.transcripts import search
+
+    bootstrap(settings, BOB, role="member", scope="transcribe")
+    with running(settings) as http:
+        url = str(http.base_url).rstrip("/")
+        with closing(signed_in(url)) as alice, closing(signed_in(url, BOB)) as bob:
+            for path in ("/no/such/page", "/jobs/nope", "/t/nope", "/compare/nope"):
+                page = alice.get(path, headers=HTML)
+                assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+                assert ADMIN_EMAIL in page.text and 'href="/new"' in page.text  # the signed-in header
+                assert "Page not found" in page.text and 'href="/">Go to the library' in page.text
+                assert page.headers["content-security-policy"].startswith("default-src 'self'")
+                assert "<script>" not in page.text and "style=" not in page.text
+            refused = bob.get("/admin/users", headers=HTML)
+            assert refused.status_code == 403 and "Only administrators manage users." in refused.text
+            assert BOB in refused.text
+            # The API's paths answer JSON, whatever the caller accepts; so do programs on page paths.
+            for path in ("/api/v1/nope", "/api/v1/jobs/nope", "/api/v1/transcripts/nope"):
+                answer = alice.get(path, headers=HTML)
+                assert answer.status_code == 404 and answer.json()["status_code"] == 404, path
+            assert alice.get("/jobs/nope").json()["detail"] == "No such job."
+            # An unexpected failure: the page says so plainly; the details go to the log only.
+            monkeypatch.setattr(search, "search", lambda *a, **k: 1 / 0)
+            broken = alice.get("/search?q=x", headers=HTML)
+            assert broken.status_code == 500 and "Something went wrong" in broken.text and "ZeroDivision" not in broken.text
+        anonymous = httpx.get(url + "/no/such/page", headers=HTML)
+        assert anonymous.status_code == 404 and 'href="/login">Sign in' in anonymous.text and ADMIN_EMAIL not in anonymous.text
+
+
+def test_privacy_and_licence_pages_show_the_signed_in_header(settings) -> None:  # type: ignore[no-untyped-def]
+    with running(settings) as http, closing(signed_in(str(http.base_url).rstrip("/"))) as alice:
+        for path in ("/privacy", "/admin/license"):
+            page = alice.get(path, headers=HTML)
+            assert page.status_code == 200 and ADMIN_EMAIL in page.text and 'href="/new"' in page.text, path
+            assert 'action="/api/v1/auth/logout"' in page.text

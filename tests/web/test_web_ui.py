@@ -138,6 +138,7 @@ def test_1_sign_in_upload_progress_done_words_and_6_playback(world: World, brows
     assert page.is_disabled("input[name=private]")  # greyed out, with the reason beside it
     assert "Turn on private transcripts in your account first" in page.inner_text("#private-why")
     page.set_input_files("#file-input", str(world.clip))
+    page.click("#transcribe")
     page.wait_for_selector("#queue li .f-stages:not(.hidden)", timeout=60000)
     ui.shot("progress")
     page.wait_for_selector("#queue li .f-open:not(.hidden)", timeout=120000)
@@ -277,6 +278,8 @@ def test_4_record_from_fake_microphone(world: World, playwright: Any) -> None:
     assert max(levels) > 0.01, levels  # the level meter moves with the voice
     assert page.inner_text("#rec-timer") in ("00:06", "00:07")
     page.click("#rec-stop")
+    page.wait_for_selector("#pending li .p-name")  # the recording waits with the picked files
+    page.click("#transcribe")
     page.wait_for_selector("#queue li .f-open:not(.hidden)", timeout=120000)
     name = page.inner_text("#queue li .f-name")
     assert name.startswith("Recording ")

@@ -1,24 +1,31 @@
-// New transcription: files (drop or pick, several at once) and microphone recordings are uploaded
-// one XHR each (fetch has no upload progress), two at a time, then watched until done. The browser
-// keeps each file in memory, so "Open the transcript" can play it without uploading it again.
+// New transcription: recordings are chosen first (picked, dropped or recorded) and wait in a list where
+// they can be removed, while the options are reviewed; nothing is uploaded until Transcribe, which reads
+// the options at that moment. Then each file is uploaded by its own XHR (fetch has no upload progress),
+// two at a time, and watched until done. The browser keeps each file in memory, so "Open the
+// transcript" can play it without uploading it again.
 (function () {
   "use strict";
   const { api } = window.Sotto;
   const { watchJob, render, describe } = window.SottoProgress;
-  const app = document.getElementById("upload-app");
-  const maxUpload = Number(app.dataset.maxUpload);
-  const queueList = document.getElementById("queue");
-  const rowTemplate = document.getElementById("file-row");
+  const form = document.getElementById("upload-app");
+  const maxUpload = Number(form.dataset.maxUpload);
+  const queueSection = document.getElementById("queue-section"), queueList = document.getElementById("queue");
+  const rowTemplate = document.getElementById("file-row"), pendingTemplate = document.getElementById("pending-row");
+  const pendingList = document.getElementById("pending"), hint = document.getElementById("start-hint");
+  const input = document.getElementById("file-input");
   const STORE = "sotto.uploads";  // job ids and names only (never audio), so a reload finds its jobs again
   const PARALLEL = 2;
-  const items = [];
+  const items = [];  // started: uploading, watched or ended
+  const pending = [];  // chosen, not started
   let active = 0;
 
   function remembered() { try { return JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { return []; } }
   function remember(jobId, name) { const all = remembered().filter((r) => r.jobId !== jobId); all.push({ jobId, name }); sessionStorage.setItem(STORE, JSON.stringify(all.slice(-50))); }
+  function megabytes(bytes) { return `${Math.max(0.1, bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0)} MB`; }
+  function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
 
+  // The options as they are when Transcribe is pressed; disabled controls are left out by FormData.
   function options() {
-    const form = document.getElementById("options");
     const data = new FormData(form);
     const fields = {};
     const model = data.get("model"), compare = data.get("compare");
@@ -35,9 +42,49 @@
     return fields;
   }
 
+  // What the chosen models can do: the server refuses the rest, so it is not offered, and the reason is
+  // shown beside it. A comparison runs both models with the same options, so both must manage them.
+  const modelSelect = form.elements.model, compareSelect = form.elements.compare;
+  const languageSelect = form.elements.language, translateBox = form.elements.translate;
+  const languageWhy = document.getElementById("language-why"), translateWhy = document.getElementById("translate-why");
+  function multilingual(name) {
+    const option = Array.from(modelSelect.options).find((o) => o.value === name);
+    return !option || option.dataset.multilingual === "true";
+  }
+  function explain(element, text) { element.textContent = text; element.classList.toggle("hidden", !text); }
+  function fitOptions() {
+    const model = modelSelect.value;
+    if (compareSelect) {
+      for (const option of compareSelect.options) {
+        if (!option.value) continue;
+        option.disabled = option.value === model;
+        option.textContent = option.disabled ? `${option.value} (the model above)` : option.value;
+      }
+      if (compareSelect.value === model) compareSelect.value = "";
+    }
+    const englishOnly = [model, compareSelect ? compareSelect.value : ""].filter((n) => n && !multilingual(n));
+    const who = `${englishOnly.join(" and ")} ${englishOnly.length > 1 ? "understand" : "understands"} English only`;
+    const limited = englishOnly.length > 0;
+    for (const option of languageSelect.options) option.disabled = limited && option.value !== "" && option.value !== "en";
+    if (languageSelect.selectedOptions[0] && languageSelect.selectedOptions[0].disabled) languageSelect.value = "";
+    explain(languageWhy, limited ? `${who}: other languages need a multilingual model.` : "");
+    translateBox.disabled = limited;
+    if (limited) translateBox.checked = false;
+    explain(translateWhy, limited ? `${who}, so ${englishOnly.length > 1 ? "they" : "it"} cannot translate.` : "");
+  }
+  modelSelect.addEventListener("change", fitOptions);
+  if (compareSelect) compareSelect.addEventListener("change", fitOptions);
+  fitOptions();
+
+  // How many speakers only means something when speakers are identified.
+  const diarize = form.elements.diarize, speakers = form.elements.num_speakers, speakersWhy = document.getElementById("speakers-why");
+  function fitSpeakers() { speakers.disabled = !diarize.checked; speakersWhy.classList.toggle("hidden", diarize.checked); }
+  diarize.addEventListener("change", fitSpeakers);
+  fitSpeakers();
+
   // Private: only when this account has keys to seal to and the browser can open the result (HTTPS).
   (function privateOption() {
-    const box = document.querySelector("input[name=private]"), why = document.getElementById("private-why");
+    const box = form.elements.private, why = document.getElementById("private-why");
     if (!window.isSecureContext || !(window.crypto && window.crypto.subtle)) {
       box.disabled = true;
       why.textContent = "Private transcripts need HTTPS: open this page over https:// to use them.";
@@ -46,6 +93,64 @@
     }
   })();
 
+  // The list of chosen recordings.
+  function updateHint() {
+    const ready = pending.filter((p) => !p.refused).length;
+    document.getElementById("pending-empty").classList.toggle("hidden", pending.length > 0);
+    hint.textContent = ready
+      ? `${plural(ready, "recording", "recordings")} ready. Check the options, then press Transcribe.`
+      : "Choose one or more recordings above, then press Transcribe.";
+  }
+
+  function choose(file, { reveal = true } = {}) {
+    const li = pendingTemplate.content.firstElementChild.cloneNode(true);
+    const entry = { file, li, refused: file.size > maxUpload };
+    li.querySelector(".p-name").textContent = file.name;
+    li.querySelector(".p-size").textContent = megabytes(file.size);
+    const remove = li.querySelector(".p-remove");
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.addEventListener("click", () => {
+      const next = li.nextElementSibling || li.previousElementSibling;
+      drop(entry);
+      // Keyboard users stay in the list (or go back to the picker when it is empty).
+      (next ? next.querySelector(".p-remove") : input).focus();
+    });
+    if (entry.refused) {
+      const why = li.querySelector(".p-why");
+      why.textContent = `Too large to upload: the limit is ${megabytes(maxUpload)}. Split the recording or compress it, then add it again.`;
+      why.classList.remove("hidden");
+    }
+    pending.push(entry);
+    pendingList.appendChild(li);
+    updateHint();
+    if (reveal) li.scrollIntoView({ block: "nearest" });  // on a phone the list is below the picker, out of sight
+  }
+
+  function drop(entry) {
+    pending.splice(pending.indexOf(entry), 1);
+    entry.li.remove();
+    updateHint();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const ready = pending.filter((p) => !p.refused);
+    if (!ready.length) {
+      hint.textContent = pending.length
+        ? "None of these recordings can be uploaded: remove them and choose others."
+        : "Choose a recording first: pick or drop files, or record from the microphone.";
+      input.focus();
+      return;
+    }
+    const fields = options();
+    for (const entry of ready) { drop(entry); enqueue(entry.file, fields); }
+    hint.textContent = `Started ${plural(ready.length, "transcription", "transcriptions")}: progress is shown below.`;
+    // The queue is below the options, out of sight on most screens: bring it into view, and tell a screen reader.
+    queueSection.scrollIntoView({ block: "start" });
+    document.getElementById("queue-h").focus({ preventScroll: true });
+  });
+
+  // Started transcriptions.
   function addRow(name) {
     const li = rowTemplate.content.firstElementChild.cloneNode(true);
     li.querySelector(".f-name").textContent = name;
@@ -54,19 +159,14 @@
     return li;
   }
 
-  function setState(item, text) { item.li.querySelector(".f-state").textContent = text; }
-  function setError(item, text) { item.li.querySelector(".f-error").textContent = text || ""; }
+  const part = (item, name) => item.li.querySelector(name);
+  function setState(item, text) { part(item, ".f-state").textContent = text; }
+  function setError(item, text) { part(item, ".f-error").textContent = text || ""; }
 
-  function enqueue(file) {
-    const item = { file, li: addRow(file.name), xhr: null, jobId: null, stop: null };
+  function enqueue(file, fields) {
+    const item = { file, fields, li: addRow(file.name), xhr: null, jobId: null, stop: null, waiting: true };
     items.push(item);
     wire(item);
-    if (file.size > maxUpload) {
-      setState(item, "Too large"); setError(item, `This file is ${(file.size / 1048576).toFixed(0)} MB; the limit is ${(maxUpload / 1048576).toFixed(0)} MB.`);
-      item.li.querySelector(".f-cancel").classList.add("hidden");
-      return;
-    }
-    item.waiting = true;
     setState(item, "Waiting to upload");
     pump();
   }
@@ -82,14 +182,14 @@
 
   function upload(item) {
     active += 1;
-    const fields = options();
+    const fields = item.fields;
     item.private = fields.private === "true";
     const body = new FormData();
     for (const [k, v] of Object.entries(fields)) if (k !== "workspace_id") body.append(k, v);
     body.append("file", item.file, item.file.name);
     const xhr = new XMLHttpRequest();
     item.xhr = xhr;
-    const bar = item.li.querySelector(".f-progress");
+    const bar = part(item, ".f-progress");
     xhr.open("POST", "/api/v1/transcriptions" + (fields.workspace_id ? `?workspace_id=${encodeURIComponent(fields.workspace_id)}` : ""));
     xhr.setRequestHeader("X-CSRF-Token", window.Sotto.csrf);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.value = Math.round((e.loaded / e.total) * 100); setState(item, `Uploading ${bar.value}%`); } };
@@ -97,19 +197,50 @@
     xhr.onload = () => {
       done();
       let reply = {};
-      try { reply = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: shown below */ }
+      try { reply = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: described by its status */ }
       if (xhr.status >= 200 && xhr.status < 300) { started(item, reply); return; }
-      failed(item, reply.detail || `The appliance answered ${xhr.status}.`);
+      failed(item, refusal(xhr.status, reply.detail));
     };
-    xhr.onerror = () => { done(); failed(item, "The upload was interrupted. Check the connection and retry."); };
-    xhr.onabort = () => { done(); setState(item, "Cancelled"); item.li.querySelector(".f-retry").classList.remove("hidden"); };
+    xhr.onerror = () => { done(); failed(item, refusal(0)); };
+    xhr.onabort = () => { done(); ended(item, "Cancelled", "", "The upload was stopped before the appliance had the whole file. Retry sends it again."); };
     setState(item, "Uploading 0%");
     xhr.send(body);
   }
 
-  function failed(item, message) {
-    setState(item, "Failed"); setError(item, message);
-    item.li.querySelector(".f-retry").classList.toggle("hidden", !item.file);
+  // What went wrong with an upload, what to do about it, and whether sending the same file again can help.
+  function refusal(status, detail) {
+    const said = detail ? `${detail}` : "";
+    if (status === 0) return { message: "The upload did not reach the appliance: the connection was lost.", help: "Check the network connection, then retry.", retry: true };
+    if (status === 400) return { message: said || "The appliance refused these options.", help: "", retry: false, back: true };
+    if (status === 401) return { message: "You were signed out.", help: "Sign in again in another tab, then retry.", retry: true };
+    if (status === 413) return { message: said || "The recording is too large.", help: "Split it into shorter parts, then add them.", retry: false };
+    if (status === 415) return { message: said || "This file is not audio or video the appliance can read.", help: "Convert it to a common format (MP3, M4A, WAV or FLAC), then add it again.", retry: false };
+    if (status === 429 || status === 503) return { message: said || "The appliance is busy.", help: "Wait a minute, then retry.", retry: true };
+    if (status === 402 || status === 403) return { message: said || "You may not start transcriptions here.", help: "Ask an administrator.", retry: false };
+    if (status >= 500) return { message: `The appliance could not take the upload (error ${status}).`, help: "Retry; if it keeps failing, tell your administrator.", retry: true };
+    return { message: said || `The appliance answered ${status}.`, help: "", retry: false };
+  }
+
+  function failed(item, { message, help, retry, back }) {
+    // Refused options: the same file with other options can work, so it goes back to the list for them.
+    if (back && item.file) {
+      choose(item.file, { reveal: false });
+      help = "The file is back in the list above: change the options, then press Transcribe.";
+    }
+    ended(item, "Failed", message, help, retry);
+  }
+
+  // An upload or job that ended without a transcript: no bar (it got nowhere), what happened and what
+  // to do, and Retry only where sending the file again can help.
+  function ended(item, state, message, help, retry = true) {
+    item.li.classList.add("is-failed");
+    setState(item, state);
+    setError(item, message);
+    part(item, ".f-help").textContent = help || "";
+    part(item, ".f-progress").classList.add("hidden");
+    part(item, ".f-stages").classList.add("hidden");
+    part(item, ".f-cancel").classList.add("hidden");
+    part(item, ".f-retry").classList.toggle("hidden", !(retry && item.file));
   }
 
   function started(item, job) {
@@ -119,35 +250,48 @@
   }
 
   function follow(item) {
-    item.li.querySelector(".f-stages").classList.remove("hidden");
-    item.li.querySelector(".f-cancel").classList.remove("hidden");
+    part(item, ".f-stages").classList.remove("hidden");
+    part(item, ".f-cancel").classList.remove("hidden");
     item.stop = watchJob(item.jobId, (job) => {
       render(item.li, job);
+      if (job.state === "failed") {
+        const again = item.file ? "Retry sends the file again; if it fails the same way, try another copy of the recording." : "Upload the file again.";
+        failed(item, { message: job.error || "The transcription failed.", help: again, retry: true });
+        return;
+      }
+      if (job.state === "cancelled") { ended(item, "Cancelled", "", item.file ? "Retry starts it again." : ""); return; }
       setState(item, describe(job));
       setError(item, job.error);
-      if (job.state !== "queued" && job.state !== "running") item.li.querySelector(".f-cancel").classList.add("hidden");
+      if (job.state === "done") part(item, ".f-cancel").classList.add("hidden");
       if (job.transcript_id) {
-        const open = item.li.querySelector(".f-open");
+        const open = part(item, ".f-open");
         open.href = `/t/${job.transcript_id}`; open.dataset.transcript = job.transcript_id; open.classList.remove("hidden");
       }
       if ((job.transcript_ids || []).length > 1) {
-        const cmp = item.li.querySelector(".f-compare");
+        const cmp = part(item, ".f-compare");
         cmp.href = `/compare/${job.id}`; cmp.classList.remove("hidden");
       }
     }, (ok) => { if (!ok) setState(item, "Reconnecting…"); });
   }
 
   function wire(item) {
-    item.li.querySelector(".f-cancel").addEventListener("click", async () => {
-      if (item.waiting) { item.waiting = false; setState(item, "Cancelled"); return; }
+    part(item, ".f-cancel").addEventListener("click", async () => {
+      if (item.waiting) { item.waiting = false; ended(item, "Cancelled", "", "Retry starts it again."); return; }
       if (item.xhr) { item.xhr.abort(); return; }
       if (item.jobId) { try { await api("DELETE", `/api/v1/jobs/${item.jobId}`); } catch (err) { setError(item, err.message); } }
     });
-    item.li.querySelector(".f-retry").addEventListener("click", () => {
-      item.li.querySelector(".f-retry").classList.add("hidden"); setError(item, "");
+    part(item, ".f-retry").addEventListener("click", () => {
+      if (item.stop) item.stop();
+      item.jobId = null; item.stop = null;
+      item.li.classList.remove("is-failed");
+      part(item, ".f-retry").classList.add("hidden");
+      part(item, ".f-cancel").classList.remove("hidden");
+      const bar = part(item, ".f-progress");
+      bar.value = 0; bar.classList.remove("hidden");
+      setError(item, ""); part(item, ".f-help").textContent = "";
       item.waiting = true; setState(item, "Waiting to upload"); pump();
     });
-    item.li.querySelector(".f-open").addEventListener("click", (event) => {
+    part(item, ".f-open").addEventListener("click", (event) => {
       // A new tab has no audio to hand over; a private transcript's page unlocks and decrypts on its own.
       if (!item.file || item.private || event.ctrlKey || event.metaKey || event.shiftKey) return;
       event.preventDefault();
@@ -173,15 +317,14 @@
     } catch (err) { window.location.assign(href); }
   }
 
-  // Files: picker and drag-and-drop.
-  const input = document.getElementById("file-input");
-  input.addEventListener("change", () => { Array.from(input.files).forEach(enqueue); input.value = ""; });
+  // Files: picker and drag-and-drop add to the list; nothing is sent yet.
+  input.addEventListener("change", () => { Array.from(input.files).forEach(choose); input.value = ""; });
   const zone = document.getElementById("dropzone");
   ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("is-over"); }));
   ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("is-over"); }));
-  zone.addEventListener("drop", (e) => Array.from(e.dataTransfer.files).forEach(enqueue));
+  zone.addEventListener("drop", (e) => Array.from(e.dataTransfer.files).forEach(choose));
 
-  // Microphone.
+  // Microphone: a finished recording joins the list like a picked file.
   const startBtn = document.getElementById("rec-start"), stopBtn = document.getElementById("rec-stop");
   const timer = document.getElementById("rec-timer"), level = document.getElementById("rec-level");
   const why = document.getElementById("rec-unavailable");
@@ -205,7 +348,7 @@
       const type = recorder.mimeType || mime || "audio/webm";
       const ext = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
       const stamp = new Date().toISOString().slice(0, 16).replace("T", " ").replace(":", "-");
-      enqueue(new File(chunks, `Recording ${stamp}.${ext}`, { type }));
+      choose(new File(chunks, `Recording ${stamp}.${ext}`, { type }));
       recorder = null;
     };
     audioCtx = new AudioContext();
@@ -222,15 +365,16 @@
       timer.textContent = window.Sotto.clock(performance.now() - recStart);
     }, 100);
     startBtn.disabled = true; stopBtn.disabled = false;
+    stopBtn.focus();
   });
-  stopBtn.addEventListener("click", () => { if (recorder) recorder.stop(); startBtn.disabled = false; stopBtn.disabled = true; });
+  stopBtn.addEventListener("click", () => { if (recorder) recorder.stop(); startBtn.disabled = false; stopBtn.disabled = true; startBtn.focus(); });
 
-  // Leaving while recording or uploading loses that work: ask first.
-  window.addEventListener("beforeunload", (e) => { if (recorder || active > 0) { e.preventDefault(); e.returnValue = ""; } });
+  // Leaving while recording, with recordings not yet started, or while uploading loses that work: ask first.
+  window.addEventListener("beforeunload", (e) => { if (recorder || active > 0 || pending.length > 0) { e.preventDefault(); e.returnValue = ""; } });
 
   // After a reload: the jobs this tab started, still watched (their audio is gone from this page).
   for (const r of remembered()) {
     const item = { file: null, li: addRow(r.name), xhr: null, jobId: r.jobId, stop: null };
-    items.push(item); wire(item); item.li.querySelector(".f-progress").value = 100; follow(item);
+    items.push(item); wire(item); part(item, ".f-progress").value = 100; follow(item);
   }
 })();
