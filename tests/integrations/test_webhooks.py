@@ -229,3 +229,45 @@ def test_under_serve_with_the_egress_lock_only_the_broker_reaches_the_receiver(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_integrations_page_adds_tests_and_removes_a_webhook(tmp_path: Path, receiver: Receiver) -> None:
+    """In Chromium, keyboard only where it matters: the secret is shown once, Enter confirms removal."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import ARGS
+    from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    scenario = Scenario(settings_in(tmp_path, APPLIANCE_SECURITY__EGRESS_ALLOW=f"127.0.0.1:{receiver.port}"))
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    with scenario.serve(FakeRecognizer()) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{server.url}/login")
+        page.fill("input[name=email]", ADMIN_EMAIL)
+        page.fill("input[name=password]", ADMIN_PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{server.url}/")
+        page.goto(f"{server.url}/account")
+        page.click("text=Integrations: webhooks")
+        page.fill(".hook-form input[name=url]", f"http://127.0.0.1:{receiver.port}/in")
+        page.click(".hook-form button[type=submit]")
+        page.wait_for_selector("#hook-secret[open]")
+        secret = page.inner_text("#hook-secret-value")
+        assert secret.startswith("whsec_")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".hook >> text=Send a test")
+        page.click(".hook >> text=Send a test")
+        receiver.wait_for(secret, "ping")  # the secret the page showed verifies what the receiver got
+        page.click(".hook .danger")
+        page.wait_for_selector("#hook-delete[open]")
+        page.keyboard.press("Escape")  # Esc cancels: still there
+        assert page.locator(".hook").count() == 1
+        page.click(".hook .danger")
+        page.keyboard.press("Enter")  # Enter confirms
+        page.wait_for_selector("text=No webhooks yet.")
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice.key}"}) as http:
+            assert http.get(f"/api/v1/workspaces/{alice.user.personal_workspace_id}/webhooks").json()["webhooks"] == []
+        browser.close()
