@@ -471,6 +471,30 @@ def _webhooks(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at)")
 
 
+@migrations(name="0017_search_every_script")
+def _search_every_script(db: sqlite_utils.Database) -> None:
+    # A second index over the same segment text, by character trigrams: the word index (unicode61) cannot
+    # find a Chinese or Japanese word inside a sentence (no spaces: a whole clause is one token) and cuts
+    # Bengali, Gujarati and Devanagari words at their vowel signs (spacing marks are not letters to it).
+    # Words in those scripts are searched here (appliance/transcripts/search.py); the same triggers and
+    # the same 'optimize' after a delete keep it in step.
+    db.execute("CREATE VIRTUAL TABLE segments_grams USING fts5(text, content='segments', content_rowid='id', tokenize='trigram')")
+    db.execute(
+        "CREATE TRIGGER segments_grams_insert AFTER INSERT ON segments BEGIN "
+        "INSERT INTO segments_grams(rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER segments_grams_delete AFTER DELETE ON segments BEGIN "
+        "INSERT INTO segments_grams(segments_grams, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    db.execute(
+        "CREATE TRIGGER segments_grams_update AFTER UPDATE OF text ON segments BEGIN "
+        "INSERT INTO segments_grams(segments_grams, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO segments_grams(rowid, text) VALUES (new.id, new.text); END"
+    )
+    db.execute("INSERT INTO segments_grams(segments_grams) VALUES ('rebuild')")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -234,6 +234,7 @@ def drop_deleted_terms(db: sqlite_utils.Database) -> None:
     triggers only add 'delete' markers to the search index, which keeps the old term lists; merging its
     b-trees drops them for good (SQLite 3.40 has no FTS5 secure-delete option). Then checkpoint."""
     db.execute("INSERT INTO segments_fts(segments_fts) VALUES ('optimize')")
+    db.execute("INSERT INTO segments_grams(segments_grams) VALUES ('optimize')")
 
 
 SORTS = {

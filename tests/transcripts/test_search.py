@@ -86,3 +86,44 @@ def test_private_rows_never_match(db: sqlite_utils.Database) -> None:
     tid = _store(db, "confidential diagnosis discussed", "w1")
     db.execute("UPDATE transcripts SET private = 1 WHERE id = ?", [tid])
     assert search.search(db, "diagnosis", workspace_ids=["w1"])["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("said", "other", "query"),
+    [
+        ("今天天气很好，我们去公园散步。", "明天下雨，我们在家看书。", "天气"),  # a two-character word inside a sentence
+        ("今天天气很好，我们去公园散步。", "明天下雨，我们在家看书。", "公园"),
+        ("今天天气很好，我们去公园散步。", "明天下雨，我们在家看书。", "去公园散步"),  # a longer phrase: the trigram index
+        ("সমুদ্রের ধারে বালি আর ঝিনুক।", "আমি বাংলায় গান গাই।", "বালি"),
+        ("અમે સાંજે ગીત ગાયું.", "હું ગુજરાતી બોલું છું.", "ગીત"),
+        ("आज मौसम बहुत अच्छा है।", "कल बारिश होगी।", "मौसम"),
+        ("東京で会議があります。", "大阪は雨です。", "会議"),
+    ],
+)
+def test_words_are_found_in_every_script_and_only_where_they_are(
+    db: sqlite_utils.Database, said: str, other: str, query: str
+) -> None:
+    wanted = _store(db, said, "w1")
+    _store(db, other, "w1")
+    found = search.search(db, query, workspace_ids=["w1"])
+    assert [item["transcript_id"] for item in found["items"]] == [wanted], (query, found)
+    assert f"<mark>{query}" in found["items"][0]["snippet_html"] or "<mark>" in found["items"][0]["snippet_html"]
+
+
+def test_scripts_mix_in_one_query_and_latin_words_stay_whole(db: sqlite_utils.Database) -> None:
+    both = _store(db, "the budget meeting 会议 in Tokyo", "w1")
+    _store(db, "the budget only", "w1")
+    _store(db, "会议 only", "w1")
+    assert [i["transcript_id"] for i in search.search(db, "budget 会议", workspace_ids=["w1"])["items"]] == [both]
+    assert search.search(db, "udget", workspace_ids=["w1"])["total"] == 0  # Latin words match whole (or as a prefix)
+    assert search.plan("বালি").grams == ["বালি"] and search.terms("বালি আর") == ["বালি", "আর"]
+
+
+def test_deleting_a_transcript_leaves_no_trigram_of_it(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    tid = _store(db, "秘密の会議は水曜日です", "w1")
+    assert search.search(db, "秘密の会議", workspace_ids=["w1"])["total"] == 1
+    transcripts.delete(db, tid)
+    assert search.search(db, "秘密の会議", workspace_ids=["w1"])["total"] == 0
+    db.conn.close()
+    raw = (tmp_path / "s.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("s.db-*"))
+    assert "秘密".encode() not in raw and "会議は".encode() not in raw
