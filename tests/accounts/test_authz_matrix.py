@@ -57,6 +57,11 @@ class World:
         from appliance.transcripts import shares
 
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
+        from appliance.integrations import webhooks
+
+        self.hook = webhooks.create(
+            db, self.legal, "http://127.0.0.1:9/", ["job.done"], include_text=False, created_by=None, allowed=("127.0.0.1:9",)
+        )[0].id
 
     def new_transcript(self, by: str = "member", job_id: str | None = None) -> str:
         return self.scenario.transcript(
@@ -113,6 +118,7 @@ def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, 
             dave=w.users["dave"].id,
             nokey="nonexistent",
             share=w.share,
+            hook=w.hook,
         ),
         headers=w.headers(persona),
         **kw,
@@ -134,6 +140,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/transcripts/{t}/export", {"params": {"format": "srt"}}, (401, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/workspaces", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/workspaces/{legal}/members", {}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/workspaces/{legal}/webhooks", {}, (401, 403, 403, 200, 404, 401)),
+    ("GET", "/api/v1/webhooks/{hook}/deliveries", {}, (401, 404, 404, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/speakers/analytics", {}, (401, 200, 200, 200, 404, 401)),
     (
         "PUT",
         "/api/v1/workspaces/{legal}/members",
