@@ -25,10 +25,24 @@ def privacy_page(request: Request[Any, Any, Any]) -> Template:
 
 @get("/login", opt={"public": True}, include_in_schema=False)
 @off_loop
-def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template | Redirect:
+def login_page(
+    request: Request[Any, Any, Any], next: FromQuery[str] = "/", deleted: FromQuery[str] = "", joined: FromQuery[str] = ""
+) -> Template | Redirect:
     if request.app.state.services.setup_code is not None:  # no account exists yet: nobody could sign in
         return Redirect("/setup")
-    return Template("login.html", context={"next": local_path(next)})
+    notice = ""
+    if deleted:
+        notice = "Your account and everything it owned were deleted."
+    elif joined:
+        notice = "Your account is ready: sign in with your e-mail address and the password you chose."
+    return Template("login.html", context={"next": local_path(next), "notice": notice})
+
+
+@get("/invite", opt={"public": True}, include_in_schema=False)
+@off_loop
+def invite_page(request: Request[Any, Any, Any]) -> Template:
+    """Where an invitation link leads (/invite#token: the token stays in the browser, out of logs)."""
+    return Template("invite.html", context={})
 
 
 def local_path(target: str) -> str:
@@ -80,4 +94,4 @@ def setup_submit(
     return Template("setup.html", context={"done": True, "email": user.email})
 
 
-ROUTES = [privacy_page, login_page, setup_page, setup_submit]
+ROUTES = [privacy_page, login_page, invite_page, setup_page, setup_submit]

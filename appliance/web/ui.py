@@ -18,7 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Redirect, Template
 
-from appliance.accounts import apikeys, authz, workspaces
+from appliance.accounts import apikeys, audit, authz, workspaces
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
 from appliance.integrations import webhooks
@@ -340,6 +340,40 @@ def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     )
 
 
+@get("/workspaces", opt=PAGE, include_in_schema=False)
+@off_loop
+def workspaces_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    mine = [
+        {**w, "allow_public_links": workspaces.allows_public_links(db, w["id"])}
+        for w in workspaces.for_user(db, principal.user.id)
+    ]
+    return _page(
+        request, "workspaces.html", principal, workspaces=mine, invitations=workspaces.invitations_for(db, principal.user.id)
+    )
+
+
+@get("/admin/audit", opt=PAGE, include_in_schema=False)
+@off_loop
+def audit_page(
+    request: Request[Any, Any, Any], offset: int = Parameter(default=0, ge=0, le=1_000_000_000)
+) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    if principal.user.role != "admin":
+        raise authz.Forbidden("Only administrators read the audit log.")
+    db = request.app.state.services.databases.get()
+    size = 100
+    entries = audit.entries(db, limit=size + 1, offset=offset)
+    return _no_store(
+        _page(request, "audit.html", principal, entries=entries[:size], offset=offset, size=size, more=len(entries) > size)
+    )
+
+
 @get("/integrations", opt=PAGE, include_in_schema=False)
 @off_loop
 def integrations_page(request: Request[Any, Any, Any]) -> Template | Redirect:
@@ -366,7 +400,14 @@ def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         return _login(request)
     if principal.user.role != "admin":
         raise authz.Forbidden("Only administrators manage users.")
-    return _page(request, "users.html", principal, users=accounts.list_all(request.app.state.services.databases.get()))
+    services = request.app.state.services
+    return _page(
+        request,
+        "users.html",
+        principal,
+        users=accounts.list_all(services.databases.get()),
+        invite_hours=services.settings.security.invite_hours,
+    )
 
 
 @get("/admin/models", opt=PAGE, include_in_schema=False)
@@ -396,6 +437,8 @@ ROUTES = [
     search_page,
     compare_page,
     account_page,
+    workspaces_page,
+    audit_page,
     integrations_page,
     users_page,
     models_page,

@@ -1,4 +1,4 @@
-// Account page: password change, API keys, sign out everywhere.
+// Account page: password change, API keys, sign out everywhere, delete the account.
 (function () {
   "use strict";
   const { api } = window.Sotto;
@@ -36,6 +36,19 @@
       if (accept) { window.location.reload(); return; }
       item.remove(); status.className = "form-status ok"; status.textContent = "Declined.";
     } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
+  });
+  // Deleting the account: a dialog that needs the password (Enter confirms, Esc cancels); the form only
+  // closes when the server said yes, so a wrong password is said in place.
+  const dialog = document.getElementById("delete-account-dialog"), form = document.getElementById("delete-account-form");
+  document.getElementById("delete-account").addEventListener("click", () => { form.reset(); form.querySelector(".form-status").textContent = ""; dialog.showModal(); });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const status = form.querySelector(".form-status");
+    status.textContent = "Deleting…";
+    try {
+      await api("DELETE", "/api/v1/me", { password: new FormData(form).get("password") });
+      window.location.assign("/login?deleted=1");
+    } catch (err) { status.textContent = err.message; }
   });
   document.getElementById("logout-all").addEventListener("click", async () => {
     try { await api("POST", "/api/v1/auth/logout-all", {}); window.location.assign("/login"); } catch (err) { alert(err.message); }

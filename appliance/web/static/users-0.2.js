@@ -1,0 +1,53 @@
+// Users (administrators): invite, add, disable or enable, reset a password (in a dialog: a password
+// typed into window.prompt() is shown in clear and cannot be checked before it is sent).
+(function () {
+  "use strict";
+  const { api } = window.Sotto;
+  const status = document.getElementById("user-status");
+  const form = document.getElementById("user-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api("POST", "/api/v1/users", { email: data.get("email"), role: data.get("role"), password: data.get("password") });
+      window.location.reload();
+    } catch (err) { status.className = "error"; status.textContent = err.message; }
+  });
+  const resetDialog = document.getElementById("reset-dialog"), resetForm = document.getElementById("reset-form");
+  let resetting = null;
+  resetForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const reply = await api("POST", `/api/v1/users/${resetting}/password`, { password: new FormData(resetForm).get("password") });
+      resetDialog.close("ok");
+      status.className = "ok"; status.textContent = `Password reset. ${reply.note}`;
+    } catch (err) { resetForm.querySelector(".form-status").textContent = err.message; }
+  });
+  const inviteForm = document.getElementById("invite-form");
+  inviteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(inviteForm), out = document.getElementById("invite-status");
+    try {
+      const invite = await api("POST", "/api/v1/invites", { email: data.get("email"), role: data.get("role") });
+      out.className = "ok"; out.textContent = `Send this link to ${data.get("email")} (it works once, for ${invite.expires_in_hours} hours):`;
+      document.getElementById("invite-link").textContent = window.location.origin + invite.path;
+      inviteForm.reset();
+    } catch (err) { out.className = "error"; out.textContent = err.message; document.getElementById("invite-link").textContent = ""; }
+  });
+  document.getElementById("users").addEventListener("click", async (e) => {
+    const row = e.target.closest("tr[data-user]");
+    if (!row) return;
+    const id = row.dataset.user;
+    try {
+      if (e.target.closest(".user-toggle")) {
+        await api("POST", `/api/v1/users/${id}/${e.target.dataset.action}`, {});
+        window.location.reload();
+      } else if (e.target.closest(".user-reset")) {
+        resetting = id;
+        resetForm.reset(); resetForm.querySelector(".form-status").textContent = "";
+        document.getElementById("reset-who").textContent = row.cells[0].textContent;
+        resetDialog.showModal();
+      }
+    } catch (err) { status.className = "error"; status.textContent = err.message; }
+  });
+})();

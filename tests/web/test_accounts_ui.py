@@ -1,0 +1,167 @@
+"""Accounts and workspaces in headless Chromium, against the real app: a shared workspace made and a
+member invited on the Workspaces page, who accepts and then sees its transcript; an invitation link that
+becomes an account; deleting one's own account (the canary nowhere in the database files after); the
+audit log for administrators only; a password reset in a dialog, not window.prompt()."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import ARGS
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, Member, Scenario, settings_in
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CANARY = "Quetzalcoatl tangerine harmonica"
+
+
+@dataclass
+class World:
+    url: str
+    scenario: Scenario
+    alice: Member
+    bob: Member
+    carol: Member
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    if shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is required; scripts/test installs it")
+    root = tmp_path_factory.mktemp("accounts-ui")
+    scenario = Scenario(settings_in(root, APPLIANCE_SECURITY__ADDRESS_ATTEMPTS_PER_MINUTE="1000"))
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    bob = scenario.person("bob@example.org")
+    carol = scenario.person("carol@example.org")
+    scenario.transcript(carol, CANARY, filename="carol.wav")
+    with scenario.serve(FakeRecognizer()) as server:
+        yield World(server.url, scenario, alice, bob, carol, scenario.settings.storage.data_dir)
+
+
+@pytest.fixture(scope="module")
+def browser(world: World) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        yield b
+        b.close()
+
+
+def _signed_in(browser: Any, world: World, email: str, password: str = ADMIN_PASSWORD, width: int = 1366) -> Any:
+    page = browser.new_context(viewport={"width": width, "height": 844 if width < 800 else 768}).new_page()
+    page.goto(f"{world.url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{world.url}/")
+    return page
+
+
+def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world: World, browser: Any) -> None:
+    alice = _signed_in(browser, world, ADMIN_EMAIL)
+    alice.click("nav >> text=Workspaces")
+    alice.fill("#workspace-form input[name=name]", "Newsroom")
+    alice.keyboard.press("Enter")
+    alice.wait_for_selector(".workspace h2 >> text=Newsroom")
+    section = alice.locator(".workspace", has_text="Newsroom")
+    section.locator("input[name=email]").fill("bob@example.org")
+    section.locator("select[name=role]").select_option("member")
+    section.locator("button[type=submit]").click()
+    section.locator(".form-status", has_text="Invited bob@example.org").wait_for()
+    section.locator("td", has_text="invited, not answered yet").wait_for()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    alice.screenshot(path=str(SHOTS / "workspaces-1366.png"), full_page=True)
+    workspace = section.get_attribute("data-workspace")
+    assert workspace
+
+    bob = _signed_in(browser, world, "bob@example.org", width=390)
+    bob.goto(f"{world.url}/workspaces")
+    bob.click("a:has-text('Account page')")
+    bob.click("#workspace-invitations button:has-text('Join')")
+    bob.wait_for_selector("dd >> text=Newsroom")
+    world.scenario.transcript(world.alice, "The newsroom budget meeting notes", filename="newsroom.wav", workspace_id=workspace)
+    bob.goto(f"{world.url}/")
+    bob.wait_for_selector("text=newsroom.wav")
+    bob.goto(f"{world.url}/workspaces")
+    bob.wait_for_selector(".workspace >> text=Newsroom")
+    bob.screenshot(path=str(SHOTS / "workspaces-390.png"), full_page=True)
+    assert bob.locator(".workspace", has_text="Newsroom").locator(".invite-form").count() == 0  # a member manages nothing
+    alice.reload()
+    row = alice.locator(".workspace", has_text="Newsroom").locator("tr", has_text="bob@example.org")
+    row.locator("select").select_option("viewer")
+    alice.locator(".workspace", has_text="Newsroom").locator(".form-status", has_text="now viewer").wait_for()
+    alice.context.close()
+    bob.context.close()
+
+
+def test_an_invitation_link_becomes_an_account(world: World, browser: Any) -> None:
+    alice = _signed_in(browser, world, ADMIN_EMAIL)
+    alice.goto(f"{world.url}/admin/users")
+    alice.fill("#invite-form input[name=email]", "dave@example.org")
+    alice.keyboard.press("Enter")
+    link = alice.locator("#invite-link")
+    link.locator("text=/invite#").wait_for()
+    url = link.inner_text()
+    alice.context.close()
+    stranger = browser.new_context().new_page()
+    stranger.goto(url)
+    stranger.fill("input[name=password]", "a long new password")
+    stranger.fill("input[name=again]", "a different password")
+    stranger.keyboard.press("Enter")
+    stranger.wait_for_selector("#invite-status >> text=differ")
+    stranger.fill("input[name=again]", "a long new password")
+    stranger.keyboard.press("Enter")
+    stranger.wait_for_selector("text=Your account is ready")
+    stranger.context.close()
+    dave = _signed_in(browser, world, "dave@example.org", "a long new password")
+    assert "dave@example.org" in dave.inner_text("header")
+    dave.context.close()
+
+
+def test_deleting_my_account_in_the_ui_leaves_nothing_of_it(world: World, browser: Any) -> None:
+    carol = _signed_in(browser, world, "carol@example.org")
+    carol.goto(f"{world.url}/account")
+    carol.click("#delete-account")
+    carol.keyboard.press("Escape")  # Esc cancels
+    assert carol.locator("#delete-account-dialog[open]").count() == 0
+    carol.click("#delete-account")
+    carol.fill("#delete-account-dialog input[name=password]", "not my password")
+    carol.keyboard.press("Enter")
+    carol.wait_for_selector("#delete-account-dialog .form-status >> text=not right")
+    carol.fill("#delete-account-dialog input[name=password]", ADMIN_PASSWORD)
+    carol.keyboard.press("Enter")  # Enter confirms
+    carol.wait_for_selector("text=Your account and everything it owned were deleted.")
+    carol.context.close()
+    files = [p for p in world.data_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if CANARY.split(maxsplit=1)[0].encode() in p.read_bytes()]
+    with httpx.Client(base_url=world.url) as anyone:
+        assert (
+            anyone.post("/api/v1/auth/login", json={"email": "carol@example.org", "password": ADMIN_PASSWORD}).status_code == 401
+        )
+
+
+def test_audit_log_for_admins_and_a_reset_in_a_dialog(world: World, browser: Any) -> None:
+    alice = _signed_in(browser, world, ADMIN_EMAIL)
+    alice.click("nav >> text=Audit log")
+    alice.wait_for_selector("table.audit >> text=workspace.member_invited")
+    alice.goto(f"{world.url}/admin/users")
+    row = alice.locator("tr", has_text="bob@example.org")
+    row.locator(".user-reset").click()
+    alice.keyboard.press("Escape")
+    row.locator(".user-reset").click()
+    alice.fill("#reset-dialog input[name=password]", "bob's brand new password")
+    alice.keyboard.press("Enter")
+    alice.wait_for_selector("#user-status >> text=Password reset")
+    alice.context.close()
+    bob = _signed_in(browser, world, "bob@example.org", "bob's brand new password")
+    response = bob.goto(f"{world.url}/admin/audit")
+    assert response is not None and response.status == 403
+    bob.context.close()
