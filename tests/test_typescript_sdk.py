@@ -22,6 +22,7 @@ from tests.support import REPO, LiveServer, bootstrap
 
 SDK = REPO / "sdk" / "typescript"
 NODE = shutil.which("node")
+PACKED = ["README.md", "package.json", "src/index.d.ts", "src/index.js"]
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (scripts/test installs it)")
 
 
@@ -110,7 +111,24 @@ def test_the_npm_package_holds_the_code_the_types_and_the_readme(tmp_path: Path)
     )
     assert out.returncode == 0, out.stderr
     packed = json.loads(out.stdout)[0]
-    assert sorted(f["path"] for f in packed["files"]) == ["README.md", "package.json", "src/index.d.ts", "src/index.js"]
+    assert sorted(f["path"] for f in packed["files"]) == PACKED
     manifest = json.loads((SDK / "package.json").read_text(encoding="utf-8"))
     assert (tmp_path / packed["filename"]).is_file() and manifest["types"] == "./src/index.d.ts"
     assert not manifest.get("dependencies"), "the SDK has no runtime dependencies"
+
+
+def test_the_offline_bundle_packs_it_as_npm_would(tmp_path: Path) -> None:
+    """scripts/offline-bundle.sh packs the SDK without npm (appliance.distribution.bundle npm-pack): the
+    same entries as `npm pack`, reproducibly."""
+    import tarfile
+
+    from appliance.distribution import bundle
+
+    first = bundle.npm_pack(SDK, tmp_path / "a")
+    again = bundle.npm_pack(SDK, tmp_path / "b")
+    assert first.name == "sotto-client-0.1.0.tgz" and first.read_bytes() == again.read_bytes()
+    with tarfile.open(first) as tar:
+        members = tar.getmembers()
+        assert sorted(m.name for m in members) == [f"package/{p}" for p in PACKED]
+        assert json.load(tar.extractfile("package/package.json"))["name"] == "@sotto/client"  # type: ignore[arg-type]
+        assert all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members)
