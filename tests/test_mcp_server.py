@@ -130,3 +130,19 @@ def test_http_door_needs_a_key_and_applies_its_scope(live: tuple[str, str, str],
         wrong = httpx.post(mcp_url, json=hello, headers={**accept, "Authorization": "Bearer sotto_wrong"})
         assert wrong.status_code == 401
         anyio.run(_http_round_trip, mcp_url, key, reader, speech_wav)
+
+
+def test_fastmcp_settings_from_the_environment_or_a_dotenv_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's settings read FASTMCP_* variables and a .env file in the working directory; every
+    setting is passed explicitly, and explicit values win, so neither can move the server."""
+    from appliance.mcp_server import build_server
+
+    (tmp_path / ".env").write_text("FASTMCP_PORT=1\nFASTMCP_HOST=0.0.0.0\nFASTMCP_DEBUG=true\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FASTMCP_STATELESS_HTTP", "false")
+    monkeypatch.setenv("FASTMCP_LOG_LEVEL", "DEBUG")
+    server = build_server("http://127.0.0.1:9", lambda _ctx: "key", allow_paths=False)
+    assert (server.settings.host, server.settings.port, server.settings.debug) == ("127.0.0.1", 8765, False)
+    assert server.settings.stateless_http and server.settings.log_level == "WARNING"
