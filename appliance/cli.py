@@ -978,8 +978,18 @@ def mcp(
 ) -> None:
     """A Model Context Protocol server for AI assistants: transcribe, list, search, read and export
     transcripts through the appliance's API, with the API key's rights (docs/mcp.md)."""
+    from urllib.parse import urlsplit
+
     from appliance import mcp_server
 
+    # The no-egress guard, opened for the configured appliance only: no other host can be reached.
+    appliance_host = urlsplit(url).hostname
+    if not appliance_host:
+        raise _fail(f"--url {url!r} names no host", 2)
+    egress.install()
+    egress.allow(appliance_host)
+    if http:
+        egress.allow(host)  # the address it listens on: uvicorn looks it up to bind
     verify: bool | str = str(ca_cert) if ca_cert else True
     if http:
         if api_key:
