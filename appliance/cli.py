@@ -971,6 +971,45 @@ def remote_transcribe(
         raise typer.Exit(1)
 
 
+@app.command("mcp")
+def mcp(
+    url: Annotated[str, typer.Option(help="The appliance whose API the tools use, e.g. https://sotto.example:8443")],
+    api_key: Annotated[
+        str | None, typer.Option(envvar="SOTTO_API_KEY", help="The API key of every tool call over stdio (or $SOTTO_API_KEY).")
+    ] = None,
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio; each caller sends its own API key.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --http: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --http: the port.")] = 8765,
+    ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
+) -> None:
+    """A Model Context Protocol server for AI assistants: transcribe, list, search, read and export
+    transcripts through the appliance's API, with the API key's rights (docs/mcp.md)."""
+    from urllib.parse import urlsplit
+
+    from appliance import mcp_server
+
+    # The no-egress guard, opened for the configured appliance only: no other host can be reached.
+    appliance_host = urlsplit(url).hostname
+    if not appliance_host:
+        raise _fail(f"--url {url!r} names no host", 2)
+    egress.install()
+    egress.allow(appliance_host)
+    if http:
+        egress.allow(host)  # the address it listens on: uvicorn looks it up to bind
+    verify: bool | str = str(ca_cert) if ca_cert else True
+    if http:
+        if api_key:
+            raise _fail("--http takes no --api-key: each HTTP caller sends its own (Authorization: Bearer)", 2)
+        typer.echo(f"MCP over HTTP on http://{host}:{port}/mcp, for the appliance at {url}", err=True)
+        mcp_server.serve_http(url, host=host, port=port, verify=verify)
+        return
+    if not api_key:
+        raise _fail("give --api-key (or $SOTTO_API_KEY): every tool call is made with it", 2)
+    mcp_server.serve_stdio(url, api_key, verify=verify)
+
+
 def httpx_errors() -> tuple[type[Exception], ...]:
     import httpx
 

@@ -21,6 +21,11 @@ from appliance.transcripts.document import Transcript, from_builtins
 Progress = Callable[[dict[str, Any]], None]
 
 
+def _form_fields(options: UploadOptions | None, given: dict[str, Any]) -> dict[str, str]:
+    chosen = UploadOptions.of({**(options.fields() if options else {}), **{k: v for k, v in given.items() if v is not None}})
+    return {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in chosen.fields().items()}
+
+
 class SottoError(Exception):
     """The appliance refused or failed a request; `status` and the appliance's own message."""
 
@@ -59,10 +64,14 @@ class SottoClient:
         language, diarize, hotwords, …), as an object or as keyword arguments; an unknown name or a wrong
         type raises OptionsError before anything is sent."""
         path = Path(path)
-        chosen = UploadOptions.of({**(options.fields() if options else {}), **{k: v for k, v in given.items() if v is not None}})
-        fields = {k: (json.dumps(v) if isinstance(v, bool) else str(v)) for k, v in chosen.fields().items()}
+        fields = _form_fields(options, given)
         with path.open("rb") as fh:
             return self._check(self.http.post("/api/v1/transcriptions", files={"file": (path.name, fh)}, data=fields)).json()
+
+    def upload_bytes(self, filename: str, data: bytes, options: UploadOptions | None = None, **given: Any) -> dict[str, Any]:
+        """Queue a recording held in memory, under `filename` (its extension helps the decoder)."""
+        fields = _form_fields(options, given)
+        return self._check(self.http.post("/api/v1/transcriptions", files={"file": (filename, data)}, data=fields)).json()
 
     def wait(self, job_id: str, progress: Progress | None = None) -> dict[str, Any]:
         """Follow the job's server-sent events until it ends; raise SottoError if it did not succeed."""
@@ -91,6 +100,13 @@ class SottoClient:
 
     def transcripts(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         return self._check(self.http.get("/api/v1/transcripts", params={"limit": limit, "offset": offset})).json()
+
+    def search(self, query: str, limit: int = 50, offset: int = 0, **filters: str | None) -> dict[str, Any]:
+        """Full-text search (GET /api/v1/search): filters language, speaker, date_from, date_to (YYYY-MM-DD)."""
+        names = {"date_from": "from", "date_to": "to"}
+        params: dict[str, Any] = {"q": query, "limit": limit, "offset": offset}
+        params.update({names.get(k, k): v for k, v in filters.items() if v is not None})
+        return self._check(self.http.get("/api/v1/search", params=params)).json()
 
     def export(self, transcript_id: str, fmt: str = "txt", **options: Any) -> bytes:
         params = {"format": fmt, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}}

@@ -183,6 +183,8 @@ done
 # ---------------------------------------------------------------- the rest, then sign and verify
 cp compose.yaml config.example.toml "$STAGE/"
 cp scripts/install.sh "$STAGE/install.sh"
+# The Node.js/TypeScript client as its npm package (sdk/typescript; `npm install ./sdk/sotto-client-*.tgz`).
+"$PYTHON" -m appliance.distribution.bundle npm-pack sdk/typescript --out "$STAGE/sdk" >/dev/null
 chmod +x "$STAGE/install.sh"
 for module in minisign release_keys bundle_verify model_packs; do
   cp "appliance/distribution/$module.py" "$STAGE/tools/$module.py"
@@ -196,6 +198,8 @@ Sotto appliance $VERSION: offline bundle
      sudo ./install.sh --dir /opt/sotto
    It verifies every file, loads the image, checks the NVIDIA driver and places the models.
 3. Follow the steps it prints. The full guide: docs/operator-guide.md in the Sotto documentation.
+
+sdk/ holds the Node.js/TypeScript client for the appliance's API (npm install ./sdk/sotto-client-*.tgz).
 EOF
 
 "$PYTHON" -m appliance.distribution.bundle finalize "$STAGE" --version "$VERSION" --image-ref "$IMAGE" \

@@ -40,6 +40,7 @@ _installed = False
 _permitted = False  # only in the egress broker's own process (egress_broker.py), which checks its allow-list
 _lock = threading.Lock()
 attempts: list[dict[str, Any]] = []  # refused attempts, newest last (kept short for doctor/tests)
+_also: set[str] = set()  # names and addresses allow() added: the one appliance a client command talks to
 
 
 def is_loopback_host(host: Any) -> bool:
@@ -57,11 +58,17 @@ def is_loopback_host(host: Any) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def _also_allowed(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return str(host).strip("[]").split("%")[0].lower() in _also
+
+
 def _address_allowed(family: int, address: Any) -> bool:
     if family == getattr(socket, "AF_UNIX", None):
         return True
     if isinstance(address, tuple) and address:
-        return is_loopback_host(address[0])
+        return is_loopback_host(address[0]) or _also_allowed(address[0])
     return False
 
 
@@ -83,7 +90,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             _refuse(event, address)
     elif event == "socket.getaddrinfo":
         host = args[0]
-        if not is_loopback_host(host):
+        if not is_loopback_host(host) and not _also_allowed(host):
             _refuse(event, host)
     elif event == "socket.sendto":
         sock, address = args
@@ -108,3 +115,17 @@ def permit_this_process() -> None:
     exceptions, each checked against the allow-list before it is made (appliance/core/egress_broker.py)."""
     global _permitted
     _permitted = True
+
+
+def allow(host: str) -> None:
+    """Let this process also reach `host`: the appliance that a client of its API (`appliance mcp`) was
+    pointed at, by name and by the addresses the name resolves to now. Nothing else is opened."""
+    name = host.strip("[]").split("%")[0].lower()
+    with _lock:
+        _also.add(name)
+    try:
+        found = socket.getaddrinfo(name, None)
+    except OSError:
+        return  # unresolvable now: connecting will fail with the resolver's own error
+    with _lock:
+        _also.update(str(sockaddr[0]).split("%")[0].lower() for *_, sockaddr in found)

@@ -16,7 +16,9 @@ connection: downloads are the shell script's business, so the appliance package 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -151,6 +153,38 @@ def finalize(
     return verified
 
 
+# npm's own tarballs carry this mtime on every entry (so `npm pack` is reproducible); ours do the same.
+NPM_MTIME = 499162500  # 1985-10-26T08:15:00Z
+
+
+def npm_pack(package_dir: Path, out_dir: Path) -> Path:
+    """The package tarball `npm pack` makes of a dependency-free package (package.json, its `files`, and
+    README), without npm: a gzipped tar of `package/<path>` entries, root-owned, 0644, npm's fixed date.
+    Named as npm names it: `@scope/name` 1.2.3 → scope-name-1.2.3.tgz."""
+    manifest = json.loads((package_dir / "package.json").read_text(encoding="utf-8"))
+    if manifest.get("dependencies"):
+        raise BundleError(f"{package_dir}: a package with dependencies needs npm itself to pack")
+    names = {"package.json", *manifest.get("files", [])}
+    names |= {p.name for p in package_dir.glob("README*") if p.is_file()}
+    paths = sorted(names)
+    for name in paths:
+        if not (package_dir / name).is_file():
+            raise BundleError(f"{package_dir}: {name} is listed in package.json's files but is not a file")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{manifest['name'].lstrip('@').replace('/', '-')}-{manifest['version']}.tgz"
+    with (
+        target.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        for name in paths:
+            data = (package_dir / name).read_bytes()
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, NPM_MTIME
+            tar.addfile(info, io.BytesIO(data))
+    return target
+
+
 # Where Dockerfile.cuda writes the SBOM and the notices (appliance/distribution/sbom.py's SBOM_DIR in the image).
 IMAGE_SBOM_DIR = "opt/venv/share/sotto"
 SBOM_FILES = ("sbom.cdx.json", "THIRD_PARTY_NOTICES.txt")
@@ -261,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     keygen = sub.add_parser("keygen", help="make an unencrypted minisign key pair (keep the secret key offline)")
     keygen.add_argument("--secret-key", type=Path, required=True)
     keygen.add_argument("--public-key", type=Path, required=True)
+    npm = sub.add_parser("npm-pack", help="the package tarball of a dependency-free npm package (as `npm pack` makes it)")
+    npm.add_argument("package", type=Path)
+    npm.add_argument("--out", type=Path, required=True, help="the folder to write it in")
     sub.add_parser("sbom-tools", help="the test extra's SBOM and notices tools, as requirement lines (for scripts/lock)")
     header = sub.add_parser("lock-header", help="the header scripts/lock writes above a lock file (with the inputs' digest)")
     header.add_argument("name")
@@ -289,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.directory, args.out, args.name, args.kind, args.revision, read_signing_key(args.signing_key), args.source
             )
             print(f"wrote {args.out}: {made.version}, {len(made.files)} file(s)")
+        elif args.command == "npm-pack":
+            print(npm_pack(args.package, args.out))
         elif args.command == "keygen":
             for path in (args.secret_key, args.public_key):
                 if path.exists():

@@ -179,6 +179,7 @@ def test_bundle_layout_and_manifest(made: dict[str, object]) -> None:
         "tools/minisign.py",
         "tools/release_keys.py",
         "tools/model_packs.py",
+        "sdk/sotto-client-0.1.0.tgz",
         "sbom.cdx.json",
         "THIRD_PARTY_NOTICES.txt",
     } <= files
