@@ -350,3 +350,29 @@ def test_who_spoke_how_much_follows_the_saved_transcript(world: World, browser: 
     rows = page.locator("#speaker-stats tbody tr").all_inner_texts()
     assert rows[0].startswith("Ada") and "\t2\t" in rows[0] and rows[1].startswith("Bob"), rows
     ui.close()
+
+
+def test_a_share_link_made_in_the_ui_opens_in_a_fresh_browser_and_revokes(world: World, browser: Any) -> None:
+    tid = _transcript(world, ["S1", "S2", "S1", "S2"])
+    ui = Page(browser, world)
+    page = _open(ui, world, tid)
+    page.click("#links-new summary")
+    page.fill("#links-form input[name=password]", "a link password")
+    page.click("#links-form button[type=submit]")
+    page.wait_for_selector("#links-made:not(.hidden)")
+    url = page.inner_text("#links-url")
+    page.wait_for_selector("#links-list >> text=0 views")
+    stranger = browser.new_context().new_page()  # no session, no cookies
+    stranger.goto(url)
+    stranger.fill("input[name=password]", "a link password")
+    stranger.keyboard.press("Enter")
+    stranger.wait_for_selector(f"text={SENTENCES[1].split()[0]}")
+    assert "talk.wav" not in stranger.content()  # the file name never reaches a public page
+    page.reload()
+    page.wait_for_selector("#links-list >> text=1 view")
+    page.click("#links-list .danger")
+    page.keyboard.press("Enter")  # Enter confirms the revocation
+    page.wait_for_selector("#links-list >> text=No links yet.")
+    assert stranger.goto(url).status == 404  # type: ignore[union-attr]
+    stranger.context.close()
+    ui.close()
