@@ -376,3 +376,17 @@ def test_a_share_link_made_in_the_ui_opens_in_a_fresh_browser_and_revokes(world:
     assert stranger.goto(url).status == 404  # type: ignore[union-attr]
     stranger.context.close()
     ui.close()
+
+
+def test_export_options_chosen_in_the_menu_shape_the_download(world: World, browser: Any) -> None:
+    tid = _transcript(world, ["S1", "S2", "S1", "S2"])
+    ui = Page(browser, world)
+    page = _open(ui, world, tid)
+    page.click("#export-menu summary")
+    page.uncheck("#export-options input[name=timestamps]")
+    page.uncheck("#export-options input[name=speakers]")
+    with page.expect_download() as download:
+        page.click("#export-menu a[data-export=txt]")
+    text = Path(download.value.path()).read_text()
+    assert text.splitlines()[0] == SENTENCES[0] and "[00:" not in text and "Ada" not in text, text
+    ui.close()
