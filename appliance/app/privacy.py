@@ -37,6 +37,22 @@ def delete_account(db: sqlite_utils.Database, user_id: str) -> str:
     return pseudonym
 
 
+def delete_user(db: sqlite_utils.Database, user_id: str, *, transfer_to: str | None) -> dict[str, Any]:
+    """An administrator removes an account: its standard transcripts either go with it or become
+    `transfer_to`'s (private ones always go: only the leaver's keys open them). Returns what happened."""
+    user = accounts.get(db, user_id)
+    if user is None:
+        raise LookupError("no such user")
+    moved = 0
+    if transfer_to is not None:
+        heir = accounts.get(db, transfer_to)
+        if heir is None or heir.id == user_id or heir.personal_workspace_id is None or user.personal_workspace_id is None:
+            raise ValueError("Transfer the transcripts to another existing user.")
+        moved = transcripts.transfer_owner(db, user_id, heir.id, user.personal_workspace_id, heir.personal_workspace_id)
+    pseudonym = delete_account(db, user_id)
+    return {"pseudonym": pseudonym, "transcripts_transferred": moved}
+
+
 def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
     """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT; a private
     transcript as its envelopes (JSON), with the wrapped keys in private-keys.json."""

@@ -229,6 +229,17 @@ def delete(db: sqlite_utils.Database, transcript_id: str) -> bool:
     return True
 
 
+def transfer_owner(db: sqlite_utils.Database, from_user: str, to_user: str, from_workspace: str, to_workspace: str) -> int:
+    """A leaving user's standard transcripts become another user's: those in the leaver's personal
+    workspace move to the new owner's, those in shared workspaces stay where they are. Private ones are
+    sealed to the leaver's key, which nobody else holds: they are not moved (they go with the account)."""
+    return db.execute(
+        "UPDATE transcripts SET user_id = ?, workspace_id = CASE WHEN workspace_id = ? THEN ? ELSE workspace_id END "
+        "WHERE user_id = ? AND private = 0",
+        [to_user, from_workspace, to_workspace, from_user],
+    ).rowcount
+
+
 def drop_deleted_terms(db: sqlite_utils.Database) -> None:
     """After any delete of segments (one transcript, a whole account, a conversion to private): the
     triggers only add 'delete' markers to the search index, which keeps the old term lists; merging its

@@ -346,6 +346,40 @@ def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite])
     return user.public()
 
 
+class UserRemoval(msgspec.Struct):
+    transcripts: str = "delete"  # "delete", or "transfer" to transfer_to
+    transfer_to: str | None = None  # a user id
+
+
+@post(
+    "/api/v1/users/{user_id:str}/delete",
+    opt={"scope": "admin"},
+    status_code=200,
+    tags=["admin"],
+    summary="Delete a user; their standard transcripts are deleted or transferred to another user",
+)
+@off_loop
+def delete_user(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[UserRemoval]) -> dict[str, Any]:
+    principal = principal_of(request)
+    if user_id == principal.user.id:
+        raise HTTPException(status_code=400, detail="Delete your own account from your Account page.")
+    if data.transcripts not in ("delete", "transfer") or (data.transcripts == "transfer") != bool(data.transfer_to):
+        raise HTTPException(status_code=400, detail='Say transcripts "delete", or "transfer" with transfer_to (a user id).')
+    user = _user_or_404(request, user_id)
+    try:
+        result = privacy.delete_user(_dbs(request).get(), user.id, transfer_to=data.transfer_to)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    audit.record(
+        _db(request),
+        "user.deleted",
+        actor=principal.user.email,
+        target=result["pseudonym"],
+        detail={"transcripts_transferred": result["transcripts_transferred"]},
+    )
+    return {"deleted": True, **result}
+
+
 def _user_or_404(request: Request[Any, Any, Any], user_id: str) -> accounts.User:
     user = accounts.get(_db(request), user_id)
     if user is None:
@@ -565,6 +599,7 @@ def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], 
 
 
 ROUTES = [
+    delete_user,
     login,
     logout,
     logout_all,

@@ -165,3 +165,24 @@ def test_audit_log_for_admins_and_a_reset_in_a_dialog(world: World, browser: Any
     response = bob.goto(f"{world.url}/admin/audit")
     assert response is not None and response.status == 403
     bob.context.close()
+
+
+def test_an_admin_deletes_a_user_and_keeps_their_transcripts(world: World, browser: Any) -> None:
+    erin = world.scenario.person("erin@example.org")
+    world.scenario.transcript(erin, "Erin's quarterly handover notes", filename="handover.wav")
+    alice = _signed_in(browser, world, ADMIN_EMAIL)
+    alice.goto(f"{world.url}/admin/users")
+    alice.locator("tr", has_text="erin@example.org").locator(".user-delete").click()
+    alice.keyboard.press("Escape")  # Esc cancels
+    assert alice.locator("tr", has_text="erin@example.org").count() == 1
+    alice.locator("tr", has_text="erin@example.org").locator(".user-delete").click()
+    alice.keyboard.press("Enter")  # the default: give the transcripts to the admin doing it
+    alice.wait_for_selector("#user-status >> text=1 transcript(s) now belong")
+    assert alice.locator("tr", has_text="erin@example.org").count() == 0
+    alice.goto(f"{world.url}/")
+    alice.wait_for_selector("text=handover.wav")
+    alice.context.close()
+    with httpx.Client(base_url=world.url) as anyone:
+        assert (
+            anyone.post("/api/v1/auth/login", json={"email": "erin@example.org", "password": ADMIN_PASSWORD}).status_code == 401
+        )

@@ -23,6 +23,18 @@
       status.className = "ok"; status.textContent = `Password reset. ${reply.note}`;
     } catch (err) { resetForm.querySelector(".form-status").textContent = err.message; }
   });
+  const deleteDialog = document.getElementById("delete-user-dialog"), deleteForm = document.getElementById("delete-user-form");
+  let deleting = null;
+  deleteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(deleteForm), transfer = data.get("transcripts") === "transfer";
+    try {
+      const out = await api("POST", `/api/v1/users/${deleting}/delete`, { transcripts: data.get("transcripts"), transfer_to: transfer ? data.get("transfer_to") : null });
+      deleteDialog.close("ok");
+      document.querySelector(`tr[data-user="${deleting}"]`).remove();
+      status.className = "ok"; status.textContent = `Deleted.${transfer ? ` ${out.transcripts_transferred} transcript(s) now belong to their new owner.` : ""}`;
+    } catch (err) { deleteForm.querySelector(".form-status").textContent = err.message; }
+  });
   const inviteForm = document.getElementById("invite-form");
   inviteForm.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -42,6 +54,12 @@
       if (e.target.closest(".user-toggle")) {
         await api("POST", `/api/v1/users/${id}/${e.target.dataset.action}`, {});
         window.location.reload();
+      } else if (e.target.closest(".user-delete")) {
+        deleting = id;
+        deleteForm.reset(); deleteForm.querySelector(".form-status").textContent = "";
+        document.getElementById("delete-user-who").textContent = row.cells[0].textContent;
+        for (const option of deleteForm.querySelectorAll("select[name=transfer_to] option")) option.disabled = option.value === id;
+        deleteDialog.showModal();
       } else if (e.target.closest(".user-reset")) {
         resetting = id;
         resetForm.reset(); resetForm.querySelector(".form-status").textContent = "";
