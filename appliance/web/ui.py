@@ -370,7 +370,16 @@ def audit_page(
     size = 100
     entries = audit.entries(db, limit=size + 1, offset=offset)
     return _no_store(
-        _page(request, "audit.html", principal, entries=entries[:size], offset=offset, size=size, more=len(entries) > size)
+        _page(
+            request,
+            "audit.html",
+            principal,
+            entries=entries[:size],
+            offset=offset,
+            size=size,
+            more=len(entries) > size,
+            retention=request.app.state.services.settings.retention,
+        )
     )
 
 

@@ -151,7 +151,8 @@ def test_deleting_my_account_in_the_ui_leaves_nothing_of_it(world: World, browse
 def test_audit_log_for_admins_and_a_reset_in_a_dialog(world: World, browser: Any) -> None:
     alice = _signed_in(browser, world, ADMIN_EMAIL)
     alice.click("nav >> text=Audit log")
-    alice.wait_for_selector("table.audit >> text=workspace.member_invited")
+    alice.wait_for_selector('table.audit code:text-is("sign_in")')
+    assert "kept until someone deletes them" in alice.inner_text("#retention-title + dl")
     alice.goto(f"{world.url}/admin/users")
     row = alice.locator("tr", has_text="bob@example.org")
     row.locator(".user-reset").click()
