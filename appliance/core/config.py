@@ -217,6 +217,24 @@ class LicensingSettings:
 
 
 @dataclass(frozen=True)
+class PrivacyNoticeSettings:
+    # What the /privacy page says about the organisation running this appliance (empty: not shown).
+    organisation: str = ""
+    contact: str = ""  # who to ask about personal data: an address, a phone number, an intranet page
+    data_protection_officer: str = ""
+    last_updated: str = ""  # the date the organisation last reviewed this notice, e.g. 2026-12-01
+    # A plain-text file with the organisation's own paragraphs (lawful basis, retention promises,
+    # complaints), shown after the appliance's own statement; blank lines separate paragraphs.
+    notice_file: str = ""
+
+    def validate(self) -> None:
+        for key in ("organisation", "contact", "data_protection_officer", "last_updated"):
+            _check(len(getattr(self, key)) <= 500, f"privacy.{key}", "must be at most 500 characters")
+        if self.notice_file:
+            _check(Path(self.notice_file).is_file(), "privacy.notice_file", f"{self.notice_file} is not a readable file")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -228,6 +246,7 @@ class Settings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
+    privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -20,7 +21,20 @@ from appliance.web.offload import off_loop
 @get("/privacy", opt={"public": True}, include_in_schema=False)
 @off_loop
 def privacy_page(request: Request[Any, Any, Any]) -> Template:
-    return layout.page(request, "privacy.html", layout.signed_in(request), settings=request.app.state.services.settings)
+    settings = request.app.state.services.settings
+    return layout.page(request, "privacy.html", layout.signed_in(request), settings=settings, own_notice=own_notice(settings))
+
+
+def own_notice(settings: Any) -> list[str]:
+    """The operator's own paragraphs (privacy.notice_file), as text: blank lines separate them."""
+    path = settings.privacy.notice_file
+    if not path:
+        return []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)

@@ -1,4 +1,5 @@
 from contextlib import closing
+from pathlib import Path
 
 import httpx
 
@@ -57,3 +58,33 @@ def test_privacy_and_licence_pages_show_the_signed_in_header(settings) -> None: 
             page = alice.get(path, headers=HTML)
             assert page.status_code == 200 and ADMIN_EMAIL in page.text and 'href="/new"' in page.text, path
             assert 'action="/api/v1/auth/logout"' in page.text
+
+
+def test_the_privacy_page_carries_the_operators_notice_and_every_exception(tmp_path: Path) -> None:
+    from tests.support import FakeRecognizer, Scenario, settings_in
+
+    notice = tmp_path / "notice.txt"
+    notice.write_text(
+        "We process recordings to provide minutes.\nLawful basis: legitimate interest.\n\nComplaints go to the DPO.\n"
+    )
+    scenario = Scenario(
+        settings_in(
+            tmp_path,
+            APPLIANCE_PRIVACY__ORGANISATION="St. Example Hospital",
+            APPLIANCE_PRIVACY__DATA_PROTECTION_OFFICER="dpo@hospital.example",
+            APPLIANCE_PRIVACY__LAST_UPDATED="2026-12-01",
+            APPLIANCE_PRIVACY__NOTICE_FILE=str(notice),
+            APPLIANCE_SECURITY__EGRESS_ALLOW="hooks.hospital.example:443",
+        )
+    )
+    scenario.close()
+    with scenario.serve(FakeRecognizer()) as server:
+        page = httpx.get(f"{server.url}/privacy").text
+    assert "St. Example Hospital" in page and "dpo@hospital.example" in page and "2026-12-01" in page
+    assert "Lawful basis: legitimate interest." in page and "<p>Complaints go to the DPO.</p>" in page
+    assert "hooks.hospital.example:443" in page and "sotto_session" in page
+    plain = Scenario(settings_in(tmp_path / "plain"))
+    plain.close()
+    with plain.serve(FakeRecognizer()) as server:
+        page = httpx.get(f"{server.url}/privacy").text
+    assert "An administrator has named no exceptions." in page and 'id="privacy-operator"' not in page
