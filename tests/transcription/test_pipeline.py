@@ -49,3 +49,28 @@ def test_pipeline_decodes_once_and_reports_progress_across_models(speech_bytes: 
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert any(p.eta_seconds is not None for p in seen)
     assert all(p.duration and p.duration > 4 for p in seen[1:])
+
+
+def test_kept_voices_follow_the_speakers_relabelled_s1_to_sn(
+    dialogue: tuple[Path, list], engine: WhisperEngine, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    import numpy as np
+
+    from appliance.transcription.audio import decode
+    from appliance.transcription.diarization import DiarizationOptions
+    from appliance.transcription.diarization.engines import DiarizationEngines
+
+    path, truth = dialogue
+    data = path.read_bytes()
+    settings = Settings()
+    options = parse({"diarize": True, "diarization_engine": "embedded", "language": "en"}, settings, ModelRegistry(tmp_path))
+    engines = DiarizationEngines(settings)
+    plain = pipeline.run(data, options, engine, lambda p: None, lambda: False, engines)
+    assert plain[0].voices == {}  # not asked for: not taken
+    (out,) = pipeline.run(data, options, engine, lambda p: None, lambda: False, engines, keep_voices=True)
+    assert set(out.voices) == {s.id for s in out.speakers} == {"S1", "S2"}
+    found = engines.engine("embedded").diarize_voices(decode(data).samples, DiarizationOptions())
+    # S1 is whoever speaks first (the agent): its voice is the engine voice of the first turn's speaker.
+    first = next(t.speaker for t in found.turns if t.end > truth[0][0] + 0.5)
+    assert np.allclose(out.voices["S1"], found.voices[first])
+    assert not np.allclose(out.voices["S2"], found.voices[first])
