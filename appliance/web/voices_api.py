@@ -7,7 +7,6 @@ or the member who enrolled the voice, and stay possible with the feature off (so
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import msgspec
@@ -175,48 +174,43 @@ def _voice_of_recording(request: Request[Any, Any, Any], body: bytes) -> Any:
     f"decoded in memory, embedded by the embedded engine and dropped; at most {MAX_ENROL_SECONDS} s.",
     request_max_body_size=MAX_ENROL_BYTES,
 )
-async def enrol_recording(
+@off_loop
+def enrol_recording(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
+    body: bytes,
     name: str = Parameter(max_length=profiles.MAX_NAME),
     consent_note: str = Parameter(max_length=profiles.MAX_CONSENT),
 ) -> ProfileOut:
-    body = await request.body()
+    db = _db(request)
+    principal = principal_of(request)
+    try:
+        authz.can_enrol_voice(db, principal, workspace_id)
+    except authz.NotVisible:
+        raise NotFoundException(detail="No such workspace.") from None
+    except authz.Forbidden as exc:
+        raise PermissionDeniedException(detail=str(exc)) from None
+    _require_enabled(request)
+    try:  # name and consent first: a refused enrolment costs no decoding
+        profiles.check_name(name), profiles.check_consent(consent_note)
+    except profiles.ProfileError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
     if not body:
         raise HTTPException(status_code=400, detail="Send the recording as the request body.")
-
-    def work() -> ProfileOut:
-        with services_of(request).databases.borrowed() as db:
-            principal = principal_of(request)
-            try:
-                authz.can_enrol_voice(db, principal, workspace_id)
-            except authz.NotVisible:
-                raise NotFoundException(detail="No such workspace.") from None
-            except authz.Forbidden as exc:
-                raise PermissionDeniedException(detail=str(exc)) from None
-            _require_enabled(request)
-            try:  # name and consent first: a refused enrolment costs no decoding
-                profiles.check_name(name), profiles.check_consent(consent_note)
-            except profiles.ProfileError as exc:
-                raise HTTPException(status_code=400, detail=str(exc)) from None
-            voice = _voice_of_recording(request, body)
-            profile_id = profiles.create(
-                db,
-                workspace_id=workspace_id,
-                name=name,
-                consent_note=consent_note,
-                created_by=principal.user.id,
-                engine="embedded",
-                voice=voice,
-            )
-            audit.record(
-                db, "voice_profile.enrolled", actor=principal.user.email, target=profile_id, detail={"from": "recording"}
-            )
-            found = profiles.get(db, profile_id)
-            assert found is not None
-            return _out(request, found)
-
-    return await asyncio.to_thread(work)
+    voice = _voice_of_recording(request, body)
+    profile_id = profiles.create(
+        db,
+        workspace_id=workspace_id,
+        name=name,
+        consent_note=consent_note,
+        created_by=principal.user.id,
+        engine="embedded",
+        voice=voice,
+    )
+    audit.record(db, "voice_profile.enrolled", actor=principal.user.email, target=profile_id, detail={"from": "recording"})
+    found = profiles.get(db, profile_id)
+    assert found is not None
+    return _out(request, found)
 
 
 @patch(
