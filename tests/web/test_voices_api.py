@@ -117,10 +117,12 @@ def test_no_voice_is_stored_unless_an_administrator_turned_profiles_on(tmp_path:
             f"/api/v1/transcripts/{transcript_id}/speakers/S1/enrol", json={"name": "Ann", "consent_note": "Ann, today"}
         )
         listing = http.get(f"/api/v1/workspaces/{ws}/voice-profiles").json()
+        privacy = http.get("/privacy").text
     kept = _blobs(settings, "SELECT embedding FROM transcript_voices", [])
     assert len(kept) == (1 if on else 0)
     assert listing["enabled"] is on
     assert enrol.status_code == (200 if on else 409), enrol.text
+    assert "biometric data" in privacy and ("<strong>turned on</strong>" if on else "<strong>turned off</strong>") in privacy
     if not on:
         assert "turned off" in enrol.json()["detail"]
 
