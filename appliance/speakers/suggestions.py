@@ -16,7 +16,7 @@ from appliance.speakers import profiles
 from appliance.transcripts import editing
 
 # Cosine similarity a speaker's voice must reach to suggest a profile, per engine. The embedded engine's
-# value is calibrated by benchmarks/voice_profiles.py (synthetic voices; see docs/measurements.md); the
+# value is calibrated by benchmarks/voice_profiles.py (synthetic voices; see docs/benchmarks.md, "Voice profiles"); the
 # pyannote value is the usual operating point of its WeSpeaker embeddings, not measured here.
 THRESHOLDS = {"embedded": 0.95, "pyannote": 0.60}
 
