@@ -94,13 +94,33 @@ def suggest(db: sqlite_utils.Database, transcript_id: str) -> dict[str, Match]:
         return {}
     engine = rows[0]["engine"]
     voices = {r["speaker_key"]: profiles.from_bytes(r["embedding"]) for r in rows}
-    found = best_matches(voices, profiles.candidates(db, workspace_id, engine), THRESHOLDS.get(engine, 1.0))
-    with transaction(db):
-        for key in voices:
-            m = found.get(key)
-            db.execute(
-                "UPDATE transcript_voices SET profile_id = ?, score = ? WHERE transcript_id = ? AND speaker_key = ?",
-                [m.profile_id if m else None, round(m.score, 4) if m else None, transcript_id, key],
+    # A person already confirmed as one speaker of this recording is not suggested for another.
+    taken = {
+        r["profile_id"]
+        for r in db.query(
+            "SELECT profile_id FROM transcript_voices WHERE transcript_id = ? AND state = 'confirmed' AND profile_id IS NOT NULL",
+            [transcript_id],
+        )
+    }
+    candidates = [c for c in profiles.candidates(db, workspace_id, engine) if c.profile_id not in taken]
+    found = best_matches(voices, candidates, THRESHOLDS.get(engine, 1.0))
+    current = {
+        r["speaker_key"]: (r["profile_id"], r["score"])
+        for r in db.query(
+            "SELECT speaker_key, profile_id, score FROM transcript_voices WHERE transcript_id = ? AND state = 'open'",
+            [transcript_id],
+        )
+    }
+    changes = []
+    for key in voices:
+        m = found.get(key)
+        wanted = (m.profile_id, round(m.score, 4)) if m else (None, None)
+        if wanted != current.get(key):
+            changes.append((*wanted, transcript_id, key))
+    if changes:  # reading a transcript's suggestions writes only when a profile came, went or changed
+        with transaction(db):
+            db.conn.executemany(
+                "UPDATE transcript_voices SET profile_id = ?, score = ? WHERE transcript_id = ? AND speaker_key = ?", changes
             )
     return found
 

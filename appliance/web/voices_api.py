@@ -291,6 +291,8 @@ def _voices(request: Request[Any, Any, Any], transcript_id: str, row: dict[str, 
 @off_loop
 def transcript_voices(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> TranscriptVoices:
     row = visible_transcript(request, transcript_id)
+    if _enabled(request):  # a profile enrolled since the transcript was made is suggested now
+        suggestions.suggest(_db(request), transcript_id)
     return _voices(request, transcript_id, row)
 
 

@@ -97,3 +97,22 @@ def test_enrol_from_a_transcript_speaker_and_deleting_the_transcript_drops_its_v
     assert transcripts.delete(world.db, tid)
     assert list(world.db.query("SELECT * FROM transcript_voices")) == []
     assert profiles.get(world.db, pid) is not None  # the profile is the person's, not the transcript's
+
+
+def test_a_profile_enrolled_later_is_suggested_and_not_twice_in_one_recording(world: Scenario) -> None:
+    alice = world.person("alice@example.org")
+    ws = alice.user.personal_workspace_id
+    bob, eve = _voice(21), _voice(22)
+    tid = world.transcript(alice, "two people talking here", speaker="S1")
+    suggestions.keep(world.db, tid, "embedded", {"S1": _near(bob, 23, 0.05), "S2": _near(bob, 24, 0.1)})
+    assert all(v.profile_id is None for v in suggestions.for_transcript(world.db, tid))  # nobody enrolled yet
+    pid = profiles.create(
+        world.db, workspace_id=ws, name="Bob", consent_note="Bob, 3 Dec", created_by=alice.id, engine="embedded", voice=bob
+    )
+    profiles.create(
+        world.db, workspace_id=ws, name="Eve", consent_note="Eve, 3 Dec", created_by=alice.id, engine="embedded", voice=eve
+    )
+    assert {k: m.name for k, m in suggestions.suggest(world.db, tid).items()} == {"S1": "Bob"}  # the closer speaker only
+    suggestions.confirm(world.db, tid, "S1", user_id=alice.id)
+    assert suggestions.suggest(world.db, tid) == {}  # Bob is S1 now: not offered for S2 as well
+    assert {v.speaker: v.profile_id for v in suggestions.for_transcript(world.db, tid)} == {"S1": pid, "S2": None}
