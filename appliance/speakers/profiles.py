@@ -166,6 +166,11 @@ def for_workspace(db: sqlite_utils.Database, workspace_id: str) -> list[Profile]
     ]
 
 
+def enrolled_by(db: sqlite_utils.Database, user_id: str) -> list[Profile]:
+    """The profiles a person enrolled, in every workspace (for their data export)."""
+    return [_profile(r) for r in db.query(_SELECT + " WHERE p.created_by = ? GROUP BY p.id ORDER BY p.created_at", [user_id])]
+
+
 def candidates(db: sqlite_utils.Database, workspace_id: str, engine: str) -> list[Candidate]:
     """The workspace's voices in one engine's space (never another engine's)."""
     return [

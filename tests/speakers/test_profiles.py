@@ -97,3 +97,21 @@ def test_rename_merge_and_delete_leave_no_embedding_in_the_file(world: Scenario,
     assert profiles.get(world.db, one) is None
     assert _files_containing(settings.storage.data_dir, merged) == []
     assert _files_containing(settings.storage.data_dir, b"Bob Smith") == []
+
+
+def test_a_data_export_lists_the_profiles_a_person_enrolled_without_embeddings(world: Scenario) -> None:
+    import io
+    import json
+    import zipfile
+
+    from appliance.app import privacy
+
+    alice = world.person("alice@example.org")
+    ws = world.workspace("Team", alice)
+    profiles.create(
+        world.db, workspace_id=ws, name="Bob", consent_note="Bob, 3 Dec", created_by=alice.id, engine="embedded", voice=_voice(1)
+    )
+    account = json.loads(zipfile.ZipFile(io.BytesIO(privacy.export_user(world.db, alice.id))).read("account.json"))
+    (listed,) = account["voice_profiles_enrolled"]
+    assert listed["name"] == "Bob" and listed["consent_note"] == "Bob, 3 Dec" and listed["workspace_id"] == ws
+    assert "embedding" not in json.dumps(account)
