@@ -475,7 +475,9 @@ def _voice_profiles(db: sqlite_utils.Database) -> None:
             profile_id TEXT REFERENCES voice_profiles(id) ON DELETE SET NULL,
             score REAL,
             state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'confirmed', 'dismissed')),
-            PRIMARY KEY (transcript_id, speaker_key)
+            PRIMARY KEY (transcript_id, speaker_key),
+            -- A speaker merged away in the editor takes its voice with it: a later new speaker may reuse its key.
+            FOREIGN KEY (transcript_id, speaker_key) REFERENCES speakers(transcript_id, key) ON DELETE CASCADE
         )
         """
     )

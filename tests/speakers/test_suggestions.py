@@ -104,6 +104,7 @@ def test_a_profile_enrolled_later_is_suggested_and_not_twice_in_one_recording(wo
     ws = alice.user.personal_workspace_id
     bob, eve = _voice(21), _voice(22)
     tid = world.transcript(alice, "two people talking here", speaker="S1")
+    world.db.execute("INSERT INTO speakers (transcript_id, key, label, position) VALUES (?, 'S2', 'Speaker 2', 1)", [tid])
     suggestions.keep(world.db, tid, "embedded", {"S1": _near(bob, 23, 0.05), "S2": _near(bob, 24, 0.1)})
     assert all(v.profile_id is None for v in suggestions.for_transcript(world.db, tid))  # nobody enrolled yet
     pid = profiles.create(
@@ -116,3 +117,14 @@ def test_a_profile_enrolled_later_is_suggested_and_not_twice_in_one_recording(wo
     suggestions.confirm(world.db, tid, "S1", user_id=alice.id)
     assert suggestions.suggest(world.db, tid) == {}  # Bob is S1 now: not offered for S2 as well
     assert {v.speaker: v.profile_id for v in suggestions.for_transcript(world.db, tid)} == {"S1": pid, "S2": None}
+
+
+def test_a_speaker_merged_away_in_the_editor_takes_its_voice_with_it(world: Scenario) -> None:
+    from appliance.transcripts import editing
+
+    alice = world.person("alice@example.org")
+    tid = world.transcript(alice, "two people talking here", speaker="S1")
+    world.db.execute("INSERT INTO speakers (transcript_id, key, label, position) VALUES (?, 'S2', 'Speaker 2', 1)", [tid])
+    suggestions.keep(world.db, tid, "embedded", {"S1": _voice(31), "S2": _voice(32)})
+    editing.apply(world.db, tid, base_revision=1, ops=[{"op": "merge_speakers", "from": "S2", "into": "S1"}], user_id=alice.id)
+    assert [v.speaker for v in suggestions.for_transcript(world.db, tid)] == ["S1"]
