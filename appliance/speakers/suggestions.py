@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlite_utils
 
-from appliance.core.db import checkpoint, transaction
+from appliance.core.db import transaction
 from appliance.speakers import profiles
 from appliance.transcripts import editing
 
@@ -232,17 +232,3 @@ def enrol(
             [profile_id, transcript_id, speaker],
         )
     return profile_id, revision
-
-
-def forget_all(db: sqlite_utils.Database, workspace_id: str | None = None) -> int:
-    """Remove every kept speaker voice (of one workspace, or everywhere): for an administrator turning the
-    feature off. Profiles are deleted one by one on purpose; this clears what transcripts kept."""
-    if workspace_id is None:
-        cursor = db.execute("DELETE FROM transcript_voices")
-    else:
-        cursor = db.execute(
-            "DELETE FROM transcript_voices WHERE transcript_id IN (SELECT id FROM transcripts WHERE workspace_id = ?)",
-            [workspace_id],
-        )
-    checkpoint(db)
-    return cursor.rowcount
