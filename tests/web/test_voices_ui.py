@@ -27,6 +27,7 @@ class World:
     alice: httpx.Client
     workspace: str
     transcript: str
+    root: Path
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, dialogue: tuple[Path, list])
         ).json()
         done = wait_for_job(http.get, job["job_id"], timeout=300)
         assert done["state"] == "done", done
-        yield World(server.url, http, ws, str(done["transcript_id"]))
+        yield World(server.url, http, ws, str(done["transcript_id"]), root)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,18 @@ def test_a_profile_is_deleted_through_its_dialog_by_keyboard(world: World, brows
     page.goto(f"{world.url}/voices")
     row = page.locator("#voice-profiles li[data-name=Caller]")
     row.wait_for()
+    # Enrolment from a recording through the page's form: no consent, a clear message and the fields kept.
+    dana = speak(world.root / "dana.wav", "Hello, my name is Dana and I am recording this for the team today.", "en+f2", pitch=56)
+    page.fill("#voice-enrol input[name=name]", "Dana")
+    page.set_input_files("#voice-enrol input[name=file]", str(dana))
+    page.evaluate("() => document.querySelector('#voice-enrol input[name=consent_note]').removeAttribute('required')")
+    page.click("#voice-enrol button[type=submit]")
+    page.wait_for_function("() => /consent/.test(document.getElementById('voice-status').textContent)")
+    assert page.input_value("#voice-enrol input[name=name]") == "Dana"
+    page.fill("#voice-enrol input[name=consent_note]", "Dana, 3 Dec 2026")
+    page.click("#voice-enrol button[type=submit]")
+    page.locator("#voice-profiles li[data-name=Dana]").wait_for()
+    row = page.locator("#voice-profiles li[data-name=Caller]")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     ui.shot("voice-profiles")
     delete = row.get_by_role("button", name="Delete")
@@ -116,13 +129,13 @@ def test_a_profile_is_deleted_through_its_dialog_by_keyboard(world: World, brows
     page.keyboard.press("Escape")  # cancels: nothing deleted
     page.wait_for_function("() => !document.getElementById('voice-dialog').open")
     names = {p["name"] for p in world.alice.get(f"/api/v1/workspaces/{world.workspace}/voice-profiles").json()["profiles"]}
-    assert names == {"Agent", "Caller"}
+    assert names == {"Agent", "Caller", "Dana"}
     delete.focus()
     page.keyboard.press("Enter")
     page.wait_for_selector("#voice-dialog[open]")
     page.keyboard.press("Enter")  # confirms
     page.wait_for_function("() => !document.querySelector('#voice-profiles li[data-name=Caller]')")
     names = {p["name"] for p in world.alice.get(f"/api/v1/workspaces/{world.workspace}/voice-profiles").json()["profiles"]}
-    assert names == {"Agent"}
+    assert names == {"Agent", "Dana"}
     ui.csp_clean()
     ui.close()
