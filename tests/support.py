@@ -33,9 +33,12 @@ def need(tool: str) -> str:
     return path
 
 
-def speak(path: Path, text: str, voice: str = "en-us", speed: int = 150) -> Path:
-    """Synthesise speech with espeak-ng into a WAV file (22.05 kHz mono)."""
-    subprocess.run([need("espeak-ng"), "-v", voice, "-s", str(speed), "-w", str(path), text], check=True, capture_output=True)
+def speak(path: Path, text: str, voice: str = "en-us", speed: int = 150, pitch: int | None = None) -> Path:
+    """Synthesise speech with espeak-ng into a WAV file (22.05 kHz mono); `pitch` 0..99 (espeak's -p)."""
+    extra = ["-p", str(pitch)] if pitch is not None else []
+    subprocess.run(
+        [need("espeak-ng"), "-v", voice, "-s", str(speed), *extra, "-w", str(path), text], check=True, capture_output=True
+    )
     return path
 
 

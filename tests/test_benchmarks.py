@@ -103,3 +103,20 @@ def test_soak_runs_its_mix_and_checks_what_it_kept_and_deleted(speech_wav: Path)
     kept, deleted = intact.split(": ")[1].split("; ")[0], intact.split(": ")[2]
     assert kept.split("/")[0] == kept.split("/")[1] and deleted.split("/")[0] == deleted.split("/")[1], out
     assert "after the warm-up (baseline)" in out and "uploads" in out
+
+
+def test_voice_profile_evaluation_suggests_known_voices_and_not_unknown_ones() -> None:
+    """Synthetic voices (espeak-ng variants and pitches), two sessions each: the calibrated threshold
+    suggests the right name first for >= 90% of enrolled voices and none for >= 90% of unknown ones."""
+    from appliance.speakers.suggestions import THRESHOLDS
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "voice_profiles.py")], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = {line.split(":")[0]: line.split(":", 1)[1].strip() for line in result.stdout.splitlines() if ":" in line}
+    assert float(values["threshold"]) == THRESHOLDS["embedded"]
+    assert int(values["n"]) >= 5
+    known = float(values["known voice, own name suggested first"].split("%")[0])
+    unknown = float(values["unknown voice, no name suggested"].split("%")[0])
+    assert known >= 90 and unknown >= 90, result.stdout

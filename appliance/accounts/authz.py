@@ -100,3 +100,29 @@ def can_change(db: sqlite_utils.Database, principal: Principal, row: dict[str, A
     if role == "admin" or (role == "member" and row.get("user_id") == principal.user.id):
         return
     raise Forbidden("Only the workspace's admins, or the member who created it, can change this.")
+
+
+def can_see_voices(db: sqlite_utils.Database, principal: Principal, workspace_id: str) -> str:
+    """A workspace's voice profiles (names and consent notes; embeddings never leave the server): any
+    member may list them, since they are who the workspace's transcripts get suggested. Returns the role."""
+    role = workspace_role(db, principal, workspace_id)
+    if role is None:
+        raise NotVisible()
+    return role
+
+
+def can_enrol_voice(db: sqlite_utils.Database, principal: Principal, workspace_id: str) -> None:
+    """Enrol (or add a voice to) a profile: members and admins with transcribe access, not viewers."""
+    role = can_see_voices(db, principal, workspace_id)
+    if workspaces.RANK[role] < workspaces.RANK["member"] or LEVEL[principal.scope] < LEVEL["transcribe"]:
+        raise Forbidden("Viewers cannot enrol voices in this workspace.")
+
+
+def can_manage_voice(db: sqlite_utils.Database, principal: Principal, profile: dict[str, Any]) -> None:
+    """Rename, merge or delete a profile: the workspace's admins, or the member who enrolled it."""
+    role = can_see_voices(db, principal, profile["workspace_id"])
+    if LEVEL[principal.scope] < LEVEL["transcribe"]:
+        raise Forbidden("This needs transcribe access.")
+    if role == "admin" or (role == "member" and profile.get("created_by") == principal.user.id):
+        return
+    raise Forbidden("Only the workspace's admins, or the member who enrolled this voice, can change it.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -15,6 +16,7 @@ from appliance.accounts import users as accounts
 from appliance.core.db import checkpoint
 from appliance.private import keys as private_keys
 from appliance.private import sealed_shares
+from appliance.speakers import profiles as voice_profiles
 from appliance.transcripts import exports
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript, to_builtins
@@ -64,6 +66,12 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
             "user": user.public(),
             "workspaces": workspaces.for_user(db, user_id),
             "api_keys": apikeys.for_user(db, user_id),
+            # Who this person enrolled and with what consent; not the embeddings, which describe the
+            # enrolled people's voices rather than this account's data.
+            "voice_profiles_enrolled": [
+                {k: v for k, v in dataclasses.asdict(p).items() if k != "samples"}
+                for p in voice_profiles.enrolled_by(db, user_id)
+            ],
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         archive.writestr("account.json", json.dumps(account, indent=2))

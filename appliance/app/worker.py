@@ -19,6 +19,7 @@ from appliance.core.config import Settings
 from appliance.core.db import Databases
 from appliance.core.metrics import Metrics
 from appliance.private import sealing
+from appliance.speakers import suggestions
 from appliance.transcription import jobs, pipeline
 from appliance.transcription.asr import Cancelled, ModelError, ModelRegistry, Recognizer
 from appliance.transcription.audio import AudioError
@@ -182,6 +183,9 @@ class Worker:
             on_text=on_text,
             max_seconds=self.settings.server.max_audio_seconds,
             reserve=partial(self._reserve_decoded, job["id"]),
+            # Voices are biometric data: taken only where an administrator turned voice profiles on, and
+            # never for a private job (its speakers stay inside the sealed envelope).
+            keep_voices=self.settings.diarization.voice_profiles and not options.private,
         )
         if self.metrics:
             for out in outputs:
@@ -190,7 +194,7 @@ class Worker:
             raise Cancelled()
         if options.private:  # sealed now, before anything else touches the text
             return sealing.store_all(db, outputs, job=job, options=options.stored())
-        return [
+        stored = [
             transcripts.store(
                 db,
                 out.result,
@@ -207,6 +211,10 @@ class Worker:
             )
             for out in outputs
         ]
+        for transcript_id, out in zip(stored, outputs, strict=True):
+            if out.voices and out.diarization:
+                suggestions.keep(db, transcript_id, str(out.diarization["engine"]), out.voices)
+        return stored
 
 
 def _seconds_since(iso_time: str) -> float:

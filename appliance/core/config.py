@@ -123,6 +123,10 @@ class DiarizationSettings:
     # The pyannote pipeline directory (speaker-diarization-community-1 layout), inside models_dir.
     pyannote_pipeline: str = "pyannote-speaker-diarization-community-1"
     device: str = "auto"  # auto | cpu | cuda, for pyannote
+    # Voice profiles (known speakers): keep each diarized speaker's voice embedding beside the transcript
+    # and suggest names from the workspace's enrolled voices. Biometric data: off unless an administrator
+    # turns it on here; while off no embedding is stored.
+    voice_profiles: bool = False
 
     def validate(self) -> None:
         _check(

@@ -495,6 +495,57 @@ def _search_every_script(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO segments_grams(segments_grams) VALUES ('rebuild')")
 
 
+@migrations(name="0018_voice_profiles")
+def _voice_profiles(db: sqlite_utils.Database) -> None:
+    # Known speakers (off unless diarization.voice_profiles is on). A profile is a name, a consent note and
+    # voice embeddings, one per engine: the embedded and pyannote engines' vectors live in different
+    # spaces and are never compared. No audio is kept anywhere.
+    db.execute(
+        """
+        CREATE TABLE voice_profiles (
+            id TEXT PRIMARY KEY,
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            consent_note TEXT NOT NULL,      -- who agreed to be recognised, and when: required at enrolment
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX voice_profiles_workspace ON voice_profiles (workspace_id, name)")
+    db.execute(
+        """
+        CREATE TABLE voice_profile_embeddings (
+            profile_id TEXT NOT NULL REFERENCES voice_profiles(id) ON DELETE CASCADE,
+            engine TEXT NOT NULL,
+            embedding BLOB NOT NULL,         -- float32 little-endian, unit length
+            samples INTEGER NOT NULL,        -- how many voices the running mean holds
+            PRIMARY KEY (profile_id, engine)
+        )
+        """
+    )
+    # Each diarized speaker's voice, taken while the job's audio was in memory, deleted with the
+    # transcript; and the profile it sounds like, until a person confirms or dismisses it.
+    db.execute(
+        """
+        CREATE TABLE transcript_voices (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            speaker_key TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            profile_id TEXT REFERENCES voice_profiles(id) ON DELETE SET NULL,
+            score REAL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'confirmed', 'dismissed')),
+            PRIMARY KEY (transcript_id, speaker_key),
+            -- A speaker merged away in the editor takes its voice with it: a later new speaker may reuse its key.
+            FOREIGN KEY (transcript_id, speaker_key) REFERENCES speakers(transcript_id, key) ON DELETE CASCADE
+        )
+        """
+    )
+    db.execute("CREATE INDEX transcript_voices_profile ON transcript_voices (profile_id)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

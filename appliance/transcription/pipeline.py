@@ -43,6 +43,9 @@ class ModelOutput:
     speakers: list[Speaker] = field(default_factory=list)
     diarization: dict[str, object] | None = None
     turns: list[Turn] = field(default_factory=list)  # the engine's own turns, before merging
+    # Asked for with keep_voices: each transcript speaker's voice embedding, keyed by its S-key. Lives in
+    # memory with the audio; the worker stores it only where voice profiles are turned on.
+    voices: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 ProgressSink = Callable[[Progress], None]
@@ -140,10 +143,12 @@ def run(
     *,
     max_seconds: float | None = None,
     reserve: Callable[[int], None] = lambda nbytes: None,
+    keep_voices: bool = False,
 ) -> list[ModelOutput]:
     """Decode the bytes once, transcribe with each model in turn, diarize once, merge.
 
     `on_text` hears each segment's text as the first model decodes it (for streaming clients).
+    `keep_voices`: also return each speaker's voice embedding (ModelOutput.voices).
     """
     started = time.perf_counter()
     progress(Progress("decoding", 0.0, None, None))
@@ -200,7 +205,11 @@ def run(
         diarize_started = time.perf_counter()
         source = audio.channels if getattr(diarizer, "needs_channels", False) else audio.samples
         assert source is not None  # decode keeps the channels whenever the diarizer asks for them
-        turns = diarizer.diarize(source, options.diarization)
+        if keep_voices:
+            found = diarizer.diarize_voices(source, options.diarization)
+            turns, engine_voices = found.turns, found.voices
+        else:
+            turns, engine_voices = diarizer.diarize(source, options.diarization), {}
         seconds = time.perf_counter() - diarize_started
         for out in outputs:
             if per_channel:  # the words know their channel already
@@ -217,5 +226,7 @@ def run(
             out.timings["diarize_seconds"] = seconds
             out.diarization = {"engine": diarizer.name, "speakers": len(out.speakers), "turns": len(turns)}
             out.turns = turns
+            # merge.py relabelled the engine's speakers S1..N: each voice follows its speaker there.
+            out.voices = {sp.id: engine_voices[sp.engine_key] for sp in out.speakers if sp.engine_key in engine_voices}
     progress(Progress("done", 1.0, duration, 0.0))
     return outputs

@@ -33,6 +33,7 @@ from appliance.web import (
     sealed_share_api,
     share_api,
     ui,
+    voices_api,
 )
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
 from appliance.web.middleware import request_log, security_headers
@@ -85,6 +86,7 @@ def create_app(
             *editor_api.ROUTES,
             *private_api.ROUTES,
             *sealed_share_api.ROUTES,
+            *voices_api.ROUTES,
             *pages.ROUTES,
             *ui.ROUTES,
             openai_api.router,

@@ -23,6 +23,7 @@ from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
 from appliance.integrations import webhooks
 from appliance.private import keys as private_keys
+from appliance.speakers import profiles as voice_profiles
 from appliance.transcription import asr, jobs
 from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
@@ -239,7 +240,14 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
         ],
     }
     return _page(
-        request, "transcript.html", principal, model_json=json.dumps(model), private=False, can_convert=can_convert, **context
+        request,
+        "transcript.html",
+        principal,
+        model_json=json.dumps(model),
+        private=False,
+        can_convert=can_convert,
+        voices=request.app.state.services.settings.diarization.voice_profiles,
+        **context,
     )
 
 
@@ -401,6 +409,42 @@ def integrations_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     )
 
 
+@get("/voices", opt=PAGE, include_in_schema=False)
+@off_loop
+def voices_page(
+    request: Request[Any, Any, Any], workspace: str | None = Parameter(default=None, max_length=64)
+) -> Template | Redirect:
+    """A workspace's voice profiles: listed to its members; rename, merge and delete where allowed."""
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    db = request.app.state.services.databases.get()
+    mine = workspaces.for_user(db, principal.user.id)
+    chosen = next((w for w in mine if w["id"] == workspace), None) or next(
+        (w for w in mine if w["id"] == principal.user.personal_workspace_id), mine[0] if mine else None
+    )
+    rows = []
+    if chosen is not None:
+        for p in voice_profiles.for_workspace(db, chosen["id"]):
+            try:
+                authz.can_manage_voice(db, principal, {"workspace_id": p.workspace_id, "created_by": p.created_by})
+                manage = True
+            except (authz.Forbidden, authz.NotVisible):
+                manage = False
+            rows.append({"profile": p, "manage": manage})
+    enabled = request.app.state.services.settings.diarization.voice_profiles
+    can_enrol = False
+    if chosen is not None and enabled:
+        try:
+            authz.can_enrol_voice(db, principal, chosen["id"])
+            can_enrol = True
+        except (authz.Forbidden, authz.NotVisible):
+            pass
+    return _no_store(
+        _page(request, "voices.html", principal, workspaces=mine, chosen=chosen, rows=rows, enabled=enabled, can_enrol=can_enrol)
+    )
+
+
 @get("/admin/users", opt=PAGE, include_in_schema=False)
 @off_loop
 def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
@@ -451,4 +495,5 @@ ROUTES = [
     integrations_page,
     users_page,
     models_page,
+    voices_page,
 ]

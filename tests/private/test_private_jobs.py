@@ -375,3 +375,27 @@ def test_an_administrators_reset_leaves_private_transcripts_alone_and_the_recove
         assert _open(erin_http, uid, tid, "erin's new passphrase")["text"] == "hello world"
         with pytest.raises(pc.CryptoRefused):
             _open(erin_http, uid, tid, PASSWORD)
+
+
+def test_a_private_job_keeps_no_voice_even_with_voice_profiles_on(tmp_path: Path, speech_bytes: bytes) -> None:
+    from appliance.web.app import create_app
+    from tests.support import settings_in
+
+    settings = settings_in(tmp_path, APPLIANCE_DIARIZATION__VOICE_PROFILES="true")
+    key = bootstrap(settings)
+    with (
+        LiveServer(create_app(settings, recognizer=FakeRecognizer())) as server,
+        httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
+        _enrol(http)
+        for private in ("true", "false"):
+            job = http.post(
+                "/api/v1/transcriptions",
+                files={"file": ("a.wav", speech_bytes, "audio/wav")},
+                data={"private": private, "diarize": "true"},
+            )
+            assert job.status_code == 202, job.text
+            assert wait_for_job(http.get, job.json()["job_id"])["state"] == "done"
+    with closing(connect(settings.storage.database_path).conn) as db:
+        kept = db.execute("SELECT t.private FROM transcript_voices v JOIN transcripts t ON t.id = v.transcript_id").fetchall()
+    assert kept == [(0,)]  # the ordinary job's speaker only

@@ -95,3 +95,25 @@ def test_silence_and_a_one_second_clip(engine: EmbeddedDiarizer, speech_bytes: b
 def test_missing_weights_are_reported(tmp_path: Path) -> None:
     engine = EmbeddedDiarizer(weights=tmp_path / "nope.pt")
     assert "weights are missing" in (engine.available() or "")
+
+
+def test_voices_are_unit_centroids_one_a_speaker_and_match_the_speaker_alone(
+    engine: EmbeddedDiarizer, dialogue: tuple[Path, list], media_dir: Path
+) -> None:  # type: ignore[type-arg]
+    from tests.support import speak
+
+    path, truth = dialogue
+    found = engine.diarize_voices(decode(path.read_bytes()).samples, DiarizationOptions())
+    assert set(found.voices) == {t.speaker for t in found.turns} and len(found.voices) == 2
+    for v in found.voices.values():
+        assert v.dtype == np.float32 and abs(float(np.linalg.norm(v)) - 1.0) < 1e-5
+    first = next(t.speaker for t in found.turns if t.start <= truth[0][0] + 0.5)  # the en-us voice, p30
+    alone = engine.voice(
+        decode(
+            speak(media_dir / "agent_alone.wav", "Please hold the line while I look that up.", "en-us", pitch=30).read_bytes()
+        ).samples
+    )
+    assert alone is not None
+    scores = {k: float(np.dot(alone, v)) for k, v in found.voices.items()}
+    assert max(scores, key=scores.__getitem__) == first, scores
+    assert engine.voice(np.zeros(16000 * 2, np.float32)) is None  # silence: no voice

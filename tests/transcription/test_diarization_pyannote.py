@@ -44,6 +44,18 @@ def test_pipeline_loads_by_path_and_returns_turns(engine: PyannoteDiarizer, spee
     assert engine.diarize(audio, DiarizationOptions(num_speakers=1))
 
 
+def test_voices_are_the_pipelines_centroids_one_a_turn_speaker(engine: PyannoteDiarizer, speech_bytes: bytes) -> None:
+    import numpy as np
+
+    audio = decode(speech_bytes).samples[: 16000 * 8]
+    found = engine.diarize_voices(audio, DiarizationOptions(num_speakers=1))
+    # Random weights: which speakers is arbitrary, but every voice belongs to a turn speaker and is unit length.
+    assert found.turns and set(found.voices) <= {t.speaker for t in found.turns}
+    assert found.voices, "community-1 returns a centroid for each speaker"
+    for voice in found.voices.values():
+        assert voice.dtype == np.float32 and abs(float(np.linalg.norm(voice)) - 1.0) < 1e-5
+
+
 def test_unavailable_reasons(tmp_path: Path) -> None:
     assert "no pyannote pipeline is installed" in (PyannoteDiarizer(tmp_path / "missing").available() or "")
 

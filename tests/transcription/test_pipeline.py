@@ -97,3 +97,28 @@ def test_time_left_restarts_for_each_model_and_counts_down_between_reports() -> 
     assert estimate.update(5.0, 0.5) == pytest.approx(3.0)  # no new report: a second has passed at the same pace
     estimate.next_model()
     assert estimate.update(12.0, 0.6) == pytest.approx(8.0)  # the second model's own pace: 12 s for 0.6
+
+
+def test_kept_voices_follow_the_speakers_relabelled_s1_to_sn(
+    dialogue: tuple[Path, list], engine: WhisperEngine, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    import numpy as np
+
+    from appliance.transcription.audio import decode
+    from appliance.transcription.diarization import DiarizationOptions
+    from appliance.transcription.diarization.engines import DiarizationEngines
+
+    path, truth = dialogue
+    data = path.read_bytes()
+    settings = Settings()
+    options = parse({"diarize": True, "diarization_engine": "embedded", "language": "en"}, settings, ModelRegistry(tmp_path))
+    engines = DiarizationEngines(settings)
+    plain = pipeline.run(data, options, engine, lambda p: None, lambda: False, engines)
+    assert plain[0].voices == {}  # not asked for: not taken
+    (out,) = pipeline.run(data, options, engine, lambda p: None, lambda: False, engines, keep_voices=True)
+    assert set(out.voices) == {s.id for s in out.speakers} == {"S1", "S2"}
+    found = engines.engine("embedded").diarize_voices(decode(data).samples, DiarizationOptions())
+    # S1 is whoever speaks first (the agent): its voice is the engine voice of the first turn's speaker.
+    first = next(t.speaker for t in found.turns if t.end > truth[0][0] + 0.5)
+    assert np.allclose(out.voices["S1"], found.voices[first])
+    assert not np.allclose(out.voices["S2"], found.voices[first])

@@ -23,6 +23,22 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Diarized:
+    """Turns, and each engine speaker's voice: the L2-normalised mean of the embeddings the engine
+    gave that speaker. The voices exist only while the audio is in memory; whether they are kept is the
+    caller's decision (voice profiles, off by default)."""
+
+    turns: list[Turn]
+    voices: dict[str, np.ndarray]  # engine speaker label -> unit vector; empty where the engine has none
+
+
+def centroid(embeddings: np.ndarray) -> np.ndarray:
+    """The unit-length mean direction of some unit embeddings (float32)."""
+    mean = np.asarray(embeddings, dtype=np.float64).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+@dataclass(frozen=True)
 class DiarizationOptions:
     engine: str | None = None  # None: the configured default
     num_speakers: int | None = None
@@ -55,3 +71,6 @@ class Diarizer(Protocol):
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> list[Turn]:
         """Speaker turns for 16 kHz mono audio (channel engines receive (channels, samples))."""
+
+    def diarize_voices(self, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
+        """The same turns, with each speaker's voice embedding (for voice profiles)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from appliance.transcription.diarization.base import MAX_CHANNELS, DiarizationError, DiarizationOptions, Turn
+from appliance.transcription.diarization.base import MAX_CHANNELS, DiarizationError, DiarizationOptions, Diarized, Turn
 
 SAMPLE_RATE = 16_000
 FRAME = 0.05  # seconds: resolution of the turns
@@ -34,6 +34,10 @@ class ChannelDiarizer:
                     continue
                 turns.append(Turn(start * FRAME, min(end * FRAME, samples / SAMPLE_RATE), channel_key(ch)))
         return sorted(turns, key=lambda t: (t.start, t.speaker))
+
+    def diarize_voices(self, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
+        # A channel is named by its wiring (channel_names), not by its voice: no embeddings to offer.
+        return Diarized(self.diarize(audio, options), {})
 
     def speaking(self, audio: np.ndarray) -> np.ndarray:
         """(channels, frames) of FRAME seconds: True where a channel's own speaker talks, i.e. its voice

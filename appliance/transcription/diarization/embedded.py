@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.transcription.diarization.base import DiarizationError, DiarizationOptions, Turn
+from appliance.transcription.diarization.base import DiarizationError, DiarizationOptions, Diarized, Turn, centroid
 from appliance.transcription.diarization.clustering import spectral_labels
 from appliance.transcription.diarization.ge2e import HOP, SAMPLE_RATE, SpeakerEncoder, default_weights_path
 
@@ -57,11 +57,14 @@ class EmbeddedDiarizer:
         return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> list[Turn]:
+        return self.diarize_voices(audio, options).turns
+
+    def diarize_voices(self, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
         encoder = self._load()
         p = self.params
         regions = [(s, e) for s, e in self.speech_regions(audio) if e - s >= p.min_region]
         if not regions:
-            return []
+            return Diarized([], {})
         duration = len(audio) / SAMPLE_RATE
         # Each window embeds `window` seconds around its centre and speaks for `step` seconds of
         # the region around that centre.
@@ -88,7 +91,15 @@ class EmbeddedDiarizer:
                 turns[-1] = Turn(last.start, b, speaker)
             else:
                 turns.append(Turn(a, b, speaker))
-        return turns
+        # A speaker's voice: the mean of the windows finally given to them (after smoothing), so one
+        # misheard window does not pull a voice towards its neighbour's.
+        voices = {f"spk{label}": centroid(embeddings[labels == label]) for label in np.unique(labels)}
+        return Diarized(turns, voices)
+
+    def voice(self, audio: np.ndarray) -> np.ndarray | None:
+        """One speaker's voice from a short recording of them alone (enrolment); None without speech."""
+        found = self.diarize_voices(audio, DiarizationOptions(num_speakers=1))
+        return next(iter(found.voices.values()), None)
 
     def _labels(self, embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
         low = options.num_speakers or options.min_speakers or 1

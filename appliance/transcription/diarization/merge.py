@@ -15,6 +15,7 @@ from appliance.transcription.segmentation import resegment
 class Speaker:
     id: str  # stable key stored on words and segments ("S1")
     label: str  # "Speaker 1"; a display name set later lives beside it, words are never rewritten
+    engine_key: str | None = None  # the engine's own label it was keyed from: finds the engine's voice for it
 
 
 def speaker_for(start: float, end: float, turns: list[Turn]) -> str | None:
@@ -72,7 +73,7 @@ def finish(
         for key in [w.speaker for w in seg.words] or [seg.speaker]:
             if key is not None and key not in ids:
                 n = len(ids) + 1
-                ids[key] = Speaker(f"S{n}", (labels or {}).get(key) or f"Speaker {n}")
+                ids[key] = Speaker(f"S{n}", (labels or {}).get(key) or f"Speaker {n}", key)
     relabel = {key: speaker.id for key, speaker in ids.items()}
     for seg in raw:
         seg.speaker = relabel.get(seg.speaker) if seg.speaker is not None else None

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from appliance.transcription.diarization.base import DiarizationError, DiarizationOptions, Turn
+from appliance.transcription.diarization.base import DiarizationError, DiarizationOptions, Diarized, Turn
 
 SAMPLE_RATE = 16_000
 REQUIRED = ("config.yaml",)
@@ -66,6 +66,9 @@ class PyannoteDiarizer:
             return self._pipeline
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> list[Turn]:
+        return self.diarize_voices(audio, options).turns
+
+    def diarize_voices(self, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
         import torch
 
         pipeline = self.load()
@@ -84,8 +87,26 @@ class PyannoteDiarizer:
         # community-1 also gives an exclusive diarization (one speaker at a time): the right one for words.
         annotation = getattr(output, "exclusive_speaker_diarization", None) or getattr(output, "speaker_diarization", output)
         duration = len(audio) / SAMPLE_RATE  # chunks are padded to 10 s: keep turns inside the recording
-        return [
+        turns = [
             Turn(float(seg.start), min(float(seg.end), duration), str(label))
             for seg, _, label in annotation.itertracks(yield_label=True)
             if seg.start < duration
         ]
+        return Diarized(turns, _voices(output))
+
+
+def _voices(output: Any) -> dict[str, np.ndarray]:
+    """community-1 returns one centroid a speaker (`speaker_embeddings`, rows in the order of the
+    diarization's labels): the mean its clustering used, made unit length here like the embedded
+    engine's. Older pipelines return none."""
+    embeddings = getattr(output, "speaker_embeddings", None)
+    diarization = getattr(output, "speaker_diarization", None)
+    if embeddings is None or diarization is None:
+        return {}
+    rows = np.asarray(embeddings, dtype=np.float64)
+    voices: dict[str, np.ndarray] = {}
+    for label, row in zip(diarization.labels(), rows, strict=False):
+        norm = float(np.linalg.norm(row))
+        if np.isfinite(row).all() and norm > 0:
+            voices[str(label)] = (row / norm).astype(np.float32)
+    return voices
