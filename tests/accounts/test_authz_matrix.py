@@ -59,6 +59,19 @@ class World:
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
         from appliance.integrations import webhooks
 
+        import numpy as np
+
+        from appliance.speakers import profiles
+
+        self.voice = profiles.create(
+            db,
+            workspace_id=self.legal,
+            name="Legal counsel",
+            consent_note="agreed on 2026-12-01",
+            created_by=self.users["admin"].id,
+            engine="embedded",
+            voice=np.ones(256, np.float32),
+        )
         self.hook = webhooks.create(
             db, self.legal, "http://127.0.0.1:9/", ["job.done"], include_text=False, created_by=None, allowed=("127.0.0.1:9",)
         )[0].id
@@ -119,6 +132,7 @@ def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, 
             nokey="nonexistent",
             share=w.share,
             hook=w.hook,
+            voice=w.voice,
         ),
         headers=w.headers(persona),
         **kw,
@@ -142,6 +156,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/workspaces/{legal}/members", {}, (401, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/workspaces/{legal}/webhooks", {}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/webhooks/{hook}/deliveries", {}, (401, 404, 404, 200, 404, 401)),
+    ("GET", "/api/v1/workspaces/{legal}/voice-profiles", {}, (401, 200, 200, 200, 404, 401)),
+    ("PATCH", "/api/v1/voice-profiles/{voice}", {"json": {"name": "Legal counsel"}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/speakers/analytics", {}, (401, 200, 200, 200, 404, 401)),
     (
         "PUT",
