@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -120,3 +121,23 @@ def dialogue(media_dir: Path) -> tuple[Path, list[tuple[float, float, str]]]:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
     return path, truth
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium for one test module, driven by Playwright's sync API (never a downloaded browser).
+    Modules that need other launch flags (a fake microphone) define their own."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import ARGS
+
+    if shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is required; scripts/test installs it")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=shutil.which("chromium"), args=[*ARGS, "--autoplay-policy=no-user-gesture-required"]
+        )
+        yield launched
+        launched.close()

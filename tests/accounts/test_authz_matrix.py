@@ -57,10 +57,9 @@ class World:
         from appliance.transcripts import shares
 
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
-        from appliance.integrations import webhooks
-
         import numpy as np
 
+        from appliance.integrations import webhooks
         from appliance.speakers import profiles
 
         self.voice = profiles.create(

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import ARGS
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, FakeRecognizer, Member, Scenario, settings_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -43,16 +42,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     scenario.transcript(carol, CANARY, filename="carol.wav")
     with scenario.serve(FakeRecognizer()) as server:
         yield World(server.url, scenario, alice, bob, carol, scenario.settings.storage.data_dir)
-
-
-@pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        yield b
-        b.close()
 
 
 def _signed_in(browser: Any, world: World, email: str, password: str = ADMIN_PASSWORD, width: int = 1366) -> Any:

@@ -23,7 +23,7 @@ import pytest
 
 from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
 from tests.support import ADMIN_EMAIL, Scenario, settings_in, speak, wait_for_job
-from tests.web.test_web_ui import ARGS, PHONE, SHOTS, Page, _rev, _saved
+from tests.web.test_web_ui import PHONE, SHOTS, Page, _rev, _saved
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -75,16 +75,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice,
     ):
         yield World(server.url, alice, clip)
-
-
-@pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        yield b
-        b.close()
 
 
 def _transcript(world: World, speakers: list[str | None]) -> str:

@@ -20,7 +20,6 @@ import pytest
 
 from appliance.core.config import Settings, load
 from appliance.transcription.asr import MULTILINGUAL_VOCAB, embedded_model_path
-from tests.browser import ARGS
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, REPO, LiveServer, bootstrap, speak, wait_for_job
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
@@ -71,16 +70,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as alice,
     ):
         yield World(server.url, settings, alice, clip, other, notes)
-
-
-@pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        yield b
-        b.close()
 
 
 class Session:

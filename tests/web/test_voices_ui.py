@@ -18,7 +18,7 @@ import pytest
 
 from tests.support import ADMIN_EMAIL, Scenario, settings_in, speak, wait_for_job
 from tests.web.test_editor_ui import FourSegments
-from tests.web.test_web_ui import ARGS, PHONE, Page
+from tests.web.test_web_ui import PHONE, Page
 
 
 @dataclass
@@ -56,16 +56,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, dialogue: tuple[Path, list])
         done = wait_for_job(http.get, job["job_id"], timeout=300)
         assert done["state"] == "done", done
         yield World(server.url, http, ws, str(done["transcript_id"]), root)
-
-
-@pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        yield b
-        b.close()
 
 
 def test_a_suggestion_is_confirmed_on_the_transcript_page(world: World, browser: Any) -> None:
