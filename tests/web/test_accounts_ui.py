@@ -176,3 +176,22 @@ def test_an_admin_deletes_a_user_and_keeps_their_transcripts(world: World, brows
         assert (
             anyone.post("/api/v1/auth/login", json={"email": "erin@example.org", "password": ADMIN_PASSWORD}).status_code == 401
         )
+
+
+def test_a_phone_shows_at_least_twelve_lines_of_transcript_on_its_first_screen(world: World, browser: Any) -> None:
+    """At 390x844 the header is one line (the rest of the links fold into "More") and the player is compact."""
+    long_text = " ".join(["The committee agreed to review the budget again next week."] * 30)
+    tid = world.scenario.transcript(world.alice, long_text, filename="long.wav")
+    page = _signed_in(browser, world, ADMIN_EMAIL, width=390)
+    page.goto(f"{world.url}/t/{tid}")
+    page.wait_for_selector("#transcript .w")
+    header = page.evaluate("() => document.querySelector('header.top').getBoundingClientRect().height")
+    text_top = page.evaluate("() => document.querySelector('#transcript .seg-text').getBoundingClientRect().top")
+    player_top = page.evaluate("() => document.querySelector('#player').getBoundingClientRect().top")
+    line = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('#transcript .seg-text')).lineHeight)")
+    assert header < 60, header
+    assert (player_top - text_top) / line >= 12, (text_top, player_top, line)
+    page.click("summary:has-text('More')")  # every other page is one tap away
+    page.click(".nav-more-list >> text=Workspaces")
+    page.wait_for_url(f"{world.url}/workspaces")
+    page.context.close()
