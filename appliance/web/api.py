@@ -153,6 +153,7 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
         last: str | None = None
         while True:
+            seen = services.notifier.version(job_id)  # before the read: a change after it wakes the wait below
             row = await services.databases.in_thread(jobs.get, job_id)
             if row is None:  # deleted while watching
                 yield ServerSentEventMessage(event="gone", data=json.dumps({"id": job_id}))
@@ -166,7 +167,7 @@ async def job_events(request: Request, job_id: FromPath[str]) -> ServerSentEvent
                 return
             # Woken by the worker on each change; the timeout also catches changes made by other
             # requests (a cancel) and a client that went away.
-            await services.notifier.wait(job_id, EVENT_WAIT_SECONDS)
+            await services.notifier.wait(job_id, EVENT_WAIT_SECONDS, since=seen)
 
     return ServerSentEvent(stream())
 
