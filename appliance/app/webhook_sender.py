@@ -40,9 +40,13 @@ class WebhookSender:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # With no receiver an administrator allowed, no webhook can exist: no thread, no queue, no polling.
+        self.enabled = bool(allowed)
 
     # Called by the notifier from worker threads: cheap, never blocks.
     def job_changed(self, job_id: str) -> None:
+        if not self.enabled:
+            return
         self._changed.put(job_id)
         self._wake.set()
 
@@ -50,6 +54,8 @@ class WebhookSender:
         self._wake.set()
 
     def start(self) -> None:
+        if not self.enabled:
+            return
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._thread.start()
 

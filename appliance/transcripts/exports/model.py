@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from appliance.transcripts.analytics import speaker_analytics
 from appliance.transcripts.document import SCHEMA_ID as JSON_SCHEMA
 from appliance.transcripts.document import Segment
 from appliance.transcripts.document import Transcript as Document
@@ -125,8 +126,6 @@ def speaker_table(doc: Document, options: ExportOptions) -> list[tuple[str, str,
     """Rows of the exports' speaker summary: name, talk time, share, turns, longest turn, interruptions."""
     if not options.speakers:
         return []
-    from appliance.transcripts.analytics import speaker_analytics
-
     return [
         (
             s.name,
