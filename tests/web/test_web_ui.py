@@ -302,7 +302,8 @@ def test_5_search_finds_the_edited_word_and_links_to_it(world: World, browser: A
     page.wait_for_selector("#transcript .w")
     sid = world.state["vixen_sid"]
     assert page.url.endswith(f"#s-{sid}") and "?t=" in page.url
-    assert "is-flash" in page.get_attribute(f"#s-{sid}", "class")
+    # The words are in the page before the editor's module has mounted: wait for it to mark the segment.
+    page.wait_for_selector(f"#s-{sid}.is-flash")
     assert "Attach the recording to play from" in page.inner_text("#audio-warning")
     ui.csp_clean()
     ui.close()
