@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from appliance.core.config import Settings
-from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
+from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, Cancelled, ModelInfo, ProgressFn, Segment, Word
 from appliance.web.server import BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +95,30 @@ class FakeRecognizer:
             progress(duration * (i + 1) / steps)
         words = [Word(0.0, 0.5, " hello", 0.9), Word(0.5, 1.0, " world", 0.8)]
         return AsrResult([Segment(0.0, 1.0, "hello world", words)], "en", 1.0, duration, self.delay)
+
+
+class Overlap:
+    """A recogniser that notes how many calls run at once (each takes `seconds`)."""
+
+    def __init__(self, seconds: float = 0.3) -> None:
+        self.seconds, self.now, self.most, self.lock = seconds, 0, 0, threading.Lock()
+
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(self.seconds)
+            if cancelled():
+                raise Cancelled()
+            length = len(audio) / 16000
+            progress(length, "piece")
+            return AsrResult([Segment(0.0, 1.0, "piece", [Word(0.0, 1.0, " piece", 1.0)])], "en", 1.0, length, self.seconds)
+        finally:
+            with self.lock:
+                self.now -= 1
 
 
 def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -> dict[str, Any]:

@@ -95,8 +95,14 @@ class WorkerSettings:
     workers_per_device: int = 0
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100
+    # A job running alone also uses the lanes (model replicas) idle jobs would use, a window at a time
+    # (appliance/transcription/lanes.py). false: each job keeps to its own lane.
+    share_idle_lanes: bool = True
+    # Decoded audio held per job at once, in seconds (a window; 300 s is 19 MB of samples).
+    window_seconds: int = 300
 
     def validate(self) -> None:
+        _check(40 <= self.window_seconds <= 3600, "worker.window_seconds", "must be between 40 and 3600")
         _check(0 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 0 (auto) and 16")
         _check(self.max_queued_jobs >= 1, "worker.max_queued_jobs", "must be >= 1")
 
