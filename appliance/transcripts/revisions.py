@@ -169,7 +169,7 @@ def history(db: sqlite_utils.Database, transcript_id: str, *, limit: int) -> Rev
             at, by, description = row["created_at"], None, ORIGINAL
         else:
             at, by, description = edit["at"], edit["email"], edit["description"] or "Edited"
-        viewable = revision == current or revision in kept
+        viewable = (revision == current and not row["private"]) or revision in kept  # a private one's text is ciphertext
         if not viewable and not edit:
             continue
         items.append(RevisionInfo(revision, at, by, description, revision == current, viewable))

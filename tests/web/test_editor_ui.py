@@ -432,3 +432,16 @@ def test_history_survives_a_reload_and_an_earlier_version_is_viewed_and_restored
     page.wait_for_function("() => /Restored revision/.test(document.getElementById('revision-list').textContent)")
     ui.csp_clean()
     ui.close()
+    # On a phone the list and the preview fit the width (nothing scrolls sideways).
+    phone = Page(browser, world, viewport=PHONE)
+    page = _open(phone, world, tid)
+    page.click("#revisions summary")
+    page.wait_for_selector("#revision-list button[aria-label^='View revision']")
+    page.locator("#revision-list button[aria-label^='View revision']").first.click()
+    page.wait_for_selector("#revision-dialog[open]")
+    box = page.locator("#revision-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(SHOTS / "revision-preview-phone.png"))
+    phone.csp_clean()
+    phone.close()

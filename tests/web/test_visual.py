@@ -7,18 +7,17 @@
   (changed pixels in red over a faded copy) go to test-artifacts/visual/.
   To accept a deliberate change: SOTTO_UPDATE_VISUAL_REFS=1 scripts/test tests/web/test_visual.py
   then look at the new PNGs (git diff shows them) and commit them.
-- accessibility: axe-core (from npm, pinned with its integrity in tests/package-lock.json; scripts/test
+- accessibility: axe-core (from npm, pinned with its integrity in tests/js/package-lock.json; scripts/test
   runs npm ci) finds no critical or serious violation on any of them.
 
-The data is made deterministic so that nothing but the layout can change a picture: fixed ids (uuid4 is
-seeded), fixed timestamps, the browser's time zone and locale fixed, animations and the caret off.
+The data is made deterministic so that nothing but the layout can change a picture: fixed timestamps, ids
+the audit log shows replaced by fixed names, one sign-in before the clock is fixed (the visits reuse its
+session), the browser's time zone and locale fixed, animations and the caret off.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from tests.web.test_editor_ui import SENTENCES, FourSegments
 
 REFS = Path(__file__).parent / "visual_refs"
 OUT = REPO / "test-artifacts" / "visual"
-AXE = Path(__file__).parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
 UPDATE = os.environ.get("SOTTO_UPDATE_VISUAL_REFS") == "1"
 SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 THEMES = ("light", "dark")
@@ -58,17 +57,20 @@ class Site:
     pages: dict[str, str] = field(default_factory=dict)  # name -> path; signed in unless in SIGNED_OUT
     signed_out: set[str] = field(default_factory=set)
     visits: list[Visit] = field(default_factory=list)
+    session: dict[str, Any] = field(default_factory=dict)  # a signed-in browser's storage state
 
 
-def _seeded_uuid4() -> Iterator[None]:
-    """Ids from a seeded generator, so the pages (links, data attributes) are the same each run."""
-    rng = random.Random(20)
-    original = uuid.uuid4
-    uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        uuid.uuid4 = original  # type: ignore[assignment]
+def _sign_in(browser: Any, url: str) -> dict[str, Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=email]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    state: dict[str, Any] = context.storage_state()
+    context.close()
+    return state
 
 
 def _fix_times(db: Any) -> None:
@@ -81,7 +83,7 @@ def _fix_times(db: Any) -> None:
         "audit_log": ["at"],
         "share_links": ["created_at"],
         "transcript_edits": ["at"],
-        "api_keys": ["created_at"],
+        "api_keys": ["created_at", "last_used_at"],
     }
     for table, names in columns.items():
         present = {c.name for c in db[table].columns}
@@ -89,74 +91,71 @@ def _fix_times(db: Any) -> None:
             if name in present:
                 db.execute(f"UPDATE {table} SET {name} = ? WHERE {name} IS NOT NULL", [STAMP])
     db.execute("UPDATE share_links SET expires_at = '2099-01-01T00:00:00.000Z' WHERE expires_at IS NOT NULL")
+    # Random ids the audit log shows (a share link's id): a fixed name in their place.
+    db.execute("UPDATE audit_log SET target = 'id-' || id WHERE length(target) = 32 AND target NOT GLOB '*[^0-9a-f]*'")
     db.conn.commit()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
     if not AXE.exists():
-        pytest.fail(f"axe-core is missing: run `npm ci --prefix tests` (scripts/test does) to install {AXE.name}")
+        pytest.fail(f"axe-core is missing: run `npm ci --prefix tests/js` (scripts/test does) to install {AXE.name}")
     root = tmp_path_factory.mktemp("visual")
-    gen = _seeded_uuid4()
-    next(gen)
-    try:
-        scenario = Scenario(settings_in(root))
-        with scenario.serve(FourSegments()) as server:
-            result = Site(server.url)
-            # Before anyone exists: the first-run page.
-            _visit_all(browser, result, {"setup": "/setup"}, signed_in=False)
-            alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
-            bob = scenario.person(BOB, role="member")
-            team = scenario.workspace("Legal team", alice, {bob.id: "member"})
-            with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {alice.key}"}) as http:
-                job = http.post("/api/v1/transcriptions", files={"file": ("standup.wav", _wav(8.0))}, data={"model": "tiny.en"})
-                done = wait_for_job(http.get, job.json()["id"])
-                tid = done["transcript_id"]
-                doc = http.get(f"/api/v1/transcripts/{tid}").json()
-                ops: list[dict[str, Any]] = [
-                    {"op": "add_speaker", "key": "S1", "name": "Ada"},
-                    {"op": "add_speaker", "key": "S2", "name": "Bob"},
-                    {"op": "title", "text": "Weekly standup"},
-                    {"op": "note", "text": "Follow up on the snow peas."},
-                ]
-                ops += [
-                    {"op": "segment", "sid": s["sid"], "speaker": "S1" if i % 2 == 0 else "S2"}
-                    for i, s in enumerate(doc["segments"])
-                ]
-                assert http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": ops}).status_code == 200
-                share = http.post(f"/api/v1/transcripts/{tid}/shares", json={"formats": ["txt", "pdf"]}).json()
-            scenario.transcript(alice, "An older note about the quarterly budget", filename="budget.wav")
-            scenario.transcript(bob, "Contract review with the landlord", filename="lease.wav", workspace_id=team)
-            _fix_times(scenario.db)
-            result.pages.update(
-                {
-                    "library": "/",
-                    "new": "/new",
-                    "editor": f"/t/{tid}",
-                    "job": f"/jobs/{done['id']}",
-                    "search": "/search?q=snow",
-                    "account": "/account",
-                    "workspaces": "/workspaces",
-                    "voices": "/voices",
-                    "integrations": "/integrations",
-                    "users": "/admin/users",
-                    "models": "/admin/models",
-                    "licence": "/admin/license",
-                    "audit": "/admin/audit",
-                    "not-found": "/t/no-such-transcript",
-                }
-            )
-            _visit_all(browser, result, result.pages, signed_in=True)
-            _visit_all(
-                browser,
-                result,
-                {"login": "/login", "privacy": "/privacy", "invite": "/invite", "share": share["path"]},
-                signed_in=False,
-            )
-            yield result
-        scenario.close()
-    finally:
-        next(gen, None)
+    scenario = Scenario(settings_in(root))
+    with scenario.serve(FourSegments()) as server:
+        result = Site(server.url)
+        # Before anyone exists: the first-run page.
+        _visit_all(browser, result, {"setup": "/setup"}, signed_in=False)
+        alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+        bob = scenario.person(BOB, role="member")
+        team = scenario.workspace("Legal team", alice, {bob.id: "member"})
+        with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {alice.key}"}) as http:
+            job = http.post("/api/v1/transcriptions", files={"file": ("standup.wav", _wav(8.0))}, data={"model": "tiny.en"})
+            done = wait_for_job(http.get, job.json()["id"])
+            tid = done["transcript_id"]
+            doc = http.get(f"/api/v1/transcripts/{tid}").json()
+            ops: list[dict[str, Any]] = [
+                {"op": "add_speaker", "key": "S1", "name": "Ada"},
+                {"op": "add_speaker", "key": "S2", "name": "Bob"},
+                {"op": "title", "text": "Weekly standup"},
+                {"op": "note", "text": "Follow up on the snow peas."},
+            ]
+            ops += [
+                {"op": "segment", "sid": s["sid"], "speaker": "S1" if i % 2 == 0 else "S2"} for i, s in enumerate(doc["segments"])
+            ]
+            assert http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": ops}).status_code == 200
+            share = http.post(f"/api/v1/transcripts/{tid}/shares", json={"formats": ["txt", "pdf"]}).json()
+        scenario.transcript(alice, "An older note about the quarterly budget", filename="budget.wav")
+        scenario.transcript(bob, "Contract review with the landlord", filename="lease.wav", workspace_id=team)
+        result.session = _sign_in(browser, server.url)
+        _fix_times(scenario.db)
+        result.pages.update(
+            {
+                "library": "/",
+                "new": "/new",
+                "editor": f"/t/{tid}",
+                "job": f"/jobs/{done['id']}",
+                "search": "/search?q=snow",
+                "account": "/account",
+                "workspaces": "/workspaces",
+                "voices": "/voices",
+                "integrations": "/integrations",
+                "users": "/admin/users",
+                "models": "/admin/models",
+                "licence": "/admin/license",
+                "audit": "/admin/audit",
+                "not-found": "/t/no-such-transcript",
+            }
+        )
+        _visit_all(browser, result, result.pages, signed_in=True)
+        _visit_all(
+            browser,
+            result,
+            {"login": "/login", "privacy": "/privacy", "invite": "/invite", "share": share["path"]},
+            signed_in=False,
+        )
+        yield result
+    scenario.close()
 
 
 def _visit_all(browser: Any, site: Site, pages: dict[str, str], *, signed_in: bool) -> None:
@@ -165,15 +164,14 @@ def _visit_all(browser: Any, site: Site, pages: dict[str, str], *, signed_in: bo
         for theme in THEMES:
             # bypass_csp only here: it lets the test inject axe-core; the app's own pages are CSP-tested elsewhere.
             context = browser.new_context(
-                viewport=viewport, color_scheme=theme, timezone_id="UTC", locale="en-GB", bypass_csp=True
+                viewport=viewport,
+                color_scheme=theme,
+                timezone_id="UTC",
+                locale="en-GB",
+                bypass_csp=True,
+                storage_state=site.session if signed_in else None,
             )
             page = context.new_page()
-            if signed_in:
-                page.goto(site.url + "/login")
-                page.fill("input[name=email]", ADMIN_EMAIL)
-                page.fill("input[name=password]", ADMIN_PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(site.url + "/")
             for name, path in pages.items():
                 page.goto(site.url + path, wait_until="networkidle")
                 if name == "editor":
@@ -270,3 +268,23 @@ def test_the_comparison_catches_a_moved_block(tmp_path: Path) -> None:
     why = _compare(paths["moved"], paths["base"])
     assert why and "pixels changed" in why
     assert SENTENCES  # the editor page shows the four fixed sentences
+
+
+def test_the_footer_theme_choice_overrides_the_system_and_is_remembered(site: Site, browser: Any) -> None:
+    context = browser.new_context(viewport=SIZES["phone"], color_scheme="light")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    page.goto(site.url + "/privacy")
+    assert page.evaluate(background) == "rgb(255, 255, 255)" and page.input_value("#theme-pick") == "system"
+    page.select_option("#theme-pick", "dark")
+    assert page.evaluate(background) == "rgb(22, 24, 28)"
+    page.goto(site.url + "/login")  # another page, same browser: still dark, before any script of the page ran
+    assert page.get_attribute("html", "data-theme") == "dark" and page.evaluate(background) == "rgb(22, 24, 28)"
+    assert page.input_value("#theme-pick") == "dark"
+    page.select_option("#theme-pick", "system")
+    assert page.get_attribute("html", "data-theme") is None and page.evaluate(background) == "rgb(255, 255, 255)"
+    assert page.evaluate("() => localStorage.getItem('sotto-theme')") is None
+    assert not errors, errors  # the strict CSP allowed the theme script (this context does not bypass it)
+    context.close()
