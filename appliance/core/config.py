@@ -210,8 +210,12 @@ class RetentionSettings:
     # Audit-log entries older than this many days keep their events but lose the e-mail and client
     # addresses: an account becomes its opaque user id, an address its network (/24 or /48).
     audit_pseudonymise_days: int = 90
+    # Earlier versions kept per transcript for the editor's Revisions panel (view, restore); the oldest
+    # go first. Each is the whole prior text, so this bounds the history's size on disk.
+    revisions_per_transcript: int = 50
 
     def validate(self) -> None:
+        _check(self.revisions_per_transcript >= 1, "retention.revisions_per_transcript", "must be at least 1")
         _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
         _check(self.audit_pseudonymise_days >= 1, "retention.audit_pseudonymise_days", "must be at least 1")
         _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")

@@ -546,6 +546,25 @@ def _voice_profiles(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transcript_voices_profile ON transcript_voices (profile_id)")
 
 
+@migrations(name="0020_transcript_revisions")
+def _transcript_revisions(db: sqlite_utils.Database) -> None:
+    # The edit history survives a reload: before each save (and each restore) the transcript's editable
+    # state as it stood at that revision is kept whole, so viewing or restoring one is a single read with
+    # no chain of diffs to replay. Plain JSON on purpose: deleting the transcript cascades here, and the
+    # deletion tests that scan the raw file for a canary word can see (and so prove the absence of) it.
+    db.execute("ALTER TABLE transcript_edits ADD COLUMN description TEXT")
+    db.execute(
+        """
+        CREATE TABLE transcript_revisions (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            revision INTEGER NOT NULL,
+            snapshot TEXT NOT NULL,          -- JSON of revisions.Snapshot: title, note, speakers, segments, words
+            PRIMARY KEY (transcript_id, revision)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -177,7 +177,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.3.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.4.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     (
         "POST",
@@ -238,6 +238,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
         (401, 403, 200, 200, 404, 401),
     ),
     ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "ops": []}}, (401, 403, 400, 400, 404, 401)),
+    # Revisions follow the rules for editing (the saves above have kept revision 1).
+    ("GET", "/api/v1/transcripts/{t}/revisions", {}, (401, 403, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/revisions/1", {}, (401, 403, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/revisions/1/restore", {}, (401, 403, 200, 200, 404, 401)),
     ("GET", "/api/v1/search", {"params": {"q": "hello"}}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/transcripts/delete", {"json": {"ids": ["nope"]}}, (401, 403, 404, 404, 404, 401)),
     ("POST", "/api/v1/jobs/{job}/keep", {"json": {"transcript_id": "nope"}}, (401, 403, 404, 404, 404, 401)),
