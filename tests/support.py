@@ -246,6 +246,32 @@ class Scenario:
             workspace_id=workspace_id or owner.user.personal_workspace_id,
         )
 
+    def meeting(self, owner: Member, lines: list[tuple[str, str]], *, gap: float = 0.6, title: str = "meeting.wav") -> str:
+        """A stored transcript of several segments, one per (speaker id, text) line, one after another
+        (each word 0.4 s long), with the speakers named "Speaker N"."""
+        from appliance.transcription.diarization.merge import Speaker
+        from appliance.transcripts import store as transcripts
+
+        segments, at = [], 0.5
+        for speaker, text in lines:
+            words = [Word(at + i * 0.4, at + i * 0.4 + 0.3, f" {w}", 0.9, speaker) for i, w in enumerate(text.split())]
+            segments.append(Segment(at, words[-1].end, text, words, speaker))
+            at = words[-1].end + gap
+        keys = list(dict.fromkeys(speaker for speaker, _ in lines))
+        return transcripts.store(
+            self.db,
+            AsrResult(segments, "en", 1.0, at + 0.5, 0.1),
+            job_id=None,
+            filename=title,
+            size_bytes=1,
+            model="tiny.en",
+            options={},
+            timings={},
+            speakers=[Speaker(k, f"Speaker {i}") for i, k in enumerate(keys, 1)],
+            user_id=owner.id,
+            workspace_id=owner.user.personal_workspace_id,
+        )
+
     def close(self) -> None:
         self.db.conn.close()
 
