@@ -91,7 +91,7 @@ def test_long_transcript_is_split_at_speaker_changes_and_merged(llm_dir: Path) -
     parts = summaries.chunks(doc, engine, max_new_tokens=120)
     assert len(parts) >= 2 and sum(len(p) for p in parts) == len(doc.segments)
     assert all(
-        p[0].speaker != prev[-1].speaker for prev, p in zip(parts, parts[1:], strict=False)
+        p[0].speaker != prev[-1].speaker for prev, p in itertools.pairwise(parts)
     )  # cut where the speaker changes
     seen_parts: list[tuple[int, int]] = []
     result = summaries.summarize(
