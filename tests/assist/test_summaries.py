@@ -4,6 +4,7 @@ real generation code on the real SmolLM2-135M model, whole and map-reduced."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
@@ -90,9 +91,7 @@ def test_long_transcript_is_split_at_speaker_changes_and_merged(llm_dir: Path) -
     doc.segments = [Segment(id=i, start=i * 5.0, end=i * 5.0 + 4.0, text=t, speaker=s) for i, (s, t) in enumerate(LINES * 6)]
     parts = summaries.chunks(doc, engine, max_new_tokens=120)
     assert len(parts) >= 2 and sum(len(p) for p in parts) == len(doc.segments)
-    assert all(
-        p[0].speaker != prev[-1].speaker for prev, p in itertools.pairwise(parts)
-    )  # cut where the speaker changes
+    assert all(p[0].speaker != prev[-1].speaker for prev, p in itertools.pairwise(parts))  # cut where the speaker changes
     seen_parts: list[tuple[int, int]] = []
     result = summaries.summarize(
         doc, engine, progress=summaries.Progress(on_part=lambda n, total: seen_parts.append((n, total))), max_new_tokens=120
