@@ -90,12 +90,16 @@ def ask(
     answer = re.sub(r"\s+", " ", _CITE.sub("", text)).strip()
     if not answer or NOT_FOUND.lower().rstrip(".") in answer.lower():
         return Answer(question=question, answer=NOT_FOUND, found=False, model=engine.name)
+    # A small model cites a line it was given that has nothing to do with its answer: a citation stays only
+    # where the cited line shares a word with the question or the answer.
+    cited = [i for i in cited if shared_words(f"{question} {answer}", given[i].text) >= 1]
     grounding = "cited"
     if not cited:
-        # The model cited nothing: show the passages it was given that share words with its answer
-        # (or the best-ranked one), so the reader can check the claim against the recording.
+        # Nothing usable cited: show the best-ranked passages it was given that share words with its
+        # answer (or the best-ranked one), so the reader can check the claim against the recording.
         grounding = "retrieved"
-        cited = [s.id for s in context if shared_words(answer, s.text) >= 2][:3] or [context[0].id]
+        ranked = [seg for _score, seg in rank(question, context, limit=CONTEXT_SEGMENTS)]
+        cited = [s.id for s in ranked if shared_words(answer, s.text) >= 2][:3] or [ranked[0].id if ranked else context[0].id]
     return Answer(
         question=question,
         answer=answer,
