@@ -10,6 +10,8 @@ import sqlite_utils
 from appliance.assist.summaries import Summary
 from appliance.core.clock import new_id, now
 from appliance.core.db import transaction
+from appliance.transcripts.document import Transcript
+from appliance.transcripts.exports import Digest, DigestItem, DigestSection
 
 
 class StoredSummary(msgspec.Struct, kw_only=True):
@@ -81,3 +83,41 @@ def versions(db: sqlite_utils.Database, transcript_id: str) -> list[VersionInfo]
             [transcript_id],
         )
     ]
+
+
+def digest(stored: StoredSummary, doc: Transcript) -> Digest:
+    """The stored summary as the DOCX, PDF, Markdown and JSON exports show it: cited moments as times."""
+    start = {s.id: s.start for s in doc.segments}
+    s = stored.summary
+
+    def item(text: str, ids: list[int], detail: str = "") -> DigestItem:
+        return DigestItem(text=text, at=tuple(start[i] for i in ids if i in start), detail=detail)
+
+    sections = [
+        DigestSection(title, tuple(item(c.text, c.segments) for c in claims))
+        for title, claims in (("Key points", s.key_points), ("Decisions", s.decisions))
+        if claims
+    ]
+    if s.action_items:
+        details = [
+            ", ".join(x for x in (a.owner and f"owner: {a.owner}", a.due and f"due: {a.due}") if x) for a in s.action_items
+        ]
+        sections.append(
+            DigestSection(
+                "Action items", tuple(item(a.text, a.segments, d) for a, d in zip(s.action_items, details, strict=True))
+            )
+        )
+    if s.open_questions:
+        sections.append(DigestSection("Open questions", tuple(item(c.text, c.segments) for c in s.open_questions)))
+    if s.chapters:
+        sections.append(DigestSection("Chapters", tuple(DigestItem(text=c.title, at=(c.start,)) for c in s.chapters)))
+    made = (
+        "edited by a person" if stored.origin == "edited" else f"written by {stored.model or 'the model'} on this appliance's AI"
+    )
+    footer = f"Summary version {stored.version}, {made}. " + (s.note or "")
+    return Digest(
+        summary=item(s.summary, s.summary_segments),
+        sections=tuple(sections),
+        footer=footer.strip(),
+        data=msgspec.to_builtins(stored),
+    )

@@ -18,6 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.accounts import audit, authz
 from appliance.app.intake import Recording
+from appliance.assist import store as summaries_store
 from appliance.core.clock import now
 from appliance.core.db import checkpoint
 from appliance.integrations import webhooks
@@ -267,11 +268,18 @@ def export_transcript(
     request: Request,
     transcript_id: FromPath[str],
     format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
+    summary: bool = Parameter(
+        default=True, description="DOCX, PDF, Markdown, JSON: include the latest AI summary when there is one"
+    ),
 ) -> Response[bytes]:
     doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
+    digest = None
+    if summary and not doc.private:
+        stored = summaries_store.get(services_of(request).databases.get(), transcript_id)
+        digest = summaries_store.digest(stored, doc) if stored is not None else None
     try:
-        export = exports.render(doc, format, options)
+        export = exports.render(doc, format, options, digest)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(
@@ -282,7 +290,7 @@ def export_transcript(
 
 
 def _export_options(request: Request) -> exports.ExportOptions:
-    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids"}}
+    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary"}}
     try:
         return exports.ExportOptions.parse(raw)
     except exports.OptionsError as exc:

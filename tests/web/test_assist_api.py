@@ -139,3 +139,30 @@ def test_summaries_go_with_their_transcript_from_file_and_wal(world: World) -> N
         assert h.delete(f"/api/v1/transcripts/{doomed}").status_code == 204
         assert holders(canary.encode()) == []
         assert h.get(f"/api/v1/transcripts/{doomed}/summaries").status_code == 404
+
+
+def test_the_summary_is_in_the_docx_markdown_and_json_exports(world: World) -> None:
+    import io
+
+    from docx import Document
+
+    latest = world.http.get(f"/api/v1/transcripts/{world.transcript}/summaries").json()["latest"]
+    if latest is None:
+        run = world.http.post(f"/api/v1/transcripts/{world.transcript}/summaries", json={}).json()
+        assert _events(world.http, run["id"])[-1][0] == "done"
+        latest = world.http.get(f"/api/v1/transcripts/{world.transcript}/summaries").json()["latest"]
+    text = latest["summary"]["summary"]
+    export = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "docx"})
+    assert export.status_code == 200
+    paragraphs = [p.text for p in Document(io.BytesIO(export.content)).paragraphs]
+    assert "Summary" in paragraphs and any(p.startswith(text) for p in paragraphs)
+    assert any(p.startswith(f"Summary version {latest['version']}") for p in paragraphs)
+    assert paragraphs.index("Summary") < paragraphs.index("Transcript")  # the summary comes first
+    without = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "docx", "summary": "false"})
+    assert "Summary" not in [p.text for p in Document(io.BytesIO(without.content)).paragraphs]
+    md = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "md"}).text
+    assert "## Summary" in md and "## Transcript" in md
+    exported = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "json"}).json()
+    assert exported["summary"]["version"] == latest["version"] and exported["summary"]["summary"]["summary"] == text
+    pdf = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
