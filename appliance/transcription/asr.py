@@ -54,6 +54,7 @@ class ModelInfo:
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.name,
+            "kind": "asr",  # speech recognition; text models (appliance/assist) say "llm"
             "source": self.source,
             "multilingual": self.multilingual,
             "languages": "all" if self.multilingual else ["en"],

@@ -19,6 +19,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from appliance.accounts import audit, authz
 from appliance.app.intake import Recording
 from appliance.assist import store as summaries_store
+from appliance.assist.engine import scan as scan_text_models
 from appliance.core.clock import now
 from appliance.core.db import checkpoint
 from appliance.integrations import webhooks
@@ -388,6 +389,10 @@ def list_models(request: Request) -> schemas.ModelList:
     models, problems = services.registry.scan()
     default = services.settings.models.default_model
     engines = services.engines.status()
+    text_models, text_problems = scan_text_models(services.settings.models.models_dir)
+    problems = {**problems, **text_problems}
+    assist = services.assistant.describe()
+    in_use = assist.get("model") if assist.get("where") == "this appliance" else None
     return schemas.ModelList(
         models=[schemas.Model(**m.describe(), default=(name == default)) for name, m in models.items()],
         problems=problems,
@@ -396,6 +401,11 @@ def list_models(request: Request) -> schemas.ModelList:
             available=[name for name, problem in engines.items() if problem is None],
             problems={name: problem for name, problem in engines.items() if problem is not None},
         ),
+        text_models=[
+            schemas.TextModel(**{k: v for k, v in m.describe().items() if k != "kind"}, in_use=(name == in_use))
+            for name, m in text_models.items()
+        ],
+        assist=assist,
     )
 
 

@@ -166,3 +166,10 @@ def test_the_summary_is_in_the_docx_markdown_and_json_exports(world: World) -> N
     assert exported["summary"]["version"] == latest["version"] and exported["summary"]["summary"]["summary"] == text
     pdf = world.http.get(f"/api/v1/transcripts/{world.transcript}/export", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_models_lists_the_text_model_with_its_kind(world: World) -> None:
+    listed = world.http.get("/api/v1/models").json()
+    assert [m["kind"] for m in listed["models"]] == ["asr"]  # the text model is not a Whisper model
+    assert listed["assist"]["available"] and listed["assist"]["model"] == "smollm2-135m"
+    assert listed["problems"] == {}
