@@ -153,8 +153,21 @@ STOPWORDS = frozenset(
 )
 
 
+def _stem(word: str) -> str:
+    """A light English suffix strip, so "painted" finds "paint" and "giraffes" "giraffe"; a stem keeps at
+    least four letters, and words in other scripts are left whole."""
+    if not word.isascii() or not word.isalpha():
+        return word
+    for suffix in ("ing", "ed", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+    return word
+
+
 def words(text: str) -> list[str]:
-    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [
+        _stem(w) for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
+    ]
 
 
 def rank(query: str, segments: list[Segment], *, limit: int = 8) -> list[tuple[float, Segment]]:
