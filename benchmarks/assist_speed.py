@@ -92,13 +92,7 @@ def main() -> None:
         doc = meeting(minutes)
         tokens = sum(engine.count_tokens(line) for line in summaries.transcript_lines(doc))
         started = time.monotonic()
-        parts: list[int] = []
-        result = summaries.summarize(
-            doc,
-            engine,
-            max_new_tokens=args.max_new_tokens,
-            progress=summaries.Progress(on_part=lambda n, total: parts.append(total)),
-        )
+        result = summaries.summarize(doc, engine, max_new_tokens=args.max_new_tokens)
         took = time.monotonic() - started
         print(
             f"{minutes:>5.0f} min meeting ({len(doc.segments)} segments, {tokens} tokens): summary in {took:.1f} s, "
