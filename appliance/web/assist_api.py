@@ -111,7 +111,7 @@ def start_summary(request: Request[Any, Any, Any], transcript_id: FromPath[str],
 )
 @off_loop
 def get_summaries(
-    request: Request[Any, Any, Any], transcript_id: FromPath[str], version: int | None = Parameter(default=None, ge=1)
+    request: Request[Any, Any, Any], transcript_id: FromPath[str], version: int | None = Parameter(default=None, ge=1, le=2**31)
 ) -> SummariesOut:
     visible_transcript(request, transcript_id)
     services = services_of(request)
