@@ -79,11 +79,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=500)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--meetings", type=int, default=0, help="only the first N meetings (a quick check)")
     args = parser.parse_args()
     engine = LocalEngine(inspect_llm_dir(args.model_dir), device=args.device)
     rows = []
     started = time.monotonic()
-    for meeting in json.loads(SET.read_text(encoding="utf-8")):
+    meetings = json.loads(SET.read_text(encoding="utf-8"))
+    for meeting in meetings[: args.meetings or None]:
         doc = meeting_doc(meeting)
         rows.append(score(meeting, summaries.summarize(doc, engine, max_new_tokens=args.max_new_tokens), doc))
     total = {
