@@ -158,3 +158,29 @@ def test_long_recording_benchmark_runs_and_reports(speech_wav: Path) -> None:
     assert "time ratio appliance / raw" in result.stdout, result.stdout
     peaks = [int(line.split("peak ")[1].split(" MB")[0]) for line in result.stdout.splitlines() if line.startswith("round")]
     assert len(peaks) == 2 and all(100 < p < 4000 for p in peaks), result.stdout
+
+
+def test_assist_eval_scores_the_summaries(llm_dir: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "assist_eval.py"),
+            str(llm_dir),
+            "--meetings",
+            "1",
+            "--max-new-tokens",
+            "48",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    total, meeting = report["total"], report["meetings"][0]
+    assert total["meetings"] == 1 and meeting["id"] == "release-planning" and meeting["actions_reference"] == 3
+    assert 0 <= total["action_recall"] <= 1 and 0 <= total["matched_valid"] <= 1
+    assert isinstance(meeting["invented_names"], list)

@@ -249,6 +249,38 @@ class PrivacyNoticeSettings:
 
 
 @dataclass(frozen=True)
+class AssistSettings:
+    # Local AI (summaries, questions) over standard transcripts; private ones are never offered it.
+    enabled: bool = True
+    # A text model: a directory name in models_dir (one with a sotto-llm.json), a path to one, or empty
+    # for the first one found there (docs/local-ai.md).
+    model: str = ""
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto: int8_float16 on CUDA, int8 on the CPU
+    cpu_threads: int = 0  # 0: CTranslate2's default
+    # The longest answer one generation step may write (a summary's map step, an answer).
+    max_new_tokens: int = 700
+    # An on-prem OpenAI-compatible server instead of the local model (vLLM, Ollama, llama.cpp server),
+    # e.g. "http://llm.intranet.example:8000/v1". Its host:port must also be in security.egress_allow:
+    # the connection goes through the egress broker like every other named exception.
+    server_url: str = ""
+    server_model: str = ""  # the model name the server expects
+    server_context_length: int = 8192
+    # Summarise every standard transcript when its job finishes.
+    auto_summarize: bool = False
+    # A summary step waits while a transcription job runs, so a summary never slows transcription.
+    yield_to_transcription: bool = True
+
+    def validate(self) -> None:
+        _check(self.device in {"auto", "cpu", "cuda"}, "assist.device", "must be auto, cpu or cuda")
+        _check(self.cpu_threads >= 0, "assist.cpu_threads", "must be 0 (default) or more")
+        _check(32 <= self.max_new_tokens <= 8192, "assist.max_new_tokens", "must be between 32 and 8192")
+        _check(self.server_context_length >= 512, "assist.server_context_length", "must be at least 512")
+        if self.server_url:
+            _check(self.server_url.startswith(("http://", "https://")), "assist.server_url", "must be an http:// or https:// URL")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -261,6 +293,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
+    assist: AssistSettings = field(default_factory=AssistSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

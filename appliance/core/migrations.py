@@ -565,6 +565,29 @@ def _transcript_revisions(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0023_summaries")
+def _summaries(db: sqlite_utils.Database) -> None:
+    # AI summaries of a transcript (appliance/assist), every version kept: a regeneration or a person's
+    # edit adds one. The content is the summary document as JSON (its claims cite segment positions).
+    # Deleted with the transcript (cascade); the permanent-deletion path zeroes the freed pages.
+    db.execute(
+        """
+        CREATE TABLE summaries (
+            id TEXT PRIMARY KEY,
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('generated', 'edited')),
+            model TEXT,
+            language TEXT,
+            content TEXT NOT NULL,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (transcript_id, version)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.assistant import Assistant
 from appliance.app.intake import UploadIntake
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
@@ -54,6 +55,7 @@ class Services:
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
+    assistant: Assistant = field(default=None)  # type: ignore[assignment]  # local AI (summaries, questions); set by build()
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -86,6 +88,8 @@ class Services:
     def stop(self) -> None:
         self._stop.set()
         self.worker.stop()
+        if self.assistant is not None:
+            self.assistant.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         if self.request_log is not None:
@@ -153,8 +157,15 @@ def build(
         settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
     )
     allowed = settings.security.egress_allow
-    sender = WebhookSender(databases, connector or DirectConnector(map(Destination.parse, allowed)), allowed)
+    connector = connector or DirectConnector(map(Destination.parse, allowed))
+    sender = WebhookSender(databases, connector, allowed)
     notifier.listen(sender.job_changed)
+
+    def transcription_busy() -> bool:
+        return jobs.count_by_state(databases.get()).get("running", 0) > 0
+
+    assistant = Assistant(settings, databases, connector, transcription_busy)
+    notifier.listen(assistant.job_changed)
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
@@ -177,6 +188,7 @@ def build(
         uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
         request_log=RequestLogWriter(databases),
         webhooks=sender,
+        assistant=assistant,
     )
 
 

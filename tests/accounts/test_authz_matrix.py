@@ -158,6 +158,19 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/workspaces/{legal}/voice-profiles", {}, (401, 200, 200, 200, 404, 401)),
     ("PATCH", "/api/v1/voice-profiles/{voice}", {"json": {"name": "Legal counsel"}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/speakers/analytics", {}, (401, 200, 200, 200, 404, 401)),
+    # Local AI: no text model is installed in this world, so starting a summary is a 503 for those allowed to.
+    ("GET", "/api/v1/transcripts/{t}/summaries", {}, (401, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/summaries", {"json": {}}, (401, 403, 503, 503, 404, 401)),
+    (
+        "PUT",
+        "/api/v1/transcripts/{t}/summaries",
+        {"json": {"base_version": 1, "summary": {"summary": "s"}}},
+        (401, 403, 409, 409, 404, 401),
+    ),
+    ("POST", "/api/v1/transcripts/{t}/ask", {"json": {"question": "zebra crossing"}}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}/events", {}, (401, 404, 404, 404, 404, 401)),
+    ("DELETE", "/api/v1/summary-runs/{nokey}", {}, (401, 403, 404, 404, 404, 401)),
     (
         "PUT",
         "/api/v1/workspaces/{legal}/members",
