@@ -162,6 +162,12 @@ class SecuritySettings:
     # (webhook receivers on the intranet). Connections go through a broker forked before the egress lock
     # (appliance/core/egress_broker.py); link-local and metadata addresses are refused whatever the name.
     egress_allow: tuple[str, ...] = ()
+    # Creating an API key needs a second factor proved this recently (for users who have one).
+    second_factor_fresh_minutes: int = 10
+    # Passkeys (WebAuthn) are bound to this domain, the name users reach the appliance by; empty: passkeys
+    # are not offered (TOTP still is). Origins: what browsers report as the page's origin; empty: https://<rp_id>.
+    passkey_rp_id: str = ""
+    passkey_origins: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
@@ -173,6 +179,17 @@ class SecuritySettings:
                 _check(False, "security.egress_allow", str(exc))
         _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
         _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
+        _check(
+            "/" not in self.passkey_rp_id and ":" not in self.passkey_rp_id,
+            "security.passkey_rp_id",
+            "must be a bare domain name (no scheme, port or path), e.g. sotto.example.org",
+        )
+        for origin in self.passkey_origins:
+            _check(
+                origin.startswith(("https://", "http://localhost")),
+                "security.passkey_origins",
+                f"{origin!r}: origins are https://host[:port] (http only for localhost)",
+            )
         for key in (
             "session_idle_minutes",
             "session_absolute_minutes",
@@ -180,6 +197,7 @@ class SecuritySettings:
             "lockout_minutes",
             "invite_hours",
             "address_attempts_per_minute",
+            "second_factor_fresh_minutes",
         ):
             _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
 

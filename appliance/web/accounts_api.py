@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from appliance.accounts import apikeys, audit, authz, sessions, workspaces
+from appliance.accounts import apikeys, audit, authz, factors, sessions, workspaces
 from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.private import keys as private_keys
+from appliance.web import factors_api
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
@@ -93,16 +93,7 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=sessions.COOKIE,
-        value=value,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=max_age,
-    )
+_session_cookie = factors_api.session_cookie
 
 
 @post(
@@ -130,21 +121,16 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
         failed_attempt(request)
         audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
         raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
-    # A fresh session id at every sign-in: any session cookie planted before sign-in is useless.
-    old = request.cookies.get(sessions.COOKIE)
-    if old:
-        previous = sessions.resolve(db, old, security.session_idle_minutes)
-        if previous:
-            sessions.end(db, previous.id)
-    token, session = sessions.create(db, user.id, security.session_absolute_minutes)
-    audit.record(db, "sign_in", actor=user.email, ip=_ip(request))
-    return Response(
-        {"user": user.public(), "csrf_token": session.csrf_token},
-        cookies=[_session_cookie(request, token, security.session_absolute_minutes * 60)],
-    )
+    if factors.has_factor(db, user.id):
+        # The password was right; the session waits for the second factor (a short-lived, single-use token).
+        audit.record(db, "sign_in.password_ok", actor=user.email, ip=_ip(request))
+        return Response(
+            {"second_factor": {"token": factors.begin_pending(db, user.id), "methods": factors_api.methods(request, user.id)}}
+        )
+    return factors_api.start_session(request, user, second_factor=None)
 
 
-@post("/api/v1/auth/logout", status_code=200, tags=["auth"], summary="Sign out this session")
+@post("/api/v1/auth/logout", status_code=200, opt={"enrolment": True}, tags=["auth"], summary="Sign out this session")
 @off_loop
 def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
@@ -171,7 +157,7 @@ def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response({"sessions_ended": ended, "api_keys_revoked": revoked}, cookies=[_session_cookie(request, "", 0)])
 
 
-@get("/api/v1/me", tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
+@get("/api/v1/me", opt={"enrolment": True}, tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
 @off_loop
 def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     principal = principal_of(request)
@@ -268,6 +254,7 @@ def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[
         raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
     if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
         raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
+    factors_api.require_fresh(request, principal, "Creating an API key")
     key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope, store=data.store)
     audit.record(
         _db(request),

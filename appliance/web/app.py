@@ -25,6 +25,7 @@ from appliance.web import (
     accounts_api,
     api,
     editor_api,
+    factors_api,
     integrations_api,
     license_api,
     openai_api,
@@ -80,6 +81,7 @@ def create_app(
         route_handlers=[
             *api.ROUTES,
             *accounts_api.ROUTES,
+            *factors_api.ROUTES,
             *license_api.ROUTES,
             *share_api.ROUTES,
             *integrations_api.ROUTES,
