@@ -29,14 +29,16 @@
     pending = step.token;
     form.classList.add("hidden");
     second.classList.remove("hidden");
-    const codes = step.methods.includes("totp") || step.methods.includes("recovery");
+    const app = step.methods.includes("totp"), recovery = step.methods.includes("recovery");
+    const passkey = step.methods.includes("passkey") && window.SottoPasskeys.supported();
+    const codes = app || recovery;
     $("code-label").classList.toggle("hidden", !codes);
     $("code-submit").classList.toggle("hidden", !codes);
-    $("second-factor-help").textContent = codes
+    $("second-factor-help").textContent = app
       ? "Type the six digits your authenticator app shows, or one of your recovery codes."
-      : "Use your passkey or security key.";
-    $("use-passkey").classList.toggle("hidden", !(step.methods.includes("passkey") && window.SottoPasskeys.supported()));
-    (codes ? second.elements.code : $("use-passkey")).focus();
+      : codes ? "Use your passkey or security key, or type one of your recovery codes." : "Use your passkey or security key.";
+    $("use-passkey").classList.toggle("hidden", !passkey);
+    (passkey && !app ? $("use-passkey") : second.elements.code).focus();
   }
 
   form.addEventListener("submit", async (event) => {
