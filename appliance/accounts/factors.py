@@ -156,6 +156,12 @@ def has_factor(db: sqlite_utils.Database, user_id: str) -> bool:
     return has_totp(db, user_id) or bool(db.execute("SELECT 1 FROM passkeys WHERE user_id = ?", [user_id]).fetchone())
 
 
+def users_with_factor(db: sqlite_utils.Database) -> set[str]:
+    """Ids of the users who have a confirmed app or a passkey (the admin's Users page)."""
+    rows = db.query("SELECT user_id FROM user_totp WHERE confirmed_at IS NOT NULL UNION SELECT user_id FROM passkeys")
+    return {r["user_id"] for r in rows}
+
+
 def required_roles(db: sqlite_utils.Database) -> set[str]:
     return {r["role"] for r in db.query("SELECT role FROM second_factor_policy")}
 

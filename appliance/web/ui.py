@@ -470,6 +470,8 @@ def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         principal,
         users=accounts.list_all(services.databases.get()),
         invite_hours=services.settings.security.invite_hours,
+        with_factor=factors.users_with_factor(services.databases.get()),
+        required_roles=factors.required_roles(services.databases.get()),
     )
 
 

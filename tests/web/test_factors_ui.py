@@ -155,9 +155,30 @@ def test_a_passkey_registered_then_used_to_sign_in_on_a_phone(site: Site, browse
     page.context.close()
 
 
-def test_a_role_that_requires_a_factor_lands_on_the_enrolment(site: Site, browser: Any) -> None:
+def test_an_admin_requires_a_factor_for_a_role_and_resets_a_lost_one(site: Site, browser: Any) -> None:
+    site.scenario.person("ada@example.org", "admin", "admin")
     site.scenario.person("vic@example.org", "viewer")
-    factors.set_required_roles(site.scenario.db, {"viewer"})
+    admin = _page(browser)
+    _password(admin, site, "ada@example.org")
+    admin.wait_for_url(f"{site.url}/")
+    admin.goto(f"{site.url}/admin/users")
+    admin.check("#factor-policy-form input[value=viewer]")
+    admin.click("#factor-policy-form button[type=submit]")
+    admin.locator("#factor-policy-status", has_text="Required for: viewer.").wait_for()
+    assert factors.required_roles(site.scenario.db) == {"viewer"}
+    # uma set up an app in the first test: she lost her phone; the admin resets it (Enter confirms).
+    uma = admin.locator("tr", has_text="uma@example.org")
+    assert uma.locator("td").nth(3).inner_text() == "yes"
+    uma.locator(".user-factors-reset").click()
+    admin.wait_for_selector("#factors-reset-dialog[open]")
+    _shot(admin, "second-factor-users-1366.png")
+    admin.keyboard.press("Enter")
+    admin.wait_for_selector("#factors-reset-dialog:not([open])", state="hidden")
+    uma.locator("td", has_text="no").wait_for()
+    uma_id = next(iter(site.scenario.db.query("SELECT id FROM users WHERE email = 'uma@example.org'")))["id"]
+    assert not factors.has_factor(site.scenario.db, uma_id)
+    assert admin.errors == []
+    admin.context.close()
     try:
         page = _page(browser, width=390)
         _password(page, site, "vic@example.org")
