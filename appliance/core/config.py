@@ -257,6 +257,88 @@ class PrivacyNoticeSettings:
 
 
 @dataclass(frozen=True)
+class LdapSettings:
+    """A directory (Active Directory, OpenLDAP) whose accounts sign in here (licence feature "sso").
+    Its host:port must also be in security.egress_allow: the connection goes through the egress broker."""
+
+    # ldap://host:389 (with start_tls) or ldaps://host:636. Empty: no directory sign-in.
+    url: str = ""
+    start_tls: bool = False
+    # The customer's CA (PEM) that signed the directory's certificate; empty: the system's CAs.
+    ca_file: str = ""
+    # Service account that searches for the user (then the user's own bind checks the password) ...
+    bind_dn: str = ""
+    bind_password_file: str = ""  # a file holding the service account's password (kept out of this file)
+    base_dn: str = ""
+    user_filter: str = "(&(objectClass=person)(|(uid={username})(mail={username})))"
+    # ... or, without a service account, a direct bind as this DN ({username} replaced, escaped).
+    user_dn_template: str = ""
+    email_attribute: str = "mail"
+    # Where groups live; nested groups: ad (the server resolves the chain: LDAP_MATCHING_RULE_IN_CHAIN),
+    # walk (follow member links level by level, for OpenLDAP), off (direct membership only).
+    group_base_dn: str = ""
+    nested_groups: str = "walk"
+    # Users matching this filter are disabled in the directory, e.g. AD:
+    # (userAccountControl:1.2.840.113556.1.4.803:=2); OpenLDAP ppolicy: (pwdAccountLockedTime=*).
+    disabled_filter: str = ""
+    timeout_seconds: int = 5
+    # Every this many minutes, directory accounts are checked again (disabled or gone: signed out). 0: only at sign-in.
+    sync_minutes: int = 15
+
+    def validate(self) -> None:
+        if not self.url:
+            return
+        _check(self.url.startswith(("ldap://", "ldaps://")), "ldap.url", "must start with ldap:// or ldaps://")
+        _check(not (self.start_tls and self.url.startswith("ldaps://")), "ldap.start_tls", "is for ldap:// URLs only")
+        _check(
+            bool(self.bind_dn and self.base_dn) or "{username}" in self.user_dn_template,
+            "ldap.bind_dn",
+            "set bind_dn and base_dn (search with a service account), or user_dn_template with {username} (direct bind)",
+        )
+        _check("{username}" in self.user_filter, "ldap.user_filter", "must contain {username}")
+        _check(self.nested_groups in {"ad", "walk", "off"}, "ldap.nested_groups", "must be ad, walk or off")
+        _check(1 <= self.timeout_seconds <= 60, "ldap.timeout_seconds", "must be between 1 and 60")
+        _check(self.sync_minutes >= 0, "ldap.sync_minutes", "must be >= 0")
+        for key in ("ca_file", "bind_password_file"):
+            value = getattr(self, key)
+            _check(not value or Path(value).is_file(), f"ldap.{key}", f"{value} is not a readable file")
+
+
+@dataclass(frozen=True)
+class GroupMapSettings:
+    """Directory groups (DNs) or token groups (names) to roles and workspaces, for LDAP and OIDC accounts."""
+
+    # "<group> -> admin|member|viewer"; a user in several gets the highest.
+    roles: tuple[str, ...] = ()
+    # "<group> -> <workspace name>: admin|member|viewer"; the workspace must exist.
+    workspaces: tuple[str, ...] = ()
+    # The role of a directory user in no mapped group; empty: such users cannot sign in.
+    default_role: str = ""
+
+    def validate(self) -> None:
+        _check(
+            self.default_role in {"", "admin", "member", "viewer"},
+            "group_map.default_role",
+            "must be admin, member, viewer or empty",
+        )
+        for entry in self.roles:
+            group, sep, role = entry.rpartition("->")
+            _check(
+                bool(sep and group.strip()) and role.strip() in {"admin", "member", "viewer"},
+                "group_map.roles",
+                f"{entry!r}: write '<group> -> admin|member|viewer'",
+            )
+        for entry in self.workspaces:
+            group, sep, target = entry.rpartition("->")
+            name, colon, role = target.rpartition(":")
+            _check(
+                bool(sep and group.strip() and colon and name.strip()) and role.strip() in {"admin", "member", "viewer"},
+                "group_map.workspaces",
+                f"{entry!r}: write '<group> -> <workspace name>: admin|member|viewer'",
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -269,6 +351,8 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    group_map: GroupMapSettings = field(default_factory=GroupMapSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

@@ -616,6 +616,27 @@ def _second_factors(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sessions ADD COLUMN second_factor_at TEXT")
 
 
+@migrations(name="0022_directory_accounts")
+def _directory_accounts(db: sqlite_utils.Database) -> None:
+    # Where an account signs in: 'local' (password here), 'ldap' (the directory checks the password;
+    # the local hash is random and never used). external_id: the account's DN in the directory.
+    db.execute("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local'")
+    db.execute("ALTER TABLE users ADD COLUMN external_id TEXT")
+    db.execute("ALTER TABLE users ADD COLUMN groups TEXT")  # JSON: the directory groups at the last sign-in
+    # The directory checks (at sign-in and periodic): what the admin page shows as the last sync.
+    db.execute(
+        """
+        CREATE TABLE directory_syncs (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            checked INTEGER NOT NULL,
+            disabled INTEGER NOT NULL,
+            error TEXT
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -12,6 +12,8 @@ from litestar.params import FromPath, JSONBody, Parameter
 from appliance.accounts import apikeys, audit, authz, factors, sessions, workspaces
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.directory_sign_in import NotLicensed
+from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
 from appliance.web import factors_api
 from appliance.web.auth import failed_attempt, principal_of
@@ -108,26 +110,45 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
     services = _services(request)
     security = services.settings.security
     db = _db(request)
-    try:
-        user = accounts.authenticate(
-            _dbs(request).get(),
-            data.email,
-            data.password,
-            max_failures=security.login_max_failures,
-            lockout_minutes=security.lockout_minutes,
-            legacy=private_keys.LEGACY_SIGN_IN,
-        )
-    except accounts.SignInFailed:
-        failed_attempt(request)
-        audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
-        raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
+    directory = services.directory
+    via = "password"
+    if directory is not None and directory.handles(db, data.email):
+        via = "ldap"
+        try:
+            user = directory.sign_in(db, data.email, data.password, ip=_ip(request))  # audits its failures
+        except accounts.SignInFailed:
+            failed_attempt(request)
+            raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
+        except NotLicensed:
+            raise HTTPException(
+                status_code=403,
+                detail="Directory sign-in is not included in this appliance's licence. Local accounts can still sign in.",
+            ) from None
+        except DirectoryUnavailable:
+            raise HTTPException(
+                status_code=503, detail="The directory cannot be reached. Please try again later.", headers={"Retry-After": "30"}
+            ) from None
+    else:
+        try:
+            user = accounts.authenticate(
+                _dbs(request).get(),
+                data.email,
+                data.password,
+                max_failures=security.login_max_failures,
+                lockout_minutes=security.lockout_minutes,
+                legacy=private_keys.LEGACY_SIGN_IN,
+            )
+        except accounts.SignInFailed:
+            failed_attempt(request)
+            audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
+            raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
     if factors.has_factor(db, user.id):
         # The password was right; the session waits for the second factor (a short-lived, single-use token).
-        audit.record(db, "sign_in.password_ok", actor=user.email, ip=_ip(request))
+        audit.record(db, "sign_in.password_ok", actor=user.email, ip=_ip(request), detail={"via": via})
         return Response(
             {"second_factor": {"token": factors.begin_pending(db, user.id), "methods": factors_api.methods(request, user.id)}}
         )
-    return factors_api.start_session(request, user, second_factor=None)
+    return factors_api.start_session(request, user, second_factor=None, via=via)
 
 
 @post("/api/v1/auth/logout", status_code=200, opt={"enrolment": True}, tags=["auth"], summary="Sign out this session")
