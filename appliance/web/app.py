@@ -24,6 +24,7 @@ from appliance.transcription.asr import ModelRegistry, Recognizer
 from appliance.web import (
     accounts_api,
     api,
+    directory_api,
     editor_api,
     factors_api,
     integrations_api,
@@ -82,6 +83,7 @@ def create_app(
             *api.ROUTES,
             *accounts_api.ROUTES,
             *factors_api.ROUTES,
+            *directory_api.ROUTES,
             *license_api.ROUTES,
             *share_api.ROUTES,
             *integrations_api.ROUTES,

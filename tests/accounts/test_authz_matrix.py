@@ -315,6 +315,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/second-factor-policy", {}, (401, 403, 403, 200, 403, 401)),
     ("PUT", "/api/v1/second-factor-policy", {"json": {"roles": []}}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/users/{carol}/second-factors/reset", {}, (401, 403, 403, 200, 403, 401)),
+    # Directory sign-in (not configured here: a check has nothing to check).
+    ("GET", "/api/v1/directory", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/directory/sync", {}, (401, 403, 403, 409, 403, 401)),
     # Last: an admin's sign-out-everywhere revokes its keys (the tests after this one get fresh keys).
     ("POST", "/api/v1/auth/logout-all", {}, (401, 403, 403, 200, 403, 401)),
 ]

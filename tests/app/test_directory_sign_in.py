@@ -22,6 +22,8 @@ from appliance.web.server import BackgroundServer
 from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, Slapd, people, slapd
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario, settings_in
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
 
 def _env(server: Slapd, root: Path, **more: str) -> dict[str, str]:
     # Group DNs hold commas: the map is written in a config file (the environment splits lists at commas).
@@ -156,6 +158,31 @@ def test_directory_sign_in_needs_the_sso_feature(site: Site) -> None:
     with pytest.raises(NotLicensed):
         unlicensed.sign_in(site.scenario.db, "lena", PASSWORDS["lena"], ip=None)
     assert {"via": "ldap", "reason": "not licensed"} in site.failures("lena")
+
+
+def test_the_admin_page_shows_the_map_the_accounts_and_a_check(site: Site, browser: Any) -> None:
+    assert site.login("lena", PASSWORDS["lena"]).status_code == 200
+    with httpx.Client(base_url=site.url, timeout=30) as client:
+        assert site.scenario.settings.ldap.url in client.get("/privacy").text  # listed as an egress exception
+    page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.goto(f"{site.url}/login")
+    page.fill("input[name=email]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/")
+    page.goto(f"{site.url}/admin/users")
+    page.click("a:has-text('Directory sign-in')")
+    page.locator("#role-map td", has_text="cn=sotto-admins").wait_for()
+    assert "Newsroom" in page.inner_text("#workspace-map") and "no such workspace" not in page.inner_text("#workspace-map")
+    assert "lena@example.org" in page.inner_text("#directory-accounts")
+    page.click("#sync-now")
+    page.locator("#sync-status", has_text="checked").wait_for()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "directory-1366.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.screenshot(path=str(SHOTS / "directory-390.png"), full_page=True)
+    page.context.close()
 
 
 def test_failed_directory_sign_ins_are_rate_limited_per_address(site: Site) -> None:
