@@ -48,6 +48,11 @@ class DirectorySignIn:
         rows = list(db.query("SELECT source FROM users WHERE email = ?", [(login or "").strip().lower()]))
         return not rows or rows[0]["source"] == SOURCE
 
+    def handles_local(self, db: sqlite_utils.Database, user_id: str) -> bool:
+        """Whether an account's password is checked here (a local account) rather than by the directory."""
+        rows = list(db.query("SELECT source FROM users WHERE id = ?", [user_id]))
+        return not rows or rows[0]["source"] != SOURCE
+
     def sign_in(self, db: sqlite_utils.Database, login: str, password: str, *, ip: str | None) -> accounts.User:
         """The local account of a directory user whose password the directory accepted. Raises
         accounts.SignInFailed (audited with the reason), NotLicensed, or DirectoryUnavailable."""
@@ -77,6 +82,17 @@ class DirectorySignIn:
         if user.disabled:
             self._fail(db, actor, ip, "disabled on this appliance")
         return user
+
+    def check_password(self, db: sqlite_utils.Database, user_id: str, password: str) -> bool:
+        """The directory password of a directory account (a step-up check before a sensitive change)."""
+        rows = list(db.query("SELECT external_id FROM users WHERE id = ? AND source = ?", [user_id, SOURCE]))
+        if self.directory is None or not rows or FEATURE not in self._licensed():
+            return False
+        try:
+            return self.directory.check_password(rows[0]["external_id"], password)
+        except DirectoryUnavailable as exc:
+            log.warning("directory password check: %s", exc)
+            return False
 
     def _fail(self, db: sqlite_utils.Database, actor: str, ip: str | None, reason: str) -> None:
         audit.record(db, "sign_in.failed", actor=actor, ip=ip, detail={"via": SOURCE, "reason": reason})

@@ -190,6 +190,14 @@ class Directory:
         conn.search(base, search, search_scope=ldap3.SUBTREE, attributes=[])
         return {str(e["dn"]).lower() for e in conn.response or [] if e.get("type") == "searchResEntry"}
 
+    def check_password(self, dn: str, password: str) -> bool:
+        """A step-up check for a signed-in directory account: does this password bind as its DN now?"""
+        if not password:
+            return False
+        conn, bound = self._open(dn, password)
+        conn.unbind()
+        return bound
+
     def lookup(self, dn: str) -> DirectoryUser | None:
         """The account as the directory has it now (the periodic check): None when it is gone."""
         if not self.settings.bind_dn:

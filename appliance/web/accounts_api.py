@@ -202,6 +202,9 @@ def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
+    directory = _services(request).directory
+    if directory is not None and directory.enabled and not directory.handles_local(db, principal.user.id):
+        raise HTTPException(status_code=409, detail="Your password is managed by your organisation's directory: change it there.")
     if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
         # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
         raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
@@ -230,7 +233,7 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
 def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     _db(request)
-    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.password, legacy=private_keys.LEGACY_SIGN_IN):
+    if not factors_api.password_ok(request, principal, data.password):
         raise HTTPException(status_code=400, detail="The password is not right.")
     privacy.delete_account(_dbs(request).get(), principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])

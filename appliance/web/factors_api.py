@@ -303,10 +303,19 @@ def totp_confirm(request: Request[Any, Any, Any], data: JSONBody[Code]) -> dict[
     return {"recovery_codes": codes}
 
 
+def password_ok(request: Request[Any, Any, Any], principal: Principal, password: str) -> bool:
+    """The account's sign-in password, wherever it is checked: here for local accounts, by the directory
+    for directory accounts (whose local hash is of nothing anyone knows)."""
+    db = _db(request)
+    directory = request.app.state.services.directory
+    if directory is not None and directory.enabled and not directory.handles_local(db, principal.user.id):
+        return bool(directory.check_password(db, principal.user.id, password))
+    return accounts.verify_password(db, principal.user.id, password, legacy=private_keys.LEGACY_SIGN_IN)
+
+
 def _check_password_and_code(request: Request[Any, Any, Any], principal: Principal, password: str, code: str) -> str:
     db = _db(request)
-    password_ok = accounts.verify_password(db, principal.user.id, password, legacy=private_keys.LEGACY_SIGN_IN)
-    kind = factors.verify_code(db, principal.user.id, code) if password_ok else None
+    kind = factors.verify_code(db, principal.user.id, code) if password_ok(request, principal, password) else None
     if kind is None:
         failed_attempt(request)
         audit.record(db, "second_factor.check_failed", actor=principal.user.email, ip=_ip(request))
@@ -476,7 +485,7 @@ def passkey_rename(request: Request[Any, Any, Any], passkey_id: FromPath[str], d
 def passkey_remove(request: Request[Any, Any, Any], passkey_id: FromPath[str], data: JSONBody[PasswordOnly]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
-    if not accounts.verify_password(db, principal.user.id, data.password, legacy=private_keys.LEGACY_SIGN_IN):
+    if not password_ok(request, principal, data.password):
         failed_attempt(request)
         raise HTTPException(status_code=400, detail="The password is not right.")
     if not passkeys.remove(db, principal.user.id, passkey_id):

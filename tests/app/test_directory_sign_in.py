@@ -185,6 +185,30 @@ def test_the_admin_page_shows_the_map_the_accounts_and_a_check(site: Site, brows
     page.context.close()
 
 
+def test_a_directory_account_turns_private_transcripts_on_with_its_own_passphrase(site: Site) -> None:
+    from appliance.private import crypto as pc
+
+    with httpx.Client(base_url=site.url, timeout=60) as lena:
+        signed = lena.post("/api/v1/auth/login", json={"email": "lena", "password": PASSWORDS["lena"]})
+        lena.headers["X-CSRF-Token"] = signed.json()["csrf_token"]
+        uid = signed.json()["user"]["id"]
+        # The step-up check asks for the directory password, checked by the directory (no local one exists).
+        enrolment = pc.enrol("a passphrase only lena knows", uid)
+        wrong = lena.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": "not her password"})
+        assert wrong.status_code == 400 and "not right" in wrong.json()["detail"]
+        same = pc.enrol(PASSWORDS["lena"], uid)  # the passphrase may not be the password the appliance sees
+        refused = lena.put("/api/v1/me/private-keys", json={**same.record, "current_password": PASSWORDS["lena"]})
+        assert refused.status_code == 400 and "not your sign-in password" in refused.json()["detail"]
+        ok = lena.put("/api/v1/me/private-keys", json={**enrolment.record, "current_password": PASSWORDS["lena"]})
+        assert ok.status_code == 201, ok.text
+        # Unlocking is in the browser with the passphrase: the record opens with it.
+        record = lena.get("/api/v1/me/private-keys").json()
+        kek = pc.derive_keys("a passphrase only lena knows", pc.KdfParams.from_json(record["kdf"])).kek
+        assert pc.unwrap_data_key(kek, record["wrapped_dk"], uid)
+        changed = lena.post("/api/v1/me/password", json={"current_password": PASSWORDS["lena"], "new_password": "x" * 20})
+        assert changed.status_code == 409 and "directory" in changed.json()["detail"]
+
+
 def test_failed_directory_sign_ins_are_rate_limited_per_address(site: Site) -> None:
     # Last: the address's window (8 failures a minute here) stays full afterwards.
     statuses = [site.login("lena", f"wrong guess {i}").status_code for i in range(9)]
