@@ -49,7 +49,9 @@ def login_page(
         notice = "Your account and everything it owned were deleted."
     elif joined:
         notice = "Your account is ready: sign in with your e-mail address and the password you chose."
-    return Template("login.html", context={"next": local_path(next), "notice": notice})
+    # With a directory, people sign in with their directory user name (or e-mail): the field takes either.
+    directory = bool(request.app.state.services.settings.ldap.url)
+    return Template("login.html", context={"next": local_path(next), "notice": notice, "directory": directory})
 
 
 @get("/invite", opt={"public": True}, include_in_schema=False)

@@ -166,6 +166,7 @@ def test_the_admin_page_shows_the_map_the_accounts_and_a_check(site: Site, brows
         assert site.scenario.settings.ldap.url in client.get("/privacy").text  # listed as an egress exception
     page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
     page.goto(f"{site.url}/login")
+    assert page.get_attribute("input[name=email]", "type") == "text"  # directory user names are not e-mail addresses
     page.fill("input[name=email]", ADMIN_EMAIL)
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.keyboard.press("Enter")
