@@ -467,3 +467,44 @@ def test_the_installed_onnxruntime_has_no_telemetry_client() -> None:
     assert confinement.installed_telemetry_builds() == {"onnxruntime": False}, (
         "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading"
     )
+
+
+@pytest.mark.timeout(300)  # a traced server's start
+def test_with_directory_sign_in_the_only_connections_go_to_the_directory(tmp_path: Path) -> None:
+    """Directory sign-in configured (a real slapd on loopback, its host:port the one egress exception):
+    directory users sign in through the broker under the real lock, and every connection the traced
+    server and its broker made went to that one host:port; nothing tried anything else."""
+    from appliance.core.config import load
+    from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, slapd
+
+    models = tmp_path / "models"
+    models.mkdir()
+    with slapd(tmp_path / "slapd") as directory:
+        config = tmp_path / "sotto.toml"
+        config.write_text(
+            "[ldap]\n"
+            f'url = "{directory.url}"\nbind_dn = "{SERVICE_DN}"\nbind_password_file = "{directory.password_file}"\n'
+            f'base_dn = "{BASE}"\ngroup_base_dn = "{GROUPS}"\ndisabled_filter = "(pwdAccountLockedTime=*)"\nsync_minutes = 0\n'
+            "[group_map]\n"
+            f'roles = ["cn=sotto-admins,{GROUPS} -> admin", "cn=sotto-users,{GROUPS} -> member"]\n'
+            "[security]\n"
+            f'egress_allow = ["{directory.host}:{directory.port}"]\n'
+        )
+        bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
+        server = _start(tmp_path, models, environ={"APPLIANCE_CONFIG": str(config)})
+        try:
+            with _client(server.url) as client:
+                lena = client.post("/api/v1/auth/login", json={"email": "lena", "password": PASSWORDS["lena"]})
+                assert lena.status_code == 200 and lena.json()["user"]["role"] == "admin", lena.text
+                wrong = client.post("/api/v1/auth/login", json={"email": "nico", "password": "not his password"})
+                assert wrong.status_code == 401
+                assert directory.url in client.get("/privacy").text
+        finally:
+            _stop(server)
+    trace = Trace.read(server.trace_dir)
+    assert trace.outbound() == [], trace.outbound()
+    assert trace.refused_sockets() == [], trace.refused_sockets()
+    inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
+    destinations = {m.group(1) for line in inet for m in [re.search(r"sin6?_port=htons\((\d+)\)", line)] if m}
+    assert destinations == {str(directory.port)}, inet  # the broker's connections to slapd, and nothing else
+    assert len(inet) >= 2  # the service account and the user each had a connection
