@@ -177,10 +177,12 @@ def set_required_roles(db: sqlite_utils.Database, roles: set[str]) -> None:
 
 
 def enrolment_needed(db: sqlite_utils.Database, user: User) -> bool:
-    """The user's role requires a second factor and they have none yet."""
-    return bool(db.execute("SELECT 1 FROM second_factor_policy WHERE role = ?", [user.role]).fetchone()) and not has_factor(
-        db, user.id
-    )
+    """The user's role requires a second factor and they have none yet. Single sign-on accounts are
+    not asked: their provider decides how they prove who they are (its own MFA policy)."""
+    required = db.execute(
+        "SELECT 1 FROM second_factor_policy p JOIN users u ON u.role = p.role WHERE u.id = ? AND u.source != 'oidc'", [user.id]
+    ).fetchone()
+    return bool(required) and not has_factor(db, user.id)
 
 
 def reset(db: sqlite_utils.Database, user_id: str) -> None:

@@ -305,6 +305,42 @@ class LdapSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """An OpenID provider on the customer's network (Keycloak, ADFS, Entra ID...) for single sign-on
+    (licence feature "sso"). Its host:port must be in security.egress_allow."""
+
+    # The issuer URL exactly as the provider states it, e.g. https://keycloak.example.org/realms/staff. Empty: off.
+    issuer: str = ""
+    client_id: str = ""
+    client_secret_file: str = ""  # a file holding the client secret; empty: a public client (PKCE only)
+    # Where the provider sends the browser back: https://<this appliance>/auth/oidc/callback.
+    redirect_uri: str = ""
+    # After signing out at the provider (RP-initiated logout); empty: the provider's own page.
+    post_logout_redirect_uri: str = ""
+    # The sign-in page's button: "Sign in with <provider_name>".
+    provider_name: str = "single sign-on"
+    scopes: str = "openid email profile"
+    email_claim: str = "email"
+    groups_claim: str = "groups"
+    ca_file: str = ""  # the customer's CA (PEM) for an https issuer; empty: the system's CAs
+    clock_skew_seconds: int = 60
+    timeout_seconds: int = 10
+
+    def validate(self) -> None:
+        if not self.issuer:
+            return
+        _check(self.issuer.startswith(("https://", "http://")), "oidc.issuer", "must be an https:// URL")
+        _check(bool(self.client_id), "oidc.client_id", "is required with an issuer")
+        _check(self.redirect_uri.endswith("/auth/oidc/callback"), "oidc.redirect_uri", "must end in /auth/oidc/callback")
+        _check("openid" in self.scopes.split(), "oidc.scopes", "must include openid")
+        _check(0 <= self.clock_skew_seconds <= 600, "oidc.clock_skew_seconds", "must be between 0 and 600")
+        _check(1 <= self.timeout_seconds <= 60, "oidc.timeout_seconds", "must be between 1 and 60")
+        for key in ("ca_file", "client_secret_file"):
+            value = getattr(self, key)
+            _check(not value or Path(value).is_file(), f"oidc.{key}", f"{value} is not a readable file")
+
+
+@dataclass(frozen=True)
 class GroupMapSettings:
     """Directory groups (DNs) or token groups (names) to roles and workspaces, for LDAP and OIDC accounts."""
 
@@ -352,6 +388,7 @@ class Settings:
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
     ldap: LdapSettings = field(default_factory=LdapSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
     group_map: GroupMapSettings = field(default_factory=GroupMapSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:

@@ -618,11 +618,33 @@ def _second_factors(db: sqlite_utils.Database) -> None:
 
 @migrations(name="0022_directory_accounts")
 def _directory_accounts(db: sqlite_utils.Database) -> None:
-    # Where an account signs in: 'local' (password here), 'ldap' (the directory checks the password;
-    # the local hash is random and never used). external_id: the account's DN in the directory.
+    # Where an account signs in: 'local' (password here), 'ldap' (the directory checks the password) or
+    # 'oidc' (the identity provider does); for those two the local hash is random and never used.
+    # external_id: the DN in the directory, or issuer|sub.
     db.execute("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local'")
     db.execute("ALTER TABLE users ADD COLUMN external_id TEXT")
     db.execute("ALTER TABLE users ADD COLUMN groups TEXT")  # JSON: the directory groups at the last sign-in
+    # OIDC: a sign-in on its way through the provider (state -> nonce and PKCE verifier; single use),
+    # and the ID token of an OIDC session (the id_token_hint of RP-initiated logout).
+    db.execute(
+        """
+        CREATE TABLE oidc_logins (
+            id TEXT PRIMARY KEY,             -- sha256 of the state parameter
+            nonce TEXT NOT NULL,
+            verifier TEXT NOT NULL,
+            next TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE oidc_sessions (
+            session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+            id_token TEXT NOT NULL
+        )
+        """
+    )
     # The directory checks (at sign-in and periodic): what the admin page shows as the last sync.
     db.execute(
         """

@@ -155,9 +155,14 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
 @off_loop
 def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
+    oidc = _services(request).oidc
+    end_session_url = None
     if principal.session:
+        if oidc is not None and oidc.enabled:
+            # RP-initiated logout: the browser may go on to sign out at the provider too.
+            end_session_url = oidc.logout_url(_db(request), principal.session.id)
         sessions.end(_db(request), principal.session.id)
-    return Response({"signed_out": True}, cookies=[_session_cookie(request, "", 0)])
+    return Response({"signed_out": True, "end_session_url": end_session_url}, cookies=[_session_cookie(request, "", 0)])
 
 
 @post(

@@ -122,6 +122,22 @@ def start_session(
     """A signed-in browser: a fresh session (any cookie planted before sign-in is worthless), audited.
     Every sign-in path ends here, so they all get the same timeouts and the same sign-out everywhere."""
     db = _db(request)
+    _, session, cookie = new_session(request, user, second_factor=second_factor, via=via)
+    return Response(
+        {
+            "user": user.public(),
+            "csrf_token": session.csrf_token,
+            "enrol_second_factor": factors.enrolment_needed(db, user),
+        },
+        cookies=[cookie],
+    )
+
+
+def new_session(
+    request: Request[Any, Any, Any], user: accounts.User, *, second_factor: str | None, via: str
+) -> tuple[str, sessions.Session, Cookie]:
+    """The session every sign-in path ends with (any cookie planted before sign-in is worthless), audited."""
+    db = _db(request)
     security = request.app.state.services.settings.security
     old = request.cookies.get(sessions.COOKIE)
     if old:
@@ -131,14 +147,7 @@ def start_session(
     token, session = sessions.create(db, user.id, security.session_absolute_minutes, second_factor=second_factor is not None)
     detail = {"via": via, **({"second_factor": second_factor} if second_factor else {})}
     audit.record(db, "sign_in", actor=user.email, ip=_ip(request), detail=detail)
-    return Response(
-        {
-            "user": user.public(),
-            "csrf_token": session.csrf_token,
-            "enrol_second_factor": factors.enrolment_needed(db, user),
-        },
-        cookies=[session_cookie(request, token, security.session_absolute_minutes * 60)],
-    )
+    return token, session, session_cookie(request, token, security.session_absolute_minutes * 60)
 
 
 def _pending(request: Request[Any, Any, Any], token: str) -> accounts.User:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -50,8 +51,30 @@ def login_page(
     elif joined:
         notice = "Your account is ready: sign in with your e-mail address and the password you chose."
     # With a directory, people sign in with their directory user name (or e-mail): the field takes either.
-    directory = bool(request.app.state.services.settings.ldap.url)
-    return Template("login.html", context={"next": local_path(next), "notice": notice, "directory": directory})
+    services = request.app.state.services
+    directory = bool(services.settings.ldap.url)
+    sso = request.query_params.get("sso", "")
+    error = SSO_NOTICES.get(sso, "")
+    oidc = services.oidc.name if services.oidc is not None and services.oidc.enabled else None
+    sso_link = f"/auth/oidc/start?next={quote(local_path(next), safe='')}"
+    return Template(
+        "login.html",
+        context={
+            "next": local_path(next),
+            "notice": notice,
+            "directory": directory,
+            "oidc": oidc,
+            "sso_link": sso_link,
+            "sso_error": error,
+        },
+    )
+
+
+SSO_NOTICES = {
+    "failed": "Single sign-on did not complete, or your account may not use this appliance. Ask your administrator.",
+    "unavailable": "The single sign-on provider cannot be reached. Please try again later.",
+    "unlicensed": "Single sign-on is not included in this appliance's licence.",
+}
 
 
 @get("/invite", opt={"public": True}, include_in_schema=False)

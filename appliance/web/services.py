@@ -13,6 +13,7 @@ from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
+from appliance.app.oidc_sign_in import OidcSignIn
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
 from appliance.core import migrations
@@ -56,6 +57,7 @@ class Services:
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
     directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
+    oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -170,6 +172,7 @@ def build(
     connector = connector or DirectConnector(map(Destination.parse, allowed))
     sender = WebhookSender(databases, connector, allowed)
     directory = DirectorySignIn(settings, connector, lambda: licenses.state().features)
+    oidc = OidcSignIn(settings, connector, lambda: licenses.state().features)
     notifier.listen(sender.job_changed)
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
@@ -194,6 +197,7 @@ def build(
         request_log=RequestLogWriter(databases),
         webhooks=sender,
         directory=directory,
+        oidc=oidc,
     )
 
 
