@@ -5,7 +5,6 @@ notice; the audit log holds the reason."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, get
 from litestar.exceptions import HTTPException
@@ -72,10 +71,6 @@ def oidc_callback(request: Request[Any, Any, Any], code: FromQuery[str] = "") ->
     _, session, cookie = factors_api.new_session(request, user, second_factor=None, via="oidc")
     oidc.remember(db, session.id, id_token)
     return Redirect(local_path(next_path) if next_path else "/", status_code=303, cookies=[cookie])
-
-
-def start_link(next_path: str) -> str:
-    return f"/auth/oidc/start?next={quote(local_path(next_path), safe='')}"
 
 
 ROUTES = [oidc_start, oidc_callback]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -56,7 +55,6 @@ def login_page(
     sso = request.query_params.get("sso", "")
     error = SSO_NOTICES.get(sso, "")
     oidc = services.oidc.name if services.oidc is not None and services.oidc.enabled else None
-    sso_link = f"/auth/oidc/start?next={quote(local_path(next), safe='')}"
     return Template(
         "login.html",
         context={
@@ -64,7 +62,6 @@ def login_page(
             "notice": notice,
             "directory": directory,
             "oidc": oidc,
-            "sso_link": sso_link,
             "sso_error": error,
         },
     )
