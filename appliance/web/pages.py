@@ -54,7 +54,29 @@ def login_page(
         notice = "Your account and everything it owned were deleted."
     elif joined:
         notice = "Your account is ready: sign in with your e-mail address and the password you chose."
-    return Template("login.html", context={"next": local_path(next), "notice": notice})
+    # With a directory, people sign in with their directory user name (or e-mail): the field takes either.
+    services = request.app.state.services
+    directory = bool(services.settings.ldap.url)
+    sso = request.query_params.get("sso", "")
+    error = SSO_NOTICES.get(sso, "")
+    oidc = services.oidc.name if services.oidc is not None and services.oidc.enabled else None
+    return Template(
+        "login.html",
+        context={
+            "next": local_path(next),
+            "notice": notice,
+            "directory": directory,
+            "oidc": oidc,
+            "sso_error": error,
+        },
+    )
+
+
+SSO_NOTICES = {
+    "failed": "Single sign-on did not complete, or your account may not use this appliance. Ask your administrator.",
+    "unavailable": "The single sign-on provider cannot be reached. Please try again later.",
+    "unlicensed": "Single sign-on is not included in this appliance's licence.",
+}
 
 
 @get("/invite", opt={"public": True}, include_in_schema=False)

@@ -12,7 +12,9 @@ from typing import Any
 from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.app.assistant import Assistant
+from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
+from appliance.app.oidc_sign_in import OidcSignIn
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
 from appliance.core import migrations
@@ -56,6 +58,8 @@ class Services:
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
     assistant: Assistant = field(default=None)  # type: ignore[assignment]  # local AI (summaries, questions); set by build()
+    directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
+    oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -72,6 +76,9 @@ class Services:
         devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
         self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+        ldap = self.settings.ldap
+        if self.directory is not None and self.directory.enabled and ldap.bind_dn and ldap.sync_minutes:
+            threading.Thread(target=self._directory_sync, name="directory-sync", daemon=True).start()
 
     def _prepare(self, db: Any) -> None:
         migrations.apply(db)
@@ -95,6 +102,15 @@ class Services:
         if self.request_log is not None:
             self.request_log.stop()
         self.databases.close()
+
+    def _directory_sync(self) -> None:
+        """Directory accounts disabled or removed there are signed out here within sync_minutes."""
+        assert self.directory is not None
+        while not self._stop.wait(self.settings.ldap.sync_minutes * 60):
+            try:
+                self.directory.sync(self.databases.get())
+            except Exception:
+                log.exception("directory sync failed")
 
     def _housekeeping(self) -> None:
         """Retention, at start and then hourly."""
@@ -159,6 +175,8 @@ def build(
     allowed = settings.security.egress_allow
     connector = connector or DirectConnector(map(Destination.parse, allowed))
     sender = WebhookSender(databases, connector, allowed)
+    directory = DirectorySignIn(settings, connector, lambda: licenses.state().features)
+    oidc = OidcSignIn(settings, connector, lambda: licenses.state().features)
     notifier.listen(sender.job_changed)
 
     def transcription_busy() -> bool:
@@ -189,6 +207,8 @@ def build(
         request_log=RequestLogWriter(databases),
         webhooks=sender,
         assistant=assistant,
+        directory=directory,
+        oidc=oidc,
     )
 
 

@@ -311,6 +311,30 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/transcripts/{t}/sealed-shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
     ("PUT", "/api/v1/shares/{share}/envelope", {"json": {"envelope": "x"}}, (401, 403, 400, 403, 404, 401)),
     ("GET", "/s/{share}/snapshot", {}, (404, 404, 404, 404, 404, 404)),
+    # Second factors (issue #26): the sign-in's second step needs the pending token of a right password.
+    ("POST", "/api/v1/auth/login/second-factor", {"json": {"token": "forged", "code": "123456"}}, (401,) * 6),
+    ("POST", "/api/v1/auth/login/passkey-options", {"json": {"token": "forged"}}, (401,) * 6),
+    ("POST", "/api/v1/auth/login/passkey", {"json": {"token": "forged", "credential": {}}}, (401,) * 6),
+    ("GET", "/api/v1/me/second-factors", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/me/passkeys", {}, (401, 200, 200, 200, 200, 401)),
+    # Enrolling, removing and proving factors are credentials: a session or an admin-scoped key. This
+    # appliance has no passkey domain configured (409).
+    ("POST", "/api/v1/me/totp/confirm", {"json": {"code": "000000"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/totp/remove", {"json": {"password": "wrong one", "code": "1"}}, (401, 403, 403, 404, 403, 401)),
+    ("POST", "/api/v1/me/recovery-codes", {"json": {"password": "wrong one", "code": "1"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/second-factor/verify", {"json": {"code": "1"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/second-factor/passkey-options", {}, (401, 403, 403, 409, 403, 401)),
+    ("POST", "/api/v1/me/passkeys/options", {}, (401, 403, 403, 409, 403, 401)),
+    ("POST", "/api/v1/me/passkeys", {"json": {"credential": {}}}, (401, 403, 403, 409, 403, 401)),
+    ("PUT", "/api/v1/me/passkeys/{nokey}", {"json": {"name": "x"}}, (401, 403, 403, 404, 403, 401)),
+    ("DELETE", "/api/v1/me/passkeys/{nokey}", {"json": {"password": "wrong one"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/totp", {}, (401, 403, 403, 200, 403, 401)),
+    ("GET", "/api/v1/second-factor-policy", {}, (401, 403, 403, 200, 403, 401)),
+    ("PUT", "/api/v1/second-factor-policy", {"json": {"roles": []}}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/users/{carol}/second-factors/reset", {}, (401, 403, 403, 200, 403, 401)),
+    # Directory sign-in (not configured here: a check has nothing to check).
+    ("GET", "/api/v1/directory", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/directory/sync", {}, (401, 403, 403, 409, 403, 401)),
     # Last: an admin's sign-out-everywhere revokes its keys (the tests after this one get fresh keys).
     ("POST", "/api/v1/auth/logout-all", {}, (401, 403, 403, 200, 403, 401)),
 ]

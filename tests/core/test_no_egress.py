@@ -159,11 +159,13 @@ def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_pipeline_dir(tmp_path_factory.mktemp("pyannote") / "pyannote-speaker-diarization-community-1")
 
 
-def _start(tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str] | None = None) -> Server:
+def _start(
+    tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str] | None = None, port: int | None = None
+) -> Server:
     data_dir, trace_dir, cwd = tmp / "data", tmp / "trace", tmp / "cwd"
     for d in (trace_dir, cwd, tmp / "home"):
         d.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "ORT_", "XDG_")) and k != "TMPDIR"}
     env.update(
         {
@@ -527,3 +529,58 @@ def test_the_installed_onnxruntime_has_no_telemetry_client() -> None:
     assert confinement.installed_telemetry_builds() == {"onnxruntime": False}, (
         "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading"
     )
+
+
+@pytest.mark.timeout(300)  # a traced server's start
+def test_with_directory_and_single_sign_on_the_only_connections_go_to_them(tmp_path: Path) -> None:
+    """Directory sign-in and single sign-on configured (a real slapd and a real OpenID provider on
+    loopback, their host:port the egress exceptions): users sign in both ways through the broker under the
+    real lock, and every connection the traced server and its broker made went to those two ports."""
+    from appliance.core.config import load
+    from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, slapd
+    from tests.oidc_support import OpenIdProvider, code_flow
+
+    models = tmp_path / "models"
+    models.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    idp = OpenIdProvider(free_port(), {"REDIRECT_URI": f"{url}/auth/oidc/callback", "POST_LOGOUT_URI": f"{url}/login"})
+    secret = tmp_path / "client-secret"
+    secret.write_text("sotto-client-secret\n")
+    with slapd(tmp_path / "slapd") as directory:
+        config = tmp_path / "sotto.toml"
+        config.write_text(
+            "[ldap]\n"
+            f'url = "{directory.url}"\nbind_dn = "{SERVICE_DN}"\nbind_password_file = "{directory.password_file}"\n'
+            f'base_dn = "{BASE}"\ngroup_base_dn = "{GROUPS}"\ndisabled_filter = "(pwdAccountLockedTime=*)"\nsync_minutes = 0\n'
+            "[oidc]\n"
+            f'issuer = "{idp.issuer}"\nclient_id = "sotto"\nclient_secret_file = "{secret}"\n'
+            f'redirect_uri = "{url}/auth/oidc/callback"\nscopes = "openid email groups"\n'
+            "[group_map]\n"
+            f'roles = ["cn=sotto-admins,{GROUPS} -> admin", "cn=sotto-users,{GROUPS} -> member", "radio -> member"]\n'
+            "[security]\n"
+            f'egress_allow = ["{directory.host}:{directory.port}", "127.0.0.1:{idp.port}"]\n'
+        )
+        bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
+        idp.start("key-1")
+        server = _start(tmp_path, models, environ={"APPLIANCE_CONFIG": str(config)}, port=port)
+        try:
+            with _client(server.url) as client:
+                lena = client.post("/api/v1/auth/login", json={"email": "lena", "password": PASSWORDS["lena"]})
+                assert lena.status_code == 200 and lena.json()["user"]["role"] == "admin", lena.text
+                wrong = client.post("/api/v1/auth/login", json={"email": "nico", "password": "not his password"})
+                assert wrong.status_code == 401
+                callback = code_flow(server.url, idp.issuer, "oscar")
+                signed = client.get(callback.replace(url, ""))
+                assert signed.status_code == 303 and signed.headers["location"] == "/", signed.headers
+                assert directory.url in client.get("/privacy").text
+        finally:
+            _stop(server)
+            idp.stop()
+    trace = Trace.read(server.trace_dir)
+    assert trace.outbound() == [], trace.outbound()
+    assert trace.refused_sockets() == [], trace.refused_sockets()
+    inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
+    destinations = {m.group(1) for line in inet for m in [re.search(r"sin6?_port=htons\((\d+)\)", line)] if m}
+    # The broker's connections to slapd and to the provider (discovery, keys, token), and nothing else.
+    assert destinations == {str(directory.port), str(idp.port)}, inet
