@@ -139,6 +139,7 @@ def _window(
     helpers: ThreadPoolExecutor,
 ) -> list[AsrResult]:
     tally = _Tally(len(bounds))
+    options = dataclasses.replace(options, pieces_at_once=len(bounds))
     later_texts: list[list[str]] = [[] for _ in bounds]
 
     def own_progress(seconds: float, text: str = "") -> None:  # the job's thread: piece 0
