@@ -1,5 +1,5 @@
 """Single sign-on against a real OpenID provider started by the test (node-oidc-provider, OpenID
-Certified, pinned in tests/oidc/package-lock.json) on loopback: the whole code flow in Chromium from the
+Certified, pinned in tests/data/oidc-provider/package-lock.json) on loopback: the whole code flow in Chromium from the
 "Sign in with ..." button, the account made from the token's claims and groups; a replayed callback, a
 replayed code, a tampered token, a token for another client, an expired token and a wrong nonce refused;
 a rotated signing key picked up; RP-initiated logout."""
