@@ -95,8 +95,14 @@ class WorkerSettings:
     workers_per_device: int = 0
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100
+    # A job running alone also uses the lanes (model replicas) idle jobs would use, a window at a time
+    # (appliance/transcription/lanes.py). false: each job keeps to its own lane.
+    share_idle_lanes: bool = True
+    # Decoded audio held per job at once, in seconds (a window; 300 s is 19 MB of samples).
+    window_seconds: int = 300
 
     def validate(self) -> None:
+        _check(40 <= self.window_seconds <= 3600, "worker.window_seconds", "must be between 40 and 3600")
         _check(0 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 0 (auto) and 16")
         _check(self.max_queued_jobs >= 1, "worker.max_queued_jobs", "must be >= 1")
 
@@ -222,8 +228,12 @@ class RetentionSettings:
     # Audit-log entries older than this many days keep their events but lose the e-mail and client
     # addresses: an account becomes its opaque user id, an address its network (/24 or /48).
     audit_pseudonymise_days: int = 90
+    # Earlier versions kept per transcript for the editor's Revisions panel (view, restore); the oldest
+    # go first. Each is the whole prior text, so this bounds the history's size on disk.
+    revisions_per_transcript: int = 50
 
     def validate(self) -> None:
+        _check(self.revisions_per_transcript >= 1, "retention.revisions_per_transcript", "must be at least 1")
         _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
         _check(self.audit_pseudonymise_days >= 1, "retention.audit_pseudonymise_days", "must be at least 1")
         _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")
@@ -254,6 +264,38 @@ class PrivacyNoticeSettings:
             _check(len(getattr(self, key)) <= 500, f"privacy.{key}", "must be at most 500 characters")
         if self.notice_file:
             _check(Path(self.notice_file).is_file(), "privacy.notice_file", f"{self.notice_file} is not a readable file")
+
+
+@dataclass(frozen=True)
+class AssistSettings:
+    # Local AI (summaries, questions) over standard transcripts; private ones are never offered it.
+    enabled: bool = True
+    # A text model: a directory name in models_dir (one with a sotto-llm.json), a path to one, or empty
+    # for the first one found there (docs/local-ai.md).
+    model: str = ""
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto: int8_float16 on CUDA, int8 on the CPU
+    cpu_threads: int = 0  # 0: CTranslate2's default
+    # The longest answer one generation step may write (a summary's map step, an answer).
+    max_new_tokens: int = 700
+    # An on-prem OpenAI-compatible server instead of the local model (vLLM, Ollama, llama.cpp server),
+    # e.g. "http://llm.intranet.example:8000/v1". Its host:port must also be in security.egress_allow:
+    # the connection goes through the egress broker like every other named exception.
+    server_url: str = ""
+    server_model: str = ""  # the model name the server expects
+    server_context_length: int = 8192
+    # Summarise every standard transcript when its job finishes.
+    auto_summarize: bool = False
+    # A summary step waits while a transcription job runs, so a summary never slows transcription.
+    yield_to_transcription: bool = True
+
+    def validate(self) -> None:
+        _check(self.device in {"auto", "cpu", "cuda"}, "assist.device", "must be auto, cpu or cuda")
+        _check(self.cpu_threads >= 0, "assist.cpu_threads", "must be 0 (default) or more")
+        _check(32 <= self.max_new_tokens <= 8192, "assist.max_new_tokens", "must be between 32 and 8192")
+        _check(self.server_context_length >= 512, "assist.server_context_length", "must be at least 512")
+        if self.server_url:
+            _check(self.server_url.startswith(("http://", "https://")), "assist.server_url", "must be an http:// or https:// URL")
 
 
 @dataclass(frozen=True)
@@ -387,6 +429,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
+    assist: AssistSettings = field(default_factory=AssistSettings)
     ldap: LdapSettings = field(default_factory=LdapSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     group_map: GroupMapSettings = field(default_factory=GroupMapSettings)

@@ -546,6 +546,25 @@ def _voice_profiles(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transcript_voices_profile ON transcript_voices (profile_id)")
 
 
+@migrations(name="0020_transcript_revisions")
+def _transcript_revisions(db: sqlite_utils.Database) -> None:
+    # The edit history survives a reload: before each save (and each restore) the transcript's editable
+    # state as it stood at that revision is kept whole, so viewing or restoring one is a single read with
+    # no chain of diffs to replay. Plain JSON on purpose: deleting the transcript cascades here, and the
+    # deletion tests that scan the raw file for a canary word can see (and so prove the absence of) it.
+    db.execute("ALTER TABLE transcript_edits ADD COLUMN description TEXT")
+    db.execute(
+        """
+        CREATE TABLE transcript_revisions (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            revision INTEGER NOT NULL,
+            snapshot TEXT NOT NULL,          -- JSON of revisions.Snapshot: title, note, speakers, segments, words
+            PRIMARY KEY (transcript_id, revision)
+        )
+        """
+    )
+
+
 @migrations(name="0021_second_factors")
 def _second_factors(db: sqlite_utils.Database) -> None:
     # TOTP (RFC 6238): the shared secret must be readable to check a code, so it is stored as is, like the
@@ -654,6 +673,29 @@ def _directory_accounts(db: sqlite_utils.Database) -> None:
             checked INTEGER NOT NULL,
             disabled INTEGER NOT NULL,
             error TEXT
+        )
+        """
+    )
+
+
+@migrations(name="0023_summaries")
+def _summaries(db: sqlite_utils.Database) -> None:
+    # AI summaries of a transcript (appliance/assist), every version kept: a regeneration or a person's
+    # edit adds one. The content is the summary document as JSON (its claims cite segment positions).
+    # Deleted with the transcript (cascade); the permanent-deletion path zeroes the freed pages.
+    db.execute(
+        """
+        CREATE TABLE summaries (
+            id TEXT PRIMARY KEY,
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('generated', 'edited')),
+            model TEXT,
+            language TEXT,
+            content TEXT NOT NULL,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (transcript_id, version)
         )
         """
     )

@@ -29,6 +29,10 @@ REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 MULTILINGUAL_VOCAB = 51865
 
 
+# The manifest that marks a models_dir entry as a text-generation model (appliance/assist/engine.py).
+TEXT_MODEL_MANIFEST = "sotto-llm.json"
+
+
 class ModelError(ValueError):
     """A model is unknown, incomplete or cannot serve the request; the message says which."""
 
@@ -50,6 +54,7 @@ class ModelInfo:
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.name,
+            "kind": "asr",  # speech recognition; text models (appliance/assist) say "llm"
             "source": self.source,
             "multilingual": self.multilingual,
             "languages": "all" if self.multilingual else ["en"],
@@ -141,6 +146,8 @@ class ModelRegistry:
                 if child.name.startswith(".") or not child.is_dir():
                     continue
                 if not ((child / "model.bin").exists() or (child / "config.json").exists()):
+                    continue
+                if (child / TEXT_MODEL_MANIFEST).exists():  # a text-generation model (appliance/assist), not Whisper
                     continue
                 try:
                     models[child.name] = _inspect_entry(child)

@@ -24,6 +24,7 @@ from appliance.transcription.asr import ModelRegistry, Recognizer
 from appliance.web import (
     accounts_api,
     api,
+    assist_api,
     directory_api,
     editor_api,
     factors_api,
@@ -93,6 +94,7 @@ def create_app(
             *private_api.ROUTES,
             *sealed_share_api.ROUTES,
             *voices_api.ROUTES,
+            *assist_api.ROUTES,
             *pages.ROUTES,
             *ui.ROUTES,
             openai_api.router,

@@ -42,8 +42,13 @@ def own_notice(settings: Any) -> list[str]:
 def login_page(
     request: Request[Any, Any, Any], next: FromQuery[str] = "/", deleted: FromQuery[str] = "", joined: FromQuery[str] = ""
 ) -> Template | Redirect:
-    if request.app.state.services.setup_code is not None:  # no account exists yet: nobody could sign in
-        return Redirect("/setup")
+    services = request.app.state.services
+    if services.setup_code is not None:
+        if not accounts.count(services.databases.get()):  # no account exists yet: nobody could sign in
+            return Redirect("/setup")
+        # An account was made another way while the server ran (the CLI): setup is over. Without this,
+        # /login sent people to /setup and /setup back to /login, forever.
+        services.setup_code = None
     notice = ""
     if deleted:
         notice = "Your account and everything it owned were deleted."

@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.assistant import Assistant
 from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
 from appliance.app.oidc_sign_in import OidcSignIn
@@ -56,6 +57,7 @@ class Services:
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
+    assistant: Assistant = field(default=None)  # type: ignore[assignment]  # local AI (summaries, questions); set by build()
     directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
     oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -93,6 +95,8 @@ class Services:
     def stop(self) -> None:
         self._stop.set()
         self.worker.stop()
+        if self.assistant is not None:
+            self.assistant.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         if self.request_log is not None:
@@ -174,6 +178,12 @@ def build(
     directory = DirectorySignIn(settings, connector, lambda: licenses.state().features)
     oidc = OidcSignIn(settings, connector, lambda: licenses.state().features)
     notifier.listen(sender.job_changed)
+
+    def transcription_busy() -> bool:
+        return jobs.count_by_state(databases.get()).get("running", 0) > 0
+
+    assistant = Assistant(settings, databases, connector, transcription_busy)
+    notifier.listen(assistant.job_changed)
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
@@ -196,6 +206,7 @@ def build(
         uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
         request_log=RequestLogWriter(databases),
         webhooks=sender,
+        assistant=assistant,
         directory=directory,
         oidc=oidc,
     )

@@ -247,6 +247,7 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
         private=False,
         can_convert=can_convert,
         voices=request.app.state.services.settings.diarization.voice_profiles,
+        revisions_kept=request.app.state.services.settings.retention.revisions_per_transcript,
         **context,
     )
 

@@ -158,6 +158,19 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/workspaces/{legal}/voice-profiles", {}, (401, 200, 200, 200, 404, 401)),
     ("PATCH", "/api/v1/voice-profiles/{voice}", {"json": {"name": "Legal counsel"}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/speakers/analytics", {}, (401, 200, 200, 200, 404, 401)),
+    # Local AI: no text model is installed in this world, so starting a summary is a 503 for those allowed to.
+    ("GET", "/api/v1/transcripts/{t}/summaries", {}, (401, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/summaries", {"json": {}}, (401, 403, 503, 503, 404, 401)),
+    (
+        "PUT",
+        "/api/v1/transcripts/{t}/summaries",
+        {"json": {"base_version": 1, "summary": {"summary": "s"}}},
+        (401, 403, 409, 409, 404, 401),
+    ),
+    ("POST", "/api/v1/transcripts/{t}/ask", {"json": {"question": "zebra crossing"}}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}/events", {}, (401, 404, 404, 404, 404, 401)),
+    ("DELETE", "/api/v1/summary-runs/{nokey}", {}, (401, 403, 404, 404, 404, 401)),
     (
         "PUT",
         "/api/v1/workspaces/{legal}/members",
@@ -177,7 +190,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.3.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.4.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     (
         "POST",
@@ -238,6 +251,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
         (401, 403, 200, 200, 404, 401),
     ),
     ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "ops": []}}, (401, 403, 400, 400, 404, 401)),
+    # Revisions follow the rules for editing (the saves above have kept revision 1).
+    ("GET", "/api/v1/transcripts/{t}/revisions", {}, (401, 403, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/revisions/1", {}, (401, 403, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/revisions/1/restore", {}, (401, 403, 200, 200, 404, 401)),
     ("GET", "/api/v1/search", {"params": {"q": "hello"}}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/transcripts/delete", {"json": {"ids": ["nope"]}}, (401, 403, 404, 404, 404, 401)),
     ("POST", "/api/v1/jobs/{job}/keep", {"json": {"transcript_id": "nope"}}, (401, 403, 404, 404, 404, 401)),
