@@ -1,5 +1,5 @@
 """A real OpenID provider for the single sign-on tests: node-oidc-provider (OpenID Certified), pinned in
-tests/oidc/package-lock.json (scripts/test runs npm ci there), on a loopback port; and its development
+tests/data/oidc-provider/package-lock.json (scripts/test runs npm ci there), on a loopback port; and its development
 login and consent forms driven over HTTP up to the callback URL (code and state) it sends the browser to."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-PROVIDER_DIR = Path(__file__).resolve().parent / "oidc"
+PROVIDER_DIR = Path(__file__).resolve().parent / "data" / "oidc-provider"
 
 
 @dataclass
@@ -31,7 +31,7 @@ class OpenIdProvider:
     def start(self, key_id: str) -> None:
         node = shutil.which("node")
         if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-            pytest.fail("node and tests/oidc/node_modules are required (scripts/test runs npm ci there)")
+            pytest.fail("node and tests/data/oidc-provider/node_modules are required (scripts/test runs npm ci there)")
         self.process = subprocess.Popen(
             [node, "provider.mjs"],
             cwd=PROVIDER_DIR,

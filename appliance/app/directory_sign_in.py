@@ -150,3 +150,8 @@ def directory_accounts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             [SOURCE],
         )
     ]
+
+
+def shared_workspace_names(db: sqlite_utils.Database) -> set[str]:
+    """The shared workspaces a group map may name (the admin page flags a mapped one that does not exist)."""
+    return {r["name"] for r in db.query("SELECT name FROM workspaces WHERE personal_user_id IS NULL")}

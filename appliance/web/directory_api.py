@@ -22,7 +22,7 @@ def overview(request: Request[Any, Any, Any]) -> dict[str, Any]:
     db = services.databases.get()
     directory = services.directory
     group_map = directory.group_map if directory is not None else None
-    existing = {r["name"] for r in db.query("SELECT name FROM workspaces WHERE personal_user_id IS NULL")}
+    existing = directory_sign_in.shared_workspace_names(db)
     return {
         "configured": bool(directory is not None and directory.enabled),
         "url": settings.ldap.url,

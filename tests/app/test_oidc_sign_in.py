@@ -1,5 +1,5 @@
 """Single sign-on against a real OpenID provider started by the test (node-oidc-provider, OpenID
-Certified, pinned in tests/oidc/package-lock.json) on loopback: the whole code flow in Chromium from the
+Certified, pinned in tests/data/oidc-provider/package-lock.json) on loopback: the whole code flow in Chromium from the
 "Sign in with ..." button, the account made from the token's claims and groups; a replayed callback, a
 replayed code, a tampered token, a token for another client, an expired token and a wrong nonce refused;
 a rotated signing key picked up; RP-initiated logout."""
@@ -93,14 +93,11 @@ def test_the_whole_code_flow_in_chromium_from_the_button(site: Site, browser: An
     assert row["source"] == "oidc" and row["external_id"] == f"{site.idp.issuer}|olivia"
     entry = next(e for e in audit.entries(site.scenario.db) if e["actor"] == "olivia@example.org" and e["action"] == "sign_in")
     assert entry["detail"] == {"via": "oidc"}
-    # Signing out here also offers the provider's logout (RP-initiated), with the ID token as the hint.
-    out = page.evaluate(
-        "fetch('/api/v1/auth/logout', {method: 'POST', headers: {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.json())"
-    )
-    end = urlsplit(out["end_session_url"])
-    assert f"{end.scheme}://{end.netloc}" == site.idp.issuer and end.path == "/session/end"
+    # Signing out (the header's button) goes on to the provider's logout (RP-initiated), the ID token as the hint.
+    with page.expect_request(lambda r: r.url.startswith(f"{site.idp.issuer}/session/end")) as ended:
+        page.click("form.signout button")
+    end = urlsplit(ended.value.url)
     assert parse_qs(end.query)["post_logout_redirect_uri"] == [f"{site.url}/login"] and parse_qs(end.query)["id_token_hint"]
-    page.goto(out["end_session_url"])
     page.click("button[type=submit]")  # the provider asks whether to sign out there too
     page.wait_for_url(f"{site.url}/login")
     assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
