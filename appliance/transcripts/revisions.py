@@ -23,6 +23,7 @@ from appliance.core.clock import now
 from appliance.core.db import transaction
 
 ORIGINAL = "As transcribed"
+OLDER_SHOWN = 10  # revisions no longer kept that the history still names
 
 
 class SnapshotSpeaker(msgspec.Struct):
@@ -67,6 +68,7 @@ class RevisionList(msgspec.Struct):
     private: bool
     kept: int  # the retention bound
     items: list[RevisionInfo]
+    older: int = 0  # earlier revisions left out of `items` (long gone from the history's copies)
 
 
 class NotKept(LookupError):
@@ -173,7 +175,11 @@ def history(db: sqlite_utils.Database, transcript_id: str, *, limit: int) -> Rev
         if not viewable and not edit:
             continue
         items.append(RevisionInfo(revision, at, by, description, revision == current, viewable))
-    return RevisionList(current=current, private=bool(row["private"]), kept=limit, items=items)
+    # Autosave makes many revisions in a long session: past the kept ones, name only a few that are gone.
+    shown = limit + 1 + OLDER_SHOWN
+    return RevisionList(
+        current=current, private=bool(row["private"]), kept=limit, items=items[:shown], older=max(0, len(items) - shown)
+    )
 
 
 def at_revision(db: sqlite_utils.Database, transcript_id: str, revision: int) -> Snapshot:

@@ -113,6 +113,15 @@ def test_retention_keeps_only_the_newest_copies(stored: tuple[sqlite_utils.Datab
     assert db.execute("SELECT count(*) FROM transcript_revisions WHERE transcript_id = ?", [tid]).fetchone()[0] == 3
     with pytest.raises(revisions.NotKept):
         revisions.restore(db, tid, 2, user_id=None, limit=3)
+    # A long history names only a few of the revisions whose copies are gone.
+    for revision in range(8, 30):
+        editing.apply(
+            db, tid, base_revision=revision, user_id=None, ops=[{"op": "note", "text": f"n{revision}"}], keep_revisions=3
+        )
+    listed = revisions.history(db, tid, limit=3)
+    assert len(listed.items) == 3 + 1 + revisions.OLDER_SHOWN
+    assert listed.older == 29 - len(listed.items)  # revisions 2 to 30 are named; the transcription's copy is gone
+    assert [i.revision for i in listed.items][:4] == [30, 29, 28, 27] and all(i.viewable for i in listed.items[:4])
 
 
 def test_deleting_the_transcript_deletes_every_revision_from_the_file_and_wal(

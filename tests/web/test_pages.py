@@ -17,6 +17,7 @@ def test_privacy_page_states_what_is_and_is_not_stored(settings) -> None:  # typ
     assert "Audio and video" in text and "never written to disk" in text
     assert "purged after" in text and "90 days" in text
     assert "off: transcripts stay until someone deletes them" in text
+    assert "Earlier versions of each edited transcript (the newest 50)" in " ".join(text.split())
     # Nothing the CSP would have to allow: no inline script (the theme chooser's is a file) and no style attribute.
     assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", text) == [] and "style=" not in text
 

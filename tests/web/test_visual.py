@@ -54,6 +54,7 @@ class Visit:
 @dataclass
 class Site:
     url: str
+    root: str  # the appliance's data and models live here
     pages: dict[str, str] = field(default_factory=dict)  # name -> path; signed in unless in SIGNED_OUT
     signed_out: set[str] = field(default_factory=set)
     visits: list[Visit] = field(default_factory=list)
@@ -103,7 +104,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
     root = tmp_path_factory.mktemp("visual")
     scenario = Scenario(settings_in(root))
     with scenario.serve(FourSegments()) as server:
-        result = Site(server.url)
+        result = Site(server.url, str(root))
         # Before anyone exists: the first-run page.
         _visit_all(browser, result, {"setup": "/setup"}, signed_in=False)
         alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
@@ -177,6 +178,12 @@ def _visit_all(browser: Any, site: Site, pages: dict[str, str], *, signed_in: bo
                 if name == "editor":
                     page.wait_for_function("() => window.SottoEditor && document.querySelector('#transcript .w[tabindex]')")
                 page.evaluate("() => document.fonts.ready")
+                # The test's data directory (a new temporary path each run) shows on the Models page: a fixed one instead.
+                page.evaluate(
+                    """root => { const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                       for (let n = walk.nextNode(); n; n = walk.nextNode()) n.nodeValue = n.nodeValue.split(root).join('/srv/sotto'); }""",
+                    site.root,
+                )
                 key = f"{name}-{size}-{theme}"
                 shot = OUT / "current" / f"{key}.png"
                 shot.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ if (panel && details && panel.dataset.private !== "true") {
         li.append(el("span", "No longer kept", "muted"));
       }
       return li;
-    }));
+    }), ...(history.older ? [el("li", `${history.older} older revision${history.older === 1 ? " is" : "s are"} no longer kept.`, "muted")] : []));
   }
 
   async function open(item) {
