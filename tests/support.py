@@ -102,6 +102,7 @@ class Overlap:
 
     def __init__(self, seconds: float = 0.3) -> None:
         self.seconds, self.now, self.most, self.lock = seconds, 0, 0, threading.Lock()
+        self.pieces_at_once = 0  # as the last call was told (the engine divides its CPU batch by it)
 
     def transcribe(
         self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
@@ -109,6 +110,7 @@ class Overlap:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            self.pieces_at_once = options.pieces_at_once
         try:
             time.sleep(self.seconds)
             if cancelled():

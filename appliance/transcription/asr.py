@@ -175,8 +175,8 @@ class AsrOptions:
     initial_prompt: str | None = None
     hotwords: str | None = None
     temperature: float | None = None  # None: faster-whisper's fallback schedule 0.0 → 1.0
-    # Pieces of one job recognised side by side (streaming.py): the engine divides its batch among
-    # them, so a job's working memory stays that of one batch however many lanes it borrowed.
+    # Pieces of one job recognised side by side (streaming.py): on the CPU the engine divides its batch
+    # among them, so a job's working memory stays that of one batch however many lanes it borrowed.
     pieces_at_once: int = 1
 
 
@@ -339,7 +339,9 @@ class WhisperEngine:
             from faster_whisper import BatchedInferencePipeline
 
             pipeline = BatchedInferencePipeline(whisper)
-            size = max(1, batch_size(self.settings, self.device[0]) // max(1, options.pieces_at_once))
+            size = batch_size(self.settings, self.device[0])
+            if self.device[0] == "cpu":  # CPU replicas share one memory; each GPU has its own
+                size = max(1, size // max(1, options.pieces_at_once))
             segments_iter, info = pipeline.transcribe(audio, batch_size=size, **kwargs)
         else:
             segments_iter, info = whisper.transcribe(audio, **kwargs)

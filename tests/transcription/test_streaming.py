@@ -151,7 +151,7 @@ def test_a_job_alone_borrows_idle_lanes_and_a_busy_appliance_lends_none(
     result = streaming.recognise(
         alone, _model(tiny), AudioStream(data, window_seconds=100), AsrOptions(), lambda *a: None, lambda: False, lanes
     )
-    assert alone.most == 2  # two pieces of the window side by side
+    assert alone.most == 2 and alone.pieces_at_once == 2  # two pieces side by side, each told to halve its batch
     assert round(result.segments[0].start) == 0 and result.segments[1].start > 30
 
     shared, lanes = Overlap(), Lanes(2)
@@ -159,7 +159,7 @@ def test_a_job_alone_borrows_idle_lanes_and_a_busy_appliance_lends_none(
     streaming.recognise(
         shared, _model(tiny), AudioStream(data, window_seconds=100), AsrOptions(), lambda *a: None, lambda: False, lanes
     )
-    assert shared.most == 1
+    assert shared.most == 1 and shared.pieces_at_once == 1
 
 
 def test_a_cancel_reaches_the_pieces_on_other_lanes(
