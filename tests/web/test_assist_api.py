@@ -63,6 +63,7 @@ def test_summary_streams_is_stored_with_real_citations_and_versions(world: World
     out = world.http.get(f"/api/v1/transcripts/{world.transcript}/summaries").json()
     latest = out["latest"]
     assert latest["version"] == 1 and latest["origin"] == "generated" and latest["model"] == "smollm2-135m"
+    assert latest["language"] == "en"  # the transcript's own by default
     summary = latest["summary"]
     assert summary["summary"].strip()
     cited = summary["summary_segments"] + [
@@ -173,3 +174,9 @@ def test_models_lists_the_text_model_with_its_kind(world: World) -> None:
     assert [m["kind"] for m in listed["models"]] == ["asr"]  # the text model is not a Whisper model
     assert listed["assist"]["available"] and listed["assist"]["model"] == "smollm2-135m"
     assert listed["problems"] == {}
+
+
+def test_a_bad_language_is_refused_plainly(world: World) -> None:
+    bad = world.http.post(f"/api/v1/transcripts/{world.transcript}/summaries", json={"language": "en; drop table"})
+    assert bad.status_code == 400 and "language code" in bad.json()["detail"]
+    assert world.http.post(f"/api/v1/transcripts/{world.transcript}/ask", json={"question": "x" * 1001}).status_code == 400

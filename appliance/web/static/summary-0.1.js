@@ -113,7 +113,8 @@ if (panel) {
   })();
 
   if (start) start.addEventListener("click", async () => {
-    try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, {})); }
+    const language = $("summary-language") ? $("summary-language").value : "";
+    try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, language ? { language } : {})); }
     catch (e) { idle(`Could not start: ${e.message}`); }
   });
   if (cancel) cancel.addEventListener("click", async () => {
