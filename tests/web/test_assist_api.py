@@ -180,3 +180,19 @@ def test_a_bad_language_is_refused_plainly(world: World) -> None:
     bad = world.http.post(f"/api/v1/transcripts/{world.transcript}/summaries", json={"language": "en; drop table"})
     assert bad.status_code == 400 and "language code" in bad.json()["detail"]
     assert world.http.post(f"/api/v1/transcripts/{world.transcript}/ask", json={"question": "x" * 1001}).status_code == 400
+
+
+def test_the_python_client_summarises_and_asks(world: World) -> None:
+    from appliance.client import SottoClient, SottoError
+
+    key = world.http.headers["Authorization"].split(" ", 1)[1]
+    pieces: list[str] = []
+    with SottoClient(world.url, key) as sotto:
+        latest = sotto.summarize(world.transcript, on_text=pieces.append)
+        assert pieces and latest["origin"] == "generated" and latest["summary"]["summary"]
+        assert sotto.summaries(world.transcript)["latest"]["version"] == latest["version"]
+        answer = sotto.ask(world.transcript, "Who will write the release notes?")
+        assert answer["found"] and all(0 <= c["segment"] < len(LINES) for c in answer["citations"])
+        with pytest.raises(SottoError) as refused:
+            sotto.summarize("no-such-transcript")
+        assert refused.value.status == 404
