@@ -173,6 +173,8 @@ def test_models_lists_the_text_model_with_its_kind(world: World) -> None:
     listed = world.http.get("/api/v1/models").json()
     assert [m["kind"] for m in listed["models"]] == ["asr"]  # the text model is not a Whisper model
     assert listed["assist"]["available"] and listed["assist"]["model"] == "smollm2-135m"
+    (text,) = listed["text_models"]
+    assert (text["id"], text["kind"], text["in_use"], text["context_length"]) == ("smollm2-135m", "llm", True, 8192)
     assert listed["problems"] == {}
 
 
