@@ -19,6 +19,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from appliance.accounts import audit, authz
 from appliance.app.intake import Recording
 from appliance.assist import store as summaries_store
+from appliance.assist.engine import find_model as find_text_model
 from appliance.assist.engine import scan as scan_text_models
 from appliance.core.clock import now
 from appliance.core.db import checkpoint
@@ -393,6 +394,8 @@ def list_models(request: Request) -> schemas.ModelList:
     problems = {**problems, **text_problems}
     assist = services.assistant.describe()
     in_use = assist.get("model") if assist.get("where") == "this appliance" else None
+    if in_use and in_use not in text_models:  # named by a path outside the models directory
+        text_models[in_use] = find_text_model(services.settings.models.models_dir, services.settings.assist.model)
     return schemas.ModelList(
         models=[schemas.Model(**m.describe(), default=(name == default)) for name, m in models.items()],
         problems=problems,

@@ -63,6 +63,7 @@ def test_summary_streams_is_stored_with_real_citations_and_versions(world: World
     out = world.http.get(f"/api/v1/transcripts/{world.transcript}/summaries").json()
     latest = out["latest"]
     assert latest["version"] == 1 and latest["origin"] == "generated" and latest["model"] == "smollm2-135m"
+    assert latest["language"] == "en"  # the transcript's own by default
     summary = latest["summary"]
     assert summary["summary"].strip()
     cited = summary["summary_segments"] + [
@@ -172,4 +173,28 @@ def test_models_lists_the_text_model_with_its_kind(world: World) -> None:
     listed = world.http.get("/api/v1/models").json()
     assert [m["kind"] for m in listed["models"]] == ["asr"]  # the text model is not a Whisper model
     assert listed["assist"]["available"] and listed["assist"]["model"] == "smollm2-135m"
+    (text,) = listed["text_models"]
+    assert (text["id"], text["kind"], text["in_use"], text["context_length"]) == ("smollm2-135m", "llm", True, 8192)
     assert listed["problems"] == {}
+
+
+def test_a_bad_language_is_refused_plainly(world: World) -> None:
+    bad = world.http.post(f"/api/v1/transcripts/{world.transcript}/summaries", json={"language": "en; drop table"})
+    assert bad.status_code == 400 and "language code" in bad.json()["detail"]
+    assert world.http.post(f"/api/v1/transcripts/{world.transcript}/ask", json={"question": "x" * 1001}).status_code == 400
+
+
+def test_the_python_client_summarises_and_asks(world: World) -> None:
+    from appliance.client import SottoClient, SottoError
+
+    key = world.http.headers["Authorization"].split(" ", 1)[1]
+    pieces: list[str] = []
+    with SottoClient(world.url, key) as sotto:
+        latest = sotto.summarize(world.transcript, on_text=pieces.append)
+        assert pieces and latest["origin"] == "generated" and latest["summary"]["summary"]
+        assert sotto.summaries(world.transcript)["latest"]["version"] == latest["version"]
+        answer = sotto.ask(world.transcript, "Who will write the release notes?")
+        assert answer["found"] and all(0 <= c["segment"] < len(LINES) for c in answer["citations"])
+        with pytest.raises(SottoError) as refused:
+            sotto.summarize("no-such-transcript")
+        assert refused.value.status == 404

@@ -79,7 +79,12 @@ if (panel) {
     state.textContent = "Writing the summary…";
     if (source) source.close();
     source = new EventSource(`/api/v1/summary-runs/${r.id}/events`);
-    source.addEventListener("text", (e) => { stream.textContent += JSON.parse(e.data).text; });
+    // The model writes JSON; while it does, show its words without the punctuation of the format.
+    let raw = "";
+    source.addEventListener("text", (e) => {
+      raw += JSON.parse(e.data).text;
+      stream.textContent = raw.replace(/"(\w+)":\s*/g, (_, key) => `${key.replace(/_/g, " ")}: `).replace(/[{}"]/g, "").replace(/\[(?!\d)|(?<!\d)\]/g, "").replace(/,\s*/g, ", ");
+    });
     source.addEventListener("state", (e) => {
       const d = JSON.parse(e.data);
       state.textContent = d.state === "waiting" ? "Waiting for a transcription to finish (transcription goes first)…"
@@ -113,7 +118,8 @@ if (panel) {
   })();
 
   if (start) start.addEventListener("click", async () => {
-    try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, {})); }
+    const language = $("summary-language") ? $("summary-language").value : "";
+    try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, language ? { language } : {})); }
     catch (e) { idle(`Could not start: ${e.message}`); }
   });
   if (cancel) cancel.addEventListener("click", async () => {
