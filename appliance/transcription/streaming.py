@@ -107,9 +107,23 @@ def recognise(
             extra = lanes.borrow(wanted) if lanes and wanted > 0 else 0
             started = time.perf_counter()
             try:
-                bounds = pieces(window.samples, 1 + extra)
+                at_once = 1 + extra
+                # Twice as many pieces as lanes where they stay a minute long: a lane that finishes early
+                # takes another piece instead of idling at the window's end.
+                enough = len(window.samples) >= at_once * 2 * 60 * SAMPLE_RATE
+                bounds = pieces(window.samples, at_once * 2 if at_once > 1 and enough else at_once)
                 results = _window(
-                    recognizer, model, window.samples, bounds, options, window.offset, on_audio_done, cancelled, stop, helpers
+                    recognizer,
+                    model,
+                    window.samples,
+                    bounds,
+                    at_once,
+                    options,
+                    window.offset,
+                    on_audio_done,
+                    cancelled,
+                    stop,
+                    helpers,
                 )
             finally:
                 if lanes and extra:
@@ -131,6 +145,7 @@ def _window(
     model: ModelInfo,
     samples: np.ndarray,
     bounds: list[tuple[int, int]],
+    at_once: int,
     options: AsrOptions,
     offset: float,
     on_audio_done: AudioDone,
@@ -138,47 +153,64 @@ def _window(
     stop: threading.Event,
     helpers: ThreadPoolExecutor,
 ) -> list[AsrResult]:
+    """The window's pieces, taken in order by `at_once` threads (the job's own and its helpers) as each
+    finishes one, so a lane whose piece went quickly takes the next instead of waiting for the slowest."""
     tally = _Tally(len(bounds))
-    options = dataclasses.replace(options, pieces_at_once=len(bounds))
+    options = dataclasses.replace(options, pieces_at_once=at_once)
+    results: list[AsrResult | None] = [None] * len(bounds)
     later_texts: list[list[str]] = [[] for _ in bounds]
+    order = iter(range(len(bounds)))
+    lock = threading.Lock()
 
-    def own_progress(seconds: float, text: str = "") -> None:  # the job's thread: piece 0
-        tally.set(0, seconds)
-        on_audio_done(offset + tally.total(), text)
+    def take() -> int | None:
+        with lock:
+            return next(order, None)
 
     def own_cancelled() -> bool:
         if cancelled():
             stop.set()
         return stop.is_set()
 
-    def helper_progress(index: int) -> Callable[..., None]:
+    def progress_for(index: int, own: bool) -> Callable[..., None]:
         def progress(seconds: float, text: str = "") -> None:
             tally.set(index, seconds)
-            if text:
+            if index > 0 and text:  # later pieces' text is told in order, once the window is done
                 later_texts[index].append(text)
+            if own:  # only the job's thread reports (its database connection is its own)
+                on_audio_done(offset + tally.total(), text if index == 0 else "")
 
         return progress
 
-    def run(index: int, progress: Callable[..., None], is_cancelled: CancelFn, opts: AsrOptions) -> AsrResult:
+    def run(index: int, own: bool, opts: AsrOptions) -> None:
         start, end = bounds[index]
-        return recognizer.transcribe(model, samples[start:end], opts, progress, is_cancelled)
+        is_cancelled = own_cancelled if own else stop.is_set
+        results[index] = recognizer.transcribe(model, samples[start:end], opts, progress_for(index, own), is_cancelled)
 
-    if options.language is None:  # detect on the first piece alone, then run the others with its language
-        first = run(0, own_progress, own_cancelled, options)
-        options = dataclasses.replace(options, language=first.language)
-        futures: list[Future[AsrResult]] = [
-            helpers.submit(run, i, helper_progress(i), stop.is_set, options) for i in range(1, len(bounds))
-        ]
-    else:
-        futures = [helpers.submit(run, i, helper_progress(i), stop.is_set, options) for i in range(1, len(bounds))]
-        first = run(0, own_progress, own_cancelled, options)
+    def helper(opts: AsrOptions) -> None:
+        while not stop.is_set() and (index := take()) is not None:
+            run(index, False, opts)
+
+    try:
+        if options.language is None:  # detect on the first piece alone, then run the others with its language
+            run(take() or 0, True, options)
+            assert results[0] is not None
+            options = dataclasses.replace(options, language=results[0].language)
+        futures: list[Future[None]] = [helpers.submit(helper, options) for _ in range(at_once - 1)]
+        while (index := take()) is not None:
+            run(index, True, options)
+    except BaseException:
+        stop.set()  # the helpers stop at their next check
+        raise
     pending = set(futures)
     while pending:  # the job's thread reports for the helpers and relays a cancel to them
         _done, pending = wait(pending, timeout=REPORT_INTERVAL)
         on_audio_done(offset + tally.total(), "")
         own_cancelled()
-    results = [first, *(f.result() for f in futures)]  # a helper's error (or Cancelled) is raised here
+    for future in futures:
+        future.result()  # a helper's error (or Cancelled) is raised here
+    if any(result is None for result in results):
+        raise Cancelled()
     for texts in later_texts[1:]:
         for text in texts:
             on_audio_done(offset + tally.total(), text)
-    return results
+    return [result for result in results if result is not None]

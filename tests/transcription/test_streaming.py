@@ -188,3 +188,19 @@ def test_pieces_cut_at_pauses_and_cover_the_window(long_speech: tuple[bytes, str
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     assert all(end - start >= 20 * SAMPLE_RATE for start, end in bounds)
     assert streaming.pieces(samples[: 40 * SAMPLE_RATE], 4) == [(0, 40 * SAMPLE_RATE)]  # too short to split
+
+
+def test_a_long_window_is_cut_into_more_pieces_than_lanes_and_never_runs_more_at_once(
+    tiny: tuple[WhisperEngine, ModelInfo],
+) -> None:
+    """Four pieces for two lanes: a lane whose piece went quickly takes the next one."""
+    rng = np.random.default_rng(5)
+    data = wav_bytes(rng.normal(0, 0.05, 280 * SAMPLE_RATE).astype(np.float32))
+    recognizer, lanes = Overlap(0.2), Lanes(2)
+    lanes.enter()
+    result = streaming.recognise(
+        recognizer, _model(tiny), AudioStream(data, window_seconds=300), AsrOptions(), lambda *a: None, lambda: False, lanes
+    )
+    starts = [seg.start for seg in result.segments]
+    assert len(starts) == 4 and starts == sorted(starts) and starts[-1] > 180
+    assert recognizer.most == 2 and recognizer.pieces_at_once == 2
