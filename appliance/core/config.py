@@ -238,6 +238,23 @@ class PrivacyNoticeSettings:
             _check(Path(self.notice_file).is_file(), "privacy.notice_file", f"{self.notice_file} is not a readable file")
 
 
+# The web UI's languages (appliance/web/locales holds a catalog for each; English is the source).
+UI_LANGUAGES = ("en", "zh_Hans", "bn", "gu", "hi", "es", "fr", "de", "pt_BR", "ja", "ar")
+
+
+@dataclass(frozen=True)
+class UISettings:
+    # The UI's language when neither the person's choice nor their browser's Accept-Language names one
+    # of UI_LANGUAGES: en, zh_Hans, bn, gu, hi, es, fr, de, pt_BR, ja, ar.
+    default_language: str = "en"
+    # Adds the test language en_XA (every translated string bracketed and accented), for finding text
+    # that is not marked for translation. Not for production.
+    pseudo_locale: bool = False
+
+    def validate(self) -> None:
+        _check(self.default_language in UI_LANGUAGES, "ui.default_language", f"must be one of {', '.join(UI_LANGUAGES)}")
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -251,6 +268,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
+    ui: UISettings = field(default_factory=UISettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

@@ -14,6 +14,7 @@ from appliance.accounts import apikeys, audit, authz, sessions, workspaces
 from appliance.accounts import users as accounts
 from appliance.app import privacy
 from appliance.private import keys as private_keys
+from appliance.web import i18n
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
@@ -28,6 +29,10 @@ class Login(msgspec.Struct):
 class PasswordChange(msgspec.Struct):
     current_password: str
     new_password: str
+
+
+class LanguageChoice(msgspec.Struct):
+    language: str | None  # one of the UI's languages; null: follow the browser
 
 
 class PasswordConfirm(msgspec.Struct):
@@ -182,6 +187,19 @@ def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "csrf_token": principal.session.csrf_token if principal.session else None,
         "workspaces": workspaces.for_user(_db(request), principal.user.id),
     }
+
+
+@put("/api/v1/me/language", tags=["account"], summary="Choose my UI language (null: my browser's)")
+@off_loop
+def set_language(request: Request[Any, Any, Any], data: JSONBody[LanguageChoice]) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    if data.language is not None and catalogs.accept(data.language) is None:
+        raise HTTPException(status_code=400, detail="That is not one of the languages of this appliance.")
+    accounts.set_language(_db(request), principal.user.id, data.language)
+    # The cookie too, so the sign-in page after signing out speaks the same language.
+    cookie = i18n.cookie(request, data.language or "", 0 if data.language is None else i18n.COOKIE_MAX_AGE)
+    return Response({"language": data.language}, cookies=[cookie])
 
 
 @post(
@@ -604,6 +622,7 @@ ROUTES = [
     logout,
     logout_all,
     me,
+    set_language,
     change_password,
     delete_me,
     export_me,

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
-from litestar.response import Redirect, Template
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Response, Template
 
 from appliance.accounts import audit
 from appliance.accounts import users as accounts
-from appliance.web import layout
+from appliance.web import i18n, layout
 from appliance.web.auth import failed_attempt
 from appliance.web.offload import off_loop
 
@@ -35,6 +36,33 @@ def own_notice(settings: Any) -> list[str]:
     except OSError:
         return []
     return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
+
+
+@get("/language", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def choose_language(request: Request[Any, Any, Any], to: FromQuery[str] = "", next: FromQuery[str] = "/login") -> Redirect:
+    """The sign-in page's language selector (a plain form, no script): remember the choice in a cookie
+    and go back. Only a language code is stored, so a forged link can do no more than change it."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    code = catalogs.accept(to)
+    redirect = Redirect(local_path(next))
+    if code is not None:
+        redirect.cookies.append(i18n.cookie(request, code, i18n.COOKIE_MAX_AGE))
+    return redirect
+
+
+@get("/i18n/{name:str}", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def catalog_script(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
+    """The browser scripts' messages in one language, as a script that sets window.SOTTO_I18N.
+    Its name carries a digest of its content (/i18n/de-<digest>.js), so it is cached for a year."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    code, _, rest = name.rpartition("-")
+    if catalogs.accept(code) is None or rest != f"{catalogs.script_version(code)}.js":
+        raise NotFoundException()
+    return Response(
+        catalogs.script(code),
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)
@@ -108,4 +136,4 @@ def setup_submit(
     return Template("setup.html", context={"done": True, "email": user.email})
 
 
-ROUTES = [privacy_page, login_page, invite_page, setup_page, setup_submit]
+ROUTES = [privacy_page, choose_language, catalog_script, login_page, invite_page, setup_page, setup_submit]
