@@ -28,7 +28,7 @@ from babel.dates import format_date, format_time
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
@@ -186,6 +186,42 @@ def from_accept_language(header: str, available: dict[str, Language]) -> str | N
     return None
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogs where it is defined; it is translated where it is shown."""
+    return message
+
+
+# What the UI shows for the values the appliance stores in English (roles, key scopes, job states and
+# stages, licence states, model tasks).
+NAMES = {
+    "admin": N_("admin"),
+    "member": N_("member"),
+    "viewer": N_("viewer"),
+    "read": N_("read"),
+    "transcribe": N_("transcribe"),
+    "translate": N_("translate"),
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "decoding": N_("converting"),
+    "transcribing": N_("transcribing"),
+    "diarizing": N_("identifying speakers"),
+    "valid": N_("valid"),
+    "expiring_soon": N_("expiring soon"),
+    "grace": N_("grace period"),
+    "evaluation": N_("evaluation"),
+    "expired": N_("expired"),
+    "not_yet_valid": N_("not yet valid"),
+    "clock_tampered": N_("clock turned back"),
+    "none": N_("no licence"),
+    "invalid": N_("invalid"),
+    "wrong_machine": N_("another machine's licence"),
+    "missing": N_("missing"),
+}
+
+
 # ---- formatting for a locale: one format per kind, everywhere ----
 
 
@@ -327,6 +363,14 @@ def install(env: Environment) -> None:
     def loc(ctx: Context) -> Locale:
         return _language(ctx).locale
 
+    @pass_context
+    def name(ctx: Context, value: str | None) -> str:
+        return _translations(ctx).gettext(NAMES[value]) if value in NAMES else (value or "")
+
+    @pass_context
+    def percent(ctx: Context, fraction: float | None) -> str:
+        return format_percent(fraction or 0, locale=loc(ctx))
+
     env.globals.update(
         ui_language=pass_context(_language),
         when=pass_context(lambda ctx, iso: when(iso, loc(ctx))),
@@ -336,4 +380,8 @@ def install(env: Environment) -> None:
         duration=pass_context(lambda ctx, s: duration(s, loc(ctx))),
         filesize=pass_context(lambda ctx, b: filesize(b, loc(ctx))),
         language_name=pass_context(lambda ctx, code: language_name(code, loc(ctx))),
+        role_name=name,
+        scope_name=name,
+        state_name=name,
+        percent=percent,
     )

@@ -47,8 +47,6 @@ def extract(domain: str) -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
         str(PACKAGE), method_map, options_map, keywords=keywords, comment_tags=("Translators:",), strip_comment_tags=True
     ):
-        if domain == "messages" and filename.endswith(".py") and filename.startswith(("web/i18n", "web/static")):
-            continue
         catalog.add(message, None, [(f"appliance/{filename}", lineno)], auto_comments=comments, context=context)
     return catalog
 

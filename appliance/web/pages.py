@@ -15,6 +15,7 @@ from litestar.response import Redirect, Response, Template
 from appliance.accounts import audit
 from appliance.accounts import users as accounts
 from appliance.web import i18n, layout
+from appliance.web.i18n import N_
 from appliance.web.auth import failed_attempt
 from appliance.web.offload import off_loop
 
@@ -73,10 +74,11 @@ def login_page(
     if request.app.state.services.setup_code is not None:  # no account exists yet: nobody could sign in
         return Redirect("/setup")
     notice = ""
+    tr = i18n.translations(request)
     if deleted:
-        notice = "Your account and everything it owned were deleted."
+        notice = tr.gettext("Your account and everything it owned were deleted.")
     elif joined:
-        notice = "Your account is ready: sign in with your e-mail address and the password you chose."
+        notice = tr.gettext("Your account is ready: sign in with your e-mail address and the password you chose.")
     return Template("login.html", context={"next": local_path(next), "notice": notice})
 
 
@@ -125,7 +127,7 @@ def setup_submit(
     if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
         failed_attempt(request)
         return Template(
-            "setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email}
+            "setup.html", context={"error": N_("That setup code is not right. It is in the appliance's log."), "email": email}
         )
     try:
         user = accounts.create(db, email, data.get("password", ""), "admin")
