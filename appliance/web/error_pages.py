@@ -49,6 +49,7 @@ def wanted(request: Request[Any, Any, Any]) -> bool:
 def page(request: Request[Any, Any, Any], status: int, detail: str, headers: dict[str, str] | None = None) -> Response[Any]:
     """The error page. Exception handlers run on the event loop, and the router's 404 comes before the
     guard has looked up the caller, so the session is resolved (in a thread) while the body is sent."""
+
     async def body() -> AsyncIterator[str]:
         yield await request.app.state.services.databases.in_thread(_render, request, status, detail)
 
@@ -72,9 +73,7 @@ def _render(db: Any, request: Request[Any, Any, Any], status: int, detail: str) 
     title, message = MESSAGES.get(status, (N_("This page cannot be shown"), detail))
     title, message = tr.gettext(title), tr.gettext(message)
     if status == 403 and detail and detail != "Forbidden":  # a reason written for people: give it
-        message = tr.gettext("%(reason)s An administrator can change what your account may do.") % {
-            "reason": tr.gettext(detail)
-        }
+        message = tr.gettext("%(reason)s An administrator can change what your account may do.") % {"reason": tr.gettext(detail)}
     context = layout.context(request, layout.signed_in(request))
     engine = request.app.template_engine
     if engine is None:

@@ -54,7 +54,9 @@ class Language:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse("en" if self.code == PSEUDO else self.code)
+        """The locale dates and numbers are formatted in. English pages use British conventions
+        (3 Dec 2026, 14:05), as the UI's English text does ("licence")."""
+        return Locale.parse("en_GB" if self.code in ("en", PSEUDO) else self.code)
 
 
 # The order of the selector. Simplified Chinese is zh_Hans (CLDR's name for it; zh-CN maps to it).
@@ -300,7 +302,7 @@ def chosen(request: Request[Any, Any, Any]) -> Language:
     """The request's UI language, worked out once per request (see the module's docstring)."""
     cached = request.state.get("ui_language")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     catalogs: Catalogs = request.app.state.i18n
     principal = request.state.get("principal")
     user = principal.user if principal is not None and principal.via == "session" else None
@@ -358,7 +360,7 @@ def install(env: Environment) -> None:
     and locale-aware formatting under the names the templates already used."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks' line breaks and indents are not part of the message
-    env.install_gettext_callables(_gettext, _ngettext, newstyle=True, pgettext=_pgettext)
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True, pgettext=_pgettext)  # type: ignore[attr-defined]
 
     def loc(ctx: Context) -> Locale:
         return _language(ctx).locale

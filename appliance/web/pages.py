@@ -15,8 +15,8 @@ from litestar.response import Redirect, Response, Template
 from appliance.accounts import audit
 from appliance.accounts import users as accounts
 from appliance.web import i18n, layout
-from appliance.web.i18n import N_
 from appliance.web.auth import failed_attempt
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 

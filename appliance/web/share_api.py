@@ -18,8 +18,8 @@ from appliance.transcripts import exports, shares
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.exports.model import stamp, turns
 from appliance.web.auth import failed_attempt, principal_of
-from appliance.web.i18n import N_
 from appliance.web.deps import attachment, visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
