@@ -1,6 +1,7 @@
 // Library: select rows, then export or delete them together; live state of jobs in progress.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api, download } = window.Sotto;
   const form = document.getElementById("library-form");
   if (form) {
@@ -9,7 +10,7 @@
     const status = document.getElementById("bulk-status");
     const refresh = () => {
       const n = chosen().length;
-      document.getElementById("selected-count").textContent = `${n} selected`;
+      document.getElementById("selected-count").textContent = t("{n} selected", { n: window.SottoI18n.number(n) });
       for (const id of ["bulk-export", "bulk-delete"]) { const b = document.getElementById(id); if (b) b.disabled = n === 0; }
     };
     form.addEventListener("change", (event) => {
@@ -18,14 +19,14 @@
     });
     document.getElementById("bulk-export").addEventListener("click", async () => {
       const format = document.getElementById("bulk-format").value;
-      status.textContent = "Preparing the export…";
+      status.textContent = t("Preparing the export…");
       try { download(await api("POST", "/api/v1/transcripts/export", { ids: chosen(), formats: [format] }, { blob: true }), "transcripts.zip"); status.textContent = ""; }
       catch (err) { status.textContent = err.message; }
     });
     const del = document.getElementById("bulk-delete");
     if (del) del.addEventListener("click", async () => {
       const ids = chosen();
-      if (!confirm(`Delete ${ids.length} transcript${ids.length === 1 ? "" : "s"} for good? This cannot be undone.`)) return;
+      if (!confirm(t("Delete {n} transcripts for good? This cannot be undone.", { n: window.SottoI18n.number(ids.length) }))) return;
       try { await api("POST", "/api/v1/transcripts/delete", { ids }); window.location.reload(); }
       catch (err) { status.textContent = err.message; }
     });

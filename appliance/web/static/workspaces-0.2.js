@@ -1,9 +1,11 @@
 // Workspaces: members and their roles, invitations, the public-link policy, a new shared workspace.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api } = window.Sotto;
   const el = (tag, text, cls) => { const n = document.createElement(tag); if (text != null) n.textContent = text; if (cls) n.className = cls; return n; };
   const ROLES = ["viewer", "member", "admin"];
+  const ROLE_NAMES = { viewer: t("viewer"), member: t("member"), admin: t("admin") };
 
   function confirmRemove(email) {
     const dialog = document.getElementById("member-remove");
@@ -25,22 +27,22 @@
       const roleCell = el("td");
       const self = m.user_id === section.dataset.me;  // an admin cannot demote or remove themselves here
       if (admin && m.status === "member" && !self) {
-        const select = el("select"); select.setAttribute("aria-label", `Role of ${m.email}`);
-        for (const r of ROLES) { const o = el("option", r); o.selected = r === m.role; select.append(o); }
+        const select = el("select"); select.setAttribute("aria-label", t("Role of {email}", { email: m.email }));
+        for (const r of ROLES) { const o = el("option", ROLE_NAMES[r] || r); o.value = r; o.selected = r === m.role; select.append(o); }
         select.addEventListener("change", async () => {
-          try { await api("PUT", `/api/v1/workspaces/${section.dataset.workspace}/members`, { email: m.email, role: select.value }); say(`${m.email} is now ${select.value}.`, true); }
+          try { await api("PUT", `/api/v1/workspaces/${section.dataset.workspace}/members`, { email: m.email, role: select.value }); say(t("{email} is now {role}.", { email: m.email, role: ROLE_NAMES[select.value] || select.value }), true); }
           catch (err) { say(err.message); load(section); }
         });
         roleCell.append(select);
-      } else roleCell.textContent = m.role;
-      tr.append(roleCell, el("td", m.status === "invited" ? "invited, not answered yet" : "member"));
+      } else roleCell.textContent = ROLE_NAMES[m.role] || m.role;
+      tr.append(roleCell, el("td", m.status === "invited" ? t("invited, not answered yet") : t("member")));
       if (admin) {
         const td = el("td");
         if (m.status === "member" && !self) {
-          const b = el("button", "Remove…", "danger"); b.type = "button";
+          const b = el("button", t("Remove…"), "danger"); b.type = "button";
           b.addEventListener("click", async () => {
             if (!(await confirmRemove(m.email))) return;
-            try { await api("DELETE", `/api/v1/workspaces/${section.dataset.workspace}/members/${m.user_id}`); load(section); say(`${m.email} was removed.`, true); }
+            try { await api("DELETE", `/api/v1/workspaces/${section.dataset.workspace}/members/${m.user_id}`); load(section); say(t("{email} was removed.", { email: m.email }), true); }
             catch (err) { say(err.message); }
           });
           td.append(b);
@@ -60,7 +62,7 @@
       try {
         const out = await api("PUT", `/api/v1/workspaces/${section.dataset.workspace}/members`, { email: data.get("email"), role: data.get("role") });
         status.className = "form-status ok";
-        status.textContent = out.status === "member" ? `${out.email} is now ${out.role}.` : `Invited ${out.email} as ${out.role}: they join when they accept on their Account page.`;
+        status.textContent = out.status === "member" ? t("{email} is now {role}.", { email: out.email, role: ROLE_NAMES[out.role] || out.role }) : t("Invited {email} as {role}: they join when they accept on their Account page.", { email: out.email, role: ROLE_NAMES[out.role] || out.role });
         form.reset(); load(section);
       } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
     });
@@ -68,7 +70,7 @@
     if (policy) policy.addEventListener("change", async () => {
       try {
         await api("PUT", `/api/v1/workspaces/${section.dataset.workspace}/policy`, { allow_public_links: policy.checked });
-        status.className = "form-status ok"; status.textContent = policy.checked ? "Public links allowed." : "Public links turned off; existing ones stop working.";
+        status.className = "form-status ok"; status.textContent = policy.checked ? t("Public links allowed.") : t("Public links turned off; existing ones stop working.");
       } catch (err) { policy.checked = !policy.checked; status.className = "form-status error"; status.textContent = err.message; }
     });
   }

@@ -2,6 +2,7 @@
 // typed into window.prompt() is shown in clear and cannot be checked before it is sent).
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api } = window.Sotto;
   const status = document.getElementById("user-status");
   const form = document.getElementById("user-form");
@@ -20,7 +21,7 @@
     try {
       const reply = await api("POST", `/api/v1/users/${resetting}/password`, { password: new FormData(resetForm).get("password") });
       resetDialog.close("ok");
-      status.className = "ok"; status.textContent = `Password reset. ${reply.note}`;
+      status.className = "ok"; status.textContent = `${t("Password reset.")} ${reply.note}`;
     } catch (err) { resetForm.querySelector(".form-status").textContent = err.message; }
   });
   const deleteDialog = document.getElementById("delete-user-dialog"), deleteForm = document.getElementById("delete-user-form");
@@ -32,7 +33,7 @@
       const out = await api("POST", `/api/v1/users/${deleting}/delete`, { transcripts: data.get("transcripts"), transfer_to: transfer ? data.get("transfer_to") : null });
       deleteDialog.close("ok");
       document.querySelector(`tr[data-user="${deleting}"]`).remove();
-      status.className = "ok"; status.textContent = `Deleted.${transfer ? ` ${out.transcripts_transferred} transcript(s) now belong to their new owner.` : ""}`;
+      status.className = "ok"; status.textContent = transfer ? t("Deleted. Transcripts given to the new owner: {n}.", { n: out.transcripts_transferred }) : t("Deleted.");
     } catch (err) { deleteForm.querySelector(".form-status").textContent = err.message; }
   });
   const inviteForm = document.getElementById("invite-form");
@@ -41,7 +42,7 @@
     const data = new FormData(inviteForm), out = document.getElementById("invite-status");
     try {
       const invite = await api("POST", "/api/v1/invites", { email: data.get("email"), role: data.get("role") });
-      out.className = "ok"; out.textContent = `Send this link to ${data.get("email")} (it works once, for ${invite.expires_in_hours} hours):`;
+      out.className = "ok"; out.textContent = t("Send this link to {email} (it works once, for {hours} hours):", { email: data.get("email"), hours: invite.expires_in_hours });
       document.getElementById("invite-link").textContent = window.location.origin + invite.path;
       inviteForm.reset();
     } catch (err) { out.className = "error"; out.textContent = err.message; document.getElementById("invite-link").textContent = ""; }

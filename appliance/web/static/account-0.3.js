@@ -1,6 +1,7 @@
 // Account page: password change, API keys, sign out everywhere, delete the account.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api } = window.Sotto;
   const pw = document.getElementById("password-form");
   pw.addEventListener("submit", async (e) => {
@@ -8,7 +9,7 @@
     const data = new FormData(pw), status = pw.querySelector(".form-status");
     try {
       await api("POST", "/api/v1/me/password", { current_password: data.get("current_password"), new_password: data.get("new_password") });
-      status.className = "form-status ok"; status.textContent = "Password changed. Your other sessions were signed out."; pw.reset();
+      status.className = "form-status ok"; status.textContent = t("Password changed. Your other sessions were signed out."); pw.reset();
     } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
   });
   const keyForm = document.getElementById("key-form");
@@ -18,12 +19,12 @@
     try {
       const key = await api("POST", "/api/v1/apikeys", { name: data.get("name"), scope: data.get("scope"), store: data.get("store") === "on" });
       out.className = "ok";
-      out.textContent = `New key (shown only now, copy it): ${key.key}`;
+      out.textContent = t("New key (shown only now, copy it): {key}", { key: key.key });
     } catch (err) { out.className = "error"; out.textContent = err.message; }
   });
   document.getElementById("keys").addEventListener("click", async (e) => {
     const b = e.target.closest(".revoke-key");
-    if (!b || !confirm("Revoke this key? Programs using it stop working at once.")) return;
+    if (!b || !confirm(t("Revoke this key? Programs using it stop working at once."))) return;
     try { await api("DELETE", `/api/v1/apikeys/${b.dataset.key}`); b.closest("tr").remove(); } catch (err) { alert(err.message); }
   });
   const invitations = document.getElementById("workspace-invitations");
@@ -34,7 +35,7 @@
     try {
       await api("POST", `/api/v1/me/workspace-invitations/${item.dataset.workspace}`, { accept });
       if (accept) { window.location.reload(); return; }
-      item.remove(); status.className = "form-status ok"; status.textContent = "Declined.";
+      item.remove(); status.className = "form-status ok"; status.textContent = t("Declined.");
     } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
   });
   // Deleting the account: a dialog that needs the password (Enter confirms, Esc cancels); the form only
@@ -44,11 +45,19 @@
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const status = form.querySelector(".form-status");
-    status.textContent = "Deleting…";
+    status.textContent = t("Deleting…");
     try {
       await api("DELETE", "/api/v1/me", { password: new FormData(form).get("password") });
       window.location.assign("/login?deleted=1");
     } catch (err) { status.textContent = err.message; }
+  });
+  // The page language: saved with the account (and in the cookie the sign-in page reads), then shown.
+  const languageForm = document.getElementById("language-form");
+  languageForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const status = languageForm.querySelector(".form-status");
+    try { await api("PUT", "/api/v1/me/language", { language: new FormData(languageForm).get("language") || null }); window.location.reload(); }
+    catch (err) { status.className = "form-status error"; status.textContent = err.message; }
   });
   document.getElementById("logout-all").addEventListener("click", async () => {
     try { await api("POST", "/api/v1/auth/logout-all", {}); window.location.assign("/login"); } catch (err) { alert(err.message); }

@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   const { api } = window.Sotto;
+  const { t, filesize } = window.SottoI18n;
   const { watchJob, render, describe } = window.SottoProgress;
   const form = document.getElementById("upload-app");
   const maxUpload = Number(form.dataset.maxUpload);
@@ -21,8 +22,7 @@
 
   function remembered() { try { return JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { return []; } }
   function remember(jobId, name) { const all = remembered().filter((r) => r.jobId !== jobId); all.push({ jobId, name }); sessionStorage.setItem(STORE, JSON.stringify(all.slice(-50))); }
-  function megabytes(bytes) { return `${Math.max(0.1, bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0)} MB`; }
-  function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
+  function megabytes(bytes) { return filesize(bytes); }
 
   // The options as they are when Transcribe is pressed; disabled controls are left out by FormData.
   function options() {
@@ -58,19 +58,19 @@
       for (const option of compareSelect.options) {
         if (!option.value) continue;
         option.disabled = option.value === model;
-        option.textContent = option.disabled ? `${option.value} (the model above)` : option.value;
+        option.textContent = option.disabled ? t("{model} (the model above)", { model: option.value }) : option.value;
       }
       if (compareSelect.value === model) compareSelect.value = "";
     }
     const englishOnly = [model, compareSelect ? compareSelect.value : ""].filter((n) => n && !multilingual(n));
-    const who = `${englishOnly.join(" and ")} ${englishOnly.length > 1 ? "understand" : "understands"} English only`;
+    const names = englishOnly.join(", ");
     const limited = englishOnly.length > 0;
     for (const option of languageSelect.options) option.disabled = limited && option.value !== "" && option.value !== "en";
     if (languageSelect.selectedOptions[0] && languageSelect.selectedOptions[0].disabled) languageSelect.value = "";
-    explain(languageWhy, limited ? `${who}: other languages need a multilingual model.` : "");
+    explain(languageWhy, limited ? t("English only ({models}): other languages need a multilingual model.", { models: names }) : "");
     translateBox.disabled = limited;
     if (limited) translateBox.checked = false;
-    explain(translateWhy, limited ? `${who}, so ${englishOnly.length > 1 ? "they" : "it"} cannot translate.` : "");
+    explain(translateWhy, limited ? t("English only ({models}): translation needs a multilingual model.", { models: names }) : "");
   }
   modelSelect.addEventListener("change", fitOptions);
   if (compareSelect) compareSelect.addEventListener("change", fitOptions);
@@ -87,7 +87,7 @@
     const box = form.elements.private, why = document.getElementById("private-why");
     if (!window.isSecureContext || !(window.crypto && window.crypto.subtle)) {
       box.disabled = true;
-      why.textContent = "Private transcripts need HTTPS: open this page over https:// to use them.";
+      why.textContent = t("Private transcripts need HTTPS: open this page over https:// to use them.");
     } else {
       box.disabled = box.dataset.enrolled !== "true";
     }
@@ -98,8 +98,8 @@
     const ready = pending.filter((p) => !p.refused).length;
     document.getElementById("pending-empty").classList.toggle("hidden", pending.length > 0);
     hint.textContent = ready
-      ? `${plural(ready, "recording", "recordings")} ready. Check the options, then press Transcribe.`
-      : "Choose one or more recordings above, then press Transcribe.";
+      ? t("Recordings ready: {n}. Check the options, then press Transcribe.", { n: ready })
+      : t("Choose one or more recordings above, then press Transcribe.");
   }
 
   function choose(file, { reveal = true } = {}) {
@@ -108,7 +108,7 @@
     li.querySelector(".p-name").textContent = file.name;
     li.querySelector(".p-size").textContent = megabytes(file.size);
     const remove = li.querySelector(".p-remove");
-    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.setAttribute("aria-label", t("Remove {name}", { name: file.name }));
     remove.addEventListener("click", () => {
       const next = li.nextElementSibling || li.previousElementSibling;
       drop(entry);
@@ -117,7 +117,7 @@
     });
     if (entry.refused) {
       const why = li.querySelector(".p-why");
-      why.textContent = `Too large to upload: the limit is ${megabytes(maxUpload)}. Split the recording or compress it, then add it again.`;
+      why.textContent = t("Too large to upload: the limit is {size}. Split the recording or compress it, then add it again.", { size: megabytes(maxUpload) });
       why.classList.remove("hidden");
     }
     pending.push(entry);
@@ -137,14 +137,14 @@
     const ready = pending.filter((p) => !p.refused);
     if (!ready.length) {
       hint.textContent = pending.length
-        ? "None of these recordings can be uploaded: remove them and choose others."
-        : "Choose a recording first: pick or drop files, or record from the microphone.";
+        ? t("None of these recordings can be uploaded: remove them and choose others.")
+        : t("Choose a recording first: pick or drop files, or record from the microphone.");
       input.focus();
       return;
     }
     const fields = options();
     for (const entry of ready) { drop(entry); enqueue(entry.file, fields); }
-    hint.textContent = `Started ${plural(ready.length, "transcription", "transcriptions")}: progress is shown below.`;
+    hint.textContent = t("Transcriptions started: {n}. Progress is shown below.", { n: ready.length });
     // The queue is below the options, out of sight on most screens: bring it into view, and tell a screen reader.
     queueSection.scrollIntoView({ block: "start" });
     document.getElementById("queue-h").focus({ preventScroll: true });
@@ -167,7 +167,7 @@
     const item = { file, fields, li: addRow(file.name), xhr: null, jobId: null, stop: null, waiting: true };
     items.push(item);
     wire(item);
-    setState(item, "Waiting to upload");
+    setState(item, t("Waiting to upload"));
     pump();
   }
 
@@ -192,7 +192,7 @@
     const bar = part(item, ".f-progress");
     xhr.open("POST", "/api/v1/transcriptions" + (fields.workspace_id ? `?workspace_id=${encodeURIComponent(fields.workspace_id)}` : ""));
     xhr.setRequestHeader("X-CSRF-Token", window.Sotto.csrf);
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.value = Math.round((e.loaded / e.total) * 100); setState(item, `Uploading ${bar.value}%`); } };
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.value = Math.round((e.loaded / e.total) * 100); setState(item, t("Uploading {percent}%", { percent: bar.value })); } };
     const done = () => { active -= 1; item.xhr = null; pump(); };
     xhr.onload = () => {
       done();
@@ -202,32 +202,32 @@
       failed(item, refusal(xhr.status, reply.detail));
     };
     xhr.onerror = () => { done(); failed(item, refusal(0)); };
-    xhr.onabort = () => { done(); ended(item, "Cancelled", "", "The upload was stopped before the appliance had the whole file. Retry sends it again."); };
-    setState(item, "Uploading 0%");
+    xhr.onabort = () => { done(); ended(item, t("Cancelled"), "", t("The upload was stopped before the appliance had the whole file. Retry sends it again.")); };
+    setState(item, t("Uploading {percent}%", { percent: 0 }));
     xhr.send(body);
   }
 
   // What went wrong with an upload, what to do about it, and whether sending the same file again can help.
   function refusal(status, detail) {
     const said = detail ? `${detail}` : "";
-    if (status === 0) return { message: "The upload did not reach the appliance: the connection was lost.", help: "Check the network connection, then retry.", retry: true };
-    if (status === 400) return { message: said || "The appliance refused these options.", help: "", retry: false, back: true };
-    if (status === 401) return { message: "You were signed out.", help: "Sign in again in another tab, then retry.", retry: true };
-    if (status === 413) return { message: said || "The recording is too large.", help: "Split it into shorter parts, then add them.", retry: false };
-    if (status === 415) return { message: said || "This file is not audio or video the appliance can read.", help: "Convert it to a common format (MP3, M4A, WAV or FLAC), then add it again.", retry: false };
-    if (status === 429 || status === 503) return { message: said || "The appliance is busy.", help: "Wait a minute, then retry.", retry: true };
-    if (status === 402 || status === 403) return { message: said || "You may not start transcriptions here.", help: "Ask an administrator.", retry: false };
-    if (status >= 500) return { message: `The appliance could not take the upload (error ${status}).`, help: "Retry; if it keeps failing, tell your administrator.", retry: true };
-    return { message: said || `The appliance answered ${status}.`, help: "", retry: false };
+    if (status === 0) return { message: t("The upload did not reach the appliance: the connection was lost."), help: t("Check the network connection, then retry."), retry: true };
+    if (status === 400) return { message: said || t("The appliance refused these options."), help: "", retry: false, back: true };
+    if (status === 401) return { message: t("You were signed out."), help: t("Sign in again in another tab, then retry."), retry: true };
+    if (status === 413) return { message: said || t("The recording is too large."), help: t("Split it into shorter parts, then add them."), retry: false };
+    if (status === 415) return { message: said || t("This file is not audio or video the appliance can read."), help: t("Convert it to a common format (MP3, M4A, WAV or FLAC), then add it again."), retry: false };
+    if (status === 429 || status === 503) return { message: said || t("The appliance is busy."), help: t("Wait a minute, then retry."), retry: true };
+    if (status === 402 || status === 403) return { message: said || t("You may not start transcriptions here."), help: t("Ask an administrator."), retry: false };
+    if (status >= 500) return { message: t("The appliance could not take the upload (error {status}).", { status }), help: t("Retry; if it keeps failing, tell your administrator."), retry: true };
+    return { message: said || t("The appliance answered {status}.", { status }), help: "", retry: false };
   }
 
   function failed(item, { message, help, retry, back }) {
     // Refused options: the same file with other options can work, so it goes back to the list for them.
     if (back && item.file) {
       choose(item.file, { reveal: false });
-      help = "The file is back in the list above: change the options, then press Transcribe.";
+      help = t("The file is back in the list above: change the options, then press Transcribe.");
     }
-    ended(item, "Failed", message, help, retry);
+    ended(item, t("Failed"), message, help, retry);
   }
 
   // An upload or job that ended without a transcript: no bar (it got nowhere), what happened and what
@@ -255,11 +255,11 @@
     item.stop = watchJob(item.jobId, (job) => {
       render(item.li, job);
       if (job.state === "failed") {
-        const again = item.file ? "Retry sends the file again; if it fails the same way, try another copy of the recording." : "Upload the file again.";
-        failed(item, { message: job.error || "The transcription failed.", help: again, retry: true });
+        const again = item.file ? t("Retry sends the file again; if it fails the same way, try another copy of the recording.") : t("Upload the file again.");
+        failed(item, { message: job.error || t("The transcription failed."), help: again, retry: true });
         return;
       }
-      if (job.state === "cancelled") { ended(item, "Cancelled", "", item.file ? "Retry starts it again." : ""); return; }
+      if (job.state === "cancelled") { ended(item, t("Cancelled"), "", item.file ? t("Retry starts it again.") : ""); return; }
       setState(item, describe(job));
       setError(item, job.error);
       if (job.state === "done") part(item, ".f-cancel").classList.add("hidden");
@@ -271,12 +271,12 @@
         const cmp = part(item, ".f-compare");
         cmp.href = `/compare/${job.id}`; cmp.classList.remove("hidden");
       }
-    }, (ok) => { if (!ok) setState(item, "Reconnecting…"); });
+    }, (ok) => { if (!ok) setState(item, t("Reconnecting…")); });
   }
 
   function wire(item) {
     part(item, ".f-cancel").addEventListener("click", async () => {
-      if (item.waiting) { item.waiting = false; ended(item, "Cancelled", "", "Retry starts it again."); return; }
+      if (item.waiting) { item.waiting = false; ended(item, t("Cancelled"), "", t("Retry starts it again.")); return; }
       if (item.xhr) { item.xhr.abort(); return; }
       if (item.jobId) { try { await api("DELETE", `/api/v1/jobs/${item.jobId}`); } catch (err) { setError(item, err.message); } }
     });
@@ -289,7 +289,7 @@
       const bar = part(item, ".f-progress");
       bar.value = 0; bar.classList.remove("hidden");
       setError(item, ""); part(item, ".f-help").textContent = "";
-      item.waiting = true; setState(item, "Waiting to upload"); pump();
+      item.waiting = true; setState(item, t("Waiting to upload")); pump();
     });
     part(item, ".f-open").addEventListener("click", (event) => {
       // A new tab has no audio to hand over; a private transcript's page unlocks and decrypts on its own.
@@ -331,12 +331,12 @@
   let recorder = null, recStart = 0, tick = null, audioCtx = null, stream = null;
   if (!window.isSecureContext || !navigator.mediaDevices || !window.MediaRecorder) {
     startBtn.disabled = true; why.classList.remove("hidden");
-    why.textContent = "Recording needs HTTPS (browsers allow the microphone only on secure pages). Open the appliance at its https:// address.";
+    why.textContent = t("Recording needs HTTPS (browsers allow the microphone only on secure pages). Open the appliance at its https:// address.");
   }
   const mime = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"].find((t) => window.MediaRecorder && MediaRecorder.isTypeSupported(t)) || "";
   startBtn.addEventListener("click", async () => {
     try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
-    catch (err) { why.textContent = `The microphone is not available: ${err.message}`; why.classList.remove("hidden"); return; }
+    catch (err) { why.textContent = t("The microphone is not available: {reason}", { reason: err.message }); why.classList.remove("hidden"); return; }
     const chunks = [];
     recorder = new MediaRecorder(stream, mime ? { mimeType: mime } : undefined);
     recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };

@@ -3,6 +3,7 @@
 // never sent to the appliance.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const $ = (id) => document.getElementById(id);
   const form = $("login-form");
 
@@ -15,7 +16,7 @@
     event.preventDefault();
     $("login-result").textContent = "";
     const data = new FormData(form);
-    $("login-state").textContent = "Signing in…";
+    $("login-state").textContent = t("Signing in…");
     const response = await fetch("/api/v1/auth/login", {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ email: data.get("email"), password: data.get("password") }),
@@ -23,7 +24,7 @@
     $("login-state").textContent = "";
     if (response && response.ok) { goOn(); return; }
     const body = response && (response.headers.get("content-type") || "").includes("json") ? await response.json() : {};
-    $("login-result").textContent = response ? (body.detail || "Sign-in failed.") : "The appliance cannot be reached. Try again.";
+    $("login-result").textContent = response ? (body.detail || t("Sign-in failed.")) : t("The appliance cannot be reached. Try again.");
   });
 
   $("forgot").addEventListener("click", (event) => {

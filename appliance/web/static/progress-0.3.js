@@ -1,27 +1,29 @@
 // One job's live progress over server-sent events, rendered into a stages list, a bar and a status line.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const ORDER = ["queued", "decoding", "transcribing", "diarizing", "done"];
   const TERMINAL = ["done", "failed", "cancelled"];
   const TICK_MS = 1000;
 
   function timeLeft(seconds) {
     if (seconds == null || !isFinite(seconds)) return "";
-    if (seconds < 5) return "almost done";
-    if (seconds < 60) return `about ${Math.round(seconds)} s left`;
+    if (seconds < 5) return t("almost done");
+    if (seconds < 60) return t("about {seconds} s left", { seconds: Math.round(seconds) });
     const minutes = Math.round(seconds / 60);
-    if (minutes < 60) return `about ${minutes} min left`;
-    return `about ${Math.floor(minutes / 60)} h ${minutes % 60} min left`;
+    if (minutes < 60) return t("about {minutes} min left", { minutes });
+    return t("about {hours} h {minutes} min left", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
   }
 
   function describe(job) {
-    if (job.state === "done") return "Done";
-    if (job.state === "failed") return "Failed";
-    if (job.state === "cancelled") return "Cancelled";
-    if (job.state === "queued") return "Waiting in the queue…";
-    const stage = { decoding: "Converting", transcribing: "Transcribing", diarizing: "Identifying speakers" }[job.stage] || "Working";
+    if (job.state === "done") return t("Done");
+    if (job.state === "failed") return t("Failed");
+    if (job.state === "cancelled") return t("Cancelled");
+    if (job.state === "queued") return t("Waiting in the queue…");
+    const stage = { decoding: t("Converting"), transcribing: t("Transcribing"), diarizing: t("Identifying speakers") }[job.stage] || t("Working");
     const left = timeLeft(job.eta_seconds);
-    return `${stage} ${Math.round(job.progress * 100)}%${left ? ", " + left : ""}`;
+    const done = t("{stage} {percent}%", { stage, percent: Math.round(job.progress * 100) });
+    return left ? t("{progress}, {left}", { progress: done, left }) : done;
   }
 
   function render(root, job) {

@@ -1,12 +1,13 @@
 // Shared by every signed-in page: JSON calls with the session's CSRF token, and small helpers.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const meta = document.querySelector('meta[name="csrf-token"]');
   const csrf = meta ? meta.content : "";
 
   class ApiError extends Error {
     constructor(status, body) {
-      super((body && body.detail) || `The appliance answered ${status}.`);
+      super((body && body.detail) || t("The appliance answered {status}.", { status }));
       this.status = status; this.body = body || {};
     }
   }
@@ -15,7 +16,7 @@
     const init = { method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, keepalive: !!(options && options.keepalive) };
     if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     let response;
-    try { response = await fetch(url, init); } catch (err) { throw new ApiError(0, { detail: "The appliance cannot be reached. Check the connection." }); }
+    try { response = await fetch(url, init); } catch (err) { throw new ApiError(0, { detail: t("The appliance cannot be reached. Check the connection.") }); }
     if (response.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); }
     const type = response.headers.get("content-type") || "";
     if (!response.ok) { throw new ApiError(response.status, type.includes("json") ? await response.json() : { detail: await response.text() }); }
