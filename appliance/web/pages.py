@@ -24,19 +24,37 @@ from appliance.web.offload import off_loop
 @off_loop
 def privacy_page(request: Request[Any, Any, Any]) -> Template:
     settings = request.app.state.services.settings
-    return layout.page(request, "privacy.html", layout.signed_in(request), settings=settings, own_notice=own_notice(settings))
+    language = i18n.chosen(request)
+    paragraphs, written_in = own_notice(settings, language.code)
+    return layout.page(
+        request,
+        "privacy.html",
+        layout.signed_in(request),
+        settings=settings,
+        own_notice=paragraphs,
+        own_notice_lang=i18n.LANGUAGES.get(written_in, language).tag,
+    )
 
 
-def own_notice(settings: Any) -> list[str]:
-    """The operator's own paragraphs (privacy.notice_file), as text: blank lines separate them."""
+def own_notice(settings: Any, language: str = "en") -> tuple[list[str], str]:
+    """The operator's own paragraphs (privacy.notice_file) in the page's language, and the language
+    they are in. A translation sits beside the file with the language before the extension
+    (privacy.txt, privacy.de.txt, privacy.zh_Hans.txt); without one, the file itself (taken to be the
+    default language's). Blank lines separate paragraphs."""
     path = settings.privacy.notice_file
     if not path:
-        return []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
+        return [], settings.ui.default_language
+    base = Path(path)
+    for candidate, written_in in (
+        (base.with_name(f"{base.stem}.{language}{base.suffix}"), language),
+        (base, settings.ui.default_language),
+    ):
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()], written_in
+    return [], settings.ui.default_language
 
 
 @get("/language", opt={"public": True}, include_in_schema=False, sync_to_thread=False)

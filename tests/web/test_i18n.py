@@ -133,3 +133,18 @@ def test_a_persons_choice_wins_and_follows_them(served: str) -> None:
 def test_error_pages_speak_the_persons_language(served: str) -> None:
     page = httpx.get(f"{served}/no/such/page", headers={**HTML, "Accept-Language": "es"})
     assert page.status_code == 404 and "Página no encontrada" in page.text and 'lang="es"' in page.text
+
+
+def test_the_operators_notice_in_the_readers_language(tmp_path: Path) -> None:
+    notice = tmp_path / "privacy.txt"
+    notice.write_text("Recordings of calls are kept by the call centre, not here.\n\nComplaints: the works council.")
+    (tmp_path / "privacy.de.txt").write_text("Gesprächsaufnahmen bewahrt das Callcenter auf, nicht diese Appliance.")
+    scenario = Scenario(settings_in(tmp_path, APPLIANCE_PRIVACY__NOTICE_FILE=str(notice)))
+    with scenario.serve() as server:
+        german = httpx.get(f"{server.url}/privacy", headers={**HTML, "Accept-Language": "de"}).text
+        assert "Gesprächsaufnahmen" in german and "call centre" not in german and '<div id="privacy-own" lang="de">' in german
+        # No Japanese text: the file itself, marked as the default language's so the browser reads it right.
+        japanese = httpx.get(f"{server.url}/privacy", headers={**HTML, "Accept-Language": "ja"}).text
+        assert "Complaints: the works council." in japanese and '<div id="privacy-own" lang="en">' in japanese
+        assert "sotto_lang" in japanese  # the cookie list names the language cookie, in every language
+    scenario.close()
