@@ -50,7 +50,7 @@ class Language:
 
     @property
     def rtl(self) -> bool:
-        return Locale.parse(self.code).character_order == "right-to-left"
+        return self.code != PSEUDO and Locale.parse(self.code).character_order == "right-to-left"
 
     @property
     def locale(self) -> Locale:
@@ -224,6 +224,35 @@ NAMES = {
 }
 
 
+# The licence states' messages as people read them, from the state and its days (the licensing package's
+# own messages, with dates in them, stay the English the API and the logs report).
+LICENCE_MESSAGES = {
+    "valid": N_("The licence is valid."),
+    "evaluation": N_("Evaluation copy: %(days)s days left. Activate a licence from the admin licence page."),
+    "expiring_soon": N_("The licence expires in %(days)s days. Ask Sotto for a renewal."),
+    "grace": N_("The licence has expired; new transcriptions stop in %(days)s days. Install a renewal."),
+    "expired": N_(
+        "The licence has expired. New transcriptions are paused; transcripts can still be read, edited, "
+        "exported and deleted. Install a renewal."
+    ),
+    "clock_tampered": N_(
+        "The system clock is behind the last time this appliance saw. New transcriptions are paused until "
+        "the clock is corrected; everything else works."
+    ),
+    "none": N_(
+        "No licence is installed and the evaluation has ended. Transcripts can still be read, edited, "
+        "exported and deleted; activate a licence to transcribe again."
+    ),
+}
+
+
+def licence_message(state: Any, translations: gettext.NullTranslations) -> str:
+    template = LICENCE_MESSAGES.get(state.state)
+    if template is None:
+        return translations.gettext(state.message)
+    return translations.gettext(template) % {"days": state.days_left if state.days_left is not None else 0}
+
+
 # ---- formatting for a locale: one format per kind, everywhere ----
 
 
@@ -382,6 +411,7 @@ def install(env: Environment) -> None:
         duration=pass_context(lambda ctx, s: duration(s, loc(ctx))),
         filesize=pass_context(lambda ctx, b: filesize(b, loc(ctx))),
         language_name=pass_context(lambda ctx, code: language_name(code, loc(ctx))),
+        licence_message=pass_context(lambda ctx, state: licence_message(state, _translations(ctx))),
         role_name=name,
         scope_name=name,
         state_name=name,

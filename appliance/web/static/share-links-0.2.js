@@ -2,6 +2,7 @@
 const panel = document.getElementById("links-panel");
 if (panel) {
   const { api } = window.Sotto;
+  const { t } = window.SottoI18n;
   const id = panel.dataset.transcript;
   const list = document.getElementById("links-list"), form = document.getElementById("links-form");
   const status = document.getElementById("links-status");
@@ -28,7 +29,7 @@ if (panel) {
       b.addEventListener("click", async () => { if (await confirmRevoke()) { await api("DELETE", `/api/v1/shares/${l.id}`); load(); } });
       li.append(" ", b);
       return li;
-    }) : [el("li", "No links yet.", "muted")]));
+    }) : [el("li", t("No links yet."), "muted")]));
   }
 
   form.addEventListener("submit", async (event) => {

@@ -79,7 +79,7 @@ async function open() {
     async export(format) { return render(doc, format); },
   };
 
-  const { mount, modelFrom } = await import("/static/editor-0.2.js");
+  const { mount, modelFrom } = await import("/static/editor-0.3.js");
   $("t-title").textContent = doc.title;
   document.title = `${doc.title} · Sotto`;
   $("t-note").value = doc.note;

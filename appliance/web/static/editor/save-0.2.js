@@ -6,10 +6,14 @@
 // backend.save(batch, baseRevision, {force, keepalive}) -> {revision, rebased_over, updated_at}, or
 // throws an error with .status (409 conflict, 0 offline).
 
+// The page's language (static/i18n-0.1.js); under node --test, the English with its values filled in.
+const t = (message, values) => (globalThis.SottoI18n ? globalThis.SottoI18n.t(message, values)
+  : message.replace(/\{([a-z_0-9]+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole)));
+
 export const SAVE_DELAY_MS = 800;
 const OFFLINE_RETRY_MS = 5000;
 
-const at = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const at = (iso) => new Date(iso).toLocaleTimeString(globalThis.SottoI18n ? globalThis.SottoI18n.lang : [], { hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
 
 export class Saver {
   // model: reads and writes .revision; show(text, cls); conflictShown(message | null)
@@ -24,7 +28,7 @@ export class Saver {
     if (!ops.length) return;
     this.pending.push(...ops);
     this.failed = false;
-    this.show("Unsaved changes");
+    this.show(t("Unsaved changes"));
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), this.delay);
   }
@@ -37,12 +41,12 @@ export class Saver {
     this.inFlight = true;
     const batch = this.pending; this.pending = [];
     let retrying = false;
-    this.show("Saving…");
+    this.show(t("Saving…"));
     try {
       const result = await this.backend.save(batch, this.model.revision, { force, keepalive });
       this.model.revision = result.revision;
       this.conflict = false; this.conflictShown(null);
-      this.show(result.rebased_over.length ? `Saved (merged with another edit) ${at(result.updated_at)}` : `Saved ${at(result.updated_at)}`);
+      this.show(result.rebased_over.length ? t("Saved (merged with another edit) {time}", { time: at(result.updated_at) }) : t("Saved {time}", { time: at(result.updated_at) }));
     } catch (err) {
       this.pending = batch.concat(this.pending);
       if (err.status === 409) {
@@ -50,12 +54,12 @@ export class Saver {
         this.show("Conflict", "conflict");
         this.conflictShown(err.message);
       } else if (err.status === 0) {
-        this.show("Offline (retrying)", "failed");
+        this.show(t("Offline (retrying)"), "failed");
         this.timer = setTimeout(() => this.flush(), this.retry);
         retrying = true;
       } else {
         this.failed = true;
-        this.show(`Save failed: ${err.message}`, "failed");
+        this.show(t("Save failed: {reason}", { reason: err.message }), "failed");
       }
     } finally {
       this.inFlight = false;
@@ -66,7 +70,7 @@ export class Saver {
   // Wait until everything is saved (before an export or a structural change); throws if it cannot be.
   async settle() {
     for (let i = 0; i < 100 && this.unsaved; i++) {
-      if (this.conflict || this.failed) throw new Error("Your edits are not saved yet.");
+      if (this.conflict || this.failed) throw new Error(t("Your edits are not saved yet."));
       if (!this.inFlight) await this.flush(); else await new Promise((r) => setTimeout(r, 100));
     }
   }

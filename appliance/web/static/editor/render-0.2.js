@@ -8,6 +8,10 @@ const el = (doc, tag, cls, text) => {
   return node;
 };
 
+// The page's language (static/i18n-0.1.js); under node --test, the English with its values filled in.
+const t = (message, values) => (globalThis.SottoI18n ? globalThis.SottoI18n.t(message, values)
+  : message.replace(/\{([a-z_0-9]+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole)));
+
 export const DOUBTFUL = 0.75;
 
 // Speaker colours follow the speaker list's order (twelve, then again), always shown with the name.
@@ -28,15 +32,15 @@ export function renderSegment(doc, seg, ctx) {
   const meta = el(doc, "div", "seg-meta");
   const time = el(doc, "button", "seg-time", ctx.clock(seg.s));
   time.type = "button"; time.dataset.seek = seg.s; time.tabIndex = -1;  // the transcript is one Tab stop
-  time.title = ctx.editable ? "Play from here (Alt+click: change timing)" : "Play from here";
+  time.title = ctx.editable ? t("Play from here (Alt+click: change timing)") : t("Play from here");
   meta.appendChild(time);
   if (seg.speaker || ctx.editable) {
-    const spk = el(doc, "button", "seg-spk" + (seg.speaker && seg.speaker === ctx.prevSpeaker ? " same" : ""), seg.speaker ? ctx.name(seg.speaker) : "No speaker");
+    const spk = el(doc, "button", "seg-spk" + (seg.speaker && seg.speaker === ctx.prevSpeaker ? " same" : ""), seg.speaker ? ctx.name(seg.speaker) : t("No speaker"));
     spk.type = "button"; spk.tabIndex = -1;
     // The speaker engine gave this speaker less than three quarters of the segment's speech: worth a look.
     if (seg.speaker && seg.sc != null && seg.sc < DOUBTFUL) {
       spk.className += " doubt";
-      spk.title = `Speaker not certain (${Math.round(seg.sc * 100)}% of this speech): check it`;
+      spk.title = t("Speaker not certain ({percent}% of this speech): check it", { percent: Math.round(seg.sc * 100) });
       spk.setAttribute("aria-description", spk.title);
     }
     if (ctx.editable) spk.setAttribute("aria-haspopup", "dialog"); else spk.disabled = true;
@@ -46,7 +50,7 @@ export function renderSegment(doc, seg, ctx) {
   const p = el(doc, "p", "seg-text");
   seg.words.forEach((w, i) => { if (i) p.appendChild(doc.createTextNode(" ")); p.appendChild(wordSpan(doc, w)); });
   body.appendChild(p);
-  if (seg.note) body.appendChild(el(doc, "p", "seg-note", `Note: ${seg.note}`));
+  if (seg.note) body.appendChild(el(doc, "p", "seg-note", t("Note: {note}", { note: seg.note })));
   section.append(meta, body);
   return section;
 }
@@ -64,12 +68,12 @@ export function speakerItems(doc, model, { editable, colours, clock }) {
     const li = el(doc, "li"); li.dataset.speaker = s.id;
     li.append(el(doc, "span", `swatch spk-${colours.get(s.id)}`), el(doc, "span", "spk-name", s.name), el(doc, "span", "muted", clock(talk.get(s.id) || 0)));
     if (editable) {
-      const b = el(doc, "button", "link spk-rename", "Rename");
-      b.type = "button"; b.setAttribute("aria-label", `Rename ${s.name}`);
+      const b = el(doc, "button", "link spk-rename", t("Rename"));
+      b.type = "button"; b.setAttribute("aria-label", t("Rename {name}", { name: s.name }));
       li.appendChild(b);
     }
     return li;
   });
-  if (!items.length) items.push(el(doc, "li", "muted", "No speakers identified."));
+  if (!items.length) items.push(el(doc, "li", "muted", t("No speakers identified.")));
   return items;
 }

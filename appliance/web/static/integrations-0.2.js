@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   const { api } = window.Sotto;
+  const { t } = window.SottoI18n;
   const el = (tag, text, cls) => { const n = document.createElement(tag); if (text != null) n.textContent = text; if (cls) n.className = cls; return n; };
 
   function ask(dialog, setup) {
@@ -41,7 +42,7 @@
         li.append(row, log);
         deliveries(hook, log);
         return li;
-      }) : [el("li", "No webhooks yet.", "muted")]));
+      }) : [el("li", t("No webhooks yet."), "muted")]));
     } catch (err) { list.replaceChildren(el("li", err.message, "error")); }
   }
 

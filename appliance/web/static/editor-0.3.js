@@ -4,9 +4,11 @@
 // wires the page to the modules under editor/, which hold everything that can run without a page.
 import * as M from "/static/editor/model-0.1.js";
 import { History } from "/static/editor/undo-0.1.js";
-import { colourMap, renderSegment, speakerItems } from "/static/editor/render-0.1.js";
-import { Saver, SAVE_DELAY_MS } from "/static/editor/save-0.1.js";
+import { colourMap, renderSegment, speakerItems } from "/static/editor/render-0.2.js";
+import { Saver, SAVE_DELAY_MS } from "/static/editor/save-0.2.js";
 import { countsOf, keep, move } from "/static/editor/nav-0.1.js";
+
+const { t } = window.SottoI18n;  // the page's language (static/i18n-0.1.js)
 
 export { modelFrom } from "/static/editor/model-0.1.js";
 
@@ -113,7 +115,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     if (!bar) return;
     const seg = selected ? model.segments[pos.seg] : null;
     for (const b of bar.querySelectorAll("button")) b.disabled = !seg || busy || (b.dataset.action === "merge-next" && pos.seg >= model.segments.length - 1);
-    $("seg-bar-which").textContent = seg ? `Segment at ${clock(seg.s)}${seg.speaker ? ` · ${M.speakerName(model, seg.speaker)}` : ""}` : "Select a segment to change it";
+    $("seg-bar-which").textContent = seg ? t("Segment at {time}", { time: clock(seg.s) }) + (seg.speaker ? ` · ${M.speakerName(model, seg.speaker)}` : "") : t("Select a segment to change it");
   }
 
   function renderSpeakers() {
@@ -185,7 +187,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     try {
       if (await restore(M.revert(M.snapshot(model), s.from, s.to))) { if (back) history.undone(s.step); else history.redone(s.step); }
     } catch (err) {
-      showState(`Save failed: ${err.message}`, "failed");
+      showState(t("Save failed: {reason}", { reason: err.message }), "failed");
     } finally { busy = false; undoButtons(); }
   }
   const undo = () => travel(true), redo = () => travel(false);
@@ -210,7 +212,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     editing = { seg, el, text: el.textContent };
     el.setAttribute("contenteditable", "plaintext-only");
     if (el.contentEditable !== "plaintext-only") el.setAttribute("contenteditable", "true");
-    el.setAttribute("aria-label", "Edit segment text");
+    el.setAttribute("aria-label", t("Edit segment text"));
     el.focus();
     const range = document.createRange();
     if (atWord) { range.setStart(atWord.firstChild || atWord, 0); range.collapse(true); }
@@ -230,7 +232,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const { seg: fresh, changedShare } = M.editText(seg, text);
     change([fresh]);
     if (record) recorded(before);
-    if (!silent && changedShare > 0.6 && fresh.words.length > 2) showState("Saved edits; timings estimated for most of this segment");
+    if (!silent && changedShare > 0.6 && fresh.words.length > 2) showState(t("Saved edits; timings estimated for most of this segment"));
     return seg.sid;
   }
 
@@ -257,8 +259,8 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     if (q) {
       const text = document.createElement("p");
       text.textContent = `The next segment is ${q.lose}'s. Merged, its ${q.words} ${q.words === 1 ? "word becomes" : "words become"} ${q.keep}'s.`;
-      $("confirm-dialog-ok").textContent = "Merge";
-      if (!await dialog("confirm-dialog", "Merge two speakers' segments?", () => [text])) return;
+      $("confirm-dialog-ok").textContent = t("Merge");
+      if (!await dialog("confirm-dialog", t("Merge two speakers' segments?"), () => [text])) return;
     }
     await step(() => structural([{ op: "merge", sid }]));
   }
@@ -283,11 +285,11 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
 
   async function speakerMenu(sid, onlyThis) {
     const seg = M.segOf(model, sid);
-    const choice = select([["", "No speaker"], ...model.speakers.map((s) => [s.id, s.name]), ["__new", "New speaker…"]], seg.speaker || "");
-    const newName = document.createElement("input"); newName.placeholder = "Name of the new speaker";
+    const choice = select([["", t("No speaker")], ...model.speakers.map((s) => [s.id, s.name]), ["__new", t("New speaker…")]], seg.speaker || "");
+    const newName = document.createElement("input"); newName.placeholder = t("Name of the new speaker");
     const single = document.createElement("input"); single.type = "checkbox"; single.checked = !!onlyThis;
-    const singleLabel = document.createElement("label"); singleLabel.className = "inline"; singleLabel.append(single, " Only this segment (otherwise the whole run of this speaker's consecutive segments)");
-    if (!await dialog("speaker-dialog", "Who is speaking?", () => [field("Speaker", choice), field("New speaker's name", newName), singleLabel])) return;
+    const singleLabel = document.createElement("label"); singleLabel.className = "inline"; singleLabel.append(single, " " + t("Only this segment (otherwise the whole run of this speaker's consecutive segments)"));
+    if (!await dialog("speaker-dialog", t("Who is speaking?"), () => [field(t("Speaker"), choice), field(t("New speaker's name"), newName), singleLabel])) return;
     await step(async () => {
       let target = choice.value || null;
       if (target === "__new") {
@@ -302,7 +304,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   async function renameSpeaker(id) {
     const s = model.speakers.find((x) => x.id === id);
     const input = document.createElement("input"); input.value = s.name; input.maxLength = 100; input.required = true;
-    if (!await dialog("speaker-dialog", `Rename ${s.name}`, () => [field("Name (everywhere in this transcript)", input)])) return;
+    if (!await dialog("speaker-dialog", t("Rename {name}", { name: s.name }), () => [field(t("Name (everywhere in this transcript)"), input)])) return;
     const name = input.value.trim();
     if (!name || name === s.name) return;
     step(() => {
@@ -315,14 +317,14 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   async function mergeSpeakers() {
     const opts = model.speakers.map((s) => [s.id, s.name]);
     const from = select(opts, opts[1] && opts[1][0]), into = select(opts, opts[0][0]);
-    if (!await dialog("speaker-dialog", "Merge two speakers", () => [field("Merge", from), field("into", into)])) return;
+    if (!await dialog("speaker-dialog", t("Merge two speakers"), () => [field(t("Merge"), from), field(t("into"), into)])) return;
     if (from.value === into.value) return;
     await step(() => structural([{ op: "merge_speakers", from: from.value, into: into.value }]));
   }
 
   async function addSpeaker() {
     const input = document.createElement("input"); input.maxLength = 100;
-    if (!await dialog("speaker-dialog", "New speaker", () => [field("Name", input)])) return;
+    if (!await dialog("speaker-dialog", t("New speaker"), () => [field(t("Name"), input)])) return;
     const key = M.nextSpeakerKey(model);
     await step(() => structural([{ op: "add_speaker", key, name: input.value.trim() || `Speaker ${key.slice(1)}` }]));
   }
@@ -330,7 +332,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   async function noteFor(sid) {
     const seg = M.segOf(model, sid);
     const area = document.createElement("textarea"); area.value = seg.note || ""; area.maxLength = 20000;
-    if (!await dialog("speaker-dialog", "Note on this segment", () => [field("Note", area)])) return;
+    if (!await dialog("speaker-dialog", t("Note on this segment"), () => [field(t("Note"), area)])) return;
     step(() => change([M.withFields(M.segOf(model, sid), { note: area.value.trim() })]));
   }
 
@@ -391,18 +393,18 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   function attach(f) {
     if (audio.src) URL.revokeObjectURL(audio.src);
     audio.src = URL.createObjectURL(f);
-    $("audio-label").textContent = `Audio: ${f.name} (on this device)`;
+    $("audio-label").textContent = t("Audio: {name} (on this device)", { name: f.name });
     $("audio-warning").textContent = "";
     audio.addEventListener("loadedmetadata", () => {
-      if (Math.abs(audio.duration - model.duration) > 1) $("audio-warning").textContent = "This file may not match: its length differs from the transcript's.";
+      if (Math.abs(audio.duration - model.duration) > 1) $("audio-warning").textContent = t("This file may not match: its length differs from the transcript's.");
       if (pendingSeek != null) { audio.currentTime = pendingSeek; pendingSeek = null; }
     }, { once: true });
     audio.playbackRate = Number($("speed").value);
   }
   function seek(ms, { scroll = true } = {}) {  // a click's word is in view already: scrolling would move it from under the pointer
-    const t = (ms + 1) / 1000;  // 1 ms in, so the previous word does not light up
-    if (!audio.src) { pendingSeek = t; $("audio-warning").textContent = `Attach the recording to play from ${clock(ms)}.`; return; }
-    audio.currentTime = t; highlight(scroll);
+    const at = (ms + 1) / 1000;  // 1 ms in, so the previous word does not light up
+    if (!audio.src) { pendingSeek = at; $("audio-warning").textContent = t("Attach the recording to play from {time}.", { time: clock(ms) }); return; }
+    audio.currentTime = at; highlight(scroll);
   }
   $("audio-file").addEventListener("change", (e) => { if (e.target.files[0]) attach(e.target.files[0]); });
   const speed = $("speed");
@@ -425,12 +427,12 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     stepFound(1);
   }
   function stepFound(d) {
-    if (!found.length) { $("find-count").textContent = "No matches"; return; }
+    if (!found.length) { $("find-count").textContent = t("No matches"); return; }
     root.querySelectorAll(".is-found-cur").forEach((w) => w.classList.remove("is-found-cur"));
     foundAt = (foundAt + d + found.length) % found.length;
     const el = wordEl(found[foundAt]);
     if (el) { el.classList.add("is-found-cur"); el.scrollIntoView({ block: "center" }); }
-    $("find-count").textContent = `${foundAt + 1} of ${found.length}`;
+    $("find-count").textContent = t("{n} of {total}", { n: foundAt + 1, total: found.length });
   }
   function replace(all) {
     const q = $("find-text").value.trim(), by = $("replace-text").value.trim();
@@ -549,12 +551,12 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
         if (text === model.note) return;
         step(() => { model.note = text; saver.queue([{ op: "note", text }]); });
       }, SAVE_DELAY_MS);
-      showState("Unsaved changes");
+      showState(t("Unsaved changes"));
     });
     const title = $("t-title");
     title.setAttribute("contenteditable", "plaintext-only");
     if (title.contentEditable !== "plaintext-only") title.setAttribute("contenteditable", "true");
-    title.setAttribute("aria-label", "Title (click to rename)");
+    title.setAttribute("aria-label", t("Title (click to rename)"));
     title.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); title.blur(); } });
     title.addEventListener("blur", () => {
       const text = title.textContent.replace(/\s+/g, " ").trim();
@@ -562,7 +564,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
       if (text !== model.title) step(() => { model.title = text; document.title = `${text} · Sotto`; saver.queue([{ op: "title", text }]); });
     });
     $("delete").addEventListener("click", async () => {
-      if (!confirm("Delete this transcript for good? This cannot be undone.")) return;
+      if (!confirm(t("Delete this transcript for good? This cannot be undone."))) return;
       try { await api("DELETE", `/api/v1/transcripts/${model.id}`); saver.drop(); window.location.assign("/"); }
       catch (err) { alert(err.message); }
     });
@@ -571,7 +573,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     $("conflict-copy").addEventListener("click", async () => {
       const sids = new Set(saver.pending.filter((o) => o.sid != null).map((o) => o.sid));
       const text = model.segments.filter((s) => sids.has(s.sid)).map((s) => s.words.map((w) => w.t).join(" ")).join("\n\n");
-      try { await navigator.clipboard.writeText(text); $("conflict-text").textContent = "Your text is on the clipboard."; } catch (err) { prompt("Copy your text:", text); }
+      try { await navigator.clipboard.writeText(text); $("conflict-text").textContent = t("Your text is on the clipboard."); } catch (err) { prompt(t("Copy your text:"), text); }
     });
     // Save on leaving; warn while something is unsaved.
     const leave = () => { if (saver.pending.length && !saver.conflict) saver.flush({ keepalive: true }); };
@@ -598,7 +600,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
   // A second tab on the same transcript: say so (their saves would conflict).
   if ("BroadcastChannel" in window) {
     const channel = new BroadcastChannel(`sotto-transcript-${model.id}`);
-    channel.onmessage = (e) => { if (e.data === "open") { channel.postMessage("here"); } showState("Also open in another tab"); };
+    channel.onmessage = (e) => { if (e.data === "open") { channel.postMessage("here"); } showState(t("Also open in another tab")); };
     channel.postMessage("open");
   }
 
