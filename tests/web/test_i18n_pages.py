@@ -186,7 +186,10 @@ def test_main_pages_in_every_language_fit_and_mirror(site: dict[str, Any], brows
             ("account", "/account"),
             ("privacy", "/privacy"),
         ]:
-            page.goto(url + path, wait_until="networkidle")
+            page.goto(url + path, wait_until="load")
+            if name == "editor":
+                page.wait_for_function("() => window.SottoEditor")  # the editor's module has mounted
+            page.evaluate("document.fonts.ready.then(() => true)")
             page.screenshot(path=str(SHOTS / f"{name}-{language}-{size_name}.png"), full_page=False)
             got = page.evaluate(LAYOUT)
             if got["wide"]:

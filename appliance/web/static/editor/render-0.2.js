@@ -48,6 +48,7 @@ export function renderSegment(doc, seg, ctx) {
   }
   const body = el(doc, "div", "seg-body");
   const p = el(doc, "p", "seg-text");
+  p.setAttribute("dir", "auto");  // the transcript's own script decides, whatever the page's direction
   seg.words.forEach((w, i) => { if (i) p.appendChild(doc.createTextNode(" ")); p.appendChild(wordSpan(doc, w)); });
   body.appendChild(p);
   if (seg.note) body.appendChild(el(doc, "p", "seg-note", t("Note: {note}", { note: seg.note })));
