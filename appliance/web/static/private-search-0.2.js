@@ -3,6 +3,7 @@
 // Decrypted documents stay in this module's memory for further searches on this page, nowhere else.
 import * as sc from "/static/sotto-crypto-0.1.js";
 import { unlock, userId } from "/static/unlock-0.1.js";
+import { matcher } from "/static/search-rules-0.1.js";
 
 const $ = (id) => document.getElementById(id);
 const { api, clock } = window.Sotto;
@@ -27,15 +28,14 @@ async function openAll(keys) {
   return { total: listing.length, failed };
 }
 
-const norm = (s) => s.normalize("NFKC").toLowerCase();
-
+// The server search's word rules (whole words in Latin, Cyrillic, Arabic…; substrings in CJK and the Indic
+// scripts), so a private transcript is found by the same query as a standard one.
 function find(query) {
-  const terms = norm(query).split(/\s+/).filter(Boolean);
+  const match = matcher(query);
   const hits = [];
   for (const [id, { title, doc }] of opened) {
     doc.segments.forEach((seg, i) => {
-      const text = norm(seg.text || "");
-      if (terms.every((t) => text.includes(t))) hits.push({ id, title: doc.title || title, seg, sid: seg.sid ?? i + 1 });
+      if (match(seg.text || "")) hits.push({ id, title: doc.title || title, seg, sid: seg.sid ?? i + 1 });
     });
   }
   return hits;
