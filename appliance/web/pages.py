@@ -84,6 +84,33 @@ def catalog_script(request: Request[Any, Any, Any], name: FromPath[str]) -> Resp
     )
 
 
+# The script fonts the UI needs and a client machine may lack, served from the image's Noto fonts (the
+# same files the PDF export embeds). CJK comes as a font collection browsers cannot load as a web font:
+# Chinese and Japanese readers' systems have their own.
+WEB_FONTS = (
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansBengali-Regular.ttf",
+    "NotoSansDevanagari-Regular.ttf",
+    "NotoSansGujarati-Regular.ttf",
+)
+
+
+@get("/fonts/{name:str}", opt={"public": True}, include_in_schema=False)
+@off_loop
+def web_font(name: FromPath[str]) -> Response[bytes]:
+    from appliance.transcripts.exports.document_formats import FONT_DIRS
+
+    if name in WEB_FONTS:
+        for folder in FONT_DIRS:
+            if (folder / name).is_file():
+                return Response(
+                    (folder / name).read_bytes(),
+                    media_type="font/ttf",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"},
+                )
+    raise NotFoundException()
+
+
 @get("/login", opt={"public": True}, include_in_schema=False)
 @off_loop
 def login_page(
@@ -156,4 +183,4 @@ def setup_submit(
     return Template("setup.html", context={"done": True, "email": user.email})
 
 
-ROUTES = [privacy_page, choose_language, catalog_script, login_page, invite_page, setup_page, setup_submit]
+ROUTES = [privacy_page, choose_language, catalog_script, web_font, login_page, invite_page, setup_page, setup_submit]

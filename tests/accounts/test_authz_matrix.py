@@ -225,6 +225,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("PUT", "/api/v1/me/language", {"json": {"language": None}}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/language", {"params": {"to": "de"}, "follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
     ("GET", "/i18n/de-000000000000.js", {}, (404, 404, 404, 404, 404, 404)),
+    ("GET", "/fonts/NotoSansBengali-Regular.ttf", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/fonts/..%2Fetc%2Fpasswd", {}, (404, 404, 404, 404, 404, 404)),
     ("POST", "/api/v1/transcripts/export", {"json": {"ids": ["{t}"], "formats": ["txt"]}}, (401, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/shares", {}, (401, 200, 200, 200, 404, 401)),
     ("POST", "/api/v1/transcripts/{t}/shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
