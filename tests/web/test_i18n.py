@@ -116,6 +116,9 @@ def test_a_persons_choice_wins_and_follows_them(served: str) -> None:
         saved = alice.put("/api/v1/me/language", json={"language": "ja"})
         assert saved.status_code == 200 and "sotto_lang=ja" in saved.headers["set-cookie"]
         assert alice.get("/api/v1/me").json()["user"]["language"] == "ja"
+        # An API error a person reads in the page comes in their language too.
+        refused = alice.put("/api/v1/me/language", json={"language": "tlh"})
+        assert refused.status_code == 400 and refused.json()["detail"] == "本アプライアンスで使える言語ではありません。"
         alice.cookies.delete("sotto_lang")  # the account's choice, not the cookie, decides
         page = alice.get("/account", headers={**HTML, "Accept-Language": "de"})
         assert '<html lang="ja"' in page.text and "アカウント" in page.text
