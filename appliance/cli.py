@@ -31,6 +31,8 @@ license_app = typer.Typer(help="The offline licence: request, install, status.",
 app.add_typer(license_app, name="license")
 remote_app = typer.Typer(help="Use an appliance over the network (its API), from any machine.", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")
+assist_app = typer.Typer(help="Local AI: text models for summaries and questions.", no_args_is_help=True)
+app.add_typer(assist_app, name="assist")
 
 
 @app.callback()
@@ -431,18 +433,26 @@ def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List installed models, and any model directory that is incomplete."""
+    from appliance.assist import engine as text_models
     from appliance.transcription.asr import ModelRegistry
 
     settings = _settings(config)
     models, problems = ModelRegistry(settings.models.models_dir).scan()
+    llms, llm_problems = text_models.scan(settings.models.models_dir)
+    problems = {**problems, **llm_problems}
     if as_json:
-        typer.echo(json.dumps({"models": [m.describe() for m in models.values()], "problems": problems}, indent=2))
+        listed = [m.describe() for m in models.values()] + [m.describe() for m in llms.values()]
+        typer.echo(json.dumps({"models": listed, "problems": problems}, indent=2))
         return
     for name, info in models.items():
         marker = "*" if name == settings.models.default_model else " "
         langs = "multilingual" if info.multilingual else "English-only"
         source = f"{info.source} @ {info.revision}" if info.revision else info.source
         typer.echo(f"{marker} {name:<24} {langs:<13} {info.size_bytes / 1e6:>8.1f} MB  {source}")
+    for name, llm in llms.items():
+        typer.echo(
+            f"  {name:<24} {'text (AI)':<13} {llm.size_bytes / 1e6:>8.1f} MB  context {llm.context_length}, {llm.chat_template}"
+        )
     for name, problem in problems.items():
         typer.secho(f"! {name}: {problem}", fg=typer.colors.YELLOW)
     if not models:
@@ -556,8 +566,40 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         else ("signed pack manifest" if weights.is_pack(info.path) else "unverified")
         for name, info in models.items()
     }
+    report["assist"] = assist_report(settings)
     report["ok"] = writable and report["models"]["default_available"] and report["egress_lock"]["ok"]
     return report
+
+
+def assist_report(settings: Settings) -> dict[str, Any]:
+    """Local AI: which text model (or on-prem server) summaries would use, and whether the egress
+    allow-list lets the server be reached (it is the only outbound connection AI may make)."""
+    from appliance.assist.engine import EngineError, find_model
+    from appliance.core.egress_broker import Destination
+
+    a = settings.assist
+    out: dict[str, Any] = {"enabled": a.enabled, "server": a.server_url or None}
+    if a.server_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(a.server_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        allowed = {Destination.parse(x) for x in settings.security.egress_allow}
+        out["server_allowed"] = Destination((parts.hostname or "").lower(), port) in allowed
+        out["detail"] = (
+            f"summaries use the on-prem server {parts.hostname}:{port}"
+            if out["server_allowed"]
+            else f"assist.server_url names {parts.hostname}:{port}, which is not in security.egress_allow: add it there"
+        )
+        return out
+    try:
+        info = find_model(settings.models.models_dir, a.model)
+        out.update(
+            model=info.name, context_length=info.context_length, detail=f"summaries run on this appliance with {info.name}"
+        )
+    except EngineError as exc:
+        out.update(model=None, detail=str(exc))
+    return out
 
 
 def egress_lock_report(settings: Settings) -> dict[str, Any]:
@@ -969,6 +1011,140 @@ def remote_transcribe(
             _emit(content, path, fmt, output, several=len(files) > 1)
     if failures:
         raise typer.Exit(1)
+
+
+@assist_app.command("convert-gguf")
+def assist_convert_gguf(
+    source: Annotated[Path, typer.Argument(help="A Llama-family instruct model as a GGUF file.", exists=True, dir_okay=False)],
+    target: Annotated[Path, typer.Argument(help="The model directory to make (in the models directory, say).")],
+    quantization: Annotated[str, typer.Option(help="CTranslate2 weight type: int8, int8_float16, float16, ...")] = "int8",
+    context_length: Annotated[int | None, typer.Option(help="Use less than the model's own context (saves memory).")] = None,
+) -> None:
+    """Convert a GGUF model to a text model this appliance runs (offline, with its own runtime)."""
+    from appliance.assist.convert import convert_gguf
+    from appliance.assist.engine import EngineError
+
+    try:
+        manifest = convert_gguf(source, target, quantization=quantization, context_length=context_length)
+    except EngineError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    typer.echo(f"wrote {target} ({manifest['chat_template']}, context {manifest['context_length']}) in {manifest['seconds']} s")
+
+
+@app.command()
+def summarize(
+    target: Annotated[str, typer.Argument(help="A transcript id (this appliance's data, or --url's), or an audio/video file.")],
+    config: ConfigOption = None,
+    language: Annotated[str | None, typer.Option(help="Write the summary in this language (default: the transcript's).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    url: Annotated[str | None, typer.Option(help="Ask a running appliance (its API) instead of working here.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="SOTTO_API_KEY", help="With --url: an API key.")] = None,
+) -> None:
+    """Summarise a transcript (stored as a new version) or a file (transcribed and summarised in memory,
+    nothing stored), with cited moments; prints Markdown or the summary's JSON."""
+    import msgspec
+
+    from appliance.assist import store as summaries_store
+    from appliance.assist import summaries
+    from appliance.assist.engine import EngineError, LocalEngine, ServerEngine, TextEngine, find_model
+    from appliance.core.egress_broker import Destination, DirectConnector
+
+    if fmt not in {"md", "json"}:
+        raise _fail("error: --format must be md or json", 2)
+    if url:
+        from appliance.client import SottoClient, SottoError
+
+        if not api_key:
+            raise _fail("error: --url needs --api-key (or SOTTO_API_KEY)", 2)
+        with SottoClient(url, api_key) as client:
+            try:
+                latest = client.summarize(target, language=language, on_text=_echo_live)
+                doc = client.transcript(target)
+            except SottoError as exc:
+                raise _fail(f"error: {exc.detail}") from None
+        stored = msgspec.convert(latest, summaries_store.StoredSummary)
+        typer.echo(
+            summaries.to_markdown(stored.summary, doc) if fmt == "md" else json.dumps(latest, ensure_ascii=False, indent=2)
+        )
+        return
+    settings = _settings(config)
+    a = settings.assist
+    try:
+        engine: TextEngine = (
+            ServerEngine(a.server_url, a.server_model, DirectConnector(map(Destination.parse, settings.security.egress_allow)))
+            if a.server_url
+            else LocalEngine(find_model(settings.models.models_dir, a.model), device=a.device, compute_type=a.compute_type)
+        )
+    except EngineError as exc:
+        raise _fail(f"error: {exc}") from None
+    path = Path(target)
+    if path.is_file():
+        doc = _transcribe_in_memory(settings, path)
+        db = None
+    else:
+        from appliance.transcripts import store as transcripts
+
+        db = _database(config)
+        found = transcripts.get(db, target)
+        if found is None:
+            raise _fail(f"error: no transcript {target!r} here, and no such file")
+        if found.private:
+            raise _fail("error: a private transcript cannot be read by the appliance, so it cannot be summarised here")
+        doc = found
+    try:
+        result = summaries.summarize(
+            doc,
+            engine,
+            language=language,
+            max_new_tokens=a.max_new_tokens,
+            progress=summaries.Progress(on_text=_echo_live),
+        )
+    except EngineError as exc:
+        raise _fail(f"error: {exc}") from None
+    if db is not None:
+        version = summaries_store.add(db, doc.id, result, origin="generated", user_id=None)
+        typer.echo(f"stored as summary version {version}", err=True)
+    typer.echo(summaries.to_markdown(result, doc) if fmt == "md" else msgspec.json.encode(result).decode())
+
+
+def _echo_live(text: str) -> None:
+    """The summary as the model writes it, on a terminal's stderr only (stdout stays the clean result)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def _transcribe_in_memory(settings: Settings, path: Path) -> Any:
+    """Transcribe a file here with the default model, in a database that lives only in memory."""
+    from appliance.core.db import connect
+    from appliance.core.migrations import apply
+    from appliance.transcription import pipeline
+    from appliance.transcription.asr import ModelRegistry, WhisperEngine
+    from appliance.transcription.audio import AudioError
+    from appliance.transcription.options import parse
+    from appliance.transcripts import store as transcripts
+
+    options = parse({}, settings, ModelRegistry(settings.models.models_dir))
+    db = connect(Path(":memory:"))
+    apply(db)
+    data = path.read_bytes()
+    try:
+        with _progress_bar(path.name) as report:
+            out = pipeline.run(
+                data,
+                options,
+                WhisperEngine(settings.models),
+                report,
+                lambda: False,
+                None,
+                max_seconds=settings.server.max_audio_seconds,
+            )[0]
+    except AudioError as exc:
+        raise _fail(f"{path}: {exc}") from None
+    tid = transcripts.store(
+        db, out.result, job_id=None, filename=path.name, size_bytes=len(data), model=out.model.name, options={}, timings={}
+    )
+    return transcripts.get(db, tid)
 
 
 @app.command("mcp")

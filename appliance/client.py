@@ -1,4 +1,4 @@
-"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete.
+"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete, summarise, ask.
 
 from appliance.client import SottoClient
 with SottoClient("https://sotto.example:8443", api_key) as sotto:
@@ -114,3 +114,41 @@ class SottoClient:
 
     def delete(self, transcript_id: str) -> None:
         self._check(self.http.delete(f"/api/v1/transcripts/{transcript_id}"))
+
+    # Local AI (summaries and questions with cited moments) ------------------------------------------
+
+    def summarize(
+        self, transcript_id: str, *, language: str | None = None, on_text: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """Start a summary, follow its text as it is written (`on_text` gets each piece), and return the
+        stored version (the summaries document's `latest`); raise SottoError if it failed or was cancelled."""
+        body = {"language": language} if language else {}
+        run = self._check(self.http.post(f"/api/v1/transcripts/{transcript_id}/summaries", json=body)).json()
+        state: dict[str, Any] = run
+        event = ""
+        with self.http.stream("GET", f"/api/v1/summary-runs/{run['id']}/events") as events:
+            self._check(events) if events.is_error else None
+            for line in events.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data = json.loads(line[5:])
+                    if event == "text":
+                        if on_text:
+                            on_text(data["text"])
+                    else:
+                        state = data
+        if state.get("state") != "done":
+            raise SottoError(422, state.get("error") or f"the summary ended {state.get('state', 'unexpectedly')}")
+        latest: dict[str, Any] = self.summaries(transcript_id, version=state["version"])["latest"]
+        return latest
+
+    def summaries(self, transcript_id: str, version: int | None = None) -> dict[str, Any]:
+        """The latest summary (or `version`), the list of versions, a run in progress, and whether AI is available."""
+        params = {"version": version} if version else {}
+        return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}/summaries", params=params)).json()
+
+    def ask(self, transcript_id: str, question: str, *, language: str | None = None) -> dict[str, Any]:
+        """An answer from the transcript's own words with cited moments; `found` is false when it is not in it."""
+        body: dict[str, Any] = {"question": question, **({"language": language} if language else {})}
+        return self._check(self.http.post(f"/api/v1/transcripts/{transcript_id}/ask", json=body)).json()

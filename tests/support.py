@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from appliance.core.config import Settings
-from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, ModelInfo, ProgressFn, Segment, Word
+from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, Cancelled, ModelInfo, ProgressFn, Segment, Word
 from appliance.web.server import BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +95,32 @@ class FakeRecognizer:
             progress(duration * (i + 1) / steps)
         words = [Word(0.0, 0.5, " hello", 0.9), Word(0.5, 1.0, " world", 0.8)]
         return AsrResult([Segment(0.0, 1.0, "hello world", words)], "en", 1.0, duration, self.delay)
+
+
+class Overlap:
+    """A recogniser that notes how many calls run at once (each takes `seconds`)."""
+
+    def __init__(self, seconds: float = 0.3) -> None:
+        self.seconds, self.now, self.most, self.lock = seconds, 0, 0, threading.Lock()
+        self.pieces_at_once = 0  # as the last call was told (the engine divides its CPU batch by it)
+
+    def transcribe(
+        self, model: ModelInfo, audio: np.ndarray, options: AsrOptions, progress: ProgressFn, cancelled: CancelFn
+    ) -> AsrResult:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.pieces_at_once = options.pieces_at_once
+        try:
+            time.sleep(self.seconds)
+            if cancelled():
+                raise Cancelled()
+            length = len(audio) / 16000
+            progress(length, "piece")
+            return AsrResult([Segment(0.0, 1.0, "piece", [Word(0.0, 1.0, " piece", 1.0)])], "en", 1.0, length, self.seconds)
+        finally:
+            with self.lock:
+                self.now -= 1
 
 
 def wait_for_job(get: Callable[[str], Any], job_id: str, timeout: float = 120) -> dict[str, Any]:
@@ -246,6 +273,32 @@ class Scenario:
             workspace_id=workspace_id or owner.user.personal_workspace_id,
         )
 
+    def meeting(self, owner: Member, lines: list[tuple[str, str]], *, gap: float = 0.6, title: str = "meeting.wav") -> str:
+        """A stored transcript of several segments, one per (speaker id, text) line, one after another
+        (each word 0.4 s long), with the speakers named "Speaker N"."""
+        from appliance.transcription.diarization.merge import Speaker
+        from appliance.transcripts import store as transcripts
+
+        segments, at = [], 0.5
+        for speaker, text in lines:
+            words = [Word(at + i * 0.4, at + i * 0.4 + 0.3, f" {w}", 0.9, speaker) for i, w in enumerate(text.split())]
+            segments.append(Segment(at, words[-1].end, text, words, speaker))
+            at = words[-1].end + gap
+        keys = list(dict.fromkeys(speaker for speaker, _ in lines))
+        return transcripts.store(
+            self.db,
+            AsrResult(segments, "en", 1.0, at + 0.5, 0.1),
+            job_id=None,
+            filename=title,
+            size_bytes=1,
+            model="tiny.en",
+            options={},
+            timings={},
+            speakers=[Speaker(k, f"Speaker {i}") for i, k in enumerate(keys, 1)],
+            user_id=owner.id,
+            workspace_id=owner.user.personal_workspace_id,
+        )
+
     def close(self) -> None:
         self.db.conn.close()
 
@@ -256,3 +309,50 @@ class Scenario:
 
         with LiveServer(create_app(self.settings, recognizer=recognizer)) as server:
             yield server
+
+
+# --------------------------------------------------------------------------- an on-prem AI server
+
+
+class ChatServerStub:
+    """A tiny OpenAI-compatible chat server on loopback (the customer's vLLM/Ollama in the tests): it
+    streams `answer` in small pieces for every /v1/chat/completions request and records the requests."""
+
+    def __init__(self, answer: str) -> None:
+        import http.server
+        import json as _json
+        import threading
+
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.requests.append({"path": self.path, **body})
+                if self.path != "/v1/chat/completions":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i in range(0, len(stub.answer), 7):
+                    chunk = {"choices": [{"index": 0, "delta": {"content": stub.answer[i : i + 7]}}]}
+                    self.wfile.write(f"data: {_json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ChatServerStub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

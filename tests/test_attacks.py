@@ -168,7 +168,8 @@ def test_a_private_jobs_prompt_and_vocabulary_never_reach_the_database(settings:
         failing = http.post("/api/v1/transcriptions", files={"file": ("c.wav", short, "audio/wav")}, data=options).json()
         seen = [http.get(f"/api/v1/jobs/{j['job_id']}").json() for j in (done, running, failing)]
         assert wait_for_job(http.get, done["job_id"])["state"] == "done"
-        while http.get(f"/api/v1/jobs/{running['job_id']}").json()["state"] != "running":
+        # Cancelled once the recognizer has it (a job cancelled before that never reaches the model).
+        while http.get(f"/api/v1/jobs/{running['job_id']}").json()["progress"] <= 0:
             time.sleep(0.05)
         seen.append(http.get(f"/api/v1/jobs/{running['job_id']}").json())
         assert http.delete(f"/api/v1/jobs/{running['job_id']}").status_code == 200
@@ -450,14 +451,15 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
             failed = wait_for_job(http.get, job["job_id"])
         assert failed["state"] == "failed" and "longer than this appliance accepts (20 minutes)" in failed["error"]
         assert rss.peak - rss.start < 250 * 2**20, (rss.peak - rss.start) / 2**20  # 2 h decoded would be 460 MB (and twice that)
-        # Within the length limit but over the memory left: decoded samples count against the same cap as uploads.
+        # Within the length limit but over the memory left: decoded samples count against the same cap as
+        # uploads (here not even a window fits beside the upload).
         tight = load(
             None,
             {
                 "APPLIANCE_DATA_DIR": str(tmp_path / "data2"),
                 "APPLIANCE_MODELS_DIR": str(tmp_path),
                 "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
-                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(40 * 2**20),
+                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(len(bomb) + 8 * 2**20),
             },
         )
         key2 = bootstrap(tight)
@@ -472,6 +474,27 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
             ok = http2.post("/api/v1/transcriptions", files={"file": ("a.wav", speech_bytes, "audio/wav")}).json()
             assert wait_for_job(http2.get, ok["job_id"])["state"] == "done"
             assert http2.get("/healthz").json()["audio_bytes_in_memory"] == 0
+        # Recognition reads a window at a time, so only the window counts: with room for the bomb and one
+        # window (19 MB) it is transcribed as the two hours of silence it is, within the same memory.
+        roomy = load(
+            None,
+            {
+                "APPLIANCE_DATA_DIR": str(tmp_path / "data3"),
+                "APPLIANCE_MODELS_DIR": str(tmp_path),
+                "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
+                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(len(bomb) + 21 * 2**20),
+            },
+        )
+        key3 = bootstrap(roomy)
+        with (
+            LiveServer(create_app(roomy, recognizer=FakeRecognizer())) as enough,
+            httpx.Client(base_url=enough.url, headers={"Authorization": f"Bearer {key3}"}, timeout=300) as http3,
+            _PeakRss() as rss,
+        ):
+            job = http3.post("/api/v1/transcriptions", files={"file": ("silence.flac", bomb, "audio/flac")}).json()
+            done = wait_for_job(http3.get, job["job_id"], timeout=300)
+            assert done["state"] == "done" and done["duration"] == pytest.approx(7200, abs=1), done
+            assert rss.peak - rss.start < 150 * 2**20, (rss.peak - rss.start) / 2**20
 
 
 def test_a_huge_request_header_is_cut_off_before_it_costs_memory(live: LiveServer) -> None:

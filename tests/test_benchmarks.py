@@ -120,3 +120,67 @@ def test_voice_profile_evaluation_suggests_known_voices_and_not_unknown_ones() -
     known = float(values["known voice, own name suggested first"].split("%")[0])
     unknown = float(values["unknown voice, no name suggested"].split("%")[0])
     assert known >= 90 and unknown >= 90, result.stdout
+
+
+def test_single_request_benchmark_runs_and_reports(speech_wav: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "single_request.py"),
+            str(speech_wav),
+            "--seconds",
+            "40",
+            "--pairs",
+            "1",
+            "--unshared",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in (
+        "appliance / sequential: median ratio",
+        "unshared / sequential: median ratio",
+        "appliance: peak resident memory",
+    ):
+        assert line in result.stdout, result.stdout
+
+
+def test_long_recording_benchmark_runs_and_reports(speech_wav: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "long_recording.py"), str(speech_wav), "--seconds", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "time ratio appliance / raw" in result.stdout, result.stdout
+    peaks = [int(line.split("peak ")[1].split(" MB")[0]) for line in result.stdout.splitlines() if line.startswith("round")]
+    assert len(peaks) == 2 and all(100 < p < 4000 for p in peaks), result.stdout
+
+
+def test_assist_eval_scores_the_summaries(llm_dir: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "assist_eval.py"),
+            str(llm_dir),
+            "--meetings",
+            "1",
+            "--max-new-tokens",
+            "48",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    total, meeting = report["total"], report["meetings"][0]
+    assert total["meetings"] == 1 and meeting["id"] == "release-planning" and meeting["actions_reference"] == 3
+    assert 0 <= total["action_recall"] <= 1 and 0 <= total["matched_valid"] <= 1
+    assert isinstance(meeting["invented_names"], list)

@@ -39,6 +39,9 @@ SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}
         ["license", "correct-clock"],
         ["remote"],
         ["remote", "transcribe"],
+        ["summarize"],
+        ["assist"],
+        ["assist", "convert-gguf"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -302,3 +305,51 @@ def test_transcribe_passes_prompt_vocabulary_and_decoding_options(speech_wav: Pa
     assert "stella" in doc["text"].lower()
     bad = _cli("transcribe", str(speech_wav), "--beam-size", "50")
     assert bad.returncode != 0 and "beam-size" in bad.stderr
+
+
+def test_models_list_shows_text_models_with_their_kind(llm_dir: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "smol").symlink_to(llm_dir, target_is_directory=True)
+    result = runner.invoke(
+        app, ["models", "list", "--json"], env={"APPLIANCE_MODELS_DIR": str(models), "APPLIANCE_DATA_DIR": str(tmp_path / "d")}
+    )
+    assert result.exit_code == 0, result.output
+    listed = {m["id"]: m for m in json.loads(result.output)["models"]}
+    assert listed["smol"]["kind"] == "llm" and listed["smol"]["context_length"] == 8192
+    assert listed["tiny.en"]["kind"] == "asr"  # and the text model is not mistaken for a broken Whisper directory
+    assert json.loads(result.output)["problems"] == {}
+
+
+def test_summarize_a_stored_transcript_and_a_file(llm_dir: Path, tmp_path: Path, speech_wav: Path) -> None:
+    from tests.assist.meeting import LINES
+    from tests.support import ADMIN_EMAIL, Scenario, settings_in
+
+    scenario = Scenario(settings_in(tmp_path))
+    tid = scenario.meeting(scenario.person(ADMIN_EMAIL, "admin", "admin"), LINES)
+    env = {
+        "APPLIANCE_DATA_DIR": str(tmp_path / "data"),
+        "APPLIANCE_MODELS_DIR": str(tmp_path / "models"),
+        "APPLIANCE_ASSIST__MODEL": str(llm_dir),
+        "APPLIANCE_ASSIST__MAX_NEW_TOKENS": "100",
+    }
+    done = _cli("summarize", tid, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("## Summary") and "stored as summary version 1" in done.stderr
+    from appliance.assist import store
+
+    assert store.get(scenario.db, tid) is not None
+    scenario.close()
+    as_json = _cli("summarize", str(speech_wav), "--format", "json", env=env)  # transcribed and summarised in memory
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["summary"]
+    missing = _cli("summarize", "no-such-transcript", env=env)
+    assert missing.returncode == 1 and "no transcript 'no-such-transcript'" in missing.stderr
+
+
+def test_convert_gguf_refuses_what_is_not_gguf(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"not a model")
+    result = runner.invoke(app, ["assist", "convert-gguf", str(bogus), str(tmp_path / "out")])
+    assert result.exit_code == 2 and "not a readable GGUF file" in result.output
+    assert not (tmp_path / "out").exists()

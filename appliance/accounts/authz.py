@@ -36,6 +36,9 @@ class Principal:
     session: Session | None = None
     key_id: str | None = None
     key_stores: bool = True  # the key's own "keep results" setting (OpenAI-compatible requests)
+    # A browser session whose role requires a second factor the user has not set up yet: it may only
+    # reach the enrolment (routes with opt "enrolment").
+    must_enrol: bool = False
 
     @property
     def rate_key(self) -> str:

@@ -27,13 +27,15 @@ class Session:
     id: str
     user_id: str
     csrf_token: str
+    second_factor_at: str | None = None  # when this session last proved a second factor
 
 
-def create(db: sqlite_utils.Database, user_id: str, absolute_minutes: int) -> tuple[str, Session]:
-    """A brand-new session (a new id at every sign-in, so a planted cookie is worthless)."""
+def create(db: sqlite_utils.Database, user_id: str, absolute_minutes: int, *, second_factor: bool = False) -> tuple[str, Session]:
+    """A brand-new session (a new id at every sign-in, so a planted cookie is worthless); `second_factor`
+    when the sign-in proved one."""
     token = secrets.token_urlsafe(32)
     stamp = now()
-    session = Session(_hash(token), user_id, secrets.token_urlsafe(32))
+    session = Session(_hash(token), user_id, secrets.token_urlsafe(32), stamp if second_factor else None)
     db.table("sessions").insert(
         {
             "id": session.id,
@@ -42,6 +44,7 @@ def create(db: sqlite_utils.Database, user_id: str, absolute_minutes: int) -> tu
             "created_at": stamp,
             "last_seen_at": stamp,
             "expires_at": _later(absolute_minutes),
+            "second_factor_at": session.second_factor_at,
         }
     )
     return token, session
@@ -64,7 +67,12 @@ def resolve(db: sqlite_utils.Database, token: str | None, idle_minutes: int) -> 
     touch_seconds = min(60.0, idle_minutes * 6.0)
     if row["last_seen_at"] < ago(touch_seconds / 60):
         db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [now(), session_id])
-    return Session(row["id"], row["user_id"], row["csrf_token"])
+    return Session(row["id"], row["user_id"], row["csrf_token"], row.get("second_factor_at"))
+
+
+def mark_second_factor(db: sqlite_utils.Database, session_id: str) -> None:
+    """The session's user has just proved their second factor again."""
+    db.execute("UPDATE sessions SET second_factor_at = ? WHERE id = ?", [now(), session_id])
 
 
 def end(db: sqlite_utils.Database, session_id: str) -> None:

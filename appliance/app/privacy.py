@@ -13,6 +13,7 @@ import sqlite_utils
 
 from appliance.accounts import apikeys, audit, workspaces
 from appliance.accounts import users as accounts
+from appliance.assist import store as summaries_store
 from appliance.core.db import checkpoint
 from appliance.private import keys as private_keys
 from appliance.private import sealed_shares
@@ -88,8 +89,10 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
             if doc.private and envelopes is not None:  # the server cannot read it: the envelopes as they are
                 archive.writestr(f"{stem}.private.json", json.dumps({**_metadata(doc), "envelopes": envelopes}, indent=2))
                 continue
+            stored = summaries_store.get(db, transcript_id)  # its AI summary is the person's data too
+            digest = summaries_store.digest(stored, doc) if stored is not None else None
             for fmt in ("json", "txt", "srt", "vtt"):
-                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt).content)
+                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt, digest=digest).content)
     return buffer.getvalue()
 
 

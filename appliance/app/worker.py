@@ -25,6 +25,7 @@ from appliance.transcription.asr import Cancelled, ModelError, ModelRegistry, Re
 from appliance.transcription.audio import AudioError
 from appliance.transcription.diarization import DiarizationError
 from appliance.transcription.diarization.engines import DiarizationEngines
+from appliance.transcription.lanes import Lanes
 from appliance.transcription.options import KNOWN, OptionsError, parse
 from appliance.transcription.partials import PartialTexts
 from appliance.transcripts import store as transcripts
@@ -62,10 +63,14 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.lanes = Lanes(workers_per_device)
 
     def start(self, devices: int = 1, max_threads: int | None = None) -> None:
         """Start `workers_per_device` threads for each device (each GPU, or the CPU), at most `max_threads`."""
         count = self.workers_per_device * devices
+        # One lane per model replica (workers_per_device on each device), whatever the licence's job
+        # limit: a job running alone borrows the idle ones (appliance/transcription/lanes.py).
+        self.lanes = Lanes(count)
         for n in range(min(count, max_threads) if max_threads else count):
             thread = threading.Thread(target=self._loop, name=f"worker-{n}", daemon=True)
             thread.start()
@@ -105,6 +110,7 @@ class Worker:
         if self.metrics:
             self.metrics.job_started(_seconds_since(job["created_at"]))
         state, error, transcript_ids = "failed", None, None
+        self.lanes.enter()
         try:
             data = self.vault.get(job_id)
             if data is None:
@@ -124,6 +130,7 @@ class Worker:
         finally:
             # The recording goes, and the job is counted, before anyone can see that it ended: whoever
             # reads "done" or "failed" never finds its audio still in memory or the metrics behind.
+            self.lanes.leave()
             self.vault.release(job_id)
             memory.release()  # the decoded audio and model buffers are garbage now: return them
             if self.metrics:
@@ -186,6 +193,8 @@ class Worker:
             # Voices are biometric data: taken only where an administrator turned voice profiles on, and
             # never for a private job (its speakers stay inside the sealed envelope).
             keep_voices=self.settings.diarization.voice_profiles and not options.private,
+            lanes=self.lanes if self.settings.worker.share_idle_lanes else None,
+            window_seconds=self.settings.worker.window_seconds,
         )
         if self.metrics:
             for out in outputs:

@@ -95,8 +95,14 @@ class WorkerSettings:
     workers_per_device: int = 0
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100
+    # A job running alone also uses the lanes (model replicas) idle jobs would use, a window at a time
+    # (appliance/transcription/lanes.py). false: each job keeps to its own lane.
+    share_idle_lanes: bool = True
+    # Decoded audio held per job at once, in seconds (a window; 300 s is 19 MB of samples).
+    window_seconds: int = 300
 
     def validate(self) -> None:
+        _check(40 <= self.window_seconds <= 3600, "worker.window_seconds", "must be between 40 and 3600")
         _check(0 <= self.workers_per_device <= 16, "worker.workers_per_device", "must be between 0 (auto) and 16")
         _check(self.max_queued_jobs >= 1, "worker.max_queued_jobs", "must be >= 1")
 
@@ -162,6 +168,12 @@ class SecuritySettings:
     # (webhook receivers on the intranet). Connections go through a broker forked before the egress lock
     # (appliance/core/egress_broker.py); link-local and metadata addresses are refused whatever the name.
     egress_allow: tuple[str, ...] = ()
+    # Creating an API key needs a second factor proved this recently (for users who have one).
+    second_factor_fresh_minutes: int = 10
+    # Passkeys (WebAuthn) are bound to this domain, the name users reach the appliance by; empty: passkeys
+    # are not offered (TOTP still is). Origins: what browsers report as the page's origin; empty: https://<rp_id>.
+    passkey_rp_id: str = ""
+    passkey_origins: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check(self.tls in {"auto", "on", "off"}, "security.tls", "must be auto, on or off")
@@ -173,6 +185,17 @@ class SecuritySettings:
                 _check(False, "security.egress_allow", str(exc))
         _check(bool(self.tls_cert) == bool(self.tls_key), "security.tls_cert", "set both tls_cert and tls_key, or neither")
         _check(0 <= self.http_redirect_port <= 65535, "security.http_redirect_port", "must be between 0 and 65535")
+        _check(
+            "/" not in self.passkey_rp_id and ":" not in self.passkey_rp_id,
+            "security.passkey_rp_id",
+            "must be a bare domain name (no scheme, port or path), e.g. sotto.example.org",
+        )
+        for origin in self.passkey_origins:
+            _check(
+                origin.startswith(("https://", "http://localhost")),
+                "security.passkey_origins",
+                f"{origin!r}: origins are https://host[:port] (http only for localhost)",
+            )
         for key in (
             "session_idle_minutes",
             "session_absolute_minutes",
@@ -180,6 +203,7 @@ class SecuritySettings:
             "lockout_minutes",
             "invite_hours",
             "address_attempts_per_minute",
+            "second_factor_fresh_minutes",
         ):
             _check(getattr(self, key) >= 1, f"security.{key}", "must be at least 1")
 
@@ -204,8 +228,12 @@ class RetentionSettings:
     # Audit-log entries older than this many days keep their events but lose the e-mail and client
     # addresses: an account becomes its opaque user id, an address its network (/24 or /48).
     audit_pseudonymise_days: int = 90
+    # Earlier versions kept per transcript for the editor's Revisions panel (view, restore); the oldest
+    # go first. Each is the whole prior text, so this bounds the history's size on disk.
+    revisions_per_transcript: int = 50
 
     def validate(self) -> None:
+        _check(self.revisions_per_transcript >= 1, "retention.revisions_per_transcript", "must be at least 1")
         _check(self.request_log_days >= 1, "retention.request_log_days", "must be at least 1")
         _check(self.audit_pseudonymise_days >= 1, "retention.audit_pseudonymise_days", "must be at least 1")
         _check(self.transcript_days >= 0, "retention.transcript_days", "must be 0 (off) or more")
@@ -256,6 +284,156 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class AssistSettings:
+    # Local AI (summaries, questions) over standard transcripts; private ones are never offered it.
+    enabled: bool = True
+    # A text model: a directory name in models_dir (one with a sotto-llm.json), a path to one, or empty
+    # for the first one found there (docs/local-ai.md).
+    model: str = ""
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto: int8_float16 on CUDA, int8 on the CPU
+    cpu_threads: int = 0  # 0: CTranslate2's default
+    # The longest answer one generation step may write (a summary's map step, an answer).
+    max_new_tokens: int = 700
+    # An on-prem OpenAI-compatible server instead of the local model (vLLM, Ollama, llama.cpp server),
+    # e.g. "http://llm.intranet.example:8000/v1". Its host:port must also be in security.egress_allow:
+    # the connection goes through the egress broker like every other named exception.
+    server_url: str = ""
+    server_model: str = ""  # the model name the server expects
+    server_context_length: int = 8192
+    # Summarise every standard transcript when its job finishes.
+    auto_summarize: bool = False
+    # A summary step waits while a transcription job runs, so a summary never slows transcription.
+    yield_to_transcription: bool = True
+
+    def validate(self) -> None:
+        _check(self.device in {"auto", "cpu", "cuda"}, "assist.device", "must be auto, cpu or cuda")
+        _check(self.cpu_threads >= 0, "assist.cpu_threads", "must be 0 (default) or more")
+        _check(32 <= self.max_new_tokens <= 8192, "assist.max_new_tokens", "must be between 32 and 8192")
+        _check(self.server_context_length >= 512, "assist.server_context_length", "must be at least 512")
+        if self.server_url:
+            _check(self.server_url.startswith(("http://", "https://")), "assist.server_url", "must be an http:// or https:// URL")
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """A directory (Active Directory, OpenLDAP) whose accounts sign in here (licence feature "sso").
+    Its host:port must also be in security.egress_allow: the connection goes through the egress broker."""
+
+    # ldap://host:389 (with start_tls) or ldaps://host:636. Empty: no directory sign-in.
+    url: str = ""
+    start_tls: bool = False
+    # The customer's CA (PEM) that signed the directory's certificate; empty: the system's CAs.
+    ca_file: str = ""
+    # Service account that searches for the user (then the user's own bind checks the password) ...
+    bind_dn: str = ""
+    bind_password_file: str = ""  # a file holding the service account's password (kept out of this file)
+    base_dn: str = ""
+    user_filter: str = "(&(objectClass=person)(|(uid={username})(mail={username})))"
+    # ... or, without a service account, a direct bind as this DN ({username} replaced, escaped).
+    user_dn_template: str = ""
+    email_attribute: str = "mail"
+    # Where groups live; nested groups: ad (the server resolves the chain: LDAP_MATCHING_RULE_IN_CHAIN),
+    # walk (follow member links level by level, for OpenLDAP), off (direct membership only).
+    group_base_dn: str = ""
+    nested_groups: str = "walk"
+    # Users matching this filter are disabled in the directory, e.g. AD:
+    # (userAccountControl:1.2.840.113556.1.4.803:=2); OpenLDAP ppolicy: (pwdAccountLockedTime=*).
+    disabled_filter: str = ""
+    timeout_seconds: int = 5
+    # Every this many minutes, directory accounts are checked again (disabled or gone: signed out). 0: only at sign-in.
+    sync_minutes: int = 15
+
+    def validate(self) -> None:
+        if not self.url:
+            return
+        _check(self.url.startswith(("ldap://", "ldaps://")), "ldap.url", "must start with ldap:// or ldaps://")
+        _check(not (self.start_tls and self.url.startswith("ldaps://")), "ldap.start_tls", "is for ldap:// URLs only")
+        _check(
+            bool(self.bind_dn and self.base_dn) or "{username}" in self.user_dn_template,
+            "ldap.bind_dn",
+            "set bind_dn and base_dn (search with a service account), or user_dn_template with {username} (direct bind)",
+        )
+        _check("{username}" in self.user_filter, "ldap.user_filter", "must contain {username}")
+        _check(self.nested_groups in {"ad", "walk", "off"}, "ldap.nested_groups", "must be ad, walk or off")
+        _check(1 <= self.timeout_seconds <= 60, "ldap.timeout_seconds", "must be between 1 and 60")
+        _check(self.sync_minutes >= 0, "ldap.sync_minutes", "must be >= 0")
+        for key in ("ca_file", "bind_password_file"):
+            value = getattr(self, key)
+            _check(not value or Path(value).is_file(), f"ldap.{key}", f"{value} is not a readable file")
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """An OpenID provider on the customer's network (Keycloak, ADFS, Entra ID...) for single sign-on
+    (licence feature "sso"). Its host:port must be in security.egress_allow."""
+
+    # The issuer URL exactly as the provider states it, e.g. https://keycloak.example.org/realms/staff. Empty: off.
+    issuer: str = ""
+    client_id: str = ""
+    client_secret_file: str = ""  # a file holding the client secret; empty: a public client (PKCE only)
+    # Where the provider sends the browser back: https://<this appliance>/auth/oidc/callback.
+    redirect_uri: str = ""
+    # After signing out at the provider (RP-initiated logout); empty: the provider's own page.
+    post_logout_redirect_uri: str = ""
+    # The sign-in page's button: "Sign in with <provider_name>".
+    provider_name: str = "single sign-on"
+    scopes: str = "openid email profile"
+    email_claim: str = "email"
+    groups_claim: str = "groups"
+    ca_file: str = ""  # the customer's CA (PEM) for an https issuer; empty: the system's CAs
+    clock_skew_seconds: int = 60
+    timeout_seconds: int = 10
+
+    def validate(self) -> None:
+        if not self.issuer:
+            return
+        _check(self.issuer.startswith(("https://", "http://")), "oidc.issuer", "must be an https:// URL")
+        _check(bool(self.client_id), "oidc.client_id", "is required with an issuer")
+        _check(self.redirect_uri.endswith("/auth/oidc/callback"), "oidc.redirect_uri", "must end in /auth/oidc/callback")
+        _check("openid" in self.scopes.split(), "oidc.scopes", "must include openid")
+        _check(0 <= self.clock_skew_seconds <= 600, "oidc.clock_skew_seconds", "must be between 0 and 600")
+        _check(1 <= self.timeout_seconds <= 60, "oidc.timeout_seconds", "must be between 1 and 60")
+        for key in ("ca_file", "client_secret_file"):
+            value = getattr(self, key)
+            _check(not value or Path(value).is_file(), f"oidc.{key}", f"{value} is not a readable file")
+
+
+@dataclass(frozen=True)
+class GroupMapSettings:
+    """Directory groups (DNs) or token groups (names) to roles and workspaces, for LDAP and OIDC accounts."""
+
+    # "<group> -> admin|member|viewer"; a user in several gets the highest.
+    roles: tuple[str, ...] = ()
+    # "<group> -> <workspace name>: admin|member|viewer"; the workspace must exist.
+    workspaces: tuple[str, ...] = ()
+    # The role of a directory user in no mapped group; empty: such users cannot sign in.
+    default_role: str = ""
+
+    def validate(self) -> None:
+        _check(
+            self.default_role in {"", "admin", "member", "viewer"},
+            "group_map.default_role",
+            "must be admin, member, viewer or empty",
+        )
+        for entry in self.roles:
+            group, sep, role = entry.rpartition("->")
+            _check(
+                bool(sep and group.strip()) and role.strip() in {"admin", "member", "viewer"},
+                "group_map.roles",
+                f"{entry!r}: write '<group> -> admin|member|viewer'",
+            )
+        for entry in self.workspaces:
+            group, sep, target = entry.rpartition("->")
+            name, colon, role = target.rpartition(":")
+            _check(
+                bool(sep and group.strip() and colon and name.strip()) and role.strip() in {"admin", "member", "viewer"},
+                "group_map.workspaces",
+                f"{entry!r}: write '<group> -> <workspace name>: admin|member|viewer'",
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -269,6 +447,10 @@ class Settings:
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
     ui: UISettings = field(default_factory=UISettings)
+    assist: AssistSettings = field(default_factory=AssistSettings)
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
+    group_map: GroupMapSettings = field(default_factory=GroupMapSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

@@ -552,6 +552,161 @@ def _user_language(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN language TEXT")
 
 
+@migrations(name="0020_transcript_revisions")
+def _transcript_revisions(db: sqlite_utils.Database) -> None:
+    # The edit history survives a reload: before each save (and each restore) the transcript's editable
+    # state as it stood at that revision is kept whole, so viewing or restoring one is a single read with
+    # no chain of diffs to replay. Plain JSON on purpose: deleting the transcript cascades here, and the
+    # deletion tests that scan the raw file for a canary word can see (and so prove the absence of) it.
+    db.execute("ALTER TABLE transcript_edits ADD COLUMN description TEXT")
+    db.execute(
+        """
+        CREATE TABLE transcript_revisions (
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            revision INTEGER NOT NULL,
+            snapshot TEXT NOT NULL,          -- JSON of revisions.Snapshot: title, note, speakers, segments, words
+            PRIMARY KEY (transcript_id, revision)
+        )
+        """
+    )
+
+
+@migrations(name="0021_second_factors")
+def _second_factors(db: sqlite_utils.Database) -> None:
+    # TOTP (RFC 6238): the shared secret must be readable to check a code, so it is stored as is, like the
+    # session table's CSRF tokens; whoever can read the database can also read every transcript in it.
+    # last_step: the newest time step a code was accepted for; an older or equal one is a replay.
+    db.execute(
+        """
+        CREATE TABLE user_totp (
+            user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            secret TEXT NOT NULL,            -- base32
+            confirmed_at TEXT,               -- NULL while enrolment waits for the first code
+            last_step INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE recovery_codes (
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL,         -- sha256 of a random 50-bit code: only its hash is kept
+            used_at TEXT,
+            PRIMARY KEY (user_id, code_hash)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE passkeys (
+            id TEXT PRIMARY KEY,             -- the credential id, base64url
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            public_key BLOB NOT NULL,        -- COSE
+            sign_count INTEGER NOT NULL DEFAULT 0,
+            transports TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            last_used_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX passkeys_user ON passkeys (user_id)")
+    # One outstanding WebAuthn challenge per user and ceremony; taken (deleted) when answered: single use.
+    db.execute(
+        """
+        CREATE TABLE webauthn_challenges (
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('register', 'authenticate')),
+            challenge BLOB NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, purpose)
+        )
+        """
+    )
+    # Between a right password and the second factor: a short-lived, single-use token (its hash).
+    db.execute(
+        """
+        CREATE TABLE pending_logins (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            failures INTEGER NOT NULL DEFAULT 0,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    # Roles whose users must have a second factor (set by an admin on the Users page).
+    db.execute("CREATE TABLE second_factor_policy (role TEXT PRIMARY KEY CHECK (role IN ('admin', 'member', 'viewer')))")
+    # When this session last proved a second factor: creating an API key needs a recent one.
+    db.execute("ALTER TABLE sessions ADD COLUMN second_factor_at TEXT")
+
+
+@migrations(name="0022_directory_accounts")
+def _directory_accounts(db: sqlite_utils.Database) -> None:
+    # Where an account signs in: 'local' (password here), 'ldap' (the directory checks the password) or
+    # 'oidc' (the identity provider does); for those two the local hash is random and never used.
+    # external_id: the DN in the directory, or issuer|sub.
+    db.execute("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local'")
+    db.execute("ALTER TABLE users ADD COLUMN external_id TEXT")
+    db.execute("ALTER TABLE users ADD COLUMN groups TEXT")  # JSON: the directory groups at the last sign-in
+    # OIDC: a sign-in on its way through the provider (state -> nonce and PKCE verifier; single use),
+    # and the ID token of an OIDC session (the id_token_hint of RP-initiated logout).
+    db.execute(
+        """
+        CREATE TABLE oidc_logins (
+            id TEXT PRIMARY KEY,             -- sha256 of the state parameter
+            nonce TEXT NOT NULL,
+            verifier TEXT NOT NULL,
+            next TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE oidc_sessions (
+            session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+            id_token TEXT NOT NULL
+        )
+        """
+    )
+    # The directory checks (at sign-in and periodic): what the admin page shows as the last sync.
+    db.execute(
+        """
+        CREATE TABLE directory_syncs (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            checked INTEGER NOT NULL,
+            disabled INTEGER NOT NULL,
+            error TEXT
+        )
+        """
+    )
+
+
+@migrations(name="0023_summaries")
+def _summaries(db: sqlite_utils.Database) -> None:
+    # AI summaries of a transcript (appliance/assist), every version kept: a regeneration or a person's
+    # edit adds one. The content is the summary document as JSON (its claims cite segment positions).
+    # Deleted with the transcript (cascade); the permanent-deletion path zeroes the freed pages.
+    db.execute(
+        """
+        CREATE TABLE summaries (
+            id TEXT PRIMARY KEY,
+            transcript_id TEXT NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('generated', 'edited')),
+            model TEXT,
+            language TEXT,
+            content TEXT NOT NULL,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (transcript_id, version)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -29,6 +29,10 @@ REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 MULTILINGUAL_VOCAB = 51865
 
 
+# The manifest that marks a models_dir entry as a text-generation model (appliance/assist/engine.py).
+TEXT_MODEL_MANIFEST = "sotto-llm.json"
+
+
 class ModelError(ValueError):
     """A model is unknown, incomplete or cannot serve the request; the message says which."""
 
@@ -50,6 +54,7 @@ class ModelInfo:
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.name,
+            "kind": "asr",  # speech recognition; text models (appliance/assist) say "llm"
             "source": self.source,
             "multilingual": self.multilingual,
             "languages": "all" if self.multilingual else ["en"],
@@ -142,6 +147,8 @@ class ModelRegistry:
                     continue
                 if not ((child / "model.bin").exists() or (child / "config.json").exists()):
                     continue
+                if (child / TEXT_MODEL_MANIFEST).exists():  # a text-generation model (appliance/assist), not Whisper
+                    continue
                 try:
                     models[child.name] = _inspect_entry(child)
                 except ModelError as exc:
@@ -168,6 +175,9 @@ class AsrOptions:
     initial_prompt: str | None = None
     hotwords: str | None = None
     temperature: float | None = None  # None: faster-whisper's fallback schedule 0.0 → 1.0
+    # Pieces of one job recognised side by side (streaming.py): on the CPU the engine divides its batch
+    # among them, so a job's working memory stays that of one batch however many lanes it borrowed.
+    pieces_at_once: int = 1
 
 
 @dataclass
@@ -330,6 +340,8 @@ class WhisperEngine:
 
             pipeline = BatchedInferencePipeline(whisper)
             size = batch_size(self.settings, self.device[0])
+            if self.device[0] == "cpu":  # CPU replicas share one memory; each GPU has its own
+                size = max(1, size // max(1, options.pieces_at_once))
             segments_iter, info = pipeline.transcribe(audio, batch_size=size, **kwargs)
         else:
             segments_iter, info = whisper.transcribe(audio, **kwargs)

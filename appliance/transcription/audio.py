@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -72,6 +73,47 @@ class _Growing:
         return self.buffer
 
 
+def _open(data: bytes | bytearray | memoryview) -> av.container.InputContainer:
+    if len(data) == 0:
+        raise AudioError("The file is empty.")
+    try:
+        return av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError(
+            "The file could not be read as audio or video. It may be damaged, or in a format that is not "
+            f"audio (detail: {_short(exc)})."
+        ) from None
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    streams = container.streams.audio
+    if not streams:
+        raise AudioError("The file has no audio track, so there is nothing to transcribe.")
+    return streams[0]
+
+
+def _blocks(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream, keep_channels: bool
+) -> Iterator[np.ndarray]:
+    """Resampled blocks as FFmpeg hands them out: (channels, n) with keep_channels, else (n,) mono.
+
+    A damaged packet in the middle is skipped (the rest of the recording is kept); an error that stops
+    the demuxer ends the blocks, and the caller decides whether what came before is enough.
+    """
+    layout = stream.codec_context.layout.name if keep_channels and stream.codec_context.layout else "mono"
+    resampler = av.AudioResampler(format="fltp" if keep_channels else "flt", layout=layout, rate=SAMPLE_RATE)
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            continue
+        for frame in frames:
+            for out in resampler.resample(frame):
+                yield _planes(out, keep_channels)
+    for out in resampler.resample(None):
+        yield _planes(out, keep_channels)
+
+
 def decode(
     data: bytes | bytearray | memoryview,
     keep_channels: bool = False,
@@ -79,48 +121,25 @@ def decode(
     max_seconds: float | None = None,
     reserve: Callable[[int], None] = lambda nbytes: None,
 ) -> DecodedAudio:
-    """Decode any container FFmpeg knows; video files yield their first audio track.
+    """Decode a whole recording at once; video files yield their first audio track.
 
     With keep_channels, each channel is also kept separately (for one-speaker-per-channel
     diarization); `samples` is then their average. Decoding stops with TooLong past `max_seconds`,
     and every allocation of decoded samples is first passed to `reserve` (bytes), which may refuse:
     a small file that decodes to hours of audio (a decompression bomb) is stopped by either.
+    Recognition reads recordings through `AudioStream` instead, a window at a time.
     """
-    if len(data) == 0:
-        raise AudioError("The file is empty.")
-    try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise AudioError(
-            "The file could not be read as audio or video. It may be damaged, or in a format that is not "
-            f"audio (detail: {_short(exc)})."
-        ) from None
+    container = _open(data)
     max_samples = int((max_seconds or 10**9) * SAMPLE_RATE)
     with container:
-        streams = container.streams.audio
-        if not streams:
-            raise AudioError("The file has no audio track, so there is nothing to transcribe.")
-        stream = streams[0]
+        stream = _audio_stream(container)
         codec = stream.codec_context.name if stream.codec_context else "unknown"
         had_video = bool(container.streams.video)
-        layout = stream.codec_context.layout.name if keep_channels and stream.codec_context.layout else "mono"
-        resampler = av.AudioResampler(format="fltp" if keep_channels else "flt", layout=layout, rate=SAMPLE_RATE)
         rows = stream.codec_context.layout.nb_channels if keep_channels and stream.codec_context.layout else 1
         decoded = _Growing(rows, reserve, max_samples)
-        broken_packets = 0
         try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    # A damaged frame in the middle: skip it and keep the rest of the recording.
-                    broken_packets += 1
-                    continue
-                for frame in frames:
-                    for out in resampler.resample(frame):
-                        decoded.add(_planes(out, keep_channels))
-            for out in resampler.resample(None):
-                decoded.add(_planes(out, keep_channels))
+            for block in _blocks(container, stream, keep_channels):
+                decoded.add(block)
         except av.error.FFmpegError as exc:
             if not decoded.size:
                 raise AudioError(f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)}).") from None
@@ -131,11 +150,149 @@ def decode(
         else:
             samples = decoded.result().reshape(-1) if decoded.size else np.zeros(0, np.float32)
         if samples.size == 0:
-            raise AudioError(
-                "No audio could be decoded from the file; it may be truncated or damaged"
-                + (f" ({broken_packets} damaged packets)." if broken_packets else ".")
-            )
+            raise AudioError("No audio could be decoded from the file; it may be truncated or damaged.")
         return DecodedAudio(samples, container.format.name, codec, had_video, channels)
+
+
+@dataclass(frozen=True)
+class Window:
+    offset: float  # seconds from the start of the recording
+    samples: np.ndarray  # float32 mono; a view that is valid until the next window is asked for
+    last: bool
+
+
+class AudioStream:
+    """A recording decoded a window at a time, so a long recording's decoded samples never exist whole.
+
+    Memory is one window buffer (reserved through `reserve` as it grows) and the compressed bytes, whatever the
+    length: an hour of audio as float32 is 230 MB, a five-minute window 19 MB. Windows end at the
+    quietest moment of their last QUIET_SEARCH seconds, so a word is not cut in two; the audio after
+    the cut starts the next window. Opening checks the file (not audio, no audio track) at once, as
+    `decode` does; decoding errors and TooLong come while iterating.
+    """
+
+    def __init__(
+        self,
+        data: bytes | bytearray | memoryview,
+        *,
+        window_seconds: float = 300.0,
+        max_seconds: float | None = None,
+        reserve: Callable[[int], None] = lambda nbytes: None,
+    ) -> None:
+        if window_seconds < 2 * QUIET_SEARCH:
+            raise ValueError(f"window_seconds must be at least {2 * QUIET_SEARCH:g}")
+        self.data = data
+        self.window = int(window_seconds * SAMPLE_RATE)
+        self.max_samples = int((max_seconds or 10**9) * SAMPLE_RATE)
+        self.reserve = reserve
+        with _open(data) as container:
+            stream = _audio_stream(container)
+            self.container = container.format.name
+            self.codec = stream.codec_context.name if stream.codec_context else "unknown"
+            self.had_video = bool(container.streams.video)
+            self.declared_seconds = container.duration / 1_000_000 if container.duration else None
+        # The first buffer is paid for now, so a recording that cannot get even that is refused before
+        # its job says it is transcribing.
+        self._initial = min(self.window, SAMPLE_RATE * 10)
+        reserve(self._initial * 4)
+        self._prepaid = True
+        self.decoded = 0  # samples handed out so far, and the total once the last window is out
+        self.decode_seconds = 0.0  # wall time spent decoding (not in the caller's work between windows)
+        self._read_fraction = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.decoded / SAMPLE_RATE
+
+    def expected_seconds(self) -> float | None:
+        """The recording's length for progress: the container's own figure, else an estimate from the
+        share of the bytes read so far; exact once the last window is out."""
+        if self.declared_seconds:
+            return max(self.declared_seconds, self.seconds)
+        if self._read_fraction > 0.05:
+            return self.seconds / self._read_fraction
+        return None
+
+    def __iter__(self) -> Iterator[Window]:
+        started = time.perf_counter()
+        buffer_io = io.BytesIO(self.data)
+        container = av.open(buffer_io, mode="r", metadata_errors="ignore")
+        # The buffer grows to the window as samples come (a short recording reserves little), each
+        # growth paid for through `reserve` first.
+        capacity = self._initial
+        if self._prepaid:
+            self._prepaid = False
+        else:
+            self.reserve(capacity * 4)
+        buffer = np.empty(capacity, np.float32)
+        filled = 0
+        offset = 0  # samples before buffer[0]
+        with container:
+            blocks = _blocks(container, _audio_stream(container), keep_channels=False)
+            while True:
+                try:
+                    block = next(blocks, None)
+                except av.error.FFmpegError as exc:
+                    if offset + filled == 0:
+                        raise AudioError(
+                            f"The audio could not be decoded; the file may be damaged (detail: {_short(exc)})."
+                        ) from None
+                    block = None  # keep what came before the damage, as `decode` does
+                if block is None:
+                    break
+                while block.size:
+                    if filled == capacity < self.window:
+                        grown = min(self.window, int(capacity * 1.5))
+                        self.reserve((grown - capacity) * 4)
+                        buffer = np.concatenate([buffer, np.empty(grown - capacity, np.float32)])
+                        capacity = grown
+                    take = min(block.size, capacity - filled)
+                    if offset + filled + take > self.max_samples:
+                        raise TooLong(
+                            "The recording is longer than this appliance accepts "
+                            f"({_hours(self.max_samples / SAMPLE_RATE)}). Split it into parts and upload them one by one."
+                        )
+                    buffer[filled : filled + take] = block[:take]
+                    filled += take
+                    block = block[take:]
+                    if filled == self.window:
+                        cut = quiet_cut(buffer, self.window - int(QUIET_SEARCH * SAMPLE_RATE), self.window)
+                        self._read_fraction = buffer_io.tell() / max(len(self.data), 1)
+                        self.decoded = offset + cut
+                        self.decode_seconds += time.perf_counter() - started
+                        yield Window(offset / SAMPLE_RATE, buffer[:cut], last=False)
+                        started = time.perf_counter()
+                        buffer[: filled - cut] = buffer[cut:filled]
+                        filled -= cut
+                        offset += cut
+        if offset + filled == 0:
+            raise AudioError("No audio could be decoded from the file; it may be truncated or damaged.")
+        self.decoded = offset + filled
+        self._read_fraction = 1.0
+        self.decode_seconds += time.perf_counter() - started
+        yield Window(offset / SAMPLE_RATE, buffer[:filled], last=True)
+
+
+QUIET_SEARCH = 20.0  # seconds at a window's end searched for the quietest moment to cut at
+QUIET_SPAN = 0.4  # the length of audio whose loudness is compared (a pause between words or sentences)
+
+
+def quiet_cut(samples: np.ndarray, lo: int, hi: int) -> int:
+    """The sample index in [lo, hi) at the middle of the quietest QUIET_SPAN there: where speech pauses.
+
+    Loudness is the mean energy over 20 ms frames, averaged over the span; ties go to the later cut.
+    """
+    frame = SAMPLE_RATE // 50
+    lo, hi = max(0, lo), min(len(samples), hi)
+    count = (hi - lo) // frame
+    span = max(1, int(QUIET_SPAN * 50))
+    if count <= span:
+        return hi
+    frames = samples[lo : lo + count * frame].reshape(count, frame)
+    energy = np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+    sums = np.convolve(energy, np.ones(span), mode="valid")
+    best = len(sums) - 1 - int(np.argmin(sums[::-1]))
+    return lo + (best + span // 2) * frame
 
 
 def _planes(frame: av.AudioFrame, keep_channels: bool) -> np.ndarray:

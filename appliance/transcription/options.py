@@ -36,7 +36,7 @@ class JobOptions:
     def stored(self) -> dict[str, Any]:
         """What is recorded with the job and the transcript (no model paths)."""
         stored = {
-            **asdict(self.asr),
+            **{k: v for k, v in asdict(self.asr).items() if k != "pieces_at_once"},  # how, not what: not recorded
             "priority": self.priority,
             "diarize": self.diarization is not None,
             "private": self.private,

@@ -1,5 +1,6 @@
-"""The transcription pipeline over bytes in memory: decode once, run each requested model, then
-(optionally) diarize once and give every model's words their speakers.
+"""The transcription pipeline over bytes in memory: run each requested model over the recording,
+decoded a window at a time (streaming.py), then (optionally) diarize once and give every model's words
+their speakers.
 
 Shared by the worker (API jobs) and the CLI (offline, no server), so both give the same result.
 """
@@ -14,16 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from appliance.transcription import streaming
 from appliance.transcription.asr import AsrOptions, AsrResult, CancelFn, Cancelled, ModelInfo, Recognizer, Segment
-from appliance.transcription.audio import SAMPLE_RATE, decode
+from appliance.transcription.audio import SAMPLE_RATE, AudioStream, DecodedAudio, decode
 from appliance.transcription.diarization import DiarizationError, Turn
 from appliance.transcription.diarization.channel import FRAME, channel_key, check_channels
 from appliance.transcription.diarization.engines import DiarizationEngines
 from appliance.transcription.diarization.merge import Speaker, assign, finish
+from appliance.transcription.lanes import Lanes
 from appliance.transcription.options import JobOptions
 from appliance.transcription.segmentation import resegment
 
 DIARIZATION_WEIGHT = 0.35  # share of one model's ASR time diarization is expected to take (for progress/ETA)
+WINDOW_SECONDS = 300.0  # decoded audio held per job at once: 19 MB of samples, whatever the recording's length
 SETTLE_SECONDS = 1.0  # no time left is estimated from the first burst of segments alone (see TimeLeft)
 
 
@@ -144,11 +148,14 @@ def run(
     max_seconds: float | None = None,
     reserve: Callable[[int], None] = lambda nbytes: None,
     keep_voices: bool = False,
+    lanes: Lanes | None = None,
+    window_seconds: float = WINDOW_SECONDS,
 ) -> list[ModelOutput]:
-    """Decode the bytes once, transcribe with each model in turn, diarize once, merge.
+    """Transcribe with each model in turn (the recording decoded a window at a time), diarize once, merge.
 
     `on_text` hears each segment's text as the first model decodes it (for streaming clients).
     `keep_voices`: also return each speaker's voice embedding (ModelOutput.voices).
+    `lanes`: the worker's lanes, which a job running alone borrows to recognise a window in parallel.
     """
     started = time.perf_counter()
     progress(Progress("decoding", 0.0, None, None))
@@ -157,14 +164,15 @@ def run(
         if engines is None:
             raise DiarizationError("diarization was asked for, but this appliance has no diarization engines")
         diarizer = engines.get(options.diarization.engine)
-    audio = decode(data, keep_channels=getattr(diarizer, "needs_channels", False), max_seconds=max_seconds, reserve=reserve)
     # The channel engine: each channel recognised on its own (one speaker a channel), so speech that
-    # overlaps stays two clean sentences instead of one garbled mix.
+    # overlaps stays two clean sentences instead of one garbled mix. It needs every channel at once.
     per_channel = bool(getattr(diarizer, "per_channel", False))
+    audio: DecodedAudio | None = None
     if per_channel:
+        audio = decode(data, keep_channels=True, max_seconds=max_seconds, reserve=reserve)
         check_channels(audio.channels)
     decode_seconds = time.perf_counter() - started
-    duration = audio.duration
+    duration: float | None = audio.duration if audio is not None else None
     units = len(options.models) + (DIARIZATION_WEIGHT if diarizer else 0.0)
     outputs: list[ModelOutput] = []
     asr_started = time.perf_counter()
@@ -172,29 +180,45 @@ def run(
     for index, model in enumerate(options.models):
         model_started = time.perf_counter()
         time_left.next_model()
+        # Every other path reads the recording a window at a time, once per model (decoding is a small
+        # share of recognition, and this keeps a long recording's samples out of memory).
+        stream = (
+            None if per_channel else AudioStream(data, window_seconds=window_seconds, max_seconds=max_seconds, reserve=reserve)
+        )
 
-        def on_audio_done(seconds: float, text: str = "", index: int = index) -> None:
+        def on_audio_done(
+            seconds: float,
+            text: str = "",
+            index: int = index,
+            stream: AudioStream | None = stream,
+            known: float | None = duration,
+        ) -> None:
             if text and on_text is not None and index == 0:
                 on_text(text)
-            done = seconds / duration if duration > 0 else 1.0
+            length = known if stream is None else stream.expected_seconds()
+            done = min(1.0, seconds / length) if length else 0.0
             fraction = (index + done) / units
             eta = time_left.update(time.perf_counter() - asr_started, fraction)
-            progress(Progress("transcribing", fraction, duration, eta))
+            progress(Progress("transcribing", fraction, length, eta))
 
-        progress(Progress("transcribing", index / units, duration, None))
-        if per_channel:
+        progress(Progress("transcribing", index / units, duration if stream is None else stream.expected_seconds(), None))
+        if audio is not None:
             assert audio.channels is not None and diarizer is not None
             result = _each_channel(recognizer, model, audio.channels, options.asr, on_audio_done, cancelled, diarizer)
         else:
-            result = recognizer.transcribe(model, audio.samples, options.asr, on_audio_done, cancelled)
+            assert stream is not None
+            result = streaming.recognise(recognizer, model, stream, options.asr, on_audio_done, cancelled, lanes)
+            decode_seconds = stream.decode_seconds
+            duration = stream.seconds
         timings = {
             "decode_seconds": decode_seconds,
             "asr_seconds": time.perf_counter() - model_started,
-            "audio_seconds": duration,
+            "audio_seconds": result.duration,
         }
         if options.sentences and diarizer is None:  # with a speaker engine, assign() does it with the turns
             result.segments = resegment(result.segments, result.language)
         outputs.append(ModelOutput(model, result, timings))
+    assert duration is not None
 
     if diarizer is not None and options.diarization is not None:
         if cancelled():
@@ -203,6 +227,10 @@ def run(
         per_unit = (time.perf_counter() - asr_started) / max(len(options.models), 1)
         progress(Progress("diarizing", done_fraction, duration, per_unit * DIARIZATION_WEIGHT))
         diarize_started = time.perf_counter()
+        if audio is None:  # decoded whole again, now that recognition has let go of its windows
+            audio = decode(
+                data, keep_channels=getattr(diarizer, "needs_channels", False), max_seconds=max_seconds, reserve=reserve
+            )
         source = audio.channels if getattr(diarizer, "needs_channels", False) else audio.samples
         assert source is not None  # decode keeps the channels whenever the diarizer asks for them
         if keep_voices:

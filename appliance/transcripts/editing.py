@@ -18,6 +18,7 @@ import sqlite_utils
 
 from appliance.core.clock import now
 from appliance.core.db import transaction
+from appliance.transcripts import revisions
 
 MAX_OPS = 2000
 MAX_WORDS = 5000
@@ -291,8 +292,10 @@ def apply(
     ops: list[dict[str, Any]],
     user_id: str | None,
     force: bool = False,
+    keep_revisions: int = 50,
 ) -> dict[str, Any]:
-    """Apply the batch; return {revision, rebased_over}. Raises EditError or Conflict, writing nothing."""
+    """Apply the batch; return {revision, rebased_over}. Raises EditError or Conflict, writing nothing.
+    The state it replaces is kept as a revision (at most `keep_revisions` per transcript)."""
     if not isinstance(ops, list) or not ops or len(ops) > MAX_OPS:
         raise EditError(f"ops must be a list of 1 to {MAX_OPS} operations")
     for i, op in enumerate(ops):
@@ -316,6 +319,7 @@ def apply(
             others.update(json.loads(r["touched"]))
         if others and not force and (WHOLE in others or WHOLE in touched or others & set(touched)):
             raise Conflict(current, sorted(others))
+        revisions.keep(db, transcript_id, current, limit=keep_revisions)
         batch = _Batch(db, transcript)
         for op in ops:
             getattr(batch, op["op"])(op)
@@ -336,6 +340,7 @@ def apply(
                 "touched": json.dumps(touched),
                 "user_id": user_id,
                 "at": stamp,
+                "description": revisions.describe(ops),
             }
         )
     return {"revision": revision, "rebased_over": sorted(others), "updated_at": stamp}

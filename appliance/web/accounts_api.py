@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from appliance.accounts import apikeys, audit, authz, sessions, workspaces
+from appliance.accounts import apikeys, audit, authz, factors, sessions, workspaces
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.directory_sign_in import NotLicensed
+from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
-from appliance.web import i18n
+from appliance.web import factors_api, i18n
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.i18n import N_
 from appliance.web.license_api import check_user_limit
@@ -99,16 +100,7 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc))
 
 
-def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=sessions.COOKIE,
-        value=value,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=max_age,
-    )
+_session_cookie = factors_api.session_cookie
 
 
 @post(
@@ -123,40 +115,59 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
     services = _services(request)
     security = services.settings.security
     db = _db(request)
-    try:
-        user = accounts.authenticate(
-            _dbs(request).get(),
-            data.email,
-            data.password,
-            max_failures=security.login_max_failures,
-            lockout_minutes=security.lockout_minutes,
-            legacy=private_keys.LEGACY_SIGN_IN,
+    directory = services.directory
+    via = "password"
+    if directory is not None and directory.handles(db, data.email):
+        via = "ldap"
+        try:
+            user = directory.sign_in(db, data.email, data.password, ip=_ip(request))  # audits its failures
+        except accounts.SignInFailed:
+            failed_attempt(request)
+            raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
+        except NotLicensed:
+            raise HTTPException(
+                status_code=403,
+                detail="Directory sign-in is not included in this appliance's licence. Local accounts can still sign in.",
+            ) from None
+        except DirectoryUnavailable:
+            raise HTTPException(
+                status_code=503, detail="The directory cannot be reached. Please try again later.", headers={"Retry-After": "30"}
+            ) from None
+    else:
+        try:
+            user = accounts.authenticate(
+                _dbs(request).get(),
+                data.email,
+                data.password,
+                max_failures=security.login_max_failures,
+                lockout_minutes=security.lockout_minutes,
+                legacy=private_keys.LEGACY_SIGN_IN,
+            )
+        except accounts.SignInFailed:
+            failed_attempt(request)
+            audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
+            raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
+    if factors.has_factor(db, user.id):
+        # The password was right; the session waits for the second factor (a short-lived, single-use token).
+        audit.record(db, "sign_in.password_ok", actor=user.email, ip=_ip(request), detail={"via": via})
+        return Response(
+            {"second_factor": {"token": factors.begin_pending(db, user.id), "methods": factors_api.methods(request, user.id)}}
         )
-    except accounts.SignInFailed:
-        failed_attempt(request)
-        audit.record(db, "sign_in.failed", actor=(data.email or "")[:254].lower(), ip=_ip(request))
-        raise HTTPException(status_code=401, detail=accounts.SignInFailed.message) from None
-    # A fresh session id at every sign-in: any session cookie planted before sign-in is useless.
-    old = request.cookies.get(sessions.COOKIE)
-    if old:
-        previous = sessions.resolve(db, old, security.session_idle_minutes)
-        if previous:
-            sessions.end(db, previous.id)
-    token, session = sessions.create(db, user.id, security.session_absolute_minutes)
-    audit.record(db, "sign_in", actor=user.email, ip=_ip(request))
-    return Response(
-        {"user": user.public(), "csrf_token": session.csrf_token},
-        cookies=[_session_cookie(request, token, security.session_absolute_minutes * 60)],
-    )
+    return factors_api.start_session(request, user, second_factor=None, via=via)
 
 
-@post("/api/v1/auth/logout", status_code=200, tags=["auth"], summary="Sign out this session")
+@post("/api/v1/auth/logout", status_code=200, opt={"enrolment": True}, tags=["auth"], summary="Sign out this session")
 @off_loop
 def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
+    oidc = _services(request).oidc
+    end_session_url = None
     if principal.session:
+        if oidc is not None and oidc.enabled:
+            # RP-initiated logout: the browser may go on to sign out at the provider too.
+            end_session_url = oidc.logout_url(_db(request), principal.session.id)
         sessions.end(_db(request), principal.session.id)
-    return Response({"signed_out": True}, cookies=[_session_cookie(request, "", 0)])
+    return Response({"signed_out": True, "end_session_url": end_session_url}, cookies=[_session_cookie(request, "", 0)])
 
 
 @post(
@@ -177,7 +188,7 @@ def logout_all(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response({"sessions_ended": ended, "api_keys_revoked": revoked}, cookies=[_session_cookie(request, "", 0)])
 
 
-@get("/api/v1/me", tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
+@get("/api/v1/me", opt={"enrolment": True}, tags=["account"], summary="The signed-in user, their workspaces and CSRF token")
 @off_loop
 def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     principal = principal_of(request)
@@ -214,6 +225,9 @@ def set_language(request: Request[Any, Any, Any], data: JSONBody[LanguageChoice]
 def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> dict[str, Any]:
     principal = principal_of(request)
     db = _db(request)
+    directory = _services(request).directory
+    if directory is not None and directory.enabled and not directory.handles_local(db, principal.user.id):
+        raise HTTPException(status_code=409, detail="Your password is managed by your organisation's directory: change it there.")
     if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
         # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
         raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
@@ -242,7 +256,7 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
 def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) -> Response[dict[str, Any]]:
     principal = principal_of(request)
     _db(request)
-    if not accounts.verify_password(_dbs(request).get(), principal.user.id, data.password, legacy=private_keys.LEGACY_SIGN_IN):
+    if not factors_api.password_ok(request, principal, data.password):
         raise HTTPException(status_code=400, detail=N_("The password is not right."))
     privacy.delete_account(_dbs(request).get(), principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
@@ -287,6 +301,7 @@ def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[
         raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
     if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
         raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
+    factors_api.require_fresh(request, principal, "Creating an API key")
     key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope, store=data.store)
     audit.record(
         _db(request),

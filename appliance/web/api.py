@@ -18,6 +18,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.accounts import audit, authz
 from appliance.app.intake import Recording
+from appliance.assist import store as summaries_store
+from appliance.assist.engine import find_model as find_text_model
+from appliance.assist.engine import scan as scan_text_models
 from appliance.core.clock import now
 from appliance.core.db import checkpoint
 from appliance.integrations import webhooks
@@ -267,11 +270,18 @@ def export_transcript(
     request: Request,
     transcript_id: FromPath[str],
     format: str = Parameter(default="txt", pattern="^(txt|srt|vtt|json|md|csv|docx|pdf)$"),
+    summary: bool = Parameter(
+        default=True, description="DOCX, PDF, Markdown, JSON: include the latest AI summary when there is one"
+    ),
 ) -> Response[bytes]:
     doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
+    digest = None
+    if summary and not doc.private:
+        stored = summaries_store.get(services_of(request).databases.get(), transcript_id)
+        digest = summaries_store.digest(stored, doc) if stored is not None else None
     try:
-        export = exports.render(doc, format, options)
+        export = exports.render(doc, format, options, digest)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(
@@ -282,7 +292,7 @@ def export_transcript(
 
 
 def _export_options(request: Request) -> exports.ExportOptions:
-    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids"}}
+    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary"}}
     try:
         return exports.ExportOptions.parse(raw)
     except exports.OptionsError as exc:
@@ -380,6 +390,12 @@ def list_models(request: Request) -> schemas.ModelList:
     models, problems = services.registry.scan()
     default = services.settings.models.default_model
     engines = services.engines.status()
+    text_models, text_problems = scan_text_models(services.settings.models.models_dir)
+    problems = {**problems, **text_problems}
+    assist = services.assistant.describe()
+    in_use = assist.get("model") if assist.get("where") == "this appliance" else None
+    if in_use and in_use not in text_models:  # named by a path outside the models directory
+        text_models[in_use] = find_text_model(services.settings.models.models_dir, services.settings.assist.model)
     return schemas.ModelList(
         models=[schemas.Model(**m.describe(), default=(name == default)) for name, m in models.items()],
         problems=problems,
@@ -388,6 +404,11 @@ def list_models(request: Request) -> schemas.ModelList:
             available=[name for name, problem in engines.items() if problem is None],
             problems={name: problem for name, problem in engines.items() if problem is not None},
         ),
+        text_models=[
+            schemas.TextModel(**{k: v for k, v in m.describe().items() if k != "kind"}, in_use=(name == in_use))
+            for name, m in text_models.items()
+        ],
+        assist=assist,
     )
 
 

@@ -3,6 +3,7 @@ requests that change things, the route's required scope, and the per-caller requ
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import threading
@@ -15,8 +16,9 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect
 
-from appliance.accounts import apikeys, sessions
+from appliance.accounts import apikeys, factors, sessions
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 from appliance.licensing.store import LicenseBlocked
@@ -77,7 +79,17 @@ def resolve_principal(db: sqlite_utils.Database, connection: ASGIConnection[Any,
     user = accounts.get(db, session.user_id)
     if user is None or user.disabled:
         return None
-    return principal_for(user, session=session)
+    principal = principal_for(user, session=session)
+    if factors.enrolment_needed(db, user):
+        principal = dataclasses.replace(principal, must_enrol=True)
+    return principal
+
+
+ENROL_PAGE = "/account/second-factor"
+
+
+class EnrolFirst(Exception):
+    """A signed-in person whose role requires a second factor, on their way anywhere but the enrolment."""
 
 
 def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -126,6 +138,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     # Off the event loop: the session lookup waits for SQLite like any other query.
     principal = await connection.app.state.services.databases.in_thread(resolve_principal, connection)
     connection.state.principal = principal
+    if principal is not None and principal.must_enrol and not opt.get("enrolment") and (opt.get("page") or not opt.get("public")):
+        raise EnrolFirst()
     # The OpenAPI document describes the API, not anyone's data: readable without signing in.
     if opt.get("public") or connection.scope.get("path", "").startswith("/schema"):
         return
@@ -199,6 +213,17 @@ def unauthenticated_handler(request: Request[Any, Any, Any], exc: Unauthenticate
     return _error(request, 401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
 
 
+def enrol_first_handler(request: Request[Any, Any, Any], exc: EnrolFirst) -> Response[Any]:
+    if request.route_handler.opt.get("page") or error_pages.wanted(request):
+        return Redirect(ENROL_PAGE)
+    return _error(
+        request,
+        403,
+        f"Your role requires a second factor. Set one up at {ENROL_PAGE} first.",
+        code="second_factor_enrolment_required",
+    )
+
+
 def license_blocked_handler(request: Request[Any, Any, Any], exc: LicenseBlocked) -> Response[Any]:
     # 402 while the licence state pauses new work; 403 for a feature the licence does not include.
     status = 403 if exc.code == "feature_not_licensed" else 402
@@ -223,4 +248,5 @@ EXCEPTION_HANDLERS = {
     NotVisible: not_visible_handler,
     Unauthenticated: unauthenticated_handler,
     LicenseBlocked: license_blocked_handler,
+    EnrolFirst: enrol_first_handler,
 }

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from appliance.accounts import audit, authz
-from appliance.transcripts import editing, search
+from appliance.transcripts import editing, revisions, search
 from appliance.transcripts import store as transcripts
 from appliance.web.auth import principal_of
 from appliance.web.deps import visible_transcript
@@ -60,6 +60,7 @@ def save_edits(request: Request[Any, Any, Any], transcript_id: FromPath[str], da
             ops=data.ops,
             user_id=principal.user.id,
             force=data.force,
+            keep_revisions=services.settings.retention.revisions_per_transcript,
         )
     except editing.Conflict as exc:
         raise HTTPException(
@@ -148,4 +149,68 @@ def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONB
     return {"kept": data.transcript_id, "deleted": others}
 
 
-ROUTES = [save_edits, search_transcripts, bulk_delete, keep_one]
+# Revisions follow the rules for editing: an earlier version may hold words an editor removed on purpose,
+# so reading the history needs the right to change the transcript, not only to read it.
+@get(
+    "/api/v1/transcripts/{transcript_id:str}/revisions",
+    opt={"scope": "transcribe"},
+    tags=["transcripts"],
+    summary="The transcript's edit history, newest first (who, when, what); earlier versions can be viewed and restored",
+    description="Each save keeps the version it replaced, up to `retention.revisions_per_transcript` per transcript. "
+    "Private transcripts keep none on the server (`private: true`, only the current revision).",
+)
+@off_loop
+def list_revisions(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -> revisions.RevisionList:
+    visible_transcript(request, transcript_id, change=True)
+    services = request.app.state.services
+    return revisions.history(services.databases.get(), transcript_id, limit=services.settings.retention.revisions_per_transcript)
+
+
+@get(
+    "/api/v1/transcripts/{transcript_id:str}/revisions/{revision:int}",
+    opt={"scope": "transcribe"},
+    tags=["transcripts"],
+    summary="One earlier version of the transcript (title, note, speakers, segments), to read",
+)
+@off_loop
+def get_revision(request: Request[Any, Any, Any], transcript_id: FromPath[str], revision: FromPath[int]) -> revisions.Snapshot:
+    visible_transcript(request, transcript_id, change=True)
+    try:
+        return revisions.at_revision(request.app.state.services.databases.get(), transcript_id, revision)
+    except revisions.NotKept as exc:
+        raise NotFoundException(detail=str(exc)) from None
+
+
+@post(
+    "/api/v1/transcripts/{transcript_id:str}/revisions/{revision:int}/restore",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["transcripts"],
+    summary="Make an earlier version current again, as a new revision (the version it replaces is kept)",
+)
+@off_loop
+def restore_revision(request: Request[Any, Any, Any], transcript_id: FromPath[str], revision: FromPath[int]) -> dict[str, Any]:
+    visible_transcript(request, transcript_id, change=True)
+    services = request.app.state.services
+    principal = principal_of(request)
+    try:
+        new = revisions.restore(
+            services.databases.get(),
+            transcript_id,
+            revision,
+            user_id=principal.user.id,
+            limit=services.settings.retention.revisions_per_transcript,
+        )
+    except revisions.NotKept as exc:
+        raise NotFoundException(detail=str(exc)) from None
+    audit.record(
+        services.databases.get(),
+        "transcript.revision_restored",
+        actor=principal.user.email,
+        target=transcript_id,
+        detail={"revision": revision, "new_revision": new},
+    )
+    return {"revision": new, "restored": revision}
+
+
+ROUTES = [save_edits, list_revisions, get_revision, restore_revision, search_transcripts, bulk_delete, keep_one]

@@ -116,15 +116,42 @@ def web_font(name: FromPath[str]) -> Response[bytes]:
 def login_page(
     request: Request[Any, Any, Any], next: FromQuery[str] = "/", deleted: FromQuery[str] = "", joined: FromQuery[str] = ""
 ) -> Template | Redirect:
-    if request.app.state.services.setup_code is not None:  # no account exists yet: nobody could sign in
-        return Redirect("/setup")
+    services = request.app.state.services
+    if services.setup_code is not None:
+        if not accounts.count(services.databases.get()):  # no account exists yet: nobody could sign in
+            return Redirect("/setup")
+        # An account was made another way while the server ran (the CLI): setup is over. Without this,
+        # /login sent people to /setup and /setup back to /login, forever.
+        services.setup_code = None
     notice = ""
     tr = i18n.translations(request)
     if deleted:
         notice = tr.gettext("Your account and everything it owned were deleted.")
     elif joined:
         notice = tr.gettext("Your account is ready: sign in with your e-mail address and the password you chose.")
-    return Template("login.html", context={"next": local_path(next), "notice": notice})
+    # With a directory, people sign in with their directory user name (or e-mail): the field takes either.
+    services = request.app.state.services
+    directory = bool(services.settings.ldap.url)
+    sso = request.query_params.get("sso", "")
+    error = tr.gettext(SSO_NOTICES[sso]) if sso in SSO_NOTICES else ""
+    oidc = services.oidc.name if services.oidc is not None and services.oidc.enabled else None
+    return Template(
+        "login.html",
+        context={
+            "next": local_path(next),
+            "notice": notice,
+            "directory": directory,
+            "oidc": oidc,
+            "sso_error": error,
+        },
+    )
+
+
+SSO_NOTICES = {
+    "failed": N_("Single sign-on did not complete, or your account may not use this appliance. Ask your administrator."),
+    "unavailable": N_("The single sign-on provider cannot be reached. Please try again later."),
+    "unlicensed": N_("Single sign-on is not included in this appliance's licence."),
+}
 
 
 @get("/invite", opt={"public": True}, include_in_schema=False)

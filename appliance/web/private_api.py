@@ -16,11 +16,11 @@ from litestar.exceptions import (
 from litestar.params import FromPath, JSONBody
 
 from appliance.accounts import audit, authz
-from appliance.accounts import users as accounts
 from appliance.private import convert as private_convert
 from appliance.private import crypto as private_crypto
 from appliance.private import grants as private_grants
 from appliance.private import keys as private_keys
+from appliance.web import factors_api
 from appliance.web.auth import principal_of
 from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
@@ -108,7 +108,8 @@ def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str
     """The sign-in password is right, and it is not the passphrase that opens `wrapped_dk` (the server
     tries it: one key derivation it can afford, at enrolment and passphrase changes only)."""
     uid = principal_of(request).user.id
-    if not accounts.verify_password(_db(request), uid, password, legacy=private_keys.LEGACY_SIGN_IN):
+    # Directory accounts: their directory password, checked by the directory (factors_api.password_ok).
+    if not factors_api.password_ok(request, principal_of(request), password):
         raise HTTPException(status_code=400, detail="The sign-in password is not right.")
     try:
         same = private_crypto.opens_data_key(password, kdf, wrapped_dk, uid)

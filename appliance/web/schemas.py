@@ -51,6 +51,20 @@ class Model(msgspec.Struct):
     size_bytes: int
     default: bool
     revision: str | None = None  # a model pack's version; None for the embedded model and plain directories
+    kind: str = "asr"  # speech recognition
+
+
+class TextModel(msgspec.Struct):
+    """A text-generation model for summaries and questions (appliance/assist)."""
+
+    id: str
+    source: str
+    chat_template: str
+    context_length: int
+    size_bytes: int
+    licence: str
+    in_use: bool  # the one summaries use now (assist.model, or the first found)
+    kind: str = "llm"
 
 
 class DiarizationEngines(msgspec.Struct):
@@ -63,6 +77,8 @@ class ModelList(msgspec.Struct):
     models: list[Model]
     problems: dict[str, str]
     diarization: DiarizationEngines
+    text_models: list[TextModel] = msgspec.field(default_factory=list)
+    assist: dict[str, Any] = msgspec.field(default_factory=dict)  # available (or why not), model, where
 
 
 class Health(msgspec.Struct):

@@ -11,7 +11,10 @@ from typing import Any
 
 from appliance.accounts import users as accounts
 from appliance.app import privacy
+from appliance.app.assistant import Assistant
+from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
+from appliance.app.oidc_sign_in import OidcSignIn
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
 from appliance.core import migrations
@@ -54,6 +57,9 @@ class Services:
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
+    assistant: Assistant = field(default=None)  # type: ignore[assignment]  # local AI (summaries, questions); set by build()
+    directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
+    oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -70,6 +76,9 @@ class Services:
         devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
         self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+        ldap = self.settings.ldap
+        if self.directory is not None and self.directory.enabled and ldap.bind_dn and ldap.sync_minutes:
+            threading.Thread(target=self._directory_sync, name="directory-sync", daemon=True).start()
 
     def _prepare(self, db: Any) -> None:
         migrations.apply(db)
@@ -86,11 +95,22 @@ class Services:
     def stop(self) -> None:
         self._stop.set()
         self.worker.stop()
+        if self.assistant is not None:
+            self.assistant.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         if self.request_log is not None:
             self.request_log.stop()
         self.databases.close()
+
+    def _directory_sync(self) -> None:
+        """Directory accounts disabled or removed there are signed out here within sync_minutes."""
+        assert self.directory is not None
+        while not self._stop.wait(self.settings.ldap.sync_minutes * 60):
+            try:
+                self.directory.sync(self.databases.get())
+            except Exception:
+                log.exception("directory sync failed")
 
     def _housekeeping(self) -> None:
         """Retention, at start and then hourly."""
@@ -153,8 +173,17 @@ def build(
         settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
     )
     allowed = settings.security.egress_allow
-    sender = WebhookSender(databases, connector or DirectConnector(map(Destination.parse, allowed)), allowed)
+    connector = connector or DirectConnector(map(Destination.parse, allowed))
+    sender = WebhookSender(databases, connector, allowed)
+    directory = DirectorySignIn(settings, connector, lambda: licenses.state().features)
+    oidc = OidcSignIn(settings, connector, lambda: licenses.state().features)
     notifier.listen(sender.job_changed)
+
+    def transcription_busy() -> bool:
+        return jobs.count_by_state(databases.get()).get("running", 0) > 0
+
+    assistant = Assistant(settings, databases, connector, transcription_busy)
+    notifier.listen(assistant.job_changed)
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
@@ -177,6 +206,9 @@ def build(
         uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
         request_log=RequestLogWriter(databases),
         webhooks=sender,
+        assistant=assistant,
+        directory=directory,
+        oidc=oidc,
     )
 
 

@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Redirect, Template
 
-from appliance.accounts import apikeys, audit, authz, workspaces
+from appliance.accounts import apikeys, audit, authz, factors, workspaces
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
 from appliance.integrations import webhooks
@@ -26,7 +26,7 @@ from appliance.transcription import asr, jobs
 from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
-from appliance.web import i18n, layout
+from appliance.web import factors_api, i18n, layout
 from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
@@ -227,6 +227,7 @@ def transcript_page(request: Request[Any, Any, Any], transcript_id: FromPath[str
         private=False,
         can_convert=can_convert,
         voices=request.app.state.services.settings.diarization.voice_profiles,
+        revisions_kept=request.app.state.services.settings.retention.revisions_per_transcript,
         **context,
     )
 
@@ -324,8 +325,18 @@ def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
             workspaces=workspaces.for_user(db, principal.user.id),
             invitations=workspaces.invitations_for(db, principal.user.id),
             private_record=private_keys.get(db, principal.user.id),
+            has_factor=factors.has_factor(db, principal.user.id),
         )
     )
+
+
+@get("/account/second-factor", opt={**PAGE, "enrolment": True}, include_in_schema=False)
+@off_loop
+def second_factor_page(request: Request[Any, Any, Any]) -> Template | Redirect:
+    principal = _principal(request)
+    if principal is None:
+        return _login(request)
+    return _no_store(_page(request, "second_factor.html", principal, factors=factors_api.summary(request, principal)))
 
 
 @get("/workspaces", opt=PAGE, include_in_schema=False)
@@ -440,6 +451,8 @@ def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         principal,
         users=accounts.list_all(services.databases.get()),
         invite_hours=services.settings.security.invite_hours,
+        with_factor=factors.users_with_factor(services.databases.get()),
+        required_roles=factors.required_roles(services.databases.get()),
     )
 
 
@@ -463,6 +476,7 @@ def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
 
 
 ROUTES = [
+    second_factor_page,
     library_page,
     new_page,
     job_page,

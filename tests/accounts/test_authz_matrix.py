@@ -158,6 +158,19 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/workspaces/{legal}/voice-profiles", {}, (401, 200, 200, 200, 404, 401)),
     ("PATCH", "/api/v1/voice-profiles/{voice}", {"json": {"name": "Legal counsel"}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/speakers/analytics", {}, (401, 200, 200, 200, 404, 401)),
+    # Local AI: no text model is installed in this world, so starting a summary is a 503 for those allowed to.
+    ("GET", "/api/v1/transcripts/{t}/summaries", {}, (401, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/summaries", {"json": {}}, (401, 403, 503, 503, 404, 401)),
+    (
+        "PUT",
+        "/api/v1/transcripts/{t}/summaries",
+        {"json": {"base_version": 1, "summary": {"summary": "s"}}},
+        (401, 403, 409, 409, 404, 401),
+    ),
+    ("POST", "/api/v1/transcripts/{t}/ask", {"json": {"question": "zebra crossing"}}, (401, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+    ("GET", "/api/v1/summary-runs/{nokey}/events", {}, (401, 404, 404, 404, 404, 401)),
+    ("DELETE", "/api/v1/summary-runs/{nokey}", {}, (401, 403, 404, 404, 404, 401)),
     (
         "PUT",
         "/api/v1/workspaces/{legal}/members",
@@ -177,7 +190,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.4.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.5.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     (
         "POST",
@@ -244,6 +257,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
         (401, 403, 200, 200, 404, 401),
     ),
     ("POST", "/api/v1/transcripts/{t}/edits", {"json": {"base_revision": 1, "ops": []}}, (401, 403, 400, 400, 404, 401)),
+    # Revisions follow the rules for editing (the saves above have kept revision 1).
+    ("GET", "/api/v1/transcripts/{t}/revisions", {}, (401, 403, 200, 200, 404, 401)),
+    ("GET", "/api/v1/transcripts/{t}/revisions/1", {}, (401, 403, 200, 200, 404, 401)),
+    ("POST", "/api/v1/transcripts/{t}/revisions/1/restore", {}, (401, 403, 200, 200, 404, 401)),
     ("GET", "/api/v1/search", {"params": {"q": "hello"}}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/transcripts/delete", {"json": {"ids": ["nope"]}}, (401, 403, 404, 404, 404, 401)),
     ("POST", "/api/v1/jobs/{job}/keep", {"json": {"transcript_id": "nope"}}, (401, 403, 404, 404, 404, 401)),
@@ -300,6 +317,30 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/transcripts/{t}/sealed-shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
     ("PUT", "/api/v1/shares/{share}/envelope", {"json": {"envelope": "x"}}, (401, 403, 400, 403, 404, 401)),
     ("GET", "/s/{share}/snapshot", {}, (404, 404, 404, 404, 404, 404)),
+    # Second factors (issue #26): the sign-in's second step needs the pending token of a right password.
+    ("POST", "/api/v1/auth/login/second-factor", {"json": {"token": "forged", "code": "123456"}}, (401,) * 6),
+    ("POST", "/api/v1/auth/login/passkey-options", {"json": {"token": "forged"}}, (401,) * 6),
+    ("POST", "/api/v1/auth/login/passkey", {"json": {"token": "forged", "credential": {}}}, (401,) * 6),
+    ("GET", "/api/v1/me/second-factors", {}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/me/passkeys", {}, (401, 200, 200, 200, 200, 401)),
+    # Enrolling, removing and proving factors are credentials: a session or an admin-scoped key. This
+    # appliance has no passkey domain configured (409).
+    ("POST", "/api/v1/me/totp/confirm", {"json": {"code": "000000"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/totp/remove", {"json": {"password": "wrong one", "code": "1"}}, (401, 403, 403, 404, 403, 401)),
+    ("POST", "/api/v1/me/recovery-codes", {"json": {"password": "wrong one", "code": "1"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/second-factor/verify", {"json": {"code": "1"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/second-factor/passkey-options", {}, (401, 403, 403, 409, 403, 401)),
+    ("POST", "/api/v1/me/passkeys/options", {}, (401, 403, 403, 409, 403, 401)),
+    ("POST", "/api/v1/me/passkeys", {"json": {"credential": {}}}, (401, 403, 403, 409, 403, 401)),
+    ("PUT", "/api/v1/me/passkeys/{nokey}", {"json": {"name": "x"}}, (401, 403, 403, 404, 403, 401)),
+    ("DELETE", "/api/v1/me/passkeys/{nokey}", {"json": {"password": "wrong one"}}, (401, 403, 403, 400, 403, 401)),
+    ("POST", "/api/v1/me/totp", {}, (401, 403, 403, 200, 403, 401)),
+    ("GET", "/api/v1/second-factor-policy", {}, (401, 403, 403, 200, 403, 401)),
+    ("PUT", "/api/v1/second-factor-policy", {"json": {"roles": []}}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/users/{carol}/second-factors/reset", {}, (401, 403, 403, 200, 403, 401)),
+    # Directory sign-in (not configured here: a check has nothing to check).
+    ("GET", "/api/v1/directory", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/directory/sync", {}, (401, 403, 403, 409, 403, 401)),
     # Last: an admin's sign-out-everywhere revokes its keys (the tests after this one get fresh keys).
     ("POST", "/api/v1/auth/logout-all", {}, (401, 403, 403, 200, 403, 401)),
 ]

@@ -3,7 +3,10 @@ under strace (every thread and child), through a whole session that wakes every 
 stays idle long enough for delayed background uploads. The trace must show no outbound connection
 or datagram, no DNS query, no socket refused by the lock (nothing even tried), no file written outside
 the data dir; the console must hold no file name, search word, share token, transcript text or client
-address. A second test shows the kernel lock refusing native code inside the real server process."""
+address. The session includes local AI (a summary streamed and stored, a question answered, the summary
+in every export); a second traced server is configured with an on-prem AI server (a loopback stub named
+in security.egress_allow) and must connect to that server and nowhere else. Another test shows the kernel
+lock refusing native code inside the real server process."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import pytest
 from appliance.core import confinement
 from appliance.private import crypto as pc
 from appliance.web.server import free_port
-from tests.support import ADMIN_PASSWORD, bootstrap, speak, wait_for_job
+from tests.support import ADMIN_PASSWORD, ChatServerStub, bootstrap, speak, wait_for_job
 
 REPO = Path(__file__).resolve().parents[2]
 # Long enough for onnxruntime's uploader (about a minute after its first session) and similar timers.
@@ -156,11 +159,13 @@ def pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_pipeline_dir(tmp_path_factory.mktemp("pyannote") / "pyannote-speaker-diarization-community-1")
 
 
-def _start(tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str] | None = None) -> Server:
+def _start(
+    tmp: Path, models: Path, *, prelude: str = "", environ: dict[str, str] | None = None, port: int | None = None
+) -> Server:
     data_dir, trace_dir, cwd = tmp / "data", tmp / "trace", tmp / "cwd"
     for d in (trace_dir, cwd, tmp / "home"):
         d.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "ORT_", "XDG_")) and k != "TMPDIR"}
     env.update(
         {
@@ -240,12 +245,13 @@ def _wav(path: Path, text: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Iterator[dict[str, object]]:
+def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path, llm_dir: Path) -> Iterator[dict[str, object]]:
     """One traced server through a whole session; yields what the assertions need."""
     tmp = tmp_path_factory.mktemp("egress")
     models = tmp / "models"
     models.mkdir()
     (models / pipeline_dir.name).symlink_to(pipeline_dir)
+    (models / "smollm2").symlink_to(llm_dir)  # local AI: the text model, found in the models directory
     from appliance.core.config import load
 
     key = bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
@@ -292,9 +298,18 @@ def session(tmp_path_factory: pytest.TempPathFactory, pipeline_dir: Path) -> Ite
             assert doc["speakers"] and jobs[1]["state"] == "done"
             hits = http.get("/api/v1/search", params={"q": "marseille"})
             assert hits.status_code == 200 and tid in hits.text
+            # Local AI: a summary (CTranslate2's generator on the CPU), streamed and stored; a question.
+            run = http.post(f"/api/v1/transcripts/{tid}/summaries", json={})
+            assert run.status_code == 202, run.text
+            with http.stream("GET", f"/api/v1/summary-runs/{run.json()['id']}/events") as events:
+                tail = [line for line in events.iter_lines() if line.startswith("event:")][-1]
+            assert tail == "event: done", tail
+            answer = http.post(f"/api/v1/transcripts/{tid}/ask", json={"question": "What did the giraffes paint?"})
+            assert answer.status_code == 200 and answer.json()["citations"], answer.text
             for fmt in ("txt", "srt", "vtt", "json", "md", "csv", "docx", "pdf"):
                 export = http.get(f"/api/v1/transcripts/{tid}/export", params={"format": fmt})
                 assert export.status_code == 200 and export.content, fmt
+            assert "## Summary" in http.get(f"/api/v1/transcripts/{tid}/export", params={"format": "md"}).text
             share = http.post(f"/api/v1/transcripts/{tid}/shares", json={"formats": ["txt", "pdf"]})
             assert share.status_code in (200, 201), share.text
             token = share.json()["path"].rsplit("/", 1)[1]
@@ -375,6 +390,53 @@ def test_lock_is_reported_active_with_nothing_refused(session: dict[str, object]
     doctor = session["doctor"]
     assert isinstance(doctor, dict)
     assert doctor["active"] is True and doctor["refused"] == 0 and doctor["ok"] is True, doctor
+
+
+@pytest.mark.timeout(600)
+def test_an_on_prem_ai_server_is_the_only_connection(tmp_path: Path) -> None:
+    """AI through the customer's own server: `serve` under strace, its kernel lock on, the server named in
+    assist.server_url and security.egress_allow. A summary and a question go to that server, through the
+    egress broker; the trace holds connections to it and to nothing else."""
+    from appliance.core.config import load
+
+    models = tmp_path / "models"
+    models.mkdir()
+    answer = '{"summary": "Giraffes painted the lighthouse [0].", "decisions": [], "action_items": []}'
+    with ChatServerStub(answer) as stub:
+        allowed = f"127.0.0.1:{stub.port}"
+        environ = {
+            "APPLIANCE_ASSIST__SERVER_URL": f"http://{allowed}/v1",
+            "APPLIANCE_ASSIST__SERVER_MODEL": "llama-3.1-8b-instruct",
+            "APPLIANCE_SECURITY__EGRESS_ALLOW": allowed,
+        }
+        key = bootstrap(
+            load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(models), **environ})
+        )
+        speech = _wav(tmp_path / "speech.wav", SENTENCE)
+        server = _start(tmp_path, models, environ=environ)
+        try:
+            with _client(server.url, key) as http:
+                job = http.post("/api/v1/transcriptions", files={"file": ("a.wav", speech, "audio/wav")})
+                tid = wait_for_job(http.get, job.json()["job_id"], timeout=300)["transcript_id"]
+                run = http.post(f"/api/v1/transcripts/{tid}/summaries", json={}).json()
+                with http.stream("GET", f"/api/v1/summary-runs/{run['id']}/events") as events:
+                    assert [line for line in events.iter_lines() if line.startswith("event:")][-1] == "event: done"
+                summary = http.get(f"/api/v1/transcripts/{tid}/summaries").json()["latest"]["summary"]
+                assert summary["summary"] == "Giraffes painted the lighthouse." and summary["summary_segments"] == [0]
+                asked = http.post(f"/api/v1/transcripts/{tid}/ask", json={"question": "Who painted the lighthouse?"})
+                assert asked.status_code == 200, asked.text
+                metrics = http.get("/metrics").text
+        finally:
+            _stop(server)
+        assert len(stub.requests) == 2 and stub.requests[0]["model"] == "llama-3.1-8b-instruct"
+    trace = Trace.read(server.trace_dir)
+    inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
+    to_ai = [line for line in inet if f"htons({stub.port})" in line]
+    assert len(to_ai) >= 2, inet  # the summary's and the question's connections, seen by the kernel trace
+    assert [line for line in inet if line not in to_ai] == [], "connections to anything but the AI server"
+    assert trace.outbound() == [] and trace.refused_sockets() == []
+    assert "sotto_egress_lock_active 1.0" in metrics and "sotto_egress_refused_total 0.0" in metrics
+    assert "lighthouse" not in server.output().lower()  # neither the transcript nor the summary is logged
 
 
 # A stand-in for a native library's background thread: started before the lock (as onnxruntime's
@@ -467,3 +529,58 @@ def test_the_installed_onnxruntime_has_no_telemetry_client() -> None:
     assert confinement.installed_telemetry_builds() == {"onnxruntime": False}, (
         "this onnxruntime build carries Microsoft's telemetry uploader; see docs/decisions.md before upgrading"
     )
+
+
+@pytest.mark.timeout(300)  # a traced server's start
+def test_with_directory_and_single_sign_on_the_only_connections_go_to_them(tmp_path: Path) -> None:
+    """Directory sign-in and single sign-on configured (a real slapd and a real OpenID provider on
+    loopback, their host:port the egress exceptions): users sign in both ways through the broker under the
+    real lock, and every connection the traced server and its broker made went to those two ports."""
+    from appliance.core.config import load
+    from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, slapd
+    from tests.oidc_support import OpenIdProvider, code_flow
+
+    models = tmp_path / "models"
+    models.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    idp = OpenIdProvider(free_port(), {"REDIRECT_URI": f"{url}/auth/oidc/callback", "POST_LOGOUT_URI": f"{url}/login"})
+    secret = tmp_path / "client-secret"
+    secret.write_text("sotto-client-secret\n")
+    with slapd(tmp_path / "slapd") as directory:
+        config = tmp_path / "sotto.toml"
+        config.write_text(
+            "[ldap]\n"
+            f'url = "{directory.url}"\nbind_dn = "{SERVICE_DN}"\nbind_password_file = "{directory.password_file}"\n'
+            f'base_dn = "{BASE}"\ngroup_base_dn = "{GROUPS}"\ndisabled_filter = "(pwdAccountLockedTime=*)"\nsync_minutes = 0\n'
+            "[oidc]\n"
+            f'issuer = "{idp.issuer}"\nclient_id = "sotto"\nclient_secret_file = "{secret}"\n'
+            f'redirect_uri = "{url}/auth/oidc/callback"\nscopes = "openid email groups"\n'
+            "[group_map]\n"
+            f'roles = ["cn=sotto-admins,{GROUPS} -> admin", "cn=sotto-users,{GROUPS} -> member", "radio -> member"]\n'
+            "[security]\n"
+            f'egress_allow = ["{directory.host}:{directory.port}", "127.0.0.1:{idp.port}"]\n'
+        )
+        bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
+        idp.start("key-1")
+        server = _start(tmp_path, models, environ={"APPLIANCE_CONFIG": str(config)}, port=port)
+        try:
+            with _client(server.url) as client:
+                lena = client.post("/api/v1/auth/login", json={"email": "lena", "password": PASSWORDS["lena"]})
+                assert lena.status_code == 200 and lena.json()["user"]["role"] == "admin", lena.text
+                wrong = client.post("/api/v1/auth/login", json={"email": "nico", "password": "not his password"})
+                assert wrong.status_code == 401
+                callback = code_flow(server.url, idp.issuer, "oscar")
+                signed = client.get(callback.replace(url, ""))
+                assert signed.status_code == 303 and signed.headers["location"] == "/", signed.headers
+                assert directory.url in client.get("/privacy").text
+        finally:
+            _stop(server)
+            idp.stop()
+    trace = Trace.read(server.trace_dir)
+    assert trace.outbound() == [], trace.outbound()
+    assert trace.refused_sockets() == [], trace.refused_sockets()
+    inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
+    destinations = {m.group(1) for line in inet for m in [re.search(r"sin6?_port=htons\((\d+)\)", line)] if m}
+    # The broker's connections to slapd and to the provider (discovery, keys, token), and nothing else.
+    assert destinations == {str(directory.port), str(idp.port)}, inet

@@ -280,6 +280,13 @@ def test_3_edit_in_the_browser_is_saved_encrypted(world: World, browser: Any) ->
     assert "Zeppelin" in Path(download.value.path()).read_text()
     assert "cannot read a private transcript" in page.text_content("#export-menu")
     assert world.alice.get(f"/api/v1/transcripts/{tid}/export", params={"format": "txt"}).status_code == 409
+    # No history on the server for a private transcript, and the editor says so.
+    page.click("#revisions summary")
+    assert "not kept for private transcripts" in page.inner_text("#revisions-panel")
+    history = world.alice.get(f"/api/v1/transcripts/{tid}/revisions").json()
+    assert history["private"] and history["current"] == after["revision"]
+    assert not any(i["viewable"] for i in history["items"])
+    assert world.alice.get(f"/api/v1/transcripts/{tid}/revisions/1").status_code == 404
     # Reload: locked again (keys lived only in the page); unlock, and the edit is there.
     page.reload()
     assert page.locator("#transcript .w").count() == 0

@@ -32,7 +32,7 @@ def test_every_container_transcribes_the_right_words(
     assert normalise(text).endswith("with her"), (ext, text)
 
 
-def test_pipeline_decodes_once_and_reports_progress_across_models(speech_bytes: bytes, tmp_path: Path) -> None:
+def test_pipeline_reports_progress_across_models(speech_bytes: bytes, tmp_path: Path) -> None:
     from appliance.transcription.asr import embedded_model_path
 
     copy = tmp_path / "second"

@@ -9,7 +9,7 @@ import httpx
 
 from appliance.core.config import Settings
 from appliance.transcription.asr import embedded_model_path
-from tests.support import FakeRecognizer, running, wait_for_job
+from tests.support import ADMIN_EMAIL, FakeRecognizer, running, wait_for_job
 
 
 def _wav(seconds: float = 1.0) -> bytes:
@@ -90,3 +90,29 @@ def test_compare_keep_one_deletes_the_other_models_transcripts(settings: Setting
         assert kept.status_code == 200 and kept.json() == {"kept": keep, "deleted": [other]}
         assert http.get(f"/api/v1/transcripts/{other}").status_code == 404
         assert http.get(f"/api/v1/transcripts/{keep}").status_code == 200
+
+
+def test_revisions_over_http_list_view_restore(settings: Settings) -> None:
+    with running(settings, recognizer=FakeRecognizer()) as http:
+        tid = _transcribe(http)["transcript_id"]
+        doc = http.get(f"/api/v1/transcripts/{tid}").json()
+        original = doc["segments"][0]["text"]
+        sid = doc["segments"][0]["sid"]
+        words = [{"word": "hullo", "start": 0.0, "end": 0.5}]
+        ops = [{"op": "segment", "sid": sid, "words": words}]
+        assert http.post(f"/api/v1/transcripts/{tid}/edits", json={"base_revision": 1, "ops": ops}).status_code == 200
+        listed = http.get(f"/api/v1/transcripts/{tid}/revisions").json()
+        assert listed["current"] == 2 and listed["kept"] == 50 and not listed["private"]
+        assert [(i["revision"], i["description"], i["by"]) for i in listed["items"]] == [
+            (2, "Edited 1 segment", ADMIN_EMAIL),
+            (1, "As transcribed", None),
+        ]
+        earlier = http.get(f"/api/v1/transcripts/{tid}/revisions/1").json()
+        assert earlier["segments"][0]["text"] == original and earlier["speakers"] == []
+        assert http.get(f"/api/v1/transcripts/{tid}/revisions/9").status_code == 404
+        restored = http.post(f"/api/v1/transcripts/{tid}/revisions/1/restore")
+        assert restored.status_code == 200 and restored.json() == {"revision": 3, "restored": 1}
+        assert http.get(f"/api/v1/transcripts/{tid}").json()["segments"][0]["text"] == original
+        assert http.post(f"/api/v1/transcripts/{tid}/revisions/3/restore").status_code == 404  # already current
+        audit = http.get("/api/v1/audit", params={"action": "transcript.revision_restored"})
+        assert audit.status_code == 200 and tid in audit.text

@@ -380,3 +380,68 @@ def test_export_options_chosen_in_the_menu_shape_the_download(world: World, brow
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0] == SENTENCES[0] and "[00:" not in text and "Ada" not in text, text
     ui.close()
+
+
+def test_history_survives_a_reload_and_an_earlier_version_is_viewed_and_restored(world: World, browser: Any) -> None:
+    tid = _transcript(world, ["S1", "S2", "S1", "S2"])
+    ui = Page(browser, world)
+    page = _open(ui, world, tid)
+    # A note and a merge across speakers (confirmed), saved; then the page is reloaded: undo's memory is gone.
+    rev = _rev(page)
+    page.fill("#t-note", "First pass")
+    _saved(page, rev)
+    page.click("#transcript .seg >> nth=0 >> .w >> nth=0")
+    page.click("#seg-bar [data-action=merge-next]")
+    rev = _rev(page)
+    page.press("#confirm-dialog-ok", "Enter")
+    _saved(page, rev)
+    assert len(_doc(world, tid)["segments"]) == 3
+    page.reload()
+    page.wait_for_function("() => window.SottoEditor && document.querySelector('#transcript .w[tabindex]')")
+    assert page.is_disabled("#undo")
+    page.click("#revisions summary")
+    items = page.locator("#revision-list .revision-item")
+    page.wait_for_function("() => document.querySelectorAll('#revision-list .revision-item').length >= 4")
+    texts = items.all_inner_texts()
+    assert "Merged two segments" in texts[0] and "Current" in texts[0] and ADMIN_EMAIL in texts[0]
+    assert "Changed the note" in texts[1] and "As transcribed" in texts[-1]
+    ui.shot("revisions-panel")
+    # The version before the merge, read only: four segments with Bob's words still Bob's.
+    before_merge = re.search(r"Revision (\d+)", texts[1])
+    assert before_merge
+    page.click(f"#revision-list button[aria-label='View revision {before_merge.group(1)}']")
+    page.wait_for_selector("#revision-dialog[open]")
+    assert page.locator("#revision-preview .revision-seg").count() == 4
+    assert "Bob:" in page.inner_text("#revision-preview .revision-seg >> nth=1")
+    assert page.locator("#revision-preview [contenteditable], #revision-preview input").count() == 0
+    ui.shot("revision-preview")
+    page.keyboard.press("Escape")  # Esc closes and changes nothing
+    page.wait_for_selector("#revision-dialog:not([open])", state="attached")
+    assert len(_doc(world, tid)["segments"]) == 3
+    # Enter restores it, as a new revision; the page reloads with four segments and the note kept.
+    page.click(f"#revision-list button[aria-label='View revision {before_merge.group(1)}']")
+    page.wait_for_selector("#revision-dialog[open]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_function("() => window.SottoEditor && document.querySelector('#transcript .w[tabindex]')")
+    doc = _doc(world, tid)
+    assert len(doc["segments"]) == 4 and doc["note"] == "First pass"
+    assert [s["speaker"] for s in doc["segments"]] == ["S1", "S2", "S1", "S2"]
+    assert page.locator("#transcript .seg").count() == 4
+    page.click("#revisions summary")
+    page.wait_for_function("() => /Restored revision/.test(document.getElementById('revision-list').textContent)")
+    ui.csp_clean()
+    ui.close()
+    # On a phone the list and the preview fit the width (nothing scrolls sideways).
+    phone = Page(browser, world, viewport=PHONE)
+    page = _open(phone, world, tid)
+    page.click("#revisions summary")
+    page.wait_for_selector("#revision-list button[aria-label^='View revision']")
+    page.locator("#revision-list button[aria-label^='View revision']").first.click()
+    page.wait_for_selector("#revision-dialog[open]")
+    box = page.locator("#revision-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(SHOTS / "revision-preview-phone.png"))
+    phone.csp_clean()
+    phone.close()

@@ -22,7 +22,15 @@ from appliance.web.offload import OFF_LOOP
 from tests.support import FakeRecognizer, LiveServer, bootstrap
 
 # Async on purpose: they stream an upload or a response, and do their database steps through in_thread.
-STREAMING = {"create_transcription", "job_events", "bulk_export", "license_install", "audio_transcriptions", "audio_translations"}
+STREAMING = {
+    "create_transcription",
+    "job_events",
+    "run_events",
+    "bulk_export",
+    "license_install",
+    "audio_transcriptions",
+    "audio_translations",
+}
 
 
 def test_every_route_handler_runs_off_the_event_loop(settings: Settings) -> None:

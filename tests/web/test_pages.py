@@ -1,3 +1,4 @@
+import re
 from contextlib import closing
 from pathlib import Path
 
@@ -16,7 +17,9 @@ def test_privacy_page_states_what_is_and_is_not_stored(settings) -> None:  # typ
     assert "Audio and video" in text and "never written to disk" in text
     assert "purged after" in text and "90 days" in text
     assert "off: transcripts stay until someone deletes them" in text
-    assert "<script" not in text and "style=" not in text  # nothing the CSP would have to allow
+    assert "Earlier versions of each edited transcript (the newest 50)" in " ".join(text.split())
+    # Nothing the CSP would have to allow: no inline script (the theme chooser's is a file) and no style attribute.
+    assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", text) == [] and "style=" not in text
 
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what a browser sends
@@ -74,7 +77,8 @@ def test_the_privacy_page_carries_the_operators_notice_and_every_exception(tmp_p
             APPLIANCE_PRIVACY__DATA_PROTECTION_OFFICER="dpo@hospital.example",
             APPLIANCE_PRIVACY__LAST_UPDATED="2026-12-01",
             APPLIANCE_PRIVACY__NOTICE_FILE=str(notice),
-            APPLIANCE_SECURITY__EGRESS_ALLOW="hooks.hospital.example:443",
+            APPLIANCE_SECURITY__EGRESS_ALLOW="hooks.hospital.example:443,llm.hospital.example:8000",
+            APPLIANCE_ASSIST__SERVER_URL="http://llm.hospital.example:8000/v1",
         )
     )
     scenario.close()
@@ -83,8 +87,10 @@ def test_the_privacy_page_carries_the_operators_notice_and_every_exception(tmp_p
     assert "St. Example Hospital" in page and "dpo@hospital.example" in page and "2026-12-01" in page
     assert "Lawful basis: legitimate interest." in page and "<p>Complaints go to the DPO.</p>" in page
     assert "hooks.hospital.example:443" in page and "sotto_session" in page
+    assert "own AI server, <code>http://llm.hospital.example:8000/v1</code>" in page  # the one place AI text may go
     plain = Scenario(settings_in(tmp_path / "plain"))
     plain.close()
     with plain.serve(FakeRecognizer()) as server:
         page = httpx.get(f"{server.url}/privacy").text
     assert "An administrator has named no exceptions." in page and 'id="privacy-operator"' not in page
+    assert "on this appliance, by a model in its own models directory: the text\n  goes nowhere" in page

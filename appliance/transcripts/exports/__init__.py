@@ -12,9 +12,21 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from appliance.transcripts.exports.model import Document, ExportOptions, OptionsError
+from appliance.transcripts.exports.model import Digest, DigestItem, DigestSection, Document, ExportOptions, OptionsError
 
-__all__ = ["FORMATS", "Document", "Export", "ExportOptions", "OptionsError", "bundle", "render", "render_text"]
+__all__ = [
+    "FORMATS",
+    "Digest",
+    "DigestItem",
+    "DigestSection",
+    "Document",
+    "Export",
+    "ExportOptions",
+    "OptionsError",
+    "bundle",
+    "render",
+    "render_text",
+]
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class Export:
     extension: str
 
 
-def _registry() -> dict[str, tuple[Callable[[Document, ExportOptions], bytes | str], str]]:
+def _registry() -> dict[str, tuple[Callable[..., bytes | str], str]]:
     from appliance.transcripts.exports import document_formats, subtitles, text
 
     return {
@@ -40,15 +52,19 @@ def _registry() -> dict[str, tuple[Callable[[Document, ExportOptions], bytes | s
 
 
 FORMATS = ("txt", "srt", "vtt", "json", "md", "csv", "docx", "pdf")
+DIGEST_FORMATS = ("json", "md", "docx", "pdf")  # the formats that carry a summary when one is given
 TEXT_FORMATS = ("txt", "srt", "vtt", "json", "md", "csv")
 
 
-def render(doc: Document, fmt: str, options: ExportOptions | None = None) -> Export:
+def render(doc: Document, fmt: str, options: ExportOptions | None = None, digest: Digest | None = None) -> Export:
     registry = _registry()
     if fmt not in registry:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     function, media_type = registry[fmt]
-    content = function(doc, options or ExportOptions())
+    if fmt in DIGEST_FORMATS:
+        content = function(doc, options or ExportOptions(), digest)
+    else:
+        content = function(doc, options or ExportOptions())
     if fmt in ("pdf", "docx"):
         from appliance.core import memory
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 from appliance.transcripts.exports.model import (
     SPEAKER_TABLE_HEAD,
+    Digest,
+    DigestItem,
     Document,
     ExportOptions,
     speaker_names,
@@ -50,7 +53,7 @@ def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
     return [(k, v) for k, v in rows if v or k != "File"]  # a shared copy has no file name to show
 
 
-def to_docx(doc: Document, options: ExportOptions) -> bytes:
+def to_docx(doc: Document, options: ExportOptions, digest: Digest | None = None) -> bytes:
     from docx import Document as WordDocument
     from docx.shared import Pt, RGBColor
 
@@ -66,6 +69,8 @@ def to_docx(doc: Document, options: ExportOptions) -> bytes:
         word.add_heading("Note", level=2)
         for line in doc.note.strip().splitlines():
             word.add_paragraph(line)
+    if digest is not None:
+        _docx_digest(word, digest, options)
     rows = speaker_table(doc, options)
     if rows:
         word.add_heading("Speakers", level=2)
@@ -93,6 +98,32 @@ def to_docx(doc: Document, options: ExportOptions) -> bytes:
     out = io.BytesIO()
     word.save(out)
     return out.getvalue()
+
+
+def _at(item: DigestItem) -> str:
+    return "".join(f" [{stamp(t)}]" for t in item.at)
+
+
+def _docx_digest(word: Any, digest: Digest, options: ExportOptions) -> None:
+    from docx.shared import Pt, RGBColor
+
+    def cited(paragraph: Any, item: DigestItem) -> None:
+        paragraph.add_run(item.text)
+        if item.detail:
+            paragraph.add_run(f" ({item.detail})").italic = True
+        if item.at and options.timestamps:
+            run = paragraph.add_run(_at(item))
+            run.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
+            run.font.size = Pt(9)
+
+    word.add_heading("Summary", level=2)
+    cited(word.add_paragraph(), digest.summary)
+    for section in digest.sections:
+        word.add_heading(section.title, level=3)
+        for item in section.items:
+            cited(word.add_paragraph(style="List Bullet"), item)
+    if digest.footer:
+        word.add_paragraph().add_run(digest.footer).italic = True
 
 
 @lru_cache(maxsize=1)
@@ -136,7 +167,7 @@ def _fallbacks_for(texts: list[str], fonts: dict[str, Path]) -> list[str]:
     return needed
 
 
-def to_pdf(doc: Document, options: ExportOptions) -> bytes:
+def to_pdf(doc: Document, options: ExportOptions, digest: Digest | None = None) -> bytes:
     from fpdf import FPDF
 
     fonts = _font_files()
@@ -148,6 +179,14 @@ def to_pdf(doc: Document, options: ExportOptions) -> bytes:
         for name, talk, share, turns, longest, cuts in speaker_table(doc, options)
     ]
     body = []
+    if digest is not None:
+        at = _at if options.timestamps else (lambda item: "")
+        body.append(("Summary", digest.summary.text + at(digest.summary)))
+        for section in digest.sections:
+            lines = [f"• {i.text}" + (f" ({i.detail})" if i.detail else "") + at(i) for i in section.items]
+            body.append((section.title, "\n".join(lines)))
+        if digest.footer:
+            body.append(("", digest.footer))
     for turn in turns(doc, options):
         head = (f"[{stamp(turn.start)}] " if options.timestamps else "") + (f"{turn.speaker}: " if turn.speaker else "")
         body.append((head.strip(), "\n".join([turn.text, *(f"Note: {note}" for note in turn.notes)])))

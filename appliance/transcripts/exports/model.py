@@ -61,6 +61,30 @@ class ExportOptions:
         return options
 
 
+@dataclass(frozen=True)
+class DigestItem:
+    text: str
+    at: tuple[float, ...] = ()  # the cited moments' start times, seconds
+    detail: str = ""  # an action item's owner and due date
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    title: str
+    items: tuple[DigestItem, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A summary as the document exports show it (made by appliance/assist from its stored summary, so
+    this layer needs nothing of the AI): the summary, titled lists with cited times, a closing line."""
+
+    summary: DigestItem
+    sections: tuple[DigestSection, ...] = ()
+    footer: str = ""  # version, made by which model or edited; any note about the answer
+    data: Mapping[str, Any] | None = None  # the stored summary document, for the JSON export
+
+
 def speaker_names(doc: Document) -> dict[str, str]:
     """Speaker id → what people see: the display name once someone set it, else "Speaker N"."""
     return doc.speaker_names()

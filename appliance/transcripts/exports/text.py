@@ -11,6 +11,8 @@ from appliance.transcripts.document import to_builtins
 from appliance.transcripts.exports.model import (
     JSON_SCHEMA,
     SPEAKER_TABLE_HEAD,
+    Digest,
+    DigestItem,
     Document,
     ExportOptions,
     speaker_names,
@@ -49,7 +51,7 @@ def _md(text: str) -> str:
     return _MD_LINE_START.sub(line_start, _MD_INLINE.sub(r"\\\1", text))
 
 
-def to_markdown(doc: Document, options: ExportOptions) -> str:
+def to_markdown(doc: Document, options: ExportOptions, digest: Digest | None = None) -> str:
     out = [f"# {_md(title_of(doc))}", ""]
     meta = [
         ("Duration", stamp(doc.duration or 0)),
@@ -62,6 +64,18 @@ def to_markdown(doc: Document, options: ExportOptions) -> str:
     out += [f"- **{k}:** {_md(str(v))}" for k, v in meta if v] + [""]
     if doc.note.strip():
         out += [f"> {_md(line)}" if line.strip() else ">" for line in doc.note.strip().splitlines()] + [""]
+    if digest is not None:
+
+        def line(item: DigestItem) -> str:
+            times = " ".join(f"`{stamp(t)}`" for t in item.at) if options.timestamps else ""
+            return " ".join(x for x in (_md(item.text), f"*({_md(item.detail)})*" if item.detail else "", times) if x)
+
+        out += ["## Summary", "", line(digest.summary), ""]
+        for section in digest.sections:
+            out += [f"### {_md(section.title)}", ""] + [f"- {line(i)}" for i in section.items] + [""]
+        if digest.footer:
+            out += [f"*{_md(digest.footer)}*", ""]
+        out += ["## Transcript", ""]
     rows = speaker_table(doc, options)
     if rows:
         out += ["| " + " | ".join(SPEAKER_TABLE_HEAD) + " |", "|" + "---|" * len(SPEAKER_TABLE_HEAD)]
@@ -99,6 +113,8 @@ def to_csv(doc: Document, options: ExportOptions) -> str:
     return out.getvalue()
 
 
-def to_json(doc: Document, options: ExportOptions) -> str:
-    """The full transcript document with its schema id (docs/transcript-json.md, docs/transcript.schema.json)."""
-    return json.dumps({"schema": JSON_SCHEMA, **to_builtins(doc)}, ensure_ascii=False, indent=2) + "\n"
+def to_json(doc: Document, options: ExportOptions, digest: Digest | None = None) -> str:
+    """The full transcript document with its schema id (docs/transcript-json.md, docs/transcript.schema.json),
+    and its latest summary under "summary" when one is given (the summaries API's document)."""
+    extra = {"summary": dict(digest.data)} if digest is not None and digest.data is not None else {}
+    return json.dumps({"schema": JSON_SCHEMA, **to_builtins(doc), **extra}, ensure_ascii=False, indent=2) + "\n"

@@ -16,8 +16,15 @@
   keyForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(keyForm), out = document.getElementById("new-key");
+    const body = { name: data.get("name"), scope: data.get("scope"), store: data.get("store") === "on" };
     try {
-      const key = await api("POST", "/api/v1/apikeys", { name: data.get("name"), scope: data.get("scope"), store: data.get("store") === "on" });
+      let key;
+      try { key = await api("POST", "/api/v1/apikeys", body); } catch (err) {
+        // Accounts with a second factor prove it again (if the last proof is not recent) before a new key.
+        if (!(err.body && err.body.extra && err.body.extra.code === "second_factor_required")) throw err;
+        if (!(await window.SottoFresh.ask())) throw new Error("The key was not created: the second factor was not confirmed.");
+        key = await api("POST", "/api/v1/apikeys", body);
+      }
       out.className = "ok";
       out.textContent = t("New key (shown only now, copy it): {key}", { key: key.key });
     } catch (err) { out.className = "error"; out.textContent = err.message; }

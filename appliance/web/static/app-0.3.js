@@ -41,7 +41,8 @@
     const form = event.target.closest("form[data-api-form]");
     if (!form) return;
     event.preventDefault();
-    try { await api("POST", form.getAttribute("action"), {}); window.location.assign(form.dataset.then || "/"); }
+    // A single sign-on session's sign-out answers with the provider's end-session URL: go there too.
+    try { const out = await api("POST", form.getAttribute("action"), {}); window.location.assign((out && out.end_session_url) || form.dataset.then || "/"); }
     catch (err) { alert(err.message); }
   });
 

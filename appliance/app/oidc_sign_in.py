@@ -1,0 +1,108 @@
+"""Single sign-on with the customer's OpenID provider: the sign-in's start (state, nonce and PKCE
+verifier kept here, single use) and its end (the code redeemed, the ID token checked, the account made or
+updated from its claims), audited; and the provider's logout URL for an OIDC session."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import sqlite_utils
+
+from appliance.accounts import audit
+from appliance.accounts import users as accounts
+from appliance.core.clock import ago, now
+from appliance.core.config import Settings
+from appliance.core.egress_broker import Connector
+from appliance.directory import provisioning
+from appliance.directory.oidc import Provider, ProviderUnavailable, TokenRefused
+from appliance.directory.provisioning import GroupMap
+
+log = logging.getLogger(__name__)
+SOURCE = "oidc"
+FEATURE = "sso"
+PENDING_MINUTES = 10  # from the button to the provider's answer
+
+
+class SignInRefused(Exception):
+    """The single sign-on did not prove an account allowed here; the reason is in the audit log."""
+
+
+def _state_id(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+class OidcSignIn:
+    def __init__(self, settings: Settings, connector: Connector, licensed: Any) -> None:
+        self.provider = Provider(settings.oidc, connector) if settings.oidc.issuer else None
+        self.group_map = GroupMap.from_settings(settings.group_map)
+        self.name = settings.oidc.provider_name
+        self._licensed = licensed
+
+    @property
+    def enabled(self) -> bool:
+        return self.provider is not None
+
+    def begin(self, db: sqlite_utils.Database, next_path: str) -> str:
+        """Where to send the browser; raises SignInRefused (not licensed) or ProviderUnavailable."""
+        assert self.provider is not None
+        if FEATURE not in self._licensed():
+            raise SignInRefused("not licensed")
+        start = self.provider.start()
+        db.execute("DELETE FROM oidc_logins WHERE expires_at < ?", [now()])
+        db.table("oidc_logins").insert(
+            {
+                "id": _state_id(start.state),
+                "nonce": start.nonce,
+                "verifier": start.verifier,
+                "next": next_path,
+                "expires_at": ago(-PENDING_MINUTES),
+            }
+        )
+        return start.url
+
+    def finish(self, db: sqlite_utils.Database, state: str, code: str, *, ip: str | None) -> tuple[accounts.User, str, str]:
+        """The signed-in user, their ID token and where they were going. The state is taken (deleted)
+        first: a replayed callback finds nothing. Raises SignInRefused (audited) or ProviderUnavailable."""
+        assert self.provider is not None
+        row = db.execute(
+            "DELETE FROM oidc_logins WHERE id = ? RETURNING nonce, verifier, next, expires_at", [_state_id(state or "")]
+        ).fetchone()
+        if row is None or row[3] < now():
+            self._fail(db, "anonymous", ip, "unknown, used or expired state")
+        assert row is not None
+        nonce, verifier, next_path = row[0], row[1], row[2]
+        if FEATURE not in self._licensed():
+            self._fail(db, "anonymous", ip, "not licensed")
+        try:
+            identity = self.provider.redeem(code, verifier, nonce)
+        except TokenRefused as exc:
+            self._fail(db, "anonymous", ip, str(exc))
+        except ProviderUnavailable as exc:
+            log.warning("oidc sign-in: %s", exc)
+            audit.record(db, "sign_in.failed", actor="anonymous", ip=ip, detail={"via": SOURCE, "reason": "provider unavailable"})
+            raise
+        try:
+            user = provisioning.provision(
+                db, self.group_map, source=SOURCE, external_id=identity.subject, email=identity.email, groups=identity.groups
+            )
+        except provisioning.ProvisioningRefused as exc:
+            self._fail(db, identity.email or identity.subject, ip, str(exc))
+        if user.disabled:
+            self._fail(db, user.email, ip, "disabled on this appliance")
+        return user, identity.id_token, next_path
+
+    def _fail(self, db: sqlite_utils.Database, actor: str, ip: str | None, reason: str) -> None:
+        audit.record(db, "sign_in.failed", actor=actor, ip=ip, detail={"via": SOURCE, "reason": reason})
+        raise SignInRefused(reason)
+
+    def remember(self, db: sqlite_utils.Database, session_id: str, id_token: str) -> None:
+        db.table("oidc_sessions").insert({"session_id": session_id, "id_token": id_token}, replace=True)
+
+    def logout_url(self, db: sqlite_utils.Database, session_id: str) -> str | None:
+        """The provider's end-session URL for an OIDC session (RP-initiated logout), else None."""
+        rows = list(db.query("SELECT id_token FROM oidc_sessions WHERE session_id = ?", [session_id]))
+        if self.provider is None or not rows:
+            return None
+        return self.provider.logout_url(rows[0]["id_token"])

@@ -1,0 +1,166 @@
+// The Summary panel of a transcript page: start a summary and watch it being written (server-sent events),
+// cancel, regenerate, edit (a new version); every cited moment is a button that plays the recording from
+// there through the editor's own time buttons; questions answered with cited moments.
+const panel = document.getElementById("summary-panel");
+if (panel) {
+  const id = panel.dataset.transcript, editable = panel.dataset.editable === "true";
+  const $ = (x) => document.getElementById(x);
+  const state = $("summary-state"), body = $("summary-body"), stream = $("summary-stream");
+  const start = $("summary-start"), cancel = $("summary-cancel"), edit = $("summary-edit");
+  const doc = JSON.parse(document.getElementById("doc").textContent);
+  // The page's model: segments in transcript order (a citation's number is its position), times in ms.
+  const segments = (doc.segments || []).map((x) => ({ sid: x.sid, start: x.s / 1000, text: (x.words || []).map((w) => w.t).join(" ") }));
+  let latest = null, run = null, source = null;
+
+  const clock = (seconds) => window.Sotto.clock(Math.round(seconds * 1000));
+  const show = (el, on) => el && el.classList.toggle("hidden", !on);
+  const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
+
+  // A cited segment (its position) plays through the editor: its time button seeks the player there.
+  function play(position) {
+    const seg = segments[position];
+    const row = seg && document.getElementById(`s-${seg.sid}`);
+    const button = row && row.querySelector(".seg-time");
+    if (!button) return;
+    row.scrollIntoView({ block: "center" });
+    button.click();
+  }
+  function cites(ids, matched) {
+    const span = el("span", "", "cites");
+    for (const i of ids || []) {
+      if (!segments[i]) continue;
+      const b = el("button", clock(segments[i].start), "cite");
+      b.type = "button"; b.dataset.segment = String(i);
+      b.title = `${matched ? "Matched by its words" : "Cited"}: “${segments[i].text.trim().slice(0, 120)}” (play from here)`;
+      b.addEventListener("click", () => play(i));
+      span.append(" ", b);
+    }
+    return span;
+  }
+  function list(title, items, render) {
+    if (!items || !items.length) return;
+    body.append(el("h3", title));
+    const ul = el("ul", "", "plain");
+    for (const item of items) { const li = el("li"); render(li, item); ul.append(li); }
+    body.append(ul);
+  }
+  function render(stored) {
+    body.replaceChildren();
+    if (!stored) return;
+    const s = stored.summary;
+    const p = el("p", s.summary); p.append(cites(s.summary_segments, s.summary_matched)); body.append(p);
+    const claim = (li, c) => { li.append(c.text); li.append(cites(c.segments, c.matched)); };
+    list("Key points", s.key_points, claim);
+    list("Decisions", s.decisions, claim);
+    list("Action items", s.action_items, (li, a) => {
+      li.append(a.text);
+      const who = [a.owner && `owner: ${a.owner}`, a.due && `due: ${a.due}`].filter(Boolean).join(", ");
+      if (who) li.append(el("span", ` (${who})`, "muted"));
+      li.append(cites(a.segments, a.matched));
+    });
+    list("Open questions", s.open_questions, claim);
+    list("Chapters", s.chapters, (li, c) => { li.append(cites([c.segment]), " ", c.title); });
+    list("Who spoke", s.speakers, (li, sp) => { li.append(`${sp.name}: ${clock(sp.talk_seconds)} (${Math.round(sp.share * 100)}%), ${sp.contributions} cited`); });
+    if (s.note) body.append(el("p", s.note, "why"));
+    body.append(el("p", `Version ${stored.version} · ${stored.origin === "edited" ? "edited" : `by ${stored.model || "the model"}`} · ${new Date(stored.created_at).toLocaleString()}`, "why"));
+  }
+  function idle(message) {
+    run = null;
+    show(cancel, false); show(stream, false);
+    if (start) { start.textContent = latest ? "Regenerate" : "Summarize"; start.disabled = false; show(start, true); }
+    show(edit, !!latest && editable);
+    state.textContent = message;
+  }
+  function watch(r) {
+    run = r;
+    if (start) start.disabled = true;
+    show(cancel, true); show(edit, false);
+    stream.textContent = ""; show(stream, true);
+    state.textContent = "Writing the summary…";
+    if (source) source.close();
+    source = new EventSource(`/api/v1/summary-runs/${r.id}/events`);
+    // The model writes JSON; while it does, show its words without the punctuation of the format.
+    let raw = "";
+    source.addEventListener("text", (e) => {
+      raw += JSON.parse(e.data).text;
+      stream.textContent = raw.replace(/"(\w+)":\s*/g, (_, key) => `${key.replace(/_/g, " ")}: `).replace(/[{}"]/g, "").replace(/\[(?!\d)|(?<!\d)\]/g, "").replace(/,\s*/g, ", ");
+    });
+    source.addEventListener("state", (e) => {
+      const d = JSON.parse(e.data);
+      state.textContent = d.state === "waiting" ? "Waiting for a transcription to finish (transcription goes first)…"
+        : d.parts > 1 ? `Writing the summary: part ${Math.min(d.part, d.parts)} of ${d.parts}${d.part > d.parts ? ", merging" : ""}…` : "Writing the summary…";
+    });
+    const end = async (e) => {
+      source.close(); source = null;
+      const d = JSON.parse(e.data);
+      if (d.state === "done") { await load(); idle(""); }
+      else idle(d.state === "cancelled" ? "Cancelled. Nothing was stored." : `The summary failed: ${d.error}`);
+    };
+    for (const name of ["done", "failed", "cancelled"]) source.addEventListener(name, end);
+  }
+  async function load() {
+    const out = await window.Sotto.api("GET", `/api/v1/transcripts/${id}/summaries`);
+    latest = out.latest; render(latest);
+    return out;
+  }
+
+  (async () => {
+    try {
+      const out = await load();
+      if (out.running) { watch(out.running); return; }
+      if (!out.assist.available) {
+        idle(`AI is not available on this appliance: ${out.assist.reason}`);
+        if (start) start.disabled = true;
+        return;
+      }
+      idle(latest ? "" : `No summary yet. Made ${out.assist.where === "this appliance" ? "on this appliance" : "by your on-prem AI server"}; nothing leaves your network.`);
+    } catch (e) { state.textContent = `Could not load the summary: ${e.message}`; }
+  })();
+
+  if (start) start.addEventListener("click", async () => {
+    const language = $("summary-language") ? $("summary-language").value : "";
+    try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, language ? { language } : {})); }
+    catch (e) { idle(`Could not start: ${e.message}`); }
+  });
+  if (cancel) cancel.addEventListener("click", async () => {
+    if (!run) return;
+    try { await window.Sotto.api("DELETE", `/api/v1/summary-runs/${run.id}`); } catch (e) { state.textContent = e.message; }
+  });
+
+  const editor = $("summary-editor"), text = $("summary-text");
+  const closeEditor = () => { show(editor, false); show(body, true); show(edit, true); edit.focus(); };
+  if (edit) edit.addEventListener("click", () => {
+    if (!latest) return;
+    text.value = latest.summary.summary;
+    show(editor, true); show(body, false); show(edit, false); text.focus();
+  });
+  if (editor) {
+    $("summary-edit-cancel").addEventListener("click", closeEditor);
+    editor.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { e.preventDefault(); closeEditor(); }
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); editor.requestSubmit(); }
+    });
+    editor.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const summary = { ...latest.summary, summary: text.value.trim() };
+        await window.Sotto.api("PUT", `/api/v1/transcripts/${id}/summaries`, { base_version: latest.version, summary });
+        await load(); closeEditor(); state.textContent = "Saved as a new version.";
+      } catch (err) { state.textContent = `Not saved: ${err.message}`; }
+    });
+  }
+
+  const askForm = $("ask-form"), question = $("ask-question"), answer = $("ask-answer");
+  askForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = question.value.trim();
+    if (!q) { question.focus(); return; }
+    answer.replaceChildren(el("p", "Looking in the transcript…", "muted"));
+    try {
+      const a = await window.Sotto.api("POST", `/api/v1/transcripts/${id}/ask`, { question: q });
+      const p = el("p", a.answer, a.found ? "" : "muted");
+      if (a.found) p.append(cites(a.citations.map((c) => c.segment), a.grounding !== "cited"));
+      answer.replaceChildren(el("p", q, "why"), p);
+    } catch (err) { answer.replaceChildren(el("p", `No answer: ${err.message}`, "error")); }
+  });
+}
