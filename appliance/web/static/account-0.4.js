@@ -22,7 +22,7 @@
       try { key = await api("POST", "/api/v1/apikeys", body); } catch (err) {
         // Accounts with a second factor prove it again (if the last proof is not recent) before a new key.
         if (!(err.body && err.body.extra && err.body.extra.code === "second_factor_required")) throw err;
-        if (!(await window.SottoFresh.ask())) throw new Error("The key was not created: the second factor was not confirmed.");
+        if (!(await window.SottoFresh.ask())) throw new Error(t("The key was not created: the second factor was not confirmed."));
         key = await api("POST", "/api/v1/apikeys", body);
       }
       out.className = "ok";

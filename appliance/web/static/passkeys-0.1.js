@@ -2,6 +2,7 @@
 // out. The challenge is made and kept by the server; this only carries it to the authenticator.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   function supported() {
     return !!(window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON);
   }
@@ -17,9 +18,9 @@
   }
   // What a person should read when the browser or the key said no (cancelled, timed out, unknown key).
   function explain(err) {
-    if (err && err.name === "NotAllowedError") return "The passkey request was cancelled or timed out.";
-    if (err && err.name === "InvalidStateError") return "This passkey is already registered.";
-    return (err && err.message) || "The passkey did not answer.";
+    if (err && err.name === "NotAllowedError") return t("The passkey request was cancelled or timed out.");
+    if (err && err.name === "InvalidStateError") return t("This passkey is already registered.");
+    return (err && err.message) || t("The passkey did not answer.");
   }
   window.SottoPasskeys = { supported, create, get, explain };
 })();

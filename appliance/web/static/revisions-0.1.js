@@ -4,6 +4,11 @@ const panel = document.getElementById("revisions-panel");
 const details = document.getElementById("revisions");
 if (panel && details && panel.dataset.private !== "true") {
   const { api } = window.Sotto;
+  const { t } = window.SottoI18n;
+  // The editor says "Saved {time}" in the page's language: match its translation, whatever the word order.
+  const pattern = (message) => new RegExp("^" + t(message).replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{time\}/g, ".*") + "$");
+  const savedTexts = [pattern("Saved {time}"), pattern("Saved (merged with another edit) {time}")];
+  const isSaved = () => savedTexts.some((re) => re.test(saveState.textContent));
   const id = panel.dataset.transcript;
   const list = document.getElementById("revision-list");
   const dialog = document.getElementById("revision-dialog");
@@ -11,8 +16,8 @@ if (panel && details && panel.dataset.private !== "true") {
   const error = document.getElementById("revision-error");
   const saveState = document.getElementById("save-state");
   const el = (tag, text, cls) => { const n = document.createElement(tag); if (text != null) n.textContent = text; if (cls) n.className = cls; return n; };
-  // One time format across the app: the date and the minute, in the reader's time zone.
-  const when = (iso) => (iso ? new Date(iso).toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : "");
+  // One time format across the app, as the server writes it (static/i18n-0.1.js).
+  const when = (iso) => window.SottoI18n.when(iso);
   let shown = null;
 
   async function load() {
@@ -20,39 +25,39 @@ if (panel && details && panel.dataset.private !== "true") {
     list.replaceChildren(...history.items.map((item) => {
       const li = el("li", null, "revision-item");
       const head = el("span", null, "revision-what");
-      head.append(el("strong", `Revision ${item.revision}`), ` · ${item.description}`);
+      head.append(el("strong", t("Revision {n}", { n: item.revision })), ` · ${item.description}`);
       const meta = el("span", [item.by, when(item.at)].filter(Boolean).join(" · "), "muted");
       li.append(head, meta);
       if (item.current) {
-        li.append(el("span", "Current", "badge"));
+        li.append(el("span", t("Current"), "badge"));
       } else if (item.viewable) {
-        const view = el("button", "View…"); view.type = "button";
-        view.setAttribute("aria-label", `View revision ${item.revision}`);
+        const view = el("button", t("View…")); view.type = "button";
+        view.setAttribute("aria-label", t("View revision {n}", { n: item.revision }));
         view.addEventListener("click", () => open(item));
         li.append(view);
       } else {
-        li.append(el("span", "No longer kept", "muted"));
+        li.append(el("span", t("No longer kept"), "muted"));
       }
       return li;
-    }), ...(history.older ? [el("li", `${history.older} older revision${history.older === 1 ? " is" : "s are"} no longer kept.`, "muted")] : []));
+    }), ...(history.older ? [el("li", history.older === 1 ? t("1 older revision is no longer kept.") : t("{n} older revisions are no longer kept.", { n: window.SottoI18n.number(history.older) }), "muted")] : []));
   }
 
   async function open(item) {
     error.textContent = "";
     const snap = await api("GET", `/api/v1/transcripts/${id}/revisions/${item.revision}`);
     const names = Object.fromEntries(snap.speakers.map((s) => [s.key, s.display_name || s.label]));
-    document.getElementById("revision-dialog-title").textContent = snap.title ? `Revision ${item.revision}: ${snap.title}` : `Revision ${item.revision}`;
+    document.getElementById("revision-dialog-title").textContent = snap.title ? t("Revision {n}: {title}", { n: item.revision, title: snap.title }) : t("Revision {n}", { n: item.revision });
     document.getElementById("revision-dialog-meta").textContent = [item.description, item.by, when(item.at)].filter(Boolean).join(" · ");
     const body = snap.segments.map((seg) => {
       const p = el("p", null, "revision-seg");
       p.append(el("span", window.Sotto.clock(seg.start * 1000), "muted"), " ");
       if (seg.speaker) p.append(el("strong", `${names[seg.speaker] || seg.speaker}: `));
       p.append(seg.text.trim());
-      if (seg.note) p.append(el("span", ` (Note: ${seg.note})`, "muted"));
+      if (seg.note) p.append(el("span", " " + t("(Note: {note})", { note: seg.note }), "muted"));
       return p;
     });
-    if (snap.note) body.unshift(el("p", `Notes: ${snap.note}`, "muted"));
-    preview.replaceChildren(...(body.length ? body : [el("p", "No text.", "muted")]));
+    if (snap.note) body.unshift(el("p", t("Notes: {note}", { note: snap.note }), "muted"));
+    preview.replaceChildren(...(body.length ? body : [el("p", t("No text."), "muted")]));
     shown = item;
     dialog.returnValue = ""; dialog.showModal();
   }
@@ -61,8 +66,8 @@ if (panel && details && panel.dataset.private !== "true") {
     if (dialog.returnValue !== "ok" || !shown) return;
     const item = shown;
     // Unsaved edits would be saved over the restored version (or conflict with it): let them land first.
-    if (!saveState.textContent.startsWith("Saved")) {
-      error.textContent = "Your latest changes are still being saved. Try again in a moment.";
+    if (!isSaved()) {
+      error.textContent = t("Your latest changes are still being saved. Try again in a moment.");
       dialog.showModal(); return;
     }
     try {
@@ -78,6 +83,6 @@ if (panel && details && panel.dataset.private !== "true") {
 
   details.addEventListener("toggle", () => { if (details.open) load().catch((err) => list.replaceChildren(el("li", err.message, "error"))); });
   // A save adds a revision: keep an open list current.
-  new MutationObserver(() => { if (details.open && saveState.textContent.startsWith("Saved ")) load().catch(() => {}); })
+  new MutationObserver(() => { if (details.open && isSaved()) load().catch(() => {}); })
     .observe(saveState, { childList: true, characterData: true, subtree: true });
 }

@@ -2,6 +2,7 @@
 // remove). Dialogs: Enter confirms, Esc or Cancel closes them.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api } = window.Sotto;
   const $ = (id) => document.getElementById(id);
   const say = (el, text, ok) => { el.className = "form-status " + (ok ? "ok" : "error"); el.textContent = text; };
@@ -21,7 +22,7 @@
       if (!(err.body && err.body.extra && err.body.extra.code === "second_factor_required")) throw err;
     }
     const ok = await window.SottoFresh.ask();
-    if (!ok) throw new Error("Not confirmed.");
+    if (!ok) throw new Error(t("Not confirmed."));
     return action();
   }
 
@@ -42,7 +43,7 @@
     try {
       const result = await api("POST", "/api/v1/me/totp/confirm", { code: new FormData(confirmForm).get("code") });
       confirmForm.classList.add("hidden");
-      say($("totp-status"), "The authenticator app is set up.", true);
+      say($("totp-status"), t("The authenticator app is set up."), true);
       showCodes(result.recovery_codes);
     } catch (err) { say($("totp-status"), err.message); }
   });
@@ -62,12 +63,12 @@
     catch (err) { pcForm.querySelector(".form-status").textContent = err.message; }
   });
   const remove = $("remove-totp");
-  if (remove) remove.addEventListener("click", () => askPasswordAndCode("Remove the authenticator app?", "Remove", async (body) => {
+  if (remove) remove.addEventListener("click", () => askPasswordAndCode(t("Remove the authenticator app?"), t("Remove"), async (body) => {
     await api("POST", "/api/v1/me/totp/remove", body);
     window.location.reload();
   }));
   const renew = $("new-recovery-codes");
-  if (renew) renew.addEventListener("click", () => askPasswordAndCode("New recovery codes? The old ones stop working.", "Make new codes", async (body) => {
+  if (renew) renew.addEventListener("click", () => askPasswordAndCode(t("New recovery codes? The old ones stop working."), t("Make new codes"), async (body) => {
     const result = await api("POST", "/api/v1/me/recovery-codes", body);
     $("recovery-left").textContent = String(result.recovery_codes.length);
     showCodes(result.recovery_codes);
@@ -77,14 +78,14 @@
   const pkForm = $("passkey-form"), pkStatus = $("passkey-status");
   if (pkForm) pkForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!window.SottoPasskeys.supported()) { say(pkStatus, "This browser cannot use passkeys."); return; }
+    if (!window.SottoPasskeys.supported()) { say(pkStatus, t("This browser cannot use passkeys.")); return; }
     try {
       const options = await withFreshFactor(() => api("POST", "/api/v1/me/passkeys/options"));
-      say(pkStatus, "Follow your browser's prompt…", true);
+      say(pkStatus, t("Follow your browser's prompt…"), true);
       const credential = await window.SottoPasskeys.create(options).catch((err) => { throw new Error(window.SottoPasskeys.explain(err)); });
       const result = await api("POST", "/api/v1/me/passkeys", { name: new FormData(pkForm).get("name"), credential });
       if (!showCodes(result.recovery_codes)) { window.location.reload(); return; }
-      say(pkStatus, `Passkey "${result.name}" added.`, true);
+      say(pkStatus, t("Passkey \"{name}\" added.", { name: result.name }), true);
     } catch (err) { say(pkStatus, err.message); }
   });
   const table = $("passkeys");

@@ -5,6 +5,7 @@ const panel = document.getElementById("summary-panel");
 if (panel) {
   const id = panel.dataset.transcript, editable = panel.dataset.editable === "true";
   const $ = (x) => document.getElementById(x);
+  const { t } = window.SottoI18n;
   const state = $("summary-state"), body = $("summary-body"), stream = $("summary-stream");
   const start = $("summary-start"), cancel = $("summary-cancel"), edit = $("summary-edit");
   const doc = JSON.parse(document.getElementById("doc").textContent);
@@ -31,7 +32,8 @@ if (panel) {
       if (!segments[i]) continue;
       const b = el("button", clock(segments[i].start), "cite");
       b.type = "button"; b.dataset.segment = String(i);
-      b.title = `${matched ? "Matched by its words" : "Cited"}: “${segments[i].text.trim().slice(0, 120)}” (play from here)`;
+      const quote = segments[i].text.trim().slice(0, 120);
+      b.title = matched ? t("Matched by its words: “{text}” (play from here)", { text: quote }) : t("Cited: “{text}” (play from here)", { text: quote });
       b.addEventListener("click", () => play(i));
       span.append(" ", b);
     }
@@ -50,24 +52,25 @@ if (panel) {
     const s = stored.summary;
     const p = el("p", s.summary); p.append(cites(s.summary_segments, s.summary_matched)); body.append(p);
     const claim = (li, c) => { li.append(c.text); li.append(cites(c.segments, c.matched)); };
-    list("Key points", s.key_points, claim);
-    list("Decisions", s.decisions, claim);
-    list("Action items", s.action_items, (li, a) => {
+    list(t("Key points"), s.key_points, claim);
+    list(t("Decisions"), s.decisions, claim);
+    list(t("Action items"), s.action_items, (li, a) => {
       li.append(a.text);
-      const who = [a.owner && `owner: ${a.owner}`, a.due && `due: ${a.due}`].filter(Boolean).join(", ");
+      const who = [a.owner && t("owner: {owner}", { owner: a.owner }), a.due && t("due: {due}", { due: a.due })].filter(Boolean).join(", ");
       if (who) li.append(el("span", ` (${who})`, "muted"));
       li.append(cites(a.segments, a.matched));
     });
-    list("Open questions", s.open_questions, claim);
-    list("Chapters", s.chapters, (li, c) => { li.append(cites([c.segment]), " ", c.title); });
-    list("Who spoke", s.speakers, (li, sp) => { li.append(`${sp.name}: ${clock(sp.talk_seconds)} (${Math.round(sp.share * 100)}%), ${sp.contributions} cited`); });
+    list(t("Open questions"), s.open_questions, claim);
+    list(t("Chapters"), s.chapters, (li, c) => { li.append(cites([c.segment]), " ", c.title); });
+    list(t("Who spoke"), s.speakers, (li, sp) => { li.append(t("{name}: {time} ({share}), {n} cited", { name: sp.name, time: clock(sp.talk_seconds), share: new Intl.NumberFormat(window.SottoI18n.lang, { style: "percent" }).format(sp.share), n: window.SottoI18n.number(sp.contributions) })); });
     if (s.note) body.append(el("p", s.note, "why"));
-    body.append(el("p", `Version ${stored.version} · ${stored.origin === "edited" ? "edited" : `by ${stored.model || "the model"}`} · ${new Date(stored.created_at).toLocaleString()}`, "why"));
+    const origin = stored.origin === "edited" ? t("edited") : stored.model ? t("by {model}", { model: stored.model }) : t("by the model");
+    body.append(el("p", t("Version {n} · {origin} · {when}", { n: stored.version, origin, when: window.SottoI18n.when(stored.created_at) }), "why"));
   }
   function idle(message) {
     run = null;
     show(cancel, false); show(stream, false);
-    if (start) { start.textContent = latest ? "Regenerate" : "Summarize"; start.disabled = false; show(start, true); }
+    if (start) { start.textContent = latest ? t("Regenerate") : t("Summarize"); start.disabled = false; show(start, true); }
     show(edit, !!latest && editable);
     state.textContent = message;
   }
@@ -76,7 +79,7 @@ if (panel) {
     if (start) start.disabled = true;
     show(cancel, true); show(edit, false);
     stream.textContent = ""; show(stream, true);
-    state.textContent = "Writing the summary…";
+    state.textContent = t("Writing the summary…");
     if (source) source.close();
     source = new EventSource(`/api/v1/summary-runs/${r.id}/events`);
     // The model writes JSON; while it does, show its words without the punctuation of the format.
@@ -87,14 +90,15 @@ if (panel) {
     });
     source.addEventListener("state", (e) => {
       const d = JSON.parse(e.data);
-      state.textContent = d.state === "waiting" ? "Waiting for a transcription to finish (transcription goes first)…"
-        : d.parts > 1 ? `Writing the summary: part ${Math.min(d.part, d.parts)} of ${d.parts}${d.part > d.parts ? ", merging" : ""}…` : "Writing the summary…";
+      state.textContent = d.state === "waiting" ? t("Waiting for a transcription to finish (transcription goes first)…")
+        : d.parts > 1 && d.part > d.parts ? t("Writing the summary: part {part} of {parts}, merging…", { part: d.parts, parts: d.parts })
+        : d.parts > 1 ? t("Writing the summary: part {part} of {parts}…", { part: d.part, parts: d.parts }) : t("Writing the summary…");
     });
     const end = async (e) => {
       source.close(); source = null;
       const d = JSON.parse(e.data);
       if (d.state === "done") { await load(); idle(""); }
-      else idle(d.state === "cancelled" ? "Cancelled. Nothing was stored." : `The summary failed: ${d.error}`);
+      else idle(d.state === "cancelled" ? t("Cancelled. Nothing was stored.") : t("The summary failed: {error}", { error: d.error }));
     };
     for (const name of ["done", "failed", "cancelled"]) source.addEventListener(name, end);
   }
@@ -109,18 +113,18 @@ if (panel) {
       const out = await load();
       if (out.running) { watch(out.running); return; }
       if (!out.assist.available) {
-        idle(`AI is not available on this appliance: ${out.assist.reason}`);
+        idle(t("AI is not available on this appliance: {reason}", { reason: out.assist.reason }));
         if (start) start.disabled = true;
         return;
       }
-      idle(latest ? "" : `No summary yet. Made ${out.assist.where === "this appliance" ? "on this appliance" : "by your on-prem AI server"}; nothing leaves your network.`);
-    } catch (e) { state.textContent = `Could not load the summary: ${e.message}`; }
+      idle(latest ? "" : out.assist.where === "this appliance" ? t("No summary yet. Made on this appliance; nothing leaves your network.") : t("No summary yet. Made by your on-prem AI server; nothing leaves your network."));
+    } catch (e) { state.textContent = t("Could not load the summary: {reason}", { reason: e.message }); }
   })();
 
   if (start) start.addEventListener("click", async () => {
     const language = $("summary-language") ? $("summary-language").value : "";
     try { watch(await window.Sotto.api("POST", `/api/v1/transcripts/${id}/summaries`, language ? { language } : {})); }
-    catch (e) { idle(`Could not start: ${e.message}`); }
+    catch (e) { idle(t("Could not start: {reason}", { reason: e.message })); }
   });
   if (cancel) cancel.addEventListener("click", async () => {
     if (!run) return;
@@ -145,8 +149,8 @@ if (panel) {
       try {
         const summary = { ...latest.summary, summary: text.value.trim() };
         await window.Sotto.api("PUT", `/api/v1/transcripts/${id}/summaries`, { base_version: latest.version, summary });
-        await load(); closeEditor(); state.textContent = "Saved as a new version.";
-      } catch (err) { state.textContent = `Not saved: ${err.message}`; }
+        await load(); closeEditor(); state.textContent = t("Saved as a new version.");
+      } catch (err) { state.textContent = t("Not saved: {reason}", { reason: err.message }); }
     });
   }
 
@@ -155,12 +159,12 @@ if (panel) {
     e.preventDefault();
     const q = question.value.trim();
     if (!q) { question.focus(); return; }
-    answer.replaceChildren(el("p", "Looking in the transcript…", "muted"));
+    answer.replaceChildren(el("p", t("Looking in the transcript…"), "muted"));
     try {
       const a = await window.Sotto.api("POST", `/api/v1/transcripts/${id}/ask`, { question: q });
       const p = el("p", a.answer, a.found ? "" : "muted");
       if (a.found) p.append(cites(a.citations.map((c) => c.segment), a.grounding !== "cited"));
       answer.replaceChildren(el("p", q, "why"), p);
-    } catch (err) { answer.replaceChildren(el("p", `No answer: ${err.message}`, "error")); }
+    } catch (err) { answer.replaceChildren(el("p", t("No answer: {reason}", { reason: err.message }), "error")); }
   });
 }

@@ -2,14 +2,16 @@
 // Enter confirms, Esc cancels).
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const { api } = window.Sotto;
+  const roleName = (role) => ({ admin: t("admin"), member: t("member"), viewer: t("viewer") })[role] || role;
   const policy = document.getElementById("factor-policy-form"), status = document.getElementById("factor-policy-status");
   policy.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
       const out = await api("PUT", "/api/v1/second-factor-policy", { roles: new FormData(policy).getAll("roles") });
       status.className = "form-status ok";
-      status.textContent = out.roles.length ? `Required for: ${out.roles.join(", ")}.` : "Not required for any role.";
+      status.textContent = out.roles.length ? t("Required for: {roles}.", { roles: out.roles.map(roleName).join(", ") }) : t("Not required for any role.");
     } catch (err) { status.className = "form-status error"; status.textContent = err.message; }
   });
   const dialog = document.getElementById("factors-reset-dialog"), form = document.getElementById("factors-reset-form");
@@ -28,7 +30,7 @@
       await api("POST", `/api/v1/users/${row.dataset.user}/second-factors/reset`, {});
       dialog.close("ok");
       row.querySelector(".user-factors-reset").remove();
-      row.cells[3].textContent = "no";
+      row.cells[3].textContent = t("no");
     } catch (err) { form.querySelector(".form-status").textContent = err.message; }
   });
 })();
