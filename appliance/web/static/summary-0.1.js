@@ -113,7 +113,10 @@ if (panel) {
       const out = await load();
       if (out.running) { watch(out.running); return; }
       if (!out.assist.available) {
-        idle(t("AI is not available on this appliance: {reason}", { reason: out.assist.reason }));
+        // The reason is the server's diagnostic (a path, a setting), shown as it says it, marked English.
+        idle(t("AI is not available on this appliance:"));
+        const reason = el("span", out.assist.reason); reason.lang = "en";
+        state.append(" ", reason);
         if (start) start.disabled = true;
         return;
       }
