@@ -8,7 +8,8 @@ if (panel && details && panel.dataset.private !== "true") {
   // The editor says "Saved {time}" in the page's language: match its translation, whatever the word order.
   const pattern = (message) => new RegExp("^" + t(message).replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{time\}/g, ".*") + "$");
   const savedTexts = [pattern("Saved {time}"), pattern("Saved (merged with another edit) {time}")];
-  const isSaved = () => savedTexts.some((re) => re.test(saveState.textContent));
+  // "Saved" alone: the page as loaded, nothing edited yet.
+  const isSaved = (edited) => (!edited && saveState.textContent === t("Saved")) || savedTexts.some((re) => re.test(saveState.textContent));
   const id = panel.dataset.transcript;
   const list = document.getElementById("revision-list");
   const dialog = document.getElementById("revision-dialog");
@@ -83,6 +84,6 @@ if (panel && details && panel.dataset.private !== "true") {
 
   details.addEventListener("toggle", () => { if (details.open) load().catch((err) => list.replaceChildren(el("li", err.message, "error"))); });
   // A save adds a revision: keep an open list current.
-  new MutationObserver(() => { if (details.open && isSaved()) load().catch(() => {}); })
+  new MutationObserver(() => { if (details.open && isSaved(true)) load().catch(() => {}); })
     .observe(saveState, { childList: true, characterData: true, subtree: true });
 }
