@@ -40,6 +40,7 @@ class User:
     role: str
     disabled: bool
     personal_workspace_id: str | None = None
+    language: str | None = None  # the UI language they chose; None: their browser's
 
     def public(self) -> dict[str, Any]:
         return {
@@ -48,12 +49,20 @@ class User:
             "role": self.role,
             "disabled": self.disabled,
             "personal_workspace_id": self.personal_workspace_id,
+            "language": self.language,
         }
 
 
 def _user(row: dict[str, Any], db: sqlite_utils.Database) -> User:
     personal = list(db.query("SELECT id FROM workspaces WHERE personal_user_id = ?", [row["id"]]))
-    return User(row["id"], row["email"], row["role"], bool(row["disabled"]), personal[0]["id"] if personal else None)
+    return User(
+        row["id"], row["email"], row["role"], bool(row["disabled"]), personal[0]["id"] if personal else None, row.get("language")
+    )
+
+
+def set_language(db: sqlite_utils.Database, user_id: str, language: str | None) -> None:
+    """The UI language a person chose (checked against the UI's languages by the caller); None: automatic."""
+    db.execute("UPDATE users SET language = ? WHERE id = ?", [language, user_id])
 
 
 def normalise_email(email: str) -> str:

@@ -266,6 +266,23 @@ class PrivacyNoticeSettings:
             _check(Path(self.notice_file).is_file(), "privacy.notice_file", f"{self.notice_file} is not a readable file")
 
 
+# The web UI's languages (appliance/web/locales holds a catalog for each; English is the source).
+UI_LANGUAGES = ("en", "zh_Hans", "bn", "gu", "hi", "es", "fr", "de", "pt_BR", "ja", "ar")
+
+
+@dataclass(frozen=True)
+class UISettings:
+    # The UI's language when neither the person's choice nor their browser's Accept-Language names one
+    # of UI_LANGUAGES: en, zh_Hans, bn, gu, hi, es, fr, de, pt_BR, ja, ar.
+    default_language: str = "en"
+    # Adds the test language en_XA (every translated string bracketed and accented), for finding text
+    # that is not marked for translation. Not for production.
+    pseudo_locale: bool = False
+
+    def validate(self) -> None:
+        _check(self.default_language in UI_LANGUAGES, "ui.default_language", f"must be one of {', '.join(UI_LANGUAGES)}")
+
+
 @dataclass(frozen=True)
 class AssistSettings:
     # Local AI (summaries, questions) over standard transcripts; private ones are never offered it.
@@ -429,6 +446,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     licensing: LicensingSettings = field(default_factory=LicensingSettings)
     privacy: PrivacyNoticeSettings = field(default_factory=PrivacyNoticeSettings)
+    ui: UISettings = field(default_factory=UISettings)
     assist: AssistSettings = field(default_factory=AssistSettings)
     ldap: LdapSettings = field(default_factory=LdapSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)

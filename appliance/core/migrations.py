@@ -546,6 +546,12 @@ def _voice_profiles(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transcript_voices_profile ON transcript_voices (profile_id)")
 
 
+@migrations(name="0019_user_language")
+def _user_language(db: sqlite_utils.Database) -> None:
+    # The UI language a person chose (appliance/web/i18n.py); NULL: their browser's, else the operator's.
+    db.execute("ALTER TABLE users ADD COLUMN language TEXT")
+
+
 @migrations(name="0020_transcript_revisions")
 def _transcript_revisions(db: sqlite_utils.Database) -> None:
     # The edit history survives a reload: before each save (and each restore) the transcript's editable

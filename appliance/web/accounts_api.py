@@ -15,8 +15,9 @@ from appliance.app import privacy
 from appliance.app.directory_sign_in import NotLicensed
 from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
-from appliance.web import factors_api
+from appliance.web import factors_api, i18n
 from appliance.web.auth import failed_attempt, principal_of
+from appliance.web.i18n import N_
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
 from appliance.web.services import Services
@@ -30,6 +31,10 @@ class Login(msgspec.Struct):
 class PasswordChange(msgspec.Struct):
     current_password: str
     new_password: str
+
+
+class LanguageChoice(msgspec.Struct):
+    language: str | None  # one of the UI's languages; null: follow the browser
 
 
 class PasswordConfirm(msgspec.Struct):
@@ -196,6 +201,19 @@ def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
+@put("/api/v1/me/language", tags=["account"], summary="Choose my UI language (null: my browser's)")
+@off_loop
+def set_language(request: Request[Any, Any, Any], data: JSONBody[LanguageChoice]) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    if data.language is not None and catalogs.accept(data.language) is None:
+        raise HTTPException(status_code=400, detail=N_("That is not one of the languages of this appliance."))
+    accounts.set_language(_db(request), principal.user.id, data.language)
+    # The cookie too, so the sign-in page after signing out speaks the same language.
+    cookie = i18n.cookie(request, data.language or "", 0 if data.language is None else i18n.COOKIE_MAX_AGE)
+    return Response({"language": data.language}, cookies=[cookie])
+
+
 @post(
     "/api/v1/me/password",
     status_code=200,
@@ -216,7 +234,7 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
     if not accounts.verify_password(
         _dbs(request).get(), principal.user.id, data.current_password, legacy=private_keys.LEGACY_SIGN_IN
     ):
-        raise HTTPException(status_code=400, detail="The current password is not right.")
+        raise HTTPException(status_code=400, detail=N_("The current password is not right."))
     try:
         accounts.set_password(_dbs(request).get(), principal.user.id, data.new_password, legacy=private_keys.LEGACY_SIGN_IN)
     except accounts.AccountError as exc:
@@ -239,7 +257,7 @@ def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) 
     principal = principal_of(request)
     _db(request)
     if not factors_api.password_ok(request, principal, data.password):
-        raise HTTPException(status_code=400, detail="The password is not right.")
+        raise HTTPException(status_code=400, detail=N_("The password is not right."))
     privacy.delete_account(_dbs(request).get(), principal.user.id)
     return Response({"deleted": True}, cookies=[_session_cookie(request, "", 0)])
 
@@ -414,7 +432,7 @@ def _user_or_404(request: Request[Any, Any, Any], user_id: str) -> accounts.User
 def disable_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[str, Any]:
     user = _user_or_404(request, user_id)
     if user.id == principal_of(request).user.id:
-        raise HTTPException(status_code=400, detail="You cannot disable your own account.")
+        raise HTTPException(status_code=400, detail=N_("You cannot disable your own account."))
     accounts.set_disabled(_db(request), user.id, True)
     sessions.end_all(_db(request), user.id)
     audit.record(_db(request), "user.disabled", actor=principal_of(request).user.email, target=user.email)
@@ -620,6 +638,7 @@ ROUTES = [
     logout,
     logout_all,
     me,
+    set_language,
     change_password,
     delete_me,
     export_me,

@@ -28,6 +28,7 @@ from appliance.web import (
     directory_api,
     editor_api,
     factors_api,
+    i18n,
     integrations_api,
     license_api,
     oidc_api,
@@ -77,6 +78,7 @@ def create_app(
     async def on_shutdown() -> None:
         await asyncio.to_thread(services.stop)
 
+    catalogs = i18n.Catalogs(pseudo_locale=settings.ui.pseudo_locale)
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt={"public": True}, include_in_schema=False
     )
@@ -100,13 +102,17 @@ def create_app(
             openai_api.router,
             static,
         ],
-        state=State({"services": services}),
+        state=State({"services": services, "i18n": catalogs}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         guards=[authorize],  # every route: authentication, CSRF, scope, rate limit
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[security_headers, request_log],
-        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=HERE / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: i18n.install(engine.engine),
+        ),
         openapi_config=OpenAPIConfig(
             title="Sotto appliance API",
             version=__version__,

@@ -22,7 +22,7 @@ from appliance.accounts import apikeys, factors, sessions
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 from appliance.licensing.store import LicenseBlocked
-from appliance.web import error_pages
+from appliance.web import error_pages, i18n
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -193,6 +193,11 @@ def _error(
     """The API's JSON error; a page in the layout for a browser that navigated here (web/error_pages.py)."""
     if error_pages.wanted(request):
         return error_pages.page(request, status, detail, headers)
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None and principal.via == "session" and isinstance(detail, str):
+        # A person in the browser reads this message (the scripts show `detail`): in their language. A
+        # program with an API key keeps the English it may match on.
+        detail = i18n.translations(request).gettext(detail)
     return Response({"status_code": status, "detail": detail, **more}, status_code=status, headers=headers or {})
 
 

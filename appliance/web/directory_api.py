@@ -75,9 +75,7 @@ def directory_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         return Redirect("/login?next=/admin/directory")
     if principal.user.role != "admin":
         raise authz.Forbidden("Only administrators see the directory settings.")
-    from appliance.web.ui import when
-
-    return layout.page(request, "directory.html", principal, directory=overview(request), when=when)
+    return layout.page(request, "directory.html", principal, directory=overview(request))
 
 
 ROUTES = [directory_overview, directory_sync, directory_page]

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
-from litestar.response import Redirect, Template
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Response, Template
 
 from appliance.accounts import audit
 from appliance.accounts import users as accounts
-from appliance.web import layout
+from appliance.web import i18n, layout
 from appliance.web.auth import failed_attempt
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
@@ -22,19 +24,91 @@ from appliance.web.offload import off_loop
 @off_loop
 def privacy_page(request: Request[Any, Any, Any]) -> Template:
     settings = request.app.state.services.settings
-    return layout.page(request, "privacy.html", layout.signed_in(request), settings=settings, own_notice=own_notice(settings))
+    language = i18n.chosen(request)
+    paragraphs, written_in = own_notice(settings, language.code)
+    return layout.page(
+        request,
+        "privacy.html",
+        layout.signed_in(request),
+        settings=settings,
+        own_notice=paragraphs,
+        own_notice_lang=i18n.LANGUAGES.get(written_in, language).tag,
+    )
 
 
-def own_notice(settings: Any) -> list[str]:
-    """The operator's own paragraphs (privacy.notice_file), as text: blank lines separate them."""
+def own_notice(settings: Any, language: str = "en") -> tuple[list[str], str]:
+    """The operator's own paragraphs (privacy.notice_file) in the page's language, and the language
+    they are in. A translation sits beside the file with the language before the extension
+    (privacy.txt, privacy.de.txt, privacy.zh_Hans.txt); without one, the file itself (taken to be the
+    default language's). Blank lines separate paragraphs."""
     path = settings.privacy.notice_file
     if not path:
-        return []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
+        return [], settings.ui.default_language
+    base = Path(path)
+    for candidate, written_in in (
+        (base.with_name(f"{base.stem}.{language}{base.suffix}"), language),
+        (base, settings.ui.default_language),
+    ):
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()], written_in
+    return [], settings.ui.default_language
+
+
+@get("/language", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def choose_language(request: Request[Any, Any, Any], to: FromQuery[str] = "", next: FromQuery[str] = "/login") -> Redirect:
+    """The sign-in page's language selector (a plain form, no script): remember the choice in a cookie
+    and go back. Only a language code is stored, so a forged link can do no more than change it."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    code = catalogs.accept(to)
+    redirect = Redirect(local_path(next))
+    if code is not None:
+        redirect.cookies.append(i18n.cookie(request, code, i18n.COOKIE_MAX_AGE))
+    return redirect
+
+
+@get("/i18n/{name:str}", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def catalog_script(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
+    """The browser scripts' messages in one language, as a script that sets window.SOTTO_I18N.
+    Its name carries a digest of its content (/i18n/de-<digest>.js), so it is cached for a year."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    code, _, rest = name.rpartition("-")
+    if catalogs.accept(code) is None or rest != f"{catalogs.script_version(code)}.js":
+        raise NotFoundException()
+    return Response(
+        catalogs.script(code),
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+# The script fonts the UI needs and a client machine may lack, served from the image's Noto fonts (the
+# same files the PDF export embeds). CJK comes as a font collection browsers cannot load as a web font:
+# Chinese and Japanese readers' systems have their own.
+WEB_FONTS = (
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansBengali-Regular.ttf",
+    "NotoSansDevanagari-Regular.ttf",
+    "NotoSansGujarati-Regular.ttf",
+)
+
+
+@get("/fonts/{name:str}", opt={"public": True}, include_in_schema=False)
+@off_loop
+def web_font(name: FromPath[str]) -> Response[bytes]:
+    from appliance.transcripts.exports.document_formats import FONT_DIRS
+
+    if name in WEB_FONTS:
+        for folder in FONT_DIRS:
+            if (folder / name).is_file():
+                return Response(
+                    (folder / name).read_bytes(),
+                    media_type="font/ttf",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"},
+                )
+    raise NotFoundException()
 
 
 @get("/login", opt={"public": True}, include_in_schema=False)
@@ -50,15 +124,16 @@ def login_page(
         # /login sent people to /setup and /setup back to /login, forever.
         services.setup_code = None
     notice = ""
+    tr = i18n.translations(request)
     if deleted:
-        notice = "Your account and everything it owned were deleted."
+        notice = tr.gettext("Your account and everything it owned were deleted.")
     elif joined:
-        notice = "Your account is ready: sign in with your e-mail address and the password you chose."
+        notice = tr.gettext("Your account is ready: sign in with your e-mail address and the password you chose.")
     # With a directory, people sign in with their directory user name (or e-mail): the field takes either.
     services = request.app.state.services
     directory = bool(services.settings.ldap.url)
     sso = request.query_params.get("sso", "")
-    error = SSO_NOTICES.get(sso, "")
+    error = tr.gettext(SSO_NOTICES[sso]) if sso in SSO_NOTICES else ""
     oidc = services.oidc.name if services.oidc is not None and services.oidc.enabled else None
     return Template(
         "login.html",
@@ -73,9 +148,9 @@ def login_page(
 
 
 SSO_NOTICES = {
-    "failed": "Single sign-on did not complete, or your account may not use this appliance. Ask your administrator.",
-    "unavailable": "The single sign-on provider cannot be reached. Please try again later.",
-    "unlicensed": "Single sign-on is not included in this appliance's licence.",
+    "failed": N_("Single sign-on did not complete, or your account may not use this appliance. Ask your administrator."),
+    "unavailable": N_("The single sign-on provider cannot be reached. Please try again later."),
+    "unlicensed": N_("Single sign-on is not included in this appliance's licence."),
 }
 
 
@@ -124,7 +199,7 @@ def setup_submit(
     if not hmac.compare_digest(data.get("setup_code", "").strip(), services.setup_code):
         failed_attempt(request)
         return Template(
-            "setup.html", context={"error": "That setup code is not right. It is in the appliance's log.", "email": email}
+            "setup.html", context={"error": N_("That setup code is not right. It is in the appliance's log."), "email": email}
         )
     try:
         user = accounts.create(db, email, data.get("password", ""), "admin")
@@ -135,4 +210,4 @@ def setup_submit(
     return Template("setup.html", context={"done": True, "email": user.email})
 
 
-ROUTES = [privacy_page, login_page, invite_page, setup_page, setup_submit]
+ROUTES = [privacy_page, choose_language, catalog_script, web_font, login_page, invite_page, setup_page, setup_submit]

@@ -19,6 +19,7 @@ from appliance.transcripts import store as transcripts
 from appliance.transcripts.exports.model import stamp, turns
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.deps import attachment, visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
@@ -169,7 +170,7 @@ def share_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Templat
         return _page("share_password.html", token=token)
     doc = transcripts.get(_db(request), link.transcript_id)
     if doc is None:
-        return _page("share_error.html", 404, message="This link does not exist or was revoked.")
+        return _page("share_error.html", 404, message=N_("This link does not exist or was revoked."))
     shares.count_view(_db(request), link.id)
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
@@ -205,7 +206,7 @@ def share_password(
         return template
     if not ok:
         failed_attempt(request)
-        return _page("share_password.html", 401, token=token, error="That password is not right.")
+        return _page("share_password.html", 401, token=token, error=N_("That password is not right."))
     cookie = Cookie(
         key=_cookie_name(link.id),
         value=shares.grant(request.app.state.services.secret, link.id),

@@ -11,8 +11,6 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from babel import Locale
-from babel.dates import format_datetime
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, Parameter, QueryParameter
@@ -28,41 +26,21 @@ from appliance.transcription import asr, jobs
 from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
-from appliance.web import factors_api, layout
+from appliance.web import factors_api, i18n, layout
 from appliance.web.deps import visible_transcript
 from appliance.web.offload import off_loop
 
 PAGE = {"public": True, "page": True}
 NO_STORE = "no-store"  # pages that hold or lead to decrypted text: never in a browser or proxy cache
 PAGE_SIZE = 25
-_EN = Locale("en")
-
-
-def language_name(code: str | None) -> str:
-    return asr.language_name(code) if code else "—"
-
-
-def clock(seconds: float | None) -> str:
-    """1:02:03 or 02:03: how people read times in a transcript."""
-    total = int(seconds or 0)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def when(iso: str | None) -> str:
-    if not iso:
-        return ""
-    from datetime import datetime
-
-    return format_datetime(datetime.fromisoformat(iso.replace("Z", "+00:00")), "d MMM yyyy, HH:mm", locale=_EN)
 
 
 _principal = layout.signed_in
 
 
 def _page(request: Request[Any, Any, Any], name: str, principal: Principal, **context: Any) -> Template:
-    return layout.page(request, name, principal, clock=clock, when=when, language_name=language_name, **context)
+    # Dates, numbers and names are formatted in the page's language by the template's globals (web/i18n.py).
+    return layout.page(request, name, principal, **context)
 
 
 def _no_store(template: Template) -> Template:
@@ -127,7 +105,9 @@ def new_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     services = request.app.state.services
     models, _ = services.registry.scan()
     engines = services.engines.status()
-    languages = sorted(((code, language_name(code)) for code in asr.language_codes()), key=lambda p: p[1])
+    locale = i18n.chosen(request).locale
+    names = ((code, i18n.language_name(code, locale)) for code in asr.language_codes())
+    languages = sorted(names, key=lambda p: p[1])
     writable = [w for w in workspaces.for_user(services.databases.get(), principal.user.id) if w["role"] in ("member", "admin")]
     return _page(
         request,

@@ -190,7 +190,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.4.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.5.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     (
         "POST",
@@ -234,6 +234,12 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/license/clock", {"json": {"confirm_now": "2000-01-01T00:00Z"}}, (401, 403, 403, 409, 403, 401)),
     ("GET", "/admin/license", {"follow_redirects": False}, (302, 403, 403, 200, 403, 302)),
     ("GET", "/login", {}, (200, 200, 200, 200, 200, 200)),
+    # The UI language: a person's own choice (any signed-in caller), the signed-out selector, the scripts' catalog.
+    ("PUT", "/api/v1/me/language", {"json": {"language": None}}, (401, 200, 200, 200, 200, 401)),
+    ("GET", "/language", {"params": {"to": "de"}, "follow_redirects": False}, (302, 302, 302, 302, 302, 302)),
+    ("GET", "/i18n/de-000000000000.js", {}, (404, 404, 404, 404, 404, 404)),
+    ("GET", "/fonts/NotoSansBengali-Regular.ttf", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/fonts/..%2Fetc%2Fpasswd", {}, (404, 404, 404, 404, 404, 404)),
     ("POST", "/api/v1/transcripts/export", {"json": {"ids": ["{t}"], "formats": ["txt"]}}, (401, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/transcripts/{t}/shares", {}, (401, 200, 200, 200, 404, 401)),
     ("POST", "/api/v1/transcripts/{t}/shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as M from "../../appliance/web/static/editor/model-0.1.js";
-import { colourMap, renderSegment, speakerItems, talkTimes, wordSpan } from "../../appliance/web/static/editor/render-0.1.js";
+import { colourMap, renderSegment, speakerItems, talkTimes, wordSpan } from "../../appliance/web/static/editor/render-0.2.js";
 import { Server, fakeDocument as doc } from "./editor-support.mjs";
 
 const clock = (ms) => `${Math.floor(ms / 1000)}s`;

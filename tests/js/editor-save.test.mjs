@@ -1,7 +1,7 @@
 // Autosave: batching, one request in flight, conflict, offline retry, failure, settle.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Saver } from "../../appliance/web/static/editor/save-0.1.js";
+import { Saver } from "../../appliance/web/static/editor/save-0.2.js";
 
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 const failure = (status, message = "no") => Object.assign(new Error(message), { status });

@@ -50,7 +50,7 @@ export const content = (state) => ({
   segments: state.segments.map((s) => ({ speaker: s.speaker, s: s.s, e: s.e, note: s.note, words: s.words.map((w) => [w.t, w.s, w.e, w.c, !!w.edited, !!w.est]) })),
 });
 
-// Just enough of a DOM for render-0.1.js.
+// Just enough of a DOM for render-0.2.js.
 class Text {
   constructor(text) { this.text = String(text); }
   get textContent() { return this.text; }

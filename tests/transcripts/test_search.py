@@ -98,6 +98,9 @@ def test_private_rows_never_match(db: sqlite_utils.Database) -> None:
         ("અમે સાંજે ગીત ગાયું.", "હું ગુજરાતી બોલું છું.", "ગીત"),
         ("आज मौसम बहुत अच्छा है।", "कल बारिश होगी।", "मौसम"),
         ("東京で会議があります。", "大阪は雨です。", "会議"),
+        ("سنذهب إلى السوق غدا صباحا", "الطقس جميل اليوم في المدينة", "السوق"),
+        ("Мы обсуждали бюджет на следующий год.", "Погода сегодня хорошая.", "бюджет"),
+        ("Le café était très fort ce matin.", "Nous avons parlé du budget annuel.", "café"),
     ],
 )
 def test_words_are_found_in_every_script_and_only_where_they_are(

@@ -167,7 +167,7 @@ def test_an_admin_deletes_a_user_and_keeps_their_transcripts(world: World, brows
     assert alice.locator("tr", has_text="erin@example.org").count() == 1
     alice.locator("tr", has_text="erin@example.org").locator(".user-delete").click()
     alice.keyboard.press("Enter")  # the default: give the transcripts to the admin doing it
-    alice.wait_for_selector("#user-status >> text=1 transcript(s) now belong")
+    alice.wait_for_selector("#user-status >> text=Transcripts given to the new owner: 1.")
     assert alice.locator("tr", has_text="erin@example.org").count() == 0
     alice.goto(f"{world.url}/")
     alice.wait_for_selector("text=handover.wav")

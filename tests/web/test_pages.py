@@ -93,4 +93,4 @@ def test_the_privacy_page_carries_the_operators_notice_and_every_exception(tmp_p
     with plain.serve(FakeRecognizer()) as server:
         page = httpx.get(f"{server.url}/privacy").text
     assert "An administrator has named no exceptions." in page and 'id="privacy-operator"' not in page
-    assert "on this appliance, by a model in its own models directory: the text\n  goes nowhere" in page
+    assert "on this appliance, by a model in its own models directory: the text goes nowhere" in page

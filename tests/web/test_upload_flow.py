@@ -165,8 +165,8 @@ def test_options_the_model_cannot_do_are_disabled_with_the_reason(world: World, 
     page = ui.page
     page.select_option("select[name=model]", "tiny.en")
     assert page.is_disabled("input[name=translate]")
-    assert "tiny.en understands English only" in page.inner_text("#translate-why")
-    assert page.is_visible("#language-why") and "tiny.en understands English only" in page.inner_text("#language-why")
+    assert "English only (tiny.en)" in page.inner_text("#translate-why")
+    assert page.is_visible("#language-why") and "English only (tiny.en)" in page.inner_text("#language-why")
     assert page.eval_on_selector("select[name=language] option[value=de]", "o => o.disabled")
     assert not page.eval_on_selector("select[name=language] option[value=en]", "o => o.disabled")
     # "Compare with" cannot pick the model that is already chosen.
@@ -182,7 +182,7 @@ def test_options_the_model_cannot_do_are_disabled_with_the_reason(world: World, 
     page.select_option("select[name=compare]", "tiny.en")
     assert page.is_disabled("input[name=translate]") and not page.is_checked("input[name=translate]")
     assert page.input_value("select[name=language]") == ""
-    assert "tiny.en understands English only" in page.inner_text("#translate-why")
+    assert "English only (tiny.en)" in page.inner_text("#translate-why")
     # Speakers' number only with speaker identification.
     page.uncheck("input[name=diarize]")
     assert page.is_disabled("input[name=num_speakers]") and page.is_visible("#speakers-why")
