@@ -57,7 +57,8 @@ def own_notice(settings: Any, language: str = "en") -> tuple[list[str], str]:
     return [], settings.ui.default_language
 
 
-@get("/language", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/language", opt={"public": True}, include_in_schema=False)
+@off_loop
 def choose_language(request: Request[Any, Any, Any], to: FromQuery[str] = "", next: FromQuery[str] = "/login") -> Redirect:
     """The sign-in page's language selector (a plain form, no script): remember the choice in a cookie
     and go back. Only a language code is stored, so a forged link can do no more than change it."""
@@ -69,7 +70,8 @@ def choose_language(request: Request[Any, Any, Any], to: FromQuery[str] = "", ne
     return redirect
 
 
-@get("/i18n/{name:str}", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+@get("/i18n/{name:str}", opt={"public": True}, include_in_schema=False)
+@off_loop
 def catalog_script(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
     """The browser scripts' messages in one language, as a script that sets window.SOTTO_I18N.
     Its name carries a digest of its content (/i18n/de-<digest>.js), so it is cached for a year."""
