@@ -411,7 +411,7 @@ class _PeakRss:
 def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path, speech_bytes: bytes) -> None:
     from appliance.core.config import load
     from appliance.web.app import create_app
-    from tests.support import FakeRecognizer, wait_for_job
+    from tests.support import FakeRecognizer, running, settings_in, wait_for_job
 
     bomb = _bomb(tmp_path / "silence.flac", 2)
     assert len(bomb) < 2_000_000  # 1.3 MB that decodes to 2 hours (460 MB of samples)
@@ -453,20 +453,12 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
         assert rss.peak - rss.start < 250 * 2**20, (rss.peak - rss.start) / 2**20  # 2 h decoded would be 460 MB (and twice that)
         # Within the length limit but over the memory left: decoded samples count against the same cap as
         # uploads (here not even a window fits beside the upload).
-        tight = load(
-            None,
-            {
-                "APPLIANCE_DATA_DIR": str(tmp_path / "data2"),
-                "APPLIANCE_MODELS_DIR": str(tmp_path),
-                "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
-                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(len(bomb) + 8 * 2**20),
-            },
+        tight = settings_in(
+            tmp_path / "tight",
+            APPLIANCE_WORKER__WORKERS_PER_DEVICE="1",
+            APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES=str(len(bomb) + 8 * 2**20),
         )
-        key2 = bootstrap(tight)
-        with (
-            LiveServer(create_app(tight, recognizer=FakeRecognizer())) as small,
-            httpx.Client(base_url=small.url, headers={"Authorization": f"Bearer {key2}"}, timeout=120) as http2,
-        ):
+        with running(tight, recognizer=FakeRecognizer()) as http2:
             job = http2.post("/api/v1/transcriptions", files={"file": ("silence.flac", bomb, "audio/flac")}).json()
             failed = wait_for_job(http2.get, job["job_id"])
             assert failed["state"] == "failed" and "more audio than this appliance has memory for" in failed["error"]
@@ -476,21 +468,12 @@ def test_a_decompression_bomb_is_stopped_by_length_and_by_memory(tmp_path: Path,
             assert http2.get("/healthz").json()["audio_bytes_in_memory"] == 0
         # Recognition reads a window at a time, so only the window counts: with room for the bomb and one
         # window (19 MB) it is transcribed as the two hours of silence it is, within the same memory.
-        roomy = load(
-            None,
-            {
-                "APPLIANCE_DATA_DIR": str(tmp_path / "data3"),
-                "APPLIANCE_MODELS_DIR": str(tmp_path),
-                "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",
-                "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": str(len(bomb) + 21 * 2**20),
-            },
+        roomy = settings_in(
+            tmp_path / "roomy",
+            APPLIANCE_WORKER__WORKERS_PER_DEVICE="1",
+            APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES=str(len(bomb) + 21 * 2**20),
         )
-        key3 = bootstrap(roomy)
-        with (
-            LiveServer(create_app(roomy, recognizer=FakeRecognizer())) as enough,
-            httpx.Client(base_url=enough.url, headers={"Authorization": f"Bearer {key3}"}, timeout=300) as http3,
-            _PeakRss() as rss,
-        ):
+        with running(roomy, recognizer=FakeRecognizer(), timeout=300) as http3, _PeakRss() as rss:
             job = http3.post("/api/v1/transcriptions", files={"file": ("silence.flac", bomb, "audio/flac")}).json()
             done = wait_for_job(http3.get, job["job_id"], timeout=300)
             assert done["state"] == "done" and done["duration"] == pytest.approx(7200, abs=1), done
