@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -168,6 +169,35 @@ def test_setup_page_only_while_no_user_exists(settings: Settings) -> None:
         assert again.status_code in (301, 302, 303, 307)
         assert _login(client, "root@example.org", "long enough pw").json()["user"]["role"] == "admin"
         assert _login(client, "evil@example.org", "long enough pw").status_code == 401
+
+
+def test_first_run_in_a_browser_from_the_front_door_to_the_library(settings: Settings, browser: Any) -> None:
+    """What a new operator does: open the address, create the administrator, follow the link on, sign in."""
+    from appliance.web.app import create_app
+
+    app = create_app(settings)
+    with LiveServer(app) as server:
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.goto(server.url + "/")
+        assert page.url == server.url + "/setup"
+        page.fill("input[name=setup_code]", app.state.services.setup_code)
+        page.fill("input[name=email]", "root@example.org")
+        page.fill("input[name=password]", "long enough pw")
+        page.press("input[name=password]", "Enter")
+        onward = page.locator("#setup-sign-in")
+        assert "root@example.org" in onward.inner_text()
+        onward.click()
+        page.wait_for_url(server.url + "/login")
+        assert page.input_value("input[name=email]") in ("", "root@example.org")
+        page.fill("input[name=email]", "root@example.org")
+        page.fill("input[name=password]", "long enough pw")
+        page.press("input[name=password]", "Enter")
+        page.wait_for_url(server.url + "/")
+        assert page.locator("h1").inner_text() == "Library"
+        page.goto(server.url + "/setup")  # after the first run, setup is gone for good
+        assert page.url == server.url + "/login" or page.url == server.url + "/"
+        context.close()
 
 
 def test_rate_limit_and_concurrent_job_quota(tmp_path) -> None:  # type: ignore[no-untyped-def]
