@@ -180,7 +180,9 @@ def login_code(request: Request[Any, Any, Any], data: JSONBody[SecondStep]) -> R
     db = _db(request)
     kind = factors.verify_code(db, user.id, data.code)
     if kind is None:
-        raise _second_step_failed(request, data.token, user, "code")
+        # One field takes both; the audit log says which was tried (a recovery code is longer than 6).
+        method = "recovery code" if len("".join((data.code or "").split())) > 6 else "authenticator code"
+        raise _second_step_failed(request, data.token, user, method)
     if not factors.finish_pending(db, data.token):  # two requests racing with the same token: one wins
         raise HTTPException(status_code=401, detail="This sign-in has expired. Please sign in again with your password.")
     return start_session(request, user, second_factor=kind)

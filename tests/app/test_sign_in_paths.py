@@ -1,0 +1,347 @@
+"""Every way to sign in, against one real appliance with a real OpenLDAP server (slapd) and a real OpenID
+provider (node-oidc-provider): local password, directory password, the single sign-on callback, an
+authenticator code, a recovery code and a passkey. For each, failures land in the audit log and repeated
+ones from an address are refused (429, with a message a person understands). Sessions made by single
+sign-on and by the directory then follow the local rules: idle timeout, absolute timeout, sign-out
+everywhere."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import cbor2
+import httpx
+import pyotp
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from appliance.accounts import audit, factors
+from appliance.core.clock import ago, new_id, now
+from appliance.web.app import create_app
+from appliance.web.server import BackgroundServer, free_port
+from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, Slapd, slapd
+from tests.oidc_support import OpenIdProvider, code_flow
+from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario, settings_in
+
+ATTEMPTS = 3  # failed sign-ins an address may make in a minute, here
+RP_ID = "localhost"
+
+
+@dataclass
+class Site:
+    url: str
+    scenario: Scenario
+    directory: Slapd
+    idp: OpenIdProvider
+    origin: str  # the passkeys' origin
+
+    def client(self, address: str = "127.0.0.1") -> httpx.Client:
+        """A client from its own loopback address: each sign-in path gets a window of its own."""
+        return httpx.Client(
+            base_url=self.url, timeout=30, follow_redirects=False, transport=httpx.HTTPTransport(local_address=address)
+        )
+
+    def failures(self, address: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+        return [
+            (e["action"], e["actor"], e["detail"])
+            for e in audit.entries(self.scenario.db, limit=5000)
+            if e["ip"] == address and e["action"] in ("sign_in.failed", "sign_in.second_factor_failed")
+        ]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root: Path = tmp_path_factory.mktemp("sign-in-paths")
+    port, idp_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    url = f"http://127.0.0.1:{port}"
+    idp = OpenIdProvider(idp_port, {"REDIRECT_URI": f"{url}/auth/oidc/callback", "POST_LOGOUT_URI": f"{url}/login"})
+    secret = root / "client-secret"
+    secret.write_text("sotto-client-secret\n")
+    with slapd(root / "slapd") as directory:
+        config = root / "sotto.toml"
+        config.write_text(
+            "[ldap]\n"
+            f'url = "{directory.url}"\nbind_dn = "{SERVICE_DN}"\nbind_password_file = "{directory.password_file}"\n'
+            f'base_dn = "{BASE}"\ngroup_base_dn = "{GROUPS}"\nsync_minutes = 0\n'
+            "[oidc]\n"
+            f'issuer = "{idp.issuer}"\nclient_id = "sotto"\nclient_secret_file = "{secret}"\n'
+            f'redirect_uri = "{url}/auth/oidc/callback"\npost_logout_redirect_uri = "{url}/login"\n'
+            'provider_name = "Example SSO"\nscopes = "openid email groups"\n'
+            "[group_map]\n"
+            f'roles = ["cn=sotto-admins,{GROUPS} -> admin", "sotto-admins -> admin", "radio -> member"]\n'
+            "[security]\n"
+            f'egress_allow = ["127.0.0.1:{idp_port}", "{directory.host}:{directory.port}"]\n'
+            f"address_attempts_per_minute = {ATTEMPTS}\n"
+            f'passkey_rp_id = "{RP_ID}"\npasskey_origins = ["http://{RP_ID}:{port}"]\n'
+        )
+        scenario = Scenario(settings_in(root, APPLIANCE_CONFIG=str(config)))
+        scenario.person(ADMIN_EMAIL, "admin", "admin")
+        idp.start("key-1")
+        try:
+            with BackgroundServer(create_app(scenario.settings), port=port):
+                yield Site(url, scenario, directory, idp, f"http://{RP_ID}:{port}")
+        finally:
+            idp.stop()
+            scenario.close()
+
+
+# --------------------------------------------------------------------------- second factors made here
+
+
+def _with_app(site: Site, email: str) -> None:
+    """A local account with an authenticator app (and so recovery codes)."""
+    user = site.scenario.person(email).user
+    enrolment = factors.start_totp(site.scenario.db, user)
+    factors.confirm_totp(site.scenario.db, user.id, pyotp.TOTP(enrolment.secret).now())
+    factors.new_recovery_codes(site.scenario.db, user.id)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class Authenticator:
+    """A software passkey: what a security key does, in a few lines (P-256, ES256)."""
+
+    credential_id: str
+    key: ec.EllipticCurvePrivateKey
+
+    def answer(self, options: dict[str, Any], origin: str, key: ec.EllipticCurvePrivateKey | None = None) -> dict[str, Any]:
+        client_data = json.dumps({"type": "webauthn.get", "challenge": options["challenge"], "origin": origin}).encode()
+        data = hashlib.sha256(RP_ID.encode()).digest() + b"\x05" + (1).to_bytes(4, "big")  # user present and verified
+        signature = (key or self.key).sign(data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+        response = {"authenticatorData": _b64(data), "clientDataJSON": _b64(client_data), "signature": _b64(signature)}
+        return {"id": self.credential_id, "rawId": self.credential_id, "type": "public-key", "response": response}
+
+
+def _with_passkey(site: Site, email: str) -> Authenticator:
+    user = site.scenario.person(email).user
+    key = ec.generate_private_key(ec.SECP256R1())
+    numbers = key.public_key().public_numbers()
+    cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+    authenticator = Authenticator(_b64(new_id().encode()), key)
+    site.scenario.db.table("passkeys").insert(
+        {
+            "id": authenticator.credential_id,
+            "user_id": user.id,
+            "name": "Key",
+            "public_key": cose,
+            "sign_count": 0,
+            "transports": "[]",
+            "created_at": now(),
+        }
+    )
+    return authenticator
+
+
+def _pending(client: httpx.Client, email: str) -> str:
+    step = client.post("/api/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+    assert step.status_code == 200, step.text
+    return str(step.json()["second_factor"]["token"])
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass
+class Path_:
+    name: str
+    address: str
+    setup: Callable[[Site, httpx.Client], Any]
+    attempt: Callable[[Site, httpx.Client, Any], httpx.Response]
+    failed: Callable[[httpx.Response], bool]
+    audited: tuple[str, str, dict[str, Any] | None]  # action, actor, detail
+
+
+def _oidc_attempt(site: Site, client: httpx.Client, _: Any) -> httpx.Response:
+    """A real start (a fresh state, PKCE and nonce) ended with a code the provider never issued."""
+    start = client.get("/auth/oidc/start")
+    if start.status_code != 303:
+        return start
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    return client.get("/auth/oidc/callback", params={"code": "a-guessed-code", "state": state})
+
+
+def _passkey_attempt(site: Site, client: httpx.Client, setup: Any) -> httpx.Response:
+    token, authenticator = setup
+    options = client.post("/api/v1/auth/login/passkey-options", json={"token": token})
+    if options.status_code != 200:
+        return options
+    forged = authenticator.answer(options.json(), site.origin, key=ec.generate_private_key(ec.SECP256R1()))
+    return client.post("/api/v1/auth/login/passkey", json={"token": token, "credential": forged})
+
+
+def _passkey_setup(site: Site, client: httpx.Client) -> tuple[str, Authenticator]:
+    authenticator = _with_passkey(site, "pia@example.org")
+    # The software key's own answer signs in: the forged answers below differ only in their key.
+    token = _pending(client, "pia@example.org")
+    options = client.post("/api/v1/auth/login/passkey-options", json={"token": token}).json()
+    right = client.post(
+        "/api/v1/auth/login/passkey", json={"token": token, "credential": authenticator.answer(options, site.origin)}
+    )
+    assert right.status_code == 200 and right.json()["user"]["email"] == "pia@example.org", right.text
+    client.cookies.clear()
+    return _pending(client, "pia@example.org"), authenticator
+
+
+WRONG_SECOND_STEP = "That code is not right. Please try again."
+
+PATHS = [
+    Path_(
+        "local password",
+        "127.0.0.2",
+        lambda site, client: None,
+        lambda site, client, _: client.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": "a wrong guess"}),
+        lambda r: r.status_code == 401 and "not right" in r.json()["detail"],
+        ("sign_in.failed", ADMIN_EMAIL, None),
+    ),
+    Path_(
+        "directory password",
+        "127.0.0.3",
+        lambda site, client: None,
+        lambda site, client, _: client.post("/api/v1/auth/login", json={"email": "nico", "password": "a wrong guess"}),
+        lambda r: r.status_code == 401 and "not right" in r.json()["detail"],
+        ("sign_in.failed", "nico", {"via": "ldap", "reason": "unknown user or wrong password"}),
+    ),
+    Path_(
+        "single sign-on callback",
+        "127.0.0.4",
+        lambda site, client: None,
+        _oidc_attempt,
+        lambda r: r.status_code == 303 and r.headers["location"] == "/login?sso=failed",
+        ("sign_in.failed", "anonymous", None),  # the provider's refusal is the reason
+    ),
+    Path_(
+        "authenticator code",
+        "127.0.0.5",
+        lambda site, client: (_with_app(site, "tom@example.org"), _pending(client, "tom@example.org"))[1],
+        lambda site, client, token: client.post("/api/v1/auth/login/second-factor", json={"token": token, "code": "000000"}),
+        lambda r: r.status_code == 401 and r.json()["detail"] == WRONG_SECOND_STEP,
+        ("sign_in.second_factor_failed", "tom@example.org", {"method": "authenticator code"}),
+    ),
+    Path_(
+        "recovery code",
+        "127.0.0.6",
+        lambda site, client: (_with_app(site, "rita@example.org"), _pending(client, "rita@example.org"))[1],
+        lambda site, client, token: client.post("/api/v1/auth/login/second-factor", json={"token": token, "code": "abcde-fghjk"}),
+        lambda r: r.status_code == 401 and r.json()["detail"] == WRONG_SECOND_STEP,
+        ("sign_in.second_factor_failed", "rita@example.org", {"method": "recovery code"}),
+    ),
+    Path_(
+        "passkey",
+        "127.0.0.7",
+        _passkey_setup,
+        _passkey_attempt,
+        lambda r: r.status_code == 401 and r.json()["detail"] == WRONG_SECOND_STEP,
+        ("sign_in.second_factor_failed", "pia@example.org", {"method": "passkey"}),
+    ),
+]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
+def test_every_sign_in_path_audits_its_failures_and_refuses_repeated_ones(site: Site, path: Path_) -> None:
+    with site.client(path.address) as client:
+        setup = path.setup(site, client)
+        answers = [path.attempt(site, client, setup) for _ in range(ATTEMPTS + 1)]
+        assert all(path.failed(a) for a in answers[:ATTEMPTS]), [(a.status_code, a.text[:200]) for a in answers]
+        refused = answers[ATTEMPTS]
+        assert refused.status_code == 429, (refused.status_code, refused.text[:300])
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "Too many failed attempts from your address. Please wait a minute." in refused.text
+    # Each failure that reached a check is in the log, with this address; the refused one never reached one.
+    found = site.failures(path.address)
+    assert len(found) == ATTEMPTS, found
+    action, actor, detail = path.audited
+    for entry in found:
+        assert entry[0] == action and entry[1] == actor, entry
+        if detail is not None:
+            assert entry[2] == detail, entry
+        else:
+            assert entry[2] is None or entry[2].get("reason"), entry
+    if path.name == "single sign-on callback":
+        assert all(e[2] and e[2]["reason"].startswith("the provider did not exchange the code") for e in found), found
+    # Other addresses are not affected: the window is per address.
+    with site.client("127.0.0.1") as other:
+        assert other.get("/auth/oidc/start").status_code == 303
+
+
+# --------------------------------------------------------------------------- SSO sessions, local rules
+
+
+def _oidc_session(site: Site, name: str) -> httpx.Client:
+    callback = urlsplit(code_flow(site.url, site.idp.issuer, name))
+    client = site.client()
+    answer = client.get(f"{callback.path}?{callback.query}")
+    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.headers
+    client.headers["X-CSRF-Token"] = client.get("/api/v1/me").json()["csrf_token"]
+    return client
+
+
+def _ldap_session(site: Site, name: str) -> httpx.Client:
+    client = site.client()
+    answer = client.post("/api/v1/auth/login", json={"email": name, "password": PASSWORDS[name]})
+    assert answer.status_code == 200, answer.text
+    client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+    return client
+
+
+SIGN_INS = {"oidc": (_oidc_session, "olivia", "olivia@example.org"), "ldap": (_ldap_session, "lena", "lena@example.org")}
+
+
+def _session_id(site: Site, email: str) -> str:
+    rows = list(
+        site.scenario.db.query(
+            "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ? ORDER BY s.created_at DESC LIMIT 1",
+            [email],
+        )
+    )
+    return str(rows[0]["id"])
+
+
+@pytest.mark.parametrize("via", list(SIGN_INS))
+def test_sso_sessions_follow_the_idle_and_absolute_timeouts_and_sign_out_everywhere(site: Site, via: str) -> None:
+    sign_in, name, email = SIGN_INS[via]
+    security = site.scenario.settings.security
+    db = site.scenario.db
+    # Idle: a session last seen longer ago than the idle limit is gone.
+    idle = sign_in(site, name)
+    me = idle.get("/api/v1/me")
+    assert me.status_code == 200 and me.json()["user"]["email"] == email
+    row = next(iter(db.query("SELECT source FROM users WHERE email = ?", [email])))
+    assert row["source"] == via
+    entry = next(e for e in audit.entries(db) if e["actor"] == email and e["action"] == "sign_in")
+    assert entry["detail"] == {"via": via}
+    session = _session_id(site, email)
+    created = next(iter(db.query("SELECT created_at, expires_at FROM sessions WHERE id = ?", [session])))
+    limit = security.session_absolute_minutes  # the same absolute limit as local sessions
+    assert ago(-limit + 1) <= created["expires_at"] <= ago(-limit - 1), created
+    db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [ago(security.session_idle_minutes + 1), session])
+    assert idle.get("/api/v1/me").status_code == 401
+    assert not list(db.query("SELECT 1 FROM sessions WHERE id = ?", [session]))
+    assert not list(db.query("SELECT 1 FROM oidc_sessions WHERE session_id = ?", [session]))
+    idle.close()
+    # Absolute: active all along, but past its end.
+    active = sign_in(site, name)
+    session = _session_id(site, email)
+    db.execute("UPDATE sessions SET expires_at = ?, last_seen_at = ? WHERE id = ?", [ago(1), now(), session])
+    assert active.get("/api/v1/me").status_code == 401
+    active.close()
+    # Everywhere: two browsers; signing out everywhere in one ends the other too.
+    laptop, phone = sign_in(site, name), sign_in(site, name)
+    assert phone.get("/api/v1/me").status_code == 200
+    ended = laptop.post("/api/v1/auth/logout-all")
+    assert ended.status_code == 200 and ended.json()["sessions_ended"] == 2, ended.text
+    assert phone.get("/api/v1/me").status_code == 401 and laptop.get("/api/v1/me").status_code == 401
+    assert not list(db.query("SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ?", [email]))
+    assert any(e["action"] == "sign_out.everywhere" and e["actor"] == email for e in audit.entries(db))
+    laptop.close()
+    phone.close()
