@@ -96,12 +96,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 # --------------------------------------------------------------------------- second factors made here
 
 
-def _with_app(site: Site, email: str) -> None:
-    """A local account with an authenticator app (and so recovery codes)."""
+def _with_app(site: Site, client: httpx.Client, email: str) -> str:
+    """A local account with an authenticator app (and so recovery codes), past its password step: the token."""
     user = site.scenario.person(email).user
     enrolment = factors.start_totp(site.scenario.db, user)
     factors.confirm_totp(site.scenario.db, user.id, pyotp.TOTP(enrolment.secret).now())
     factors.new_recovery_codes(site.scenario.db, user.id)
+    return _pending(client, email)
 
 
 def _b64(data: bytes) -> str:
@@ -223,7 +224,7 @@ PATHS = [
     Path_(
         "authenticator code",
         "127.0.0.5",
-        lambda site, client: (_with_app(site, "tom@example.org"), _pending(client, "tom@example.org"))[1],
+        lambda site, client: _with_app(site, client, "tom@example.org"),
         lambda site, client, token: client.post("/api/v1/auth/login/second-factor", json={"token": token, "code": "000000"}),
         lambda r: r.status_code == 401 and r.json()["detail"] == WRONG_SECOND_STEP,
         ("sign_in.second_factor_failed", "tom@example.org", {"method": "authenticator code"}),
@@ -231,7 +232,7 @@ PATHS = [
     Path_(
         "recovery code",
         "127.0.0.6",
-        lambda site, client: (_with_app(site, "rita@example.org"), _pending(client, "rita@example.org"))[1],
+        lambda site, client: _with_app(site, client, "rita@example.org"),
         lambda site, client, token: client.post("/api/v1/auth/login/second-factor", json={"token": token, "code": "abcde-fghjk"}),
         lambda r: r.status_code == 401 and r.json()["detail"] == WRONG_SECOND_STEP,
         ("sign_in.second_factor_failed", "rita@example.org", {"method": "recovery code"}),
