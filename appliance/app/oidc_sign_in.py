@@ -1,11 +1,16 @@
 """Single sign-on with the customer's OpenID provider: the sign-in's start (state, nonce and PKCE
 verifier kept here, single use) and its end (the code redeemed, the ID token checked, the account made or
-updated from its claims), audited; and the provider's logout URL for an OIDC session."""
+updated from its claims), audited; the provider's logout URL for an OIDC session; and whether an OIDC
+session's person signed in at the provider recently (the step-up check before a sensitive change: the
+appliance never sees their password, so it asks the provider for a fresh sign-in instead)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
+import time
 from typing import Any
 
 import sqlite_utils
@@ -44,12 +49,13 @@ class OidcSignIn:
     def enabled(self) -> bool:
         return self.provider is not None
 
-    def begin(self, db: sqlite_utils.Database, next_path: str) -> str:
-        """Where to send the browser; raises SignInRefused (not licensed) or ProviderUnavailable."""
+    def begin(self, db: sqlite_utils.Database, next_path: str, *, fresh: bool = False) -> str:
+        """Where to send the browser (`fresh`: the provider asks for the password again, whatever its own
+        session); raises SignInRefused (not licensed) or ProviderUnavailable."""
         assert self.provider is not None
         if FEATURE not in self._licensed():
             raise SignInRefused("not licensed")
-        start = self.provider.start()
+        start = self.provider.start(fresh=fresh)
         db.execute("DELETE FROM oidc_logins WHERE expires_at < ?", [now()])
         db.table("oidc_logins").insert(
             {
@@ -99,6 +105,24 @@ class OidcSignIn:
 
     def remember(self, db: sqlite_utils.Database, session_id: str, id_token: str) -> None:
         db.table("oidc_sessions").insert({"session_id": session_id, "id_token": id_token}, replace=True)
+
+    def owns(self, db: sqlite_utils.Database, user_id: str) -> bool:
+        """Whether an account signs in here through the provider (it has no password the appliance knows)."""
+        return bool(db.execute("SELECT 1 FROM users WHERE id = ? AND source = ?", [user_id, SOURCE]).fetchone())
+
+    def signed_in_within(self, db: sqlite_utils.Database, session_id: str, minutes: int) -> bool:
+        """Whether this OIDC session's person proved who they are at the provider within `minutes`: the
+        auth_time of the ID token the session holds (checked at its sign-in; a provider that leaves
+        auth_time out never counts as fresh)."""
+        rows = list(db.query("SELECT id_token FROM oidc_sessions WHERE session_id = ?", [session_id]))
+        if not rows:
+            return False
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(rows[0]["id_token"].split(".")[1] + "=="))
+        except (ValueError, IndexError):
+            return False
+        auth_time = claims.get("auth_time") if isinstance(claims, dict) else None
+        return isinstance(auth_time, int) and time.time() - auth_time <= minutes * 60
 
     def logout_url(self, db: sqlite_utils.Database, session_id: str) -> str | None:
         """The provider's end-session URL for an OIDC session (RP-initiated logout), else None."""

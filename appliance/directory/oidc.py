@@ -1,7 +1,8 @@
 """OpenID Connect single sign-on against the customer's own provider (Keycloak, ADFS, Entra ID, any
 certified one): discovery, the authorization code flow with PKCE, state and nonce, the ID token checked
 with joserfc against the provider's keys (fetched again when a token names a key id not seen yet: key
-rotation), a configurable clock skew, and RP-initiated logout.
+rotation), a configurable clock skew, RP-initiated logout, and a fresh sign-in on request (prompt=login,
+max_age=0, then the token's auth_time says when the person last proved who they are).
 
 Every HTTP request goes over a socket from the egress broker (core/egress_broker.py) to the issuer's
 host:port only, which must be in security.egress_allow; TLS runs here against oidc.ca_file."""
@@ -47,6 +48,7 @@ class Identity:
     email: str
     groups: frozenset[str]
     id_token: str  # kept for RP-initiated logout (id_token_hint)
+    auth_time: int | None = None  # when the person last signed in at the provider (seconds since 1970)
 
 
 @dataclass(frozen=True)
@@ -134,21 +136,24 @@ class Provider:
 
     # --------------------------------------------------------------------------- the flow
 
-    def start(self) -> Start:
+    def start(self, *, fresh: bool = False) -> Start:
+        """`fresh`: the provider must ask the person to sign in again now, even inside its own session
+        (prompt=login, max_age=0); the ID token's auth_time then shows whether it did."""
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
         challenge = _b64url(hashlib.sha256(verifier.encode()).digest())
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.settings.client_id,
-                "redirect_uri": self.settings.redirect_uri,
-                "scope": self.settings.scopes,
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            }
-        )
+        params = {
+            "response_type": "code",
+            "client_id": self.settings.client_id,
+            "redirect_uri": self.settings.redirect_uri,
+            "scope": self.settings.scopes,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if fresh:
+            params |= {"prompt": "login", "max_age": "0"}
+        query = urlencode(params)
         endpoint = self.metadata()["authorization_endpoint"]
         return Start(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", state, nonce, verifier)
 
@@ -210,10 +215,15 @@ class Provider:
             raise TokenRefused("the ID token was issued to another party (azp)")
         if int(claims["iat"]) > self.now() + self.settings.clock_skew_seconds:
             raise TokenRefused("the ID token was issued in the future")
+        auth_time = claims.get("auth_time")
+        if auth_time is not None and (
+            not isinstance(auth_time, int) or auth_time > self.now() + self.settings.clock_skew_seconds
+        ):
+            raise TokenRefused("the ID token's auth_time is not a time in the past")
         email = str(claims.get(self.settings.email_claim) or "").strip().lower()
         raw_groups = claims.get(self.settings.groups_claim) or []
         groups = frozenset(str(g) for g in (raw_groups if isinstance(raw_groups, list) else [raw_groups]))
-        return Identity(f"{self.settings.issuer}|{claims['sub']}", email, groups, id_token)
+        return Identity(f"{self.settings.issuer}|{claims['sub']}", email, groups, id_token, auth_time)
 
     def logout_url(self, id_token: str | None) -> str | None:
         """RP-initiated logout: where the browser goes to end the provider's session too."""

@@ -42,11 +42,12 @@ def _oidc(request: Request[Any, Any, Any]) -> Any:
 
 @get("/auth/oidc/start", opt=OPT, include_in_schema=False)
 @off_loop
-def oidc_start(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Redirect:
+def oidc_start(request: Request[Any, Any, Any], next: FromQuery[str] = "/", fresh: FromQuery[bool] = False) -> Redirect:
+    """`fresh`: the provider asks for the password again (the step-up before a sensitive change)."""
     oidc = _oidc(request)
     _blocked(request)
     try:
-        return Redirect(oidc.begin(request.app.state.services.databases.get(), local_path(next)), status_code=303)
+        return Redirect(oidc.begin(request.app.state.services.databases.get(), local_path(next), fresh=fresh), status_code=303)
     except SignInRefused:
         return Redirect("/login?sso=unlicensed", status_code=303)
     except ProviderUnavailable:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -309,6 +310,25 @@ def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Temp
     return _page(request, "compare.html", principal, job_id=job_id, columns=columns)
 
 
+@dataclass(frozen=True)
+class SsoProof:
+    provider: str  # "Sign in again with <provider>"
+    fresh: bool  # this session signed in at the provider within security.second_factor_fresh_minutes
+
+
+def _sso_proof(request: Request[Any, Any, Any], principal: Principal) -> SsoProof | None:
+    """For a single sign-on account: its provider's name and whether this session signed in there
+    recently (what the private-transcripts card asks for instead of a password); None for the others."""
+    services = request.app.state.services
+    oidc = services.oidc
+    db = services.databases.get()
+    if oidc is None or not oidc.enabled or not oidc.owns(db, principal.user.id):
+        return None
+    minutes = services.settings.security.second_factor_fresh_minutes
+    fresh = principal.session is not None and oidc.signed_in_within(db, principal.session.id, minutes)
+    return SsoProof(oidc.name, fresh)
+
+
 @get("/account", opt=PAGE, include_in_schema=False)
 @off_loop
 def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
@@ -326,6 +346,7 @@ def account_page(request: Request[Any, Any, Any]) -> Template | Redirect:
             invitations=workspaces.invitations_for(db, principal.user.id),
             private_record=private_keys.get(db, principal.user.id),
             has_factor=factors.has_factor(db, principal.user.id),
+            sso=_sso_proof(request, principal),
         )
     )
 
