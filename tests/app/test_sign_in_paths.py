@@ -31,6 +31,7 @@ from tests.directory_support import BASE, GROUPS, PASSWORDS, SERVICE_DN, Slapd, 
 from tests.oidc_support import OpenIdProvider, code_flow
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario, settings_in
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ATTEMPTS = 3  # failed sign-ins an address may make in a minute, here
 RP_ID = "localhost"
 
@@ -346,3 +347,64 @@ def test_sso_sessions_follow_the_idle_and_absolute_timeouts_and_sign_out_everywh
     assert any(e["action"] == "sign_out.everywhere" and e["actor"] == email for e in audit.entries(db))
     laptop.close()
     phone.close()
+
+
+# --------------------------------------------------------------------------- private transcripts, SSO account
+
+
+def _through_the_provider(page: Any, name: str) -> None:
+    """The provider's development login (and consent) pages: any name signs in."""
+    page.wait_for_selector("input[name=login]")
+    page.fill("input[name=login]", name)
+    page.fill("input[name=password]", "anything")
+    page.click("button[type=submit]")
+    consent = page.locator("button[type=submit]", has_text="Continue")
+    if consent.count():
+        consent.click()
+
+
+def test_an_sso_account_turns_private_transcripts_on_after_a_fresh_sign_in_at_its_provider(site: Site, browser: Any) -> None:
+    from appliance.private import crypto as pc
+
+    passphrase = "a passphrase only oona knows"
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(f"{site.url}/login?next=/account")
+    page.click("#sso-start")
+    _through_the_provider(page, "oona")
+    page.wait_for_url(f"{site.url}/account")
+    card = " ".join(page.inner_text("#private").split())
+    # The appliance never receives this person's password: the card must not say it does.
+    assert "never receives your sign-in password" in card and "not your Example SSO password" in card, card
+    assert "receives your sign-in password every time" not in card
+    assert page.locator("#enrol-form input[name=current_password][type=password]").count() == 0
+    # Without a fresh sign-in at the provider the keys are refused, with what to do instead.
+    page.check("#enrol-form input[name=understood]")
+    page.fill("#enrol-form input[name=new_passphrase]", passphrase)
+    page.fill("#enrol-form input[name=repeat_passphrase]", passphrase)
+    page.press("#enrol-form input[name=repeat_passphrase]", "Enter")
+    page.wait_for_function("() => document.getElementById('enrol-state').textContent.includes('sign in again')", timeout=30000)
+    uid = page.evaluate("fetch('/api/v1/me').then(r => r.json())")["user"]["id"]
+    assert not list(site.scenario.db.query("SELECT 1 FROM user_keys WHERE user_id = ?", [uid]))
+    # The card's button: the provider asks for the password again (prompt=login), then back here.
+    with page.expect_request(lambda r: r.url.startswith(f"{site.idp.issuer}/auth?")) as asked:
+        page.click("#enrol-form a:has-text('Sign in again with Example SSO')")
+    query = parse_qs(urlsplit(asked.value.url).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    _through_the_provider(page, "oona")
+    page.wait_for_url(f"{site.url}/account")
+    page.locator("#enrol-form .sso-fresh", has_text="a moment ago").wait_for()
+    page.screenshot(path=str(SHOTS / "private-sso-390.png"), full_page=True)
+    page.check("#enrol-form input[name=understood]")
+    page.fill("#enrol-form input[name=new_passphrase]", passphrase)
+    page.fill("#enrol-form input[name=repeat_passphrase]", passphrase)
+    page.press("#enrol-form input[name=repeat_passphrase]", "Enter")
+    page.wait_for_selector("#recovery-shown:not(.hidden)", timeout=30000)
+    recovery = page.inner_text("#recovery-key").strip()
+    # Unlocking is the passphrase's job alone: the stored record opens with it, and with the recovery key.
+    record = page.evaluate("fetch('/api/v1/me/private-keys').then(r => r.json())")
+    kek = pc.derive_keys(passphrase, pc.KdfParams.from_json(record["kdf"])).kek
+    assert pc.unwrap_data_key(kek, record["wrapped_dk"], uid)
+    assert recovery and any(
+        e["action"] == "private.enabled" and e["actor"] == "oona@example.org" for e in audit.entries(site.scenario.db)
+    )
+    page.context.close()
