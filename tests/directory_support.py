@@ -29,6 +29,7 @@ PASSWORDS = {
 }
 GROUPS = f"ou=groups,{BASE}"
 SLAPD = "/usr/sbin/slapd"
+OTHER_HOST = "127.0.0.2"  # the same directory under another address (TLS tests: the wrong host)
 SLAPADD = "/usr/sbin/slapadd"
 
 CONFIG = """\
@@ -41,7 +42,7 @@ moduleload back_mdb
 moduleload ppolicy
 pidfile {root}/slapd.pid
 argsfile {root}/slapd.args
-database mdb
+{tls}database mdb
 maxsize 10485760
 suffix "{base}"
 rootdn "cn=admin,{base}"
@@ -97,10 +98,20 @@ LDIF = "\n\n".join(
 
 
 @dataclass(frozen=True)
+class ServerTls:
+    """The directory's certificate (PEM files): the CA that signed it, the certificate and its key."""
+
+    ca: Path
+    certificate: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class Slapd:
     host: str
     port: int
     root: Path
+    tls_port: int | None = None  # LDAPS, when started with a certificate (StartTLS is then on `port` too)
 
     @property
     def url(self) -> str:
@@ -118,25 +129,34 @@ def _free_port() -> int:
 
 
 @contextmanager
-def slapd(root: Path) -> Iterator[Slapd]:
+def slapd(root: Path, tls: ServerTls | None = None) -> Iterator[Slapd]:
     if not Path(SLAPD).exists():
         pytest.fail("Debian's slapd is required for the directory tests; scripts/test installs it")
     (root / "db").mkdir(parents=True)
     config = root / "slapd.conf"
-    config.write_text(CONFIG.format(root=root, base=BASE))
+    tls_config = (
+        f"TLSCACertificateFile {tls.ca}\nTLSCertificateFile {tls.certificate}\nTLSCertificateKeyFile {tls.key}\n" if tls else ""
+    )
+    config.write_text(CONFIG.format(root=root, base=BASE, tls=tls_config))
     (root / "data.ldif").write_text(LDIF + "\n")
     subprocess.run([SLAPADD, "-f", str(config), "-l", str(root / "data.ldif")], check=True, capture_output=True)
-    server = Slapd("127.0.0.1", _free_port(), root)
+    server = Slapd("127.0.0.1", _free_port(), root, _free_port() if tls else None)
     server.password_file.write_text(SERVICE_PASSWORD + "\n")
+    listen = [f"{server.url}/"]
+    if server.tls_port:
+        # Also under a second loopback address, which a certificate for the first one does not name.
+        listen += [f"ldaps://{server.host}:{server.tls_port}/", f"ldap://{OTHER_HOST}:{server.port}/"]
+        listen += [f"ldaps://{OTHER_HOST}:{server.tls_port}/"]
     # -d 0: stays in the foreground (ours to stop), logs nothing.
     process = subprocess.Popen(
-        [SLAPD, "-d", "0", "-h", f"{server.url}/", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [SLAPD, "-d", "0", "-h", " ".join(listen), "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                socket.create_connection((server.host, server.port), timeout=0.5).close()
+                for port in (server.port, server.tls_port or server.port):
+                    socket.create_connection((server.host, port), timeout=0.5).close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:

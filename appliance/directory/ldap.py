@@ -7,6 +7,7 @@ never opens one itself, and the broker connects only to the host:port an adminis
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -25,6 +26,26 @@ from appliance.core.egress_broker import Connector
 # AD's LDAP_MATCHING_RULE_IN_CHAIN: the server follows nested group membership itself.
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 MAX_WALK = 64  # levels of nesting followed (a cycle stops earlier: each group is visited once)
+
+
+VERIFY_FAILED = re.compile(r"certificate verify failed: ([^(']+)")
+# OpenSSL's reasons for a certificate whose issuer is not among the trusted CAs.
+UNTRUSTED = {
+    "self-signed certificate in certificate chain",
+    "self-signed certificate",
+    "unable to get local issuer certificate",
+    "unable to get issuer certificate",
+    "unable to verify the first certificate",
+}
+
+
+def _close_quietly(conn: ldap3.Connection) -> None:
+    """After a failed TLS handshake the socket may be gone: an unbind then has nothing to send on."""
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        if conn.socket is not None:
+            conn.socket.close()
 
 
 class DirectoryUnavailable(Exception):
@@ -93,17 +114,42 @@ class Directory:
         return conn
 
     def _open(self, user: str | None, password: str | None) -> tuple[ldap3.Connection, bool]:
-        """A connection (TLS as configured) and whether the bind succeeded."""
+        """A connection (TLS as configured) and whether the bind succeeded. A certificate that is not
+        trusted, or not for the configured host, ends it before any password is sent."""
         conn = self._connection(user, password)
         try:
             conn.open()
             if self.settings.start_tls and not conn.start_tls():
                 raise DirectoryUnavailable(f"StartTLS with {self.destination} failed: {conn.last_error}")
             bound = bool(conn.bind())
-        except LDAPException as exc:
-            conn.unbind()
-            raise DirectoryUnavailable(f"{self.destination}: {exc}") from None
+        except (LDAPException, ssl.SSLError, ssl.CertificateError) as exc:
+            _close_quietly(conn)
+            raise DirectoryUnavailable(self._tls_refusal(exc) or f"{self.destination}: {exc}") from None
         return conn, bound
+
+    def _tls_refusal(self, exc: BaseException) -> str | None:
+        """What an operator reads (the admin page's last check, the log) when TLS refused the directory:
+        which setting to look at, rather than ldap3's dump of the certificate."""
+        seen: BaseException | None = exc
+        while seen is not None:
+            # ldap3 re-raises OpenSSL's error as text (its own exception types): read the reason from that.
+            verify = VERIFY_FAILED.search(str(seen))
+            if verify:
+                reason = verify.group(1).strip()
+                if reason in UNTRUSTED:
+                    ca = self.settings.ca_file or "empty: the system's CAs"
+                    return (
+                        f"the TLS certificate of {self.destination} is not signed by the CA in ldap.ca_file ({ca}): "
+                        f"set ldap.ca_file to the PEM file of the CA that issued the directory's certificate ({reason})"
+                    )
+                return f"the TLS certificate of {self.destination} is refused: {reason}"
+            if "doesn't match any name" in str(seen):
+                return (
+                    f"the TLS certificate of {self.destination} is not for {self.host}: write the name the "
+                    "certificate was issued for in ldap.url (and allow that name in security.egress_allow)"
+                )
+            seen = seen.__cause__ or seen.__context__
+        return None
 
     def _service(self) -> ldap3.Connection:
         password = Path(self.settings.bind_password_file).read_text().strip() if self.settings.bind_password_file else ""
