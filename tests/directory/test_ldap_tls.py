@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from appliance.core.config import LdapSettings
 from appliance.core.egress_broker import Destination, DirectConnector
 from appliance.directory.ldap import Directory, DirectoryUnavailable
-from tests.directory_support import BASE, GROUPS, PASSWORDS, OTHER_HOST, SERVICE_DN, ServerTls, Slapd, people, slapd
+from tests.directory_support import BASE, GROUPS, OTHER_HOST, PASSWORDS, SERVICE_DN, ServerTls, Slapd, people, slapd
 
 # The same directory under a second loopback address is the "wrong host" (its certificate names 127.0.0.1).
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1", OTHER_HOST])
