@@ -2,7 +2,8 @@
 verifier kept here, single use) and its end (the code redeemed, the ID token checked, the account made or
 updated from its claims), audited; the provider's logout URL for an OIDC session; and whether an OIDC
 session's person signed in at the provider recently (the step-up check before a sensitive change: the
-appliance never sees their password, so it asks the provider for a fresh sign-in instead)."""
+appliance never sees their password, so it asks the provider for a fresh sign-in instead); and the
+provider's back-channel logout, ending the sessions its logout token names (each token accepted once)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ from appliance.core.clock import ago, now
 from appliance.core.config import Settings
 from appliance.core.egress_broker import Connector
 from appliance.directory import provisioning
-from appliance.directory.oidc import Provider, ProviderUnavailable, TokenRefused
+from appliance.directory.oidc import Identity, Provider, ProviderUnavailable, TokenRefused
 from appliance.directory.provisioning import GroupMap
 
 log = logging.getLogger(__name__)
 SOURCE = "oidc"
 FEATURE = "sso"
 PENDING_MINUTES = 10  # from the button to the provider's answer
+
+
+class LogoutRefused(Exception):
+    """A back-channel logout token that does not hold; the reason is in the audit log."""
 
 
 class SignInRefused(Exception):
@@ -68,8 +73,8 @@ class OidcSignIn:
         )
         return start.url
 
-    def finish(self, db: sqlite_utils.Database, state: str, code: str, *, ip: str | None) -> tuple[accounts.User, str, str]:
-        """The signed-in user, their ID token and where they were going. The state is taken (deleted)
+    def finish(self, db: sqlite_utils.Database, state: str, code: str, *, ip: str | None) -> tuple[accounts.User, Identity, str]:
+        """The signed-in user, their checked identity (ID token, sid) and where they were going. The state is taken (deleted)
         first: a replayed callback finds nothing. Raises SignInRefused (audited) or ProviderUnavailable."""
         assert self.provider is not None
         row = db.execute(
@@ -97,14 +102,57 @@ class OidcSignIn:
             self._fail(db, identity.email or identity.subject, ip, str(exc))
         if user.disabled:
             self._fail(db, user.email, ip, "disabled on this appliance")
-        return user, identity.id_token, next_path
+        return user, identity, next_path
 
     def _fail(self, db: sqlite_utils.Database, actor: str, ip: str | None, reason: str) -> None:
         audit.record(db, "sign_in.failed", actor=actor, ip=ip, detail={"via": SOURCE, "reason": reason})
         raise SignInRefused(reason)
 
-    def remember(self, db: sqlite_utils.Database, session_id: str, id_token: str) -> None:
-        db.table("oidc_sessions").insert({"session_id": session_id, "id_token": id_token}, replace=True)
+    def remember(self, db: sqlite_utils.Database, session_id: str, identity: Identity) -> None:
+        """An OIDC session's ID token (logout hint, auth_time) and what a back-channel logout names it by."""
+        db.table("oidc_sessions").insert(
+            {"session_id": session_id, "id_token": identity.id_token, "sid": identity.sid, "subject": identity.subject},
+            replace=True,
+        )
+
+    def backchannel_logout(self, db: sqlite_utils.Database, token: str, *, ip: str | None) -> int:
+        """End the sessions a back-channel logout token names (its sid; else every session of its sub);
+        how many. Raises LogoutRefused (audited) or ProviderUnavailable (the keys could not be fetched)."""
+        assert self.provider is not None
+        try:
+            logout = self.provider.verify_logout_token(token)
+        except TokenRefused as exc:
+            audit.record(db, "sign_out.backchannel_refused", actor="provider", ip=ip, detail={"reason": str(exc)})
+            raise LogoutRefused(str(exc)) from None
+        db.execute("DELETE FROM oidc_logout_tokens WHERE expires_at < ?", [int(time.time())])
+        fresh = db.execute(
+            "INSERT OR IGNORE INTO oidc_logout_tokens (jti, expires_at) VALUES (?, ?)", [logout.jti, logout.expires_at]
+        ).rowcount
+        if not fresh:
+            reason = "the logout token was used before (jti)"
+            audit.record(db, "sign_out.backchannel_refused", actor="provider", ip=ip, detail={"reason": reason})
+            raise LogoutRefused(reason)
+        if logout.sid is not None:
+            # A session recorded without a sid (its ID token had none) is matched by its account instead.
+            where = "sid = ? OR (sid IS NULL AND subject = ?)"
+            params: list[Any] = [logout.sid, logout.subject]
+        else:
+            where, params = "subject = ?", [logout.subject]
+        ended = db.execute(
+            f"DELETE FROM sessions WHERE id IN (SELECT session_id FROM oidc_sessions WHERE {where})", params
+        ).rowcount
+        target = next(
+            iter(db.query("SELECT email FROM users WHERE source = ? AND external_id = ?", [SOURCE, logout.subject])), None
+        )
+        audit.record(
+            db,
+            "sign_out.backchannel",
+            actor="provider",
+            target=target["email"] if target else None,
+            ip=ip,
+            detail={"sessions_ended": ended},
+        )
+        return int(ended)
 
     def owns(self, db: sqlite_utils.Database, user_id: str) -> bool:
         """Whether an account signs in here through the provider (it has no password the appliance knows)."""

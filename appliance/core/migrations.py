@@ -707,6 +707,18 @@ def _summaries(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0025_oidc_backchannel_logout")
+def _oidc_backchannel_logout(db: sqlite_utils.Database) -> None:
+    # OIDC back-channel logout: the provider names the sessions to end by its session id (sid, from the
+    # ID token) or by the account (sub); and each logout token is accepted once (its jti, kept until
+    # the token could no longer pass the age check anyway).
+    db.execute("ALTER TABLE oidc_sessions ADD COLUMN sid TEXT")
+    db.execute("ALTER TABLE oidc_sessions ADD COLUMN subject TEXT")  # issuer|sub, as users.external_id
+    db.execute("CREATE INDEX oidc_sessions_sid ON oidc_sessions (sid)")
+    db.execute("CREATE INDEX oidc_sessions_subject ON oidc_sessions (subject)")
+    db.execute("CREATE TABLE oidc_logout_tokens (jti TEXT PRIMARY KEY, expires_at TEXT NOT NULL)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

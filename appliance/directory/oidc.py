@@ -1,8 +1,9 @@
 """OpenID Connect single sign-on against the customer's own provider (Keycloak, ADFS, Entra ID, any
 certified one): discovery, the authorization code flow with PKCE, state and nonce, the ID token checked
 with joserfc against the provider's keys (fetched again when a token names a key id not seen yet: key
-rotation), a configurable clock skew, RP-initiated logout, and a fresh sign-in on request (prompt=login,
-max_age=0, then the token's auth_time says when the person last proved who they are).
+rotation), a configurable clock skew, RP-initiated logout, a fresh sign-in on request (prompt=login,
+max_age=0, then the token's auth_time says when the person last proved who they are), and the logout
+token of back-channel logout (OpenID Connect Back-Channel Logout 1.0) checked the same way.
 
 Every HTTP request goes over a socket from the egress broker (core/egress_broker.py) to the issuer's
 host:port only, which must be in security.egress_allow; TLS runs here against oidc.ca_file."""
@@ -49,6 +50,21 @@ class Identity:
     groups: frozenset[str]
     id_token: str  # kept for RP-initiated logout (id_token_hint)
     auth_time: int | None = None  # when the person last signed in at the provider (seconds since 1970)
+    sid: str | None = None  # the provider's session id: what a back-channel logout may name
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_MAX_AGE = 600  # seconds: an older logout token is refused (and its jti need not be kept longer)
+
+
+@dataclass(frozen=True)
+class LogoutToken:
+    """A checked back-channel logout token: which sessions to end, and its id (accepted once)."""
+
+    subject: str | None  # issuer|sub, as Identity.subject
+    sid: str | None
+    jti: str
+    expires_at: int  # when it can no longer pass the age check (seconds since 1970)
 
 
 @dataclass(frozen=True)
@@ -223,7 +239,62 @@ class Provider:
         email = str(claims.get(self.settings.email_claim) or "").strip().lower()
         raw_groups = claims.get(self.settings.groups_claim) or []
         groups = frozenset(str(g) for g in (raw_groups if isinstance(raw_groups, list) else [raw_groups]))
-        return Identity(f"{self.settings.issuer}|{claims['sub']}", email, groups, id_token, auth_time)
+        sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
+        return Identity(f"{self.settings.issuer}|{claims['sub']}", email, groups, id_token, auth_time, sid)
+
+    def _decode(self, token: str, what: str) -> dict[str, Any]:
+        """A JWT's claims once its signature is the provider's (keys fetched again for a new key id)."""
+        try:
+            header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+        except (ValueError, IndexError):
+            raise TokenRefused(f"the {what} is not a JWT") from None
+        keys = self._key_set()
+        if isinstance(header, dict) and header.get("kid") and not any(k.kid == header["kid"] for k in keys.keys):
+            keys = self._key_set(refresh=True)
+        try:
+            return dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
+        except JoseError as exc:
+            raise TokenRefused(f"the {what}'s signature is not the provider's ({exc.error})") from None
+
+    def verify_logout_token(self, token: str) -> LogoutToken:
+        """A back-channel logout token (section 2.6 of the spec): the provider's signature, issuer,
+        audience, issue time (not in the future, not older than LOGOUT_TOKEN_MAX_AGE), expiry if any,
+        the back-channel logout event, a sid or a sub, a jti, and no nonce (so an ID token cannot pass)."""
+        claims = self._decode(token, "logout token")
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self.now()),
+            leeway=self.settings.clock_skew_seconds,
+            iss={"essential": True, "value": self.settings.issuer},
+            aud={"essential": True, "value": self.settings.client_id},
+            iat={"essential": True},
+            jti={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise TokenRefused(f"the logout token's claims are not acceptable ({exc.error}: {exc.description})") from None
+        skew = self.settings.clock_skew_seconds
+        iat = claims["iat"]
+        if not isinstance(iat, int) or iat > self.now() + skew:
+            raise TokenRefused("the logout token was issued in the future")
+        if iat < self.now() - LOGOUT_TOKEN_MAX_AGE - skew:
+            raise TokenRefused("the logout token is too old")
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+            raise TokenRefused("the logout token has no back-channel logout event")
+        if "nonce" in claims:
+            raise TokenRefused("the logout token has a nonce (an ID token is not a logout token)")
+        sub, sid, jti = claims.get("sub"), claims.get("sid"), claims.get("jti")
+        if not (isinstance(sub, str) and sub) and not (isinstance(sid, str) and sid):
+            raise TokenRefused("the logout token names neither a session (sid) nor an account (sub)")
+        if not isinstance(jti, str) or not jti:
+            raise TokenRefused("the logout token has no jti")
+        return LogoutToken(
+            f"{self.settings.issuer}|{sub}" if isinstance(sub, str) and sub else None,
+            sid if isinstance(sid, str) and sid else None,
+            jti,
+            iat + LOGOUT_TOKEN_MAX_AGE + skew,
+        )
 
     def logout_url(self, id_token: str | None) -> str | None:
         """RP-initiated logout: where the browser goes to end the provider's session too."""

@@ -1,17 +1,19 @@
 """Single sign-on: the button's start (off to the provider) and the provider's callback (a session, then
 on to where the person was going). Browser routes, so failures lead back to the sign-in page with a
-notice; the audit log holds the reason."""
+notice; the audit log holds the reason. And the provider's back-channel logout (server to server)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from litestar import Request, get
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect
 
-from appliance.app.oidc_sign_in import SignInRefused
+from appliance.app.oidc_sign_in import LogoutRefused, SignInRefused
 from appliance.directory.oidc import ProviderUnavailable
 from appliance.web import factors_api
 from appliance.web.auth import _address_key, failed_attempt
@@ -19,6 +21,7 @@ from appliance.web.offload import off_loop
 from appliance.web.pages import local_path
 
 OPT = {"public": True, "throttle": "password"}
+NO_STORE = {"Cache-Control": "no-store"}  # the spec asks it of the logout endpoint's answers
 
 
 def _blocked(request: Request[Any, Any, Any]) -> None:
@@ -63,15 +66,42 @@ def oidc_callback(request: Request[Any, Any, Any], code: FromQuery[str] = "") ->
     db = request.app.state.services.databases.get()
     ip = request.client.host if request.client else None
     try:
-        user, id_token, next_path = oidc.finish(db, state, code, ip=ip)
+        user, identity, next_path = oidc.finish(db, state, code, ip=ip)
     except SignInRefused:
         failed_attempt(request)
         return Redirect("/login?sso=failed", status_code=303)
     except ProviderUnavailable:
         return Redirect("/login?sso=unavailable", status_code=303)
     _, session, cookie = factors_api.new_session(request, user, second_factor=None, via="oidc")
-    oidc.remember(db, session.id, id_token)
+    oidc.remember(db, session.id, identity)
     return Redirect(local_path(next_path) if next_path else "/", status_code=303, cookies=[cookie])
 
 
-ROUTES = [oidc_start, oidc_callback]
+@dataclass
+class BackchannelLogout:
+    logout_token: str = ""
+
+
+@post("/auth/oidc/backchannel-logout", opt={"public": True}, status_code=200, include_in_schema=False)
+@off_loop
+def oidc_backchannel_logout(
+    request: Request[Any, Any, Any], data: Annotated[BackchannelLogout, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Response[dict[str, Any]]:
+    """The provider ends sessions here (its own sign-out, an administrator's there): a form-encoded
+    logout token; 200 when it holds, 400 with the reason when not (OpenID Connect Back-Channel Logout 1.0)."""
+    oidc = _oidc(request)
+    ip = request.client.host if request.client else None
+    try:
+        ended = oidc.backchannel_logout(request.app.state.services.databases.get(), data.logout_token, ip=ip)
+    except LogoutRefused as exc:
+        return Response({"error": "invalid_request", "error_description": str(exc)}, status_code=400, headers=NO_STORE)
+    except ProviderUnavailable:
+        return Response(
+            {"error": "temporarily_unavailable", "error_description": "the provider's keys cannot be fetched"},
+            status_code=503,
+            headers=NO_STORE,
+        )
+    return Response({"sessions_ended": ended}, headers=NO_STORE)
+
+
+ROUTES = [oidc_start, oidc_callback, oidc_backchannel_logout]

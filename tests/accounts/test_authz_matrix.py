@@ -341,6 +341,8 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     # Directory sign-in (not configured here: a check has nothing to check).
     ("GET", "/api/v1/directory", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/directory/sync", {}, (401, 403, 403, 409, 403, 401)),
+    # Single sign-on's back-channel logout (not configured here: nothing to end, for anyone).
+    ("POST", "/auth/oidc/backchannel-logout", {"data": {"logout_token": "x"}}, (404,) * 6),
     # Last: an admin's sign-out-everywhere revokes its keys (the tests after this one get fresh keys).
     ("POST", "/api/v1/auth/logout-all", {}, (401, 403, 403, 200, 403, 401)),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ import pyotp
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from appliance.accounts import audit, factors
 from appliance.core.clock import ago, new_id, now
@@ -32,6 +35,7 @@ from tests.oidc_support import OpenIdProvider, code_flow
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, Scenario, settings_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PROVIDER_KEY = ECKey.generate_key("P-256", private=True)  # the provider signs with it; tests sign logout tokens too
 ATTEMPTS = 3  # failed sign-ins an address may make in a minute, here
 RP_ID = "localhost"
 
@@ -63,7 +67,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("sign-in-paths")
     port, idp_port = free_port("127.0.0.1"), free_port("127.0.0.1")
     url = f"http://127.0.0.1:{port}"
-    idp = OpenIdProvider(idp_port, {"REDIRECT_URI": f"{url}/auth/oidc/callback", "POST_LOGOUT_URI": f"{url}/login"})
+    env = {
+        "REDIRECT_URI": f"{url}/auth/oidc/callback",
+        "POST_LOGOUT_URI": f"{url}/login",
+        "BACKCHANNEL_URI": f"{url}/auth/oidc/backchannel-logout",
+        "SIGNING_JWK": json.dumps(PROVIDER_KEY.as_dict(private=True)),
+    }
+    idp = OpenIdProvider(idp_port, env)
     secret = root / "client-secret"
     secret.write_text("sotto-client-secret\n")
     with slapd(root / "slapd") as directory:
@@ -408,3 +418,86 @@ def test_an_sso_account_turns_private_transcripts_on_after_a_fresh_sign_in_at_it
         e["action"] == "private.enabled" and e["actor"] == "oona@example.org" for e in audit.entries(site.scenario.db)
     )
     page.context.close()
+
+
+# --------------------------------------------------------------------------- back-channel logout
+
+
+def _sessions_of(site: Site, email: str) -> int:
+    rows = site.scenario.db.query(
+        "SELECT count(*) AS n FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ?", [email]
+    )
+    return int(next(iter(rows))["n"])
+
+
+def test_signing_out_at_the_provider_ends_the_appliance_session_by_back_channel(site: Site, browser: Any) -> None:
+    page = browser.new_context().new_page()
+    page.goto(f"{site.url}/login")
+    page.click("#sso-start")
+    _through_the_provider(page, "olga")
+    page.wait_for_url(f"{site.url}/")
+    assert page.request.get(f"{site.url}/api/v1/me").status == 200
+    row = next(iter(site.scenario.db.query("SELECT sid FROM oidc_sessions ORDER BY rowid DESC LIMIT 1")))
+    assert row["sid"]  # the ID token named the provider's session
+    # Signing out at the provider itself (not through the appliance): it tells the appliance directly.
+    page.goto(f"{site.idp.issuer}/session/end")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.request.get(f"{site.url}/api/v1/me").status == 401
+    assert _sessions_of(site, "olga@example.org") == 0
+    entry = next(e for e in audit.entries(site.scenario.db) if e["action"] == "sign_out.backchannel")
+    assert entry["target"] == "olga@example.org" and entry["detail"] == {"sessions_ended": 1}
+    page.context.close()
+
+
+def _logout_token(site: Site, key: Any = None, **changes: Any) -> str:
+    claims: dict[str, Any] = {
+        "iss": site.idp.issuer,
+        "aud": "sotto",
+        "iat": int(time.time()),
+        "jti": new_id(),
+        "sub": "oscar",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode({"alg": "ES256", "kid": "key-1", "typ": "logout+jwt"}, claims, key or PROVIDER_KEY)
+
+
+def _post_logout(site: Site, token: str) -> httpx.Response:
+    with site.client() as client:
+        return client.post("/auth/oidc/backchannel-logout", data={"logout_token": token})
+
+
+REFUSED = [
+    ("signed by another key", {"key": ECKey.generate_key("P-256", private=True)}, "signature"),
+    ("for another client", {"aud": "another-app"}, "aud"),
+    ("from another issuer", {"iss": "http://127.0.0.1:9"}, "iss"),
+    ("without the event", {"events": {"something-else": {}}}, "event"),
+    ("an ID token (nonce)", {"nonce": "n"}, "nonce"),
+    ("naming nothing", {"sub": None}, "neither"),
+    ("without a jti", {"jti": None}, "jti"),
+    ("too old", {"iat": int(time.time()) - 3600}, "too old"),
+    ("from the future", {"iat": int(time.time()) + 3600}, "future"),
+]
+
+
+def test_a_logout_token_is_checked_and_accepted_once(site: Site) -> None:
+    laptop, phone = _oidc_session(site, "oscar"), _oidc_session(site, "oscar")
+    for why, changes, reason in REFUSED:
+        answer = _post_logout(site, _logout_token(site, **changes))
+        assert answer.status_code == 400, (why, answer.text)
+        assert answer.json()["error"] == "invalid_request" and reason in answer.json()["error_description"], (why, answer.text)
+        assert answer.headers["cache-control"] == "no-store"
+    assert laptop.get("/api/v1/me").status_code == 200  # nothing ended by a token that did not hold
+    refusals = [e for e in audit.entries(site.scenario.db, limit=5000) if e["action"] == "sign_out.backchannel_refused"]
+    assert len(refusals) >= len(REFUSED)
+    # A token naming the account (sub, no sid) ends every session of it; the same token again is refused.
+    token = _logout_token(site)
+    answer = _post_logout(site, token)
+    assert answer.status_code == 200 and answer.json() == {"sessions_ended": 2}, answer.text
+    assert laptop.get("/api/v1/me").status_code == 401 and phone.get("/api/v1/me").status_code == 401
+    again = _post_logout(site, token)
+    assert again.status_code == 400 and "used before" in again.json()["error_description"]
+    laptop.close()
+    phone.close()
