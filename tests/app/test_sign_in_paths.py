@@ -27,6 +27,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from appliance.accounts import audit, factors
+from appliance.accounts import users as accounts
 from appliance.core.clock import ago, new_id, now
 from appliance.web.app import create_app
 from appliance.web.server import BackgroundServer, free_port
@@ -469,7 +470,7 @@ def _post_logout(site: Site, token: str) -> httpx.Response:
         return client.post("/auth/oidc/backchannel-logout", data={"logout_token": token})
 
 
-REFUSED = [
+REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("signed by another key", {"key": ECKey.generate_key("P-256", private=True)}, "signature"),
     ("for another client", {"aud": "another-app"}, "aud"),
     ("from another issuer", {"iss": "http://127.0.0.1:9"}, "iss"),
@@ -501,3 +502,35 @@ def test_a_logout_token_is_checked_and_accepted_once(site: Site) -> None:
     assert again.status_code == 400 and "used before" in again.json()["error_description"]
     laptop.close()
     phone.close()
+
+
+# --------------------------------------------------------------------------- the per-role second-factor policy
+
+
+def test_the_second_factor_policy_applies_to_directory_accounts_not_to_single_sign_on_ones(site: Site) -> None:
+    """Decided: a directory account signs in with its password here, so the appliance's policy applies
+    (the same enrolment, the same second step); a single sign-on account proves itself at its provider,
+    whose MFA policy is the one that counts (docs/operator-guide.md, "Second factors")."""
+    db = site.scenario.db
+    factors.set_required_roles(db, {"admin"})
+    try:
+        lena = _ldap_session(site, "lena")  # admin by her directory group
+        assert lena.get("/api/v1/me").json()["user"]["role"] == "admin"
+        held = lena.get("/api/v1/transcripts")
+        assert held.status_code == 403 and held.json()["code"] == "second_factor_enrolment_required", held.text
+        olivia = _oidc_session(site, "olivia")  # admin by her provider group
+        assert olivia.get("/api/v1/me").json()["user"]["role"] == "admin"
+        assert olivia.get("/api/v1/transcripts").status_code == 200
+        # Once lena has an authenticator app, her directory password is only the first step.
+        user = next(iter(db.query("SELECT id, email FROM users WHERE email = 'lena@example.org'")))
+        enrolment = factors.start_totp(db, accounts.get(db, user["id"]))  # type: ignore[arg-type]
+        factors.confirm_totp(db, user["id"], pyotp.TOTP(enrolment.secret).now())
+        with site.client() as client:
+            step = client.post("/api/v1/auth/login", json={"email": "lena", "password": PASSWORDS["lena"]}).json()
+            assert "csrf_token" not in step and step["second_factor"]["methods"] == ["totp", "recovery"], step
+        lena.close()
+        olivia.close()
+    finally:
+        factors.set_required_roles(db, set())
+        for row in db.query("SELECT id FROM users WHERE email = 'lena@example.org'"):
+            factors.reset(db, row["id"])
