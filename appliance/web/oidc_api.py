@@ -82,7 +82,9 @@ class BackchannelLogout:
     logout_token: str = ""
 
 
-@post("/auth/oidc/backchannel-logout", opt={"public": True}, status_code=200, include_in_schema=False)
+# Refused tokens count in the per-address window: a flood of forged ones (each may make the appliance
+# fetch the provider's keys again, for a new kid) is cut off; the provider's own calls do not fail.
+@post("/auth/oidc/backchannel-logout", opt=OPT, status_code=200, include_in_schema=False)
 @off_loop
 def oidc_backchannel_logout(
     request: Request[Any, Any, Any], data: Annotated[BackchannelLogout, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -94,6 +96,7 @@ def oidc_backchannel_logout(
     try:
         ended = oidc.backchannel_logout(request.app.state.services.databases.get(), data.logout_token, ip=ip)
     except LogoutRefused as exc:
+        failed_attempt(request)
         return Response({"error": "invalid_request", "error_description": str(exc)}, status_code=400, headers=NO_STORE)
     except ProviderUnavailable:
         return Response(

@@ -465,8 +465,8 @@ def _logout_token(site: Site, key: Any = None, **changes: Any) -> str:
     return jwt.encode({"alg": "ES256", "kid": "key-1", "typ": "logout+jwt"}, claims, key or PROVIDER_KEY)
 
 
-def _post_logout(site: Site, token: str) -> httpx.Response:
-    with site.client() as client:
+def _post_logout(site: Site, token: str, address: str = "127.0.0.1") -> httpx.Response:
+    with site.client(address) as client:
         return client.post("/auth/oidc/backchannel-logout", data={"logout_token": token})
 
 
@@ -485,8 +485,8 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 
 def test_a_logout_token_is_checked_and_accepted_once(site: Site) -> None:
     laptop, phone = _oidc_session(site, "oscar"), _oidc_session(site, "oscar")
-    for why, changes, reason in REFUSED:
-        answer = _post_logout(site, _logout_token(site, **changes))
+    for i, (why, changes, reason) in enumerate(REFUSED):
+        answer = _post_logout(site, _logout_token(site, **changes), f"127.0.1.{i + 1}")  # one address each: see below
         assert answer.status_code == 400, (why, answer.text)
         assert answer.json()["error"] == "invalid_request" and reason in answer.json()["error_description"], (why, answer.text)
         assert answer.headers["cache-control"] == "no-store"
@@ -500,6 +500,9 @@ def test_a_logout_token_is_checked_and_accepted_once(site: Site) -> None:
     assert laptop.get("/api/v1/me").status_code == 401 and phone.get("/api/v1/me").status_code == 401
     again = _post_logout(site, token)
     assert again.status_code == 400 and "used before" in again.json()["error_description"]
+    # Refused tokens count like failed sign-ins: a flood of forged ones from one address is cut off.
+    flood = [_post_logout(site, _logout_token(site, aud="another-app"), "127.0.2.1").status_code for _ in range(ATTEMPTS + 1)]
+    assert flood == [400] * ATTEMPTS + [429], flood
     laptop.close()
     phone.close()
 
