@@ -388,6 +388,10 @@ def test_an_sso_account_turns_private_transcripts_on_after_a_fresh_sign_in_at_it
     assert "never receives your sign-in password" in card and "not your Example SSO password" in card, card
     assert "receives your sign-in password every time" not in card
     assert page.locator("#enrol-form input[name=current_password][type=password]").count() == 0
+    # Nor does the rest of the page offer a password or a second factor of the appliance's.
+    assert page.locator("#password-form").count() == 0
+    assert "your password is kept and changed there" in page.inner_text("#password-elsewhere")
+    assert "Example SSO decides how you prove who you are" in page.inner_text("#second-factor-card")
     # Without a fresh sign-in at the provider the keys are refused, with what to do instead.
     page.check("#enrol-form input[name=understood]")
     page.fill("#enrol-form input[name=new_passphrase]", passphrase)

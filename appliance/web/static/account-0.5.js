@@ -3,8 +3,8 @@
   "use strict";
   const { t } = window.SottoI18n;
   const { api } = window.Sotto;
-  const pw = document.getElementById("password-form");
-  pw.addEventListener("submit", async (e) => {
+  const pw = document.getElementById("password-form");  // absent for a single sign-on account: no password here
+  if (pw) pw.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(pw), status = pw.querySelector(".form-status");
     try {
