@@ -74,8 +74,9 @@ class OidcSignIn:
         return start.url
 
     def finish(self, db: sqlite_utils.Database, state: str, code: str, *, ip: str | None) -> tuple[accounts.User, Identity, str]:
-        """The signed-in user, their checked identity (ID token, sid) and where they were going. The state is taken (deleted)
-        first: a replayed callback finds nothing. Raises SignInRefused (audited) or ProviderUnavailable."""
+        """The signed-in user, their checked identity (ID token, sid) and where they were going. The state
+        is taken (deleted) first: a replayed callback finds nothing. Raises SignInRefused (audited) or
+        ProviderUnavailable."""
         assert self.provider is not None
         row = db.execute(
             "DELETE FROM oidc_logins WHERE id = ? RETURNING nonce, verifier, next, expires_at", [_state_id(state or "")]
