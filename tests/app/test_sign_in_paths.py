@@ -422,6 +422,20 @@ def test_an_sso_account_turns_private_transcripts_on_after_a_fresh_sign_in_at_it
     assert recovery and any(
         e["action"] == "private.enabled" and e["actor"] == "oona@example.org" for e in audit.entries(site.scenario.db)
     )
+    # A forgotten passphrase: the recovery key sets a new one (the fresh sign-in still counts).
+    page.check("#recovery-stored")
+    page.click("#recovery-done")
+    page.click("#private-forgot summary")
+    page.locator("#private-recover-form .sso-fresh").wait_for()
+    page.fill("#private-recover-form input[name=recovery_key]", recovery)
+    page.fill("#private-recover-form input[name=new_passphrase]", "oona's second passphrase")
+    page.fill("#private-recover-form input[name=repeat_passphrase]", "oona's second passphrase")
+    page.press("#private-recover-form input[name=repeat_passphrase]", "Enter")
+    done = "() => document.getElementById('private-recover-state').textContent.startsWith('Done')"
+    page.wait_for_function(done, timeout=30000)
+    record = page.evaluate("fetch('/api/v1/me/private-keys').then(r => r.json())")
+    kek = pc.derive_keys("oona's second passphrase", pc.KdfParams.from_json(record["kdf"])).kek
+    assert pc.unwrap_data_key(kek, record["wrapped_dk"], uid)
     page.context.close()
 
 
