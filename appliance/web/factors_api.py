@@ -314,9 +314,34 @@ def totp_confirm(request: Request[Any, Any, Any], data: JSONBody[Code]) -> dict[
     return {"recovery_codes": codes}
 
 
+SIGN_IN_AGAIN = (
+    "Confirm it is you first: sign in again with your organisation's account (the button on your account page), "
+    "then try again within a few minutes."
+)
+
+
+def fresh_sso_sign_in(request: Request[Any, Any, Any], principal: Principal) -> bool | None:
+    """For a single sign-on account (no password here): whether this session signed in at the provider
+    within security.second_factor_fresh_minutes. None for every other account."""
+    services = request.app.state.services
+    oidc = services.oidc
+    db = _db(request)
+    if oidc is None or not oidc.enabled or not oidc.owns(db, principal.user.id):
+        return None
+    minutes = services.settings.security.second_factor_fresh_minutes
+    return principal.session is not None and bool(oidc.signed_in_within(db, principal.session.id, minutes))
+
+
 def password_ok(request: Request[Any, Any, Any], principal: Principal, password: str) -> bool:
     """The account's sign-in password, wherever it is checked: here for local accounts, by the directory
-    for directory accounts (whose local hash is of nothing anyone knows)."""
+    for directory accounts (whose local hash is of nothing anyone knows). A single sign-on account has
+    none here: a fresh sign-in at its provider stands for it, and without one the answer is a 403 that
+    says so (a "wrong password" would send the person looking for a password that does not exist)."""
+    fresh = fresh_sso_sign_in(request, principal)
+    if fresh is not None:
+        if not fresh:
+            raise HTTPException(status_code=403, detail=SIGN_IN_AGAIN, extra={"code": "fresh_sign_in_required"})
+        return True
     db = _db(request)
     directory = request.app.state.services.directory
     if directory is not None and directory.enabled and not directory.handles_local(db, principal.user.id):

@@ -104,28 +104,18 @@ SAME_AS_PASSWORD = (
 )
 
 
-SIGN_IN_AGAIN = (
-    "Confirm it is you first: sign in again with your organisation's account (the button on your account page), "
-    "then try again within a few minutes."
-)
-
-
 def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str, Any], wrapped_dk: str) -> None:
     """The sign-in password is right, and it is not the passphrase that opens `wrapped_dk` (the server
     tries it: one key derivation it can afford, at enrolment and passphrase changes only). A single
     sign-on account has no password here: it proves itself with a fresh sign-in at its provider."""
     principal = principal_of(request)
     uid = principal.user.id
-    services = request.app.state.services
-    oidc = services.oidc
-    if oidc is not None and oidc.enabled and oidc.owns(_db(request), uid):
-        minutes = services.settings.security.second_factor_fresh_minutes
-        if principal.session is None or not oidc.signed_in_within(_db(request), principal.session.id, minutes):
-            raise HTTPException(status_code=403, detail=SIGN_IN_AGAIN, extra={"code": "fresh_sign_in_required"})
-        return  # the appliance never sees this password, so the passphrase cannot be the same as one it saw
-    # Directory accounts: their directory password, checked by the directory (factors_api.password_ok).
-    if not factors_api.password_ok(request, principal_of(request), password):
+    # Directory accounts: their directory password, checked by the directory; single sign-on accounts: a
+    # fresh sign-in at their provider, else a 403 saying so (factors_api.password_ok).
+    if not factors_api.password_ok(request, principal, password):
         raise HTTPException(status_code=400, detail="The sign-in password is not right.")
+    if factors_api.fresh_sso_sign_in(request, principal) is not None:
+        return  # single sign-on: the appliance never sees that password, so the passphrase cannot be one it saw
     try:
         same = private_crypto.opens_data_key(password, kdf, wrapped_dk, uid)
     except (private_crypto.CryptoRefused, KeyError, TypeError) as exc:

@@ -333,6 +333,10 @@ def test_sso_sessions_follow_the_idle_and_absolute_timeouts_and_sign_out_everywh
     assert row["source"] == via
     entry = next(e for e in audit.entries(db) if e["actor"] == email and e["action"] == "sign_in")
     assert entry["detail"] == {"via": via}
+    if via == "oidc":  # no password here: a sensitive change asks for a fresh sign-in at the provider
+        refused = idle.request("DELETE", "/api/v1/me", json={"password": "any guess"})
+        assert refused.status_code == 403 and refused.json()["extra"]["code"] == "fresh_sign_in_required", refused.text
+        assert "sign in again" in refused.json()["detail"]
     session = _session_id(site, email)
     created = next(iter(db.query("SELECT created_at, expires_at FROM sessions WHERE id = ?", [session])))
     limit = security.session_absolute_minutes  # the same absolute limit as local sessions
@@ -436,6 +440,13 @@ def test_an_sso_account_turns_private_transcripts_on_after_a_fresh_sign_in_at_it
     record = page.evaluate("fetch('/api/v1/me/private-keys').then(r => r.json())")
     kek = pc.derive_keys("oona's second passphrase", pc.KdfParams.from_json(record["kdf"])).kek
     assert pc.unwrap_data_key(kek, record["wrapped_dk"], uid)
+    # Deleting the account is confirmed by the same fresh sign-in (there is no password to type).
+    page.click("#delete-account")
+    page.locator("#delete-account-dialog .sso-fresh").wait_for()
+    assert page.locator("#delete-account-dialog input[type=password]").count() == 0
+    page.click("#delete-account-dialog button.danger")
+    page.wait_for_url(f"{site.url}/login?deleted=1")
+    assert not list(site.scenario.db.query("SELECT 1 FROM users WHERE email = 'oona@example.org'"))
     page.context.close()
 
 
