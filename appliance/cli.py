@@ -189,14 +189,16 @@ def serve(
     except OSError as exc:
         raise _fail(f"cannot listen on {server_host}:{server_port}: {exc.strerror}", 2) from None
     _preload_before_lock()
-    broker = None
-    if settings.security.egress_allow:
-        # The administrator's named exceptions: a broker forked before the lock, so the lock never binds
-        # the one process that may connect out, and that process connects only to the listed hosts.
-        from appliance.core.egress_broker import Broker, Destination
+    # The administrator's named exceptions: a broker forked before the lock, so the lock never binds the
+    # one process that may connect out, and that process connects only to the listed hosts (the
+    # configuration's security.egress_allow) and to the media hosts (listed at run time, so the broker is
+    # always there; it reads that list itself from the database at each media connection).
+    from appliance.core.egress_broker import Broker, Destination
+    from appliance.integrations.media_links import host_names_in_file
 
-        broker = Broker(map(Destination.parse, settings.security.egress_allow))
-        broker.start()
+    database = str(settings.storage.database_path)
+    broker = Broker(map(Destination.parse, settings.security.egress_allow), lambda: host_names_in_file(database))
+    broker.start()
     _lock_egress(settings)
 
     import uvicorn

@@ -707,6 +707,22 @@ def _summaries(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0027_media_hosts")
+def _media_hosts(db: sqlite_utils.Database) -> None:
+    # The intranet hosts a recording may be imported from by link (appliance/integrations/media_links.py):
+    # 'name' (ports 80 and 443) or 'name:port', lower case. The egress broker reads this table itself,
+    # read-only, at each media connection.
+    db.execute(
+        """
+        CREATE TABLE media_hosts (
+            name TEXT PRIMARY KEY,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)
