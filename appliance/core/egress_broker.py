@@ -125,9 +125,13 @@ def open_media(destination: Destination, hosts: Iterable[str], timeout: float) -
     """Connect to a media host: on the list now, every resolved address allowed, connected to one of them."""
     if not media_destination_allowed(destination, hosts):
         raise Refused(f"{destination.host} is not one of this appliance's media hosts")
+    if _is_literal(destination.host):  # refused before any lookup: an address says what it is
+        why = address_refusal(destination.host, destination.host)
+        if why:
+            raise Refused(why)
     try:
         found = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except OSError as exc:
         raise Refused(f"{destination.host} cannot be resolved: {exc.strerror or exc}") from None
     for _family, _kind, _proto, _name, sockaddr in found:
         why = address_refusal(str(sockaddr[0]), destination.host)

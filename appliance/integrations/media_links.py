@@ -307,7 +307,7 @@ class Fetcher:
         while True:
             sock.settimeout(self._left(deadline))  # a slow trickle cannot outlast the deadline either
             try:
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)  # one receive: read() would wait for all of CHUNK
             except TimeoutError:
                 raise LinkTimeout(self._timeout_text()) from None
             except (OSError, http.client.HTTPException) as exc:
