@@ -50,6 +50,10 @@ class Refused(ConnectionRefusedError):
     """The destination is not an allowed exception, or resolves to an address that is never allowed."""
 
 
+class Unreachable(Refused):
+    """An allowed destination that did not answer (nothing listens, no route): not a matter of policy."""
+
+
 @dataclass(frozen=True)
 class Destination:
     host: str
@@ -149,7 +153,7 @@ def open_media(destination: Destination, hosts: Iterable[str], timeout: float) -
             continue
         sock.settimeout(None)
         return sock
-    raise Refused(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+    raise Unreachable(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
 
 
 MediaHosts = Callable[[], Iterable[str]]
@@ -216,7 +220,8 @@ class Broker:
                 else:
                     sock = _open(destination, self.allowed, timeout)
             except Exception as exc:  # every failure is answered; the broker keeps serving
-                socket.send_fds(channel, [b"E" + str(exc).encode()[:1000]], [])
+                kind = b"U" if isinstance(exc, Unreachable) else b"E"
+                socket.send_fds(channel, [kind + str(exc).encode()[:1000]], [])
                 continue
             with contextlib.closing(sock):
                 socket.send_fds(channel, [b"K"], [sock.fileno()])
@@ -238,7 +243,7 @@ class Broker:
         if message[:1] != b"K" or not fds:
             for fd in fds:
                 os.close(fd)
-            raise Refused(message[1:].decode(errors="replace"))
+            raise (Unreachable if message[:1] == b"U" else Refused)(message[1:].decode(errors="replace"))
         return socket.socket(fileno=fds[0])
 
     def stop(self) -> None:

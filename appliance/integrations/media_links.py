@@ -32,7 +32,7 @@ import msgspec
 import sqlite_utils
 
 from appliance.core.clock import now
-from appliance.core.egress_broker import Destination, Refused
+from appliance.core.egress_broker import Destination, Refused, Unreachable
 from appliance.transcription.jobs import Upload
 
 MAX_REDIRECTS = 5
@@ -49,6 +49,10 @@ class LinkError(ValueError):
 
 class LinkRefused(LinkError):
     """The link's host is not a media host, or resolves to an address never connected to."""
+
+
+class LinkUnreachable(LinkError):
+    """A media host that did not answer, or answered with an error: the link may work later."""
 
 
 class LinkTooLarge(LinkError):
@@ -245,7 +249,7 @@ class Fetcher:
                     link = parse_link(urljoin(link.url, location))
                     continue
                 if response.status != 200:
-                    raise LinkError(f"{link.destination.host} answered HTTP {response.status} for the link.")
+                    raise LinkUnreachable(f"{link.destination.host} answered HTTP {response.status} for the link.")
                 content_type = (response.getheader("content-type") or "").split(";")[0].strip().lower() or None
                 if content_type in ("text/html", "application/xhtml+xml"):
                     if followed_page:
@@ -269,6 +273,8 @@ class Fetcher:
         host, port = link.destination.host, link.destination.port
         try:
             sock = self.connector.connect_media(host, port, min(left, 10.0))
+        except Unreachable as exc:
+            raise LinkUnreachable(f"{host} could not be reached ({exc}).") from None
         except Refused as exc:
             raise LinkRefused(f"The link was refused: {exc}.") from None
         sock.settimeout(left)
@@ -292,7 +298,7 @@ class Fetcher:
             raise LinkTimeout(self._timeout_text()) from None
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            raise LinkError(f"{host} did not answer the request: {exc}") from None
+            raise LinkUnreachable(f"{host} did not answer the request: {exc}") from None
 
     def _left(self, deadline: float) -> float:
         left = deadline - time.monotonic()

@@ -88,6 +88,8 @@ async def create_transcription_from_link(request: Request[Any, Any, Any], data: 
         ) from None
     except media_links.LinkRefused as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from None
+    except media_links.LinkUnreachable as exc:
+        raise HTTPException(status_code=502, detail=str(exc)) from None
     except media_links.LinkTimeout as exc:
         raise HTTPException(status_code=504, detail=str(exc)) from None
     except media_links.LinkError as exc:

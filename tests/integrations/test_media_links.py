@@ -227,7 +227,7 @@ def test_a_link_and_a_page_become_transcripts_and_the_link_is_not_kept(appliance
     [
         ("/to-second-name", 403, "resolves to loopback"),  # localhost is the same server, not the listed name
         ("/to-metadata", 403, "169.254.169.254 is not one of this appliance's media hosts"),
-        ("/missing", 400, "HTTP 404"),
+        ("/missing", 502, "HTTP 404"),
         ("/empty.html", 400, "no video or audio"),
         ("/big.wav", 413, "larger than this appliance accepts (2 MiB per file)"),
         ("/slow.wav", 504, "within 3 seconds"),
