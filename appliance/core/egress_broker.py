@@ -78,10 +78,10 @@ def address_refusal(address: str, host: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip in METADATA_ADDRESSES:
-        return f"{address} is a cloud metadata address"
     if ip.is_link_local:
         return f"{address} is link-local (cloud metadata and auto-configured addresses are never reachable)"
+    if ip in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return f"{address} is not a host address"
     if ip.is_loopback and not _is_literal(host, loopback=True):

@@ -138,7 +138,7 @@ def test_host_names_pages_and_the_checked_connection(media: MediaServer) -> None
     for host, port, says in [
         ("127.0.0.1", media.port + 1, "not one of this appliance's media hosts"),
         ("localhost", media.port, "resolves to loopback"),
-        ("169.254.169.254", 80, "metadata"),
+        ("169.254.169.254", 80, "link-local"),
         ("media.invalid", 80, "not one of"),
     ]:
         with pytest.raises(Refused, match=says):
@@ -252,7 +252,7 @@ def test_a_metadata_address_listed_by_mistake_is_still_refused_and_a_removed_hos
     admin.post("/api/v1/media-hosts", json={"name": media.host})
     assert admin.post("/api/v1/media-hosts", json={"name": "169.254.169.254"}).status_code == 201
     answer = member.post("/api/v1/transcriptions/from-link", json={"url": media.url("/to-metadata")})
-    assert answer.status_code == 403 and "cloud metadata address" in answer.json()["detail"], answer.text
+    assert answer.status_code == 403 and "169.254.169.254 is link-local" in answer.json()["detail"], answer.text
     bad = member.post("/api/v1/transcriptions/from-link", json={"url": "ftp://media.example/a.wav"})
     assert bad.status_code == 400 and "http:// or https://" in bad.json()["detail"]
     unknown = member.post("/api/v1/transcriptions/from-link", json={"url": media.url("/moved"), "options": {"colour": "red"}})
