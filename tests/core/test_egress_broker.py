@@ -6,10 +6,9 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from appliance.core.egress_broker import Broker, Destination, DirectConnector, Refused, Unreachable, address_refusal
 from appliance.web.server import free_port

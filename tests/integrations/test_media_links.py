@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -186,7 +187,7 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> I
         httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin.key}"}, timeout=60) as as_admin,
         httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {member.key}"}, timeout=60) as as_member,
     ):
-        yield {"admin": as_admin, "member": as_member, "settings": scenario.settings}
+        yield {"admin": as_admin, "member": as_member, "settings": scenario.settings, "url": server.url, "key": member.key}
     scenario.close()
 
 
@@ -243,6 +244,30 @@ def test_what_is_refused_says_why_and_queues_nothing(
     answer = member.post("/api/v1/transcriptions/from-link", json={"url": media.url(path)})
     assert answer.status_code == status and says in answer.json()["detail"], answer.text
     assert len(member.get("/api/v1/transcripts").json()["items"]) == before
+
+
+def test_the_python_client_and_the_cli_import_a_link(appliance: dict[str, Any], media: MediaServer, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appliance.cli import app
+    from appliance.client import SottoClient, SottoError
+
+    appliance["admin"].post("/api/v1/media-hosts", json={"name": media.host})
+    with SottoClient(appliance["url"], appliance["key"]) as sotto:
+        job = sotto.import_link(media.url("/og.html"), language="en")
+        assert job["filename"] == "speech.wav" and job["options"]["language"] == "en"
+        assert "quick brown fox" in sotto.transcript(sotto.wait(job["job_id"])["transcript_id"]).text.lower()
+        with pytest.raises(SottoError, match="not one of this appliance's media hosts") as refused:
+            sotto.import_link(media.url("/moved", host=f"media.invalid:{media.port}"))
+        assert refused.value.status == 403
+    runner = CliRunner()
+    out = tmp_path / "all-hands.srt"
+    common = ["--url", appliance["url"], "--api-key", appliance["key"]]
+    done = runner.invoke(app, ["remote", "import-link", media.url("/all-hands.html"), *common, "-f", "srt", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert out.read_text().startswith("1\n00:00:0") and "brown fox" in out.read_text().lower()
+    refused_cli = runner.invoke(app, ["remote", "import-link", media.url("/to-second-name"), *common])
+    assert refused_cli.exit_code == 1 and "resolves to loopback" in refused_cli.output
 
 
 def test_a_metadata_address_listed_by_mistake_is_still_refused_and_a_removed_host_is_gone(
