@@ -286,3 +286,71 @@ def test_a_metadata_address_listed_by_mistake_is_still_refused_and_a_removed_hos
     assert admin.delete(f"/api/v1/media-hosts/{media.host}").status_code == 404
     gone = member.post("/api/v1/transcriptions/from-link", json={"url": media.url("/moved")})
     assert gone.status_code == 403, gone.text
+
+
+def test_in_chromium_an_admin_lists_a_host_and_a_page_link_becomes_a_transcript(
+    appliance: dict[str, Any], media: MediaServer, browser: Any
+) -> None:
+    """On a phone-sized screen, keyboard where it matters: Enter adds a host, Esc keeps one, Enter removes
+    it; on New transcription, Enter adds the link to the list, Transcribe imports it with the page's
+    options and the same progress row ends with the transcript; a link to an unlisted host says why."""
+    from tests.support import ADMIN_PASSWORD
+
+    url = appliance["url"]
+    admin = appliance["admin"]
+    for host in admin.get("/api/v1/media-hosts").json():
+        admin.delete(f"/api/v1/media-hosts/{host['name']}")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/login")
+    page.fill("input[name=email]", "alice@example.org")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/")
+
+    page.goto(f"{url}/integrations")
+    page.wait_for_selector(".media-host-list li.muted")
+    for name in ("old.intranet.example", media.host):
+        page.fill(".media-host-form input[name=name]", name)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f".media-host[data-added=true] code:text-is('{name}')")
+    page.click("button[aria-label='Remove old.intranet.example']")
+    page.wait_for_selector("#media-host-delete[open]")
+    page.keyboard.press("Escape")  # changed its mind: nothing removed
+    assert page.locator(".media-host code").all_inner_texts() == [media.host, "old.intranet.example"]
+    page.click("button[aria-label='Remove old.intranet.example']")
+    page.wait_for_selector("#media-host-delete[open]")
+    page.keyboard.press("Enter")
+    page.locator(".media-host code:text-is('old.intranet.example')").wait_for(state="detached")
+    assert [h["name"] for h in admin.get("/api/v1/media-hosts").json()] == [media.host]
+
+    page.goto(f"{url}/new")
+    page.uncheck("input[name=diarize]")
+    page.select_option("select[name=language]", "en")
+    page.fill("#link-input", "not a link")
+    page.keyboard.press("Enter")
+    assert "http://" in page.inner_text("#link-why") and page.locator("#pending li").count() == 0
+    page.fill("#link-input", media.url("/all-hands.html"))
+    page.keyboard.press("Enter")
+    page.fill("#link-input", media.url("/media/speech.wav", host=f"media.invalid:{media.port}"))
+    page.keyboard.press("Enter")
+    assert page.locator("#pending .p-name").all_inner_texts() == [
+        f"all-hands.html · {media.host}",
+        f"speech.wav · media.invalid:{media.port}",
+    ]
+    assert page.get_attribute("#pending li:first-child .p-name", "title") == media.url("/all-hands.html")
+    page.click("#transcribe")
+    done = page.locator("#queue li", has_text="all-hands.html")
+    done.locator(".f-open:not(.hidden)").wait_for(timeout=120_000)
+    refused = page.locator("#queue li", has_text="media.invalid")
+    refused.locator(".f-error:text('not one of this appliance')").wait_for()
+    assert "administrator listed" in refused.locator(".f-help").inner_text()
+    page.screenshot(path=str(Path("test-artifacts/screenshots").resolve() / "new-from-a-link-390.png"), full_page=True)
+    transcript = done.locator(".f-open").get_attribute("data-transcript")
+    doc = appliance["member"].get(f"/api/v1/transcripts/{transcript}")
+    text = admin.get(f"/api/v1/transcripts/{transcript}").json()["text"].lower()
+    assert doc.status_code == 404 and "quick brown fox" in text  # alice's transcript, not bob's
+    job = admin.get(f"/api/v1/transcripts/{transcript}").json()
+    assert job["language"] == "en" and not job["speakers"], job["speakers"]  # the page's options
+    assert errors == []

@@ -142,13 +142,23 @@
     if (reveal) li.scrollIntoView({ block: "nearest" });  // on a phone the list is below the picker, out of sight
   }
 
+  // A link's name in the lists: its file name and host (a whole URL overflows a phone's row); the whole
+  // link is the tooltip.
+  function linkLabel(link) {
+    const url = new URL(link);
+    let name = url.pathname.split("/").pop();
+    try { name = decodeURIComponent(name); } catch (e) { /* shown as it is */ }
+    return `${name || url.hostname} · ${url.host}`;
+  }
+
   function chooseLink(link, { reveal = true } = {}) {
     const li = pendingTemplate.content.firstElementChild.cloneNode(true);
     const entry = { link, li, refused: false };
-    li.querySelector(".p-name").textContent = link;
+    li.querySelector(".p-name").textContent = linkLabel(link);
+    li.querySelector(".p-name").title = link;
     li.querySelector(".p-size").textContent = t("link");
     const remove = li.querySelector(".p-remove");
-    remove.setAttribute("aria-label", t("Remove {name}", { name: link }));
+    remove.setAttribute("aria-label", t("Remove {name}", { name: linkLabel(link) }));
     remove.addEventListener("click", () => {
       const next = li.nextElementSibling || li.previousElementSibling;
       drop(entry);
@@ -198,7 +208,8 @@
   function setError(item, text) { part(item, ".f-error").textContent = text || ""; }
 
   function enqueue(file, fields, link) {
-    const item = { file, link, fields, li: addRow(link || file.name), xhr: null, jobId: null, stop: null, waiting: true };
+    const item = { file, link, fields, li: addRow(link ? linkLabel(link) : file.name), xhr: null, jobId: null, stop: null, waiting: true };
+    if (link) part(item, ".f-name").title = link;
     items.push(item);
     wire(item);
     setState(item, t("Waiting to upload"));
@@ -298,7 +309,7 @@
 
   function started(item, job) {
     item.jobId = job.id;
-    remember(job.id, item.file ? item.file.name : item.link || job.filename);
+    remember(job.id, item.file ? item.file.name : item.link ? linkLabel(item.link) : job.filename);
     follow(item);
   }
 
