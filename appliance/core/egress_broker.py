@@ -8,7 +8,8 @@ address no intranet service has (link-local, which includes the cloud metadata a
 multicast, unspecified, reserved), connect, and pass the connected socket back over a Unix socket pair
 (SCM_RIGHTS). TLS and HTTP then run in the server over that socket. The allow-list is fixed when the
 broker starts; a name that later resolves somewhere else (DNS rebinding) is checked again at each
-connection. Without an allow-list no broker is started and nothing changes.
+connection. `serve` always starts the broker (media hosts can be listed at run time, below); with
+neither list it connects nowhere.
 
 Media links (an administrator's media hosts, kept in the database and changed at run time) take a
 stricter path, `open_media`: the host must be on that list when the connection is asked for (the broker
