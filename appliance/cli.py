@@ -189,14 +189,16 @@ def serve(
     except OSError as exc:
         raise _fail(f"cannot listen on {server_host}:{server_port}: {exc.strerror}", 2) from None
     _preload_before_lock()
-    broker = None
-    if settings.security.egress_allow:
-        # The administrator's named exceptions: a broker forked before the lock, so the lock never binds
-        # the one process that may connect out, and that process connects only to the listed hosts.
-        from appliance.core.egress_broker import Broker, Destination
+    # The administrator's named exceptions: a broker forked before the lock, so the lock never binds the
+    # one process that may connect out, and that process connects only to the listed hosts (the
+    # configuration's security.egress_allow) and to the media hosts (listed at run time, so the broker is
+    # always there; it reads that list itself from the database at each media connection).
+    from appliance.core.egress_broker import Broker, Destination
+    from appliance.integrations.media_links import host_names_in_file
 
-        broker = Broker(map(Destination.parse, settings.security.egress_allow))
-        broker.start()
+    database = str(settings.storage.database_path)
+    broker = Broker(map(Destination.parse, settings.security.egress_allow), lambda: host_names_in_file(database))
+    broker.start()
     _lock_egress(settings)
 
     import uvicorn
@@ -1011,6 +1013,94 @@ def remote_transcribe(
             _emit(content, path, fmt, output, several=len(files) > 1)
     if failures:
         raise typer.Exit(1)
+
+
+@remote_app.command("import-link")
+def remote_import_link(
+    link: Annotated[
+        str, typer.Argument(help="An http(s) link to a recording, or to a page with one, on a media host the appliance lists.")
+    ],
+    url: Annotated[str, typer.Option(help="The appliance, e.g. https://sotto.example:8443")],
+    api_key: Annotated[str, typer.Option(envvar="SOTTO_API_KEY", help="An API key (or $SOTTO_API_KEY).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json, md, csv, docx or pdf.")] = "txt",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the transcript to this file.")] = None,
+    keep_source: Annotated[
+        bool, typer.Option("--keep-source", help="Name the transcript by the link (otherwise the link is not kept).")
+    ] = False,
+    model: ModelOpt = None,
+    language: LanguageOpt = None,
+    task: TaskOpt = "transcribe",
+    prompt: PromptOpt = None,
+    hotwords: HotwordsOpt = None,
+    beam_size: BeamOpt = None,
+    temperature: TemperatureOpt = None,
+    vad: VadOpt = None,
+    word_timestamps: WordsOpt = None,
+    sentences: SentencesOpt = None,
+    diarize: DiarizeOpt = False,
+    engine: EngineOpt = None,
+    speakers: SpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
+    channel_names: ChannelNamesOpt = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", min=-10, max=10, help="Queue priority, -10 to 10 (default 0).")
+    ] = None,
+    ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
+) -> None:
+    """Have an appliance fetch a recording from an intranet media link, show progress, print or save the transcript."""
+    from appliance.client import SottoClient, SottoError
+    from appliance.transcripts import exports
+
+    if fmt not in exports.FORMATS:
+        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
+    if fmt not in exports.TEXT_FORMATS and output is None:
+        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    options = _job_options(
+        model=model,
+        language=language,
+        task=task,
+        prompt=prompt,
+        hotwords=hotwords,
+        beam_size=beam_size,
+        temperature=temperature,
+        vad=vad,
+        word_timestamps=word_timestamps,
+        sentences=sentences,
+        diarize=diarize,
+        engine=engine,
+        speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        channel_names=channel_names,
+        priority=priority,
+    )
+    with SottoClient(url, api_key, verify=str(ca_cert) if ca_cert else True) as sotto:
+        try:
+            job = sotto.import_link(link, options, keep_source=keep_source)
+            with _progress_bar(job["filename"]) as report:
+
+                def progress(job: dict[str, Any]) -> None:
+                    from appliance.transcription.pipeline import Progress
+
+                    report(
+                        Progress(
+                            job.get("stage") or job["state"],
+                            job.get("progress", 0.0),
+                            job.get("duration"),
+                            job.get("eta_seconds"),
+                        )
+                    )
+
+                done = sotto.wait(job["job_id"], progress)
+            content = sotto.export(done["transcript_id"], fmt)
+        except SottoError as exc:
+            raise _fail(f"{link}: {exc.detail}") from None
+        except httpx_errors() as exc:
+            raise _fail(f"cannot reach {url}: {exc}") from None
+    from urllib.parse import urlsplit
+
+    _emit(content, Path(Path(urlsplit(link).path).name or "link"), fmt, output, several=False)
 
 
 @assist_app.command("convert-gguf")

@@ -1,4 +1,5 @@
-"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete, summarise, ask.
+"""A small Python client for the appliance's API: upload (or import a link), wait with progress, fetch, export,
+delete, summarise, ask.
 
 from appliance.client import SottoClient
 with SottoClient("https://sotto.example:8443", api_key) as sotto:
@@ -72,6 +73,22 @@ class SottoClient:
         """Queue a recording held in memory, under `filename` (its extension helps the decoder)."""
         fields = _form_fields(options, given)
         return self._check(self.http.post("/api/v1/transcriptions", files={"file": (filename, data)}, data=fields)).json()
+
+    def import_link(
+        self,
+        link: str,
+        options: UploadOptions | None = None,
+        *,
+        keep_source: bool = False,
+        workspace_id: str | None = None,
+        **given: Any,
+    ) -> dict[str, Any]:
+        """Queue a recording from an intranet media link (a file, or a page with a <video>/<audio> in it)
+        on a host the appliance's administrator listed; the appliance fetches it. The link is not kept
+        unless `keep_source` (then it names the job and its transcripts). Returns the job, as upload()."""
+        chosen = UploadOptions.of({**(options.fields() if options else {}), **{k: v for k, v in given.items() if v is not None}})
+        body = {"url": link, "options": chosen.fields(), "keep_source": keep_source, "workspace_id": workspace_id}
+        return self._check(self.http.post("/api/v1/transcriptions/from-link", json=body)).json()
 
     def wait(self, job_id: str, progress: Progress | None = None) -> dict[str, Any]:
         """Follow the job's server-sent events until it ends; raise SottoError if it did not succeed."""

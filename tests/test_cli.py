@@ -39,6 +39,7 @@ SRT_CUE = re.compile(r"^\d+\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}
         ["license", "correct-clock"],
         ["remote"],
         ["remote", "transcribe"],
+        ["remote", "import-link"],
         ["summarize"],
         ["assist"],
         ["assist", "convert-gguf"],

@@ -44,6 +44,8 @@ class ServerSettings:
     # against max_audio_memory_bytes). A file that declares more is refused at upload; one that only
     # decodes to more is stopped there.
     max_audio_seconds: int = 8 * 3600
+    # The longest an import from a media link may take, every redirect and the whole download included.
+    link_seconds: int = 300
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
@@ -51,6 +53,7 @@ class ServerSettings:
         _check(self.max_audio_memory_bytes > 0, "server.max_audio_memory_bytes", "must be positive")
         _check(self.retry_after_seconds >= 0, "server.retry_after_seconds", "must be >= 0")
         _check(self.max_audio_seconds >= 1, "server.max_audio_seconds", "must be at least 1")
+        _check(self.link_seconds >= 1, "server.link_seconds", "must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ address no intranet service has (link-local, which includes the cloud metadata a
 multicast, unspecified, reserved), connect, and pass the connected socket back over a Unix socket pair
 (SCM_RIGHTS). TLS and HTTP then run in the server over that socket. The allow-list is fixed when the
 broker starts; a name that later resolves somewhere else (DNS rebinding) is checked again at each
-connection. Without an allow-list no broker is started and nothing changes.
+connection. `serve` always starts the broker (media hosts can be listed at run time, below); with
+neither list it connects nowhere.
+
+Media links (an administrator's media hosts, kept in the database and changed at run time) take a
+stricter path, `open_media`: the host must be on that list when the connection is asked for (the broker
+reads the list itself, read-only, so the server cannot widen it by asking), *every* address the name
+resolves to must pass (one link-local or metadata address among them refuses the host, rather than
+trying the others), and the connection goes to an address from that same lookup, so a name cannot
+resolve to something else between the check and the connect (DNS pinning).
 
 Where the egress lock is off (tests, hosts without seccomp), `DirectConnector` applies the same checks
 in the calling process.
@@ -23,17 +31,28 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+# Cloud metadata services outside link-local space (AWS IPv6, Alibaba, Azure's wire server): a server on
+# an intranet has no business there, and a redirect there is the classic way to steal credentials.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+)
+# Ports a media host named without one may be reached on.
+MEDIA_DEFAULT_PORTS = (80, 443)
 
 
 class Refused(ConnectionRefusedError):
     """The destination is not an allowed exception, or resolves to an address that is never allowed."""
+
+
+class Unreachable(Refused):
+    """An allowed destination that did not answer (nothing listens, no route): not a matter of policy."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ def address_refusal(address: str, host: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_link_local:
         return f"{address} is link-local (cloud metadata and auto-configured addresses are never reachable)"
+    if ip in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return f"{address} is not a host address"
     if ip.is_loopback and not _is_literal(host, loopback=True):
@@ -99,6 +120,46 @@ def _open(destination: Destination, allowed: frozenset[Destination], timeout: fl
     raise Refused(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
 
 
+def media_destination_allowed(destination: Destination, hosts: Iterable[str]) -> bool:
+    """`hosts` are an administrator's media hosts: 'name' (ports 80 and 443) or 'name:port'."""
+    names = set(hosts)
+    return str(destination) in names or (destination.host in names and destination.port in MEDIA_DEFAULT_PORTS)
+
+
+def open_media(destination: Destination, hosts: Iterable[str], timeout: float) -> socket.socket:
+    """Connect to a media host: on the list now, every resolved address allowed, connected to one of them."""
+    if not media_destination_allowed(destination, hosts):
+        raise Refused(f"{destination.host} is not one of this appliance's media hosts")
+    if _is_literal(destination.host):  # refused before any lookup: an address says what it is
+        why = address_refusal(destination.host, destination.host)
+        if why:
+            raise Refused(why)
+    try:
+        found = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise Refused(f"{destination.host} cannot be resolved: {exc.strerror or exc}") from None
+    for _family, _kind, _proto, _name, sockaddr in found:
+        why = address_refusal(str(sockaddr[0]), destination.host)
+        if why:
+            raise Refused(why)
+    errors = []
+    for family, kind, proto, _name, sockaddr in found:  # the checked addresses, not a second lookup
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            errors.append(f"{sockaddr[0]}: {exc.strerror or exc}")
+            continue
+        sock.settimeout(None)
+        return sock
+    raise Unreachable(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+
+
+MediaHosts = Callable[[], Iterable[str]]
+
+
 class Connector(Protocol):
     def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket: ...
 
@@ -106,18 +167,24 @@ class Connector(Protocol):
 class DirectConnector:
     """The same rules, in this process: for where no egress lock is loaded."""
 
-    def __init__(self, allowed: Iterable[Destination]) -> None:
+    def __init__(self, allowed: Iterable[Destination], media_hosts: MediaHosts | None = None) -> None:
         self.allowed = frozenset(allowed)
+        self.media_hosts = media_hosts
 
     def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
         return _open(Destination(host.lower(), port), self.allowed, timeout)
+
+    def connect_media(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        return open_media(Destination(host.lower(), port), self.media_hosts() if self.media_hosts else (), timeout)
 
 
 class Broker:
     """Forked before the egress lock; `connect()` is safe to call from any thread afterwards."""
 
-    def __init__(self, allowed: Iterable[Destination]) -> None:
+    def __init__(self, allowed: Iterable[Destination], media_hosts: MediaHosts | None = None) -> None:
+        """`media_hosts` is called in the broker process at each media connection (it reads the list)."""
         self.allowed = frozenset(allowed)
+        self.media_hosts = media_hosts
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self.pid: int | None = None
@@ -136,7 +203,8 @@ class Broker:
                 os._exit(code)
         child.close()
         self._sock, self.pid = parent, pid
-        log.info("egress broker %d: connections only to %s", pid, ", ".join(sorted(map(str, self.allowed))))
+        listed = ", ".join(sorted(map(str, self.allowed))) or "no configured host"
+        log.info("egress broker %d: connections only to %s%s", pid, listed, " and the media hosts" if self.media_hosts else "")
 
     def _serve(self, channel: socket.socket) -> None:
         from appliance.core import egress
@@ -147,25 +215,36 @@ class Broker:
             try:
                 request = json.loads(line)
                 destination = Destination(str(request["host"]).lower(), int(request["port"]))
-                sock = _open(destination, self.allowed, float(request.get("timeout", CONNECT_TIMEOUT)))
+                timeout = float(request.get("timeout", CONNECT_TIMEOUT))
+                if request.get("media"):
+                    sock = open_media(destination, self.media_hosts() if self.media_hosts else (), timeout)
+                else:
+                    sock = _open(destination, self.allowed, timeout)
             except Exception as exc:  # every failure is answered; the broker keeps serving
-                socket.send_fds(channel, [b"E" + str(exc).encode()[:1000]], [])
+                kind = b"U" if isinstance(exc, Unreachable) else b"E"
+                socket.send_fds(channel, [kind + str(exc).encode()[:1000]], [])
                 continue
             with contextlib.closing(sock):
                 socket.send_fds(channel, [b"K"], [sock.fileno()])
 
     def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        return self._ask({"host": host, "port": port, "timeout": timeout})
+
+    def connect_media(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        return self._ask({"host": host, "port": port, "timeout": timeout, "media": True})
+
+    def _ask(self, request: dict[str, object]) -> socket.socket:
         if self._sock is None:
             raise Refused("the egress broker is not running")
         with self._lock:
-            self._sock.sendall(json.dumps({"host": host, "port": port, "timeout": timeout}).encode() + b"\n")
+            self._sock.sendall(json.dumps(request).encode() + b"\n")
             message, fds, _flags, _addr = socket.recv_fds(self._sock, 2048, 1)
         if not message:
             raise Refused("the egress broker has stopped")
         if message[:1] != b"K" or not fds:
             for fd in fds:
                 os.close(fd)
-            raise Refused(message[1:].decode(errors="replace"))
+            raise (Unreachable if message[:1] == b"U" else Refused)(message[1:].decode(errors="replace"))
         return socket.socket(fileno=fds[0])
 
     def stop(self) -> None:

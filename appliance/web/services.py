@@ -14,6 +14,7 @@ from appliance.app import privacy
 from appliance.app.assistant import Assistant
 from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
+from appliance.app.link_import import LinkImport
 from appliance.app.oidc_sign_in import OidcSignIn
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
@@ -23,6 +24,8 @@ from appliance.core.db import Databases
 from appliance.core.egress_broker import Connector, Destination, DirectConnector
 from appliance.core.metrics import Metrics, gpu_memory
 from appliance.core.notify import JobNotifier
+from appliance.integrations import media_links
+from appliance.integrations.media_links import MediaConnector
 from appliance.licensing import store as license_store
 from appliance.transcription import admission, jobs
 from appliance.transcription.asr import ModelRegistry, Recognizer, WhisperEngine, device_count
@@ -54,6 +57,7 @@ class Services:
     address_limiter: RateLimiter | None = None
     gate: admission.JobGate | None = None  # jobs in flight per user and key, and the queue cap
     uploads: UploadIntake | None = None  # the upload use case (appliance/app/intake.py), made with the gate
+    links: LinkImport | None = None  # importing from an intranet media link (appliance/app/link_import.py)
     setup_code: str | None = None  # while no user exists: the code the first-run page asks for
     request_log: RequestLogWriter | None = None  # the request log's rows, written off the event loop
     webhooks: WebhookSender | None = None  # deliveries to the workspaces' intranet receivers
@@ -173,6 +177,13 @@ def build(
         settings, lambda: license_store.newest_job_time(databases.get()), db=databases.get
     )
     allowed = settings.security.egress_allow
+    # Media links go through the broker's media path when there is a broker; here otherwise, with the
+    # administrator's list read at each connection.
+    media_connector: MediaConnector = (
+        connector  # type: ignore[assignment]
+        if connector is not None and hasattr(connector, "connect_media")
+        else DirectConnector((), lambda: media_links.host_names(databases.get()))
+    )
     connector = connector or DirectConnector(map(Destination.parse, allowed))
     sender = WebhookSender(databases, connector, allowed)
     directory = DirectorySignIn(settings, connector, lambda: licenses.state().features)
@@ -187,6 +198,7 @@ def build(
     gate = admission.JobGate(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
+    uploads = UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify)
     return Services(
         settings,
         databases,
@@ -203,7 +215,8 @@ def build(
         devices,
         RateLimiter(settings.security.address_attempts_per_minute),
         gate,
-        uploads=UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify),
+        uploads=uploads,
+        links=LinkImport(uploads, vault, media_links.Fetcher(media_connector, settings.server.link_seconds)),
         request_log=RequestLogWriter(databases),
         webhooks=sender,
         assistant=assistant,

@@ -59,7 +59,7 @@ class World:
         self.share = shares.create(db, self.transcript, self.users["member"].id)[1]["id"]
         import numpy as np
 
-        from appliance.integrations import webhooks
+        from appliance.integrations import media_links, webhooks
         from appliance.speakers import profiles
 
         self.voice = profiles.create(
@@ -74,6 +74,7 @@ class World:
         self.hook = webhooks.create(
             db, self.legal, "http://127.0.0.1:9/", ["job.done"], include_text=False, created_by=None, allowed=("127.0.0.1:9",)
         )[0].id
+        media_links.add_host(db, "127.0.0.1:9", None)  # nothing listens there
 
     def new_transcript(self, by: str = "member", job_id: str | None = None) -> str:
         return self.scenario.transcript(
@@ -119,6 +120,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, htt
 def _call(client: httpx.Client, w: World, persona: str, method: str, path: str, **kw: Any) -> int:
     if "json" in kw and kw["json"].get("ids") == ["{t}"]:
         kw = {**kw, "json": {**kw["json"], "ids": [w.transcript]}}
+    if "json" in kw and kw["json"].get("workspace_id") == "{legal}":
+        kw = {**kw, "json": {**kw["json"], "workspace_id": w.legal}}
     return client.request(
         method,
         path.format(
@@ -228,6 +231,17 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/users/{dave}/password", {"json": {"password": "a new long password"}}, (401, 403, 403, 200, 403, 401)),
     ("DELETE", "/api/v1/workspaces/{legal}/members/{dave}", {}, (401, 403, 403, 204, 404, 401)),
     ("POST", "/api/v1/users/{dave}/disable", {}, (401, 403, 403, 200, 403, 401)),
+    # Media links: the list is the appliance admins'; an import needs write access to the workspace (the
+    # listed host, 127.0.0.1:9, does not answer: 502 for those allowed to try).
+    ("GET", "/api/v1/media-hosts", {}, (401, 403, 403, 200, 403, 401)),
+    ("POST", "/api/v1/media-hosts", {"json": {"name": "media.intranet.example"}}, (401, 403, 403, 201, 403, 401)),
+    ("DELETE", "/api/v1/media-hosts/{nokey}", {}, (401, 403, 403, 404, 403, 401)),
+    (
+        "POST",
+        "/api/v1/transcriptions/from-link",
+        {"json": {"url": "http://127.0.0.1:9/a.wav", "workspace_id": "{legal}"}},
+        (401, 403, 502, 502, 404, 401),
+    ),
     ("GET", "/api/v1/license", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/license/request", {"json": {"license_key": "ORDER-1"}}, (401, 403, 403, 201, 403, 401)),
     ("POST", "/api/v1/license", {"content": "not a licence"}, (401, 403, 403, 400, 403, 401)),

@@ -6,10 +6,11 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from appliance.core.egress_broker import Broker, Destination, DirectConnector, Refused, address_refusal
+from appliance.core.egress_broker import Broker, Destination, DirectConnector, Refused, Unreachable, address_refusal
 from appliance.web.server import free_port
 
 
@@ -48,6 +49,33 @@ def test_the_broker_connects_only_where_it_is_allowed(echo: int) -> None:
         with broker.connect("127.0.0.1", echo) as sock:  # it kept serving after the refusals
             sock.sendall(b"again")
             assert sock.recv(100) == b"hello again"
+    finally:
+        broker.stop()
+
+
+def test_media_hosts_are_read_by_the_broker_at_each_connection(echo: int, tmp_path: Path) -> None:
+    """The media list changes at run time: the forked broker reads it itself (a file here, the database
+    in `serve`), so a host listed after the fork is reachable and a removed one is not."""
+    listed = tmp_path / "hosts"
+    listed.write_text("")
+    broker = Broker([], media_hosts=lambda: listed.read_text().split())
+    broker.start()
+    try:
+        with pytest.raises(Refused, match="not one of this appliance's media hosts"):
+            broker.connect_media("127.0.0.1", echo)
+        listed.write_text(f"127.0.0.1:{echo} localhost:{echo} fd00:ec2::254")
+        with broker.connect_media("127.0.0.1", echo) as sock:
+            sock.sendall(b"media")
+            assert sock.recv(100) == b"hello media"
+        with pytest.raises(Refused, match="resolves to loopback"):
+            broker.connect_media("localhost", echo)
+        with pytest.raises(Refused, match="cloud metadata address"):
+            broker.connect_media("fd00:ec2::254", 80)  # not link-local, still the metadata service
+        with pytest.raises(Refused, match="not on this appliance's egress allow-list"):
+            broker.connect("127.0.0.1", echo)  # a media host is not a general exception
+        listed.write_text(f"127.0.0.1:{echo + 1}")
+        with pytest.raises(Unreachable, match="cannot connect"):
+            broker.connect_media("127.0.0.1", echo + 1)  # listed, nothing listening: not a refusal
     finally:
         broker.stop()
 

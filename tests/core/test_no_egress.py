@@ -584,3 +584,76 @@ def test_with_directory_and_single_sign_on_the_only_connections_go_to_them(tmp_p
     destinations = {m.group(1) for line in inet for m in [re.search(r"sin6?_port=htons\((\d+)\)", line)] if m}
     # The broker's connections to slapd and to the provider (discovery, keys, token), and nothing else.
     assert destinations == {str(directory.port), str(idp.port)}, inet
+
+
+@pytest.mark.timeout(300)  # a traced server's start and one transcription
+def test_a_media_link_import_goes_through_the_broker_and_writes_no_audio(tmp_path: Path) -> None:
+    """Import from an intranet media link under strace, the kernel lock on: an administrator lists the
+    media server (127.0.0.1:<port>) at run time; a page on it is imported and transcribed. Every
+    connection the traced server and its broker made went to that port (the server's own threads could
+    not have made one: the lock refused nothing because nothing tried); a link to the same server by
+    another name is refused without a connection; nothing was written outside the data dir, inside it
+    only the database, and the recording's bytes are in no file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from appliance.core.config import load
+
+    models = tmp_path / "models"
+    models.mkdir()
+    speech = _wav(tmp_path / "speech.wav", SENTENCE)
+    page = b'<html><body><video controls><source src="/media/k.wav" type="audio/wav"></video></body></html>'
+
+    class Media(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, kind = (page, "text/html") if self.path == "/all-hands.html" else (speech, "audio/wav")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    media_port = free_port()
+    media = ThreadingHTTPServer(("127.0.0.1", media_port), Media)
+    threading.Thread(target=media.serve_forever, daemon=True).start()
+    key = bootstrap(load(None, {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(models)}))
+    server = _start(tmp_path, models)
+    try:
+        with _client(server.url, key) as http:
+            assert http.post("/api/v1/media-hosts", json={"name": f"127.0.0.1:{media_port}"}).status_code == 201
+            other_name = http.post(
+                "/api/v1/transcriptions/from-link", json={"url": f"http://localhost:{media_port}/all-hands.html"}
+            )
+            assert other_name.status_code == 403, other_name.text
+            job = http.post("/api/v1/transcriptions/from-link", json={"url": f"http://127.0.0.1:{media_port}/all-hands.html"})
+            assert job.status_code == 202, job.text
+            done = wait_for_job(http.get, job.json()["job_id"], timeout=240)
+            text = http.get(f"/api/v1/transcripts/{done['transcript_id']}").json()["text"].lower()
+            assert all(word in text for word in HEARD), text
+            metrics = http.get("/metrics").text
+    finally:
+        _stop(server)
+        media.shutdown()
+        media.server_close()
+    trace = Trace.read(server.trace_dir)
+    assert trace.outbound() == [] and trace.refused_sockets() == [], (trace.outbound(), trace.refused_sockets())
+    inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
+    destinations = {m.group(1) for line in inet for m in [re.search(r"sin6?_port=htons\((\d+)\)", line)] if m}
+    assert destinations == {str(media_port)}, inet  # the page and the recording, through the broker
+    assert len(inet) >= 2
+    assert "sotto_egress_lock_active 1.0" in metrics and "sotto_egress_refused_total 0.0" in metrics
+    assert trace.writes_outside(server.data_dir, server.cwd) == [], trace.writes_outside(server.data_dir, server.cwd)
+    written = {
+        os.path.relpath(path, server.data_dir)
+        for line in trace.calls("open", "openat", "openat2", "creat", "rename", "renameat", "renameat2")
+        if line.split("(", 1)[0] not in ("open", "openat", "openat2") or any(flag in line for flag in WRITE_FLAGS)
+        for path in _paths(line, server.cwd)
+        if path.startswith(f"{server.data_dir}/")
+    }
+    # The database and the appliance's own state (the licence clock, the lock's report, its key): no audio file.
+    assert not {p for p in written if not p.startswith(("appliance.db", "run/", "license/", "secret.key", "tls/"))}, written
+    sample = speech[len(speech) // 2 : len(speech) // 2 + 256]  # 128 samples of the spoken words
+    assert not any(sample in p.read_bytes() for p in server.data_dir.rglob("*") if p.is_file())

@@ -24,6 +24,7 @@ from tests.support import FakeRecognizer, LiveServer, bootstrap
 # Async on purpose: they stream an upload or a response, and do their database steps through in_thread.
 STREAMING = {
     "create_transcription",
+    "create_transcription_from_link",  # the media streams in from the link (fetched in a thread)
     "job_events",
     "run_events",
     "bulk_export",

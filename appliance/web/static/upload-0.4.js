@@ -2,7 +2,9 @@
 // they can be removed, while the options are reviewed; nothing is uploaded until Transcribe, which reads
 // the options at that moment. Then each file is uploaded by its own XHR (fetch has no upload progress),
 // two at a time, and watched until done. The browser keeps each file in memory, so "Open the
-// transcript" can play it without uploading it again.
+// transcript" can play it without uploading it again. A link (a recording, or a page with one, on a media
+// host an administrator listed) waits in the same list, takes the same options and shows the same
+// progress; the appliance fetches it itself, so there is no upload bar.
 (function () {
   "use strict";
   const { api } = window.Sotto;
@@ -93,6 +95,20 @@
     }
   })();
 
+  // A link joins the list like a file; Enter in the field adds it (it must not start the transcription).
+  const linkInput = document.getElementById("link-input"), linkWhy = document.getElementById("link-why");
+  function addLink() {
+    const value = linkInput.value.trim();
+    let ok = false;
+    try { ok = ["http:", "https:"].includes(new URL(value).protocol); } catch (e) { ok = false; }
+    if (!ok) { linkWhy.textContent = t("Give a link that starts with http:// or https://."); linkInput.focus(); return; }
+    linkWhy.textContent = "";
+    linkInput.value = "";
+    chooseLink(value);
+  }
+  document.getElementById("link-add").addEventListener("click", addLink);
+  linkInput.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); addLink(); } });
+
   // The list of chosen recordings.
   function updateHint() {
     const ready = pending.filter((p) => !p.refused).length;
@@ -126,6 +142,34 @@
     if (reveal) li.scrollIntoView({ block: "nearest" });  // on a phone the list is below the picker, out of sight
   }
 
+  // A link's name in the lists: its file name and host (a whole URL overflows a phone's row); the whole
+  // link is the tooltip.
+  function linkLabel(link) {
+    const url = new URL(link);
+    let name = url.pathname.split("/").pop();
+    try { name = decodeURIComponent(name); } catch (e) { /* shown as it is */ }
+    return `${name || url.hostname} · ${url.host}`;
+  }
+
+  function chooseLink(link, { reveal = true } = {}) {
+    const li = pendingTemplate.content.firstElementChild.cloneNode(true);
+    const entry = { link, li, refused: false };
+    li.querySelector(".p-name").textContent = linkLabel(link);
+    li.querySelector(".p-name").title = link;
+    li.querySelector(".p-size").textContent = t("link");
+    const remove = li.querySelector(".p-remove");
+    remove.setAttribute("aria-label", t("Remove {name}", { name: linkLabel(link) }));
+    remove.addEventListener("click", () => {
+      const next = li.nextElementSibling || li.previousElementSibling;
+      drop(entry);
+      (next ? next.querySelector(".p-remove") : linkInput).focus();
+    });
+    pending.push(entry);
+    pendingList.appendChild(li);
+    updateHint();
+    if (reveal) li.scrollIntoView({ block: "nearest" });
+  }
+
   function drop(entry) {
     pending.splice(pending.indexOf(entry), 1);
     entry.li.remove();
@@ -143,7 +187,7 @@
       return;
     }
     const fields = options();
-    for (const entry of ready) { drop(entry); enqueue(entry.file, fields); }
+    for (const entry of ready) { drop(entry); enqueue(entry.file, fields, entry.link); }
     hint.textContent = t("Transcriptions started: {n}. Progress is shown below.", { n: ready.length });
     // The queue is below the options, out of sight on most screens: bring it into view, and tell a screen reader.
     queueSection.scrollIntoView({ block: "start" });
@@ -163,8 +207,9 @@
   function setState(item, text) { part(item, ".f-state").textContent = text; }
   function setError(item, text) { part(item, ".f-error").textContent = text || ""; }
 
-  function enqueue(file, fields) {
-    const item = { file, fields, li: addRow(file.name), xhr: null, jobId: null, stop: null, waiting: true };
+  function enqueue(file, fields, link) {
+    const item = { file, link, fields, li: addRow(link ? linkLabel(link) : file.name), xhr: null, jobId: null, stop: null, waiting: true };
+    if (link) part(item, ".f-name").title = link;
     items.push(item);
     wire(item);
     setState(item, t("Waiting to upload"));
@@ -176,7 +221,7 @@
       const next = items.find((i) => i.waiting);
       if (!next) return;
       next.waiting = false;
-      upload(next);
+      (next.link ? importLink : upload)(next);
     }
   }
 
@@ -207,6 +252,25 @@
     xhr.send(body);
   }
 
+  // The appliance fetches the link; the options are the upload's (as JSON, without the workspace).
+  async function importLink(item) {
+    active += 1;
+    const { workspace_id: workspace, ...fields } = item.fields;
+    item.private = fields.private === "true";
+    part(item, ".f-progress").removeAttribute("value");  // indeterminate: the appliance is fetching
+    setState(item, t("Fetching the link…"));
+    try {
+      const job = await api("POST", "/api/v1/transcriptions/from-link", { url: item.link, options: fields, workspace_id: workspace || null });
+      part(item, ".f-progress").value = 0;
+      started(item, job);
+    } catch (err) {
+      const answer = refusal(err.status, err.body && err.body.detail);
+      if (err.status === 403 && err.body && err.body.detail) answer.help = t("Only links to the media hosts an administrator listed (Integrations) can be imported.");
+      if (err.status === 502 || err.status === 504) { answer.message = err.body.detail; answer.help = t("Check that the link opens from the appliance's network, then retry."); }
+      failed(item, answer);
+    } finally { active -= 1; pump(); }
+  }
+
   // What went wrong with an upload, what to do about it, and whether sending the same file again can help.
   function refusal(status, detail) {
     const said = detail ? `${detail}` : "";
@@ -223,8 +287,8 @@
 
   function failed(item, { message, help, retry, back }) {
     // Refused options: the same file with other options can work, so it goes back to the list for them.
-    if (back && item.file) {
-      choose(item.file, { reveal: false });
+    if (back && (item.file || item.link)) {
+      if (item.link) chooseLink(item.link, { reveal: false }); else choose(item.file, { reveal: false });
       help = t("The file is back in the list above: change the options, then press Transcribe.");
     }
     ended(item, t("Failed"), message, help, retry);
@@ -240,12 +304,12 @@
     part(item, ".f-progress").classList.add("hidden");
     part(item, ".f-stages").classList.add("hidden");
     part(item, ".f-cancel").classList.add("hidden");
-    part(item, ".f-retry").classList.toggle("hidden", !(retry && item.file));
+    part(item, ".f-retry").classList.toggle("hidden", !(retry && (item.file || item.link)));
   }
 
   function started(item, job) {
     item.jobId = job.id;
-    remember(job.id, item.file ? item.file.name : job.filename);
+    remember(job.id, item.file ? item.file.name : item.link ? linkLabel(item.link) : job.filename);
     follow(item);
   }
 
