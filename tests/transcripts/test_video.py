@@ -52,7 +52,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def _frames(data: bytes) -> list[tuple[float, np.ndarray]]:
     import av
 
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         return [(float(f.time), f.to_ndarray(format="rgb24").astype(np.int16)) for f in container.decode(video=0)]
 
 

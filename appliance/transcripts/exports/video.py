@@ -33,6 +33,8 @@ POSITIONS = ("bottom", "top")
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 MAX_PIXELS = 3840 * 2160  # 4K: a larger picture would be a different product (and gigabytes of frames)
 SUBTITLE_TIME_BASE = Fraction(1, 1000)
+NOT_A_VIDEO = "The file is not a video this appliance can read. Send an MP4, MOV, MKV or WebM file."
+NO_PICTURE = "The file has no video picture (is it an audio recording?). Send the video file itself."
 
 
 class BadVideo(ValueError):
@@ -111,6 +113,19 @@ def captions(doc: Document, options: VideoOptions) -> list[Caption]:
     return out
 
 
+def probe(video: bytes) -> None:
+    """Refuse, before any work starts, what is not a readable video (only the header is read)."""
+    import av
+
+    try:
+        source = av.open(io.BytesIO(video), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+        raise BadVideo(NOT_A_VIDEO) from None
+    with source:
+        if not source.streams.video:
+            raise BadVideo(NO_PICTURE)
+
+
 def render(
     doc: Document,
     video: bytes,
@@ -127,10 +142,10 @@ def render(
     try:
         source = av.open(io.BytesIO(video), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
-        raise BadVideo("The file is not a video this appliance can read. Send an MP4, MOV, MKV or WebM file.") from None
+        raise BadVideo(NOT_A_VIDEO) from None
     try:
         if not source.streams.video:
-            raise BadVideo("The file has no video picture (is it an audio recording?). Send the video file itself.")
+            raise BadVideo(NO_PICTURE)
         fmt = KINDS[options.kind][0]
         target = av.open(sink, mode="w", format=fmt)
         try:
@@ -251,11 +266,11 @@ class _Overlays:
         boxes = [draw.textbbox((0, 0), line, font=font) for line in cue.lines]
         line_height = round(size * 1.25)
         pad = max(2, size // 3)
-        text_width = min(max(b[2] - b[0] for b in boxes), self.width - 2 * pad)
+        text_width = min(round(max(b[2] - b[0] for b in boxes)), self.width - 2 * pad)
         box = Image.new("RGBA", (text_width + 2 * pad, line_height * len(cue.lines) + 2 * pad), (0, 0, 0, 160))
         pen = ImageDraw.Draw(box)
         for k, (line, bbox) in enumerate(zip(cue.lines, boxes, strict=True)):
-            x = pad + (text_width - (bbox[2] - bbox[0])) // 2 - bbox[0]
+            x = pad + (text_width - round(bbox[2] - bbox[0])) // 2 - round(bbox[0])
             pen.text((x, pad + k * line_height), line, font=font, fill=(255, 255, 255, 255))
         margin = round(self.height * 0.05)
         left = max(0, (self.width - box.width) // 2)
