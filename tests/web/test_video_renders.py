@@ -117,3 +117,41 @@ def test_renders_are_bounded_and_a_running_one_is_cancelled(world: World) -> Non
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert _held(world) == 0
+
+
+def test_the_dialog_renders_and_downloads_by_keyboard_at_phone_width(world: World, browser: Any, tmp_path: Path) -> None:
+    ui = Page(browser, world, viewport=PHONE)  # type: ignore[arg-type]
+    page = ui.page
+    page.goto(f"{world.url}/t/{world.transcript}")
+    page.click("#export-menu summary")
+    page.click("#video-open")
+    dialog = page.locator("#video-dialog")
+    assert dialog.is_visible()
+    page.keyboard.press("Escape")  # Esc leaves everything as it was
+    assert not dialog.is_visible()
+    page.click("#export-menu summary")
+    page.click("#video-open")
+    page.focus("#video-form input[name=max_chars_per_line]")
+    page.keyboard.press("Enter")  # nothing chosen yet: said so, nothing sent
+    assert "Choose the video file first" in page.inner_text("#video-error")
+    page.set_input_files("#video-file", str(world.clip))
+    assert page.evaluate("() => document.activeElement.id") == "video-start"  # a file chosen: Enter starts
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('video-start').textContent === 'Download'", timeout=60000)
+    assert page.get_attribute("#video-progress", "value") == "100"
+    assert "Ready" in page.inner_text("#video-status")
+    ui.shot("video-dialog")
+    with page.expect_download() as waiting:
+        page.keyboard.press("Enter")
+    target = tmp_path / waiting.value.suggested_filename
+    waiting.value.save_as(target)
+    assert target.suffix == ".mp4" and target.stat().st_size > 1000
+    import av
+
+    with av.open(str(target), mode="r") as container:
+        assert container.streams.video and container.streams.audio
+    assert not dialog.is_visible()
+    assert _held(world) == 0  # downloaded, so dropped
+    ui.csp_clean()
+    ui.close()
