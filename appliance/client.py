@@ -1,4 +1,5 @@
-"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, delete, summarise, ask.
+"""A small Python client for the appliance's API: upload, wait with progress, fetch, export, subtitle a video,
+delete, summarise, ask.
 
 from appliance.client import SottoClient
 with SottoClient("https://sotto.example:8443", api_key) as sotto:
@@ -111,6 +112,50 @@ class SottoClient:
     def export(self, transcript_id: str, fmt: str = "txt", **options: Any) -> bytes:
         params = {"format": fmt, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}}
         return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}/export", params=params)).content
+
+    def video(
+        self,
+        transcript_id: str,
+        video: str | Path,
+        output: str | Path,
+        *,
+        progress: Progress | None = None,
+        poll_seconds: float = 0.5,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Put a transcript's subtitles on a video (sent again: the appliance keeps no media) and save the
+        result to `output`. Options: kind (burn, mp4, mkv-srt, mkv-ass), size (small, medium, large),
+        position (bottom, top), speakers (bool), max_chars_per_line. Returns the finished render's record."""
+        import time
+
+        video = Path(video)
+        fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items() if v is not None}
+        with video.open("rb") as fh:
+            render = self._check(
+                self.http.post(f"/api/v1/transcripts/{transcript_id}/video", files={"file": (video.name, fh)}, data=fields)
+            ).json()
+        try:
+            while render["state"] == "running":
+                if progress:
+                    progress(render)
+                time.sleep(poll_seconds)
+                render = self._check(self.http.get(f"/api/v1/video-renders/{render['id']}")).json()
+            if progress:
+                progress(render)
+            if render["state"] != "done":
+                raise SottoError(422, render.get("error") or f"the render ended {render['state']}")
+            with self.http.stream("GET", f"/api/v1/video-renders/{render['id']}/file") as response:
+                if response.is_error:
+                    response.read()
+                    self._check(response)
+                with Path(output).open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except BaseException:
+            # Interrupted or failed: do not leave the render holding the appliance's memory.
+            self.http.delete(f"/api/v1/video-renders/{render['id']}")
+            raise
+        return dict(render)
 
     def delete(self, transcript_id: str) -> None:
         self._check(self.http.delete(f"/api/v1/transcripts/{transcript_id}"))
