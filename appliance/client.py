@@ -20,6 +20,7 @@ from appliance.transcription.upload_options import UploadOptions
 from appliance.transcripts.document import Transcript, from_builtins
 
 Progress = Callable[[dict[str, Any]], None]
+VIDEO_POLL_SECONDS = 0.5  # a render's progress is asked for this often
 
 
 def _form_fields(options: UploadOptions | None, given: dict[str, Any]) -> dict[str, str]:
@@ -120,7 +121,6 @@ class SottoClient:
         output: str | Path,
         *,
         progress: Progress | None = None,
-        poll_seconds: float = 0.5,
         **options: Any,
     ) -> dict[str, Any]:
         """Put a transcript's subtitles on a video (sent again: the appliance keeps no media) and save the
@@ -138,7 +138,7 @@ class SottoClient:
             while render["state"] == "running":
                 if progress:
                     progress(render)
-                time.sleep(poll_seconds)
+                time.sleep(VIDEO_POLL_SECONDS)
                 render = self._check(self.http.get(f"/api/v1/video-renders/{render['id']}")).json()
             if progress:
                 progress(render)
