@@ -92,7 +92,8 @@ def test_burned_in_text_changes_the_picture_only_inside_a_cue(clip: bytes, tmp_p
     height = inside_new.shape[0]
     diff = np.abs(inside_new - inside_old).max(axis=2)
     # White text on a dark box in the lower part of the picture, nothing in the upper half.
-    assert (diff[height // 2 :] > 60).mean() > 0.05
+    assert (diff[height // 2 :] > 30).mean() > 0.05
+    assert inside_old.max() < 110 and inside_new[height // 2 :].max() > 200
     assert diff[: height // 3].max() < 12
     outside = np.abs(_at(after, 2.6) - _at(before, 2.6))
     assert outside.max() < 12  # codec noise only
@@ -112,7 +113,7 @@ def test_top_position_draws_in_the_upper_part(clip: bytes) -> None:
     out = _render(clip, position="top", speakers="false")
     diff = np.abs(_at(_frames(out), 1.0) - _at(_frames(clip), 1.0)).max(axis=2)
     height = diff.shape[0]
-    assert (diff[: height // 3] > 60).mean() > 0.02
+    assert (diff[: height // 3] > 30).mean() > 0.02
     assert diff[height // 2 :].max() < 12
 
 
@@ -208,3 +209,17 @@ def test_rendering_writes_nothing_to_disk(clip: bytes, tmp_path: Path) -> None:
 
 
 CHANGES = {"creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "truncate", "ftruncate"}
+
+
+def test_without_x264_the_picture_is_mpeg4(clip: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFmpeg builds without libx264 get MPEG-4 Part 2 (every build has it); the text is still drawn."""
+    import av
+
+    from appliance.transcripts.exports import video
+
+    monkeypatch.setattr(video, "_video_codec", lambda: "mpeg4")
+    out = _render(clip, size="large")
+    with av.open(io.BytesIO(out), mode="r") as container:
+        assert container.streams.video[0].codec_context.name == "mpeg4"
+    diff = np.abs(_at(_frames(out), 1.0) - _at(_frames(clip), 1.0)).max(axis=2)
+    assert (diff[diff.shape[0] // 2 :] > 30).mean() > 0.05
