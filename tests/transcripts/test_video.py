@@ -18,7 +18,7 @@ import pytest
 from appliance.transcripts.document import from_builtins
 from appliance.transcripts.exports import OptionsError
 from appliance.transcripts.exports.video import BadVideo, Stopped, VideoOptions, captions, render
-from tests.support import REPO, need, video_clip
+from tests.support import REPO, ffmpeg, need, video_clip
 
 DOC = from_builtins(
     {
@@ -137,7 +137,12 @@ def test_captions_follow_the_subtitle_rules() -> None:
     ]  # two lines a cue
 
 
+VIDEO_2S = ["-f", "lavfi", "-i", "color=c=gray:s=160x120:r=10:d=2", "-f", "lavfi", "-i", "sine=d=2"]
+
+
 def test_bad_input_gets_a_clear_error(clip: bytes, tmp_path: Path) -> None:
+    import av
+
     with pytest.raises(BadVideo, match="not a video"):
         render(DOC, b"this is not a video at all" * 100, VideoOptions(), io.BytesIO())
     wav = tmp_path / "a.wav"
@@ -151,6 +156,18 @@ def test_bad_input_gets_a_clear_error(clip: bytes, tmp_path: Path) -> None:
     ):
         with pytest.raises(OptionsError, match=message):
             VideoOptions.parse(raw)
+    webm = tmp_path / "a.webm"
+    ffmpeg(*VIDEO_2S, "-c:v", "libvpx", "-c:a", "libopus", "-shortest", str(webm))
+    with pytest.raises(BadVideo, match=r"picture \(vp8\) cannot go into an MP4 as it is: choose MKV"):
+        render(DOC, webm.read_bytes(), VideoOptions(kind="mp4"), io.BytesIO())
+    # Burned in, the same file works: the picture is re-encoded, the Opus sound is copied.
+    with av.open(io.BytesIO(_render(webm.read_bytes())), mode="r") as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "opus"]
+    mkv = tmp_path / "a.mkv"  # Vorbis cannot go into an MP4: burned in, it becomes AAC
+    ffmpeg(*VIDEO_2S, "-c:v", "mpeg4", "-c:a", "libvorbis", "-shortest", str(mkv))
+    with av.open(io.BytesIO(_render(mkv.read_bytes())), mode="r") as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "aac"]
+        assert sum(1 for _ in container.decode(audio=0)) > 10
     with pytest.raises(Stopped):
         render(DOC, clip, VideoOptions(), io.BytesIO(), stop=lambda: True)
 

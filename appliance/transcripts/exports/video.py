@@ -364,7 +364,15 @@ def _mux(source: Any, target: Any, cues: list[Caption], options: VideoOptions, p
         unfit = [s.codec_context.name for s in keep if s.type == "audio" and s.codec_context.name not in MP4_AUDIO]
         if unfit:
             raise BadVideo(f"The sound ({unfit[0]}) cannot go into an MP4 as it is: choose MKV, or burn the subtitles in.")
-    copies = {s.index: target.add_stream_from_template(s) for s in keep}
+    copies = {}
+    for stream in keep:
+        try:
+            copies[stream.index] = target.add_stream_from_template(stream)
+        except ValueError:  # the container cannot hold this codec (VP8 in an MP4)
+            what = "picture" if stream.type == "video" else "sound"
+            raise BadVideo(
+                f"The {what} ({stream.codec_context.name}) cannot go into an MP4 as it is: choose MKV, or burn the subtitles in."
+            ) from None
     codec = {"mp4": "mov_text", "mkv-srt": "subrip", "mkv-ass": "ass"}[options.kind]
     subs = target.add_stream(codec)
     vin = source.streams.video[0]
