@@ -24,6 +24,7 @@ from appliance.transcripts.exports.video import BadVideo, Stopped, VideoOptions,
 log = logging.getLogger(__name__)
 
 STATES = ("running", "done", "failed", "cancelled")
+TOO_LARGE = "The finished video would not fit in the memory this appliance sets aside. Try a shorter video, or later."
 
 
 class RendersBusy(Exception):
@@ -62,12 +63,17 @@ class _CountedSink(io.BytesIO):
         super().__init__()
         self._grow = grow
         self._size = 0
+        self.refused = False  # FFmpeg reports the refusal as its own error: this says what it was
 
     def write(self, data: object) -> int:
         view = memoryview(data)  # type: ignore[arg-type]
         end = self.tell() + view.nbytes
         if end > self._size:
-            self._grow(end - self._size)
+            try:
+                self._grow(end - self._size)
+            except VaultFull:
+                self.refused = True
+                raise
             self._size = end
         return super().write(view)
 
@@ -155,16 +161,17 @@ class VideoRenders:
         try:
             render(doc, data, item.options, sink, progress=progress, stop=item.cancel.is_set)
             result = sink.getvalue()
-        except Stopped:
-            item.state = "cancelled"
-        except BadVideo as exc:
-            item.state, item.error = "failed", str(exc)
-        except VaultFull:
+        except Exception as exc:
             item.state = "failed"
-            item.error = "The finished video would not fit in the memory this appliance sets aside. Try a shorter video."
-        except Exception:
-            log.exception("video render %s failed", item.id)
-            item.state, item.error = "failed", "The video could not be rendered (an internal error; the log has details)."
+            if sink.refused:  # whatever FFmpeg made of it
+                item.error = TOO_LARGE
+            elif isinstance(exc, Stopped):
+                item.state = "cancelled"
+            elif isinstance(exc, BadVideo):
+                item.error = str(exc)
+            else:
+                log.exception("video render %s failed", item.id)
+                item.error = "The video could not be rendered (an internal error; the log has details)."
         else:
             item.result, item.size_bytes = result, len(result)
             item.progress, item.state = 1.0, "done"
@@ -178,7 +185,7 @@ class VideoRenders:
                 self.vault.reserve_decoded(item.id, len(item.result))
             except VaultFull:
                 item.result, item.state = None, "failed"
-                item.error = "The finished video would not fit in the memory this appliance sets aside. Try again later."
+                item.error = TOO_LARGE
         memory.release()
         # A failed or cancelled render's state stays readable for a while too, then everything goes.
         item.expires_at = self.clock() + self.keep_seconds
