@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import msgspec
 from litestar import Request, delete, get, post
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -19,7 +21,7 @@ from appliance.app.video_renders import NotReady, Render, RenderGone, RendersBus
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
 from appliance.transcripts.exports import OptionsError
-from appliance.transcripts.exports.video import BadVideo, VideoOptions
+from appliance.transcripts.exports.video import KINDS, POSITIONS, SIZES, BadVideo, VideoOptions
 from appliance.web import intake
 from appliance.web.auth import principal_of
 from appliance.web.deps import attachment, services_of, visible_transcript
@@ -83,8 +85,37 @@ def _busy(request: Request) -> HTTPException:
     )
 
 
+@dataclass
+class VideoOperation(Operation):
+    """Documents the multipart body, which the handler streams itself (into memory) instead of Litestar."""
+
+    def __post_init__(self) -> None:
+        text = Schema(type=OpenAPIType.STRING)
+        self.request_body = RequestBody(
+            required=True,
+            description="The video in a `file` field; options as fields (all optional).",
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["file"],
+                        properties={
+                            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+                            "kind": Schema(type=OpenAPIType.STRING, enum=list(KINDS)),
+                            "size": Schema(type=OpenAPIType.STRING, enum=list(SIZES)),
+                            "position": Schema(type=OpenAPIType.STRING, enum=list(POSITIONS)),
+                            "speakers": text,
+                            "max_chars_per_line": text,
+                        },
+                    )
+                )
+            },
+        )
+
+
 @post(
     "/api/v1/transcripts/{transcript_id:str}/video",
+    operation_class=VideoOperation,
     status_code=202,
     request_max_body_size=None,  # the intake enforces the upload caps while streaming, in memory
     summary="Put a transcript's subtitles on a video (multipart: `file` and the options kind, size, position, "
