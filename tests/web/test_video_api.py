@@ -51,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(server.url, a, m, transcript, clip)
 
 
-def _start(client: httpx.Client, transcript: str, video: bytes, **options: str) -> httpx.Response:
+def _start_render(client: httpx.Client, transcript: str, video: bytes, **options: str) -> httpx.Response:
     return client.post(f"/api/v1/transcripts/{transcript}/video", files={"file": ("clip.mp4", video, "video/mp4")}, data=options)
 
 
@@ -82,12 +82,12 @@ def _wait(client: httpx.Client, render_id: str) -> dict[str, Any]:
 
 
 def test_a_render_is_started_followed_downloaded_and_then_gone(world: World) -> None:
-    started = _start(world.alice, world.transcript, world.clip.read_bytes(), kind="mkv-srt", speakers="false")
+    started = _start_render(world.alice, world.transcript, world.clip.read_bytes(), kind="mkv-srt", speakers="false")
     assert started.status_code == 202, started.text
     render = started.json()
     assert render["state"] == "running" and render["kind"] == "mkv-srt"
     # Someone who cannot read the transcript neither starts a render nor sees this one.
-    assert _start(world.mallory, world.transcript, world.clip.read_bytes()).status_code == 404
+    assert _start_render(world.mallory, world.transcript, world.clip.read_bytes()).status_code == 404
     assert world.mallory.get(f"/api/v1/video-renders/{render['id']}").status_code == 404
     done = _wait(world.alice, render["id"])
     assert done["state"] == "done" and done["progress"] == 1.0 and done["size_bytes"] > 1000, done
@@ -108,9 +108,9 @@ def test_a_render_is_started_followed_downloaded_and_then_gone(world: World) -> 
 
 
 def test_bad_input_gets_a_clear_error_and_nothing_is_held(world: World) -> None:
-    bad = _start(world.alice, world.transcript, b"not a video, just some text " * 50)
+    bad = _start_render(world.alice, world.transcript, b"not a video, just some text " * 50)
     assert bad.status_code == 415 and "not a video" in bad.json()["detail"]
-    option = _start(world.alice, world.transcript, world.clip.read_bytes(), size="enormous")
+    option = _start_render(world.alice, world.transcript, world.clip.read_bytes(), size="enormous")
     assert option.status_code == 400 and "size must be one of small, medium, large" in option.json()["detail"]
     empty = world.alice.post(f"/api/v1/transcripts/{world.transcript}/video", files={"file": ("x.mp4", b"", "video/mp4")})
     assert empty.status_code == 400 and "empty" in empty.json()["detail"]
@@ -120,8 +120,8 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_held(world: World) -> None:
 def test_renders_are_bounded_and_a_running_one_is_cancelled(world: World) -> None:
     long_clip = world.clip.parent / "long.mp4"
     video = video_clip(long_clip, seconds=60.0, size="640x360")
-    first = _start(world.alice, world.transcript, video).json()  # burn-in: re-encodes every frame
-    busy = _start(world.alice, world.transcript, video)
+    first = _start_render(world.alice, world.transcript, video).json()  # burn-in: re-encodes every frame
+    busy = _start_render(world.alice, world.transcript, video)
     assert busy.status_code == 503 and busy.headers["retry-after"] and "already rendering 1" in busy.json()["detail"]
     not_ready = world.alice.get(f"/api/v1/video-renders/{first['id']}/file")
     assert not_ready.status_code == 409 and "not ready" in not_ready.json()["detail"]
@@ -199,3 +199,46 @@ def test_the_cli_and_the_client_save_a_subtitled_video(world: World, tmp_path: P
     )
     assert bad.returncode == 1 and "not a video this appliance can read" in bad.stderr
     assert _released(world)
+
+
+def test_the_server_writes_nothing_of_a_render_to_disk(tmp_path: Path) -> None:
+    """At the process boundary: `appliance serve` under strace (every thread), a burned-in render sent,
+    followed and downloaded over HTTP; no file is opened for writing outside the data directory, and in it
+    only the database (its rows: the request log) and what start-up writes, never the video or the result."""
+    from tests.core.test_no_egress import WRITE_FLAGS, Trace, _client, _paths, _start, _stop
+
+    scenario = Scenario(settings_in(tmp_path))
+    alice = scenario.person(ADMIN_EMAIL, role="admin", scope="admin")
+    transcript = scenario.transcript(alice, "Hello subtitles world from the appliance", start=0.3)
+    scenario.close()
+    clip = video_clip(tmp_path / "clip.mp4", seconds=3.0)
+    server = _start(tmp_path / "traced", tmp_path / "models", environ={"APPLIANCE_DATA_DIR": str(tmp_path / "data")})
+    try:
+        with _client(server.url, alice.key) as http:
+            render = _start_render(http, transcript, clip).json()
+            deadline = time.monotonic() + 120
+            while (doc := http.get(f"/api/v1/video-renders/{render['id']}").json())["state"] == "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert doc["state"] == "done", doc
+            assert len(http.get(f"/api/v1/video-renders/{render['id']}/file").content) == doc["size_bytes"]
+    finally:
+        _stop(server)
+    trace = Trace.read(server.trace_dir)
+    data_dir = tmp_path / "data"
+    assert trace.writes_outside(data_dir, server.cwd) == []
+    written = {
+        Path(path).name
+        for line in trace.calls("open", "openat", "openat2", "creat")
+        if any(flag in line for flag in WRITE_FLAGS)
+        for path in _paths(line, server.cwd)
+        if path.startswith(f"{data_dir}/")
+    }
+    database = settings_in(tmp_path).storage.database_path.name
+    assert {name for name in written if not name.startswith(database)} <= STARTUP_FILES, written
+    assert trace.calls("openat"), "the trace saw nothing"
+
+
+# Written at start-up, before any request: the share-link secret, the licence clock and evaluation
+# marks, the egress lock's state (each .tmp is renamed over its file).
+STARTUP_FILES = {"secret.key", "clock.tmp", "evaluation.json.tmp", "egress-lock.tmp"}
