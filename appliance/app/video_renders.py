@@ -158,36 +158,39 @@ class VideoRenders:
         def progress(share: float) -> None:
             item.progress = share
 
+        result: bytes | None = None
+        state, error = "done", None
         try:
             render(doc, data, item.options, sink, progress=progress, stop=item.cancel.is_set)
             result = sink.getvalue()
         except Exception as exc:
-            item.state = "failed"
+            state = "failed"
             if sink.refused:  # whatever FFmpeg made of it
-                item.error = TOO_LARGE
+                error = TOO_LARGE
             elif isinstance(exc, Stopped):
-                item.state = "cancelled"
+                state = "cancelled"
             elif isinstance(exc, BadVideo):
-                item.error = str(exc)
+                error = str(exc)
             else:
                 log.exception("video render %s failed", item.id)
-                item.error = "The video could not be rendered (an internal error; the log has details)."
-        else:
-            item.result, item.size_bytes = result, len(result)
-            item.progress, item.state = 1.0, "done"
+                error = "The video could not be rendered (an internal error; the log has details)."
         finally:
             del data
             sink.close()
         # The video itself is no longer needed: give its memory back, keep the result's reservation.
         self.vault.release(item.id)
-        if item.result is not None:
+        if result is not None:
             try:
-                self.vault.reserve_decoded(item.id, len(item.result))
+                self.vault.reserve_decoded(item.id, len(result))
             except VaultFull:
-                item.result, item.state = None, "failed"
-                item.error = TOO_LARGE
+                result, state, error = None, "failed", TOO_LARGE
         memory.release()
-        # A failed or cancelled render's state stays readable for a while too, then everything goes.
+        # Published once the memory is settled, the state last: whoever sees it end sees it all.
         item.expires_at = self.clock() + self.keep_seconds
+        item.result, item.size_bytes, item.error = result, len(result or b""), error
+        if result is not None:
+            item.progress = 1.0
+        item.state = state
+        # A failed or cancelled render's state stays readable for a while too, then everything goes.
         item.cancel.wait(self.keep_seconds)  # set by a download's end or a discard
         self._drop(item)

@@ -85,7 +85,7 @@ def test_a_render_is_started_followed_downloaded_and_then_gone(world: World) -> 
     started = _start_render(world.alice, world.transcript, world.clip.read_bytes(), kind="mkv-srt", speakers="false")
     assert started.status_code == 202, started.text
     render = started.json()
-    assert render["state"] == "running" and render["kind"] == "mkv-srt"
+    assert render["state"] in ("running", "done") and render["kind"] == "mkv-srt"  # a 3 s remux can beat the answer
     # Someone who cannot read the transcript neither starts a render nor sees this one.
     assert _start_render(world.mallory, world.transcript, world.clip.read_bytes()).status_code == 404
     assert world.mallory.get(f"/api/v1/video-renders/{render['id']}").status_code == 404
