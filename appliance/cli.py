@@ -916,6 +916,58 @@ def license_correct_clock(
     )
 
 
+@remote_app.command("video")
+def remote_video(
+    transcript_id: Annotated[str, typer.Argument(help="The transcript whose subtitles go on the video.")],
+    video: Annotated[
+        Path,
+        typer.Argument(
+            help="The video file (sent again: the appliance keeps no media).", exists=True, dir_okay=False, readable=True
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the result (.mp4 or .mkv).")],
+    url: Annotated[str, typer.Option(help="The appliance, e.g. https://sotto.example:8443")],
+    api_key: Annotated[str, typer.Option(envvar="SOTTO_API_KEY", help="An API key (or $SOTTO_API_KEY).")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="burn (into the picture, MP4; the default), mp4 (a subtitle track), mkv-srt or mkv-ass."),
+    ] = None,
+    size: Annotated[str | None, typer.Option(help="Text size: small, medium or large.")] = None,
+    position: Annotated[str | None, typer.Option(help="bottom or top.")] = None,
+    speakers: Annotated[bool | None, typer.Option("--speakers/--no-speakers", help="Speaker names before each turn.")] = None,
+    max_chars_per_line: Annotated[int | None, typer.Option(help="Characters per subtitle line, 10 to 200.")] = None,
+    ca_cert: Annotated[Path | None, typer.Option(help="Trust this certificate (the appliance's self-signed one).")] = None,
+) -> None:
+    """Put a transcript's subtitles on a video: rendered on the appliance, in memory, and saved here."""
+    from appliance.client import SottoClient, SottoError
+    from appliance.transcripts.exports import OptionsError
+    from appliance.transcripts.exports.video import VideoOptions
+
+    chosen = {"kind": kind, "size": size, "position": position, "speakers": speakers, "max_chars_per_line": max_chars_per_line}
+    given = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in chosen.items() if v is not None}
+    try:
+        options = VideoOptions.parse(given)  # refused here, before the video is sent
+    except OptionsError as exc:
+        raise _fail(str(exc), 2) from None
+    if output.suffix.lower() != f".{options.extension}":
+        typer.secho(f"note: the result is {options.extension.upper()}, saved as {output}", err=True)
+    with SottoClient(url, api_key, verify=str(ca_cert) if ca_cert else True) as sotto:
+        try:
+            with _progress_bar(video.name) as report:
+
+                def progress(render: dict[str, Any]) -> None:
+                    from appliance.transcription.pipeline import Progress
+
+                    report(Progress("rendering", render.get("progress", 0.0), None, None))
+
+                done = sotto.video(transcript_id, video, output, progress=progress, **given)
+        except SottoError as exc:
+            raise _fail(f"{video}: {exc.detail}") from None
+        except httpx_errors() as exc:
+            raise _fail(f"cannot reach {url}: {exc}") from None
+    typer.echo(f"{output} ({done['size_bytes']} bytes)")
+
+
 @remote_app.command("transcribe")
 def remote_transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", exists=True, dir_okay=False, readable=True)],

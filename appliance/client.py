@@ -1,5 +1,5 @@
 """A small Python client for the appliance's API: upload (or import a link), wait with progress, fetch, export,
-delete, summarise, ask.
+subtitle a video, delete, summarise, ask.
 
 from appliance.client import SottoClient
 with SottoClient("https://sotto.example:8443", api_key) as sotto:
@@ -20,6 +20,7 @@ from appliance.transcription.upload_options import UploadOptions
 from appliance.transcripts.document import Transcript, from_builtins
 
 Progress = Callable[[dict[str, Any]], None]
+VIDEO_POLL_SECONDS = 0.5  # a render's progress is asked for this often
 
 
 def _form_fields(options: UploadOptions | None, given: dict[str, Any]) -> dict[str, str]:
@@ -128,6 +129,49 @@ class SottoClient:
     def export(self, transcript_id: str, fmt: str = "txt", **options: Any) -> bytes:
         params = {"format": fmt, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}}
         return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}/export", params=params)).content
+
+    def video(
+        self,
+        transcript_id: str,
+        video: str | Path,
+        output: str | Path,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Put a transcript's subtitles on a video (sent again: the appliance keeps no media) and save the
+        result to `output`. Options: kind (burn, mp4, mkv-srt, mkv-ass), size (small, medium, large),
+        position (bottom, top), speakers (bool), max_chars_per_line. Returns the finished render's record."""
+        import time
+
+        video = Path(video)
+        fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items() if v is not None}
+        with video.open("rb") as fh:
+            render = self._check(
+                self.http.post(f"/api/v1/transcripts/{transcript_id}/video", files={"file": (video.name, fh)}, data=fields)
+            ).json()
+        try:
+            while render["state"] == "running":
+                if progress:
+                    progress(render)
+                time.sleep(VIDEO_POLL_SECONDS)
+                render = self._check(self.http.get(f"/api/v1/video-renders/{render['id']}")).json()
+            if progress:
+                progress(render)
+            if render["state"] != "done":
+                raise SottoError(422, render.get("error") or f"the render ended {render['state']}")
+            with self.http.stream("GET", f"/api/v1/video-renders/{render['id']}/file") as response:
+                if response.is_error:
+                    response.read()
+                    self._check(response)
+                with Path(output).open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except BaseException:
+            # Interrupted or failed: do not leave the render holding the appliance's memory.
+            self.http.delete(f"/api/v1/video-renders/{render['id']}")
+            raise
+        return dict(render)
 
     def delete(self, transcript_id: str) -> None:
         self._check(self.http.delete(f"/api/v1/transcripts/{transcript_id}"))

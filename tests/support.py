@@ -356,3 +356,13 @@ class ChatServerStub:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def video_clip(path: Path, seconds: float = 3.0, size: str = "320x240") -> bytes:
+    """A small H.264 + AAC MP4: a flat grey picture (so drawn text is the only change) and a tone."""
+    ffmpeg(
+        *["-f", "lavfi", "-i", f"color=c=0x606060:s={size}:r=10:d={seconds}"],
+        *["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}"],
+        *["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+    )
+    return path.read_bytes()

@@ -46,6 +46,10 @@ class ServerSettings:
     max_audio_seconds: int = 8 * 3600
     # The longest an import from a media link may take, every redirect and the whole download included.
     link_seconds: int = 300
+    # Videos with subtitles rendered at once (each re-encodes on a CPU core); more get 503 + Retry-After.
+    max_video_renders: int = 2
+    # Minutes a finished video waits in memory for its download before it is dropped.
+    video_result_minutes: int = 10
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
@@ -54,6 +58,8 @@ class ServerSettings:
         _check(self.retry_after_seconds >= 0, "server.retry_after_seconds", "must be >= 0")
         _check(self.max_audio_seconds >= 1, "server.max_audio_seconds", "must be at least 1")
         _check(self.link_seconds >= 1, "server.link_seconds", "must be at least 1")
+        _check(self.max_video_renders >= 0, "server.max_video_renders", "must be >= 0 (0 turns video renders off)")
+        _check(self.video_result_minutes >= 1, "server.video_result_minutes", "must be at least 1")
 
 
 @dataclass(frozen=True)

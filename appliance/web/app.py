@@ -39,6 +39,7 @@ from appliance.web import (
     sealed_share_api,
     share_api,
     ui,
+    video_api,
     voices_api,
 )
 from appliance.web.auth import EXCEPTION_HANDLERS, authorize
@@ -98,6 +99,7 @@ def create_app(
             *private_api.ROUTES,
             *sealed_share_api.ROUTES,
             *voices_api.ROUTES,
+            *video_api.ROUTES,
             *assist_api.ROUTES,
             *pages.ROUTES,
             *ui.ROUTES,

@@ -16,6 +16,7 @@ from appliance.app.directory_sign_in import DirectorySignIn
 from appliance.app.intake import UploadIntake
 from appliance.app.link_import import LinkImport
 from appliance.app.oidc_sign_in import OidcSignIn
+from appliance.app.video_renders import VideoRenders
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
 from appliance.core import migrations
@@ -64,6 +65,7 @@ class Services:
     assistant: Assistant = field(default=None)  # type: ignore[assignment]  # local AI (summaries, questions); set by build()
     directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
     oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
+    videos: VideoRenders | None = None  # subtitles on a video sent again (appliance/app/video_renders.py)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -222,6 +224,7 @@ def build(
         assistant=assistant,
         directory=directory,
         oidc=oidc,
+        videos=VideoRenders(vault, settings.server.max_video_renders, settings.server.video_result_minutes * 60),
     )
 
 

@@ -352,6 +352,12 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/second-factor-policy", {}, (401, 403, 403, 200, 403, 401)),
     ("PUT", "/api/v1/second-factor-policy", {"json": {"roles": []}}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/users/{carol}/second-factors/reset", {}, (401, 403, 403, 200, 403, 401)),
+    # Subtitles on a video: anyone who may read the transcript (here without a video: 400); renders are
+    # their starter's alone (an unknown one is 404 to everyone).
+    ("POST", "/api/v1/transcripts/{t}/video", {}, (401, 400, 400, 400, 404, 401)),
+    ("GET", "/api/v1/video-renders/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
+    ("GET", "/api/v1/video-renders/{nokey}/file", {}, (401, 404, 404, 404, 404, 401)),
+    ("DELETE", "/api/v1/video-renders/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
     # Directory sign-in (not configured here: a check has nothing to check).
     ("GET", "/api/v1/directory", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/directory/sync", {}, (401, 403, 403, 409, 403, 401)),

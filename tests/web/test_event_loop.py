@@ -31,6 +31,7 @@ STREAMING = {
     "license_install",
     "audio_transcriptions",
     "audio_translations",
+    "start_video_render",
 }
 
 
