@@ -717,6 +717,8 @@ def _oidc_backchannel_logout(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX oidc_sessions_sid ON oidc_sessions (sid)")
     db.execute("CREATE INDEX oidc_sessions_subject ON oidc_sessions (subject)")
     db.execute("CREATE TABLE oidc_logout_tokens (jti TEXT PRIMARY KEY, expires_at TEXT NOT NULL)")
+
+
 @migrations(name="0027_media_hosts")
 def _media_hosts(db: sqlite_utils.Database) -> None:
     # The intranet hosts a recording may be imported from by link (appliance/integrations/media_links.py):
