@@ -17,7 +17,7 @@ from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
 from appliance.web import factors_api, i18n
 from appliance.web.auth import failed_attempt, principal_of
-from appliance.web.i18n import N_
+from appliance.web.i18n import N_, reader_for
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
 from appliance.web.services import Services
@@ -272,7 +272,7 @@ def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) 
 def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = principal_of(request)
     db = _db(request)
-    data = privacy.export_user(_dbs(request).get(), principal.user.id)
+    data = privacy.export_user(_dbs(request).get(), principal.user.id, reader=reader_for(request))
     audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'}

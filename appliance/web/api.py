@@ -35,6 +35,7 @@ from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
 from appliance.web.deps import attachment, services_of, visible_transcript
 from appliance.web.errors import DOMAIN_ERRORS, as_http
+from appliance.web.i18n import reader_for
 from appliance.web.offload import off_loop
 
 EVENT_WAIT_SECONDS = 1.0
@@ -261,7 +262,9 @@ def transcript_speaker_analytics(request: Request, transcript_id: FromPath[str])
     "/api/v1/transcripts/{transcript_id:str}/export",
     summary="The transcript as TXT, SRT, VTT, JSON, Markdown, CSV, DOCX or PDF",
     description="Options as query parameters: timestamps, speakers, max_chars_per_line, max_lines, "
-    "max_cue_seconds, min_gap_seconds, vtt_voice_tags.",
+    "max_cue_seconds, min_gap_seconds, vtt_voice_tags; lang (a UI language such as de or zh_Hans) puts the "
+    "headings and labels of TXT, Markdown, CSV, DOCX and PDF in that language (default: a signed-in "
+    "person's language; English for an API key).",
     tags=["transcripts"],
     media_type="application/octet-stream",
 )
@@ -276,12 +279,13 @@ def export_transcript(
 ) -> Response[bytes]:
     doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
+    reader = reader_for(request)
     digest = None
     if summary and not doc.private:
         stored = summaries_store.get(services_of(request).databases.get(), transcript_id)
         digest = summaries_store.digest(stored, doc) if stored is not None else None
     try:
-        export = exports.render(doc, format, options, digest)
+        export = exports.render(doc, format, options, digest, reader)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(
@@ -292,7 +296,7 @@ def export_transcript(
 
 
 def _export_options(request: Request) -> exports.ExportOptions:
-    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary"}}
+    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary", "lang"}}
     try:
         return exports.ExportOptions.parse(raw)
     except exports.OptionsError as exc:
@@ -343,8 +347,9 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     gone = threading.Event()
     watcher = asyncio.create_task(_client_left(request, gone))
     try:
+        options, reader = _export_options(request), reader_for(request)
         content = await asyncio.to_thread(
-            exports.bundle, docs, formats, _export_options(request), stop=gone.is_set, max_bytes=BULK_EXPORT_MAX_BYTES
+            exports.bundle, docs, formats, options, stop=gone.is_set, max_bytes=BULK_EXPORT_MAX_BYTES, reader=reader
         )
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None

@@ -34,6 +34,9 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException
+
+from appliance.transcripts.exports import ENGLISH, Reader
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAINS = ("messages", "js")
@@ -322,6 +325,44 @@ def language_name(code: str | None, locale: Locale) -> str:
     except (ValueError, TypeError):
         return code
     return name or code
+
+
+# ---- exports ----
+
+
+def export_reader(catalogs: Catalogs, code: str) -> Reader:
+    """An export's own words (headings, labels, the created date, the language's name) in a UI language.
+    English keeps the exports programs have always had (ISO dates, language codes)."""
+    if code == "en":
+        return ENGLISH
+    language = catalogs.languages[code]
+    translations = catalogs.translations(code)
+    return Reader(
+        text=translations.gettext,
+        pgettext=translations.pgettext,
+        moment=lambda iso: when(iso, language.locale),
+        language=lambda spoken: language_name(spoken, language.locale),
+        localised=True,
+        tag=language.tag,
+    )
+
+
+def reader_for(request: Request[Any, Any, Any]) -> Reader:
+    """Whose language an export is in: the link's `lang=` (the UI puts the page's language on its export
+    links), else a signed-in person's language (cookie and Accept-Language included, as the pages), else,
+    for a program with an API key, English."""
+    catalogs: Catalogs = request.app.state.i18n
+    asked = request.query_params.get("lang")
+    if asked is not None:
+        code = catalogs.accept(asked.replace("-", "_"))
+        if code is None:
+            choices = ", ".join(c for c in catalogs.languages if c != PSEUDO)
+            raise HTTPException(status_code=400, detail=f"lang must be one of {choices}; {asked!r} is not one of them.")
+        return export_reader(catalogs, code)
+    principal = request.state.get("principal")
+    if principal is not None and principal.via != "session":
+        return ENGLISH
+    return export_reader(catalogs, chosen(request).code)
 
 
 # ---- Jinja ----

@@ -19,7 +19,7 @@ from appliance.transcripts import store as transcripts
 from appliance.transcripts.exports.model import stamp, turns
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.deps import attachment, visible_transcript
-from appliance.web.i18n import N_
+from appliance.web.i18n import N_, reader_for
 from appliance.web.offload import off_loop
 
 
@@ -238,7 +238,7 @@ def share_export(
         raise HTTPException(status_code=404, detail="This link does not exist or was revoked.")
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
-    export = exports.render(shown, format, options)
+    export = exports.render(shown, format, options, reader=reader_for(request))
     return Response(
         export.content,
         media_type=export.media_type,

@@ -3,7 +3,11 @@ and dates, numbers and sizes formatted for each language."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,7 +16,7 @@ from babel import Locale
 
 from appliance.core.config import UI_LANGUAGES
 from appliance.web import i18n, i18n_catalogs
-from tests.support import ADMIN_EMAIL, Scenario, settings_in, signed_in
+from tests.support import ADMIN_EMAIL, Member, Scenario, settings_in, signed_in
 
 HTML = {"Accept": "text/html"}
 
@@ -78,14 +82,28 @@ def test_pseudo_locale_marks_text_and_keeps_placeholders() -> None:
     assert "<strong>" in i18n.pseudo("<strong>Note:</strong> {name}") and "{name}" in i18n.pseudo("{name}")
 
 
+@dataclass(frozen=True)
+class Appliance:
+    url: str
+    admin: Member
+    transcript_id: str  # a two-speaker meeting of the admin's, with a note on the transcript
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     root: Path = tmp_path_factory.mktemp("i18n")
     scenario = Scenario(settings_in(root, APPLIANCE_UI__DEFAULT_LANGUAGE="fr"))
-    scenario.person(ADMIN_EMAIL, "admin", "admin")
+    admin = scenario.person(ADMIN_EMAIL, "admin", "admin")
+    meeting = scenario.meeting(admin, [("S1", "Good morning everyone"), ("S2", "Thank you for coming today")])
+    scenario.db["transcripts"].update(meeting, {"note": "Figures to check"})
     with scenario.serve() as server:
-        yield server.url
+        yield Appliance(server.url, admin, meeting)
     scenario.close()
+
+
+@pytest.fixture(scope="module")
+def served(appliance: Appliance) -> str:
+    return appliance.url
 
 
 def test_the_browser_language_else_the_operator_default(served: str) -> None:
@@ -151,3 +169,60 @@ def test_the_operators_notice_in_the_readers_language(tmp_path: Path) -> None:
         assert "Complaints: the works council." in japanese and '<div id="privacy-own" lang="en">' in japanese
         assert "sotto_lang" in japanese  # the cookie list names the language cookie, in every language
     scenario.close()
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "export.pdf"
+    path.write_bytes(content)
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _docx_text(content: bytes) -> str:
+    from docx import Document
+
+    word = Document(io.BytesIO(content))
+    cells = [cell.text for table in word.tables for row in table.rows for cell in row.cells]
+    return "\n".join([p.text for p in word.paragraphs] + cells)
+
+
+def test_exports_carry_labels_in_the_readers_language(appliance: Appliance, tmp_path: Path) -> None:
+    """A person's export: headings, labels, dates and the language's name in their language (the
+    transcript's own words untouched); the page's export links name the page's language; a program
+    with an API key gets the English it always had unless it asks."""
+    export = f"/api/v1/transcripts/{appliance.transcript_id}/export"
+    with closing(signed_in(appliance.url)) as alice:
+        assert alice.put("/api/v1/me/language", json={"language": "de"}).status_code == 200
+        try:
+            pdf = _pdf_text(alice.get(export, params={"format": "pdf"}).content, tmp_path)
+            for label in ("Dauer: ", "Sprache: Englisch", "Modell: tiny.en", "Sprecher: Speaker 1, Speaker 2", "Notiz: Figures"):
+                assert label in pdf, label
+            assert "Beiträge" in pdf and "Unterbrechungen" in pdf and "Good morning everyone" in pdf
+            assert "Duration" not in pdf and "Language" not in pdf and "turns" not in pdf
+            created = alice.get(export, params={"format": "json"}).json()["created_at"]
+            assert f"Erstellt: {i18n.when(created, Locale.parse('de'))}" in pdf  # 04.12.2026, 10:49
+            docx = _docx_text(alice.get(export, params={"format": "docx"}).content)
+            for label in ("Transkript", "Sprecher", "Redezeit", "Anteil", "Längster Beitrag", "Dauer", "Notiz"):
+                assert label in docx, label
+            assert "Transcript" not in docx and "Talk time" not in docx
+            assert "**Dauer:**" in alice.get(export, params={"format": "md"}).text
+            assert alice.get(export, params={"format": "txt"}).text.startswith("Notiz: Figures to check")
+            assert alice.get(export, params={"format": "csv"}).text.startswith("Beginn,Ende,Sprecher,Text,Notiz\r\n")
+            # The link's lang= wins over the account's language: a Chinese reader's copy.
+            chinese = alice.get(export, params={"format": "pdf", "lang": "zh_Hans"})
+            text = _pdf_text(chinese.content, tmp_path)
+            assert "时长" in text and "语言" in text and "英语" in text and "备注" in text and "Dauer" not in text
+            docx_zh = _docx_text(alice.get(export, params={"format": "docx", "lang": "zh-Hans"}).content)
+            assert "转写稿" in docx_zh and "发言时长" in docx_zh and "说话人" in docx_zh
+            # Bad input: a clear refusal, in the person's language of the page rather than a file.
+            refused = alice.get(export, params={"format": "pdf", "lang": "tlh"})
+            assert refused.status_code == 400 and "tlh" in refused.json()["detail"] and "zh_Hans" in refused.json()["detail"]
+            # The transcript page's export links carry the page's language.
+            page = alice.get(f"/t/{appliance.transcript_id}", headers=HTML).text
+            assert f'href="{export}?format=pdf&amp;lang=de"' in page
+        finally:
+            alice.put("/api/v1/me/language", json={"language": None})
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as program:
+        md = program.get(export, params={"format": "md"}).text
+        assert "- **Duration:**" in md and "- **Language:** en" in md
+        assert program.get(export, params={"format": "csv"}).text.startswith("start,end,speaker,text,note\r\n")
+        assert "**Dauer:**" in program.get(export, params={"format": "md", "lang": "de"}).text
