@@ -4,7 +4,9 @@ and dates, numbers and sizes formatted for each language."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from babel import Locale
 
 from appliance.core.config import UI_LANGUAGES
 from appliance.web import i18n, i18n_catalogs
-from tests.support import ADMIN_EMAIL, Member, Scenario, settings_in, signed_in
+from tests.support import ADMIN_EMAIL, REPO, Member, Scenario, settings_in, signed_in
 
 HTML = {"Accept": "text/html"}
 
@@ -226,3 +228,129 @@ def test_exports_carry_labels_in_the_readers_language(appliance: Appliance, tmp_
         assert "- **Duration:**" in md and "- **Language:** en" in md
         assert program.get(export, params={"format": "csv"}).text.startswith("start,end,speaker,text,note\r\n")
         assert "**Dauer:**" in program.get(export, params={"format": "md", "lang": "de"}).text
+
+
+# ---- the browser scripts' messages: a static check with Babel's JavaScript lexer ----
+
+STATIC = REPO / "appliance" / "web" / "static"
+# What was left unmarked when the check came (file name without its version, then the literal as written):
+# the list may only shrink. Mark a message with t() and delete its line here.
+UNMARKED = REPO / "tests" / "data" / "unmarked-script-messages.txt"
+# sotto-crypto's refusals are diagnostics with a `code` the pages decide on (a page says "Wrong passphrase",
+# not the library's "wrong key, or the envelope was altered"); it is shared with the node tests as it is.
+NOT_UI = ("sotto-crypto-",)
+
+_LETTERS = r"[^\W\d_]"
+_TWO_WORDS = re.compile(rf"{_LETTERS}{{2,}}\S*\s+\S*{_LETTERS}")  # "Send a test", "no expiry"
+_CAPITALISED = re.compile(rf"^[A-Z]{_LETTERS}+[.…!?]*$")  # "Locked", "Delete" (only where it is shown)
+# Code, not prose: a directive, CSS class lists, selectors, paths, URLs, media types.
+_CODE = re.compile(
+    r"^(use strict|[a-z0-9]+(-[a-z0-9]+)+( [a-z0-9-]+)*|[a-z0-9-]+( [a-z0-9]+(-[a-z0-9]+)+)+)$|^[/#.\[]|://|^[\w.+-]+/[\w.+;=-]+$"
+)
+# Where a single word is shown: assigned to these properties or given to these functions.
+_SINKS = {"textContent", "innerText", "title", "placeholder", "alert", "confirm", "prompt", "say", "showState", "ask", "label"}
+# Calls whose string arguments are never read by a person (selectors, events, URLs, storage keys...).
+_NOT_TEXT_CALLS = {
+    "console", "log", "warn", "error", "debug", "querySelector", "querySelectorAll", "getElementById", "closest", "matches",
+    "addEventListener", "removeEventListener", "createElement", "add", "remove", "toggle", "contains", "getAttribute",
+    "removeAttribute", "hasAttribute", "fetch", "api", "URL", "encode", "EventSource", "CustomEvent", "importKey", "get",
+    "has", "delete", "set", "append", "startsWith", "endsWith", "includes", "split", "replace", "getItem", "setItem", "removeItem",
+}  # fmt: skip
+_NOT_TEXT_PROPERTIES = {
+    "className",
+    "href",
+    "download",
+    "type",
+    "name",
+    "id",
+    "src",
+    "hash",
+    "method",
+    "mode",
+    "accept",
+    "lang",
+    "dir",
+}
+_COMPARISONS = {"==", "!=", "===", "!=="}
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def unmarked_messages(source: str, marked: set[str]) -> Iterator[tuple[int, str]]:
+    """The string and template literals of a script that a person reads but that are not given to t():
+    two or more words, or one capitalised word put on the page; `marked` are messages already in the
+    catalog (a script may look a message up by a variable, as revisions-0.2.js does)."""
+    from babel.messages.jslexer import tokenize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Babel's extractor's own lexer: stable, but called internal
+        tokens = [t for t in tokenize(source, jsx=False, dotted=True) if "comment" not in t.type]
+    in_t_call = False  # t("…" + "…"): every piece of the concatenation is the message
+    for i, token in enumerate(tokens):
+        if token.type not in ("string", "template_string"):
+            if token.value != "+":
+                in_t_call = False
+            continue
+        before = [""] * 4 + [t.value for t in tokens[max(0, i - 4) : i]]
+        after = [t.value for t in tokens[i + 1 : i + 3]] + ["", ""]
+        call = _last(before[-2]) if before[-1] == "(" else None
+        if call == "t" or (in_t_call and before[-1] == "+"):
+            in_t_call = True
+            continue
+        in_t_call = False
+        text = re.sub(r"\$\{[^}]*\}", "x", token.value[1:-1])
+        comparison = before[-1] in _COMPARISONS or "".join(before[-2:]) in _COMPARISONS or after[0] in _COMPARISONS
+        if (
+            call in _NOT_TEXT_CALLS
+            or (call == "setAttribute" and after[0] == ",")
+            or comparison
+            or before[-1] == "case"
+            or (after[0] == ":" and before[-1] in ("{", ","))  # an object's key
+            or (before[-1] == "=" and _last(before[-2]) in _NOT_TEXT_PROPERTIES)
+            or _CODE.search(text.strip())
+            or token.value[1:-1] in marked
+        ):
+            continue
+        shown = any(_last(v) in _SINKS for v in before) and before[-1] in ("=", "(", ",", "?", ":", "||")
+        if _TWO_WORDS.search(text) or (shown and _CAPITALISED.match(text)):
+            yield token.lineno, token.value
+
+
+def _script_messages() -> dict[tuple[str, str], str]:
+    marked = {str(m.id) for m in i18n_catalogs.read(i18n.LOCALES_DIR / "js.pot") if m.id and isinstance(m.id, str)}
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(STATIC.rglob("*.js")):
+        if path.name.startswith(NOT_UI):
+            continue
+        stem = re.sub(r"-\d+\.\d+\.js$", "", str(path.relative_to(STATIC)))
+        for line, literal in unmarked_messages(path.read_text(encoding="utf-8"), marked):
+            found.setdefault((stem, literal), f"{path.relative_to(STATIC)}:{line}")
+    return found
+
+
+def test_the_checker_tells_a_message_from_code() -> None:
+    source = """
+    const { t } = window.SottoI18n;
+    el.className = "form-status error"; if (e.key === "Escape Key") return; "use strict";
+    document.querySelector("#export-menu a[data-export]"); fetch(`/api/v1/jobs/${id}`); x.setAttribute("aria-label", t("New name"));
+    status.textContent = t("Saved {time}", { time }); alert(t("Two words " + "joined"));
+    state.textContent = "Loading…"; b.title = "Delete"; say(`Shared with ${email}`); const o = { "Some key": 1 };
+    """
+    assert [literal for _line, literal in unmarked_messages(source, set())] == [
+        '"Loading…"',
+        '"Delete"',
+        "`Shared with ${email}`",
+    ]
+
+
+def test_every_message_a_person_reads_in_the_scripts_is_marked() -> None:
+    """A new message in a browser script must go through t() (then scripts/i18n-update and its
+    translations); the list of messages that were unmarked when this check came may only shrink."""
+    found = _script_messages()
+    listed = {tuple(line.split("\t", 1)) for line in UNMARKED.read_text(encoding="utf-8").splitlines() if line.strip()}
+    new = [f"{where}: {literal}" for (stem, literal), where in found.items() if (stem, literal) not in listed]
+    assert not new, "mark these with t() (static/i18n-0.1.js), then run scripts/i18n-update:\n" + "\n".join(new)
+    gone = sorted(f"{stem}\t{literal}" for stem, literal in listed if (stem, literal) not in found)
+    assert not gone, f"marked now: delete these lines from {UNMARKED.name}:\n" + "\n".join(gone)
