@@ -35,7 +35,7 @@ from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
 from appliance.web.deps import attachment, services_of, visible_transcript
 from appliance.web.errors import DOMAIN_ERRORS, as_http
-from appliance.web.i18n import reader_for
+from appliance.web.i18n import N_, Detail, reader_for
 from appliance.web.offload import off_loop
 
 EVENT_WAIT_SECONDS = 1.0
@@ -75,11 +75,11 @@ def _job_or_404(request: Request, job_id: str, *, change: bool = False) -> dict[
     db = services_of(request).databases.get()
     row = jobs.get(db, job_id)
     if row is None:
-        raise NotFoundException(detail=f"No job with id {job_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No job with id %(id)s."), id=repr(job_id)))
     try:
         (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
     except authz.NotVisible:
-        raise NotFoundException(detail=f"No job with id {job_id!r}.") from None
+        raise NotFoundException(detail=Detail(N_("No job with id %(id)s."), id=repr(job_id))) from None
     return row
 
 
@@ -221,12 +221,12 @@ def _transcript_or_404(request: Request, transcript_id: str) -> Transcript:
     visible_transcript(request, transcript_id)
     doc = transcripts.get(services_of(request).databases.get(), transcript_id)
     if doc is None:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id)))
     return doc
 
 
-PRIVATE_EXPORT = (
-    "Transcript {id} is private: the server cannot read it, so it cannot export it. Open it in your "
+PRIVATE_EXPORT = N_(
+    "Transcript %(id)s is private: the server cannot read it, so it cannot export it. Open it in your "
     "browser, unlock it, and export from its page."
 )
 
@@ -234,7 +234,7 @@ PRIVATE_EXPORT = (
 def _exportable(doc: Transcript) -> Transcript:
     """An export of a private transcript would be an empty file that looks complete: refuse instead."""
     if doc.private:
-        raise HTTPException(status_code=409, detail=PRIVATE_EXPORT.format(id=doc.id))
+        raise HTTPException(status_code=409, detail=Detail(PRIVATE_EXPORT, id=doc.id))
     return doc
 
 
@@ -331,10 +331,12 @@ async def _client_left(request: Request, gone: threading.Event) -> None:
 )
 async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[bytes]:
     if not data.ids or len(data.ids) > 500:
-        raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
+        raise HTTPException(status_code=400, detail=N_("Give from 1 to 500 transcript ids."))
     unknown = [f for f in data.formats if f not in exports.FORMATS]
     if unknown or not data.formats:
-        raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
+        raise HTTPException(
+            status_code=400, detail=Detail(N_("formats must be among %(formats)s"), formats=", ".join(exports.FORMATS))
+        )
     formats = list(dict.fromkeys(data.formats))
     ids = list(dict.fromkeys(data.ids))
     docs = await services_of(request).databases.in_thread(
@@ -342,7 +344,7 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     )
     if not _bulk_exports.acquire(blocking=False):
         raise HTTPException(
-            status_code=503, detail="Other bulk exports are running; try again in a minute.", headers={"Retry-After": "30"}
+            status_code=503, detail=N_("Other bulk exports are running; try again in a minute."), headers={"Retry-After": "30"}
         )
     gone = threading.Event()
     watcher = asyncio.create_task(_client_left(request, gone))
@@ -354,7 +356,9 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     except exports.BundleStopped as exc:
-        raise HTTPException(status_code=413, detail=f"Export stopped: {exc}. Export fewer transcripts at once.") from None
+        raise HTTPException(
+            status_code=413, detail=Detail(N_("Export stopped: %(reason)s. Export fewer transcripts at once."), reason=str(exc))
+        ) from None
     finally:
         watcher.cancel()
         _bulk_exports.release()
@@ -380,7 +384,7 @@ def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     services = services_of(request)
     db = services.databases.get()
     if not transcripts.delete(db, transcript_id):
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id)))
     principal = principal_of(request)
     audit.record(db, "transcript.deleted", actor=principal.user.email, target=transcript_id)
     data = {"transcript_id": transcript_id, "deleted_at": now()}

@@ -196,6 +196,31 @@ def N_(message: str) -> str:
     return message
 
 
+class Detail(str):
+    """An API error's message with values in it: the English text as a plain string (what a program, a log
+    and an API key's caller get), and its marked template and values, so the error handler can give a
+    person the translated template with the same values (`auth._error`).
+
+        raise HTTPException(status_code=400, detail=Detail(N_("No job with id %(id)s."), id=repr(job_id)))
+    """
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Detail:
+        made = super().__new__(cls, template % values if values else template)
+        made.template, made.values = template, values
+        return made
+
+
+def translate_detail(detail: str, translations: gettext.NullTranslations) -> str:
+    """An error's message in a language: a `Detail` by its template, any other text by itself (a message
+    that is not in the catalogs stays as it is)."""
+    if isinstance(detail, Detail):
+        return translations.gettext(detail.template) % detail.values if detail.values else translations.gettext(detail.template)
+    return translations.gettext(detail)
+
+
 # What the UI shows for the values the appliance stores in English (roles, key scopes, job states and
 # stages, licence states, model tasks).
 NAMES = {
@@ -357,7 +382,8 @@ def reader_for(request: Request[Any, Any, Any]) -> Reader:
         code = catalogs.accept(asked.replace("-", "_"))
         if code is None:
             choices = ", ".join(c for c in catalogs.languages if c != PSEUDO)
-            raise HTTPException(status_code=400, detail=f"lang must be one of {choices}; {asked!r} is not one of them.")
+            message = N_("lang must be one of %(choices)s; %(asked)s is not one of them.")
+            raise HTTPException(status_code=400, detail=Detail(message, choices=choices, asked=repr(asked)))
         return export_reader(catalogs, code)
     principal = request.state.get("principal")
     if principal is not None and principal.via != "session":

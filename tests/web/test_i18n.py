@@ -3,6 +3,7 @@ and dates, numbers and sizes formatted for each language."""
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import subprocess
@@ -354,3 +355,85 @@ def test_every_message_a_person_reads_in_the_scripts_is_marked() -> None:
     assert not new, "mark these with t() (static/i18n-0.1.js), then run scripts/i18n-update:\n" + "\n".join(new)
     gone = sorted(f"{stem}\t{literal}" for stem, literal in listed if (stem, literal) not in found)
     assert not gone, f"marked now: delete these lines from {UNMARKED.name}:\n" + "\n".join(gone)
+
+
+# ---- API error details: a walk over the handlers' code ----
+
+WEB = REPO / "appliance" / "web"
+UNMARKED_DETAILS = REPO / "tests" / "data" / "unmarked-api-details.txt"  # as UNMARKED: may only shrink
+
+
+def unmarked_details(source: str, marked: set[str]) -> Iterator[tuple[int, str]]:
+    """`detail=` texts written in the code of an exception that are not marked: an f-string, or a literal
+    that is in no catalog. A marked one is N_("…") (found by scripts/i18n-update) or, with values in it,
+    Detail(N_("… %(name)s …"), name=…); a detail passed on from elsewhere (str(exc)) is that code's."""
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if not (called.endswith("Exception") or called == "_error"):
+            continue
+        values = [k.value for k in node.keywords if k.arg == "detail"]
+        if called == "_error" and len(node.args) >= 3:
+            values.append(node.args[2])
+        for value in values:
+            if isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value not in marked
+            ):
+                yield node.lineno, ast.unparse(value)
+
+
+def _api_details() -> dict[tuple[str, str], str]:
+    marked = {str(m.id) for m in i18n_catalogs.read(i18n.LOCALES_DIR / "messages.pot") if m.id and isinstance(m.id, str)}
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(WEB.glob("*.py")):
+        for line, text in unmarked_details(path.read_text(encoding="utf-8"), marked):
+            found.setdefault((path.name, text), f"appliance/web/{path.name}:{line}")
+    return found
+
+
+def test_the_detail_walker_tells_marked_from_unmarked() -> None:
+    source = """
+raise HTTPException(status_code=400, detail="Plain English.")
+raise NotFoundException(detail=f"No job {job_id!r}.")
+raise HTTPException(status_code=400, detail=N_("Marked."))
+raise HTTPException(status_code=400, detail=Detail(N_("No job %(id)s."), id=job_id))
+raise HTTPException(status_code=503, detail=str(exc))
+raise HTTPException(status_code=403, detail="Already in the catalog.")
+"""
+    found = [text for _line, text in unmarked_details(source, {"Already in the catalog."})]
+    assert found == ["'Plain English.'", "f'No job {job_id!r}.'"]
+
+
+def test_every_api_error_detail_is_marked() -> None:
+    """A new error message of the API must be marked (N_, or Detail for one with values in it) so a person
+    reads it in their language; the list of those unmarked when this check came may only shrink."""
+    found = _api_details()
+    listed = {tuple(line.split("\t", 1)) for line in UNMARKED_DETAILS.read_text(encoding="utf-8").splitlines() if line.strip()}
+    new = [f"{where}: {text}" for (module, text), where in found.items() if (module, text) not in listed]
+    assert not new, "mark these with N_() or Detail(N_(...), ...), then run scripts/i18n-update:\n" + "\n".join(new)
+    gone = sorted(f"{module}\t{text}" for module, text in listed if (module, text) not in found)
+    assert not gone, f"marked now: delete these lines from {UNMARKED_DETAILS.name}:\n" + "\n".join(gone)
+
+
+def test_api_errors_in_the_requesters_language(appliance: Appliance) -> None:
+    """A person's error in their language, values filled in; the same error to an API key in English; a
+    browser that is not signed in (the sign-in form) by its Accept-Language."""
+    missing = "/api/v1/transcripts/nope/export"
+    with closing(signed_in(appliance.url)) as alice:
+        assert alice.put("/api/v1/me/language", json={"language": "de"}).status_code == 200
+        try:
+            refused = alice.get(missing)
+            assert refused.status_code == 404 and refused.json()["detail"] == "Kein Transkript mit der ID 'nope'."
+            bad = alice.get(f"/api/v1/transcripts/{appliance.transcript_id}/export", params={"lang": "xx"}).json()["detail"]
+            assert bad.startswith("lang muss einer von en, zh_Hans, ") and "'xx' gehört nicht dazu." in bad
+        finally:
+            alice.put("/api/v1/me/language", json={"language": None})
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as program:
+        english = program.get(missing, headers={"Accept-Language": "de"})
+        assert english.status_code == 404 and english.json()["detail"] == "No transcript with id 'nope'."
+    signed_out = httpx.get(f"{appliance.url}/api/v1/me", headers={"Accept-Language": "ja"})
+    assert signed_out.status_code == 401
+    assert signed_out.json()["detail"] == "サインインするか、API キーを 'Authorization: Bearer <key>' として送ってください。"
+    plain = httpx.get(f"{appliance.url}/api/v1/me").json()["detail"]  # no browser, no language: English
+    assert plain == "Sign in, or send an API key as 'Authorization: Bearer <key>'."
