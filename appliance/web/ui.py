@@ -451,6 +451,8 @@ def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         principal,
         users=accounts.list_all(services.databases.get()),
         invite_hours=services.settings.security.invite_hours,
+        languages=i18n.LANGUAGES,  # the invitee's language: the UI's languages, without the test language
+        invite_language=request.app.state.i18n.accept(services.settings.ui.default_language) or "en",
         with_factor=factors.users_with_factor(services.databases.get()),
         required_roles=factors.required_roles(services.databases.get()),
     )

@@ -437,3 +437,25 @@ def test_api_errors_in_the_requesters_language(appliance: Appliance) -> None:
     assert signed_out.json()["detail"] == "サインインするか、API キーを 'Authorization: Bearer <key>' として送ってください。"
     plain = httpx.get(f"{appliance.url}/api/v1/me").json()["detail"]  # no browser, no language: English
     assert plain == "Sign in, or send an API key as 'Authorization: Bearer <key>'."
+
+
+def test_an_invitation_in_the_invitees_language(appliance: Appliance) -> None:
+    """The inviter's choice, else the appliance's default (fr here); a language the appliance lacks is
+    refused before anything is made; the link's language is the invitation page's and the new account's."""
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as admin:
+        refused = admin.post("/api/v1/invites", json={"email": "erin@example.org", "language": "tlh"})
+        assert refused.status_code == 400 and refused.json()["detail"] == "That is not one of the languages of this appliance."
+        default = admin.post("/api/v1/invites", json={"email": "erin@example.org"}).json()
+        assert default["language"] == "fr" and default["path"].startswith("/invite?lang=fr#")
+        assert (
+            default["message"].startswith("Vous êtes invité à rejoindre Sotto")
+            and f"{appliance.url}{default['path']}" in default["message"]
+        )
+        chinese = admin.post("/api/v1/invites", json={"email": "frank@example.org", "language": "zh_Hans"}).json()
+        assert chinese["message"].startswith("您受邀使用 Sotto") and "有效期 72 小时" in chinese["message"]
+    with httpx.Client(base_url=appliance.url) as invitee:
+        page = invitee.get(chinese["path"].split("#")[0], headers={**HTML, "Accept-Language": "de"})
+        assert '<html lang="zh-Hans"' in page.text and "sotto_lang=zh_Hans" in page.headers["set-cookie"]
+        token = chinese["path"].split("#")[1]
+        made = invitee.post("/api/v1/invites/accept", json={"token": token, "password": "a long new password"})
+        assert made.status_code == 201 and made.json()["language"] == "zh_Hans"
