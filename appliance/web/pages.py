@@ -158,7 +158,7 @@ SSO_NOTICES = {
 
 @get("/invite", opt={"public": True}, include_in_schema=False)
 @off_loop
-def invite_page(request: Request[Any, Any, Any], lang: str | None = None) -> Template:
+def invite_page(request: Request[Any, Any, Any], lang: FromQuery[str] = "") -> Template:
     """Where an invitation link leads (/invite?lang=de#token: the token stays in the browser, out of logs).
     The link's language, chosen by the inviter, is the page's and is kept in the language cookie, so the
     account the page makes and the sign-in after it speak it too."""
