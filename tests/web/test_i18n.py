@@ -229,6 +229,13 @@ def test_exports_carry_labels_in_the_readers_language(appliance: Appliance, tmp_
         assert "- **Duration:**" in md and "- **Language:** en" in md
         assert program.get(export, params={"format": "csv"}).text.startswith("start,end,speaker,text,note\r\n")
         assert "**Dauer:**" in program.get(export, params={"format": "md", "lang": "de"}).text
+        link = program.post(f"/api/v1/transcripts/{appliance.transcript_id}/shares", json={"formats": ["txt", "md"]}).json()
+    # A share link's visitor has no account: the page's language (here the browser's), on its export links too.
+    with httpx.Client(base_url=appliance.url, headers={"Accept-Language": "ja"}) as visitor:
+        page = visitor.get(link["path"], headers=HTML).text
+        assert f'href="{link["path"]}/export?format=md&amp;lang=ja"' in page
+        assert "- **長さ:**" in visitor.get(f"{link['path']}/export", params={"format": "md", "lang": "ja"}).text
+        assert "- **Dauer:**" in visitor.get(f"{link['path']}/export", params={"format": "md", "lang": "de"}).text
 
 
 # ---- the browser scripts' messages: a static check with Babel's JavaScript lexer ----
