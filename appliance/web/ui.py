@@ -28,6 +28,7 @@ from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
 from appliance.web import factors_api, i18n, layout
 from appliance.web.deps import visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 PAGE = {"public": True, "page": True}
@@ -136,7 +137,7 @@ def job_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template
             raise authz.NotVisible()
         authz.can_read(db, principal, row)
     except authz.NotVisible:
-        raise NotFoundException(detail="No such job.") from None
+        raise NotFoundException(detail=N_("No such job.")) from None
     return _page(request, "job.html", principal, job=jobs.document(row))
 
 
@@ -145,7 +146,7 @@ def _transcript_context(request: Request[Any, Any, Any], principal: Principal, t
     db = request.app.state.services.databases.get()
     doc = transcripts.get(db, transcript_id)
     if doc is None:
-        raise NotFoundException(detail="No such transcript.")
+        raise NotFoundException(detail=N_("No such transcript."))
     try:
         authz.can_change(db, principal, row)
         editable = True
@@ -301,7 +302,7 @@ def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Temp
         if doc is not None:
             docs.append(doc)
     if not docs:
-        raise NotFoundException(detail="This job has no transcripts to compare.")
+        raise NotFoundException(detail=N_("This job has no transcripts to compare."))
     base = docs[0].text.split()
     columns = [
         {"doc": d, "diff": word_diff(base, d.text.split()) if i else [("same", w) for w in base]} for i, d in enumerate(docs)
