@@ -56,9 +56,10 @@ def delete_user(db: sqlite_utils.Database, user_id: str, *, transfer_to: str | N
     return {"pseudonym": pseudonym, "transcripts_transferred": moved}
 
 
-def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
-    """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT; a private
-    transcript as its envelopes (JSON), with the wrapped keys in private-keys.json."""
+def export_user(db: sqlite_utils.Database, user_id: str, *, reader: exports.Reader = exports.ENGLISH) -> bytes:
+    """One zip: account.json, and every transcript the user created as JSON, TXT, SRT and VTT (the TXT's
+    labels in `reader`'s language); a private transcript as its envelopes (JSON), with the wrapped keys in
+    private-keys.json."""
     user = accounts.get(db, user_id)
     assert user is not None
     buffer = io.BytesIO()
@@ -92,7 +93,7 @@ def export_user(db: sqlite_utils.Database, user_id: str) -> bytes:
             stored = summaries_store.get(db, transcript_id)  # its AI summary is the person's data too
             digest = summaries_store.digest(stored, doc) if stored is not None else None
             for fmt in ("json", "txt", "srt", "vtt"):
-                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt, digest=digest).content)
+                archive.writestr(f"{stem}.{fmt}", exports.render(doc, fmt, digest=digest, reader=reader).content)
     return buffer.getvalue()
 
 

@@ -17,7 +17,7 @@ from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
 from appliance.web import factors_api, i18n
 from appliance.web.auth import failed_attempt, principal_of
-from appliance.web.i18n import N_
+from appliance.web.i18n import N_, reader_for
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
 from appliance.web.services import Services
@@ -56,6 +56,7 @@ class NewUser(msgspec.Struct):
 class NewInvite(msgspec.Struct):
     email: str
     role: str = "member"
+    language: str | None = None  # the invitee's UI language (a code such as de); None: the appliance's default
 
 
 class AcceptInvite(msgspec.Struct):
@@ -272,7 +273,7 @@ def delete_me(request: Request[Any, Any, Any], data: JSONBody[PasswordConfirm]) 
 def export_me(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = principal_of(request)
     db = _db(request)
-    data = privacy.export_user(_dbs(request).get(), principal.user.id)
+    data = privacy.export_user(_dbs(request).get(), principal.user.id, reader=reader_for(request))
     audit.record(db, "account.exported", actor=principal.user.email, ip=_ip(request))
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="sotto-export.zip"'}
@@ -355,12 +356,38 @@ def create_user(request: Request[Any, Any, Any], data: JSONBody[NewUser]) -> dic
 @off_loop
 def create_invite(request: Request[Any, Any, Any], data: JSONBody[NewInvite]) -> dict[str, Any]:
     hours = _services(request).settings.security.invite_hours
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    language = invite_language(request, data.language)  # before the invitation is made: bad input loses nothing
     try:
         token = accounts.invite(_db(request), data.email, data.role, principal_of(request).user.id, hours)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
     audit.record(_db(request), "user.invited", actor=principal_of(request).user.email, target=data.email.lower())
-    return {"token": token, "path": f"/invite#{token}", "expires_in_hours": hours}
+    # The link names the language (the query, not the fragment: it is no secret), so the invitation page
+    # and the account it makes speak it; the message to send is in it too.
+    path = f"/invite?lang={language}#{token}"
+    link = str(request.base_url).rstrip("/") + path
+    message = catalogs.translations(language).gettext(INVITE_MESSAGE) % {"link": link, "hours": hours}
+    return {"token": token, "path": path, "expires_in_hours": hours, "language": language, "message": message}
+
+
+# Translators: the text an administrator copies into an e-mail or a chat message to the person invited
+# (the appliance sends no e-mail itself). %(link)s is the one-time link, %(hours)s how long it works.
+INVITE_MESSAGE = N_(
+    "You are invited to Sotto, your organisation's transcription appliance. Open this link to choose your "
+    "password and sign in: %(link)s\n\nThe link works once, for %(hours)s hours. If you did not expect this "
+    "invitation, ignore it."
+)
+
+
+def invite_language(request: Request[Any, Any, Any], asked: str | None) -> str:
+    """The invitee's language: the inviter's choice, else the appliance's default (workspaces have none)."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    if asked is None:
+        return catalogs.accept(_services(request).settings.ui.default_language) or "en"
+    if catalogs.accept(asked) is None or asked == i18n.PSEUDO:
+        raise HTTPException(status_code=400, detail=N_("That is not one of the languages of this appliance."))
+    return asked
 
 
 @post(
@@ -376,6 +403,13 @@ def accept_invite(request: Request[Any, Any, Any], data: JSONBody[AcceptInvite])
         user = accounts.accept_invite(_dbs(request).get(), data.token, data.password)
     except accounts.AccountError as exc:
         raise _bad(exc) from None
+    # The invitation page set the language cookie from its link (or the person chose one on it): the new
+    # account keeps that language.
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    language = catalogs.accept(request.cookies.get(i18n.COOKIE))
+    if language is not None and language != i18n.PSEUDO:
+        accounts.set_language(_db(request), user.id, language)
+        user = accounts.get(_db(request), user.id) or user
     audit.record(_db(request), "invite.accepted", actor=user.email, ip=_ip(request))
     return user.public()
 

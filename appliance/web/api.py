@@ -35,6 +35,7 @@ from appliance.web import intake, schemas
 from appliance.web.auth import principal_of
 from appliance.web.deps import attachment, services_of, visible_transcript
 from appliance.web.errors import DOMAIN_ERRORS, as_http
+from appliance.web.i18n import N_, Detail, reader_for
 from appliance.web.offload import off_loop
 
 EVENT_WAIT_SECONDS = 1.0
@@ -74,11 +75,11 @@ def _job_or_404(request: Request, job_id: str, *, change: bool = False) -> dict[
     db = services_of(request).databases.get()
     row = jobs.get(db, job_id)
     if row is None:
-        raise NotFoundException(detail=f"No job with id {job_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No job with id %(id)s."), id=repr(job_id)))
     try:
         (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
     except authz.NotVisible:
-        raise NotFoundException(detail=f"No job with id {job_id!r}.") from None
+        raise NotFoundException(detail=Detail(N_("No job with id %(id)s."), id=repr(job_id))) from None
     return row
 
 
@@ -220,12 +221,12 @@ def _transcript_or_404(request: Request, transcript_id: str) -> Transcript:
     visible_transcript(request, transcript_id)
     doc = transcripts.get(services_of(request).databases.get(), transcript_id)
     if doc is None:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id)))
     return doc
 
 
-PRIVATE_EXPORT = (
-    "Transcript {id} is private: the server cannot read it, so it cannot export it. Open it in your "
+PRIVATE_EXPORT = N_(
+    "Transcript %(id)s is private: the server cannot read it, so it cannot export it. Open it in your "
     "browser, unlock it, and export from its page."
 )
 
@@ -233,7 +234,7 @@ PRIVATE_EXPORT = (
 def _exportable(doc: Transcript) -> Transcript:
     """An export of a private transcript would be an empty file that looks complete: refuse instead."""
     if doc.private:
-        raise HTTPException(status_code=409, detail=PRIVATE_EXPORT.format(id=doc.id))
+        raise HTTPException(status_code=409, detail=Detail(PRIVATE_EXPORT, id=doc.id))
     return doc
 
 
@@ -261,7 +262,9 @@ def transcript_speaker_analytics(request: Request, transcript_id: FromPath[str])
     "/api/v1/transcripts/{transcript_id:str}/export",
     summary="The transcript as TXT, SRT, VTT, JSON, Markdown, CSV, DOCX or PDF",
     description="Options as query parameters: timestamps, speakers, max_chars_per_line, max_lines, "
-    "max_cue_seconds, min_gap_seconds, vtt_voice_tags.",
+    "max_cue_seconds, min_gap_seconds, vtt_voice_tags; lang (a UI language such as de or zh_Hans) puts the "
+    "headings and labels of TXT, Markdown, CSV, DOCX and PDF in that language (default: a signed-in "
+    "person's language; English for an API key).",
     tags=["transcripts"],
     media_type="application/octet-stream",
 )
@@ -276,12 +279,13 @@ def export_transcript(
 ) -> Response[bytes]:
     doc = _exportable(_transcript_or_404(request, transcript_id))
     options = _export_options(request)
+    reader = reader_for(request)
     digest = None
     if summary and not doc.private:
         stored = summaries_store.get(services_of(request).databases.get(), transcript_id)
         digest = summaries_store.digest(stored, doc) if stored is not None else None
     try:
-        export = exports.render(doc, format, options, digest)
+        export = exports.render(doc, format, options, digest, reader)
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     return Response(
@@ -292,7 +296,7 @@ def export_transcript(
 
 
 def _export_options(request: Request) -> exports.ExportOptions:
-    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary"}}
+    raw = {k: v for k, v in request.query_params.items() if k not in {"format", "formats", "ids", "summary", "lang"}}
     try:
         return exports.ExportOptions.parse(raw)
     except exports.OptionsError as exc:
@@ -327,10 +331,12 @@ async def _client_left(request: Request, gone: threading.Event) -> None:
 )
 async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[bytes]:
     if not data.ids or len(data.ids) > 500:
-        raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
+        raise HTTPException(status_code=400, detail=N_("Give from 1 to 500 transcript ids."))
     unknown = [f for f in data.formats if f not in exports.FORMATS]
     if unknown or not data.formats:
-        raise HTTPException(status_code=400, detail=f"formats must be among {', '.join(exports.FORMATS)}")
+        raise HTTPException(
+            status_code=400, detail=Detail(N_("formats must be among %(formats)s"), formats=", ".join(exports.FORMATS))
+        )
     formats = list(dict.fromkeys(data.formats))
     ids = list(dict.fromkeys(data.ids))
     docs = await services_of(request).databases.in_thread(
@@ -338,18 +344,21 @@ async def bulk_export(request: Request, data: JSONBody[BulkExport]) -> Response[
     )
     if not _bulk_exports.acquire(blocking=False):
         raise HTTPException(
-            status_code=503, detail="Other bulk exports are running; try again in a minute.", headers={"Retry-After": "30"}
+            status_code=503, detail=N_("Other bulk exports are running; try again in a minute."), headers={"Retry-After": "30"}
         )
     gone = threading.Event()
     watcher = asyncio.create_task(_client_left(request, gone))
     try:
+        options, reader = _export_options(request), reader_for(request)
         content = await asyncio.to_thread(
-            exports.bundle, docs, formats, _export_options(request), stop=gone.is_set, max_bytes=BULK_EXPORT_MAX_BYTES
+            exports.bundle, docs, formats, options, stop=gone.is_set, max_bytes=BULK_EXPORT_MAX_BYTES, reader=reader
         )
     except FontsMissing as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
     except exports.BundleStopped as exc:
-        raise HTTPException(status_code=413, detail=f"Export stopped: {exc}. Export fewer transcripts at once.") from None
+        raise HTTPException(
+            status_code=413, detail=Detail(N_("Export stopped: %(reason)s. Export fewer transcripts at once."), reason=str(exc))
+        ) from None
     finally:
         watcher.cancel()
         _bulk_exports.release()
@@ -375,7 +384,7 @@ def delete_transcript(request: Request, transcript_id: FromPath[str]) -> None:
     services = services_of(request)
     db = services.databases.get()
     if not transcripts.delete(db, transcript_id):
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id)))
     principal = principal_of(request)
     audit.record(db, "transcript.deleted", actor=principal.user.email, target=transcript_id)
     data = {"transcript_id": transcript_id, "deleted_at": now()}

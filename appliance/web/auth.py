@@ -23,6 +23,7 @@ from appliance.accounts import users as accounts
 from appliance.accounts.authz import Forbidden, NotVisible, Principal, Unauthenticated, principal_for, require_scope
 from appliance.licensing.store import LicenseBlocked
 from appliance.web import error_pages, i18n
+from appliance.web.i18n import N_, Detail
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -147,7 +148,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         require_scope(principal, opt.get("scope", "read"))
     except Unauthenticated:
         raise NotAuthorizedException(
-            detail="Sign in, or send an API key as 'Authorization: Bearer <key>'.", headers={"WWW-Authenticate": "Bearer"}
+            detail=N_("Sign in, or send an API key as 'Authorization: Bearer <key>'."), headers={"WWW-Authenticate": "Bearer"}
         ) from None
     except Forbidden as exc:
         raise PermissionDeniedException(detail=str(exc)) from None
@@ -183,7 +184,7 @@ def failed_attempt(request: Request[Any, Any, Any]) -> None:
 def principal_of(request: Request[Any, Any, Any]) -> Principal:
     principal = request.state.get("principal")
     if principal is None:  # a public route that needs a caller after all
-        raise NotAuthorizedException(detail="Sign in first.", headers={"WWW-Authenticate": "Bearer"})
+        raise NotAuthorizedException(detail=N_("Sign in first."), headers={"WWW-Authenticate": "Bearer"})
     return principal
 
 
@@ -193,24 +194,35 @@ def _error(
     """The API's JSON error; a page in the layout for a browser that navigated here (web/error_pages.py)."""
     if error_pages.wanted(request):
         return error_pages.page(request, status, detail, headers)
-    principal = request.scope.get("state", {}).get("principal")
-    if principal is not None and principal.via == "session" and isinstance(detail, str):
+    if isinstance(detail, str) and _read_by_a_person(request):
         # A person in the browser reads this message (the scripts show `detail`): in their language. A
-        # program with an API key keeps the English it may match on.
-        detail = i18n.translations(request).gettext(detail)
+        # program keeps the English it may match on.
+        detail = i18n.translate_detail(detail, i18n.translations(request))
     return Response({"status_code": status, "detail": detail, **more}, status_code=status, headers=headers or {})
 
 
+def _read_by_a_person(request: Request[Any, Any, Any]) -> bool:
+    """A browser session; or no credentials at all from a browser (the sign-in form), told by the language
+    cookie or an Accept-Language header, which browsers always send and HTTP libraries do not. Anything
+    with an API key, valid or not, is a program."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        return bool(principal.via == "session")
+    if request.headers.get("authorization"):
+        return False
+    return i18n.COOKIE in request.cookies or "accept-language" in request.headers
+
+
 def forbidden_handler(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]:
-    return _error(request, 403, str(exc) or "You are not allowed to do this.")
+    return _error(request, 403, str(exc) or N_("You are not allowed to do this."))
 
 
 def not_visible_handler(request: Request[Any, Any, Any], exc: NotVisible) -> Response[Any]:
-    return _error(request, 404, "Not found.")
+    return _error(request, 404, N_("Not found."))
 
 
 def unauthenticated_handler(request: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
-    return _error(request, 401, "Sign in first.", {"WWW-Authenticate": "Bearer"})
+    return _error(request, 401, N_("Sign in first."), {"WWW-Authenticate": "Bearer"})
 
 
 def enrol_first_handler(request: Request[Any, Any, Any], exc: EnrolFirst) -> Response[Any]:
@@ -219,7 +231,7 @@ def enrol_first_handler(request: Request[Any, Any, Any], exc: EnrolFirst) -> Res
     return _error(
         request,
         403,
-        f"Your role requires a second factor. Set one up at {ENROL_PAGE} first.",
+        Detail(N_("Your role requires a second factor. Set one up at %(page)s first."), page=ENROL_PAGE),
         code="second_factor_enrolment_required",
     )
 
@@ -238,7 +250,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: logged with its traceback for the operator, a plain 500 for the caller."""
     log.exception("unhandled error on %s %s", request.method, request.scope.get("path_template") or "?", exc_info=exc)
-    return _error(request, 500, "Internal error. The appliance logged the details.")
+    return _error(request, 500, N_("Internal error. The appliance logged the details."))
 
 
 EXCEPTION_HANDLERS = {

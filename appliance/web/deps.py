@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException
 from appliance.accounts import authz
 from appliance.transcripts import store as transcripts
 from appliance.web.auth import principal_of
+from appliance.web.i18n import N_, Detail
 from appliance.web.services import Services
 
 
@@ -29,7 +30,7 @@ def visible_transcript(request: Request[Any, Any, Any], transcript_id: str, *, c
             raise authz.NotVisible()
         (authz.can_change if change else authz.can_read)(db, principal_of(request), row)
     except authz.NotVisible:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.") from None
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id))) from None
     return row
 
 

@@ -71,9 +71,11 @@ def _render(db: Any, request: Request[Any, Any, Any], status: int, detail: str) 
     # In the person's language, now that it is known who they are.
     tr = i18n.translations(request)
     title, message = MESSAGES.get(status, (N_("This page cannot be shown"), detail))
-    title, message = tr.gettext(title), tr.gettext(message)
+    title, message = tr.gettext(title), i18n.translate_detail(message, tr)  # a Detail: its template, its values
     if status == 403 and detail and detail != "Forbidden":  # a reason written for people: give it
-        message = tr.gettext("%(reason)s An administrator can change what your account may do.") % {"reason": tr.gettext(detail)}
+        message = tr.gettext("%(reason)s An administrator can change what your account may do.") % {
+            "reason": i18n.translate_detail(detail, tr)
+        }
     context = layout.context(request, layout.signed_in(request))
     engine = request.app.template_engine
     if engine is None:

@@ -34,6 +34,9 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException
+
+from appliance.transcripts.exports import ENGLISH, Reader
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAINS = ("messages", "js")
@@ -193,6 +196,31 @@ def N_(message: str) -> str:
     return message
 
 
+class Detail(str):
+    """An API error's message with values in it: the English text as a plain string (what a program, a log
+    and an API key's caller get), and its marked template and values, so the error handler can give a
+    person the translated template with the same values (`auth._error`).
+
+        raise HTTPException(status_code=400, detail=Detail(N_("No job with id %(id)s."), id=repr(job_id)))
+    """
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Detail:
+        made = super().__new__(cls, template % values if values else template)
+        made.template, made.values = template, values
+        return made
+
+
+def translate_detail(detail: str, translations: gettext.NullTranslations) -> str:
+    """An error's message in a language: a `Detail` by its template, any other text by itself (a message
+    that is not in the catalogs stays as it is)."""
+    if isinstance(detail, Detail):
+        return translations.gettext(detail.template) % detail.values if detail.values else translations.gettext(detail.template)
+    return translations.gettext(detail)
+
+
 # What the UI shows for the values the appliance stores in English (roles, key scopes, job states and
 # stages, licence states, model tasks).
 NAMES = {
@@ -322,6 +350,45 @@ def language_name(code: str | None, locale: Locale) -> str:
     except (ValueError, TypeError):
         return code
     return name or code
+
+
+# ---- exports ----
+
+
+def export_reader(catalogs: Catalogs, code: str) -> Reader:
+    """An export's own words (headings, labels, the created date, the language's name) in a UI language.
+    English keeps the exports programs have always had (ISO dates, language codes)."""
+    if code == "en":
+        return ENGLISH
+    language = catalogs.languages[code]
+    translations = catalogs.translations(code)
+    return Reader(
+        text=translations.gettext,
+        pgettext=translations.pgettext,
+        moment=lambda iso: when(iso, language.locale),
+        language=lambda spoken: language_name(spoken, language.locale),
+        localised=True,
+        tag=language.tag,
+    )
+
+
+def reader_for(request: Request[Any, Any, Any]) -> Reader:
+    """Whose language an export is in: the link's `lang=` (the UI puts the page's language on its export
+    links), else a signed-in person's language (cookie and Accept-Language included, as the pages), else,
+    for a program with an API key, English."""
+    catalogs: Catalogs = request.app.state.i18n
+    asked = request.query_params.get("lang")
+    if asked is not None:
+        code = catalogs.accept(asked.replace("-", "_"))
+        if code is None:
+            choices = ", ".join(c for c in catalogs.languages if c != PSEUDO)
+            message = N_("lang must be one of %(choices)s; %(asked)s is not one of them.")
+            raise HTTPException(status_code=400, detail=Detail(message, choices=choices, asked=repr(asked)))
+        return export_reader(catalogs, code)
+    principal = request.state.get("principal")
+    if principal is not None and principal.via != "session":
+        return ENGLISH
+    return export_reader(catalogs, chosen(request).code)
 
 
 # ---- Jinja ----

@@ -158,9 +158,16 @@ SSO_NOTICES = {
 
 @get("/invite", opt={"public": True}, include_in_schema=False)
 @off_loop
-def invite_page(request: Request[Any, Any, Any]) -> Template:
-    """Where an invitation link leads (/invite#token: the token stays in the browser, out of logs)."""
-    return Template("invite.html", context={})
+def invite_page(request: Request[Any, Any, Any], lang: FromQuery[str] = "") -> Template:
+    """Where an invitation link leads (/invite?lang=de#token: the token stays in the browser, out of logs).
+    The link's language, chosen by the inviter, is the page's and is kept in the language cookie, so the
+    account the page makes and the sign-in after it speak it too."""
+    catalogs: i18n.Catalogs = request.app.state.i18n
+    code = catalogs.accept(lang) if lang else None
+    if code is None:
+        return Template("invite.html", context={})
+    request.state.ui_language = catalogs.languages[code]
+    return Template("invite.html", context={}, cookies=[i18n.cookie(request, code, i18n.COOKIE_MAX_AGE)])
 
 
 def local_path(target: str) -> str:

@@ -18,6 +18,7 @@ from appliance.private import sealed_shares
 from appliance.transcripts import shares
 from appliance.web.auth import principal_of
 from appliance.web.deps import visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 from appliance.web.private_api import NO_STORE
 from appliance.web.share_api import allow_public_links
@@ -84,10 +85,10 @@ def create_sealed_share(
 def put_snapshot(request: Request[Any, Any, Any], link_id: FromPath[str], data: JSONBody[Snapshot]) -> dict[str, Any]:
     link = shares.get(_db(request), link_id)
     if link is None:
-        raise NotFoundException(detail="No such share link.")
+        raise NotFoundException(detail=N_("No such share link."))
     visible_transcript(request, link["transcript_id"], change=True)
     if link["created_by"] != principal_of(request).user.id:
-        raise PermissionDeniedException(detail="Only the person who created the link stores its snapshot.")
+        raise PermissionDeniedException(detail=N_("Only the person who created the link stores its snapshot."))
     try:
         sealed_shares.store(request.app.state.services.databases.get(), link_id, data.envelope)
     except private_keys.KeyRecordError as exc:
@@ -106,9 +107,9 @@ def get_snapshot(request: Request[Any, Any, Any], token: FromPath[str]) -> Respo
     try:
         found = sealed_shares.open_snapshot(request.app.state.services.databases.get(), token)
     except shares.LinkGone:
-        raise HTTPException(status_code=404, detail="This link does not exist, was revoked, or was used up.") from None
+        raise HTTPException(status_code=404, detail=N_("This link does not exist, was revoked, or was used up.")) from None
     except shares.LinkExpired:
-        raise HTTPException(status_code=410, detail="This link has expired.") from None
+        raise HTTPException(status_code=410, detail=N_("This link has expired.")) from None
     return Response(found, headers=NO_STORE)
 
 

@@ -19,7 +19,7 @@ from appliance.transcripts import store as transcripts
 from appliance.transcripts.exports.model import stamp, turns
 from appliance.web.auth import failed_attempt, principal_of
 from appliance.web.deps import attachment, visible_transcript
-from appliance.web.i18n import N_
+from appliance.web.i18n import N_, reader_for
 from appliance.web.offload import off_loop
 
 
@@ -47,7 +47,7 @@ def _db(request: Request[Any, Any, Any]) -> Any:
 def allow_public_links(db: Any, row: dict[str, Any]) -> None:
     """Any link anyone can open, encrypted or not, needs the workspace's permission."""
     if not workspaces.allows_public_links(db, row["workspace_id"]):
-        raise PermissionDeniedException(detail="This workspace's admins do not allow public links.")
+        raise PermissionDeniedException(detail=N_("This workspace's admins do not allow public links."))
 
 
 @post(
@@ -104,7 +104,7 @@ def list_shares(request: Request[Any, Any, Any], transcript_id: FromPath[str]) -
 def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> None:
     link = shares.get(_db(request), link_id)
     if link is None:
-        raise NotFoundException(detail="No such share link.")
+        raise NotFoundException(detail=N_("No such share link."))
     visible_transcript(request, link["transcript_id"], change=True)
     shares.revoke(_db(request), link_id)
     audit.record(_db(request), "share.revoked", actor=principal_of(request).user.email, target=link_id)
@@ -120,9 +120,9 @@ def revoke_share(request: Request[Any, Any, Any], link_id: FromPath[str]) -> Non
 def set_policy(request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[Policy]) -> dict[str, Any]:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
-        raise NotFoundException(detail="No such workspace.")
+        raise NotFoundException(detail=N_("No such workspace."))
     if role != "admin":
-        raise PermissionDeniedException(detail="Only the workspace's admins set its policy.")
+        raise PermissionDeniedException(detail=N_("Only the workspace's admins set its policy."))
     workspaces.set_public_links(_db(request), workspace_id, data.allow_public_links)
     audit.record(
         _db(request),
@@ -145,9 +145,9 @@ def _open(request: Request[Any, Any, Any], token: str) -> tuple[shares.Link, dic
     try:
         return shares.open_link(_db(request), token)
     except shares.LinkGone:
-        raise HTTPException(status_code=404, detail="This link does not exist or was revoked.") from None
+        raise HTTPException(status_code=404, detail=N_("This link does not exist or was revoked.")) from None
     except shares.LinkExpired:
-        raise HTTPException(status_code=410, detail="This link has expired.") from None
+        raise HTTPException(status_code=410, detail=N_("This link has expired.")) from None
 
 
 def _page(name: str, status: int = 200, **context: Any) -> Template:
@@ -226,19 +226,19 @@ def share_export(
 ) -> Response[bytes]:
     link, _row = _open(request, token)
     if link.sealed:
-        raise HTTPException(status_code=404, detail="An encrypted link has no server export: use the page's download.")
+        raise HTTPException(status_code=404, detail=N_("An encrypted link has no server export: use the page's download."))
     if link.needs_password and not shares.granted(
         request.app.state.services.secret, link.id, request.cookies.get(_cookie_name(link.id))
     ):
-        raise HTTPException(status_code=401, detail="Enter the link's password first.")
+        raise HTTPException(status_code=401, detail=N_("Enter the link's password first."))
     if format not in link.formats:
-        raise HTTPException(status_code=403, detail="This link does not offer that format.")
+        raise HTTPException(status_code=403, detail=N_("This link does not offer that format."))
     doc = transcripts.get(_db(request), link.transcript_id)
     if doc is None:
-        raise HTTPException(status_code=404, detail="This link does not exist or was revoked.")
+        raise HTTPException(status_code=404, detail=N_("This link does not exist or was revoked."))
     shown = shares.public_document(doc, link)
     options = exports.ExportOptions(timestamps=link.include_timestamps, speakers=link.include_speakers)
-    export = exports.render(shown, format, options)
+    export = exports.render(shown, format, options, reader=reader_for(request))
     return Response(
         export.content,
         media_type=export.media_type,

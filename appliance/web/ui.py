@@ -29,6 +29,7 @@ from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
 from appliance.web import factors_api, i18n, layout
 from appliance.web.deps import visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 PAGE = {"public": True, "page": True}
@@ -137,7 +138,7 @@ def job_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Template
             raise authz.NotVisible()
         authz.can_read(db, principal, row)
     except authz.NotVisible:
-        raise NotFoundException(detail="No such job.") from None
+        raise NotFoundException(detail=N_("No such job.")) from None
     return _page(request, "job.html", principal, job=jobs.document(row))
 
 
@@ -146,7 +147,7 @@ def _transcript_context(request: Request[Any, Any, Any], principal: Principal, t
     db = request.app.state.services.databases.get()
     doc = transcripts.get(db, transcript_id)
     if doc is None:
-        raise NotFoundException(detail="No such transcript.")
+        raise NotFoundException(detail=N_("No such transcript."))
     try:
         authz.can_change(db, principal, row)
         editable = True
@@ -302,7 +303,7 @@ def compare_page(request: Request[Any, Any, Any], job_id: FromPath[str]) -> Temp
         if doc is not None:
             docs.append(doc)
     if not docs:
-        raise NotFoundException(detail="This job has no transcripts to compare.")
+        raise NotFoundException(detail=N_("This job has no transcripts to compare."))
     base = docs[0].text.split()
     columns = [
         {"doc": d, "diff": word_diff(base, d.text.split()) if i else [("same", w) for w in base]} for i, d in enumerate(docs)
@@ -472,6 +473,8 @@ def users_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         principal,
         users=accounts.list_all(services.databases.get()),
         invite_hours=services.settings.security.invite_hours,
+        languages=i18n.LANGUAGES,  # the invitee's language: the UI's languages, without the test language
+        invite_language=request.app.state.i18n.accept(services.settings.ui.default_language) or "en",
         with_factor=factors.users_with_factor(services.databases.get()),
         required_roles=factors.required_roles(services.databases.get()),
     )

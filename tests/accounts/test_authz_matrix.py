@@ -193,7 +193,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/workspaces", {"json": {"name": "Mine"}}, (401, 403, 201, 201, 201, 401)),
     ("GET", "/api/v1/me/export", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit/export", {}, (401, 403, 403, 200, 403, 401)),
-    ("GET", "/static/sotto-0.5.css", {}, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/static/sotto-0.6.css", {}, (200, 200, 200, 200, 200, 200)),
     ("GET", "/setup", {}, (302, 302, 302, 302, 302, 302)),
     (
         "POST",

@@ -1,11 +1,11 @@
-// The progress line's wording of the time left (appliance/web/static/progress-0.3.js), and its count
+// The progress line's wording of the time left (appliance/web/static/progress-0.4.js), and its count
 // down between the server's reports. Run: node --test tests/js/
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import vm from "node:vm";
 
-const source = readFileSync(new URL("../../appliance/web/static/progress-0.3.js", import.meta.url), "utf8");
+const source = readFileSync(new URL("../../appliance/web/static/progress-0.4.js", import.meta.url), "utf8");
 const messages = readFileSync(new URL("../../appliance/web/static/i18n-0.1.js", import.meta.url), "utf8");
 const window = {};  // no catalog script: the English messages, with their placeholders filled in
 vm.runInNewContext(messages, { window });

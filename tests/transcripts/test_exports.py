@@ -246,9 +246,9 @@ def test_bulk_zip_renders_each_format_once_and_stops_when_asked() -> None:
     rendered: list[str] = []
     original = exports.render
 
-    def counting(doc, fmt, options=None):  # type: ignore[no-untyped-def]
+    def counting(doc, fmt, options=None, reader=exports.ENGLISH):  # type: ignore[no-untyped-def]
         rendered.append(fmt)
-        return original(doc, fmt, options)
+        return original(doc, fmt, options, reader=reader)
 
     exports.render = counting  # type: ignore[assignment]
     try:

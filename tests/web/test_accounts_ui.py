@@ -92,26 +92,34 @@ def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world
 
 
 def test_an_invitation_link_becomes_an_account(world: World, browser: Any) -> None:
+    """In the invitee's language, chosen by the inviter: the message to send, the invitation page (whatever
+    the invitee's browser says), the sign-in after it, and the account it makes."""
     alice = _signed_in(browser, world, ADMIN_EMAIL)
     alice.goto(f"{world.url}/admin/users")
+    assert alice.input_value("#invite-form select[name=language]") == "en"  # the appliance's default
+    alice.select_option("#invite-form select[name=language]", "de")
     alice.fill("#invite-form input[name=email]", "dave@example.org")
     alice.keyboard.press("Enter")
     link = alice.locator("#invite-link")
-    link.locator("text=/invite#").wait_for()
+    link.locator("text=/invite?lang=de#").wait_for()
     url = link.inner_text()
+    message = alice.locator("#invite-message")
+    assert message.get_attribute("lang") == "de" and message.is_visible()
+    assert message.inner_text().startswith("Sie sind zu Sotto eingeladen") and url in message.inner_text()
     alice.context.close()
-    stranger = browser.new_context().new_page()
+    stranger = browser.new_context(locale="en-GB").new_page()
     stranger.goto(url)
+    assert stranger.get_attribute("html", "lang") == "de"
     stranger.fill("input[name=password]", "a long new password")
     stranger.fill("input[name=again]", "a different password")
     stranger.keyboard.press("Enter")
-    stranger.wait_for_selector("#invite-status >> text=differ")
+    stranger.wait_for_selector("#invite-status >> text=Die beiden Passwörter unterscheiden sich.")
     stranger.fill("input[name=again]", "a long new password")
     stranger.keyboard.press("Enter")
-    stranger.wait_for_selector("text=Your account is ready")
+    stranger.wait_for_selector("text=Ihr Konto ist bereit")
     stranger.context.close()
-    dave = _signed_in(browser, world, "dave@example.org", "a long new password")
-    assert "dave@example.org" in dave.inner_text("header")
+    dave = _signed_in(browser, world, "dave@example.org", "a long new password")  # a fresh browser, English
+    assert "dave@example.org" in dave.inner_text("header") and dave.get_attribute("html", "lang") == "de"
     dave.context.close()
 
 

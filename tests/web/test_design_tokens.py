@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-CSS = Path(__file__).parents[2] / "appliance" / "web" / "static" / "sotto-0.5.css"
+CSS = Path(__file__).parents[2] / "appliance" / "web" / "static" / "sotto-0.6.css"
 SURFACES = ["bg", "surface", "soft"]
 HIGHLIGHTS = ["mark", "cur", "found-cur", "seg-current", "banner", "bad", "added", "drop"]
 SPEAKERS = [f"spk-{i}" for i in range(12)]

@@ -3,7 +3,14 @@ and dates, numbers and sizes formatted for each language."""
 
 from __future__ import annotations
 
+import ast
+import io
+import re
+import subprocess
+import warnings
+from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,7 +19,7 @@ from babel import Locale
 
 from appliance.core.config import UI_LANGUAGES
 from appliance.web import i18n, i18n_catalogs
-from tests.support import ADMIN_EMAIL, Scenario, settings_in, signed_in
+from tests.support import ADMIN_EMAIL, REPO, Member, Scenario, settings_in, signed_in
 
 HTML = {"Accept": "text/html"}
 
@@ -78,14 +85,28 @@ def test_pseudo_locale_marks_text_and_keeps_placeholders() -> None:
     assert "<strong>" in i18n.pseudo("<strong>Note:</strong> {name}") and "{name}" in i18n.pseudo("{name}")
 
 
+@dataclass(frozen=True)
+class Appliance:
+    url: str
+    admin: Member
+    transcript_id: str  # a two-speaker meeting of the admin's, with a note on the transcript
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     root: Path = tmp_path_factory.mktemp("i18n")
     scenario = Scenario(settings_in(root, APPLIANCE_UI__DEFAULT_LANGUAGE="fr"))
-    scenario.person(ADMIN_EMAIL, "admin", "admin")
+    admin = scenario.person(ADMIN_EMAIL, "admin", "admin")
+    meeting = scenario.meeting(admin, [("S1", "Good morning everyone"), ("S2", "Thank you for coming today")])
+    scenario.db["transcripts"].update(meeting, {"note": "Figures to check"})
     with scenario.serve() as server:
-        yield server.url
+        yield Appliance(server.url, admin, meeting)
     scenario.close()
+
+
+@pytest.fixture(scope="module")
+def served(appliance: Appliance) -> str:
+    return appliance.url
 
 
 def test_the_browser_language_else_the_operator_default(served: str) -> None:
@@ -151,3 +172,297 @@ def test_the_operators_notice_in_the_readers_language(tmp_path: Path) -> None:
         assert "Complaints: the works council." in japanese and '<div id="privacy-own" lang="en">' in japanese
         assert "sotto_lang" in japanese  # the cookie list names the language cookie, in every language
     scenario.close()
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "export.pdf"
+    path.write_bytes(content)
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _docx_text(content: bytes) -> str:
+    from docx import Document
+
+    word = Document(io.BytesIO(content))
+    cells = [cell.text for table in word.tables for row in table.rows for cell in row.cells]
+    return "\n".join([p.text for p in word.paragraphs] + cells)
+
+
+def test_exports_carry_labels_in_the_readers_language(appliance: Appliance, tmp_path: Path) -> None:
+    """A person's export: headings, labels, dates and the language's name in their language (the
+    transcript's own words untouched); the page's export links name the page's language; a program
+    with an API key gets the English it always had unless it asks."""
+    export = f"/api/v1/transcripts/{appliance.transcript_id}/export"
+    with closing(signed_in(appliance.url)) as alice:
+        assert alice.put("/api/v1/me/language", json={"language": "de"}).status_code == 200
+        try:
+            pdf = _pdf_text(alice.get(export, params={"format": "pdf"}).content, tmp_path)
+            for label in ("Dauer: ", "Sprache: Englisch", "Modell: tiny.en", "Sprecher: Speaker 1, Speaker 2", "Notiz: Figures"):
+                assert label in pdf, label
+            assert "Beiträge" in pdf and "Unterbrechungen" in pdf and "Good morning everyone" in pdf
+            assert "Duration" not in pdf and "Language" not in pdf and "turns" not in pdf
+            created = alice.get(export, params={"format": "json"}).json()["created_at"]
+            assert f"Erstellt: {i18n.when(created, Locale.parse('de'))}" in pdf  # 04.12.2026, 10:49
+            docx = _docx_text(alice.get(export, params={"format": "docx"}).content)
+            for label in ("Transkript", "Sprecher", "Redezeit", "Anteil", "Längster Beitrag", "Dauer", "Notiz"):
+                assert label in docx, label
+            assert "Transcript" not in docx and "Talk time" not in docx
+            assert "**Dauer:**" in alice.get(export, params={"format": "md"}).text
+            assert alice.get(export, params={"format": "txt"}).text.startswith("Notiz: Figures to check")
+            assert alice.get(export, params={"format": "csv"}).text.startswith("Beginn,Ende,Sprecher,Text,Notiz\r\n")
+            # The link's lang= wins over the account's language: a Chinese reader's copy.
+            chinese = alice.get(export, params={"format": "pdf", "lang": "zh_Hans"})
+            text = _pdf_text(chinese.content, tmp_path)
+            assert "时长" in text and "语言" in text and "英语" in text and "备注" in text and "Dauer" not in text
+            docx_zh = _docx_text(alice.get(export, params={"format": "docx", "lang": "zh-Hans"}).content)
+            assert "转写稿" in docx_zh and "发言时长" in docx_zh and "说话人" in docx_zh
+            # Bad input: a clear refusal, in the person's language of the page rather than a file.
+            refused = alice.get(export, params={"format": "pdf", "lang": "tlh"})
+            assert refused.status_code == 400 and "tlh" in refused.json()["detail"] and "zh_Hans" in refused.json()["detail"]
+            # The transcript page's export links carry the page's language.
+            page = alice.get(f"/t/{appliance.transcript_id}", headers=HTML).text
+            assert f'href="{export}?format=pdf&amp;lang=de"' in page
+        finally:
+            alice.put("/api/v1/me/language", json={"language": None})
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as program:
+        md = program.get(export, params={"format": "md"}).text
+        assert "- **Duration:**" in md and "- **Language:** en" in md
+        assert program.get(export, params={"format": "csv"}).text.startswith("start,end,speaker,text,note\r\n")
+        assert "**Dauer:**" in program.get(export, params={"format": "md", "lang": "de"}).text
+        link = program.post(f"/api/v1/transcripts/{appliance.transcript_id}/shares", json={"formats": ["txt", "md"]}).json()
+    # A share link's visitor has no account: the page's language (here the browser's), on its export links too.
+    with httpx.Client(base_url=appliance.url, headers={"Accept-Language": "ja"}) as visitor:
+        page = visitor.get(link["path"], headers=HTML).text
+        assert f'href="{link["path"]}/export?format=md&amp;lang=ja"' in page
+        assert "- **長さ:**" in visitor.get(f"{link['path']}/export", params={"format": "md", "lang": "ja"}).text
+        assert "- **Dauer:**" in visitor.get(f"{link['path']}/export", params={"format": "md", "lang": "de"}).text
+
+
+# ---- the browser scripts' messages: a static check with Babel's JavaScript lexer ----
+
+STATIC = REPO / "appliance" / "web" / "static"
+# What was left unmarked when the check came (file name without its version, then the literal as written):
+# the list may only shrink. Mark a message with t() and delete its line here.
+UNMARKED = REPO / "tests" / "data" / "unmarked-script-messages.txt"
+# sotto-crypto's refusals are diagnostics with a `code` the pages decide on (a page says "Wrong passphrase",
+# not the library's "wrong key, or the envelope was altered"); it is shared with the node tests as it is.
+NOT_UI = ("sotto-crypto-",)
+
+_LETTERS = r"[^\W\d_]"
+_TWO_WORDS = re.compile(rf"{_LETTERS}{{2,}}\S*\s+\S*{_LETTERS}")  # "Send a test", "no expiry"
+_CAPITALISED = re.compile(rf"^[A-Z]{_LETTERS}+[.…!?]*$")  # "Locked", "Delete" (only where it is shown)
+# Code, not prose: a directive, CSS class lists, selectors, paths, URLs, media types.
+_CODE = re.compile(
+    r"^(use strict|[a-z0-9]+(-[a-z0-9]+)+( [a-z0-9-]+)*|[a-z0-9-]+( [a-z0-9]+(-[a-z0-9]+)+)+)$|^[/#.\[]|://|^[\w.+-]+/[\w.+;=-]+$"
+)
+# Where a single word is shown: assigned to these properties or given to these functions.
+_SINKS = {"textContent", "innerText", "title", "placeholder", "alert", "confirm", "prompt", "say", "showState", "ask", "label"}
+# Calls whose string arguments are never read by a person (selectors, events, URLs, storage keys...).
+_NOT_TEXT_CALLS = {
+    "console", "log", "warn", "error", "debug", "querySelector", "querySelectorAll", "getElementById", "closest", "matches",
+    "addEventListener", "removeEventListener", "createElement", "add", "remove", "toggle", "contains", "getAttribute",
+    "removeAttribute", "hasAttribute", "fetch", "api", "URL", "encode", "EventSource", "CustomEvent", "importKey", "get",
+    "has", "delete", "set", "append", "startsWith", "endsWith", "includes", "split", "replace", "getItem", "setItem", "removeItem",
+}  # fmt: skip
+_NOT_TEXT_PROPERTIES = {
+    "className",
+    "href",
+    "download",
+    "type",
+    "name",
+    "id",
+    "src",
+    "hash",
+    "method",
+    "mode",
+    "accept",
+    "lang",
+    "dir",
+}
+_COMPARISONS = {"==", "!=", "===", "!=="}
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def unmarked_messages(source: str, marked: set[str]) -> Iterator[tuple[int, str]]:
+    """The string and template literals of a script that a person reads but that are not given to t():
+    two or more words, or one capitalised word put on the page; `marked` are messages already in the
+    catalog (a script may look a message up by a variable, as revisions-0.2.js does)."""
+    from babel.messages.jslexer import tokenize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Babel's extractor's own lexer: stable, but called internal
+        tokens = [t for t in tokenize(source, jsx=False, dotted=True) if "comment" not in t.type]
+    in_t_call = False  # t("…" + "…"): every piece of the concatenation is the message
+    for i, token in enumerate(tokens):
+        if token.type not in ("string", "template_string"):
+            if token.value != "+":
+                in_t_call = False
+            continue
+        before = [""] * 4 + [t.value for t in tokens[max(0, i - 4) : i]]
+        after = [t.value for t in tokens[i + 1 : i + 3]] + ["", ""]
+        call = _last(before[-2]) if before[-1] == "(" else None
+        if call == "t" or (in_t_call and before[-1] == "+"):
+            in_t_call = True
+            continue
+        in_t_call = False
+        text = re.sub(r"\$\{[^}]*\}", "x", token.value[1:-1])
+        comparison = before[-1] in _COMPARISONS or "".join(before[-2:]) in _COMPARISONS or after[0] in _COMPARISONS
+        if (
+            call in _NOT_TEXT_CALLS
+            or (call == "setAttribute" and after[0] == ",")
+            or comparison
+            or before[-1] == "case"
+            or (after[0] == ":" and before[-1] in ("{", ","))  # an object's key
+            or (before[-1] == "=" and _last(before[-2]) in _NOT_TEXT_PROPERTIES)
+            or _CODE.search(text.strip())
+            or token.value[1:-1] in marked
+        ):
+            continue
+        shown = any(_last(v) in _SINKS for v in before) and before[-1] in ("=", "(", ",", "?", ":", "||")
+        if _TWO_WORDS.search(text) or (shown and _CAPITALISED.match(text)):
+            yield token.lineno, token.value
+
+
+def _script_messages() -> dict[tuple[str, str], str]:
+    marked = {str(m.id) for m in i18n_catalogs.read(i18n.LOCALES_DIR / "js.pot") if m.id and isinstance(m.id, str)}
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(STATIC.rglob("*.js")):
+        if path.name.startswith(NOT_UI):
+            continue
+        stem = re.sub(r"-\d+\.\d+\.js$", "", str(path.relative_to(STATIC)))
+        for line, literal in unmarked_messages(path.read_text(encoding="utf-8"), marked):
+            found.setdefault((stem, literal), f"{path.relative_to(STATIC)}:{line}")
+    return found
+
+
+def test_the_checker_tells_a_message_from_code() -> None:
+    source = """
+    const { t } = window.SottoI18n;
+    el.className = "form-status error"; if (e.key === "Escape Key") return; "use strict";
+    document.querySelector("#export-menu a[data-export]"); fetch(`/api/v1/jobs/${id}`); x.setAttribute("aria-label", t("New name"));
+    status.textContent = t("Saved {time}", { time }); alert(t("Two words " + "joined"));
+    state.textContent = "Loading…"; b.title = "Delete"; say(`Shared with ${email}`); const o = { "Some key": 1 };
+    """
+    assert [literal for _line, literal in unmarked_messages(source, set())] == [
+        '"Loading…"',
+        '"Delete"',
+        "`Shared with ${email}`",
+    ]
+
+
+def test_every_message_a_person_reads_in_the_scripts_is_marked() -> None:
+    """A new message in a browser script must go through t() (then scripts/i18n-update and its
+    translations); the list of messages that were unmarked when this check came may only shrink."""
+    found = _script_messages()
+    listed = {tuple(line.split("\t", 1)) for line in UNMARKED.read_text(encoding="utf-8").splitlines() if line.strip()}
+    new = [f"{where}: {literal}" for (stem, literal), where in found.items() if (stem, literal) not in listed]
+    assert not new, "mark these with t() (static/i18n-0.1.js), then run scripts/i18n-update:\n" + "\n".join(new)
+    gone = sorted(f"{stem}\t{literal}" for stem, literal in listed if (stem, literal) not in found)
+    assert not gone, f"marked now: delete these lines from {UNMARKED.name}:\n" + "\n".join(gone)
+
+
+# ---- API error details: a walk over the handlers' code ----
+
+WEB = REPO / "appliance" / "web"
+UNMARKED_DETAILS = REPO / "tests" / "data" / "unmarked-api-details.txt"  # as UNMARKED: may only shrink
+
+
+def unmarked_details(source: str, marked: set[str]) -> Iterator[tuple[int, str]]:
+    """`detail=` texts written in the code of an exception that are not marked: an f-string, or a literal
+    that is in no catalog. A marked one is N_("…") (found by scripts/i18n-update) or, with values in it,
+    Detail(N_("… %(name)s …"), name=…); a detail passed on from elsewhere (str(exc)) is that code's."""
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if not (called.endswith("Exception") or called == "_error"):
+            continue
+        values = [k.value for k in node.keywords if k.arg == "detail"]
+        if called == "_error" and len(node.args) >= 3:
+            values.append(node.args[2])
+        for value in values:
+            if isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value not in marked
+            ):
+                yield node.lineno, ast.unparse(value)
+
+
+def _api_details() -> dict[tuple[str, str], str]:
+    marked = {str(m.id) for m in i18n_catalogs.read(i18n.LOCALES_DIR / "messages.pot") if m.id and isinstance(m.id, str)}
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(WEB.glob("*.py")):
+        for line, text in unmarked_details(path.read_text(encoding="utf-8"), marked):
+            found.setdefault((path.name, text), f"appliance/web/{path.name}:{line}")
+    return found
+
+
+def test_the_detail_walker_tells_marked_from_unmarked() -> None:
+    source = """
+raise HTTPException(status_code=400, detail="Plain English.")
+raise NotFoundException(detail=f"No job {job_id!r}.")
+raise HTTPException(status_code=400, detail=N_("Marked."))
+raise HTTPException(status_code=400, detail=Detail(N_("No job %(id)s."), id=job_id))
+raise HTTPException(status_code=503, detail=str(exc))
+raise HTTPException(status_code=403, detail="Already in the catalog.")
+"""
+    found = [text for _line, text in unmarked_details(source, {"Already in the catalog."})]
+    assert found == ["'Plain English.'", "f'No job {job_id!r}.'"]
+
+
+def test_every_api_error_detail_is_marked() -> None:
+    """A new error message of the API must be marked (N_, or Detail for one with values in it) so a person
+    reads it in their language; the list of those unmarked when this check came may only shrink."""
+    found = _api_details()
+    listed = {tuple(line.split("\t", 1)) for line in UNMARKED_DETAILS.read_text(encoding="utf-8").splitlines() if line.strip()}
+    new = [f"{where}: {text}" for (module, text), where in found.items() if (module, text) not in listed]
+    assert not new, "mark these with N_() or Detail(N_(...), ...), then run scripts/i18n-update:\n" + "\n".join(new)
+    gone = sorted(f"{module}\t{text}" for module, text in listed if (module, text) not in found)
+    assert not gone, f"marked now: delete these lines from {UNMARKED_DETAILS.name}:\n" + "\n".join(gone)
+
+
+def test_api_errors_in_the_requesters_language(appliance: Appliance) -> None:
+    """A person's error in their language, values filled in; the same error to an API key in English; a
+    browser that is not signed in (the sign-in form) by its Accept-Language."""
+    missing = "/api/v1/transcripts/nope/export"
+    with closing(signed_in(appliance.url)) as alice:
+        assert alice.put("/api/v1/me/language", json={"language": "de"}).status_code == 200
+        try:
+            refused = alice.get(missing)
+            assert refused.status_code == 404 and refused.json()["detail"] == "Kein Transkript mit der ID 'nope'."
+            bad = alice.get(f"/api/v1/transcripts/{appliance.transcript_id}/export", params={"lang": "xx"}).json()["detail"]
+            assert bad.startswith("lang muss einer von en, zh_Hans, ") and "'xx' gehört nicht dazu." in bad
+        finally:
+            alice.put("/api/v1/me/language", json={"language": None})
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as program:
+        english = program.get(missing, headers={"Accept-Language": "de"})
+        assert english.status_code == 404 and english.json()["detail"] == "No transcript with id 'nope'."
+    signed_out = httpx.get(f"{appliance.url}/api/v1/me", headers={"Accept-Language": "ja"})
+    assert signed_out.status_code == 401
+    assert signed_out.json()["detail"] == "サインインするか、API キーを 'Authorization: Bearer <key>' として送ってください。"
+    plain = httpx.get(f"{appliance.url}/api/v1/me").json()["detail"]  # no browser, no language: English
+    assert plain == "Sign in, or send an API key as 'Authorization: Bearer <key>'."
+
+
+def test_an_invitation_in_the_invitees_language(appliance: Appliance) -> None:
+    """The inviter's choice, else the appliance's default (fr here); a language the appliance lacks is
+    refused before anything is made; the link's language is the invitation page's and the new account's."""
+    with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as admin:
+        refused = admin.post("/api/v1/invites", json={"email": "erin@example.org", "language": "tlh"})
+        assert refused.status_code == 400 and refused.json()["detail"] == "That is not one of the languages of this appliance."
+        default = admin.post("/api/v1/invites", json={"email": "erin@example.org"}).json()
+        assert default["language"] == "fr" and default["path"].startswith("/invite?lang=fr#")
+        assert (
+            default["message"].startswith("Vous êtes invité à rejoindre Sotto")
+            and f"{appliance.url}{default['path']}" in default["message"]
+        )
+        chinese = admin.post("/api/v1/invites", json={"email": "frank@example.org", "language": "zh_Hans"}).json()
+        assert chinese["message"].startswith("您受邀使用 Sotto") and "有效期 72 小时" in chinese["message"]
+    with httpx.Client(base_url=appliance.url) as invitee:
+        page = invitee.get(chinese["path"].split("#")[0], headers={**HTML, "Accept-Language": "de"})
+        assert '<html lang="zh-Hans"' in page.text and "sotto_lang=zh_Hans" in page.headers["set-cookie"]
+        token = chinese["path"].split("#")[1]
+        made = invitee.post("/api/v1/invites/accept", json={"token": token, "password": "a long new password"})
+        assert made.status_code == 201 and made.json()["language"] == "zh_Hans"

@@ -169,7 +169,14 @@ LAYOUT = """() => {
     b.checkVisibility() && (b.scrollWidth > b.clientWidth + 1 || b.scrollHeight > b.clientHeight + 2) &&
     getComputedStyle(b).overflow !== 'visible').map((b) => b.textContent.trim());
   const nav = document.querySelector('header.top nav'), brand = document.querySelector('header.top .brand');
-  return { wide, clipped, dir: document.documentElement.dir,
+  // The header and its menu: every link, button and control inside the window (a long word in German or
+  // Bengali must wrap to a new line, not run off the edge where the document's own width cannot show it).
+  const outside = [...document.querySelectorAll('header.top a, header.top button, header.top select, header.top summary')]
+    .filter((el) => el.checkVisibility()).filter((el) => {
+      const r = el.getBoundingClientRect();
+      return r.left < -1 || r.right > window.innerWidth + 1 || el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible';
+    }).map((el) => el.textContent.trim());
+  return { wide, clipped, outside, dir: document.documentElement.dir,
            brandRight: brand ? brand.getBoundingClientRect().right : 0,
            navLeft: nav ? nav.getBoundingClientRect().left : 0, width: window.innerWidth };
 }"""
@@ -198,6 +205,8 @@ def test_main_pages_in_every_language_fit_and_mirror(site: dict[str, Any], brows
                 problems.append(f"{name} {size_name}: wider than the window")
             if got["clipped"]:
                 problems.append(f"{name} {size_name}: clipped {got['clipped']}")
+            if got["outside"]:
+                problems.append(f"{name} {size_name}: header items outside the window {got['outside']}")
             if language == "ar":
                 # Mirrored: right to left, the brand at the right edge and the nav to its left.
                 assert got["dir"] == "rtl" and got["brandRight"] > got["width"] * 0.8, (name, size_name, got)
@@ -205,6 +214,31 @@ def test_main_pages_in_every_language_fit_and_mirror(site: dict[str, Any], brows
                 assert got["dir"] == "ltr" and got["brandRight"] < got["width"] * 0.5, (name, size_name, got)
         page.context.close()
     assert problems == [], problems
+
+
+@pytest.mark.parametrize(("language", "family"), [("zh_Hans", "Noto Sans CJK SC"), ("ja", "Noto Sans CJK JP")])
+def test_chinese_and_japanese_pages_draw_han_with_their_own_cjk_font(
+    site: dict[str, Any], browser: Any, language: str, family: str
+) -> None:
+    """No tofu, and the right Han forms: the fonts Chromium actually drew the page's heading with (DevTools'
+    CSS.getPlatformFontsForNode) are the language's CJK face from the stylesheet's stack, not a box font
+    and not the other language's face."""
+    page = signed_in_page(browser, site["url"], language, SIZES["390"])
+    try:
+        page.goto(site["url"] + "/account", wait_until="load")
+        page.evaluate("document.fonts.ready.then(() => true)")
+        heading = page.inner_text("h1")
+        assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", heading), heading  # the heading is in Han (or kana)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "h1"})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        drawn = {f["familyName"]: f["glyphCount"] for f in fonts}
+        assert max(drawn, key=drawn.__getitem__) == family, drawn
+    finally:
+        page.context.close()
 
 
 def test_signed_out_catalog_script_is_the_language_of_the_cookie(site: dict[str, Any]) -> None:

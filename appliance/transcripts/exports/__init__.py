@@ -1,7 +1,8 @@
 """Exports: one function per format, all from the same transcript document.
 
 `render(doc, fmt, options)` returns an `Export` (bytes, media type, file extension) for every format;
-`bundle(docs, formats, options)` zips several transcripts (bulk export).
+`bundle(docs, formats, options)` zips several transcripts (bulk export). A `Reader` puts the exports' own
+words (headings, labels, dates) in a person's language; without one they are English.
 """
 
 from __future__ import annotations
@@ -12,9 +13,19 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from appliance.transcripts.exports.model import Digest, DigestItem, DigestSection, Document, ExportOptions, OptionsError
+from appliance.transcripts.exports.model import (
+    ENGLISH,
+    Digest,
+    DigestItem,
+    DigestSection,
+    Document,
+    ExportOptions,
+    OptionsError,
+    Reader,
+)
 
 __all__ = [
+    "ENGLISH",
     "FORMATS",
     "Digest",
     "DigestItem",
@@ -23,6 +34,7 @@ __all__ = [
     "Export",
     "ExportOptions",
     "OptionsError",
+    "Reader",
     "bundle",
     "render",
     "render_text",
@@ -56,15 +68,25 @@ DIGEST_FORMATS = ("json", "md", "docx", "pdf")  # the formats that carry a summa
 TEXT_FORMATS = ("txt", "srt", "vtt", "json", "md", "csv")
 
 
-def render(doc: Document, fmt: str, options: ExportOptions | None = None, digest: Digest | None = None) -> Export:
+LABELLED_FORMATS = ("txt", "md", "csv", "docx", "pdf")  # the formats with words of their own (SRT, VTT, JSON: none)
+
+
+def render(
+    doc: Document,
+    fmt: str,
+    options: ExportOptions | None = None,
+    digest: Digest | None = None,
+    reader: Reader = ENGLISH,
+) -> Export:
     registry = _registry()
     if fmt not in registry:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     function, media_type = registry[fmt]
+    extra = {"reader": reader} if fmt in LABELLED_FORMATS else {}
     if fmt in DIGEST_FORMATS:
-        content = function(doc, options or ExportOptions(), digest)
+        content = function(doc, options or ExportOptions(), digest, **extra)
     else:
-        content = function(doc, options or ExportOptions())
+        content = function(doc, options or ExportOptions(), **extra)
     if fmt in ("pdf", "docx"):
         from appliance.core import memory
 
@@ -99,6 +121,7 @@ def bundle(
     *,
     stop: Callable[[], bool] = lambda: False,
     max_bytes: int | None = None,
+    reader: Reader = ENGLISH,
 ) -> bytes:
     """A zip with each transcript in each chosen format (each format once); names never collide.
     `stop` is asked between files (a client that went away); past `max_bytes` the work ends."""
@@ -114,7 +137,7 @@ def bundle(
             for fmt in formats:
                 if stop():
                     raise BundleStopped("the client went away")
-                archive.writestr(f"{stem}.{fmt}", render(doc, fmt, options).content)
+                archive.writestr(f"{stem}.{fmt}", render(doc, fmt, options, reader=reader).content)
                 if max_bytes is not None and buffer.tell() > max_bytes:
                     raise BundleStopped(f"the zip would be larger than {max_bytes // 2**20} MB")
     return buffer.getvalue()

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from appliance.transcripts.exports.model import (
-    SPEAKER_TABLE_HEAD,
+    ENGLISH,
+    N_,
     Digest,
     DigestItem,
     Document,
     ExportOptions,
-    speaker_names,
+    Reader,
+    metadata,
     speaker_table,
+    speaker_table_head,
     stamp,
     title_of,
     turns,
@@ -40,48 +43,39 @@ class FontsMissing(RuntimeError):
     """The PDF fonts are not installed; the message says which package brings them."""
 
 
-def _metadata(doc: Document, options: ExportOptions) -> list[tuple[str, str]]:
-    rows = [
-        ("File", doc.filename or ""),
-        ("Duration", stamp(doc.duration or 0)),
-        ("Language", doc.language or "unknown"),
-        ("Model", doc.model or ""),
-        ("Created", (doc.created_at or "")[:19].replace("T", " ")),
-    ]
-    if options.speakers and doc.speakers:
-        rows.append(("Speakers", ", ".join(speaker_names(doc).values())))
-    return [(k, v) for k, v in rows if v or k != "File"]  # a shared copy has no file name to show
-
-
-def to_docx(doc: Document, options: ExportOptions, digest: Digest | None = None) -> bytes:
+def to_docx(doc: Document, options: ExportOptions, digest: Digest | None = None, reader: Reader = ENGLISH) -> bytes:
     from docx import Document as WordDocument
     from docx.shared import Pt, RGBColor
 
     word = WordDocument()
-    word.core_properties.title = title_of(doc)
-    word.add_heading(title_of(doc), level=1)
+    word.core_properties.title = title_of(doc, reader)
+    if reader.localised:
+        word.core_properties.language = reader.tag
+    word.add_heading(title_of(doc, reader), level=1)
     table = word.add_table(rows=0, cols=2)
     table.style = "Light List Accent 1"
-    for key, value in _metadata(doc, options):
+    for key, value in metadata(doc, options, reader):
         cells = table.add_row().cells
         cells[0].text, cells[1].text = key, value
+    note_label = reader.text(N_("Note"))
     if doc.note.strip():
-        word.add_heading("Note", level=2)
+        word.add_heading(note_label, level=2)
         for line in doc.note.strip().splitlines():
             word.add_paragraph(line)
     if digest is not None:
-        _docx_digest(word, digest, options)
+        _docx_digest(word, digest, options, reader)
     rows = speaker_table(doc, options)
     if rows:
-        word.add_heading("Speakers", level=2)
-        speakers = word.add_table(rows=1, cols=len(SPEAKER_TABLE_HEAD))
+        word.add_heading(reader.text(N_("Speakers")), level=2)
+        head = speaker_table_head(reader)
+        speakers = word.add_table(rows=1, cols=len(head))
         speakers.style = "Light List Accent 1"
-        for cell, text in zip(speakers.rows[0].cells, SPEAKER_TABLE_HEAD, strict=True):
+        for cell, text in zip(speakers.rows[0].cells, head, strict=True):
             cell.text = text
         for row in rows:
             for cell, text in zip(speakers.add_row().cells, row, strict=True):
                 cell.text = text
-    word.add_heading("Transcript", level=2)
+    word.add_heading(reader.text(N_("Transcript")), level=2)
     for turn in turns(doc, options):
         paragraph = word.add_paragraph()
         if options.timestamps:
@@ -93,7 +87,7 @@ def to_docx(doc: Document, options: ExportOptions, digest: Digest | None = None)
         paragraph.add_run(turn.text)
         for note in turn.notes:
             noted = word.add_paragraph(style="Intense Quote")
-            noted.add_run("Note: ").bold = True
+            noted.add_run(f"{note_label}: ").bold = True
             noted.add_run(note)
     out = io.BytesIO()
     word.save(out)
@@ -104,7 +98,7 @@ def _at(item: DigestItem) -> str:
     return "".join(f" [{stamp(t)}]" for t in item.at)
 
 
-def _docx_digest(word: Any, digest: Digest, options: ExportOptions) -> None:
+def _docx_digest(word: Any, digest: Digest, options: ExportOptions, reader: Reader) -> None:
     from docx.shared import Pt, RGBColor
 
     def cited(paragraph: Any, item: DigestItem) -> None:
@@ -116,7 +110,7 @@ def _docx_digest(word: Any, digest: Digest, options: ExportOptions) -> None:
             run.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
             run.font.size = Pt(9)
 
-    word.add_heading("Summary", level=2)
+    word.add_heading(reader.text(N_("Summary")), level=2)
     cited(word.add_paragraph(), digest.summary)
     for section in digest.sections:
         word.add_heading(section.title, level=3)
@@ -167,21 +161,28 @@ def _fallbacks_for(texts: list[str], fonts: dict[str, Path]) -> list[str]:
     return needed
 
 
-def to_pdf(doc: Document, options: ExportOptions, digest: Digest | None = None) -> bytes:
+# Translators: one speaker's line in a PDF export's header, e.g. "Ada: 02:10.0 (45%), 12 turns, longest
+# 00:41.5, 3 interruptions". Keep the names in %(…)s as they are.
+PDF_SPEAKER_LINE = N_("%(name)s: %(talk)s (%(share)s), %(turns)s turns, longest %(longest)s, %(cuts)s interruptions")
+
+
+def to_pdf(doc: Document, options: ExportOptions, digest: Digest | None = None, reader: Reader = ENGLISH) -> bytes:
     from fpdf import FPDF
 
     fonts = _font_files()
-    title = title_of(doc)
-    metadata = [f"{key}: {value}" for key, value in _metadata(doc, options)]
-    metadata += [f"Note: {line}" for line in doc.note.strip().splitlines()]
-    metadata += [
-        f"{name}: {talk} ({share}), {turns} turns, longest {longest}, {cuts} interruptions"
+    title = title_of(doc, reader)
+    note_label = reader.text(N_("Note"))
+    header = [f"{key}: {value}" for key, value in metadata(doc, options, reader)]
+    header += [f"{note_label}: {line}" for line in doc.note.strip().splitlines()]
+    header += [
+        reader.text(PDF_SPEAKER_LINE)
+        % {"name": name, "talk": talk, "share": share, "turns": turns, "longest": longest, "cuts": cuts}
         for name, talk, share, turns, longest, cuts in speaker_table(doc, options)
     ]
     body = []
     if digest is not None:
         at = _at if options.timestamps else (lambda item: "")
-        body.append(("Summary", digest.summary.text + at(digest.summary)))
+        body.append((reader.text(N_("Summary")), digest.summary.text + at(digest.summary)))
         for section in digest.sections:
             lines = [f"• {i.text}" + (f" ({i.detail})" if i.detail else "") + at(i) for i in section.items]
             body.append((section.title, "\n".join(lines)))
@@ -189,14 +190,16 @@ def to_pdf(doc: Document, options: ExportOptions, digest: Digest | None = None) 
             body.append(("", digest.footer))
     for turn in turns(doc, options):
         head = (f"[{stamp(turn.start)}] " if options.timestamps else "") + (f"{turn.speaker}: " if turn.speaker else "")
-        body.append((head.strip(), "\n".join([turn.text, *(f"Note: {note}" for note in turn.notes)])))
+        body.append((head.strip(), "\n".join([turn.text, *(f"{note_label}: {note}" for note in turn.notes)])))
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(title)
+    if reader.localised:
+        pdf.set_lang(reader.tag)
     pdf.set_creator("Sotto appliance")
     pdf.add_font("noto", "", fonts["regular"])
     pdf.add_font("noto", "B", fonts["bold"])
-    fallbacks = _fallbacks_for([title, *metadata, *(h + t for h, t in body)], fonts)
+    fallbacks = _fallbacks_for([title, *header, *(h + t for h, t in body)], fonts)
     for family in fallbacks:
         pdf.add_font(family, "", fonts[family])
     pdf.set_fallback_fonts(fallbacks, exact_match=False)
@@ -206,7 +209,7 @@ def to_pdf(doc: Document, options: ExportOptions, digest: Digest | None = None) 
     pdf.multi_cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font("noto", "", 9)
-    for line in metadata:
+    for line in header:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     for head, text in body:

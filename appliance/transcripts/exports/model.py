@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -11,7 +11,44 @@ from appliance.transcripts.document import SCHEMA_ID as JSON_SCHEMA
 from appliance.transcripts.document import Segment
 from appliance.transcripts.document import Transcript as Document
 
-__all__ = ["JSON_SCHEMA", "Document"]
+__all__ = ["ENGLISH", "JSON_SCHEMA", "Document", "Reader"]
+
+
+def N_(message: str) -> str:
+    """Marks an export's own word for the UI's catalogs (scripts/i18n-update); `Reader.text` translates it."""
+    return message
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _context_same(context: str, text: str) -> str:
+    return text
+
+
+def _iso_minute(iso: str) -> str:
+    return iso[:19].replace("T", " ")
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whose language an export's own words are in (headings, labels, the created date, the language's
+    name); the transcript's text is never touched. The web layer makes one from the UI's catalogs
+    (appliance/web/i18n.py, `export_reader`); the default is English with sortable dates, byte for byte
+    what programs with an API key have always been given."""
+
+    text: Callable[[str], str] = _same  # gettext
+    pgettext: Callable[[str, str], str] = _context_same  # for a word whose meaning a context settles
+    moment: Callable[[str], str] = _iso_minute  # an ISO timestamp as the reader writes dates
+    language: Callable[[str], str] = _same  # a language code as a name the reader knows
+    # A person's export rather than a program's: the CSV's column names are translated too, and
+    # Markdown's created date is written as the reader writes dates rather than as the stored ISO text.
+    localised: bool = False
+    tag: str = "en"  # BCP 47: the DOCX's and PDF's document language (screen readers, hyphenation)
+
+
+ENGLISH = Reader()
 
 
 class OptionsError(ValueError):
@@ -142,8 +179,22 @@ def turns(doc: Document, options: ExportOptions) -> list[Turn]:
     ]
 
 
-def title_of(doc: Document) -> str:
-    return doc.title or doc.filename or "Transcript"
+def title_of(doc: Document, reader: Reader = ENGLISH) -> str:
+    return doc.title or doc.filename or reader.text(N_("Transcript"))
+
+
+def metadata(doc: Document, options: ExportOptions, reader: Reader = ENGLISH) -> list[tuple[str, str]]:
+    """The document exports' header rows, label and value, in the reader's language."""
+    rows = [
+        (N_("File"), doc.filename or ""),
+        (N_("Duration"), stamp(doc.duration or 0)),
+        (N_("Language"), reader.language(doc.language) if doc.language else reader.text(N_("unknown"))),
+        (N_("Model"), doc.model or ""),
+        (N_("Created"), reader.moment(doc.created_at) if doc.created_at else ""),
+    ]
+    if options.speakers and doc.speakers:
+        rows.append((N_("Speakers"), ", ".join(speaker_names(doc).values())))
+    return [(reader.text(k), v) for k, v in rows if v or k != "File"]  # a shared copy has no file name to show
 
 
 def speaker_table(doc: Document, options: ExportOptions) -> list[tuple[str, str, str, str, str, str]]:
@@ -163,4 +214,13 @@ def speaker_table(doc: Document, options: ExportOptions) -> list[tuple[str, str,
     ]
 
 
-SPEAKER_TABLE_HEAD = ("Speaker", "Talk time", "Share", "Turns", "Longest turn", "Interruptions")
+def speaker_table_head(reader: Reader = ENGLISH) -> tuple[str, ...]:
+    return (
+        reader.text(N_("Speaker")),
+        reader.text(N_("Talk time")),
+        # Translators: a speaker's share of the talk time, in per cent (not "share a link").
+        reader.pgettext("talk time", "Share"),
+        reader.text(N_("Turns")),
+        reader.text(N_("Longest turn")),
+        reader.text(N_("Interruptions")),
+    )

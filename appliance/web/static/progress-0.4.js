@@ -67,7 +67,7 @@
         if (TERMINAL.includes(job.state)) stop();
       };
       for (const name of ["progress", ...TERMINAL]) source.addEventListener(name, handle);
-      source.addEventListener("gone", () => { onUpdate({ id: jobId, state: "failed", error: "This job was deleted." }); stop(); });
+      source.addEventListener("gone", () => { onUpdate({ id: jobId, state: "failed", error: t("This job was deleted.") }); stop(); });
       source.onerror = () => { connected = false; if (!stopped && onConnection) onConnection(false); };  // EventSource retries by itself
     };
     const stop = () => { stopped = true; clearInterval(timer); if (source) source.close(); };

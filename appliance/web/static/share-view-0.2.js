@@ -5,6 +5,7 @@ import * as sc from "/static/sotto-crypto-0.1.js";
 import { render, turns } from "/static/private-export-0.1.js";
 
 const $ = (id) => document.getElementById(id);
+const { t } = window.SottoI18n;
 const token = $("transcript").dataset.token;
 
 function say(text, cls) { const el = $("share-state"); el.textContent = text; el.className = cls || ""; }
@@ -19,19 +20,19 @@ async function show() {
   let key;
   try { key = sc.shareKeyFromFragment(location.hash); } catch (err) { key = null; }
   history.replaceState(null, "", location.pathname + location.search);  // the key leaves the address bar
-  if (!key) { say("This link is missing its key (the part after #). Ask for the whole link.", "error"); return; }
-  if (!sc.hasWebCrypto()) { say("Opening an encrypted link needs HTTPS: open it with https://.", "error"); return; }
+  if (!key) { say(t("This link is missing its key (the part after #). Ask for the whole link."), "error"); return; }
+  if (!sc.hasWebCrypto()) { say(t("Opening an encrypted link needs HTTPS: open it with https://."), "error"); return; }
   const response = await fetch(`/s/${encodeURIComponent(token)}/snapshot`, { credentials: "omit", cache: "no-store" });
   if (!response.ok) {
-    say(response.status === 410 ? "This link has expired." : "This link does not exist, was revoked, or was used up.", "error");
+    say(response.status === 410 ? t("This link has expired.") : t("This link does not exist, was revoked, or was used up."), "error");
     return;
   }
   const { sid, envelope } = await response.json();
   let doc;
-  try { doc = await sc.openShare(key, envelope, sid); } catch (err) { say("This link's key does not open it: check that you copied the whole link.", "error"); return; }
+  try { doc = await sc.openShare(key, envelope, sid); } catch (err) { say(t("This link's key does not open it: check that you copied the whole link."), "error"); return; }
   finally { key.fill(0); }
-  $("share-title").textContent = doc.title || "Shared transcript";
-  document.title = `${doc.title || "Shared transcript"} · Sotto`;
+  $("share-title").textContent = doc.title || t("Shared transcript");
+  document.title = `${doc.title || t("Shared transcript")} · Sotto`;
   $("transcript").replaceChildren(...turns(doc).map((t) => {
     const p = document.createElement("p"); p.className = "turn";
     const time = document.createElement("span"); time.className = "muted"; time.textContent = `[${clock(t.start)}] `;
@@ -40,7 +41,8 @@ async function show() {
     const text = document.createElement("span"); text.dir = "auto"; text.textContent = t.text; p.appendChild(text);
     return p;
   }));
-  say(`Duration ${clock(doc.duration || 0)}${doc.language ? `, language ${doc.language}` : ""}.`);
+  const duration = clock(doc.duration || 0);
+  say(doc.language ? t("Duration {duration}, language {language}.", { duration, language: doc.language }) : t("Duration {duration}.", { duration }));
   $("share-downloads").classList.remove("hidden");
   $("share-downloads").addEventListener("click", (event) => {
     const b = event.target.closest("[data-format]");

@@ -1,6 +1,7 @@
 // The licence page: requests and installs go through the JSON API with the session's CSRF token.
 (function () {
   "use strict";
+  const { t } = window.SottoI18n;
   const result = document.getElementById("license-result");
   async function csrf() {
     const me = await fetch("/api/v1/me", { credentials: "same-origin" });
@@ -19,7 +20,7 @@
     link.href = URL.createObjectURL(await response.blob());
     link.download = "activation-request.json";
     link.click();
-    result.textContent = "activation-request.json downloaded.";
+    result.textContent = t("{file} downloaded.", { file: "activation-request.json" });
   });
   const clock = document.getElementById("clock-form");
   if (clock) {

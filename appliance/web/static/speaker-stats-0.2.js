@@ -2,6 +2,7 @@
 // figures follow every edit and rename saved since the page loaded.
 const panel = document.getElementById("speaker-stats");
 if (panel) {
+  const { t } = window.SottoI18n;
   const state = panel.querySelector("[data-state]"), table = panel.querySelector("table"), body = table.querySelector("tbody");
   const clock = (seconds) => {
     const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
@@ -10,7 +11,7 @@ if (panel) {
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
   panel.addEventListener("toggle", async () => {
     if (!panel.open) return;
-    state.textContent = "Loading…"; state.classList.remove("hidden");
+    state.textContent = t("Loading…"); state.classList.remove("hidden");
     try {
       const stats = await window.Sotto.api("GET", `/api/v1/transcripts/${panel.dataset.transcript}/speakers/analytics`);
       body.replaceChildren(...stats.speakers.map((s) => {
@@ -20,10 +21,10 @@ if (panel) {
         return tr;
       }));
       table.classList.toggle("hidden", !stats.speakers.length);
-      state.textContent = stats.speakers.length ? "" : "Nobody's speech is labelled yet.";
+      state.textContent = stats.speakers.length ? "" : t("Nobody's speech is labelled yet.");
       state.classList.toggle("hidden", !!stats.speakers.length);
     } catch (e) {
-      state.textContent = `Could not load the figures: ${e.message}`;
+      state.textContent = t("Could not load the figures: {error}", { error: e.message });
     }
   });
 }

@@ -4,6 +4,7 @@
 const box = document.getElementById("voice-hints");
 if (box) {
   const { api } = window.Sotto;
+  const { t } = window.SottoI18n;
   const tid = box.dataset.transcript, ws = box.dataset.workspace;
   const list = document.getElementById("voice-hint-list"), problem = document.getElementById("voice-hint-error");
   const doc = JSON.parse(document.getElementById("doc").textContent);
@@ -33,17 +34,17 @@ if (box) {
       line.append(text(nameOf(v.speaker) + ": "));
       const url = `/api/v1/transcripts/${tid}/speakers/${encodeURIComponent(v.speaker)}`;
       if (v.state === "open" && v.profile_id) {
-        line.append(text(`Sounds like ${v.profile_name} (${Math.round(v.score * 100)}%)`, "voice-suggestion"));
+        line.append(text(t("Sounds like {name} ({score}%)", { name: v.profile_name, score: Math.round(v.score * 100) }), "voice-suggestion"));
         if (doc.editable) {
-          row.append(button("Confirm", "primary", () => act(() => api("POST", `${url}/confirm`, {}))),
-            button("Not them", "", () => act(() => api("POST", `${url}/dismiss`))));
+          row.append(button(t("Confirm"), "primary", () => act(() => api("POST", `${url}/confirm`, {}))),
+            button(t("Not them"), "", () => act(() => api("POST", `${url}/dismiss`))));
         }
       } else if (v.state === "confirmed" && v.profile_name) {
-        line.append(text(`known voice: ${v.profile_name}`, "muted"));
+        line.append(text(t("known voice: {name}", { name: v.profile_name }), "muted"));
       } else {
-        line.append(text("no known voice", "muted"));
+        line.append(text(t("no known voice"), "muted"));
       }
-      if (voices.can_enrol && v.state !== "confirmed") row.append(button("This is…", "", () => open(v.speaker)));
+      if (voices.can_enrol && v.state !== "confirmed") row.append(button(t("This is…"), "", () => open(v.speaker)));
       li.append(line);
       if (row.childElementCount) li.append(row);
       return li;
@@ -60,9 +61,9 @@ if (box) {
 
   async function open(key) {
     current = key;
-    document.getElementById("voice-dialog-title").textContent = `${nameOf(key)} is…`;
+    document.getElementById("voice-dialog-title").textContent = t("{name} is…", { name: nameOf(key) });
     dialogError.textContent = ""; nameInput.value = ""; consent.value = "";
-    const fresh = document.createElement("option"); fresh.value = ""; fresh.textContent = "A new person";
+    const fresh = document.createElement("option"); fresh.value = ""; fresh.textContent = t("A new person");
     select.replaceChildren(fresh);
     try {
       const listed = await api("GET", `/api/v1/workspaces/${ws}/voice-profiles`);
@@ -77,8 +78,8 @@ if (box) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = select.value ? { profile_id: select.value } : { name: nameInput.value.trim(), consent_note: consent.value.trim() };
-    if (!select.value && !body.name) { dialogError.textContent = "Give the person's name."; nameInput.focus(); return; }
-    if (!select.value && !body.consent_note) { dialogError.textContent = "Say who agreed to be recognised, and when."; consent.focus(); return; }
+    if (!select.value && !body.name) { dialogError.textContent = t("Give the person's name."); nameInput.focus(); return; }
+    if (!select.value && !body.consent_note) { dialogError.textContent = t("Say who agreed to be recognised, and when."); consent.focus(); return; }
     try {
       await api("POST", `/api/v1/transcripts/${tid}/speakers/${encodeURIComponent(current)}/enrol`, body);
       dialog.close("ok");

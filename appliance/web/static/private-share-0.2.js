@@ -7,6 +7,7 @@ import * as sc from "/static/sotto-crypto-0.1.js";
 import { snapshot } from "/static/private-export-0.1.js";
 
 const $ = (id) => document.getElementById(id);
+const { t, when } = window.SottoI18n;
 
 function row(text, buttonLabel, onClick) {
   const li = document.createElement("li");
@@ -29,9 +30,10 @@ export function mountSharing({ id, tk, owner, doc }) {
   async function links() {
     const all = (await api("GET", `/api/v1/transcripts/${id}/shares`)).filter((l) => l.sealed && !l.revoked);
     $("share-links").replaceChildren(...all.map((l) => row(
-      `Encrypted link made ${new Date(l.created_at).toLocaleString()}${l.expires_at ? `, until ${new Date(l.expires_at).toLocaleDateString()}` : ""}` +
-      `${l.max_views ? `, ${l.views} of ${l.max_views} views` : `, ${l.views} views`}`,
-      "Revoke", async () => { try { await api("DELETE", `/api/v1/shares/${l.id}`); await links(); } catch (err) { fail(err); } })));
+      [t("Encrypted link made {time}", { time: when(l.created_at) }), l.expires_at ? t("until {time}", { time: when(l.expires_at) }) : "",
+        l.max_views ? t("views: {views} of {max}", { views: l.views, max: l.max_views }) : t("views: {views}", { views: l.views })]
+        .filter(Boolean).join(", "),
+      t("Revoke"), async () => { try { await api("DELETE", `/api/v1/shares/${l.id}`); await links(); } catch (err) { fail(err); } })));
   }
 
   $("share-link-form").addEventListener("submit", async (event) => {
@@ -47,13 +49,13 @@ export function mountSharing({ id, tk, owner, doc }) {
       $("share-url").value = `${location.origin}${link.path}${sc.shareFragment(sk)}`;
       sk.fill(0);
       $("share-made").classList.remove("hidden");
-      status.className = "ok"; status.textContent = "Link made. It is shown only now: copy it.";
+      status.className = "ok"; status.textContent = t("Link made. It is shown only now: copy it.");
       await links();
     } catch (err) { fail(err); }
   });
   $("share-copy").addEventListener("click", async () => {
-    try { await navigator.clipboard.writeText($("share-url").value); status.textContent = "Copied"; }
-    catch (err) { $("share-url").select(); status.textContent = "Select the link and copy it."; }
+    try { await navigator.clipboard.writeText($("share-url").value); status.textContent = t("Copied"); }
+    catch (err) { $("share-url").select(); status.textContent = t("Select the link and copy it."); }
   });
 
   async function teammates() {
@@ -64,7 +66,7 @@ export function mountSharing({ id, tk, owner, doc }) {
     }));
     $("teammate-share").disabled = !select.options.length;
     $("teammate-none").classList.toggle("hidden", people.length > 0);
-    $("teammates").replaceChildren(...people.filter((p) => p.shared).map((p) => row(`Shared with ${p.email}`, "Stop sharing", async () => {
+    $("teammates").replaceChildren(...people.filter((p) => p.shared).map((p) => row(t("Shared with {email}", { email: p.email }), t("Stop sharing"), async () => {
       try { await api("DELETE", `/api/v1/transcripts/${id}/grants/${p.user_id}`); await teammates(); } catch (err) { fail(err); }
     })));
   }
@@ -77,7 +79,7 @@ export function mountSharing({ id, tk, owner, doc }) {
       // Sealed to their public key, bound to them and this transcript (their uid in the header).
       const envelope = await sc.sealToPublicKey(sc.b64uDecode(option.dataset.key), tk, option.value, id);
       await api("PUT", `/api/v1/transcripts/${id}/grants/${option.value}`, { key_envelope: envelope });
-      status.className = "ok"; status.textContent = `Shared with ${option.textContent}.`;
+      status.className = "ok"; status.textContent = t("Shared with {email}.", { email: option.textContent });
       await teammates();
     } catch (err) { fail(err); }
   });

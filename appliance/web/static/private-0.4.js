@@ -7,11 +7,12 @@ import * as sc from "/static/sotto-crypto-0.1.js";
 import { unlock, userId, secure, NEEDS_HTTPS } from "/static/unlock-0.1.js";
 import { applyOps, normalise } from "/static/private-ops-0.1.js";
 import { render } from "/static/private-export-0.1.js";
-import { mountSharing } from "/static/private-share-0.1.js";
+import { mountSharing } from "/static/private-share-0.2.js";
 
 window.__sottoManualMount = true;  // the editor waits for the decrypted model (imported below, after this line runs)
 const $ = (id) => document.getElementById(id);
 const { api } = window.Sotto;
+const { t } = window.SottoI18n;
 const meta = JSON.parse($("doc").textContent);  // {id, revision, title, duration, editable, private}
 const id = meta.id;
 
@@ -22,7 +23,7 @@ function say(text, cls) {
 }
 
 async function transcriptKey(keys, stored, me) {
-  if (stored.kind === "none") throw new Error("This private transcript was not shared with you: your keys cannot open it.");
+  if (stored.kind === "none") throw new Error(t("This private transcript was not shared with you: your keys cannot open it."));
   if (stored.user_id !== me) return sc.unsealWithPrivateKey(keys.privateKey, keys.publicKey, stored.key_envelope, me, id);
   const tk = await sc.transcriptKey(keys, stored, me, id);
   if (stored.kind === "tk-sealed") {  // once: later opens unwrap with the data key only
@@ -34,11 +35,11 @@ async function transcriptKey(keys, stored, me) {
 
 async function open() {
   if (!secure()) { say(NEEDS_HTTPS, "error"); return; }
-  say("Locked. Unlock to read this private transcript.");
+  say(t("Locked. Unlock to read this private transcript."));
   let keys;
-  try { keys = await unlock(); } catch (err) { say(err.message === "Locked" ? "Locked. Unlock to read this private transcript." : err.message, err.message === "Locked" ? "" : "error"); $("unlock-open").classList.remove("hidden"); return; }
+  try { keys = await unlock(); } catch (err) { say(err.message === "Locked" ? t("Locked. Unlock to read this private transcript.") : err.message, err.message === "Locked" ? "" : "error"); $("unlock-open").classList.remove("hidden"); return; }
   $("unlock-open").classList.add("hidden");
-  say("Opening…");
+  say(t("Opening…"));
   const me = userId();
   let stored, tk, doc;
   try {
@@ -46,7 +47,7 @@ async function open() {
     tk = await transcriptKey(keys, stored, me);
     doc = normalise(await sc.openTranscript(tk, stored.body, stored.user_id, id), meta.title);
   } catch (err) {
-    say(err instanceof sc.CryptoRefused ? `This transcript cannot be opened: ${err.message}.` : err.message, "error");
+    say(err instanceof sc.CryptoRefused ? t("This transcript cannot be opened: {reason}.", { reason: err.message }) : err.message, "error");
     return;
   }
   const owner = stored.user_id;
@@ -83,7 +84,7 @@ async function open() {
   $("t-title").textContent = doc.title;
   document.title = `${doc.title} · Sotto`;
   $("t-note").value = doc.note;
-  say(editable ? "Unlocked: edits are encrypted in this browser before they are saved." : "Unlocked (read only).", "ok");
+  say(editable ? t("Unlocked: edits are encrypted in this browser before they are saved.") : t("Unlocked (read only)."), "ok");
   mount({ model: modelFrom({ ...doc, revision }, editable), backend });
   if (owner === me && $("share-panel")) mountSharing({ id, tk, owner, doc: () => doc });
 }

@@ -41,11 +41,17 @@
     e.preventDefault();
     const data = new FormData(inviteForm), out = document.getElementById("invite-status");
     try {
-      const invite = await api("POST", "/api/v1/invites", { email: data.get("email"), role: data.get("role") });
+      const invite = await api("POST", "/api/v1/invites", { email: data.get("email"), role: data.get("role"), language: data.get("language") });
       out.className = "ok"; out.textContent = t("Send this link to {email} (it works once, for {hours} hours):", { email: data.get("email"), hours: invite.expires_in_hours });
       document.getElementById("invite-link").textContent = window.location.origin + invite.path;
+      // A message to send with it, in the invitee's language (marked so, for the browser's spelling and reading).
+      const message = document.getElementById("invite-message");
+      message.textContent = invite.message; message.lang = invite.language.replace("_", "-"); message.classList.remove("hidden");
       inviteForm.reset();
-    } catch (err) { out.className = "error"; out.textContent = err.message; document.getElementById("invite-link").textContent = ""; }
+    } catch (err) {
+      out.className = "error"; out.textContent = err.message;
+      document.getElementById("invite-link").textContent = ""; document.getElementById("invite-message").classList.add("hidden");
+    }
   });
   document.getElementById("users").addEventListener("click", async (e) => {
     const row = e.target.closest("tr[data-user]");
