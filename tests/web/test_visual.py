@@ -114,6 +114,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
         with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {alice.key}"}) as http:
             job = http.post("/api/v1/transcriptions", files={"file": ("standup.wav", _wav(8.0))}, data={"model": "tiny.en"})
             done = wait_for_job(http.get, job.json()["id"])
+            assert done["state"] == "done", done  # the reason, if the job did not finish
             tid = done["transcript_id"]
             doc = http.get(f"/api/v1/transcripts/{tid}").json()
             ops: list[dict[str, Any]] = [
