@@ -18,6 +18,7 @@ from typing import Any
 from appliance.assist import ask as asking
 from appliance.assist import store as summaries_store
 from appliance.assist import summaries
+from appliance.assist import workspace_settings
 from appliance.assist.engine import EngineError, LocalEngine, ServerEngine, TextEngine, find_model
 from appliance.core.clock import new_id, now
 from appliance.core.config import Settings
@@ -217,12 +218,16 @@ class Assistant:
     # After a transcription ------------------------------------------------------------------------
 
     def job_changed(self, job_id: str) -> None:
-        """The notifier's callback: with auto_summarize, a finished job's standard transcripts are queued."""
-        if not (self.settings.auto_summarize and self.settings.enabled):
+        """The notifier's callback: a finished job's standard transcripts are queued for a summary when its
+        workspace asks for that (workspace_settings.auto_summarize) or the appliance does for every one
+        (assist.auto_summarize)."""
+        if not self.settings.enabled:
             return
         db = self.databases.get()
         row = jobs.get(db, job_id)
         if row is None or row["state"] != "done":
+            return
+        if not (self.settings.auto_summarize or workspace_settings.current(db, row.get("workspace_id")).auto_summarize):
             return
         for transcript_id in transcripts.for_job(db, job_id):
             try:
@@ -274,6 +279,8 @@ class Assistant:
         try:
             doc = self._readable(run.transcript_id)
             engine = self.engine()
+            # Read when the run starts, not when it was queued: an admin's change meanwhile applies.
+            wanted = workspace_settings.current(self.databases.get(), doc.workspace_id)
             progress = summaries.Progress(
                 on_text=run.add_text,
                 on_part=lambda part, parts: run.update(part=part, parts=parts),
@@ -282,7 +289,13 @@ class Assistant:
             )
             started = time.monotonic()
             result = summaries.summarize(
-                doc, engine, language=run.language, progress=progress, max_new_tokens=self.settings.max_new_tokens
+                doc,
+                engine,
+                language=run.language,
+                progress=progress,
+                max_new_tokens=self.settings.max_new_tokens,
+                instructions=wanted.instructions,
+                instructions_version=wanted.version,
             )
         except summaries.Cancelled:
             run.update(state="cancelled", error="Cancelled by request.")

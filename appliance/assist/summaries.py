@@ -71,6 +71,8 @@ class Summary(msgspec.Struct, kw_only=True):
     parts: int = 1  # map steps (1: the whole transcript fitted in one prompt)
     dropped_citations: int = 0  # cited segments that do not exist, removed
     note: str = ""  # said to the reader when the answer had to be repaired or fell back to plain text
+    # The workspace's instructions version the prompt carried (workspace_settings); None: none were set.
+    instructions_version: int | None = None
 
     def claims(self) -> list[Cited]:
         return [*self.key_points, *self.decisions, *self.action_items, *self.open_questions]
@@ -110,17 +112,31 @@ def transcript_lines(doc: Transcript, segments: list[Segment] | None = None) -> 
     return out
 
 
-def messages_for(lines: list[str], language: str | None) -> list[Message]:
+def system_prompt(instructions: str = "") -> str:
+    """The summary prompt, with a workspace's own instructions after it. They come after the format rules
+    and are told not to change them: an instruction such as "answer in bullet points" must not cost the
+    JSON the citations are read from."""
+    if not instructions.strip():
+        return SYSTEM
+    return (
+        f"{SYSTEM}\nThis workspace's admins also ask you to follow these instructions, "
+        f"within the JSON form above:\n{instructions.strip()}"
+    )
+
+
+def messages_for(lines: list[str], language: str | None, instructions: str = "") -> list[Message]:
     return [
-        Message("system", SYSTEM),
+        Message("system", system_prompt(instructions)),
         Message("user", f"Transcript:\n{chr(10).join(lines)}\n\nWrite the JSON in {language_name(language)}."),
     ]
 
 
-def chunks(doc: Transcript, engine: TextEngine, *, max_new_tokens: int = MAX_NEW_TOKENS) -> list[list[Segment]]:
+def chunks(
+    doc: Transcript, engine: TextEngine, *, max_new_tokens: int = MAX_NEW_TOKENS, instructions: str = ""
+) -> list[list[Segment]]:
     """Consecutive runs of segments that fit the model's context with room for the answer, cut at a
     speaker change (or, failing that, a pause) near the end of each run rather than mid-conversation."""
-    overhead = engine.count_tokens(SYSTEM) + 80
+    overhead = engine.count_tokens(system_prompt(instructions)) + 80
     budget = engine.context_length - max_new_tokens - overhead
     if budget < 64:
         raise EngineError(f"the model's context ({engine.context_length} tokens) is too small to summarise with")
@@ -423,10 +439,14 @@ def summarize(
     language: str | None = None,
     progress: Progress | None = None,
     max_new_tokens: int = MAX_NEW_TOKENS,
+    instructions: str = "",
+    instructions_version: int | None = None,
 ) -> Summary:
+    """`instructions`: the workspace's own (workspace_settings), added to every map step's prompt; the
+    reduce step only merges the parts' summaries, so it does not need them."""
     progress = progress or Progress()
     language = language or doc.language
-    runs = chunks(doc, engine, max_new_tokens=max_new_tokens)
+    runs = chunks(doc, engine, max_new_tokens=max_new_tokens, instructions=instructions)
     if not runs:
         raise EngineError("the transcript has no text to summarise")
     partials: list[Summary] = []
@@ -434,12 +454,14 @@ def summarize(
         progress.on_part(n, len(runs))
         if n > 1:
             progress.on_text("\n\n")
-        answer = _run(engine, messages_for(transcript_lines(doc, run), language), progress, max_new_tokens, ANSWER_PREFIX)
+        messages = messages_for(transcript_lines(doc, run), language, instructions)
+        answer = _run(engine, messages, progress, max_new_tokens, ANSWER_PREFIX)
         partials.append(read_answer(answer, doc, run))
     result = partials[0] if len(partials) == 1 else _merge(doc, engine, partials, language, progress, max_new_tokens)
     result.language = language
     result.model = engine.name
     result.parts = len(runs)
+    result.instructions_version = instructions_version if instructions.strip() else None
     result.speakers = _speakers(doc, result)
     return result
 

@@ -707,6 +707,28 @@ def _summaries(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0026_workspace_assist")
+def _workspace_assist(db: sqlite_utils.Database) -> None:
+    # A workspace's AI settings (appliance/assist/workspace_settings.py), every version kept: its admins'
+    # summary instructions and whether each finished transcription is summarised. A restore adds a
+    # version copying an older one (restored_from), so the history never loses what was said.
+    db.execute(
+        """
+        CREATE TABLE workspace_assist (
+            id TEXT PRIMARY KEY,
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            instructions TEXT NOT NULL,
+            auto_summarize INTEGER NOT NULL CHECK (auto_summarize IN (0, 1)),
+            restored_from INTEGER,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (workspace_id, version)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)
