@@ -1,0 +1,154 @@
+"""A workspace's AI settings through the real app over HTTP: its admins write versioned summary
+instructions (a member is refused, bad text is refused plainly, a stale save is refused, an old version
+restored) and the summaries of its transcripts carry them to the model, here an on-prem OpenAI-compatible
+server on loopback that records what it was sent; with automatic summaries on, every finished
+transcription of that workspace is summarised, and no summary step starts while a real transcription
+job is queued or running."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import ADMIN_EMAIL, ChatServerStub, FakeRecognizer, Member, Scenario, settings_in, wait_for_job
+
+ANSWER = '{"summary": "They said hello to the world [0].", "key_points": [], "action_items": []}'
+INSTRUCTIONS = "Write for the legal team.\nName every contract number that is mentioned."
+
+
+@dataclass
+class World:
+    scenario: Scenario
+    stub: ChatServerStub
+    admin: httpx.Client
+    member: httpx.Client
+    alice: Member
+    bob: Member
+    legal: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with ChatServerStub(ANSWER) as stub:
+        allowed = f"127.0.0.1:{stub.port}"
+        settings = settings_in(
+            tmp_path_factory.mktemp("workspace-assist"),
+            APPLIANCE_ASSIST__SERVER_URL=f"http://{allowed}/v1",
+            APPLIANCE_ASSIST__SERVER_MODEL="llama-3.1-8b-instruct",
+            APPLIANCE_SECURITY__EGRESS_ALLOW=allowed,
+            APPLIANCE_WORKER__WORKERS_PER_DEVICE="1",  # one job at a time: the second one waits in the queue
+        )
+        scenario = Scenario(settings)
+        alice = scenario.person(ADMIN_EMAIL, "admin", "admin")
+        bob = scenario.person("bob@example.org", "member", "transcribe")
+        legal = scenario.workspace("Legal", alice, {bob.id: "member"})
+        with (
+            scenario.serve(FakeRecognizer(delay=2.0)) as server,
+            httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {alice.key}"}) as admin,
+            httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.key}"}) as member,
+        ):
+            yield World(scenario, stub, admin, member, alice, bob, legal)
+        scenario.close()
+
+
+def _until(condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _summarised(http: httpx.Client, transcript_id: str) -> dict[str, Any]:
+    started = http.post(f"/api/v1/transcripts/{transcript_id}/summaries", json={})
+    assert started.status_code == 202, started.text
+    _until(lambda: http.get(f"/api/v1/summary-runs/{started.json()['id']}").json()["state"] in {"done", "failed"})
+    latest = http.get(f"/api/v1/transcripts/{transcript_id}/summaries").json()["latest"]
+    assert latest is not None
+    return dict(latest["summary"])
+
+
+def test_admins_keep_versioned_instructions_and_summaries_follow_them(world: World) -> None:
+    url = f"/api/v1/workspaces/{world.legal}/assist"
+    fresh = world.member.get(url).json()
+    assert fresh["current"]["version"] == 0 and fresh["current"]["instructions"] == "" and fresh["versions"] == []
+    assert fresh["can_edit"] is False and world.admin.get(url).json()["can_edit"] is True
+
+    refused = world.member.put(url, json={"instructions": "Be rude."})
+    assert refused.status_code == 403 and "admins" in refused.json()["detail"]
+    too_long = world.admin.put(url, json={"instructions": "x" * 2001})
+    assert too_long.status_code == 400 and "at most 2000" in too_long.json()["detail"]
+    control = world.admin.put(url, json={"instructions": "Be\x07 brief"})
+    assert control.status_code == 400 and "plain text" in control.json()["detail"]
+    assert world.admin.get(url).json()["versions"] == []  # nothing refused was stored
+
+    first = world.admin.put(url, json={"instructions": f"  {INSTRUCTIONS}\r\n", "base_version": 0})
+    assert first.status_code == 200, first.text
+    assert first.json()["current"]["version"] == 1 and first.json()["current"]["instructions"] == INSTRUCTIONS
+    assert first.json()["current"]["created_by"] == ADMIN_EMAIL
+    stale = world.admin.put(url, json={"instructions": "Something else.", "base_version": 0})
+    assert stale.status_code == 409 and "reload" in stale.json()["detail"]
+    second = world.admin.put(url, json={"instructions": "Three sentences at most.", "base_version": 1}).json()
+    assert [v["version"] for v in second["versions"]] == [2, 1]
+    restored = world.admin.post(f"{url}/restore", json={"version": 1}).json()["current"]
+    assert restored["version"] == 3 and restored["restored_from"] == 1 and restored["instructions"] == INSTRUCTIONS
+    missing = world.admin.post(f"{url}/restore", json={"version": 99})
+    assert missing.status_code == 404 and "no AI settings version 99" in missing.json()["detail"]
+    assert world.member.post(f"{url}/restore", json={"version": 2}).status_code == 403
+
+    # A member's summary of a Legal transcript carries the instructions (after the format rules) and
+    # records their version; one in the member's personal workspace carries none.
+    in_legal = world.scenario.transcript(world.bob, "hello world", workspace_id=world.legal)
+    sent_before = len(world.stub.requests)
+    summary = _summarised(world.member, in_legal)
+    system = world.stub.requests[sent_before]["messages"][0]["content"]
+    assert system.index('"chapters"') < system.index(INSTRUCTIONS)
+    assert summary["instructions_version"] == 3 and summary["summary"] == "They said hello to the world."
+    personal = world.scenario.transcript(world.bob, "hello world")
+    sent_before = len(world.stub.requests)
+    summary = _summarised(world.member, personal)
+    assert INSTRUCTIONS not in world.stub.requests[sent_before]["messages"][0]["content"]
+    assert summary["instructions_version"] is None
+
+
+def test_finished_transcriptions_are_summarised_where_asked_never_before_the_queue_is_empty(
+    world: World, speech_bytes: bytes
+) -> None:
+    # Off by default: a transcription in Bob's personal workspace gets no summary.
+    def upload(workspace_id: str | None = None) -> str:
+        params = {"workspace_id": workspace_id} if workspace_id else {}
+        job = world.member.post("/api/v1/transcriptions", params=params, files={"file": ("a.wav", speech_bytes, "audio/wav")})
+        assert job.status_code == 202, job.text
+        return str(job.json()["job_id"])
+
+    personal = wait_for_job(world.member.get, upload())["transcript_id"]
+    current = world.admin.get(f"/api/v1/workspaces/{world.legal}/assist").json()["current"]
+    on = world.admin.put(
+        f"/api/v1/workspaces/{world.legal}/assist",
+        json={"instructions": current["instructions"], "auto_summarize": True, "base_version": current["version"]},
+    )
+    assert on.status_code == 200 and on.json()["current"]["auto_summarize"] is True
+
+    # Two real jobs, one worker: while the second is queued or running, the first one's summary waits.
+    sent_before = len(world.stub.requests)
+    first_job, second_job = upload(world.legal), upload(world.legal)
+    first = wait_for_job(world.member.get, first_job)["transcript_id"]
+    _until(lambda: world.member.get(f"/api/v1/transcripts/{first}/summaries").json()["running"] is not None)
+    seen_waiting = False
+    while world.member.get(f"/api/v1/jobs/{second_job}").json()["state"] in {"queued", "running"}:
+        running = world.member.get(f"/api/v1/transcripts/{first}/summaries").json()["running"]
+        seen_waiting = seen_waiting or (running is not None and running["state"] == "waiting")
+        assert len(world.stub.requests) == sent_before  # not one request to the model meanwhile
+        time.sleep(0.1)
+    assert seen_waiting
+    second = wait_for_job(world.member.get, second_job)["transcript_id"]
+    for transcript_id in (first, second):
+        _until(lambda t=transcript_id: world.member.get(f"/api/v1/transcripts/{t}/summaries").json()["latest"] is not None)
+        latest = world.member.get(f"/api/v1/transcripts/{transcript_id}/summaries").json()["latest"]
+        assert latest["origin"] == "generated" and latest["created_by"] == world.bob.id
+    # The queue is one thread in order: had the personal transcript been queued, it would be done by now.
+    assert world.member.get(f"/api/v1/transcripts/{personal}/summaries").json()["latest"] is None
