@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.assist import ask as asking
+from appliance.assist import library, summaries, workspace_settings
 from appliance.assist import store as summaries_store
-from appliance.assist import summaries
-from appliance.assist import workspace_settings
 from appliance.assist.engine import EngineError, LocalEngine, ServerEngine, TextEngine, find_model
 from appliance.core.clock import new_id, now
 from appliance.core.config import Settings
 from appliance.core.db import Databases
 from appliance.core.egress_broker import Connector
 from appliance.transcription import jobs
+from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
 
@@ -214,6 +214,19 @@ class Assistant:
         if not asking.context_for(question, doc):
             return asking.Answer(question=question.strip(), answer=asking.NOT_FOUND, found=False)
         return asking.ask(doc, question, self.engine(), language=language, max_new_tokens=min(self.settings.max_new_tokens, 300))
+
+    def ask_library(self, question: str, *, workspace_ids: list[str], language: str | None = None) -> library.LibraryAnswer:
+        """A question across the transcripts of `workspace_ids` (the caller's visible ones: the caller's
+        rights are the only filter, so they must come from authz). Private transcripts have no words in
+        the index, so they can never be part of an answer."""
+        found = search.passages(
+            self.databases.get(), library.search_words(question), workspace_ids=workspace_ids, limit=8, neighbours=1
+        )
+        if not found:
+            return library.LibraryAnswer(question=question.strip(), answer=library.NOT_FOUND, found=False)
+        return library.answer(
+            question, found, self.engine(), language=language, max_new_tokens=min(self.settings.max_new_tokens, 300)
+        )
 
     # After a transcription ------------------------------------------------------------------------
 

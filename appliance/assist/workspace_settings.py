@@ -35,9 +35,7 @@ def clean_instructions(text: str) -> str:
     have no place in a prompt and are usually a paste accident)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(text) > MAX_INSTRUCTIONS:
-        raise InvalidSettings(
-            f"The instructions are {len(text)} characters long; at most {MAX_INSTRUCTIONS} are allowed."
-        )
+        raise InvalidSettings(f"The instructions are {len(text)} characters long; at most {MAX_INSTRUCTIONS} are allowed.")
     if any(ord(c) < 32 and c not in "\n\t" for c in text):
         raise InvalidSettings("The instructions contain control characters; type or paste them as plain text.")
     return text

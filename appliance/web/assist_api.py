@@ -18,12 +18,13 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance.accounts import audit, workspaces
+from appliance.accounts import audit, authz, workspaces
 from appliance.app.assistant import NotAllowed, NotFound, Run
 from appliance.assist import store as summaries_store
 from appliance.assist import workspace_settings
 from appliance.assist.ask import Answer
 from appliance.assist.engine import EngineError
+from appliance.assist.library import LibraryAnswer
 from appliance.assist.summaries import Summary
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of, visible_transcript
@@ -224,6 +225,29 @@ def ask_question(request: Request[Any, Any, Any], transcript_id: FromPath[str], 
         raise _refusal(exc) from None
 
 
+@post(
+    "/api/v1/ask",
+    status_code=200,
+    tags=["ai"],
+    summary="A question across every transcript you may see, answered from their words with cited moments",
+    description="The full-text index finds the passages (your workspaces only; private transcripts are never in it). "
+    "`found` is false (and the answer 'Not in your transcripts.') when none is about it; the model is then not asked.",
+)
+@off_loop
+def ask_library(request: Request[Any, Any, Any], data: JSONBody[Question]) -> LibraryAnswer:
+    if not data.question.strip() or len(data.question) > 1000:
+        raise HTTPException(status_code=400, detail="Ask a question of 1 to 1000 characters.")
+    language = data.language
+    if language is not None and (len(language) > 20 or not language.replace("-", "").isalnum()):
+        raise HTTPException(status_code=400, detail="language must be a language code such as en or de")
+    services = services_of(request)
+    visible = authz.visible_workspace_ids(services.databases.get(), principal_of(request))
+    try:
+        return services.assistant.ask_library(data.question, workspace_ids=visible, language=language)
+    except (NotAllowed, EngineError) as exc:
+        raise _refusal(exc) from None
+
+
 # A workspace's AI settings: its summary instructions and automatic summaries, versioned ------------------
 
 
@@ -348,6 +372,7 @@ ROUTES = [
     cancel_run,
     run_events,
     ask_question,
+    ask_library,
     get_workspace_assist,
     put_workspace_assist,
     restore_workspace_assist,

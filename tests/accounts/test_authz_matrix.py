@@ -168,6 +168,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
         (401, 403, 409, 409, 404, 401),
     ),
     ("POST", "/api/v1/transcripts/{t}/ask", {"json": {"question": "zebra crossing"}}, (401, 200, 200, 200, 404, 401)),
+    # Library-wide: Legal's transcripts say "confidential", so its people reach the (missing) model; the
+    # outsider's library has nothing about it, answered without a model.
+    ("POST", "/api/v1/ask", {"json": {"question": "Anything confidential?"}}, (401, 503, 503, 503, 200, 401)),
     ("GET", "/api/v1/summary-runs/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
     ("GET", "/api/v1/summary-runs/{nokey}/events", {}, (401, 404, 404, 404, 404, 401)),
     ("DELETE", "/api/v1/summary-runs/{nokey}", {}, (401, 403, 404, 404, 404, 401)),

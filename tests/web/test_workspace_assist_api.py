@@ -1,9 +1,10 @@
-"""A workspace's AI settings through the real app over HTTP: its admins write versioned summary
+"""Library-wide questions and a workspace's AI settings through the real app over HTTP: its admins write versioned summary
 instructions (a member is refused, bad text is refused plainly, a stale save is refused, an old version
 restored) and the summaries of its transcripts carry them to the model, here an on-prem OpenAI-compatible
 server on loopback that records what it was sent; with automatic summaries on, every finished
 transcription of that workspace is summarised, and no summary step starts while a real transcription
-job is queued or running."""
+job is queued or running. A question across the library reaches the model with only the words of
+transcripts the asker may see."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class World:
     alice: Member
     bob: Member
     legal: str
+    mallory: httpx.Client
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         alice = scenario.person(ADMIN_EMAIL, "admin", "admin")
         bob = scenario.person("bob@example.org", "member", "transcribe")
         legal = scenario.workspace("Legal", alice, {bob.id: "member"})
+        mallory = scenario.person("mallory@example.org", "member", "transcribe")
         with (
             scenario.serve(FakeRecognizer(delay=2.0)) as server,
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {alice.key}"}) as admin,
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.key}"}) as member,
+            httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {mallory.key}"}) as outsider,
         ):
-            yield World(scenario, stub, admin, member, alice, bob, legal)
+            yield World(scenario, stub, admin, member, alice, bob, legal, outsider)
         scenario.close()
 
 
@@ -152,3 +156,35 @@ def test_finished_transcriptions_are_summarised_where_asked_never_before_the_que
         assert latest["origin"] == "generated" and latest["created_by"] == world.bob.id
     # The queue is one thread in order: had the personal transcript been queued, it would be done by now.
     assert world.member.get(f"/api/v1/transcripts/{personal}/summaries").json()["latest"] is None
+
+
+def test_library_questions_use_only_what_the_asker_may_see(world: World) -> None:
+    mallory = world.scenario.person("mallory@example.org")  # her personal workspace only
+    hers = world.scenario.transcript(mallory, "The vault code for the harbour warehouse is Zanzibar")
+    ours = world.scenario.transcript(world.bob, "Bob will fix the harbour installer by Friday", workspace_id=world.legal)
+    world.stub.answer = "Bob fixes the harbour installer by Friday [1]."
+    sent_before = len(world.stub.requests)
+
+    answer = world.member.post("/api/v1/ask", json={"question": "Who fixes the harbour installer, and what is the vault code?"})
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert out["found"] and out["answer"] == "Bob fixes the harbour installer by Friday."
+    assert [c["transcript_id"] for c in out["citations"]] == [ours] and out["grounding"] == "cited"
+    assert out["citations"][0]["link"].startswith(f"/t/{ours}?t=")
+    # What went to the model, read where it arrived: Bob's line, not one word of Mallory's transcript.
+    prompt = "\n".join(m["content"] for m in world.stub.requests[sent_before]["messages"])
+    assert "fix the harbour installer" in prompt and "Zanzibar" not in prompt and "warehouse" not in prompt
+    assert len(world.stub.requests) == sent_before + 1
+
+    # Mallory asks the same: only her own transcript is searched; she never gets Bob's.
+    hers_answer = world.mallory.post("/api/v1/ask", json={"question": "Who fixes the harbour installer?"}).json()
+    assert all(c["transcript_id"] == hers for c in hers_answer["citations"])
+    prompt = "\n".join(m["content"] for m in world.stub.requests[-1]["messages"])
+    assert "Zanzibar" in prompt and "Bob will fix" not in prompt
+    # Nothing in her library about it: answered without asking the model.
+    sent_before = len(world.stub.requests)
+    nothing = world.mallory.post("/api/v1/ask", json={"question": "What about the installer?"}).json()
+    assert nothing["found"] is False and nothing["answer"] == "Not in your transcripts." and nothing["citations"] == []
+    assert len(world.stub.requests) == sent_before
+    refused = world.member.post("/api/v1/ask", json={"question": "  "})
+    assert refused.status_code == 400 and "1 to 1000 characters" in refused.json()["detail"]
