@@ -571,6 +571,18 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def _ai_line(ai: dict[str, Any]) -> str:
+    """doctor's AI engine line: what summaries and questions would run on, or why they cannot."""
+    if not ai["enabled"]:
+        return "AI engine: switched off (assist.enabled = false)"
+    if ai["server"]:
+        where = f"AI engine: on-prem server {ai['server']} configured"
+        return where if ai["server_allowed"] else f"{where}, NOT reachable: {ai['detail']}"
+    if ai.get("model"):
+        return f"AI engine: text model {ai['model']} present (context {ai['context_length']} tokens), runs on this appliance"
+    return f"AI engine: no text model or server ({ai['detail']}): summaries and questions are unavailable"
+
+
 def assist_report(settings: Settings) -> dict[str, Any]:
     """Local AI: which text model (or on-prem server) summaries would use, and whether the egress
     allow-list lets the server be reached (it is the only outbound connection AI may make)."""
@@ -709,6 +721,7 @@ def doctor(
             )
         else:
             typer.echo(f"egress lock: {lock['detail']} ({'required' if lock['wanted'] else 'turned off'} at start)")
+        typer.echo(_ai_line(report["assist"]))
         s = report["sbom"]
         typer.echo(f"sbom: {s['path']} sha256 {s['sha256']}" if s["present"] else f"sbom: {s['detail']}")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
