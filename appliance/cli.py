@@ -1120,6 +1120,71 @@ def summarize(
     typer.echo(summaries.to_markdown(result, doc) if fmt == "md" else msgspec.json.encode(result).decode())
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    config: ConfigOption = None,
+    user: Annotated[
+        str | None, typer.Option(help="Answer from the transcripts this account may see (working on this appliance's data).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="Answer in this language (default: the question's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The answer document as JSON.")] = False,
+    url: Annotated[str | None, typer.Option(help="Ask a running appliance (its API) instead of working here.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="SOTTO_API_KEY", help="With --url: an API key.")] = None,
+) -> None:
+    """Ask a question across the library: answered from the transcripts a person may see, with the
+    moments it comes from (never from a private transcript, never from another person's)."""
+    import msgspec
+
+    if url:
+        from appliance.client import SottoClient, SottoError
+
+        if not api_key:
+            raise _fail("error: --url needs --api-key (or SOTTO_API_KEY)", 2)
+        with SottoClient(url, api_key) as client:
+            try:
+                out = client.ask_library(question, language=language)
+            except SottoError as exc:
+                raise _fail(f"error: {exc.detail}") from None
+    else:
+        from appliance.accounts import users as accounts
+        from appliance.accounts import workspaces
+        from appliance.app.assistant import Assistant, NotAllowed
+        from appliance.assist.engine import EngineError
+        from appliance.core.db import Databases
+        from appliance.core.egress_broker import Destination, DirectConnector
+
+        if not user:
+            raise _fail("error: say whose transcripts to search with --user EMAIL (or ask a running appliance with --url)", 2)
+        if not question.strip() or len(question) > 1000:
+            raise _fail("error: ask a question of 1 to 1000 characters", 2)
+        settings = _settings(config)
+        db = _database(config)
+        person = accounts.by_email(db, user)
+        if person is None:
+            raise _fail(f"error: no account {user!r} on this appliance")
+        visible = [w["id"] for w in workspaces.for_user(db, person.id)]
+        databases = Databases(settings.storage.database_path)
+        assistant = Assistant(settings, databases, DirectConnector(map(Destination.parse, settings.security.egress_allow)))
+        try:
+            out = msgspec.to_builtins(assistant.ask_library(question, workspace_ids=visible, language=language))
+        except (EngineError, NotAllowed) as exc:
+            raise _fail(f"error: AI is not available: {exc}") from None
+        finally:
+            databases.close()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(out["answer"])
+    for c in out["citations"]:
+        typer.echo(f"  [{c['title']} {_clock(c['start'])}] {c['text']}")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
 def _echo_live(text: str) -> None:
     """The summary as the model writes it, on a terminal's stderr only (stdout stays the clean result)."""
     if sys.stderr.isatty():

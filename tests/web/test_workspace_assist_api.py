@@ -8,6 +8,7 @@ transcripts the asker may see."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,19 +33,24 @@ class World:
     bob: Member
     legal: str
     mallory: httpx.Client
+    url: str
+    env: dict[str, str]  # the appliance's settings as the CLI reads them
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with ChatServerStub(ANSWER) as stub:
         allowed = f"127.0.0.1:{stub.port}"
-        settings = settings_in(
-            tmp_path_factory.mktemp("workspace-assist"),
-            APPLIANCE_ASSIST__SERVER_URL=f"http://{allowed}/v1",
-            APPLIANCE_ASSIST__SERVER_MODEL="llama-3.1-8b-instruct",
-            APPLIANCE_SECURITY__EGRESS_ALLOW=allowed,
-            APPLIANCE_WORKER__WORKERS_PER_DEVICE="1",  # one job at a time: the second one waits in the queue
-        )
+        root = tmp_path_factory.mktemp("workspace-assist")
+        env = {
+            "APPLIANCE_DATA_DIR": str(root / "data"),
+            "APPLIANCE_MODELS_DIR": str(root / "models"),
+            "APPLIANCE_ASSIST__SERVER_URL": f"http://{allowed}/v1",
+            "APPLIANCE_ASSIST__SERVER_MODEL": "llama-3.1-8b-instruct",
+            "APPLIANCE_SECURITY__EGRESS_ALLOW": allowed,
+            "APPLIANCE_WORKER__WORKERS_PER_DEVICE": "1",  # one job at a time: the second one waits in the queue
+        }
+        settings = settings_in(root, **{k: v for k, v in env.items() if k not in {"APPLIANCE_DATA_DIR", "APPLIANCE_MODELS_DIR"}})
         scenario = Scenario(settings)
         alice = scenario.person(ADMIN_EMAIL, "admin", "admin")
         bob = scenario.person("bob@example.org", "member", "transcribe")
@@ -56,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.key}"}) as member,
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {mallory.key}"}) as outsider,
         ):
-            yield World(scenario, stub, admin, member, alice, bob, legal, outsider)
+            yield World(scenario, stub, admin, member, alice, bob, legal, outsider, server.url, env)
         scenario.close()
 
 
@@ -188,3 +194,25 @@ def test_library_questions_use_only_what_the_asker_may_see(world: World) -> None
     assert len(world.stub.requests) == sent_before
     refused = world.member.post("/api/v1/ask", json={"question": "  "})
     assert refused.status_code == 400 and "1 to 1000 characters" in refused.json()["detail"]
+
+
+def test_the_cli_asks_the_library_here_or_through_the_api(world: World) -> None:
+    # Bob's Legal transcript about the installer comes from the library test above (same module world).
+    from typer.testing import CliRunner
+
+    from appliance.cli import app
+
+    runner = CliRunner()
+    world.stub.answer = "Bob fixes the harbour installer by Friday [1]."
+    remote = runner.invoke(
+        app, ["ask", "Who fixes the harbour installer?", "--url", world.url, "--api-key", world.bob.key, "--json"]
+    )
+    assert remote.exit_code == 0, remote.output
+    assert json.loads(remote.output)["citations"][0]["title"] == "talk.wav"
+    here = runner.invoke(app, ["ask", "Who fixes the harbour installer?", "--user", "bob@example.org"], env=world.env)
+    assert here.exit_code == 0, here.output
+    assert here.output.startswith("Bob fixes the harbour installer by Friday.\n  [talk.wav 00:00] Bob will fix")
+    nobody = runner.invoke(app, ["ask", "Who?", "--user", "nobody@example.org"], env=world.env)
+    assert nobody.exit_code == 1 and "no account 'nobody@example.org'" in nobody.output
+    unsaid = runner.invoke(app, ["ask", "Who?"], env=world.env)
+    assert unsaid.exit_code == 2 and "--user EMAIL" in unsaid.output
