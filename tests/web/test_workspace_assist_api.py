@@ -216,3 +216,32 @@ def test_the_cli_asks_the_library_here_or_through_the_api(world: World) -> None:
     assert nobody.exit_code == 1 and "no account 'nobody@example.org'" in nobody.output
     unsaid = runner.invoke(app, ["ask", "Who?"], env=world.env)
     assert unsaid.exit_code == 2 and "--user EMAIL" in unsaid.output
+
+
+def test_the_search_page_asks_the_library_on_a_phone(world: World, browser: Any) -> None:
+    # Bob's Legal transcript about the installer comes from the library test above (same module world).
+    from tests.web.test_web_ui import PHONE, Page
+
+    world.stub.answer = "Bob fixes the harbour installer by Friday [1]."
+    ui = Page(browser, world, email="bob@example.org", viewport=PHONE)  # type: ignore[arg-type]
+    page = ui.page
+    page.goto(f"{world.url}/search")
+    page.fill("#ask-form input[name=question]", "Who fixes the harbour installer?")
+    page.keyboard.press("Enter")
+    page.locator("#ask-answer", has_text="Bob fixes the harbour installer by Friday.").wait_for()
+    link = page.locator("#ask-citations a").first
+    assert link.inner_text().startswith("talk.wav") and "00:00" in link.inner_text()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    ui.shot("search-ask")
+    page.fill("#ask-form input[name=question]", "What about the zeppelin?")
+    page.keyboard.press("Enter")
+    page.locator("#ask-state", has_text="None of your transcripts is about this.").wait_for()
+    assert page.locator("#ask-citations li").count() == 0
+    link_target = "/t/"
+    page.goto(f"{world.url}/search")
+    page.fill("#ask-form input[name=question]", "Who fixes the harbour installer?")
+    page.keyboard.press("Enter")
+    page.locator("#ask-citations a").first.click()
+    page.wait_for_url(f"**{link_target}**")
+    ui.csp_clean()
+    ui.close()
