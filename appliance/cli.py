@@ -1110,6 +1110,7 @@ def summarize(
             engine,
             language=language,
             max_new_tokens=a.max_new_tokens,
+            action_step=a.action_step,
             progress=summaries.Progress(on_text=_echo_live),
         )
     except EngineError as exc:

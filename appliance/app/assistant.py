@@ -309,6 +309,7 @@ class Assistant:
                 max_new_tokens=self.settings.max_new_tokens,
                 instructions=wanted.instructions,
                 instructions_version=wanted.version,
+                action_step=self.settings.action_step,
             )
         except summaries.Cancelled:
             run.update(state="cancelled", error="Cancelled by request.")

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from appliance.assist.engine import EngineError, Message, TextEngine
-from appliance.assist.retrieval import best_match
+from appliance.assist.retrieval import best_match, shared_words
 from appliance.transcripts.analytics import speaker_analytics
 from appliance.transcripts.document import Segment, Transcript
 
@@ -426,6 +426,60 @@ def _run(engine: TextEngine, messages: list[Message], progress: Progress, max_ne
     return "".join(parts)
 
 
+ACTIONS_SYSTEM = (
+    "You find the tasks people in a meeting agreed to do. Each transcript line starts with its number in brackets, like [12]. "
+    "Write one task per line, in this form: [line number] Owner: what they will do (when, if a day or date was said). "
+    "The owner is the person who will do it, by the name used in the transcript. Write only the tasks. If there are none, write: none"
+)
+ACTIONS_PREFIX = "["
+ACTIONS_MAX_TOKENS = 200
+_ACTION_LINE = re.compile(r"^\s*[-*•\d.)]*\s*(?P<cites>(?:\[[^\]]*\]\s*)*)(?P<body>.+?)\s*$")
+_DUE = re.compile(r"\(([^()]{1,40})\)\s*\.?$")
+
+
+def read_actions(text: str, doc: Transcript, segments: list[Segment]) -> tuple[list[ActionItem], int]:
+    """Action items from the dedicated step's lines ("[4] Bob: fix the installer (Thursday)"), citations
+    checked against the part; an owner kept only when the part names that person (a speaker's name or a
+    word said in it), a due date only when its words were said. Returns the items and the dropped
+    citations."""
+    checker = _Checker({s.id for s in segments})
+    said = " ".join(s.text for s in segments).lower()
+    names = {n.lower() for n in doc.speaker_names().values() if n}
+    items: list[ActionItem] = []
+    for line in text.splitlines():
+        m = _ACTION_LINE.match(line)
+        if not m or m.group("body").strip().lower().rstrip(".") in {"none", "no tasks", "n/a"}:
+            continue
+        if re.search(r'[{}]|"\s*:', line):  # the summary's JSON again (a model that ignored the question)
+            continue
+        body, cites = _text_and_cites(m.group("cites") + m.group("body"))
+        owner: str | None = None
+        if ":" in body[:40]:
+            head, body = (x.strip() for x in body.split(":", 1))
+            if head and (head.lower() in names or head.lower() in said):
+                owner = head
+        due = None
+        if (d := _DUE.search(body)) is not None:
+            body = body[: d.start()].rstrip(" .")
+            if all(w.lower() in said for w in re.findall(r"\w+", d.group(1)) if len(w) > 2):
+                due = d.group(1).strip()
+        if len(body.split()) < 2:
+            continue
+        items.append(ActionItem(text=body, owner=owner, due=due, segments=checker.keep(cites)))
+    return items, checker.dropped
+
+
+def _with_actions(found: Summary, extra: list[ActionItem]) -> list[ActionItem]:
+    """The summary's own action items, then the dedicated step's that say something new: not one citing
+    the same moment with a content word in common, nor one sharing two content words."""
+    out = list(found.action_items)
+    for item in extra:
+        if any(shared_words(item.text, a.text) >= (1 if set(item.segments) & set(a.segments) else 2) for a in out):
+            continue
+        out.append(item)
+    return _dedupe(out)
+
+
 REDUCE_SYSTEM = (
     "You merge partial summaries of one long meeting into one summary of 3 to 5 sentences, the bottom line first. "
     "Keep the segment numbers in brackets, like [12], after the sentences they support. Plain text only."
@@ -441,6 +495,7 @@ def summarize(
     max_new_tokens: int = MAX_NEW_TOKENS,
     instructions: str = "",
     instructions_version: int | None = None,
+    action_step: bool = True,
 ) -> Summary:
     """`instructions`: the workspace's own (workspace_settings), added to every map step's prompt; the
     reduce step only merges the parts' summaries, so it does not need them."""
@@ -454,9 +509,23 @@ def summarize(
         progress.on_part(n, len(runs))
         if n > 1:
             progress.on_text("\n\n")
-        messages = messages_for(transcript_lines(doc, run), language, instructions)
-        answer = _run(engine, messages, progress, max_new_tokens, ANSWER_PREFIX)
-        partials.append(read_answer(answer, doc, run))
+        lines = transcript_lines(doc, run)
+        answer = _run(engine, messages_for(lines, language, instructions), progress, max_new_tokens, ANSWER_PREFIX)
+        part = read_answer(answer, doc, run)
+        if action_step:
+            # A second, simpler question for the action items alone: small models asked for the whole JSON
+            # object return few or none of them (docs/benchmarks.md), and a line a task is easier to write.
+            progress.on_text("\n\n")
+            asked = [
+                Message("system", ACTIONS_SYSTEM),
+                Message("user", f"Transcript:\n{chr(10).join(lines)}\n\nWrite the tasks in {language_name(language)}."),
+            ]
+            listed = _run(engine, asked, progress, min(max_new_tokens, ACTIONS_MAX_TOKENS), ACTIONS_PREFIX)
+            extra, dropped = read_actions(listed, doc, run)
+            part.action_items = _with_actions(part, extra)
+            part.dropped_citations += dropped
+            attribute(part, run)
+        partials.append(part)
     result = partials[0] if len(partials) == 1 else _merge(doc, engine, partials, language, progress, max_new_tokens)
     result.language = language
     result.model = engine.name
