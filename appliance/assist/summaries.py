@@ -465,7 +465,11 @@ def read_actions(text: str, doc: Transcript, segments: list[Segment]) -> tuple[l
                 due = d.group(1).strip()
         if len(body.split()) < 2:
             continue
-        items.append(ActionItem(text=body, owner=owner, due=due, segments=checker.keep(cites)))
+        # As for questions: a small model cites a neighbouring line; a citation stays only where the line
+        # shares a word with the task (an item left uncited is then matched by its words, or stays uncited).
+        text_of = {seg.id: seg.text for seg in segments}
+        kept = [c for c in checker.keep(cites) if shared_words(body, text_of[c]) >= 1]
+        items.append(ActionItem(text=body, owner=owner, due=due, segments=kept))
     return items, checker.dropped
 
 
