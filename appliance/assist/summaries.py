@@ -463,7 +463,7 @@ def read_actions(text: str, doc: Transcript, segments: list[Segment]) -> tuple[l
             body = body[: d.start()].rstrip(" .")
             if all(w.lower() in said for w in re.findall(r"\w+", d.group(1)) if len(w) > 2):
                 due = d.group(1).strip()
-        if len(body.split()) < 2:
+        if len(body.split()) < 2 or body.rstrip().endswith(("?", "？", "؟")):  # a question asked is no task
             continue
         # As for questions: a small model cites a neighbouring line; a citation stays only where the line
         # shares a word with the task (an item left uncited is then matched by its words, or stays uncited).

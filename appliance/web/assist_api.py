@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post, put
@@ -263,11 +263,11 @@ class WorkspaceAssistIn(msgspec.Struct):
     auto_summarize: bool = False
     # The version the editor started from: a save over someone else's newer one is refused (409).
     # None: no check (scripts that set the settings outright).
-    base_version: int | None = None
+    base_version: Annotated[int, msgspec.Meta(ge=0, le=2**31)] | None = None
 
 
 class RestoreIn(msgspec.Struct):
-    version: int
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31)]
 
 
 def _workspace_role(request: Request[Any, Any, Any], workspace_id: str, *, admin: bool) -> str:
