@@ -168,6 +168,9 @@ def test_library_questions_use_only_what_the_asker_may_see(world: World) -> None
     mallory = world.scenario.person("mallory@example.org")  # her personal workspace only
     hers = world.scenario.transcript(mallory, "The vault code for the harbour warehouse is Zanzibar")
     ours = world.scenario.transcript(world.bob, "Bob will fix the harbour installer by Friday", workspace_id=world.legal)
+    # Marked private with its rows still there (a real private transcript has none): the filter holds anyway.
+    secret = world.scenario.transcript(world.bob, "The harbour installer password is Kraken", workspace_id=world.legal)
+    world.scenario.db.execute("UPDATE transcripts SET private = 1 WHERE id = ?", [secret])
     world.stub.answer = "Bob fixes the harbour installer by Friday [1]."
     sent_before = len(world.stub.requests)
 
@@ -179,7 +182,12 @@ def test_library_questions_use_only_what_the_asker_may_see(world: World) -> None
     assert out["citations"][0]["link"].startswith(f"/t/{ours}?t=")
     # What went to the model, read where it arrived: Bob's line, not one word of Mallory's transcript.
     prompt = "\n".join(m["content"] for m in world.stub.requests[sent_before]["messages"])
-    assert "fix the harbour installer" in prompt and "Zanzibar" not in prompt and "warehouse" not in prompt
+    assert (
+        "fix the harbour installer" in prompt
+        and "Zanzibar" not in prompt
+        and "warehouse" not in prompt
+        and "Kraken" not in prompt
+    )
     assert len(world.stub.requests) == sent_before + 1
 
     # Mallory asks the same: only her own transcript is searched; she never gets Bob's.
