@@ -35,6 +35,7 @@ class World:
     mallory: httpx.Client
     url: str
     env: dict[str, str]  # the appliance's settings as the CLI reads them
+    made: dict[str, str]  # what one test left for a later one (transcript ids by name)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.key}"}) as member,
             httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {mallory.key}"}) as outsider,
         ):
-            yield World(scenario, stub, admin, member, alice, bob, legal, outsider, server.url, env)
+            yield World(scenario, stub, admin, member, alice, bob, legal, outsider, server.url, env, {})
         scenario.close()
 
 
@@ -113,6 +114,7 @@ def test_admins_keep_versioned_instructions_and_summaries_follow_them(world: Wor
     # A member's summary of a Legal transcript carries the instructions (after the format rules) and
     # records their version; one in the member's personal workspace carries none.
     in_legal = world.scenario.transcript(world.bob, "hello world", workspace_id=world.legal)
+    world.made["instructed"] = in_legal
     sent_before = len(world.stub.requests)
     summary = _summarised(world.member, in_legal)
     system = world.stub.requests[sent_before]["messages"][0]["content"]
@@ -226,7 +228,7 @@ def test_the_cli_asks_the_library_here_or_through_the_api(world: World) -> None:
     assert unsaid.exit_code == 2 and "--user EMAIL" in unsaid.output
 
 
-def test_the_search_page_asks_the_library_on_a_phone(world: World, browser: Any) -> None:
+def test_the_search_page_asks_and_a_summary_names_its_instructions_on_a_phone(world: World, browser: Any) -> None:
     # Bob's Legal transcript about the installer comes from the library test above (same module world).
     from tests.web.test_web_ui import PHONE, Page
 
@@ -251,5 +253,8 @@ def test_the_search_page_asks_the_library_on_a_phone(world: World, browser: Any)
     page.keyboard.press("Enter")
     page.locator("#ask-citations a").first.click()
     page.wait_for_url(f"**{link_target}**")
+    # The transcript page's summary says which of the workspace's instructions shaped it.
+    page.goto(f"{world.url}/t/{world.made['instructed']}")
+    page.locator("#summary-body p", has_text="Written with the workspace's instructions, version 3.").wait_for(state="attached")
     ui.csp_clean()
     ui.close()
