@@ -63,7 +63,7 @@ def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world
     section = alice.locator(".workspace", has_text="Newsroom")
     section.locator("input[name=email]").fill("bob@example.org")
     section.locator("select[name=role]").select_option("member")
-    section.locator("button[type=submit]").click()
+    section.locator(".invite-form button[type=submit]").click()
     section.locator(".form-status", has_text="Invited bob@example.org").wait_for()
     section.locator("td", has_text="invited, not answered yet").wait_for()
     SHOTS.mkdir(parents=True, exist_ok=True)
