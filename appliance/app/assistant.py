@@ -219,6 +219,8 @@ class Assistant:
         """A question across the transcripts of `workspace_ids` (the caller's visible ones: the caller's
         rights are the only filter, so they must come from authz). Private transcripts have no words in
         the index, so they can never be part of an answer."""
+        if not self.settings.enabled:  # said whether or not anything matches
+            raise NotAllowed("The appliance's AI is switched off (assist.enabled = false).")
         found = search.passages(
             self.databases.get(), library.search_words(question), workspace_ids=workspace_ids, limit=8, neighbours=1
         )
