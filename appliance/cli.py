@@ -573,6 +573,18 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def _ai_line(ai: dict[str, Any]) -> str:
+    """doctor's AI engine line: what summaries and questions would run on, or why they cannot."""
+    if not ai["enabled"]:
+        return "AI engine: switched off (assist.enabled = false)"
+    if ai["server"]:
+        where = f"AI engine: on-prem server {ai['server']} configured"
+        return where if ai["server_allowed"] else f"{where}, NOT reachable: {ai['detail']}"
+    if ai.get("model"):
+        return f"AI engine: text model {ai['model']} present (context {ai['context_length']} tokens), runs on this appliance"
+    return f"AI engine: no text model or server ({ai['detail']}): summaries and questions are unavailable"
+
+
 def assist_report(settings: Settings) -> dict[str, Any]:
     """Local AI: which text model (or on-prem server) summaries would use, and whether the egress
     allow-list lets the server be reached (it is the only outbound connection AI may make)."""
@@ -711,6 +723,7 @@ def doctor(
             )
         else:
             typer.echo(f"egress lock: {lock['detail']} ({'required' if lock['wanted'] else 'turned off'} at start)")
+        typer.echo(_ai_line(report["assist"]))
         s = report["sbom"]
         typer.echo(f"sbom: {s['path']} sha256 {s['sha256']}" if s["present"] else f"sbom: {s['detail']}")
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
@@ -1239,6 +1252,7 @@ def summarize(
             engine,
             language=language,
             max_new_tokens=a.max_new_tokens,
+            action_step=a.action_step,
             progress=summaries.Progress(on_text=_echo_live),
         )
     except EngineError as exc:
@@ -1247,6 +1261,71 @@ def summarize(
         version = summaries_store.add(db, doc.id, result, origin="generated", user_id=None)
         typer.echo(f"stored as summary version {version}", err=True)
     typer.echo(summaries.to_markdown(result, doc) if fmt == "md" else msgspec.json.encode(result).decode())
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    config: ConfigOption = None,
+    user: Annotated[
+        str | None, typer.Option(help="Answer from the transcripts this account may see (working on this appliance's data).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="Answer in this language (default: the question's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The answer document as JSON.")] = False,
+    url: Annotated[str | None, typer.Option(help="Ask a running appliance (its API) instead of working here.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="SOTTO_API_KEY", help="With --url: an API key.")] = None,
+) -> None:
+    """Ask a question across the library: answered from the transcripts a person may see, with the
+    moments it comes from (never from a private transcript, never from another person's)."""
+    import msgspec
+
+    if url:
+        from appliance.client import SottoClient, SottoError
+
+        if not api_key:
+            raise _fail("error: --url needs --api-key (or SOTTO_API_KEY)", 2)
+        with SottoClient(url, api_key) as client:
+            try:
+                out = client.ask_library(question, language=language)
+            except SottoError as exc:
+                raise _fail(f"error: {exc.detail}") from None
+    else:
+        from appliance.accounts import users as accounts
+        from appliance.accounts import workspaces
+        from appliance.app.assistant import Assistant, NotAllowed
+        from appliance.assist.engine import EngineError
+        from appliance.core.db import Databases
+        from appliance.core.egress_broker import Destination, DirectConnector
+
+        if not user:
+            raise _fail("error: say whose transcripts to search with --user EMAIL (or ask a running appliance with --url)", 2)
+        if not question.strip() or len(question) > 1000:
+            raise _fail("error: ask a question of 1 to 1000 characters", 2)
+        settings = _settings(config)
+        db = _database(config)
+        person = accounts.by_email(db, user)
+        if person is None:
+            raise _fail(f"error: no account {user!r} on this appliance")
+        visible = [w["id"] for w in workspaces.for_user(db, person.id)]
+        databases = Databases(settings.storage.database_path)
+        assistant = Assistant(settings, databases, DirectConnector(map(Destination.parse, settings.security.egress_allow)))
+        try:
+            out = msgspec.to_builtins(assistant.ask_library(question, workspace_ids=visible, language=language))
+        except (EngineError, NotAllowed) as exc:
+            raise _fail(f"error: AI is not available: {exc}") from None
+        finally:
+            databases.close()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(out["answer"])
+    for c in out["citations"]:
+        typer.echo(f"  [{c['title']} {_clock(c['start'])}] {c['text']}")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
 def _echo_live(text: str) -> None:

@@ -209,6 +209,12 @@ class SottoClient:
         params = {"version": version} if version else {}
         return self._check(self.http.get(f"/api/v1/transcripts/{transcript_id}/summaries", params=params)).json()
 
+    def ask_library(self, question: str, *, language: str | None = None) -> dict[str, Any]:
+        """A question across every transcript this key's user may see: the answer, its cited moments (each
+        with its transcript and link), and `found` false when none of them is about it."""
+        body: dict[str, Any] = {"question": question, **({"language": language} if language else {})}
+        return self._check(self.http.post("/api/v1/ask", json=body)).json()
+
     def ask(self, transcript_id: str, question: str, *, language: str | None = None) -> dict[str, Any]:
         """An answer from the transcript's own words with cited moments; `found` is false when it is not in it."""
         body: dict[str, Any] = {"question": question, **({"language": language} if language else {})}

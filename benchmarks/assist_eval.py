@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--meetings", type=int, default=0, help="only the first N meetings (a quick check)")
+    parser.add_argument(
+        "--no-action-step", action="store_true", help="without the dedicated action-item step (the summary's JSON only)"
+    )
     args = parser.parse_args()
     engine = LocalEngine(inspect_llm_dir(args.model_dir), device=args.device)
     rows = []
@@ -87,9 +90,16 @@ def main() -> None:
     meetings = json.loads(SET.read_text(encoding="utf-8"))
     for meeting in meetings[: args.meetings or None]:
         doc = meeting_doc(meeting)
-        rows.append(score(meeting, summaries.summarize(doc, engine, max_new_tokens=args.max_new_tokens), doc))
+        rows.append(
+            score(
+                meeting,
+                summaries.summarize(doc, engine, max_new_tokens=args.max_new_tokens, action_step=not args.no_action_step),
+                doc,
+            )
+        )
     total = {
         "model": engine.name,
+        "action_step": not args.no_action_step,
         "meetings": len(rows),
         "action_recall": sum(r["actions_found"] for r in rows) / sum(r["actions_reference"] for r in rows),
         "owner_recall": sum(r["owners_found"] for r in rows) / sum(r["actions_reference"] for r in rows),
@@ -111,7 +121,7 @@ def main() -> None:
             f"  dropped {r['dropped_citations']}  invented {', '.join(r['invented_names']) or '-'}"
         )
     print(
-        f"total ({total['model']}): action-item recall {total['action_recall']:.2f}, owner recall {total['owner_recall']:.2f}, "
+        f"total ({total['model']}, action step {'on' if total['action_step'] else 'off'}): action-item recall {total['action_recall']:.2f}, owner recall {total['owner_recall']:.2f}, "
         f"model citations valid {total['cited_valid']:.2f} of {total['cited_pairs']}, matched citations valid "
         f"{total['matched_valid']:.2f} of {total['matched_pairs']}, dropped {total['dropped_citations']}, invented names "
         f"{total['invented_names']}, {total['seconds']} s"

@@ -126,6 +126,22 @@ def test_models_list_and_doctor(tmp_path: Path) -> None:
     assert report["offline"]["HF_HUB_OFFLINE"] == "1"
 
 
+def test_doctor_names_the_ai_engine(tmp_path: Path, llm_dir: Path) -> None:
+    base = {"APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_MODELS_DIR": str(tmp_path / "models")}
+    none = runner.invoke(app, ["doctor"], env=base).output
+    assert "AI engine: no text model or server (no text model is installed" in none
+    local = runner.invoke(app, ["doctor"], env={**base, "APPLIANCE_ASSIST__MODEL": str(llm_dir)}).output
+    assert "AI engine: text model smollm2-135m present (context 8192 tokens), runs on this appliance" in local
+    server = {**base, "APPLIANCE_ASSIST__SERVER_URL": "http://llm.intranet.example:8000/v1"}
+    unlisted = runner.invoke(app, ["doctor"], env=server).output
+    assert "AI engine: on-prem server http://llm.intranet.example:8000/v1 configured, NOT reachable" in unlisted
+    assert "not in security.egress_allow" in unlisted
+    listed = runner.invoke(app, ["doctor"], env={**server, "APPLIANCE_SECURITY__EGRESS_ALLOW": "llm.intranet.example:8000"})
+    assert "AI engine: on-prem server http://llm.intranet.example:8000/v1 configured\n" in listed.output
+    off = runner.invoke(app, ["doctor"], env={**base, "APPLIANCE_ASSIST__ENABLED": "false"}).output
+    assert "AI engine: switched off" in off
+
+
 def test_doctor_fails_when_default_model_missing(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["doctor"], env={"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_MODELS__DEFAULT_MODEL": "large-v3"}

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.assist import ask as asking
+from appliance.assist import library, summaries, workspace_settings
 from appliance.assist import store as summaries_store
-from appliance.assist import summaries
 from appliance.assist.engine import EngineError, LocalEngine, ServerEngine, TextEngine, find_model
 from appliance.core.clock import new_id, now
 from appliance.core.config import Settings
 from appliance.core.db import Databases
 from appliance.core.egress_broker import Connector
 from appliance.transcription import jobs
+from appliance.transcripts import search
 from appliance.transcripts import store as transcripts
 from appliance.transcripts.document import Transcript
 
@@ -214,15 +215,34 @@ class Assistant:
             return asking.Answer(question=question.strip(), answer=asking.NOT_FOUND, found=False)
         return asking.ask(doc, question, self.engine(), language=language, max_new_tokens=min(self.settings.max_new_tokens, 300))
 
+    def ask_library(self, question: str, *, workspace_ids: list[str], language: str | None = None) -> library.LibraryAnswer:
+        """A question across the transcripts of `workspace_ids` (the caller's visible ones: the caller's
+        rights are the only filter, so they must come from authz). Private transcripts have no words in
+        the index, so they can never be part of an answer."""
+        if not self.settings.enabled:  # said whether or not anything matches
+            raise NotAllowed("The appliance's AI is switched off (assist.enabled = false).")
+        found = search.passages(
+            self.databases.get(), library.search_words(question), workspace_ids=workspace_ids, limit=8, neighbours=1
+        )
+        if not found:
+            return library.LibraryAnswer(question=question.strip(), answer=library.NOT_FOUND, found=False)
+        return library.answer(
+            question, found, self.engine(), language=language, max_new_tokens=min(self.settings.max_new_tokens, 300)
+        )
+
     # After a transcription ------------------------------------------------------------------------
 
     def job_changed(self, job_id: str) -> None:
-        """The notifier's callback: with auto_summarize, a finished job's standard transcripts are queued."""
-        if not (self.settings.auto_summarize and self.settings.enabled):
+        """The notifier's callback: a finished job's standard transcripts are queued for a summary when its
+        workspace asks for that (workspace_settings.auto_summarize) or the appliance does for every one
+        (assist.auto_summarize)."""
+        if not self.settings.enabled:
             return
         db = self.databases.get()
         row = jobs.get(db, job_id)
         if row is None or row["state"] != "done":
+            return
+        if not (self.settings.auto_summarize or workspace_settings.current(db, row.get("workspace_id")).auto_summarize):
             return
         for transcript_id in transcripts.for_job(db, job_id):
             try:
@@ -274,6 +294,8 @@ class Assistant:
         try:
             doc = self._readable(run.transcript_id)
             engine = self.engine()
+            # Read when the run starts, not when it was queued: an admin's change meanwhile applies.
+            wanted = workspace_settings.current(self.databases.get(), doc.workspace_id)
             progress = summaries.Progress(
                 on_text=run.add_text,
                 on_part=lambda part, parts: run.update(part=part, parts=parts),
@@ -282,7 +304,14 @@ class Assistant:
             )
             started = time.monotonic()
             result = summaries.summarize(
-                doc, engine, language=run.language, progress=progress, max_new_tokens=self.settings.max_new_tokens
+                doc,
+                engine,
+                language=run.language,
+                progress=progress,
+                max_new_tokens=self.settings.max_new_tokens,
+                instructions=wanted.instructions,
+                instructions_version=wanted.version,
+                action_step=self.settings.action_step,
             )
         except summaries.Cancelled:
             run.update(state="cancelled", error="Cancelled by request.")

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from appliance.assist.engine import EngineError, Message, TextEngine
-from appliance.assist.retrieval import best_match
+from appliance.assist.retrieval import best_match, shared_words
 from appliance.transcripts.analytics import speaker_analytics
 from appliance.transcripts.document import Segment, Transcript
 
@@ -71,6 +71,8 @@ class Summary(msgspec.Struct, kw_only=True):
     parts: int = 1  # map steps (1: the whole transcript fitted in one prompt)
     dropped_citations: int = 0  # cited segments that do not exist, removed
     note: str = ""  # said to the reader when the answer had to be repaired or fell back to plain text
+    # The workspace's instructions version the prompt carried (workspace_settings); None: none were set.
+    instructions_version: int | None = None
 
     def claims(self) -> list[Cited]:
         return [*self.key_points, *self.decisions, *self.action_items, *self.open_questions]
@@ -110,17 +112,31 @@ def transcript_lines(doc: Transcript, segments: list[Segment] | None = None) -> 
     return out
 
 
-def messages_for(lines: list[str], language: str | None) -> list[Message]:
+def system_prompt(instructions: str = "") -> str:
+    """The summary prompt, with a workspace's own instructions after it. They come after the format rules
+    and are told not to change them: an instruction such as "answer in bullet points" must not cost the
+    JSON the citations are read from."""
+    if not instructions.strip():
+        return SYSTEM
+    return (
+        f"{SYSTEM}\nThis workspace's admins also ask you to follow these instructions, "
+        f"within the JSON form above:\n{instructions.strip()}"
+    )
+
+
+def messages_for(lines: list[str], language: str | None, instructions: str = "") -> list[Message]:
     return [
-        Message("system", SYSTEM),
+        Message("system", system_prompt(instructions)),
         Message("user", f"Transcript:\n{chr(10).join(lines)}\n\nWrite the JSON in {language_name(language)}."),
     ]
 
 
-def chunks(doc: Transcript, engine: TextEngine, *, max_new_tokens: int = MAX_NEW_TOKENS) -> list[list[Segment]]:
+def chunks(
+    doc: Transcript, engine: TextEngine, *, max_new_tokens: int = MAX_NEW_TOKENS, instructions: str = ""
+) -> list[list[Segment]]:
     """Consecutive runs of segments that fit the model's context with room for the answer, cut at a
     speaker change (or, failing that, a pause) near the end of each run rather than mid-conversation."""
-    overhead = engine.count_tokens(SYSTEM) + 80
+    overhead = engine.count_tokens(system_prompt(instructions)) + 80
     budget = engine.context_length - max_new_tokens - overhead
     if budget < 64:
         raise EngineError(f"the model's context ({engine.context_length} tokens) is too small to summarise with")
@@ -410,6 +426,64 @@ def _run(engine: TextEngine, messages: list[Message], progress: Progress, max_ne
     return "".join(parts)
 
 
+ACTIONS_SYSTEM = (
+    "You find the tasks people in a meeting agreed to do. Each transcript line starts with its number in brackets, like [12]. "
+    "Write one task per line, in this form: [line number] Owner: what they will do (when, if a day or date was said). "
+    "The owner is the person who will do it, by the name used in the transcript. Write only the tasks. If there are none, write: none"
+)
+ACTIONS_PREFIX = "["
+ACTIONS_MAX_TOKENS = 200
+_ACTION_LINE = re.compile(r"^\s*[-*•\d.)]*\s*(?P<cites>(?:\[[^\]]*\]\s*)*)(?P<body>.+?)\s*$")
+_DUE = re.compile(r"\(([^()]{1,40})\)\s*\.?$")
+
+
+def read_actions(text: str, doc: Transcript, segments: list[Segment]) -> tuple[list[ActionItem], int]:
+    """Action items from the dedicated step's lines ("[4] Bob: fix the installer (Thursday)"), citations
+    checked against the part; an owner kept only when the part names that person (a speaker's name or a
+    word said in it), a due date only when its words were said. Returns the items and the dropped
+    citations."""
+    checker = _Checker({s.id for s in segments})
+    said = " ".join(s.text for s in segments).lower()
+    names = {n.lower() for n in doc.speaker_names().values() if n}
+    items: list[ActionItem] = []
+    for line in text.splitlines():
+        m = _ACTION_LINE.match(line)
+        if not m or m.group("body").strip().lower().rstrip(".") in {"none", "no tasks", "n/a"}:
+            continue
+        if re.search(r'[{}]|"\s*:', line):  # the summary's JSON again (a model that ignored the question)
+            continue
+        body, cites = _text_and_cites(m.group("cites") + m.group("body"))
+        owner: str | None = None
+        if ":" in body[:40]:
+            head, body = (x.strip() for x in body.split(":", 1))
+            if head and (head.lower() in names or head.lower() in said):
+                owner = head
+        due = None
+        if (d := _DUE.search(body)) is not None:
+            body = body[: d.start()].rstrip(" .")
+            if all(w.lower() in said for w in re.findall(r"\w+", d.group(1)) if len(w) > 2):
+                due = d.group(1).strip()
+        if len(body.split()) < 2 or body.rstrip().endswith(("?", "？", "؟")):  # a question asked is no task
+            continue
+        # As for questions: a small model cites a neighbouring line; a citation stays only where the line
+        # shares a word with the task (an item left uncited is then matched by its words, or stays uncited).
+        text_of = {seg.id: seg.text for seg in segments}
+        kept = [c for c in checker.keep(cites) if shared_words(body, text_of[c]) >= 1]
+        items.append(ActionItem(text=body, owner=owner, due=due, segments=kept))
+    return items, checker.dropped
+
+
+def _with_actions(found: Summary, extra: list[ActionItem]) -> list[ActionItem]:
+    """The summary's own action items, then the dedicated step's that say something new: not one citing
+    the same moment with a content word in common, nor one sharing two content words."""
+    out = list(found.action_items)
+    for item in extra:
+        if any(shared_words(item.text, a.text) >= (1 if set(item.segments) & set(a.segments) else 2) for a in out):
+            continue
+        out.append(item)
+    return _dedupe(out)
+
+
 REDUCE_SYSTEM = (
     "You merge partial summaries of one long meeting into one summary of 3 to 5 sentences, the bottom line first. "
     "Keep the segment numbers in brackets, like [12], after the sentences they support. Plain text only."
@@ -423,10 +497,15 @@ def summarize(
     language: str | None = None,
     progress: Progress | None = None,
     max_new_tokens: int = MAX_NEW_TOKENS,
+    instructions: str = "",
+    instructions_version: int | None = None,
+    action_step: bool = True,
 ) -> Summary:
+    """`instructions`: the workspace's own (workspace_settings), added to every map step's prompt; the
+    reduce step only merges the parts' summaries, so it does not need them."""
     progress = progress or Progress()
     language = language or doc.language
-    runs = chunks(doc, engine, max_new_tokens=max_new_tokens)
+    runs = chunks(doc, engine, max_new_tokens=max_new_tokens, instructions=instructions)
     if not runs:
         raise EngineError("the transcript has no text to summarise")
     partials: list[Summary] = []
@@ -434,12 +513,28 @@ def summarize(
         progress.on_part(n, len(runs))
         if n > 1:
             progress.on_text("\n\n")
-        answer = _run(engine, messages_for(transcript_lines(doc, run), language), progress, max_new_tokens, ANSWER_PREFIX)
-        partials.append(read_answer(answer, doc, run))
+        lines = transcript_lines(doc, run)
+        answer = _run(engine, messages_for(lines, language, instructions), progress, max_new_tokens, ANSWER_PREFIX)
+        part = read_answer(answer, doc, run)
+        if action_step:
+            # A second, simpler question for the action items alone: small models asked for the whole JSON
+            # object return few or none of them (docs/benchmarks.md), and a line a task is easier to write.
+            progress.on_text("\n\n")
+            asked = [
+                Message("system", ACTIONS_SYSTEM),
+                Message("user", f"Transcript:\n{chr(10).join(lines)}\n\nWrite the tasks in {language_name(language)}."),
+            ]
+            listed = _run(engine, asked, progress, min(max_new_tokens, ACTIONS_MAX_TOKENS), ACTIONS_PREFIX)
+            extra, dropped = read_actions(listed, doc, run)
+            part.action_items = _with_actions(part, extra)
+            part.dropped_citations += dropped
+            attribute(part, run)
+        partials.append(part)
     result = partials[0] if len(partials) == 1 else _merge(doc, engine, partials, language, progress, max_new_tokens)
     result.language = language
     result.model = engine.name
     result.parts = len(runs)
+    result.instructions_version = instructions_version if instructions.strip() else None
     result.speakers = _speakers(doc, result)
     return result
 

@@ -312,8 +312,11 @@ class AssistSettings:
     server_context_length: int = 8192
     # Summarise every standard transcript when its job finishes.
     auto_summarize: bool = False
-    # A summary step waits while a transcription job runs, so a summary never slows transcription.
+    # A summary step waits while a transcription job is queued or running, so a summary never slows transcription.
     yield_to_transcription: bool = True
+    # A second, simpler generation step per part that lists the action items alone (one line each), added
+    # to those of the summary's JSON: small models return few action items otherwise (docs/benchmarks.md).
+    action_step: bool = True
 
     def validate(self) -> None:
         _check(self.device in {"auto", "cpu", "cuda"}, "assist.device", "must be auto, cpu or cuda")

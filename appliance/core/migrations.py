@@ -719,6 +719,28 @@ def _oidc_backchannel_logout(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE oidc_logout_tokens (jti TEXT PRIMARY KEY, expires_at TEXT NOT NULL)")
 
 
+@migrations(name="0026_workspace_assist")
+def _workspace_assist(db: sqlite_utils.Database) -> None:
+    # A workspace's AI settings (appliance/assist/workspace_settings.py), every version kept: its admins'
+    # summary instructions and whether each finished transcription is summarised. A restore adds a
+    # version copying an older one (restored_from), so the history never loses what was said.
+    db.execute(
+        """
+        CREATE TABLE workspace_assist (
+            id TEXT PRIMARY KEY,
+            workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            instructions TEXT NOT NULL,
+            auto_summarize INTEGER NOT NULL CHECK (auto_summarize IN (0, 1)),
+            restored_from INTEGER,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (workspace_id, version)
+        )
+        """
+    )
+
+
 @migrations(name="0027_media_hosts")
 def _media_hosts(db: sqlite_utils.Database) -> None:
     # The intranet hosts a recording may be imported from by link (appliance/integrations/media_links.py):
@@ -730,9 +752,6 @@ def _media_hosts(db: sqlite_utils.Database) -> None:
             name TEXT PRIMARY KEY,
             created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
             created_at TEXT NOT NULL
-        )
-        """
-    )
 
 
 def apply(db: sqlite_utils.Database) -> None:

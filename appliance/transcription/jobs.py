@@ -264,6 +264,12 @@ def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
     return {r["state"]: r["n"] for r in db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state")}
 
 
+def transcription_pending(db: sqlite_utils.Database) -> bool:
+    """A job is queued or running: AI summaries wait for this to be false (transcription first). Queued
+    counts too, or a summary would start in the moment between one job ending and the next starting."""
+    return bool(list(db.query("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1")))
+
+
 def count_waiting(db: sqlite_utils.Database) -> int:
     return next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued'")))["n"]
 

@@ -191,3 +191,71 @@ def search(
             {**r, "snippet_html": highlight(snippet), "link": f"/t/{r['transcript_id']}?t={r['start']:.2f}#s-{r['sid']}"}
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset, "query": text}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A segment found for a library-wide question, with the transcript it belongs to."""
+
+    transcript_id: str
+    title: str
+    segment: int  # its position in the transcript (Segment.id): what the transcript page links to
+    sid: int
+    start: float
+    end: float
+    text: str
+    speaker_name: str | None
+    score: float  # the word index's bm25 rank of the hit it belongs to (lower is better; neighbours share it)
+
+
+def passages(
+    db: sqlite_utils.Database, words: list[str], *, workspace_ids: list[str], limit: int = 8, neighbours: int = 1
+) -> list[Passage]:
+    """Segments holding ANY of `words` (each a prefix: "paint" finds "painted"), best first by the word
+    index's bm25, in the workspaces given and never in a private transcript, each with the `neighbours`
+    segments before and after it (an answer is often in the next sentence). Unlike search(), which
+    wants every word typed, a question's words are alternatives: "who fixes the installer" must find
+    "Bob will fix the installer". Words only: scripts written without spaces (the trigram index) are not
+    searched here."""
+    terms = [w for w in dict.fromkeys(words) if w and not any(_in_substring_script(c) for c in w)][:MAX_TERMS]
+    if not terms or not workspace_ids:
+        return []
+    marks = ", ".join("?" for _ in workspace_ids)
+    match = " OR ".join(f'"{t}"*' for t in terms)
+    hits = list(
+        db.query(
+            "SELECT s.id, s.transcript_id, s.position, segments_fts.rank AS score FROM segments_fts "
+            "JOIN segments s ON s.id = segments_fts.rowid JOIN transcripts t ON t.id = s.transcript_id "
+            f"WHERE segments_fts MATCH ? AND t.workspace_id IN ({marks}) AND t.private = 0 "
+            "ORDER BY segments_fts.rank LIMIT ?",
+            [match, *workspace_ids, limit],
+        )
+    )
+    out: dict[int, Passage] = {}
+    for hit in hits:
+        rows = db.query(
+            "SELECT s.id, s.transcript_id, s.position, s.start, s.end, s.text, coalesce(t.title, t.filename) AS title, "
+            "(SELECT coalesce(display_name, label) FROM speakers WHERE transcript_id = t.id AND key = s.speaker) AS speaker_name "
+            "FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
+            "WHERE s.transcript_id = ? AND s.position BETWEEN ? AND ? ORDER BY s.position",
+            [hit["transcript_id"], hit["position"] - neighbours, hit["position"] + neighbours],
+        )
+        for r in rows:
+            if r["id"] not in out and r["text"].strip():
+                out[r["id"]] = Passage(
+                    transcript_id=r["transcript_id"],
+                    title=r["title"],
+                    segment=r["position"],
+                    sid=r["id"],
+                    start=r["start"],
+                    end=r["end"],
+                    text=r["text"].strip(),
+                    speaker_name=r["speaker_name"],
+                    score=hit["score"],
+                )
+    # Grouped by recording and in spoken order within it, best recording first: the model reads a
+    # conversation, not shuffled lines.
+    best: dict[str, float] = {}
+    for p in out.values():
+        best[p.transcript_id] = min(best.get(p.transcript_id, 0.0), p.score)
+    return sorted(out.values(), key=lambda p: (best[p.transcript_id], p.transcript_id, p.segment))

@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post, put
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from appliance.accounts import audit, authz, workspaces
 from appliance.app.assistant import NotAllowed, NotFound, Run
 from appliance.assist import store as summaries_store
+from appliance.assist import workspace_settings
 from appliance.assist.ask import Answer
 from appliance.assist.engine import EngineError
+from appliance.assist.library import LibraryAnswer
 from appliance.assist.summaries import Summary
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of, visible_transcript
@@ -222,4 +225,155 @@ def ask_question(request: Request[Any, Any, Any], transcript_id: FromPath[str], 
         raise _refusal(exc) from None
 
 
-ROUTES = [start_summary, get_summaries, edit_summary, get_run, cancel_run, run_events, ask_question]
+@post(
+    "/api/v1/ask",
+    status_code=200,
+    tags=["ai"],
+    summary="A question across every transcript you may see, answered from their words with cited moments",
+    description="The full-text index finds the passages (your workspaces only; private transcripts are never in it). "
+    "`found` is false (and the answer 'Not in your transcripts.') when none is about it; the model is then not asked.",
+)
+@off_loop
+def ask_library(request: Request[Any, Any, Any], data: JSONBody[Question]) -> LibraryAnswer:
+    if not data.question.strip() or len(data.question) > 1000:
+        raise HTTPException(status_code=400, detail="Ask a question of 1 to 1000 characters.")
+    language = data.language
+    if language is not None and (len(language) > 20 or not language.replace("-", "").isalnum()):
+        raise HTTPException(status_code=400, detail="language must be a language code such as en or de")
+    services = services_of(request)
+    visible = authz.visible_workspace_ids(services.databases.get(), principal_of(request))
+    try:
+        return services.assistant.ask_library(data.question, workspace_ids=visible, language=language)
+    except (NotAllowed, EngineError) as exc:
+        raise _refusal(exc) from None
+
+
+# A workspace's AI settings: its summary instructions and automatic summaries, versioned ------------------
+
+
+class WorkspaceAssistOut(msgspec.Struct):
+    current: workspace_settings.WorkspaceAssist
+    versions: list[workspace_settings.WorkspaceAssist]  # newest first; empty while never set
+    can_edit: bool  # the caller is one of the workspace's admins
+    max_instructions: int
+
+
+class WorkspaceAssistIn(msgspec.Struct):
+    instructions: str
+    auto_summarize: bool = False
+    # The version the editor started from: a save over someone else's newer one is refused (409).
+    # None: no check (scripts that set the settings outright).
+    base_version: Annotated[int, msgspec.Meta(ge=0, le=2**31)] | None = None
+
+
+class RestoreIn(msgspec.Struct):
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31)]
+
+
+def _workspace_role(request: Request[Any, Any, Any], workspace_id: str, *, admin: bool) -> str:
+    role = workspaces.role_of(services_of(request).databases.get(), workspace_id, principal_of(request).user.id)
+    if role is None:
+        raise NotFoundException(detail="No such workspace.")
+    if admin and role != "admin":
+        raise PermissionDeniedException(detail="Only the workspace's admins change its AI settings.")
+    return role
+
+
+def _assist_out(request: Request[Any, Any, Any], workspace_id: str, role: str) -> WorkspaceAssistOut:
+    db = services_of(request).databases.get()
+    return WorkspaceAssistOut(
+        current=workspace_settings.current(db, workspace_id),
+        versions=workspace_settings.history(db, workspace_id),
+        can_edit=role == "admin",
+        max_instructions=workspace_settings.MAX_INSTRUCTIONS,
+    )
+
+
+def _audit(request: Request[Any, Any, Any], workspace_id: str, version: int, restored_from: int | None = None) -> None:
+    db = services_of(request).databases.get()
+    saved = workspace_settings.get(db, workspace_id, version)
+    assert saved is not None
+    # The instructions' length only, not their words (an admin's text is the workspace's business).
+    detail = {"version": version, "characters": len(saved.instructions), "auto_summarize": saved.auto_summarize}
+    if restored_from is not None:
+        detail["restored_from"] = restored_from
+    audit.record(db, "workspace.assist", actor=principal_of(request).user.email, target=workspace_id, detail=detail)
+
+
+@get(
+    "/api/v1/workspaces/{workspace_id:str}/assist",
+    tags=["ai", "workspaces"],
+    summary="The workspace's AI settings (summary instructions, automatic summaries) and every earlier version",
+    description="Any member may read them (they shape the workspace's summaries); only its admins change them.",
+)
+@off_loop
+def get_workspace_assist(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> WorkspaceAssistOut:
+    role = _workspace_role(request, workspace_id, admin=False)
+    return _assist_out(request, workspace_id, role)
+
+
+@put(
+    "/api/v1/workspaces/{workspace_id:str}/assist",
+    opt={"scope": "transcribe"},
+    tags=["ai", "workspaces"],
+    summary="Save the workspace's AI settings as a new version (admins)",
+    description="400 when the instructions are too long or not plain text; 409 when `base_version` is not the latest.",
+)
+@off_loop
+def put_workspace_assist(
+    request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[WorkspaceAssistIn]
+) -> WorkspaceAssistOut:
+    role = _workspace_role(request, workspace_id, admin=True)
+    db = services_of(request).databases.get()
+    if data.base_version is not None and data.base_version != workspace_settings.current(db, workspace_id).version:
+        raise HTTPException(
+            status_code=409, detail="The AI settings changed since you opened them; reload the page and save again."
+        )
+    try:
+        version = workspace_settings.save(
+            db,
+            workspace_id,
+            instructions=data.instructions,
+            auto_summarize=data.auto_summarize,
+            user_id=principal_of(request).user.id,
+        )
+    except workspace_settings.InvalidSettings as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    _audit(request, workspace_id, version)
+    return _assist_out(request, workspace_id, role)
+
+
+@post(
+    "/api/v1/workspaces/{workspace_id:str}/assist/restore",
+    opt={"scope": "transcribe"},
+    status_code=200,
+    tags=["ai", "workspaces"],
+    summary="Restore an earlier version of the workspace's AI settings (admins): it becomes a new, latest version",
+)
+@off_loop
+def restore_workspace_assist(
+    request: Request[Any, Any, Any], workspace_id: FromPath[str], data: JSONBody[RestoreIn]
+) -> WorkspaceAssistOut:
+    role = _workspace_role(request, workspace_id, admin=True)
+    version = workspace_settings.restore(
+        services_of(request).databases.get(), workspace_id, data.version, user_id=principal_of(request).user.id
+    )
+    if version is None:
+        raise NotFoundException(detail=f"The workspace has no AI settings version {data.version}.")
+    _audit(request, workspace_id, version, restored_from=data.version)
+    return _assist_out(request, workspace_id, role)
+
+
+ROUTES = [
+    start_summary,
+    get_summaries,
+    edit_summary,
+    get_run,
+    cancel_run,
+    run_events,
+    ask_question,
+    ask_library,
+    get_workspace_assist,
+    put_workspace_assist,
+    restore_workspace_assist,
+]

@@ -193,7 +193,7 @@ def build(
     notifier.listen(sender.job_changed)
 
     def transcription_busy() -> bool:
-        return jobs.count_by_state(databases.get()).get("running", 0) > 0
+        return jobs.transcription_pending(databases.get())
 
     assistant = Assistant(settings, databases, connector, transcription_busy)
     notifier.listen(assistant.job_changed)

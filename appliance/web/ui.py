@@ -272,6 +272,7 @@ def search_page(
             query={"q": q, "language": language, "speaker": speaker, "from": date_from, "to": date_to},
             facets=transcripts.facets(db, visible),
             enrolled=private_keys.enrolled(db, principal.user.id),
+            ai_available=request.app.state.services.assistant.describe()["available"],
         )
     )
 

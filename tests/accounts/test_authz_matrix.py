@@ -171,6 +171,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
         (401, 403, 409, 409, 404, 401),
     ),
     ("POST", "/api/v1/transcripts/{t}/ask", {"json": {"question": "zebra crossing"}}, (401, 200, 200, 200, 404, 401)),
+    # Library-wide: Legal's transcripts say "confidential", so its people reach the (missing) model; the
+    # outsider's library has nothing about it, answered without a model.
+    ("POST", "/api/v1/ask", {"json": {"question": "Anything confidential?"}}, (401, 503, 503, 503, 200, 401)),
     ("GET", "/api/v1/summary-runs/{nokey}", {}, (401, 404, 404, 404, 404, 401)),
     ("GET", "/api/v1/summary-runs/{nokey}/events", {}, (401, 404, 404, 404, 404, 401)),
     ("DELETE", "/api/v1/summary-runs/{nokey}", {}, (401, 403, 404, 404, 404, 401)),
@@ -259,6 +262,10 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("POST", "/api/v1/transcripts/{t}/shares", {"json": {}}, (401, 403, 201, 201, 404, 401)),
     ("DELETE", "/api/v1/shares/{share}", {}, (401, 403, 204, 204, 404, 401)),
     ("PUT", "/api/v1/workspaces/{legal}/policy", {"json": {"allow_public_links": True}}, (401, 403, 403, 200, 404, 401)),
+    # A workspace's AI settings: its members read them, its admins change them (the restore follows the save).
+    ("GET", "/api/v1/workspaces/{legal}/assist", {}, (401, 200, 200, 200, 404, 401)),
+    ("PUT", "/api/v1/workspaces/{legal}/assist", {"json": {"instructions": "Be brief."}}, (401, 403, 403, 200, 404, 401)),
+    ("POST", "/api/v1/workspaces/{legal}/assist/restore", {"json": {"version": 1}}, (401, 403, 403, 200, 404, 401)),
     ("GET", "/v1/models", {}, (401, 200, 200, 200, 200, 401)),
     ("GET", "/metrics", {}, (401, 200, 200, 200, 200, 401)),
     ("POST", "/v1/audio/transcriptions", {"data": {"model": "whisper-1"}}, (401, 403, 415, 415, 415, 401)),

@@ -28,6 +28,34 @@ def _doc() -> Transcript:
     )
 
 
+def test_the_action_item_step_lines_are_read_with_checked_owners_dates_and_citations() -> None:
+    doc = _doc()
+    listed = (
+        "[3] Bob: fix the Windows installer (Thursday)\n"
+        "- [6] Carol: write the release notes\n"
+        "[42] Zorro: invent a name (next Monday)\n"  # a line that does not exist, a person never named, a day never said
+        "none\n"
+        "[1] ok\n"
+        "[5] Bob: Who writes the release notes for the customers?\n"  # a question repeated, not a task
+    )
+    items, dropped = summaries.read_actions("[" + listed[1:], doc, doc.segments)
+    assert [(a.text, a.owner, a.due, a.segments) for a in items] == [
+        ("fix the Windows installer", "Bob", "Thursday", [3]),
+        ("write the release notes", "Carol", None, [6]),
+        ("invent a name", None, None, []),
+    ]
+    assert dropped == 1
+    # Merged with the summary's own: the same task about the same moment is not listed twice.
+    own = summaries.Summary(
+        summary="s", action_items=[summaries.ActionItem(text="Bob fixes the installer", owner="Bob", segments=[3])]
+    )
+    assert [a.text for a in summaries._with_actions(own, items)] == [
+        "Bob fixes the installer",
+        "write the release notes",
+        "invent a name",
+    ]
+
+
 def test_citations_to_segments_that_do_not_exist_are_dropped() -> None:
     answer = (
         '{"summary": "The release ships on Friday [4].", "decisions": [{"text": "Ship on Friday", "segments": [4, 99]}],'
@@ -94,7 +122,11 @@ def test_long_transcript_is_split_at_speaker_changes_and_merged(llm_dir: Path) -
     assert all(p[0].speaker != prev[-1].speaker for prev, p in itertools.pairwise(parts))  # cut where the speaker changes
     seen_parts: list[tuple[int, int]] = []
     result = summaries.summarize(
-        doc, engine, progress=summaries.Progress(on_part=lambda n, total: seen_parts.append((n, total))), max_new_tokens=120
+        doc,
+        engine,
+        progress=summaries.Progress(on_part=lambda n, total: seen_parts.append((n, total))),
+        max_new_tokens=120,
+        action_step=False,  # the split and merge are the subject here; the action step has its own tests
     )
     assert result.parts == len(parts) and seen_parts[-1][0] == len(parts) + 1  # the reduce step ran
     assert result.summary.strip()

@@ -428,11 +428,12 @@ def test_an_on_prem_ai_server_is_the_only_connection(tmp_path: Path) -> None:
                 metrics = http.get("/metrics").text
         finally:
             _stop(server)
-        assert len(stub.requests) == 2 and stub.requests[0]["model"] == "llama-3.1-8b-instruct"
+        # The summary's two steps (its JSON, then the action items alone) and the question.
+        assert len(stub.requests) == 3 and stub.requests[0]["model"] == "llama-3.1-8b-instruct"
     trace = Trace.read(server.trace_dir)
     inet = [line for line in trace.calls("connect") if "sa_family=AF_INET" in line]
     to_ai = [line for line in inet if f"htons({stub.port})" in line]
-    assert len(to_ai) >= 2, inet  # the summary's and the question's connections, seen by the kernel trace
+    assert len(to_ai) >= 3, inet  # the summary's two and the question's connections, seen by the kernel trace
     assert [line for line in inet if line not in to_ai] == [], "connections to anything but the AI server"
     assert trace.outbound() == [] and trace.refused_sockets() == []
     assert "sotto_egress_lock_active 1.0" in metrics and "sotto_egress_refused_total 0.0" in metrics

@@ -63,7 +63,7 @@ def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world
     section = alice.locator(".workspace", has_text="Newsroom")
     section.locator("input[name=email]").fill("bob@example.org")
     section.locator("select[name=role]").select_option("member")
-    section.locator("button[type=submit]").click()
+    section.locator(".invite-form button[type=submit]").click()
     section.locator(".form-status", has_text="Invited bob@example.org").wait_for()
     section.locator("td", has_text="invited, not answered yet").wait_for()
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,45 @@ def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world
     row.locator("select").select_option("viewer")
     alice.locator(".workspace", has_text="Newsroom").locator(".form-status", has_text="now viewer").wait_for()
     alice.context.close()
+    bob.context.close()
+
+
+def test_a_workspace_admin_writes_restores_ai_instructions_by_keyboard_on_a_phone(world: World, browser: Any) -> None:
+    from appliance.assist import workspace_settings
+
+    team = world.scenario.workspace("Summaries team", world.alice, {world.bob.id: "member"})
+    alice = _signed_in(browser, world, ADMIN_EMAIL, width=390)
+    errors: list[str] = []
+    alice.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    alice.goto(f"{world.url}/workspaces")
+    form = alice.locator(f".workspace[data-workspace='{team}'] .assist-form")
+    form.locator("textarea[name=instructions]").fill("Write for the newsroom editors.")
+    form.locator("textarea[name=instructions]").press("Tab")  # keyboard only: the checkbox, then Save
+    alice.keyboard.press("Space")
+    alice.keyboard.press("Tab")
+    alice.keyboard.press("Enter")
+    form.locator(".form-status", has_text="Saved as version 1.").wait_for()
+    assert form.locator(".assist-history").is_hidden()  # nothing earlier yet
+    form.locator("textarea[name=instructions]").fill("Three sentences at most.")
+    form.locator("button[type=submit]").click()
+    form.locator(".form-status", has_text="Saved as version 2.").wait_for()
+    form.locator(".assist-history summary").click()
+    form.locator("button", has_text="Restore version 1").click()
+    form.locator(".form-status", has_text="Version 1 restored as version 3.").wait_for()
+    assert form.locator("textarea[name=instructions]").input_value() == "Write for the newsroom editors."
+    assert form.locator("input[name=auto_summarize]").is_checked()
+    assert alice.evaluate("() => document.documentElement.scrollWidth") <= 390  # fits a phone
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    alice.screenshot(path=str(SHOTS / "workspaces-ai-390.png"), full_page=True)
+    current = workspace_settings.current(world.scenario.db, team)
+    assert (current.version, current.restored_from, current.auto_summarize) == (3, 1, True)
+    assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
+    alice.context.close()
+
+    bob = _signed_in(browser, world, "bob@example.org")  # a member of the workspace: no AI settings to change
+    bob.goto(f"{world.url}/workspaces")
+    bob.locator(f".workspace[data-workspace='{team}']").wait_for()
+    assert bob.locator(f".workspace[data-workspace='{team}'] .assist-form").count() == 0
     bob.context.close()
 
 

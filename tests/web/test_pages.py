@@ -88,6 +88,7 @@ def test_the_privacy_page_carries_the_operators_notice_and_every_exception(tmp_p
     assert "Lawful basis: legitimate interest." in page and "<p>Complaints go to the DPO.</p>" in page
     assert "hooks.hospital.example:443" in page and "sotto_session" in page
     assert "own AI server, <code>http://llm.hospital.example:8000/v1</code>" in page  # the one place AI text may go
+    assert "for a question across your transcripts, the passages found for it" in page  # what a library question sends
     plain = Scenario(settings_in(tmp_path / "plain"))
     plain.close()
     with plain.serve(FakeRecognizer()) as server:

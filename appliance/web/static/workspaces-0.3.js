@@ -1,7 +1,8 @@
-// Workspaces: members and their roles, invitations, the public-link policy, a new shared workspace.
+// Workspaces: members and their roles, invitations, the public-link policy, the AI settings (summary
+// instructions, automatic summaries, earlier versions), a new shared workspace.
 (function () {
   "use strict";
-  const { t } = window.SottoI18n;
+  const { t, when } = window.SottoI18n;
   const { api } = window.Sotto;
   const el = (tag, text, cls) => { const n = document.createElement(tag); if (text != null) n.textContent = text; if (cls) n.className = cls; return n; };
   const ROLES = ["viewer", "member", "admin"];
@@ -73,6 +74,48 @@
         status.className = "form-status ok"; status.textContent = policy.checked ? t("Public links allowed.") : t("Public links turned off; existing ones stop working.");
       } catch (err) { policy.checked = !policy.checked; status.className = "form-status error"; status.textContent = err.message; }
     });
+  }
+
+  // The AI settings: saved as a new version each time; an earlier version is restored as a new one, so
+  // restoring never loses anything and needs no confirmation.
+  function assistSettings(form, workspaceId) {
+    const url = `/api/v1/workspaces/${workspaceId}/assist`;
+    const status = form.querySelector(".form-status"), history = form.querySelector(".assist-history");
+    const say = (text, ok) => { status.className = `form-status ${ok ? "ok" : "error"}`; status.textContent = text; };
+    let base = 0;
+    function show(out) {
+      base = out.current.version;
+      form.elements.instructions.value = out.current.instructions;
+      form.elements.auto_summarize.checked = out.current.auto_summarize;
+      const older = out.versions.filter((v) => v.version !== out.current.version);
+      history.hidden = older.length === 0;
+      history.querySelector("ol").replaceChildren(...older.map((v) => {
+        const li = el("li");
+        const about = v.restored_from ? t("Version {version}, {when}, by {who} (restored version {from})", { version: v.version, when: when(v.created_at), who: v.created_by || t("a deleted account"), from: v.restored_from })
+          : t("Version {version}, {when}, by {who}", { version: v.version, when: when(v.created_at), who: v.created_by || t("a deleted account") });
+        const text = el("p", v.instructions || t("(no instructions)"), "muted");
+        const auto = el("p", v.auto_summarize ? t("Every transcription summarised") : t("Summaries only when asked"), "muted");
+        const button = el("button", t("Restore version {version}", { version: v.version })); button.type = "button";
+        button.addEventListener("click", async () => {
+          try { show(await api("POST", `${url}/restore`, { version: v.version })); say(t("Version {version} restored as version {now}.", { version: v.version, now: base }), true); form.elements.instructions.focus(); }
+          catch (err) { say(err.message); }
+        });
+        li.append(el("span", about), text, auto, button);
+        return li;
+      }));
+    }
+    api("GET", url).then(show).catch((err) => say(err.message));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        show(await api("PUT", url, { instructions: form.elements.instructions.value, auto_summarize: form.elements.auto_summarize.checked, base_version: base }));
+        say(t("Saved as version {version}.", { version: base }), true);
+      } catch (err) { say(err.message); }
+    });
+  }
+  for (const section of document.querySelectorAll(".workspace")) {
+    const form = section.querySelector(".assist-form");
+    if (form) assistSettings(form, section.dataset.workspace);
   }
 
   const create = document.getElementById("workspace-form");

@@ -66,6 +66,8 @@ if (panel) {
     if (s.note) body.append(el("p", s.note, "why"));
     const origin = stored.origin === "edited" ? t("edited") : stored.model ? t("by {model}", { model: stored.model }) : t("by the model");
     body.append(el("p", t("Version {n} · {origin} · {when}", { n: stored.version, origin, when: window.SottoI18n.when(stored.created_at) }), "why"));
+    // Which of the workspace's instructions shaped it: they can change between versions.
+    if (s.instructions_version) body.append(el("p", t("Written with the workspace's instructions, version {n}.", { n: s.instructions_version }), "why"));
   }
   function idle(message) {
     run = null;
