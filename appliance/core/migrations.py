@@ -752,6 +752,9 @@ def _media_hosts(db: sqlite_utils.Database) -> None:
             name TEXT PRIMARY KEY,
             created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
             created_at TEXT NOT NULL
+        )
+        """
+    )
 
 
 def apply(db: sqlite_utils.Database) -> None:
