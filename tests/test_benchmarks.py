@@ -184,3 +184,19 @@ def test_assist_eval_scores_the_summaries(llm_dir: Path) -> None:
     assert total["meetings"] == 1 and meeting["id"] == "release-planning" and meeting["actions_reference"] == 3
     assert 0 <= total["action_recall"] <= 1 and 0 <= total["matched_valid"] <= 1
     assert isinstance(meeting["invented_names"], list)
+
+
+def test_search_index_benchmark_finds_every_word_in_nine_scripts_and_reports_before_and_after() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "search_index.py"), "--transcripts", "90", "--queries", "81"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "after (word + trigram): exact 54/54 present words; 0 words under-found; 0 words with false hits" in out
+    # The baseline shows what the word index alone got wrong: Chinese and Japanese words inside a sentence,
+    # and a Bengali word cut at its vowel signs.
+    assert "before (word index): exact 44/54" in out and "বালি(" in out
+    assert "p95 ratio after/before:" in out and "database size, before:" in out
