@@ -429,16 +429,33 @@ def test_api_errors_in_the_requesters_language(appliance: Appliance) -> None:
             assert refused.status_code == 404 and refused.json()["detail"] == "Kein Transkript mit der ID 'nope'."
             bad = alice.get(f"/api/v1/transcripts/{appliance.transcript_id}/export", params={"lang": "xx"}).json()["detail"]
             assert bad.startswith("lang muss einer von en, zh_Hans, ") and "'xx' gehört nicht dazu." in bad
+            no_key = alice.delete("/api/v1/apikeys/nope")  # one of the details marked by issue #21
+            assert no_key.status_code == 404 and no_key.json()["detail"] == "Diesen Schlüssel gibt es nicht."
         finally:
             alice.put("/api/v1/me/language", json={"language": None})
     with httpx.Client(base_url=appliance.url, headers={"Authorization": f"Bearer {appliance.admin.key}"}) as program:
         english = program.get(missing, headers={"Accept-Language": "de"})
         assert english.status_code == 404 and english.json()["detail"] == "No transcript with id 'nope'."
+        assert program.delete("/api/v1/apikeys/nope", headers={"Accept-Language": "de"}).json()["detail"] == "No such key."
     signed_out = httpx.get(f"{appliance.url}/api/v1/me", headers={"Accept-Language": "ja"})
     assert signed_out.status_code == 401
     assert signed_out.json()["detail"] == "サインインするか、API キーを 'Authorization: Bearer <key>' として送ってください。"
     plain = httpx.get(f"{appliance.url}/api/v1/me").json()["detail"]  # no browser, no language: English
     assert plain == "Sign in, or send an API key as 'Authorization: Bearer <key>'."
+
+
+def test_a_marked_phrase_in_a_detail_is_translated_with_its_sentence() -> None:
+    """`require_fresh(..., Detail(N_("Creating an API key")))`: the sentence is German, not half English,
+    and the English is what a program and a log get."""
+    refused = i18n.Detail(
+        i18n.N_("%(what)s needs a signed-in session: this account has a second factor."),
+        what=i18n.Detail(i18n.N_("Creating an API key")),
+    )
+    assert refused == "Creating an API key needs a signed-in session: this account has a second factor."
+    german = i18n.translate_detail(refused, i18n.Catalogs().translations("de"))
+    assert (
+        german == "Das Erstellen eines API-Schlüssels erfordert eine angemeldete Sitzung: Dieses Konto hat einen zweiten Faktor."
+    )
 
 
 def test_an_invitation_in_the_invitees_language(appliance: Appliance) -> None:
