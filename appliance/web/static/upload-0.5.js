@@ -375,7 +375,7 @@
       history.pushState({ inPlace: true }, "", href);
       window.addEventListener("popstate", () => window.location.reload(), { once: true });
       window.__sottoManualMount = true;
-      const editor = await import("/static/editor-0.3.js");
+      const editor = await import("/static/editor-0.4.js");
       editor.mount({ file });
       window.scrollTo(0, 0);
     } catch (err) { window.location.assign(href); }

@@ -2,7 +2,7 @@
 // change the transcript) in-place editing with undo, autosave and conflict handling.
 // The JS model is the source of truth; the DOM is a view re-rendered one segment at a time. This file
 // wires the page to the modules under editor/, which hold everything that can run without a page.
-import * as M from "/static/editor/model-0.1.js";
+import * as M from "/static/editor/model-0.2.js";
 import { History } from "/static/editor/undo-0.1.js";
 import { colourMap, renderSegment, speakerItems } from "/static/editor/render-0.2.js";
 import { Saver, SAVE_DELAY_MS } from "/static/editor/save-0.2.js";
@@ -10,7 +10,7 @@ import { countsOf, keep, move } from "/static/editor/nav-0.1.js";
 
 const { t } = window.SottoI18n;  // the page's language (static/i18n-0.1.js)
 
-export { modelFrom } from "/static/editor/model-0.1.js";
+export { modelFrom } from "/static/editor/model-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 

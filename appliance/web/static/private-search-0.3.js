@@ -2,7 +2,7 @@
 // envelopes of the private transcripts the user's keys open, decrypts them here and searches the words.
 // Decrypted documents stay in this module's memory for further searches on this page, nowhere else.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { unlock, userId } from "/static/unlock-0.1.js";
+import { unlock, userId } from "/static/unlock-0.2.js";
 import { matcher } from "/static/search-rules-0.1.js";
 
 const $ = (id) => document.getElementById(id);

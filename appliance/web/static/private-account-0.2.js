@@ -3,7 +3,7 @@
 // new one with the recovery key, and move an account whose keys were wrapped under the sign-in password to
 // new keys (every transcript key re-wrapped here). Keys and passphrases exist only inside these handlers.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { userId, secure } from "/static/unlock-0.1.js";
+import { userId, secure } from "/static/unlock-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 const { api } = window.Sotto;
