@@ -359,7 +359,7 @@ def test_every_message_a_person_reads_in_the_scripts_is_marked() -> None:
     found = _script_messages()
     new = [f"{where}: {key[1]}" for key, where in found.items() if key not in DATA]
     assert not new, "mark these with t() (static/i18n-0.1.js), then run scripts/i18n-update:\n" + "\n".join(new)
-    assert DATA <= found.keys(), "no longer in the scripts: delete from DATA:\n" + "\n".join(map(str, DATA - found.keys()))
+    assert found.keys() >= DATA, "no longer in the scripts: delete from DATA:\n" + "\n".join(map(str, DATA - found.keys()))
 
 
 # ---- API error details: a walk over the handlers' code ----
