@@ -18,7 +18,8 @@ import pytest
 from babel import Locale
 
 from appliance.core.config import UI_LANGUAGES
-from appliance.web import i18n, i18n_catalogs
+from appliance.transcription import admission
+from appliance.web import errors, i18n, i18n_catalogs
 from tests.support import ADMIN_EMAIL, REPO, Member, Scenario, settings_in, signed_in
 
 HTML = {"Accept": "text/html"}
@@ -442,17 +443,27 @@ def test_api_errors_in_the_requesters_language(appliance: Appliance) -> None:
     assert plain == "Sign in, or send an API key as 'Authorization: Bearer <key>'."
 
 
-def test_a_marked_phrase_in_a_detail_is_translated_with_its_sentence() -> None:
-    """`require_fresh(..., Detail(N_("Creating an API key")))`: the sentence is German, not half English,
-    and the English is what a program and a log get."""
+def test_details_marked_away_from_the_handler_are_translated_whole() -> None:
+    """`require_fresh(..., Detail(N_("Creating an API key")))`: the sentence is German, not half English; a
+    queue refusal is marked where admission refuses and translated with its count. English for programs."""
+    german = i18n.Catalogs().translations("de")
     refused = i18n.Detail(
         i18n.N_("%(what)s needs a signed-in session: this account has a second factor."),
         what=i18n.Detail(i18n.N_("Creating an API key")),
     )
     assert refused == "Creating an API key needs a signed-in session: this account has a second factor."
-    german = i18n.translate_detail(refused, i18n.Catalogs().translations("de"))
     assert (
-        german == "Das Erstellen eines API-Schlüssels erfordert eine angemeldete Sitzung: Dieses Konto hat einen zweiten Faktor."
+        i18n.translate_detail(refused, german)
+        == "Das Erstellen eines API-Schlüssels erfordert eine angemeldete Sitzung: Dieses Konto hat einen zweiten Faktor."
+    )
+    full = admission.Refused(
+        429, admission.N_("You already have %(count)s jobs waiting or running. Please wait for one to finish."), count=2
+    )
+    detail = errors.as_http(full, retry_after=5).detail
+    assert detail == "You already have 2 jobs waiting or running. Please wait for one to finish."
+    assert (
+        i18n.translate_detail(detail, german)
+        == "Sie haben bereits 2 Aufträge, die warten oder laufen. Bitte warten Sie, bis einer fertig ist."
     )
 
 
