@@ -20,12 +20,19 @@ from typing import Any
 import sqlite_utils
 
 
-class Refused(Exception):
-    """No slot: `status` (429 for a personal limit, 503 for the full queue) and a message for the caller."""
+def N_(message: str) -> str:
+    """Marks a refusal's message for the UI's catalogs (scripts/i18n-update); the web layer translates it
+    for a person from `Refused.template` and `Refused.values` (appliance/web/errors.py)."""
+    return message
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class Refused(Exception):
+    """No slot: `status` (429 for a personal limit, 503 for the full queue) and a message for the caller:
+    the English (`str()`), and its marked template with its values."""
+
+    def __init__(self, status: int, template: str, **values: object) -> None:
+        super().__init__(template % values if values else template)
+        self.status, self.template, self.values = status, template, values
 
 
 @dataclass(frozen=True)
@@ -85,14 +92,18 @@ class JobGate:
             user_jobs, key_jobs, queued = self._in_flight(db, user_id, key_id)
             if user_jobs + self._uploading[names[0]] >= self.limits.per_user:
                 raise Refused(
-                    429, f"You already have {self.limits.per_user} jobs waiting or running. Please wait for one to finish."
+                    429,
+                    N_("You already have %(count)s jobs waiting or running. Please wait for one to finish."),
+                    count=self.limits.per_user,
                 )
             if key_id and key_jobs + self._uploading[names[2]] >= self.limits.per_key:
                 raise Refused(
-                    429, f"This API key already has {self.limits.per_key} jobs waiting or running. Please wait for one to finish."
+                    429,
+                    N_("This API key already has %(count)s jobs waiting or running. Please wait for one to finish."),
+                    count=self.limits.per_key,
                 )
             if queued + self._uploading["queue"] >= self.limits.queue:
-                raise Refused(503, "The queue is full. Please retry shortly.")
+                raise Refused(503, N_("The queue is full. Please retry shortly."))
             self._uploading.update(names)
         return Slot(self, names)
 

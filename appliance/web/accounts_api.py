@@ -17,7 +17,7 @@ from appliance.directory.ldap import DirectoryUnavailable
 from appliance.private import keys as private_keys
 from appliance.web import factors_api, i18n
 from appliance.web.auth import failed_attempt, principal_of
-from appliance.web.i18n import N_, reader_for
+from appliance.web.i18n import N_, Detail, reader_for
 from appliance.web.license_api import check_user_limit
 from appliance.web.offload import off_loop
 from appliance.web.services import Services
@@ -128,11 +128,13 @@ def login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[di
         except NotLicensed:
             raise HTTPException(
                 status_code=403,
-                detail="Directory sign-in is not included in this appliance's licence. Local accounts can still sign in.",
+                detail=N_("Directory sign-in is not included in this appliance's licence. Local accounts can still sign in."),
             ) from None
         except DirectoryUnavailable:
             raise HTTPException(
-                status_code=503, detail="The directory cannot be reached. Please try again later.", headers={"Retry-After": "30"}
+                status_code=503,
+                detail=N_("The directory cannot be reached. Please try again later."),
+                headers={"Retry-After": "30"},
             ) from None
     else:
         try:
@@ -228,7 +230,9 @@ def change_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChan
     db = _db(request)
     directory = _services(request).directory
     if directory is not None and directory.enabled and not directory.handles_local(db, principal.user.id):
-        raise HTTPException(status_code=409, detail="Your password is managed by your organisation's directory: change it there.")
+        raise HTTPException(
+            status_code=409, detail=N_("Your password is managed by your organisation's directory: change it there.")
+        )
     if private_keys.scheme(db, principal.user.id) == private_keys.LEGACY_SCHEME:
         # Their private keys are still wrapped under this password: a new one would leave only the recovery key.
         raise HTTPException(status_code=409, detail=private_keys.NEW_PASSPHRASE)
@@ -299,10 +303,12 @@ def list_keys(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[str, Any]:
     principal = principal_of(request)
     if data.scope not in authz.LEVEL:
-        raise HTTPException(status_code=400, detail="scope must be read, transcribe or admin")
+        raise HTTPException(status_code=400, detail=N_("scope must be read, transcribe or admin"))
     if authz.LEVEL[data.scope] > authz.LEVEL[principal.scope]:
-        raise PermissionDeniedException(detail=f"You cannot create a key with more access ({data.scope}) than your own.")
-    factors_api.require_fresh(request, principal, "Creating an API key")
+        raise PermissionDeniedException(
+            detail=Detail(N_("You cannot create a key with more access (%(scope)s) than your own."), scope=data.scope)
+        )
+    factors_api.require_fresh(request, principal, Detail(N_("Creating an API key")))
     key, record = apikeys.create(_db(request), principal.user.id, data.name, data.scope, store=data.store)
     audit.record(
         _db(request),
@@ -325,7 +331,7 @@ def create_key(request: Request[Any, Any, Any], data: JSONBody[NewKey]) -> dict[
 def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> None:
     principal = principal_of(request)
     if not apikeys.revoke(_db(request), key_id, principal.user.id):
-        raise NotFoundException(detail="No such key.")
+        raise NotFoundException(detail=N_("No such key."))
     audit.record(_db(request), "apikey.revoked", actor=principal.user.email, target=key_id)
 
 
@@ -430,9 +436,9 @@ class UserRemoval(msgspec.Struct):
 def delete_user(request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[UserRemoval]) -> dict[str, Any]:
     principal = principal_of(request)
     if user_id == principal.user.id:
-        raise HTTPException(status_code=400, detail="Delete your own account from your Account page.")
+        raise HTTPException(status_code=400, detail=N_("Delete your own account from your Account page."))
     if data.transcripts not in ("delete", "transfer") or (data.transcripts == "transfer") != bool(data.transfer_to):
-        raise HTTPException(status_code=400, detail='Say transcripts "delete", or "transfer" with transfer_to (a user id).')
+        raise HTTPException(status_code=400, detail=N_('Say transcripts "delete", or "transfer" with transfer_to (a user id).'))
     user = _user_or_404(request, user_id)
     try:
         result = privacy.delete_user(_dbs(request).get(), user.id, transfer_to=data.transfer_to)
@@ -451,7 +457,7 @@ def delete_user(request: Request[Any, Any, Any], user_id: FromPath[str], data: J
 def _user_or_404(request: Request[Any, Any, Any], user_id: str) -> accounts.User:
     user = accounts.get(_db(request), user_id)
     if user is None:
-        raise NotFoundException(detail="No such user.")
+        raise NotFoundException(detail=N_("No such user."))
     return user
 
 
@@ -572,9 +578,9 @@ def create_workspace(request: Request[Any, Any, Any], data: JSONBody[NewWorkspac
 def _workspace_admin(request: Request[Any, Any, Any], workspace_id: str) -> None:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
-        raise NotFoundException(detail="No such workspace.")
+        raise NotFoundException(detail=N_("No such workspace."))
     if role != "admin" or authz.LEVEL[principal_of(request).scope] < authz.LEVEL["transcribe"]:
-        raise PermissionDeniedException(detail="Only the workspace's admins can manage its members.")
+        raise PermissionDeniedException(detail=N_("Only the workspace's admins can manage its members."))
 
 
 @get("/api/v1/workspaces/{workspace_id:str}/members", tags=["workspaces"], summary="Members of a workspace")
@@ -582,7 +588,7 @@ def _workspace_admin(request: Request[Any, Any, Any], workspace_id: str) -> None
 def list_members(request: Request[Any, Any, Any], workspace_id: FromPath[str]) -> list[dict[str, Any]]:
     role = workspaces.role_of(_db(request), workspace_id, principal_of(request).user.id)
     if role is None:
-        raise NotFoundException(detail="No such workspace.")
+        raise NotFoundException(detail=N_("No such workspace."))
     members = [{**m, "status": "member"} for m in workspaces.members(_db(request), workspace_id)]
     if role == "admin":  # its admins also see who has not answered yet
         members += [{**p, "status": "invited"} for p in workspaces.pending(_db(request), workspace_id)]
@@ -600,9 +606,9 @@ def set_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], dat
     _workspace_admin(request, workspace_id)
     db = _db(request)
     if workspaces.is_personal(db, workspace_id):
-        raise HTTPException(status_code=400, detail="A personal workspace cannot be shared; create a shared workspace.")
+        raise HTTPException(status_code=400, detail=N_("A personal workspace cannot be shared; create a shared workspace."))
     if data.role not in workspaces.ROLES:
-        raise HTTPException(status_code=400, detail="The role must be admin, member or viewer.")
+        raise HTTPException(status_code=400, detail=N_("The role must be admin, member or viewer."))
     actor = principal_of(request).user
     user = accounts.by_email(db, data.email)
     if user is not None and workspaces.role_of(db, workspace_id, user.id) is not None:
@@ -639,7 +645,7 @@ def answer_invitation(
     principal = principal_of(request)
     role = workspaces.answer(_db(request), workspace_id, principal.user.id, accept=data.accept)
     if role is None:
-        raise NotFoundException(detail="No such invitation.")
+        raise NotFoundException(detail=N_("No such invitation."))
     audit.record(
         _db(request),
         "workspace.invitation_accepted" if data.accept else "workspace.invitation_declined",
@@ -661,7 +667,7 @@ def answer_invitation(
 def remove_member(request: Request[Any, Any, Any], workspace_id: FromPath[str], user_id: FromPath[str]) -> None:
     _workspace_admin(request, workspace_id)
     if workspaces.is_personal(_db(request), workspace_id):
-        raise HTTPException(status_code=400, detail="The owner of a personal workspace cannot be removed.")
+        raise HTTPException(status_code=400, detail=N_("The owner of a personal workspace cannot be removed."))
     workspaces.remove_member(_db(request), workspace_id, user_id)
     audit.record(_db(request), "workspace.member_removed", actor=principal_of(request).user.email, target=workspace_id)
 

@@ -28,6 +28,7 @@ from appliance.assist.library import LibraryAnswer
 from appliance.assist.summaries import Summary
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of, visible_transcript
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 EVENT_WAIT_SECONDS = 15.0
@@ -80,8 +81,8 @@ def _refusal(exc: Exception) -> HTTPException:
     if isinstance(exc, NotAllowed):
         return HTTPException(status_code=409, detail=str(exc))
     if isinstance(exc, EngineError):
-        return HTTPException(status_code=503, detail=f"AI is not available: {exc}")
-    return NotFoundException(detail="No such transcript.")
+        return HTTPException(status_code=503, detail=Detail(N_("AI is not available: %(reason)s"), reason=str(exc)))
+    return NotFoundException(detail=N_("No such transcript."))
 
 
 @post(
@@ -97,7 +98,7 @@ def start_summary(request: Request[Any, Any, Any], transcript_id: FromPath[str],
     visible_transcript(request, transcript_id, change=True)
     language = data.language
     if language is not None and (len(language) > 20 or not language.replace("-", "").isalnum()):
-        raise HTTPException(status_code=400, detail="language must be a language code such as en or de")
+        raise HTTPException(status_code=400, detail=N_("language must be a language code such as en or de"))
     try:
         run = services_of(request).assistant.start_summary(
             transcript_id, user_id=principal_of(request).user.id, language=language
@@ -121,7 +122,7 @@ def get_summaries(
     db = services.databases.get()
     latest = summaries_store.get(db, transcript_id, version)
     if version is not None and latest is None:
-        raise NotFoundException(detail=f"No summary version {version}.")
+        raise NotFoundException(detail=Detail(N_("No summary version %(version)s."), version=version))
     running = services.assistant.active_run(transcript_id)
     return SummariesOut(
         latest=latest,
@@ -144,9 +145,9 @@ def edit_summary(request: Request[Any, Any, Any], transcript_id: FromPath[str], 
     db = services.databases.get()
     latest = summaries_store.get(db, transcript_id)
     if latest is None or latest.version != data.base_version:
-        raise HTTPException(status_code=409, detail="The summary changed since you opened it; reload it and edit again.")
+        raise HTTPException(status_code=409, detail=N_("The summary changed since you opened it; reload it and edit again."))
     if not data.summary.summary.strip():
-        raise HTTPException(status_code=400, detail="The summary text must not be empty.")
+        raise HTTPException(status_code=400, detail=N_("The summary text must not be empty."))
     try:
         version = services.assistant.edit(transcript_id, data.summary, user_id=principal_of(request).user.id)
     except (NotAllowed, NotFound) as exc:
@@ -159,7 +160,7 @@ def edit_summary(request: Request[Any, Any, Any], transcript_id: FromPath[str], 
 def _visible_run(request: Request[Any, Any, Any], run_id: str, *, change: bool = False) -> Run:
     run = services_of(request).assistant.run(run_id)
     if run is None:
-        raise NotFoundException(detail=f"No summary run {run_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No summary run %(id)s."), id=repr(run_id)))
     visible_transcript(request, run.transcript_id, change=change)
     return run
 
@@ -218,7 +219,7 @@ async def run_events(request: Request[Any, Any, Any], run_id: FromPath[str]) -> 
 def ask_question(request: Request[Any, Any, Any], transcript_id: FromPath[str], data: JSONBody[Question]) -> Answer:
     visible_transcript(request, transcript_id)
     if not data.question.strip() or len(data.question) > 1000:
-        raise HTTPException(status_code=400, detail="Ask a question of 1 to 1000 characters.")
+        raise HTTPException(status_code=400, detail=N_("Ask a question of 1 to 1000 characters."))
     try:
         return services_of(request).assistant.ask(transcript_id, data.question, language=data.language)
     except (NotAllowed, NotFound, EngineError) as exc:
@@ -236,10 +237,10 @@ def ask_question(request: Request[Any, Any, Any], transcript_id: FromPath[str], 
 @off_loop
 def ask_library(request: Request[Any, Any, Any], data: JSONBody[Question]) -> LibraryAnswer:
     if not data.question.strip() or len(data.question) > 1000:
-        raise HTTPException(status_code=400, detail="Ask a question of 1 to 1000 characters.")
+        raise HTTPException(status_code=400, detail=N_("Ask a question of 1 to 1000 characters."))
     language = data.language
     if language is not None and (len(language) > 20 or not language.replace("-", "").isalnum()):
-        raise HTTPException(status_code=400, detail="language must be a language code such as en or de")
+        raise HTTPException(status_code=400, detail=N_("language must be a language code such as en or de"))
     services = services_of(request)
     visible = authz.visible_workspace_ids(services.databases.get(), principal_of(request))
     try:
@@ -273,9 +274,9 @@ class RestoreIn(msgspec.Struct):
 def _workspace_role(request: Request[Any, Any, Any], workspace_id: str, *, admin: bool) -> str:
     role = workspaces.role_of(services_of(request).databases.get(), workspace_id, principal_of(request).user.id)
     if role is None:
-        raise NotFoundException(detail="No such workspace.")
+        raise NotFoundException(detail=N_("No such workspace."))
     if admin and role != "admin":
-        raise PermissionDeniedException(detail="Only the workspace's admins change its AI settings.")
+        raise PermissionDeniedException(detail=N_("Only the workspace's admins change its AI settings."))
     return role
 
 
@@ -327,7 +328,7 @@ def put_workspace_assist(
     db = services_of(request).databases.get()
     if data.base_version is not None and data.base_version != workspace_settings.current(db, workspace_id).version:
         raise HTTPException(
-            status_code=409, detail="The AI settings changed since you opened them; reload the page and save again."
+            status_code=409, detail=N_("The AI settings changed since you opened them; reload the page and save again.")
         )
     try:
         version = workspace_settings.save(
@@ -359,7 +360,7 @@ def restore_workspace_assist(
         services_of(request).databases.get(), workspace_id, data.version, user_id=principal_of(request).user.id
     )
     if version is None:
-        raise NotFoundException(detail=f"The workspace has no AI settings version {data.version}.")
+        raise NotFoundException(detail=Detail(N_("The workspace has no AI settings version %(version)s."), version=data.version))
     _audit(request, workspace_id, version, restored_from=data.version)
     return _assist_out(request, workspace_id, role)
 

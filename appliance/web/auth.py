@@ -105,13 +105,13 @@ def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     origin = connection.headers.get("origin")
     if site is not None:
         if site not in ("same-origin", "none"):
-            raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+            raise PermissionDeniedException(detail=N_("Cross-site requests cannot change anything here."))
     elif origin is not None and origin != "null":
         host = connection.headers.get("host", "")
         if origin.split("://", 1)[-1].rstrip("/").lower() != host.lower():
-            raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+            raise PermissionDeniedException(detail=N_("Cross-site requests cannot change anything here."))
     elif origin == "null":
-        raise PermissionDeniedException(detail="Cross-site requests cannot change anything here.")
+        raise PermissionDeniedException(detail=N_("Cross-site requests cannot change anything here."))
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -125,7 +125,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         if retry is not None:
             raise HTTPException(
                 status_code=429,
-                detail="Too many failed attempts from your address. Please wait a minute.",
+                detail=N_("Too many failed attempts from your address. Please wait a minute."),
                 headers={"Retry-After": str(retry)},
             )
     if (
@@ -135,7 +135,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     ):
         kind = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
-            raise HTTPException(status_code=415, detail="Send this request as JSON (Content-Type: application/json).")
+            raise HTTPException(status_code=415, detail=N_("Send this request as JSON (Content-Type: application/json)."))
     # Off the event loop: the session lookup waits for SQLite like any other query.
     principal = await connection.app.state.services.databases.in_thread(resolve_principal, connection)
     connection.state.principal = principal
@@ -157,15 +157,17 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         # Keys, passwords, sessions and the wrapped private keys: a leaked read or transcribe key must
         # not be able to mint keys that outlive it, lock the owner out, or fetch material to attack
         # the passphrase offline.
-        raise PermissionDeniedException(detail="Managing credentials needs a signed-in session or an admin-scoped API key.")
+        raise PermissionDeniedException(detail=N_("Managing credentials needs a signed-in session or an admin-scoped API key."))
     method = connection.scope.get("method", "GET")
     if principal.via == "session" and method not in SAFE_METHODS:
         sent = connection.headers.get(CSRF_HEADER, "")
         if not (principal.session and hmac.compare_digest(sent, principal.session.csrf_token)):
-            raise PermissionDeniedException(detail="The request is missing its CSRF token (X-CSRF-Token header).")
+            raise PermissionDeniedException(detail=N_("The request is missing its CSRF token (X-CSRF-Token header)."))
     retry = connection.app.state.services.limiter.check(principal.rate_key)
     if retry is not None:
-        raise HTTPException(status_code=429, detail="Too many requests. Please slow down.", headers={"Retry-After": str(retry)})
+        raise HTTPException(
+            status_code=429, detail=N_("Too many requests. Please slow down."), headers={"Retry-After": str(retry)}
+        )
 
 
 def _address_key(connection: ASGIConnection[Any, Any, Any, Any], throttle: str) -> str:

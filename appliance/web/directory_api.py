@@ -13,6 +13,7 @@ from appliance.accounts import audit, authz
 from appliance.app import directory_sign_in
 from appliance.web import layout
 from appliance.web.auth import principal_of
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
@@ -59,9 +60,11 @@ def directory_sync(request: Request[Any, Any, Any]) -> dict[str, Any]:
     services = request.app.state.services
     directory = services.directory
     if directory is None or not directory.enabled:
-        raise HTTPException(status_code=409, detail="No directory is configured ([ldap] url).")
+        raise HTTPException(status_code=409, detail=N_("No directory is configured ([ldap] url)."))
     if not services.settings.ldap.bind_dn:
-        raise HTTPException(status_code=409, detail="Checking accounts between sign-ins needs a service account (ldap.bind_dn).")
+        raise HTTPException(
+            status_code=409, detail=N_("Checking accounts between sign-ins needs a service account (ldap.bind_dn).")
+        )
     result: dict[str, Any] = directory.sync(services.databases.get())
     audit.record(services.databases.get(), "directory.synced", actor=principal_of(request).user.email, detail=result)
     return result

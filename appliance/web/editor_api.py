@@ -15,6 +15,7 @@ from appliance.transcripts import editing, revisions, search
 from appliance.transcripts import store as transcripts
 from appliance.web.auth import principal_of
 from appliance.web.deps import visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
@@ -109,7 +110,7 @@ def search_transcripts(
 def bulk_delete(request: Request[Any, Any, Any], data: JSONBody[TranscriptIds]) -> dict[str, Any]:
     ids = list(dict.fromkeys(data.ids))
     if not ids or len(ids) > 500:
-        raise HTTPException(status_code=400, detail="Give from 1 to 500 transcript ids.")
+        raise HTTPException(status_code=400, detail=N_("Give from 1 to 500 transcript ids."))
     for transcript_id in ids:  # check them all before deleting any
         visible_transcript(request, transcript_id, change=True)
     services = request.app.state.services
@@ -132,7 +133,7 @@ def keep_one(request: Request[Any, Any, Any], job_id: FromPath[str], data: JSONB
     services = request.app.state.services
     ids = transcripts.for_job(services.databases.get(), job_id)
     if data.transcript_id not in ids:
-        raise NotFoundException(detail="That transcript is not one of this job's results.")
+        raise NotFoundException(detail=N_("That transcript is not one of this job's results."))
     for transcript_id in ids:
         visible_transcript(request, transcript_id, change=True)
     actor = principal_of(request).user.email

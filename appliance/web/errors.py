@@ -11,13 +11,15 @@ from litestar.exceptions import HTTPException
 
 from appliance.transcription import admission, audio
 from appliance.transcription.options import OptionsError
+from appliance.web.i18n import Detail
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (OptionsError, audio.AudioError, admission.Refused)
 
 
 def as_http(exc: Exception, retry_after: int) -> HTTPException:
     if isinstance(exc, admission.Refused):  # 429 for a personal limit, 503 for a full queue: both pass
-        return HTTPException(status_code=exc.status, detail=str(exc), headers={"Retry-After": str(retry_after)})
+        detail = Detail(exc.template, **exc.values)  # English for a program, translated for a person
+        return HTTPException(status_code=exc.status, detail=detail, headers={"Retry-After": str(retry_after)})
     if isinstance(exc, audio.TooLong):
         return HTTPException(status_code=413, detail=str(exc))
     if isinstance(exc, audio.AudioError):

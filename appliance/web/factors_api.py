@@ -17,6 +17,7 @@ from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
 from appliance.private import keys as private_keys
 from appliance.web.auth import failed_attempt, principal_of
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 ENROLMENT = {"credentials": True, "enrolment": True}
@@ -87,7 +88,7 @@ def relying_party(request: Request[Any, Any, Any]) -> passkeys.RelyingParty | No
 def _rp(request: Request[Any, Any, Any]) -> passkeys.RelyingParty:
     rp = relying_party(request)
     if rp is None:
-        raise HTTPException(status_code=409, detail="Passkeys are not set up on this appliance (security.passkey_rp_id).")
+        raise HTTPException(status_code=409, detail=N_("Passkeys are not set up on this appliance (security.passkey_rp_id)."))
     return rp
 
 
@@ -156,7 +157,7 @@ def _pending(request: Request[Any, Any, Any], token: str) -> accounts.User:
     user = accounts.get(db, user_id) if user_id else None
     if user is None or user.disabled:
         # Not counted as a failed attempt: the token is 256 random bits, nothing to guess; the codes are.
-        raise HTTPException(status_code=401, detail="This sign-in has expired. Please sign in again with your password.")
+        raise HTTPException(status_code=401, detail=N_("This sign-in has expired. Please sign in again with your password."))
     return user
 
 
@@ -164,7 +165,7 @@ def _second_step_failed(request: Request[Any, Any, Any], token: str, user: accou
     failed_attempt(request)
     factors.pending_failed(_db(request), token)
     audit.record(_db(request), "sign_in.second_factor_failed", actor=user.email, ip=_ip(request), detail={"method": method})
-    return HTTPException(status_code=401, detail="That code is not right. Please try again.")
+    return HTTPException(status_code=401, detail=N_("That code is not right. Please try again."))
 
 
 @post(
@@ -184,7 +185,7 @@ def login_code(request: Request[Any, Any, Any], data: JSONBody[SecondStep]) -> R
         method = "recovery code" if len("".join((data.code or "").split())) > 6 else "authenticator code"
         raise _second_step_failed(request, data.token, user, method)
     if not factors.finish_pending(db, data.token):  # two requests racing with the same token: one wins
-        raise HTTPException(status_code=401, detail="This sign-in has expired. Please sign in again with your password.")
+        raise HTTPException(status_code=401, detail=N_("This sign-in has expired. Please sign in again with your password."))
     return start_session(request, user, second_factor=kind)
 
 
@@ -220,7 +221,7 @@ def login_passkey(request: Request[Any, Any, Any], data: JSONBody[PasskeyStep]) 
     except passkeys.PasskeyError:
         raise _second_step_failed(request, data.token, user, "passkey") from None
     if not factors.finish_pending(db, data.token):
-        raise HTTPException(status_code=401, detail="This sign-in has expired. Please sign in again with your password.")
+        raise HTTPException(status_code=401, detail=N_("This sign-in has expired. Please sign in again with your password."))
     return start_session(request, user, second_factor="passkey")
 
 
@@ -252,15 +253,18 @@ def is_fresh(request: Request[Any, Any, Any], principal: Principal) -> bool:
 
 def require_fresh(request: Request[Any, Any, Any], principal: Principal, what: str) -> None:
     """For a user with a second factor: refuse unless this session proved it recently. An API key
-    cannot prove one, so a key of such a user cannot do it at all."""
+    cannot prove one, so a key of such a user cannot do it at all. `what` is a Detail(N_("…")) so a person
+    reads it in their language with the rest of the sentence."""
     if not factors.has_factor(_db(request), principal.user.id):
         return
     if principal.via != "session":
-        raise PermissionDeniedException(detail=f"{what} needs a signed-in session: this account has a second factor.")
+        raise PermissionDeniedException(
+            detail=Detail(N_("%(what)s needs a signed-in session: this account has a second factor."), what=what)
+        )
     if not is_fresh(request, principal):
         raise HTTPException(
             status_code=403,
-            detail=f"{what} needs your second factor again: confirm it with a code or a passkey.",
+            detail=Detail(N_("%(what)s needs your second factor again: confirm it with a code or a passkey."), what=what),
             extra={"code": "second_factor_required"},
         )
 
@@ -355,7 +359,7 @@ def _check_password_and_code(request: Request[Any, Any, Any], principal: Princip
     if kind is None:
         failed_attempt(request)
         audit.record(db, "second_factor.check_failed", actor=principal.user.email, ip=_ip(request))
-        raise HTTPException(status_code=400, detail="The password or the code is not right.")
+        raise HTTPException(status_code=400, detail=N_("The password or the code is not right."))
     return kind
 
 
@@ -370,7 +374,7 @@ def _check_password_and_code(request: Request[Any, Any, Any], principal: Princip
 def totp_remove(request: Request[Any, Any, Any], data: JSONBody[PasswordAndCode]) -> dict[str, Any]:
     principal = principal_of(request)
     if not factors.has_totp(_db(request), principal.user.id):
-        raise NotFoundException(detail="No authenticator app is set up.")
+        raise NotFoundException(detail=N_("No authenticator app is set up."))
     _check_password_and_code(request, principal, data.password, data.code)
     factors.remove_totp(_db(request), principal.user.id)
     audit.record(_db(request), "second_factor.totp_removed", actor=principal.user.email, ip=_ip(request))
@@ -415,7 +419,7 @@ def verify_again(request: Request[Any, Any, Any], data: JSONBody[Proof]) -> dict
     if kind is None:
         failed_attempt(request)
         audit.record(db, "second_factor.check_failed", actor=principal.user.email, ip=_ip(request))
-        raise HTTPException(status_code=400, detail="That did not prove your second factor. Please try again.")
+        raise HTTPException(status_code=400, detail=N_("That did not prove your second factor. Please try again."))
     _mark_fresh(request, principal)
     return {"fresh": True, "method": kind}
 
@@ -464,7 +468,7 @@ def _guard_adding(request: Request[Any, Any, Any], principal: Principal) -> None
     if factors.has_factor(_db(request), principal.user.id) and not is_fresh(request, principal):
         raise HTTPException(
             status_code=403,
-            detail="Adding a second factor needs the one you have again: confirm it with a code or a passkey.",
+            detail=N_("Adding a second factor needs the one you have again: confirm it with a code or a passkey."),
             extra={"code": "second_factor_required"},
         )
 
@@ -506,7 +510,7 @@ def passkey_rename(request: Request[Any, Any, Any], passkey_id: FromPath[str], d
     except passkeys.PasskeyError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     if not renamed:
-        raise NotFoundException(detail="No such passkey.")
+        raise NotFoundException(detail=N_("No such passkey."))
     return {"id": passkey_id, "name": " ".join(data.name.split())[: passkeys.MAX_NAME]}
 
 
@@ -523,9 +527,9 @@ def passkey_remove(request: Request[Any, Any, Any], passkey_id: FromPath[str], d
     db = _db(request)
     if not password_ok(request, principal, data.password):
         failed_attempt(request)
-        raise HTTPException(status_code=400, detail="The password is not right.")
+        raise HTTPException(status_code=400, detail=N_("The password is not right."))
     if not passkeys.remove(db, principal.user.id, passkey_id):
-        raise NotFoundException(detail="No such passkey.")
+        raise NotFoundException(detail=N_("No such passkey."))
     if not factors.has_factor(db, principal.user.id):
         factors.reset(db, principal.user.id)  # the last factor gone: its recovery codes go with it
     audit.record(db, "second_factor.passkey_removed", actor=principal.user.email, target=passkey_id[:16], ip=_ip(request))
@@ -571,7 +575,7 @@ def reset_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> dict[
     db = _db(request)
     user = accounts.get(db, user_id)
     if user is None:
-        raise NotFoundException(detail="No such user.")
+        raise NotFoundException(detail=N_("No such user."))
     factors.reset(db, user.id)
     sessions.end_all(db, user.id)
     audit.record(db, "second_factor.reset", actor=principal_of(request).user.email, target=user.email)

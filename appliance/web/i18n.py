@@ -217,7 +217,12 @@ def translate_detail(detail: str, translations: gettext.NullTranslations) -> str
     """An error's message in a language: a `Detail` by its template, any other text by itself (a message
     that is not in the catalogs stays as it is)."""
     if isinstance(detail, Detail):
-        return translations.gettext(detail.template) % detail.values if detail.values else translations.gettext(detail.template)
+        if not detail.values:
+            return translations.gettext(detail.template)
+        # A value that is itself a Detail is a marked phrase ("Creating an API key"): it is translated too,
+        # so the sentence is not half English.
+        values = {k: translate_detail(v, translations) if isinstance(v, Detail) else v for k, v in detail.values.items()}
+        return translations.gettext(detail.template) % values
     return translations.gettext(detail)
 
 

@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from appliance.transcription.jobs import AudioVault, Upload, UploadTooLarge, VaultFull
+from appliance.web.i18n import N_, Detail
 
 MAX_FIELD_BYTES = 64 * 1024  # a form field (options JSON, prompt) larger than this is not an option
 MAX_FIELDS = 32
@@ -31,13 +32,15 @@ class Intake:
 def _too_large(vault: AudioVault) -> HTTPException:
     gib = vault.max_upload / 1024**3
     size = f"{gib:.1f} GiB" if gib >= 1 else f"{vault.max_upload / 1024**2:.0f} MiB"
-    return HTTPException(status_code=413, detail=f"The file is larger than this appliance accepts ({size} per file).")
+    return HTTPException(
+        status_code=413, detail=Detail(N_("The file is larger than this appliance accepts (%(size)s per file)."), size=size)
+    )
 
 
 def _busy(retry_after: int) -> HTTPException:
     return HTTPException(
         status_code=503,
-        detail="The appliance is holding as much audio in memory as it is allowed to. Please retry shortly.",
+        detail=N_("The appliance is holding as much audio in memory as it is allowed to. Please retry shortly."),
         headers={"Retry-After": str(retry_after)},
     )
 
@@ -58,7 +61,7 @@ async def read(request: Request, vault: AudioVault, retry_after: int) -> Intake:
         elif media_type in {"application/x-www-form-urlencoded", "application/json"}:
             raise HTTPException(
                 status_code=415,
-                detail="Send the recording as a multipart form with a 'file' field, or as the raw request body.",
+                detail=N_("Send the recording as a multipart form with a 'file' field, or as the raw request body."),
             )
         else:
             async for chunk in request.stream():
@@ -74,13 +77,13 @@ async def read(request: Request, vault: AudioVault, retry_after: int) -> Intake:
         raise
     if intake.upload.size == 0:
         upload.discard()
-        raise HTTPException(status_code=400, detail="The file is empty.")
+        raise HTTPException(status_code=400, detail=N_("The file is empty."))
     return intake
 
 
 async def _read_multipart(request: Request, upload: Upload, boundary: str) -> Intake:
     if not boundary:
-        raise HTTPException(status_code=400, detail="The multipart request has no boundary in its Content-Type.")
+        raise HTTPException(status_code=400, detail=N_("The multipart request has no boundary in its Content-Type."))
     fields: dict[str, str] = {}
     filename: str | None = None
     content_type: str | None = None
@@ -94,7 +97,7 @@ async def _read_multipart(request: Request, upload: Upload, boundary: str) -> In
                     if isinstance(event, MultipartSegment):
                         current, buffer = event, bytearray()
                         if current.name in FILE_FIELDS and seen_file:
-                            raise HTTPException(status_code=400, detail="Send one file per request.")
+                            raise HTTPException(status_code=400, detail=N_("Send one file per request."))
                         if current.name in FILE_FIELDS:
                             seen_file = True
                             filename = current.filename or "upload"
@@ -106,7 +109,9 @@ async def _read_multipart(request: Request, upload: Upload, boundary: str) -> In
                             buffer += event
                             if len(buffer) > MAX_FIELD_BYTES:
                                 name = current.name if current else "?"
-                                raise HTTPException(status_code=400, detail=f"The form field {name!r} is too large.")
+                                raise HTTPException(
+                                    status_code=400, detail=Detail(N_("The form field %(name)s is too large."), name=repr(name))
+                                )
                     elif current is not None:
                         if current.name not in FILE_FIELDS and current.name:
                             value = buffer.decode("utf-8", "replace")
@@ -115,10 +120,12 @@ async def _read_multipart(request: Request, upload: Upload, boundary: str) -> In
                         current = None
     except MultipartError as exc:
         # Includes a body cut off mid-part: closing the parser on the final empty chunk raises.
-        raise HTTPException(status_code=400, detail=f"The multipart form could not be read: {exc}") from None
+        raise HTTPException(
+            status_code=400, detail=Detail(N_("The multipart form could not be read: %(reason)s"), reason=str(exc))
+        ) from None
     if not seen_file:
         raise HTTPException(
             status_code=400,
-            detail="No file was sent: use a multipart form with a 'file' field, or send the audio as the request body.",
+            detail=N_("No file was sent: use a multipart form with a 'file' field, or send the audio as the request body."),
         )
     return Intake(upload, filename or "upload", content_type, fields)

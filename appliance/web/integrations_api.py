@@ -13,6 +13,7 @@ from appliance.accounts import audit, workspaces
 from appliance.integrations import webhooks
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 
@@ -36,19 +37,19 @@ class WebhookList(msgspec.Struct):
 def _admin_of(request: Request[Any, Any, Any], workspace_id: str) -> None:
     role = workspaces.role_of(services_of(request).databases.get(), workspace_id, principal_of(request).user.id)
     if role is None:
-        raise NotFoundException(detail="No such workspace.")
+        raise NotFoundException(detail=N_("No such workspace."))
     if role != "admin":
-        raise PermissionDeniedException(detail="Only the workspace's admins manage its webhooks.")
+        raise PermissionDeniedException(detail=N_("Only the workspace's admins manage its webhooks."))
 
 
 def _hook(request: Request[Any, Any, Any], webhook_id: str) -> webhooks.Webhook:
     hook = webhooks.get(services_of(request).databases.get(), webhook_id)
     if hook is None:
-        raise NotFoundException(detail="No such webhook.")
+        raise NotFoundException(detail=N_("No such webhook."))
     try:
         _admin_of(request, hook.workspace_id)
     except PermissionDeniedException:
-        raise NotFoundException(detail="No such webhook.") from None
+        raise NotFoundException(detail=N_("No such webhook.")) from None
     return hook
 
 

@@ -17,6 +17,7 @@ from appliance.licensing.licence import FingerprintError, LicenseError
 from appliance.licensing.store import ClockCorrectionRefused
 from appliance.web import layout
 from appliance.web.auth import principal_of
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 MAX_LICENSE_BYTES = 64 * 1024
@@ -124,7 +125,7 @@ def license_page(request: Request[Any, Any, Any]) -> Template | Redirect:
     if principal is None:
         return Redirect("/login?next=/admin/license")
     if principal.scope != "admin":
-        raise PermissionDeniedException(detail="Only administrators manage the licence.")
+        raise PermissionDeniedException(detail=N_("Only administrators manage the licence."))
     return layout.page(request, "license.html", layout.signed_in(request))
 
 
@@ -134,7 +135,7 @@ def check_user_limit(services: Any) -> None:
     if limit and accounts.count(services.databases.get()) >= limit:
         raise HTTPException(
             status_code=403,
-            detail=f"The licence allows {limit} users; this appliance has reached it.",
+            detail=Detail(N_("The licence allows %(limit)s users; this appliance has reached it."), limit=limit),
             extra={"code": "user_limit"},
         )
 

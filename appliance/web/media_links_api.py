@@ -17,6 +17,7 @@ from appliance.web import schemas
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of
 from appliance.web.errors import DOMAIN_ERRORS, as_http
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 
@@ -55,7 +56,7 @@ def add_media_host(request: Request[Any, Any, Any], data: JSONBody[NewMediaHost]
 def remove_media_host(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
     db = services_of(request).databases.get()
     if not media_links.remove_host(db, name):
-        raise NotFoundException(detail=f"{name!r} is not a media host.")
+        raise NotFoundException(detail=Detail(N_("%(name)s is not a media host."), name=repr(name)))
     audit.record(db, "media_host.removed", actor=principal_of(request).user.email, target=name)
 
 
@@ -83,7 +84,7 @@ async def create_transcription_from_link(request: Request[Any, Any, Any], data: 
     except jobs.VaultFull:
         raise HTTPException(
             status_code=503,
-            detail="The appliance is holding as much audio in memory as it is allowed to. Please retry shortly.",
+            detail=N_("The appliance is holding as much audio in memory as it is allowed to. Please retry shortly."),
             headers={"Retry-After": str(retry_after)},
         ) from None
     except media_links.LinkRefused as exc:

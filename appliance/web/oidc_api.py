@@ -17,6 +17,7 @@ from appliance.app.oidc_sign_in import LogoutRefused, SignInRefused
 from appliance.directory.oidc import ProviderUnavailable
 from appliance.web import factors_api
 from appliance.web.auth import _address_key, failed_attempt
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 from appliance.web.pages import local_path
 
@@ -31,7 +32,7 @@ def _blocked(request: Request[Any, Any, Any]) -> None:
     if retry is not None:
         raise HTTPException(
             status_code=429,
-            detail="Too many failed attempts from your address. Please wait a minute.",
+            detail=N_("Too many failed attempts from your address. Please wait a minute."),
             headers={"Retry-After": str(retry)},
         )
 
@@ -39,7 +40,7 @@ def _blocked(request: Request[Any, Any, Any]) -> None:
 def _oidc(request: Request[Any, Any, Any]) -> Any:
     oidc = request.app.state.services.oidc
     if oidc is None or not oidc.enabled:
-        raise HTTPException(status_code=404, detail="Single sign-on is not set up on this appliance.")
+        raise HTTPException(status_code=404, detail=N_("Single sign-on is not set up on this appliance."))
     return oidc
 
 

@@ -23,6 +23,7 @@ from appliance.private import keys as private_keys
 from appliance.web import factors_api
 from appliance.web.auth import principal_of
 from appliance.web.deps import visible_transcript
+from appliance.web.i18n import N_
 from appliance.web.offload import off_loop
 
 NO_STORE = {"Cache-Control": "no-store"}  # key material and ciphertext: never in a browser or proxy cache
@@ -113,7 +114,7 @@ def _check_secrets(request: Request[Any, Any, Any], password: str, kdf: dict[str
     # Directory accounts: their directory password, checked by the directory; single sign-on accounts: a
     # fresh sign-in at their provider, else a 403 saying so (factors_api.password_ok).
     if not factors_api.password_ok(request, principal, password):
-        raise HTTPException(status_code=400, detail="The sign-in password is not right.")
+        raise HTTPException(status_code=400, detail=N_("The sign-in password is not right."))
     if factors_api.fresh_sso_sign_in(request, principal) is not None:
         return  # single sign-on: the appliance never sees that password, so the passphrase cannot be one it saw
     try:
@@ -214,10 +215,10 @@ def _envelopes_or_404(request: Request[Any, Any, Any], transcript_id: str, *, ch
     visible_transcript(request, transcript_id, change=change)
     found = private_keys.envelopes(_db(request), transcript_id)
     if found is None:
-        raise NotFoundException(detail="This transcript is not private.")
+        raise NotFoundException(detail=N_("This transcript is not private."))
     if change and found["user_id"] != principal_of(request).user.id:
         # Only the owner's data key can wrap its transcript key or re-encrypt its text.
-        raise PermissionDeniedException(detail="Only the owner of a private transcript can change its envelopes.")
+        raise PermissionDeniedException(detail=N_("Only the owner of a private transcript can change its envelopes."))
     return found
 
 
@@ -275,7 +276,7 @@ def put_body_envelope(
         raise _bad(exc) from None
     except private_keys.StaleRevision:
         raise HTTPException(
-            status_code=409, detail="This transcript changed since you opened it. Reload to see the new version."
+            status_code=409, detail=N_("This transcript changed since you opened it. Reload to see the new version.")
         ) from None
     return {"revision": revision}
 
@@ -304,7 +305,9 @@ def convert_to_private(
             base_revision=data.base_revision,
         )
     except private_keys.StaleRevision:
-        raise HTTPException(status_code=409, detail="This transcript changed since your browser read it. Try again.") from None
+        raise HTTPException(
+            status_code=409, detail=N_("This transcript changed since your browser read it. Try again.")
+        ) from None
     except private_keys.KeyRecordError as exc:
         raise _bad(exc) from None
     audit.record(_db(request), "transcript.made_private", actor=principal.user.email, target=transcript_id)
@@ -373,7 +376,7 @@ def put_grant(
 def delete_grant(request: Request[Any, Any, Any], transcript_id: FromPath[str], user_id: FromPath[str]) -> None:
     _owned_private(request, transcript_id)
     if not private_grants.revoke(_db(request), transcript_id, user_id):
-        raise NotFoundException(detail="This transcript is not shared with that person.")
+        raise NotFoundException(detail=N_("This transcript is not shared with that person."))
     audit.record(
         _db(request), "private.unshared", actor=principal_of(request).user.email, target=transcript_id, detail={"with": user_id}
     )

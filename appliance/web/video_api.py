@@ -25,6 +25,7 @@ from appliance.transcripts.exports.video import KINDS, POSITIONS, SIZES, BadVide
 from appliance.web import intake
 from appliance.web.auth import principal_of
 from appliance.web.deps import attachment, services_of, visible_transcript
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 CHUNK = 1024 * 1024
@@ -66,7 +67,7 @@ def _transcript(request: Request, transcript_id: str) -> Transcript:
     visible_transcript(request, transcript_id)
     doc = transcripts.get(services_of(request).databases.get(), transcript_id)
     if doc is None:
-        raise NotFoundException(detail=f"No transcript with id {transcript_id!r}.")
+        raise NotFoundException(detail=Detail(N_("No transcript with id %(id)s."), id=repr(transcript_id)))
     if doc.private:
         raise HTTPException(status_code=409, detail=PRIVATE.format(id=transcript_id))
     return doc
@@ -76,11 +77,14 @@ def _busy(request: Request) -> HTTPException:
     renders = _renders(request)
     if renders.max_running == 0:
         return HTTPException(
-            status_code=503, detail="Video rendering is turned off on this appliance (server.max_video_renders)."
+            status_code=503, detail=N_("Video rendering is turned off on this appliance (server.max_video_renders).")
         )
     return HTTPException(
         status_code=503,
-        detail=f"The appliance is already rendering {renders.max_running} video(s), as many as it allows at once. Try again in a minute.",
+        detail=Detail(
+            N_("The appliance is already rendering %(count)s video(s), as many as it allows at once. Try again in a minute."),
+            count=renders.max_running,
+        ),
         headers={"Retry-After": str(services_of(request).settings.server.retry_after_seconds)},
     )
 
@@ -147,7 +151,9 @@ def _render_or_404(request: Request, render_id: str) -> Render:
     try:
         return _renders(request).get(principal_of(request).user.id, render_id)
     except RenderGone:
-        raise NotFoundException(detail=f"No video render {render_id!r} (finished ones are kept for a few minutes).") from None
+        raise NotFoundException(
+            detail=Detail(N_("No video render %(id)s (finished ones are kept for a few minutes)."), id=repr(render_id))
+        ) from None
 
 
 @get("/api/v1/video-renders/{render_id:str}", summary="A video render's state and progress", tags=["transcripts"])
@@ -197,7 +203,7 @@ def discard_video_render(request: Request, render_id: FromPath[str]) -> VideoRen
     try:
         item = _renders(request).discard(principal_of(request).user.id, render_id)
     except RenderGone:
-        raise NotFoundException(detail=f"No video render {render_id!r}.") from None
+        raise NotFoundException(detail=Detail(N_("No video render %(id)s."), id=repr(render_id))) from None
     return _document(item)
 
 

@@ -20,6 +20,7 @@ from appliance.transcription.audio import AudioError, decode
 from appliance.transcripts import editing
 from appliance.web.auth import principal_of
 from appliance.web.deps import services_of, visible_transcript
+from appliance.web.i18n import N_, Detail
 from appliance.web.offload import off_loop
 
 MAX_ENROL_BYTES = 20 * 1024 * 1024
@@ -85,7 +86,7 @@ def _enabled(request: Request[Any, Any, Any]) -> bool:
 def _require_enabled(request: Request[Any, Any, Any]) -> None:
     if not _enabled(request):
         raise HTTPException(
-            status_code=409, detail="Voice profiles are turned off on this appliance; an administrator can turn them on."
+            status_code=409, detail=N_("Voice profiles are turned off on this appliance; an administrator can turn them on.")
         )
 
 
@@ -97,7 +98,7 @@ def _workspace(request: Request[Any, Any, Any], workspace_id: str) -> str:
     try:
         return authz.can_see_voices(_db(request), principal_of(request), workspace_id)
     except authz.NotVisible:
-        raise NotFoundException(detail="No such workspace.") from None
+        raise NotFoundException(detail=N_("No such workspace.")) from None
 
 
 def _may(check: Any, *args: Any) -> bool:
@@ -121,7 +122,7 @@ def _profile(request: Request[Any, Any, Any], profile_id: str, *, manage: bool =
         else:
             authz.can_see_voices(db, principal_of(request), found.workspace_id)
     except authz.NotVisible:
-        raise NotFoundException(detail=f"No voice profile with id {profile_id!r}.") from None
+        raise NotFoundException(detail=Detail(N_("No voice profile with id %(id)s."), id=repr(profile_id))) from None
     except authz.Forbidden as exc:
         raise PermissionDeniedException(detail=str(exc)) from None
     return found
@@ -151,16 +152,22 @@ def _voice_of_recording(request: Request[Any, Any, Any], body: bytes) -> Any:
     engine = services_of(request).engines.engine("embedded")
     problem = engine.available()
     if problem:
-        raise HTTPException(status_code=409, detail=f"Enrolment from a recording needs the embedded engine: {problem}")
+        raise HTTPException(
+            status_code=409,
+            detail=Detail(N_("Enrolment from a recording needs the embedded engine: %(problem)s"), problem=problem),
+        )
     try:
         audio = decode(body, max_seconds=MAX_ENROL_SECONDS)
     except AudioError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     if audio.duration < MIN_ENROL_SECONDS:
-        raise HTTPException(status_code=400, detail=f"Record at least {MIN_ENROL_SECONDS:.0f} seconds of the person speaking.")
+        raise HTTPException(
+            status_code=400,
+            detail=Detail(N_("Record at least %(seconds)s seconds of the person speaking."), seconds=f"{MIN_ENROL_SECONDS:.0f}"),
+        )
     voice = engine.voice(audio.samples)  # type: ignore[attr-defined]
     if voice is None:
-        raise HTTPException(status_code=400, detail="No speech was found in the recording.")
+        raise HTTPException(status_code=400, detail=N_("No speech was found in the recording."))
     return voice
 
 
@@ -187,7 +194,7 @@ def enrol_recording(
     try:
         authz.can_enrol_voice(db, principal, workspace_id)
     except authz.NotVisible:
-        raise NotFoundException(detail="No such workspace.") from None
+        raise NotFoundException(detail=N_("No such workspace.")) from None
     except authz.Forbidden as exc:
         raise PermissionDeniedException(detail=str(exc)) from None
     _require_enabled(request)
@@ -196,7 +203,7 @@ def enrol_recording(
     except profiles.ProfileError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     if not body:
-        raise HTTPException(status_code=400, detail="Send the recording as the request body.")
+        raise HTTPException(status_code=400, detail=N_("Send the recording as the request body."))
     voice = _voice_of_recording(request, body)
     profile_id = profiles.create(
         db,
@@ -240,7 +247,7 @@ def merge_profile(request: Request[Any, Any, Any], profile_id: FromPath[str], da
     source = _profile(request, profile_id)
     target = _profile(request, data.into)
     if source.workspace_id != target.workspace_id:
-        raise HTTPException(status_code=400, detail="Only profiles of the same workspace can be merged.")
+        raise HTTPException(status_code=400, detail=N_("Only profiles of the same workspace can be merged."))
     try:
         profiles.merge(_db(request), source.id, target.id)
     except profiles.ProfileError as exc:

@@ -1,7 +1,7 @@
 // The editor's model and operations, without a page. Run: node --test tests/js/
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as M from "../../appliance/web/static/editor/model-0.1.js";
+import * as M from "../../appliance/web/static/editor/model-0.2.js";
 import { Server } from "./editor-support.mjs";
 
 const model = () => new Server().model();

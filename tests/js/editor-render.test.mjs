@@ -1,7 +1,7 @@
 // The transcript's DOM from the model, built with a stand-in document.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as M from "../../appliance/web/static/editor/model-0.1.js";
+import * as M from "../../appliance/web/static/editor/model-0.2.js";
 import { colourMap, renderSegment, speakerItems, talkTimes, wordSpan } from "../../appliance/web/static/editor/render-0.2.js";
 import { Server, fakeDocument as doc } from "./editor-support.mjs";
 

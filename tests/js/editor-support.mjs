@@ -1,7 +1,7 @@
 // Shared by the editor's unit tests: a small transcript, a stand-in server that applies operations
 // with the browser's port of the server's editing (private-ops), and a stand-in document for rendering.
-import { applyOps, normalise } from "../../appliance/web/static/private-ops-0.1.js";
-import { modelFrom, restoreOps, snapshot, structureOps } from "../../appliance/web/static/editor/model-0.1.js";
+import { applyOps, normalise } from "../../appliance/web/static/private-ops-0.2.js";
+import { modelFrom, restoreOps, snapshot, structureOps } from "../../appliance/web/static/editor/model-0.2.js";
 
 const word = (w, start, end, speaker) => ({ word: ` ${w}`, start, end, probability: 0.9, speaker, edited: false, estimated: false });
 const seg = (speaker, start, text) => {

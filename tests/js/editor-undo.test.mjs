@@ -3,7 +3,7 @@
 // is the browser's port of its editing operations, so what is checked is what would be saved.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as M from "../../appliance/web/static/editor/model-0.1.js";
+import * as M from "../../appliance/web/static/editor/model-0.2.js";
 import { History } from "../../appliance/web/static/editor/undo-0.1.js";
 import { Server, content, restoreOn } from "./editor-support.mjs";
 

@@ -3,8 +3,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyOps, normalise, EditError } from "../../appliance/web/static/private-ops-0.1.js";
-import { render, snapshot } from "../../appliance/web/static/private-export-0.1.js";
+import { applyOps, normalise, EditError } from "../../appliance/web/static/private-ops-0.2.js";
+import { render, snapshot } from "../../appliance/web/static/private-export-0.2.js";
 
 function doc() {
   const w = (word, start, end) => ({ word: ` ${word}`, start, end, probability: 0.9, speaker: "S1", edited: false, estimated: false });

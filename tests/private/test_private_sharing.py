@@ -225,7 +225,7 @@ def test_encrypted_links_lose_their_server_copy(world: World, speech_bytes: byte
     other = pc.seal_share(sk, {"segments": []}, "anotherlinkid")
     assert w.alice.http.put(f"/api/v1/shares/{link['id']}/envelope", json={"envelope": other}).status_code == 400  # once only
     page = anonymous.get(link["path"])
-    assert page.status_code == 200 and page.headers["cache-control"] == "no-store" and "share-view-0.2.js" in page.text
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store" and "share-view-0.3.js" in page.text
     got = anonymous.get(f"{link['path']}/snapshot").json()
     assert got["sid"] == link["id"] and pc.open_share(sk, got["envelope"], got["sid"])["title"] == "Snapshot"
     assert anonymous.get(f"{link['path']}/export", params={"format": "txt"}).status_code == 404

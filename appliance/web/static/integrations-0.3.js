@@ -17,8 +17,8 @@
   async function deliveries(hook, box) {
     const log = await api("GET", `/api/v1/webhooks/${hook.id}/deliveries`);
     box.replaceChildren(...(log.length ? log.slice(0, 10).map((d) => el("li",
-      `${d.created_at.slice(0, 19).replace("T", " ")} · ${d.event} · ${d.state}` + (d.attempts > 1 ? ` after ${d.attempts} tries` : "") +
-      (d.last_error ? ` · ${d.last_error}` : ""), d.state === "failed" ? "error" : "")) : [el("li", "Nothing sent yet.", "muted")]));
+      `${d.created_at.slice(0, 19).replace("T", " ")} · ${d.event} · ${d.state}` + (d.attempts > 1 ? " " + t("after {n} tries", { n: d.attempts }) : "") +
+      (d.last_error ? ` · ${d.last_error}` : ""), d.state === "failed" ? "error" : "")) : [el("li", t("Nothing sent yet."), "muted")]));
   }
 
   async function load(section) {
@@ -27,9 +27,9 @@
       const data = await api("GET", `/api/v1/workspaces/${section.dataset.workspace}/webhooks`);
       list.replaceChildren(...(data.webhooks.length ? data.webhooks.map((hook) => {
         const li = el("li", null, "hook");
-        li.append(el("strong", hook.url), el("span", ` ${hook.events.join(", ")}${hook.include_text ? " · with text" : ""}`, "muted"));
-        const test = el("button", "Send a test"); test.type = "button";
-        const remove = el("button", "Remove…", "danger"); remove.type = "button";
+        li.append(el("strong", hook.url), el("span", ` ${hook.events.join(", ")}${hook.include_text ? " · " + t("with text") : ""}`, "muted"));
+        const test = el("button", t("Send a test")); test.type = "button";
+        const remove = el("button", t("Remove…"), "danger"); remove.type = "button";
         const log = el("ul", null, "plain delivery-log");
         test.addEventListener("click", async () => { await api("POST", `/api/v1/webhooks/${hook.id}/test`); setTimeout(() => deliveries(hook, log), 1500); });
         remove.addEventListener("click", async () => {

@@ -4,7 +4,7 @@
 // - a teammate: the transcript key TK sealed to their public key (members of its workspace with private
 //   transcripts on); they open it with their own keys, read only.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { snapshot } from "/static/private-export-0.1.js";
+import { snapshot } from "/static/private-export-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 const { t, when } = window.SottoI18n;

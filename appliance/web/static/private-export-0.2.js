@@ -2,6 +2,10 @@
 // TXT (speaker turns with times), SRT, VTT and JSON. DOCX and PDF need the server's renderer, so the page
 // greys them out with the reason. Also the snapshot an encrypted share link carries.
 
+// The page's language where there is one (static/i18n-0.1.js); English in the node tests and a share link's page without it.
+const t = (message, values) => (globalThis.SottoI18n ? globalThis.SottoI18n.t(message, values)
+  : message.replace(/\{([a-z_0-9]+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole)));
+
 export const FORMATS = ["txt", "srt", "vtt", "json"];
 const TYPES = { txt: "text/plain", srt: "application/x-subrip", vtt: "text/vtt", json: "application/json" };
 
@@ -48,7 +52,7 @@ export function render(doc, format) {
   else if (format === "srt") content = cues(doc, ",");
   else if (format === "vtt") content = "WEBVTT\n\n" + cues(doc, ".");
   else if (format === "json") content = JSON.stringify(doc, null, 2);
-  else throw new Error(`${format.toUpperCase()} is not available for private transcripts: it is made on the server, which cannot read them.`);
+  else throw new Error(t("{format} is not available for private transcripts: it is made on the server, which cannot read them.", { format: format.toUpperCase() }));
   return new Blob([content], { type: `${TYPES[format]};charset=utf-8` });
 }
 

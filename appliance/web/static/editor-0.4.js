@@ -2,7 +2,7 @@
 // change the transcript) in-place editing with undo, autosave and conflict handling.
 // The JS model is the source of truth; the DOM is a view re-rendered one segment at a time. This file
 // wires the page to the modules under editor/, which hold everything that can run without a page.
-import * as M from "/static/editor/model-0.1.js";
+import * as M from "/static/editor/model-0.2.js";
 import { History } from "/static/editor/undo-0.1.js";
 import { colourMap, renderSegment, speakerItems } from "/static/editor/render-0.2.js";
 import { Saver, SAVE_DELAY_MS } from "/static/editor/save-0.2.js";
@@ -10,7 +10,7 @@ import { countsOf, keep, move } from "/static/editor/nav-0.1.js";
 
 const { t } = window.SottoI18n;  // the page's language (static/i18n-0.1.js)
 
-export { modelFrom } from "/static/editor/model-0.1.js";
+export { modelFrom } from "/static/editor/model-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -258,7 +258,9 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const q = M.mergeQuestion(model, sid);
     if (q) {
       const text = document.createElement("p");
-      text.textContent = `The next segment is ${q.lose}'s. Merged, its ${q.words} ${q.words === 1 ? "word becomes" : "words become"} ${q.keep}'s.`;
+      text.textContent = q.words === 1
+        ? t("The next segment is {lose}'s. Merged, its 1 word becomes {keep}'s.", { lose: q.lose, keep: q.keep })
+        : t("The next segment is {lose}'s. Merged, its {n} words become {keep}'s.", { lose: q.lose, keep: q.keep, n: q.words });
       $("confirm-dialog-ok").textContent = t("Merge");
       if (!await dialog("confirm-dialog", t("Merge two speakers' segments?"), () => [text])) return;
     }
@@ -294,7 +296,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
       let target = choice.value || null;
       if (target === "__new") {
         const key = M.nextSpeakerKey(model);
-        if (!await structural([{ op: "add_speaker", key, name: newName.value.trim() || `Speaker ${key.slice(1)}` }])) return;
+        if (!await structural([{ op: "add_speaker", key, name: newName.value.trim() || t("Speaker {n}", { n: key.slice(1) }) }])) return;
         target = key;
       }
       change(M.speakerRun(model, sid, single.checked).map((id) => M.withFields(M.segOf(model, id), { speaker: target, sc: null })));
@@ -326,7 +328,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const input = document.createElement("input"); input.maxLength = 100;
     if (!await dialog("speaker-dialog", t("New speaker"), () => [field(t("Name"), input)])) return;
     const key = M.nextSpeakerKey(model);
-    await step(() => structural([{ op: "add_speaker", key, name: input.value.trim() || `Speaker ${key.slice(1)}` }]));
+    await step(() => structural([{ op: "add_speaker", key, name: input.value.trim() || t("Speaker {n}", { n: key.slice(1) }) }]));
   }
 
   async function noteFor(sid) {
@@ -354,7 +356,7 @@ export function mount({ file, model: given, backend: givenBackend } = {}) {
     const result = M.retime(model, sid, Math.round(Number(start.value) * 1000), Math.round(Number(end.value) * 1000));
     if (result.error) { alert(result.error); return; }
     step(() => change(result.segments));
-    if (result.overlaps) showState("Saved; this segment now overlaps its neighbour");
+    if (result.overlaps) showState(t("Saved; this segment now overlaps its neighbour"));
   }
 
   // ---------- playback ----------

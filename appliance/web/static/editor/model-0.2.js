@@ -4,6 +4,10 @@
 // of them cost two hundred arrays of references, not two hundred copies of a long transcript.
 import { realign, tokens } from "../align-0.1.js";
 
+// The page's language (static/i18n-0.1.js); under node --test, the English with its values filled in.
+const t = (message, values) => (globalThis.SottoI18n ? globalThis.SottoI18n.t(message, values)
+  : message.replace(/\{([a-z_0-9]+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole)));
+
 const freeze = (seg) => {
   for (const w of seg.words) Object.freeze(w);
   Object.freeze(seg.words);
@@ -80,7 +84,7 @@ export function canSplit(seg, at) { return at > 0 && at < seg.words.length; }
 export function mergeQuestion(model, sid) {
   const i = segIndex(model, sid), seg = model.segments[i], next = model.segments[i + 1];
   if (!seg || !next || next.speaker === seg.speaker) return null;
-  const name = (id) => (id ? speakerName(model, id) : "no speaker");
+  const name = (id) => (id ? speakerName(model, id) : t("no speaker"));
   return { keep: name(seg.speaker), lose: name(next.speaker), words: next.words.length };
 }
 
@@ -105,7 +109,7 @@ export function nextSpeakerKey(model) {
 // Returns {error} or {segments, overlaps}.
 export function retime(model, sid, s, e) {
   const i = segIndex(model, sid), seg = model.segments[i];
-  if (!(s >= 0 && e > s && e <= model.duration * 1000 + 1000)) return { error: "The start must come before the end, within the recording." };
+  if (!(s >= 0 && e > s && e <= model.duration * 1000 + 1000)) return { error: t("The start must come before the end, within the recording.") };
   const out = [withFields(seg, { s, e })];
   const prev = model.segments[i - 1], next = model.segments[i + 1];
   if (prev && prev.e === seg.s && s > prev.s) out.push(withFields(prev, { e: s }));
@@ -230,7 +234,7 @@ export function structureOps(current, target) {
 // Step two, once current has the target's shape: the operations that make every field equal, the
 // segments to put in the model, and how the target's sids map onto the ones the server has.
 export function restoreOps(current, target) {
-  if (current.segments.length !== target.segments.length) throw new Error("restoreOps needs the target's shape: run structureOps first");
+  if (current.segments.length !== target.segments.length) throw new Error(t("restoreOps needs the target's shape: run structureOps first"));
   const ops = [], sids = new Map();
   const segments = target.segments.map((t, i) => {
     const c = current.segments[i];

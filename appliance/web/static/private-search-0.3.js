@@ -2,11 +2,12 @@
 // envelopes of the private transcripts the user's keys open, decrypts them here and searches the words.
 // Decrypted documents stay in this module's memory for further searches on this page, nowhere else.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { unlock, userId } from "/static/unlock-0.1.js";
+import { unlock, userId } from "/static/unlock-0.2.js";
 import { matcher } from "/static/search-rules-0.1.js";
 
 const $ = (id) => document.getElementById(id);
 const { api, clock } = window.Sotto;
+const { t, number } = window.SottoI18n;  // the page's language (static/i18n-0.1.js)
 const opened = new Map();  // transcript id → {title, doc}
 
 function say(text, cls) { const el = $("private-search-state"); el.textContent = text; el.className = cls || ""; }
@@ -59,13 +60,15 @@ $("private-search-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
     const keys = await unlock();
-    say("Decrypting your private transcripts in this browser…");
+    say(t("Decrypting your private transcripts in this browser…"));
     const { total, failed } = await openAll(keys);
     const hits = find($("private-q").value);
     show(hits);
-    say(`${hits.length} ${hits.length === 1 ? "match" : "matches"} in ${total} private ${total === 1 ? "transcript" : "transcripts"}`
-      + (failed ? ` (${failed} could not be opened)` : ""));
+    const matches = hits.length === 1 ? t("1 match") : t("{n} matches", { n: number(hits.length) });
+    say((total === 1 ? t("{matches} in 1 private transcript", { matches })
+      : t("{matches} in {total} private transcripts", { matches, total: number(total) }))
+      + (failed ? " " + t("({n} could not be opened)", { n: number(failed) }) : ""));
   } catch (err) {
-    say(err.message === "Locked" ? "Locked: unlock to search your private transcripts." : err.message, "error");
+    say(err.message === "Locked" ? t("Locked: unlock to search your private transcripts.") : err.message, "error");
   }
 });

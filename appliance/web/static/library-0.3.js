@@ -2,6 +2,11 @@
 (function () {
   "use strict";
   const { t } = window.SottoI18n;
+  // As the server's state_name (appliance/web/i18n.py): the stored English state shown in the page's language.
+  const STATES = { queued: t("queued"), running: t("running"), done: t("done"), failed: t("failed"), cancelled: t("cancelled"),
+    decoding: t("converting"), transcribing: t("transcribing"), diarizing: t("identifying speakers") };
+  const stateName = (value) => STATES[value] || value;
+  const percent = new Intl.NumberFormat(window.SottoI18n.lang, { style: "percent" });
   const { api, download } = window.Sotto;
   const form = document.getElementById("library-form");
   if (form) {
@@ -41,7 +46,8 @@
       for (const li of running) {
         try {
           const job = await api("GET", `/api/v1/jobs/${li.dataset.job}`);
-          li.querySelector("[data-job-state]").textContent = `${job.state}${job.stage && job.state === "running" ? ": " + job.stage : ""} ${Math.round(job.progress * 100)}%`;
+          const stage = job.stage && job.state === "running" ? t("{state}: {stage}", { state: stateName(job.state), stage: stateName(job.stage) }) : stateName(job.state);
+          li.querySelector("[data-job-state]").textContent = t("{state} {percent}", { state: stage, percent: percent.format(job.progress) });
           if (!["queued", "running"].includes(job.state)) finished = true;
         } catch (err) { /* the next tick retries */ }
       }

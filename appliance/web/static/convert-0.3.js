@@ -2,7 +2,7 @@
 // reads the saved document, seals it under a new transcript key wrapped by the data key, and sends both
 // envelopes; the server swaps them for the plaintext in one transaction and deletes the old text for good.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { unlock, userId, secure, NEEDS_HTTPS } from "/static/unlock-0.1.js";
+import { unlock, userId, secure, NEEDS_HTTPS } from "/static/unlock-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 const { t } = window.SottoI18n;

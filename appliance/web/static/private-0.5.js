@@ -4,10 +4,10 @@
 // document and mounts the editor with a backend that applies edits to the document here, re-seals it
 // under the same TK and saves the envelope against the revision it started from (409: the conflict banner).
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { unlock, userId, secure, NEEDS_HTTPS } from "/static/unlock-0.1.js";
-import { applyOps, normalise } from "/static/private-ops-0.1.js";
-import { render } from "/static/private-export-0.1.js";
-import { mountSharing } from "/static/private-share-0.2.js";
+import { unlock, userId, secure, NEEDS_HTTPS } from "/static/unlock-0.2.js";
+import { applyOps, normalise } from "/static/private-ops-0.2.js";
+import { render } from "/static/private-export-0.2.js";
+import { mountSharing } from "/static/private-share-0.3.js";
 
 window.__sottoManualMount = true;  // the editor waits for the decrypted model (imported below, after this line runs)
 const $ = (id) => document.getElementById(id);
@@ -80,7 +80,7 @@ async function open() {
     async export(format) { return render(doc, format); },
   };
 
-  const { mount, modelFrom } = await import("/static/editor-0.3.js");
+  const { mount, modelFrom } = await import("/static/editor-0.4.js");
   $("t-title").textContent = doc.title;
   document.title = `${doc.title} · Sotto`;
   $("t-note").value = doc.note;

@@ -22,10 +22,11 @@ if (panel) {
     const live = links.filter((l) => !l.revoked);
     list.replaceChildren(...(live.length ? live.map((l) => {
       const li = el("li", null, "link-item");
-      const facts = [`${l.views} view${l.views === 1 ? "" : "s"}`, l.expires_at ? `expires ${day(l.expires_at)}` : "no expiry",
-        l.password ? "password" : "no password", l.formats.map((f) => f.toUpperCase()).join(", ") || "no downloads"];
-      li.append(el("span", `Made ${day(l.created_at)}: ${facts.join(" · ")}`));
-      const b = el("button", "Revoke…", "danger"); b.type = "button";
+      const facts = [l.views === 1 ? t("1 view") : t("{n} views", { n: window.SottoI18n.number(l.views) }),
+        l.expires_at ? t("expires {day}", { day: day(l.expires_at) }) : t("no expiry"),
+        l.password ? t("password") : t("no password"), l.formats.map((f) => f.toUpperCase()).join(", ") || t("no downloads")];
+      li.append(el("span", t("Made {day}: {facts}", { day: day(l.created_at), facts: facts.join(" · ") })));
+      const b = el("button", t("Revoke…"), "danger"); b.type = "button";
       b.addEventListener("click", async () => { if (await confirmRevoke()) { await api("DELETE", `/api/v1/shares/${l.id}`); load(); } });
       li.append(" ", b);
       return li;

@@ -4,9 +4,11 @@
 // The dialog goes Locked → Unlocking… (key derivation takes a second or so) → Wrong passphrase / Unlocked.
 import * as sc from "/static/sotto-crypto-0.1.js";
 
+const { t } = window.SottoI18n;  // the page's language (static/i18n-0.1.js)
+
 export const IDLE_LOCK_MS = 15 * 60 * 1000;
-export const NEEDS_HTTPS = "Private transcripts need HTTPS: open this page over https:// (or on localhost). "
-  + "Browsers only offer the encryption they need on secure connections.";
+export const NEEDS_HTTPS = t("Private transcripts need HTTPS: open this page over https:// (or on localhost). "
+  + "Browsers only offer the encryption they need on secure connections.");
 
 const $ = (id) => document.getElementById(id);
 let keys = null;
@@ -29,7 +31,7 @@ function setState(text, cls) {
   el.textContent = text;
   el.className = cls ? `unlock-state is-${cls}` : "unlock-state";
   const page = $("lock-state");
-  if (page) page.textContent = keys ? "Unlocked" : "Locked";
+  if (page) page.textContent = keys ? t("Unlocked") : t("Locked");
 }
 
 async function keyRecord() {
@@ -54,8 +56,8 @@ function askForNewPassphrase() {
   const dialog = $("unlock-dialog"), form = $("unlock-form");
   for (const id of ["unlock-ask", "unlock-recovery-row"]) $(id).classList.add("hidden");
   $("unlock-legacy").classList.remove("hidden");
-  $("unlock-ok").textContent = "Choose a passphrase";
-  setState("Locked");
+  $("unlock-ok").textContent = t("Choose a passphrase");
+  setState(t("Locked"));
   return new Promise((resolve, reject) => {
     const go = (event) => { event.preventDefault(); window.location.assign("/account#private"); };
     const cancel = () => { form.removeEventListener("submit", go); dialog.removeEventListener("close", cancel); reject(new Locked("Locked")); };
@@ -70,24 +72,24 @@ function askPassphrase(record) {
   const dialog = $("unlock-dialog"), form = $("unlock-form");
   const password = $("unlock-password"), recovery = $("unlock-recovery");
   let useRecovery = false;
-  setState("Locked");
+  setState(t("Locked"));
   return new Promise((resolve, reject) => {
     const toggle = () => {
       useRecovery = !useRecovery;
       $("unlock-pass-label").classList.toggle("hidden", useRecovery);
       $("unlock-recovery-label").classList.toggle("hidden", !useRecovery);
-      $("unlock-use-recovery").textContent = useRecovery ? "Use your passphrase" : "Use your recovery key instead";
+      $("unlock-use-recovery").textContent = useRecovery ? t("Use your passphrase") : t("Use your recovery key instead");
     };
     const submit = async (event) => {
       event.preventDefault();
-      setState("Unlocking…", "busy");
+      setState(t("Unlocking…"), "busy");
       $("unlock-ok").disabled = true;
       try {
         const uid = userId();
         keys = useRecovery ? await sc.unlockWithRecoveryKey(recovery.value, record, uid)
           : await sc.unlock(password.value, record, uid);
         password.value = ""; recovery.value = "";
-        setState("Unlocked", "ok");
+        setState(t("Unlocked"), "ok");
         cleanup();
         dialog.close("ok");
         armIdleLock();
@@ -96,8 +98,8 @@ function askPassphrase(record) {
       } catch (err) {
         const wrong = err instanceof sc.CryptoRefused && err.code === "decrypt";
         const malformed = err instanceof sc.CryptoRefused && err.code === "malformed" && useRecovery;
-        setState(wrong ? (useRecovery ? "Wrong recovery key" : "Wrong passphrase")
-          : malformed ? "That is not a recovery key (52 letters and digits)" : `Cannot unlock: ${err.message}`, "failed");
+        setState(wrong ? (useRecovery ? t("Wrong recovery key") : t("Wrong passphrase"))
+          : malformed ? t("That is not a recovery key (52 letters and digits)") : t("Cannot unlock: {reason}", { reason: err.message }), "failed");
       } finally {
         $("unlock-ok").disabled = false;
       }

@@ -2,7 +2,7 @@
 // browser never sends; the page takes it and at once removes it from the address bar and history
 // (history.replaceState), then fetches the encrypted snapshot, decrypts it here and shows it.
 import * as sc from "/static/sotto-crypto-0.1.js";
-import { render, turns } from "/static/private-export-0.1.js";
+import { render, turns } from "/static/private-export-0.2.js";
 
 const $ = (id) => document.getElementById(id);
 const { t } = window.SottoI18n;

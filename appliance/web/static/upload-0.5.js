@@ -375,7 +375,7 @@
       history.pushState({ inPlace: true }, "", href);
       window.addEventListener("popstate", () => window.location.reload(), { once: true });
       window.__sottoManualMount = true;
-      const editor = await import("/static/editor-0.3.js");
+      const editor = await import("/static/editor-0.4.js");
       editor.mount({ file });
       window.scrollTo(0, 0);
     } catch (err) { window.location.assign(href); }
@@ -412,7 +412,7 @@
       const type = recorder.mimeType || mime || "audio/webm";
       const ext = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
       const stamp = new Date().toISOString().slice(0, 16).replace("T", " ").replace(":", "-");
-      choose(new File(chunks, `Recording ${stamp}.${ext}`, { type }));
+      choose(new File(chunks, t("Recording {stamp}", { stamp }) + `.${ext}`, { type }));
       recorder = null;
     };
     audioCtx = new AudioContext();
