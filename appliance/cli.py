@@ -104,6 +104,16 @@ JOB_OPTION_FLAGS = {
 }
 
 
+def _check_format(fmt: str, output: Path | None) -> None:
+    """Refuse an unknown export format, or a binary one with nowhere to write it, before any work."""
+    from appliance.transcripts import exports
+
+    if fmt not in exports.FORMATS:
+        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
+    if fmt not in exports.TEXT_FORMATS and output is None:
+        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+
+
 def _job_options(**given: Any) -> UploadOptions:
     """The upload options from the flags that were given (None: not given, so the default holds)."""
     names = {
@@ -308,10 +318,7 @@ def transcribe(
     from appliance.transcripts import store as transcripts
 
     egress.install()
-    if fmt not in exports.FORMATS:
-        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
-    if fmt not in exports.TEXT_FORMATS and output is None:
-        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    _check_format(fmt, output)
     try:
         export_options = exports.ExportOptions.parse(dict(o.split("=", 1) for o in export_option or [] if "=" in o))
     except exports.OptionsError as exc:
@@ -1020,12 +1027,8 @@ def remote_transcribe(
 ) -> None:
     """Upload files to an appliance, show progress, and print or save the transcripts."""
     from appliance.client import SottoClient, SottoError
-    from appliance.transcripts import exports
 
-    if fmt not in exports.FORMATS:
-        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
-    if fmt not in exports.TEXT_FORMATS and output is None:
-        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    _check_format(fmt, output)
     options = _job_options(
         model=model,
         language=language,
@@ -1115,12 +1118,8 @@ def remote_import_link(
 ) -> None:
     """Have an appliance fetch a recording from an intranet media link, show progress, print or save the transcript."""
     from appliance.client import SottoClient, SottoError
-    from appliance.transcripts import exports
 
-    if fmt not in exports.FORMATS:
-        raise _fail(f"unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", 2)
-    if fmt not in exports.TEXT_FORMATS and output is None:
-        raise _fail(f"--format {fmt} writes a binary file: give --output PATH", 2)
+    _check_format(fmt, output)
     options = _job_options(
         model=model,
         language=language,

@@ -31,9 +31,9 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +101,26 @@ def _is_literal(host: str, *, loopback: bool = False) -> bool:
 def _open(destination: Destination, allowed: frozenset[Destination], timeout: float) -> socket.socket:
     if destination not in allowed:
         raise Refused(f"{destination} is not on this appliance's egress allow-list (security.egress_allow)")
-    errors = []
-    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM):
-        why = address_refusal(str(sockaddr[0]), destination.host)
+    errors: list[str] = []
+    usable = []
+    for found in socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM):
+        why = address_refusal(str(found[4][0]), destination.host)
         if why:
             errors.append(why)
-            continue
+        else:
+            usable.append(found)
+    sock = _connect_first(usable, timeout, errors)
+    if sock is None:
+        raise Refused(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+    return sock
+
+
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _connect_first(addresses: Sequence[AddressInfo], timeout: float, errors: list[str]) -> socket.socket | None:
+    """The first of these (already checked) addresses that answers; each failure is added to `errors`."""
+    for family, kind, proto, _name, sockaddr in addresses:
         sock = socket.socket(family, kind, proto)
         sock.settimeout(timeout)
         try:
@@ -117,7 +131,7 @@ def _open(destination: Destination, allowed: frozenset[Destination], timeout: fl
             continue
         sock.settimeout(None)
         return sock
-    raise Refused(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+    return None
 
 
 def media_destination_allowed(destination: Destination, hosts: Iterable[str]) -> bool:
@@ -142,19 +156,11 @@ def open_media(destination: Destination, hosts: Iterable[str], timeout: float) -
         why = address_refusal(str(sockaddr[0]), destination.host)
         if why:
             raise Refused(why)
-    errors = []
-    for family, kind, proto, _name, sockaddr in found:  # the checked addresses, not a second lookup
-        sock = socket.socket(family, kind, proto)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(sockaddr)
-        except OSError as exc:
-            sock.close()
-            errors.append(f"{sockaddr[0]}: {exc.strerror or exc}")
-            continue
-        sock.settimeout(None)
-        return sock
-    raise Unreachable(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+    errors: list[str] = []
+    sock = _connect_first(found, timeout, errors)  # the checked addresses, not a second lookup
+    if sock is None:
+        raise Unreachable(f"cannot connect to {destination}: {'; '.join(errors) or 'no address'}")
+    return sock
 
 
 MediaHosts = Callable[[], Iterable[str]]
