@@ -91,6 +91,41 @@ def test_a_shared_workspace_made_and_joined_in_the_ui_shows_its_transcript(world
     bob.context.close()
 
 
+def test_enter_pressed_before_the_page_script_arrives_is_sent_by_it_not_by_the_browser(world: World, browser: Any) -> None:
+    """The page's script is held back while the person types and presses Enter: without the early guard
+    the browser would send the form itself, as a GET to this page (the password in the address bar, no
+    sign-in, no workspace). With it the submit waits and the page's script sends it once it is in."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route("**/static/login-*.js", hold)
+    page.goto(f"{world.url}/login", wait_until="commit")
+    page.fill("input[name=email]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)  # time for a native submission to navigate, were it not held
+    assert "?" not in page.url and ADMIN_PASSWORD not in page.url, "the browser sent the sign-in form itself"
+    assert len(held) == 1, "the sign-in script was not held back, so this test checks nothing"
+    held[0].continue_()
+    page.wait_for_url(f"{world.url}/")  # signed in, by the page's script
+
+    page.unroute("**/static/login-*.js", hold)
+    page.route("**/static/workspaces-*.js", hold)
+    page.goto(f"{world.url}/workspaces", wait_until="commit")
+    page.fill("#workspace-form input[name=name]", "Early desk")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 2 and "name=" not in page.url
+    held[1].continue_()
+    page.wait_for_selector(".workspace h2 >> text=Early desk")
+    assert page.locator(".workspace h2", has_text="Early desk").count() == 1  # sent once, not twice
+    context.close()
+
+
 def test_a_workspace_admin_writes_restores_ai_instructions_by_keyboard_on_a_phone(world: World, browser: Any) -> None:
     from appliance.assist import workspace_settings
 
