@@ -123,6 +123,19 @@ def test_enter_pressed_before_the_page_script_arrives_is_sent_by_it_not_by_the_b
     held[1].continue_()
     page.wait_for_selector(".workspace h2 >> text=Early desk")
     assert page.locator(".workspace h2", has_text="Early desk").count() == 1  # sent once, not twice
+
+    # A script that never arrives: the form is still not sent by the browser, and the page says why.
+    page.unroute("**/static/workspaces-*.js", hold)
+    page.route("**/static/workspaces-*.js", lambda route: route.abort())
+    page.goto(f"{world.url}/workspaces")
+    page.fill("#workspace-form input[name=name]", "Never sent")
+    page.keyboard.press("Enter")
+    page.get_by_role("alert").filter(has_text="did not finish loading").wait_for()
+    assert "name=" not in page.url
+    page.unroute("**/static/workspaces-*.js")
+    page.reload()
+    page.wait_for_selector(".workspace h2 >> text=Early desk")
+    assert page.locator(".workspace h2", has_text="Never sent").count() == 0
     context.close()
 
 
@@ -133,9 +146,22 @@ def test_a_workspace_admin_writes_restores_ai_instructions_by_keyboard_on_a_phon
     alice = _signed_in(browser, world, ADMIN_EMAIL, width=390)
     errors: list[str] = []
     alice.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # The settings' first load is held back until the person has typed: coming back late, it must not
+    # overwrite what they typed (it did, on a slow CI run, and version 1 was saved empty).
+    late: list[Any] = []
+
+    def hold_load(route: Any) -> None:
+        if route.request.method == "GET":
+            late.append(route)
+        else:
+            route.continue_()
+
+    alice.route(f"**/api/v1/workspaces/{team}/assist", hold_load)
     alice.goto(f"{world.url}/workspaces")
     form = alice.locator(f".workspace[data-workspace='{team}'] .assist-form")
     form.locator("textarea[name=instructions]").fill("Write for the newsroom editors.")
+    assert len(late) == 1
+    late[0].continue_()
     form.locator("textarea[name=instructions]").press("Tab")  # keyboard only: the checkbox, then Save
     alice.keyboard.press("Space")
     alice.keyboard.press("Tab")

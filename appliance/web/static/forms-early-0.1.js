@@ -16,6 +16,24 @@
     event.stopImmediatePropagation();
     if (!held.some((entry) => entry.form === form)) held.push({ form, submitter: event.submitter || null });
   }, true);
+  // And should the page's script never arrive (a network error, a blocked file), the browser still must
+  // not send such a form: this listener runs last, after the form's own handlers; if none of them took the
+  // submit, it is stopped here and the person is told to reload.
+  window.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !(form instanceof HTMLFormElement) || !scripted(form)) return;
+    event.preventDefault();
+    const t = (text) => (window.SottoI18n ? window.SottoI18n.t(text) : text);
+    let note = form.previousElementSibling;
+    if (!note || !note.hasAttribute("data-not-loaded")) {
+      note = document.createElement("p");
+      note.className = "error";
+      note.setAttribute("role", "alert");
+      note.setAttribute("data-not-loaded", "");
+      form.before(note);
+    }
+    note.textContent = t("This page did not finish loading, so nothing was sent. Reload the page and try again.");
+  });
   document.addEventListener("DOMContentLoaded", () => {
     // After the other DOMContentLoaded listeners too: some pages wire their forms in one.
     setTimeout(() => {

@@ -83,10 +83,13 @@
     const status = form.querySelector(".form-status"), history = form.querySelector(".assist-history");
     const say = (text, ok) => { status.className = `form-status ${ok ? "ok" : "error"}`; status.textContent = text; };
     let base = 0;
-    function show(out) {
+    // What the person changed before the first load came back is theirs: that load must not overwrite it.
+    const edited = new Set();
+    form.addEventListener("input", (e) => edited.add(e.target.name));
+    function show(out, keep = new Set()) {
       base = out.current.version;
-      form.elements.instructions.value = out.current.instructions;
-      form.elements.auto_summarize.checked = out.current.auto_summarize;
+      if (!keep.has("instructions")) form.elements.instructions.value = out.current.instructions;
+      if (!keep.has("auto_summarize")) form.elements.auto_summarize.checked = out.current.auto_summarize;
       const older = out.versions.filter((v) => v.version !== out.current.version);
       history.hidden = older.length === 0;
       history.querySelector("ol").replaceChildren(...older.map((v) => {
@@ -104,10 +107,12 @@
         return li;
       }));
     }
-    api("GET", url).then(show).catch((err) => say(err.message));
+    // A save waits for the first load: it carries the version it replaces (base_version).
+    const loaded = api("GET", url).then((out) => show(out, edited)).catch((err) => say(err.message));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
+        await loaded;
         show(await api("PUT", url, { instructions: form.elements.instructions.value, auto_summarize: form.elements.auto_summarize.checked, base_version: base }));
         say(t("Saved as version {version}.", { version: base }), true);
       } catch (err) { say(err.message); }
