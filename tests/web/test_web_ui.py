@@ -285,8 +285,10 @@ def test_4_record_from_fake_microphone(world: World, playwright: Any) -> None:
     assert name.startswith("Recording ")
     href = page.get_attribute("#queue li .f-open", "href")
     doc = world.alice.get(f"/api/v1/transcripts/{href.rsplit('/', 1)[1]}").json()
-    for word in ("quick", "brown", "fox"):
-        assert word in doc["text"].lower(), doc["text"]
+    # Chromium's fake microphone plays the clip in a loop from wherever it is when the recording starts, so
+    # on a busy machine the first word or two can fall before the start: most of the sentence is enough.
+    heard = [word for word in ("quick", "brown", "fox", "lazy", "dog", "stella") if word in doc["text"].lower()]
+    assert len(heard) >= 4, doc["text"]
     ui.csp_clean()
     b.close()
 
