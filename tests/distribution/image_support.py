@@ -42,7 +42,7 @@ class NoEngine(Exception):
 class Engine:
     """A running Docker engine and the clients that talk to it."""
 
-    docker: str  # the engine's own client (its BuildKit builds without a separate buildx)
+    docker: str  # a client that builds with BuildKit (see _client)
     compose: tuple[str, ...]
 
     def run(self, *args: str, timeout: float = 120, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -62,12 +62,19 @@ def _run(
 
 
 def _client() -> str | None:
-    """The client packaged with the engine (next to dockerd): another client on PATH may be newer and want
-    a buildx plugin for BuildKit, which an engine's package does not carry."""
-    dockerd = shutil.which("dockerd")
-    if dockerd and (Path(dockerd).parent / "docker").exists():
-        return str(Path(dockerd).parent / "docker")
-    return shutil.which("docker")
+    """A client whose `docker build` uses BuildKit: one with the buildx plugin, or one from before
+    Docker 23 (BuildKit built in, as Debian's docker.io ships). A newer client without buildx (one
+    installed beside the distribution's engine, say) can only use the legacy builder, which has no
+    `RUN --mount`. Every client negotiates the API version with the engine."""
+    candidates = list(dict.fromkeys(p for p in (shutil.which("docker"), "/usr/bin/docker") if p and Path(p).exists()))
+    for docker in candidates:
+        if subprocess.run([docker, "buildx", "version"], capture_output=True, timeout=30).returncode == 0:
+            return docker
+        version = subprocess.run([docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, timeout=30)
+        major = version.stdout.strip().split(".", 1)[0]
+        if major.isdigit() and int(major) < 23:
+            return docker
+    return candidates[0] if candidates else None
 
 
 def _answers(docker: str) -> bool:

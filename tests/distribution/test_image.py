@@ -25,7 +25,7 @@ from tests.support import speak
 
 SENTENCE = "Orange giraffes painted the lighthouse in Marseille yesterday."
 HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/core/test_no_egress.py)
-PORT = 8443  # the image's own (its HEALTHCHECK probes it); on the host's loopback only, by the override
+PORT = 8443  # compose.yaml's, published on the host's loopback only (see _override)
 URL = f"https://127.0.0.1:{PORT}"
 EMAIL, PASSWORD = "root@example.org", "a long enough password"
 LOCK_STEP = "pip install --no-index --find-links /wheelhouse --require-hashes --no-deps -r /src/requirements.lock"
@@ -34,22 +34,19 @@ LOCK_STEP = "pip install --no-index --find-links /wheelhouse --require-hashes --
 OWN_DATA = {"appliance.db", "appliance.db-wal", "appliance.db-shm", "tls", "license", "home", "cache", "tmp"}
 
 
-def _override(project_dir: Path, models: Path, transfer: Path) -> dict[str, object]:
-    """What a CPU test host changes in compose.yaml: the image tag (the CPU build), host networking with
-    the server on loopback (nothing reachable from outside, no published port), and the bind mounts in
-    temporary directories. JSON is YAML, so Compose reads it as it is."""
+def _override(models: Path, transfer: Path) -> dict[str, object]:
+    """What a CPU test host changes in compose.yaml: the image tag (the CPU build) and the bind mounts, in
+    temporary directories; the project's network binds published ports to the host's loopback, so the
+    appliance under test is unreachable from outside (Compose merges port lists, so an override cannot
+    narrow compose.yaml's "8443:8443" itself, and host networking refuses published ports). The GPU
+    reservation stays: the engine's stand-in hook answers it (image_support). JSON is YAML."""
     image = {"image": img.IMAGE}
-    mounts = [f"{models}:/models:ro"]
     return {
         "services": {
-            "appliance": {
-                **image,
-                "network_mode": "host",
-                "environment": {"APPLIANCE_SERVER__HOST": "127.0.0.1"},
-                "volumes": mounts,
-            },
+            "appliance": {**image, "volumes": [f"{models}:/models:ro"]},
             "admin": {**image, "volumes": [f"{models}:/models", f"{transfer}:/transfer"]},
-        }
+        },
+        "networks": {"default": {"driver_opts": {"com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"}}},
     }
 
 
@@ -75,7 +72,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[img.Deploym
     transfer.mkdir()
     transfer.chmod(0o777)  # the admin service runs as the image's user (uid 10001) and writes requests here
     override = work / "compose.override.json"
-    override.write_text(json.dumps(_override(img.REPO, models, transfer), indent=2))
+    override.write_text(json.dumps(_override(models, transfer), indent=2))
     assert img.free_loopback_port(PORT), f"port {PORT} is taken on this host: the appliance cannot listen there"
     deployment = img.Deployment(engine, f"sotto-test-{secrets.token_hex(4)}", override, models, transfer, timings)
     try:
@@ -104,6 +101,9 @@ def test_the_image_builds_from_the_wheelhouse_and_the_service_becomes_healthy(de
     assert isinstance(host_config, dict)
     assert host_config["ReadonlyRootfs"] is True and host_config["CapDrop"] == ["ALL"]
     assert host_config["SecurityOpt"] == ["no-new-privileges:true"]
+    # Reachable from this host only: the published port is bound to loopback.
+    published = deployment.engine.run("port", deployment.container(), f"{PORT}/tcp").stdout.split()
+    assert published == [f"127.0.0.1:{PORT}"], published
     # compose.yaml's GPU reservation reached the engine unchanged (answered here by the CPU stand-in hook).
     assert [r["Driver"] for r in host_config.get("DeviceRequests") or []] == ["nvidia"]
     # The wheelhouse was mounted into the build, never copied into a layer.
