@@ -31,7 +31,9 @@ CONTEXT_FILES = ("Dockerfile.cuda", ".dockerignore", "requirements.lock", "requi
 # override cannot remove a reservation (Compose merges the device lists), so a CPU host gets this
 # stand-in, which lets the container start with no GPU, the way the CPU base stands in for CUDA's.
 NVIDIA_HOOK = "nvidia-container-runtime-hook"
-HOOK_STAND_IN = "#!/bin/sh\n# CPU stand-in for the NVIDIA hook (tests/distribution/image_support.py): no GPU to add.\ncat >/dev/null\n"
+HOOK_STAND_IN = (
+    "#!/bin/sh\n# CPU stand-in for the NVIDIA hook (tests/distribution/image_support.py): no GPU to add.\ncat >/dev/null\n"
+)
 
 
 class NoEngine(Exception):
@@ -57,7 +59,9 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, **kw)  # type: ignore[call-overload]
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv[:4])} ... failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(argv[:4])} ... failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done  # type: ignore[no-any-return]
 
 
@@ -70,7 +74,9 @@ def _client() -> str | None:
     for docker in candidates:
         if subprocess.run([docker, "buildx", "version"], capture_output=True, timeout=30).returncode == 0:
             return docker
-        version = subprocess.run([docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, timeout=30)
+        version = subprocess.run(
+            [docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, timeout=30
+        )
         major = version.stdout.strip().split(".", 1)[0]
         if major.isdigit() and int(major) < 23:
             return docker
@@ -170,7 +176,9 @@ def base_image(engine: Engine, workdir: Path) -> float | None:
     started = time.monotonic()
     _run([debootstrap, "--variant=minbase", "bookworm", str(root), mirror], timeout=900)
     took = time.monotonic() - started
-    security = mirror.rsplit("/", 1)[0] + "/debian-security" if mirror.endswith("/debian") else "http://deb.debian.org/debian-security"
+    security = (
+        mirror.rsplit("/", 1)[0] + "/debian-security" if mirror.endswith("/debian") else "http://deb.debian.org/debian-security"
+    )
     (root / "etc/apt/sources.list").write_text(
         f"deb {mirror} bookworm main\ndeb {mirror} bookworm-updates main\ndeb {security} bookworm-security main\n"
     )
@@ -244,7 +252,18 @@ def build(engine: Engine, context: Path, tag: str = IMAGE) -> Build:
     started = time.monotonic()
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     done = _run(
-        [engine.docker, "build", "--progress=plain", "-f", "Dockerfile.cuda", "--build-arg", f"CUDA_IMAGE={BASE_IMAGE}", "-t", tag, "."],
+        [
+            engine.docker,
+            "build",
+            "--progress=plain",
+            "-f",
+            "Dockerfile.cuda",
+            "--build-arg",
+            f"CUDA_IMAGE={BASE_IMAGE}",
+            "-t",
+            tag,
+            ".",
+        ],
         timeout=1200,
         env=env,
         cwd=context,
@@ -319,7 +338,18 @@ class Deployment:
     def volume_files(self) -> list[str]:
         """Every path in the data volume, relative to it, read by a throwaway container of the image."""
         listed = self.engine.run(
-            "run", "--rm", "--network", "none", "-v", f"{self.volume}:/data:ro", "--entrypoint", "find", IMAGE, "/data", "-mindepth", "1"
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{self.volume}:/data:ro",
+            "--entrypoint",
+            "find",
+            IMAGE,
+            "/data",
+            "-mindepth",
+            "1",
         )
         return sorted(line.removeprefix("/data/") for line in listed.stdout.splitlines())
 
