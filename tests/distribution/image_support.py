@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("SOTTO_TEST_CACHE") or Path.home() / ".cache" / "sotto-test")
@@ -47,22 +48,31 @@ class Engine:
     docker: str  # a client that builds with BuildKit (see _client)
     compose: tuple[str, ...]
 
-    def run(self, *args: str, timeout: float = 120, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
-        return _run([self.docker, *args], timeout=timeout, check=check, **kw)
+    def run(
+        self, *args: str, timeout: float = 120, check: bool = True, stdin: IO[bytes] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return _run([self.docker, *args], timeout=timeout, check=check, stdin=stdin)
 
     def image_exists(self, ref: str) -> bool:
         return self.run("image", "inspect", ref, check=False).returncode == 0
 
 
 def _run(
-    argv: list[str], *, timeout: float, check: bool = True, env: dict[str, str] | None = None, **kw: object
+    argv: list[str],
+    *,
+    timeout: float,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, **kw)  # type: ignore[call-overload]
+    # stdin (a pipe from tar) is passed on as a file descriptor: text mode applies to the answer only.
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, stdin=stdin)
     if check and done.returncode != 0:
         raise AssertionError(
             f"{' '.join(argv[:4])} ... failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 def _client() -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,8 +65,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[img.Deploym
     debootstrap = img.base_image(engine, work)
     if debootstrap is not None:
         timings["debootstrap"] = debootstrap
-    import sys
-
     timings["wheelhouse"] = img.wheelhouse(sys.executable)
     built = img.build(engine, img.sync_context())
     timings["build"] = built.seconds
@@ -83,7 +82,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[img.Deploym
         deployment.compose("up", "-d", "appliance", timeout=300)
         deployment.wait_healthy()
         timings["up_to_healthy"] = time.monotonic() - started
-        deployment.build = built  # type: ignore[attr-defined]
         yield deployment
     finally:
         deployment.down()
