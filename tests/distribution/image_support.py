@@ -278,6 +278,9 @@ def build(engine: Engine, context: Path, tag: str = IMAGE) -> Build:
         env=env,
         cwd=context,
     )
+    # The build this tag named before is left untagged: drop such images of ours (only dangling ones
+    # with the image's title label), or every code change would keep another copy on the disk.
+    engine.run("image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=Sotto appliance", timeout=300)
     return Build(time.monotonic() - started, done.stdout + done.stderr)
 
 
