@@ -79,7 +79,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[img.Deploym
     deployment = img.Deployment(engine, f"sotto-test-{secrets.token_hex(4)}", override, models, transfer, timings)
     try:
         started = time.monotonic()
-        deployment.compose("up", "-d", "appliance", timeout=300)
+        try:
+            deployment.compose("up", "-d", "appliance", timeout=300)
+        except AssertionError as exc:
+            if "could not select device driver" in str(exc):
+                pytest.fail(
+                    "the running Docker engine has no NVIDIA device driver for compose.yaml's GPU reservation: on a "
+                    f"CPU host, run dockerd with {img.NVIDIA_HOOK} on its PATH (this test starts it so when no "
+                    f"engine runs; tests/distribution/image_support.py)\n{exc}"
+                )
+            raise
         deployment.wait_healthy()
         timings["up_to_healthy"] = time.monotonic() - started
         yield deployment
