@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -174,6 +177,68 @@ def _transcript() -> str:
         got = api.get(f"/api/v1/transcripts/{SESSION['transcript_id']}")
     assert got.status_code == 200, got.text
     return str(got.json()["text"])
+
+
+OUTBOUND = re.compile(r"^(?:\[pid +\d+\] |\d+ +)?(connect|sendto|sendmsg|sendmmsg)\((.*)$")
+LOOPBACK = re.compile(r'sa_family=AF_UNIX|inet_addr\("127\.|inet_pton\(AF_INET6, "::1"|sin6_addr=in6addr_loopback')
+
+
+def _outbound(trace: str) -> list[str]:
+    """connect/sendto/sendmsg lines aimed at an address that is not a Unix socket or loopback (a send on
+    a connected socket names no address and is not one); and any socket the kernel lock refused."""
+    bad = []
+    for line in trace.splitlines():
+        match = OUTBOUND.match(line)
+        leaves = bool(match and "sa_family=" in match.group(2) and not LOOPBACK.search(match.group(2)))
+        refused = "socket(" in line and ("EPERM" in line or "EACCES" in line)
+        if leaves or refused:
+            bad.append(line)
+    return bad
+
+
+@pytest.mark.timeout(240)
+def test_the_containers_processes_connect_nowhere(deployment: img.Deployment, tmp_path: Path) -> None:
+    """Syscall-level, from the host, as tests/core/test_no_egress.py does for the host process: every
+    thread of the appliance in the container, traced through a transcription, opens no connection and
+    sends no datagram beyond loopback and Unix sockets."""
+    strace = shutil.which("strace")
+    assert strace, "strace is required (scripts/test installs it)"
+    pid = deployment.inspect(deployment.container())["State"]["Pid"]  # type: ignore[index]
+    out = tmp_path / "trace"
+    tracer = subprocess.Popen(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-p",
+            str(pid),
+            "-e",
+            "trace=socket,connect,sendto,sendmsg,sendmmsg,accept,accept4",
+            "-o",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2)  # attached to every thread
+        assert tracer.poll() is None, tracer.stderr.read().decode() if tracer.stderr else ""
+        wav = speak(tmp_path / "second.wav", SENTENCE)
+        with _client(headers={"Authorization": f"Bearer {SESSION['key']}"}) as api:
+            job = api.post("/api/v1/transcriptions", files={"file": ("second.wav", wav.read_bytes(), "audio/wav")})
+            assert job.status_code == 202, job.text
+            deadline = time.monotonic() + 180
+            while (state := api.get(f"/api/v1/jobs/{job.json()['job_id']}").json())["state"] not in {"done", "failed"}:
+                assert time.monotonic() < deadline, state
+                time.sleep(0.5)
+            assert state["state"] == "done", state
+    finally:
+        tracer.send_signal(signal.SIGINT)  # strace detaches and leaves the process running
+        tracer.wait(timeout=60)
+    trace = out.read_text(errors="replace")
+    # The server accepted the test's own connections: the trace saw the threads that do the work.
+    assert re.search(r"accept4?\(", trace), f"strace saw no accepted connection: not attached?\n{trace[:2000]}"
+    assert _outbound(trace) == [], _outbound(trace)[:20]
+    assert deployment.health() != "unhealthy"
 
 
 @pytest.mark.timeout(120)
