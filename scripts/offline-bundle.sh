@@ -3,7 +3,7 @@
 #
 #   scripts/offline-bundle.sh --signing-key KEY [options]
 #
-# It builds (or takes) the image, saves it with `docker save | zstd`, downloads the chosen models at
+# It downloads the locked wheels (scripts/wheelhouse.sh), builds (or takes) the image, saves it with `docker save | zstd`, downloads the chosen models at
 # pinned revisions (or copies them from a local directory), checks each model is complete, and writes
 # bundle.json, SHA256SUMS and SHA256SUMS.minisig; then it verifies the bundle exactly as install.sh will.
 # Safe to re-run: the bundle is assembled in OUT.partial and moved into place only when verified; hub
@@ -123,7 +123,13 @@ if [ -n "$IMAGE_ARCHIVE" ]; then
   fi
 else
   command -v docker >/dev/null || die "docker is needed (or pass --image-archive)"
-  ((NO_BUILD)) || docker build --platform linux/amd64 -f Dockerfile.cuda -t "$IMAGE" .
+  if ((!NO_BUILD)); then
+    # Every wheel the image installs, downloaded here (hash-checked against the locks) into ./wheelhouse,
+    # which the build mounts: the build itself reaches no package index. BuildKit is needed for that
+    # mount; the engine's built-in Dockerfile frontend does it, so no frontend image is pulled.
+    PYTHON="$PYTHON" scripts/wheelhouse.sh "$REPO/wheelhouse"
+    DOCKER_BUILDKIT=1 docker build --platform linux/amd64 -f Dockerfile.cuda -t "$IMAGE" .
+  fi
   platform=()
   docker save --help 2>/dev/null | grep -q -- --platform && platform=(--platform linux/amd64)
   docker save "${platform[@]}" "$IMAGE" | zstd -q -T0 -o "$STAGE/$ARCHIVE"
