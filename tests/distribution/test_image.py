@@ -2,7 +2,8 @@
 base (the only build argument changed), from a wheelhouse made on the host, then compose.yaml itself with
 an override for what a CPU host lacks. Through the running service: the first-run setup code from the log,
 the administrator, an API key, a spoken recording transcribed; the admin service's self-test with no
-network, a licence request; a restart and a `down`/`up` keep the transcripts. The container's promises:
+network, a licence request, a licence from an unknown signer refused; a restart keeps the transcripts and
+fails the jobs it interrupted with the documented reason, and a `down`/`up` keeps the transcripts. The container's promises:
 a read-only root with nothing written to it, and a data volume that holds the appliance's files only.
 
 Slow on a fresh machine (an engine, a debootstrap, 4 GB of wheels, the build); everything is cached for
@@ -278,12 +279,56 @@ def test_a_licence_request_through_the_admin_service(deployment: img.Deployment)
     assert "ORDER-42" in json.dumps(request) and request.get("fingerprint"), request
 
 
+@pytest.mark.timeout(240)
+def test_a_licence_from_an_unknown_signer_is_refused_by_the_admin_service(deployment: img.Deployment) -> None:
+    """`license install` through the admin service (no network): the image trusts only the vendor's
+    production keys, so a licence for this very machine signed by any other key is refused with a reason,
+    and the licence state stays as it was. (A production-signed licence cannot be made here.)"""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.licensing.licence import PRODUCT
+    from appliance.licensing.vendor import sign
+
+    def admin(*args: str) -> subprocess.CompletedProcess[str]:
+        return deployment.compose("--profile", "admin", "run", "--rm", "admin", *args, timeout=170, check=False)
+
+    request = json.loads((deployment.transfer / "activation-request.json").read_text())
+    payload = {"product": PRODUCT, "license_key": "ORDER-42", "fingerprint": request["fingerprint"], "serial": 1}
+    (deployment.transfer / "license.lic").write_text(sign(payload, Ed25519PrivateKey.generate(), "not-the-vendor"))
+    before = admin("license", "status", "--json")
+    assert before.returncode == 0, before.stderr[-2000:]
+    refused = admin("license", "install", "/transfer/license.lic")
+    assert refused.returncode != 0 and "not installed" in refused.stdout + refused.stderr, refused
+    after = admin("license", "status", "--json")
+    state = json.loads(after.stdout[after.stdout.index("{") :])
+    assert state["state"] == json.loads(before.stdout[before.stdout.index("{") :])["state"] == "evaluation", state
+
+
 @pytest.mark.timeout(300)
-def test_a_restart_keeps_the_transcripts(deployment: img.Deployment) -> None:
+def test_a_restart_keeps_the_transcripts_and_fails_interrupted_jobs_with_the_reason(
+    deployment: img.Deployment, tmp_path: Path
+) -> None:
+    from appliance.transcription.jobs import RESTART_REASON
+
     before = _transcript()
+    # Several long recordings at once, then the restart: those still waiting or running lose their audio
+    # (it was only ever in memory) and must say so, not hang or vanish.
+    wav = speak(tmp_path / "long.wav", " ".join([SENTENCE] * 8)).read_bytes()
+    with _client(headers={"Authorization": f"Bearer {SESSION['key']}"}) as api:
+        jobs = []
+        for n in range(4):
+            sent = api.post("/api/v1/transcriptions", files={"file": (f"long-{n}.wav", wav, "audio/wav")})
+            assert sent.status_code == 202, sent.text
+            jobs.append(sent.json()["job_id"])
     deployment.compose("restart", "appliance", timeout=120)
     _wait_serving()
     assert _transcript() == before == SESSION["text"]
+    with _client(headers={"Authorization": f"Bearer {SESSION['key']}"}) as api:
+        states = [api.get(f"/api/v1/jobs/{job}").json() for job in jobs]
+    assert all(s["state"] in {"done", "failed"} for s in states), states
+    interrupted = [s for s in states if s["state"] == "failed"]
+    assert interrupted, f"every job finished before the restart: nothing was interrupted {states}"
+    assert all(s["error"] == RESTART_REASON for s in interrupted), interrupted
 
 
 @pytest.mark.timeout(300)
