@@ -172,9 +172,16 @@ LONGEST_FIRST = (
 )
 
 
+# Last: the private-transcript browser flow stalled twice (a job not started in 3 minutes) while the image
+# build filled the disk's write queue beside it; run after the build, it passes. The cause is not found yet.
+LAST = ("tests/private/test_private_ui.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::", 1)[0]
+        if path in LAST:
+            return len(LONGEST_FIRST) + 1
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the order within each file, and of the other files, is kept
