@@ -104,6 +104,18 @@ def _client(**kw: object) -> httpx.Client:
     return httpx.Client(base_url=URL, verify=False, timeout=120, **kw)  # type: ignore[arg-type]
 
 
+def _transcribed(api: httpx.Client, name: str, wav: bytes) -> dict[str, str]:
+    """Send a recording and wait for its job to end; the job must be done."""
+    job = api.post("/api/v1/transcriptions", files={"file": (name, wav, "audio/wav")})
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 180
+    while (state := api.get(f"/api/v1/jobs/{job.json()['job_id']}").json())["state"] not in {"done", "failed"}:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["state"] == "done", state
+    return state
+
+
 @pytest.mark.timeout(1200)
 def test_the_image_builds_from_the_wheelhouse_and_the_service_becomes_healthy(deployment: img.Deployment) -> None:
     size = img.image_size(deployment.engine, img.IMAGE)
@@ -139,13 +151,7 @@ def test_a_session_through_the_running_service(deployment: img.Deployment, tmp_p
         assert key.status_code in (200, 201), key.text
     wav = speak(tmp_path / "giraffes.wav", SENTENCE)
     with _client(headers={"Authorization": f"Bearer {key.json()['key']}"}) as api:
-        job = api.post("/api/v1/transcriptions", files={"file": ("giraffes.wav", wav.read_bytes(), "audio/wav")})
-        assert job.status_code == 202, job.text
-        deadline = time.monotonic() + 180
-        while (state := api.get(f"/api/v1/jobs/{job.json()['job_id']}").json())["state"] not in {"done", "failed"}:
-            assert time.monotonic() < deadline, state
-            time.sleep(0.5)
-        assert state["state"] == "done", state
+        state = _transcribed(api, "giraffes.wav", wav.read_bytes())
         transcript = api.get(f"/api/v1/transcripts/{state['transcript_id']}").json()
     text = transcript["text"].lower()
     assert all(word in text for word in HEARD), text
@@ -225,13 +231,7 @@ def test_the_containers_processes_connect_nowhere(deployment: img.Deployment, tm
         assert tracer.poll() is None, tracer.stderr.read().decode() if tracer.stderr else ""
         wav = speak(tmp_path / "second.wav", SENTENCE)
         with _client(headers={"Authorization": f"Bearer {SESSION['key']}"}) as api:
-            job = api.post("/api/v1/transcriptions", files={"file": ("second.wav", wav.read_bytes(), "audio/wav")})
-            assert job.status_code == 202, job.text
-            deadline = time.monotonic() + 180
-            while (state := api.get(f"/api/v1/jobs/{job.json()['job_id']}").json())["state"] not in {"done", "failed"}:
-                assert time.monotonic() < deadline, state
-                time.sleep(0.5)
-            assert state["state"] == "done", state
+            _transcribed(api, "second.wav", wav.read_bytes())
     finally:
         tracer.send_signal(signal.SIGINT)  # strace detaches and leaves the process running
         tracer.wait(timeout=60)
