@@ -230,6 +230,46 @@ def test_compose_admin_profile_has_no_network() -> None:
     load(None, {k: str(v) for k, v in admin.get("environment", {}).items()})
 
 
+def test_compose_worker_profile_is_locked_down_and_serves_no_users() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    worker = compose["services"]["worker"]
+    appliance = compose["services"]["appliance"]
+    # Only with `--profile worker`: a plain `docker compose up -d` is still the single box.
+    assert worker["profiles"] == ["worker"] and "profiles" not in appliance
+    assert worker["image"] == appliance["image"] and worker["pull_policy"] == "never" and "build" not in worker
+    # Host networking (Ray connects to the node's own address) and no published port: no web port either.
+    assert worker["network_mode"] == "host" and "ports" not in worker
+    assert worker["command"][:3] == ["appliance", "worker", "--join"]
+    assert worker["command"][3].endswith(":6379") and "--keys" in worker["command"] and "--address" in worker["command"]
+    assert worker["read_only"] is True and worker["tmpfs"] == ["/tmp"]
+    assert worker["cap_drop"] == ["ALL"] and "no-new-privileges:true" in worker["security_opt"]
+    assert worker["shm_size"] == "4g"  # Ray's object store is in /dev/shm
+    assert "./keys:/keys:ro" in worker["volumes"] and "./models:/models:ro" in worker["volumes"]
+    # A worker node keeps no state of the control node's: not its data volume, not the licence's machine id.
+    assert not any(v.startswith("appliance-data:") or "machine-id" in v for v in worker["volumes"])
+    assert worker["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert worker["healthcheck"] == {"disable": True}  # the image's check asks for a web server it does not run
+    assert worker["logging"] == appliance["logging"]
+    load(None, {k: str(v) for k, v in worker.get("environment", {}).items()})
+
+
+def test_compose_control_node_cluster_lines_are_valid_once_uncommented() -> None:
+    """The appliance service carries the control node's cluster settings as comments; uncommented as the
+    operator guide says, the file still parses and the cluster ports are published on one address only."""
+    text = (REPO / "compose.yaml").read_text()
+    lines = [
+        re.sub(r"^(\s*)# ", r"\1", line) if re.match(r"\s*# (APPLIANCE_CLUSTER__|- \"10\.|shm_size:)", line) else line
+        for line in text.splitlines()
+    ]
+    assert lines != text.splitlines()
+    service = yaml.safe_load("\n".join(lines))["services"]["appliance"]
+    assert service["environment"]["APPLIANCE_CLUSTER__ENABLED"] == "true"
+    address = service["environment"]["APPLIANCE_CLUSTER__ADDRESS"]
+    cluster_ports = [p for p in service["ports"] if p != "8443:8443"]
+    assert cluster_ports == [f"{address}:6379-6385:6379-6385", f"{address}:6400-6499:6400-6499"]
+    assert service["shm_size"] == "4g"
+
+
 def test_scripts_are_strict_executable_and_parse() -> None:
     for name in ("offline-bundle.sh", "install.sh"):
         script = REPO / "scripts" / name
