@@ -33,6 +33,8 @@ remote_app = typer.Typer(help="Use an appliance over the network (its API), from
 app.add_typer(remote_app, name="remote")
 assist_app = typer.Typer(help="Local AI: text models for summaries and questions.", no_args_is_help=True)
 app.add_typer(assist_app, name="assist")
+cluster_app = typer.Typer(help="Cluster mode: this control node's GPU worker nodes.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.callback()
@@ -209,6 +211,17 @@ def serve(
     database = str(settings.storage.database_path)
     broker = Broker(map(Destination.parse, settings.security.egress_allow), lambda: host_names_in_file(database))
     broker.start()
+    cluster = None
+    if settings.cluster.enabled:
+        # The dispatcher (the cluster's only Ray driver) and the head: started before the lock, since
+        # Ray opens sockets to the worker nodes as they come; this process still never does.
+        from appliance.cluster.client import Cluster, ClusterError
+
+        cluster = Cluster(settings)
+        try:
+            cluster.start()
+        except ClusterError as exc:
+            raise _fail(f"refusing to start: {exc}", 2) from None
     _lock_egress(settings)
 
     import uvicorn
@@ -217,7 +230,9 @@ def serve(
     from appliance.web.server import BackgroundServer, server_config
 
     scheme = "https" if cert else "http"
-    uv_config = server_config(create_app(settings, connector=broker), server_host, server_port, certfile=cert, keyfile=key)
+    uv_config = server_config(
+        create_app(settings, connector=broker, cluster=cluster), server_host, server_port, certfile=cert, keyfile=key
+    )
     typer.echo(
         f"Sotto appliance {__version__} on {scheme}://{server_host}:{server_port}  (data: {settings.storage.data_dir}"
         + (f", certificate: {cert})" if cert else ")")
@@ -736,6 +751,129 @@ def doctor(
         typer.echo("status: " + ("ok" if report["ok"] else "PROBLEMS FOUND"))
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    join: Annotated[str, typer.Option(help="The control node's cluster address, HOST:PORT (port: cluster.port, 6379).")],
+    keys: Annotated[Path, typer.Option(help="This node's key file, from `appliance cluster add-node` on the control node.")],
+    address: Annotated[
+        str | None, typer.Option(help="This node's IP address on the cluster network (default: the one in the key file).")
+    ] = None,
+    slots: Annotated[
+        int | None, typer.Option(help="Model replicas on this node (default: one per GPU; on a CPU, by cores).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run this machine as a GPU worker node of a control node's cluster (cluster mode)."""
+    from appliance.cluster import worker_node
+    from appliance.cluster.keys import ClusterKeyError
+    from appliance.cluster.ray_node import NodeError
+    from appliance.core import confinement
+
+    settings = _settings(config)
+    try:
+        confinement.confine(settings.storage.data_dir)
+        node = worker_node.prepare(settings, keys, join, address, slots)
+    except (confinement.ConfinementError, ClusterKeyError, NodeError, worker_node.JoinError) as exc:
+        raise _fail(f"cannot join: {exc}", 2) from None
+    typer.echo(f"joining {join} as worker node {node.name} ({node.address}): {node.slots} replica(s), {node.gpus} GPU(s)")
+    sys.stdout.flush()
+    worker_node.run(node)
+
+
+@cluster_app.command("add-node")
+def cluster_add_node(
+    name: Annotated[str, typer.Argument(help="A short name for the node, e.g. gpu-2.")],
+    address: Annotated[str, typer.Option(help="The node's IP address on the cluster network.")],
+    out: Annotated[Path, typer.Option(help="Where to write the node's key file (a secret: carry it to the node).")],
+    config: ConfigOption = None,
+) -> None:
+    """Issue a worker node's key file (mutual TLS); the node joins with `appliance worker --keys FILE`."""
+    import re
+
+    from appliance.accounts import audit
+    from appliance.cluster import nodes
+    from appliance.cluster.keys import Authority, ClusterKeyError
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+        raise _fail("a node name is 1-41 lower-case letters, digits and hyphens, starting with a letter or digit", 2)
+    settings = _settings(config)
+    try:
+        issued = Authority(settings.storage.data_dir / "cluster").issue(name, address)
+    except ClusterKeyError as exc:
+        raise _fail(str(exc), 2) from None
+    issued.to_file(out)
+    db = _database(config)
+    nodes.add(db, name, address, issued.fingerprint, issued.expires_at.isoformat())
+    audit.record(db, "cluster.node_added", actor="cli", target=name)
+    typer.echo(f"wrote {out} for node {name} ({address}); valid until {issued.expires_at:%Y-%m-%d}.")
+    typer.echo(
+        f"On the node: appliance worker --join {settings.cluster.address or '<control address>'}:{settings.cluster.port} --keys {out.name}"
+    )
+
+
+@cluster_app.command("nodes")
+def cluster_nodes(config: ConfigOption = None) -> None:
+    """The worker nodes: issued keys, and (while the server runs) their state, replicas, jobs and GPU memory."""
+    from appliance.cluster import nodes
+    from appliance.cluster.client import read_status
+
+    settings = _settings(config)
+    live = read_status(settings)
+    by_name = {n.name: n for n in live.nodes} if live else {}
+    issued = nodes.all_nodes(_database(config))
+    if not issued:
+        typer.echo("no worker nodes yet: add one with `appliance cluster add-node NAME --address IP --out FILE`")
+    for node in issued:
+        status = by_name.get(node.name)
+        state = status.state if status else ("drained" if node.drained else "unknown (server not running)")
+        detail = ""
+        if status:
+            detail = f" {status.gpus} GPU(s), {status.busy}/{status.replicas} replicas busy, {status.jobs_done} jobs done"
+            for gpu in status.gpu_memory:
+                detail += f", GPU {gpu.index}: {gpu.used / 2**30:.1f}/{gpu.total / 2**30:.1f} GiB"
+        typer.echo(f"{node.name:<16} {node.address:<16} {state:<10}{detail}  (key expires {node.expires_at[:10]})")
+    if live and live.unknown_nodes:
+        typer.echo(f"connected without an issued name: {', '.join(live.unknown_nodes)} (given no work)")
+
+
+def _set_drained(config: Path | None, name: str, drained: bool) -> None:
+    from appliance.accounts import audit
+    from appliance.cluster import nodes
+
+    db = _database(config)
+    if not nodes.set_drained(db, name, drained):
+        raise _fail(f"no node {name} (see `appliance cluster nodes`)", 1)
+    audit.record(db, "cluster.node_drained" if drained else "cluster.node_resumed", actor="cli", target=name)
+
+
+@cluster_app.command("drain")
+def cluster_drain(name: Annotated[str, typer.Argument(help="The node's name.")], config: ConfigOption = None) -> None:
+    """Give a node no new work (its running jobs finish); then it is safe to stop for maintenance."""
+    _set_drained(config, name, True)
+    typer.echo(f"{name}: draining. It takes no new jobs; `appliance cluster nodes` shows 'drained' once its jobs ended.")
+
+
+@cluster_app.command("resume")
+def cluster_resume(name: Annotated[str, typer.Argument(help="The node's name.")], config: ConfigOption = None) -> None:
+    """Give a drained node work again."""
+    _set_drained(config, name, False)
+    typer.echo(f"{name}: takes work again.")
+
+
+@cluster_app.command("remove-node")
+def cluster_remove_node(name: Annotated[str, typer.Argument(help="The node's name.")], config: ConfigOption = None) -> None:
+    """Give a node no more work and forget it. Its key file stays valid until it expires: to cut it off at
+    once, make a new cluster CA (docs/operator-guide.md, "Cluster mode")."""
+    from appliance.accounts import audit
+    from appliance.cluster import nodes
+
+    db = _database(config)
+    if not nodes.remove(db, name):
+        raise _fail(f"no node {name} (see `appliance cluster nodes`)", 1)
+    audit.record(db, "cluster.node_removed", actor="cli", target=name)
+    typer.echo(f"{name}: removed; it gets no more work.")
 
 
 def _database(config: Path | None) -> Any:

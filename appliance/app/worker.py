@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from appliance.cluster.client import Cluster, ClusterError, Session
 from appliance.core import memory
 from appliance.core.config import Settings
 from appliance.core.db import Databases
@@ -32,6 +33,7 @@ from appliance.transcripts import store as transcripts
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
+CLUSTER_JOB_THREADS = 32  # jobs in flight on a cluster at most, unless the licence says fewer
 
 
 class Worker:
@@ -49,6 +51,7 @@ class Worker:
         metrics: Metrics | None = None,
         partials: PartialTexts | None = None,
         workers_per_device: int = 1,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = settings
         self.databases = databases
@@ -60,6 +63,7 @@ class Worker:
         self.metrics = metrics
         self.partials = partials
         self.workers_per_device = workers_per_device
+        self.cluster = cluster  # cluster mode: jobs run on the worker nodes' replicas (appliance/cluster)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -67,6 +71,13 @@ class Worker:
 
     def start(self, devices: int = 1, max_threads: int | None = None) -> None:
         """Start `workers_per_device` threads for each device (each GPU, or the CPU), at most `max_threads`."""
+        if self.cluster is not None:
+            # One thread per job in flight on the cluster; each first holds a replica, then claims a job.
+            for n in range(max_threads or CLUSTER_JOB_THREADS):
+                thread = threading.Thread(target=self._cluster_loop, name=f"worker-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            return
         count = self.workers_per_device * devices
         # One lane per model replica (workers_per_device on each device), whatever the licence's job
         # limit: a job running alone borrows the idle ones (appliance/transcription/lanes.py).
@@ -104,7 +115,30 @@ class Worker:
                 continue
             self.run_job(job)
 
-    def run_job(self, job: dict[str, Any]) -> None:
+    def _cluster_loop(self) -> None:
+        assert self.cluster is not None
+        db = self.databases.get()
+        session = self.cluster.session()
+        try:
+            while not self._stop.is_set():
+                if session.acquire(1.0) is None:
+                    self._stop.wait(0.2)  # the dispatcher holds the wait; this only paces a broken connection
+                    continue
+                try:
+                    job = jobs.claim_next(db)
+                except Exception:
+                    log.exception("could not claim a job")
+                    job = None
+                if job is None:
+                    session.release()
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+                    continue
+                self.run_job(job, session)
+        finally:
+            session.close()
+
+    def run_job(self, job: dict[str, Any], session: Session | None = None) -> None:
         db = self.databases.get()
         job_id = job["id"]
         if self.metrics:
@@ -116,11 +150,11 @@ class Worker:
             if data is None:
                 error = jobs.RESTART_REASON
             else:
-                transcript_ids = self._process(db, job, data)
+                transcript_ids = self._process(db, job, data, session)
                 state = "done"
         except Cancelled:
             state, error = "cancelled", "Cancelled by request."
-        except (AudioError, ModelError, OptionsError, DiarizationError) as exc:
+        except (AudioError, ModelError, OptionsError, DiarizationError, ClusterError) as exc:
             error = str(exc)
         except MemoryError:
             error = "The recording is too long to process with the memory available."
@@ -149,11 +183,12 @@ class Worker:
                 "Try again when fewer recordings are being transcribed, or upload it in parts."
             ) from None
 
-    def _process(self, db: Any, job: dict[str, Any], data: bytes) -> list[str]:
+    def _process(self, db: Any, job: dict[str, Any], data: bytes, session: Session | None = None) -> list[str]:
         stored = json.loads(job["options"])
         raw = {k: v for k, v in stored.items() if k in KNOWN and k != "priority"}
         raw.update(self.vault.secrets(job["id"]))  # a private job's prompt and vocabulary: memory only
         raw["models"] = json.loads(job["models"])
+        for_node = dict(raw)
         options = parse(raw, self.settings, self.registry)
         last_write = 0.0
         last_check = 0.0
@@ -180,22 +215,41 @@ class Worker:
 
         # A private job's words are only ever sealed: it offers no text to streams.
         on_text = partial(self.partials.add, job["id"]) if self.partials is not None and not options.private else None
-        outputs = pipeline.run(
-            data,
-            options,
-            self.recognizer,
-            progress,
-            cancelled,
-            self.engines,
-            on_text=on_text,
-            max_seconds=self.settings.server.max_audio_seconds,
-            reserve=partial(self._reserve_decoded, job["id"]),
-            # Voices are biometric data: taken only where an administrator turned voice profiles on, and
-            # never for a private job (its speakers stay inside the sealed envelope).
-            keep_voices=self.settings.diarization.voice_profiles and not options.private,
-            lanes=self.lanes if self.settings.worker.share_idle_lanes else None,
-            window_seconds=self.settings.worker.window_seconds,
-        )
+        # Voices are biometric data: taken only where an administrator turned voice profiles on, and
+        # never for a private job (its speakers stay inside the sealed envelope).
+        keep_voices = self.settings.diarization.voice_profiles and not options.private
+        if session is not None:
+            # On a worker node's replica: the recording goes there in memory and nowhere else, and the
+            # node parses the same options against its own copy of the models.
+            def started(node: str, attempt: int) -> None:
+                jobs.record_node(db, job["id"], node, attempt)
+                self.on_change(job["id"])
+
+            outputs = session.run(
+                job["id"],
+                data,
+                for_node,
+                keep_voices,
+                on_started=started,
+                on_progress=progress,
+                on_text=on_text,
+                cancelled=cancelled,
+            )
+        else:
+            outputs = pipeline.run(
+                data,
+                options,
+                self.recognizer,
+                progress,
+                cancelled,
+                self.engines,
+                on_text=on_text,
+                max_seconds=self.settings.server.max_audio_seconds,
+                reserve=partial(self._reserve_decoded, job["id"]),
+                keep_voices=keep_voices,
+                lanes=self.lanes if self.settings.worker.share_idle_lanes else None,
+                window_seconds=self.settings.worker.window_seconds,
+            )
         if self.metrics:
             for out in outputs:
                 self.metrics.transcribed(out.model.name, out.timings["audio_seconds"], out.timings["asr_seconds"])

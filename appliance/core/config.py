@@ -446,6 +446,49 @@ class GroupMapSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Cluster mode (appliance/cluster): this appliance is the control node of GPU worker nodes on Ray.
+
+    Every port is fixed so that a firewall between the nodes can name them; none is for users.
+    """
+
+    enabled: bool = False
+    address: str = ""  # this node's IP address on the cluster network (Ray never guesses it: see ray_node.py)
+    port: int = 6379  # the control node's cluster port (Ray's GCS), which worker nodes join
+    node_manager_port: int = 6380
+    object_manager_port: int = 6381
+    runtime_env_agent_port: int = 6382
+    dashboard_agent_grpc_port: int = 6383
+    dashboard_agent_listen_port: int = 6384
+    metrics_export_port: int = 6385
+    min_worker_port: int = 6400
+    max_worker_port: int = 6499
+    object_store_bytes: int = 2 * GiB  # in /dev/shm; at least server.max_audio_memory_bytes on the control node
+    # After a worker node stops mid-job: how long the job waits for another replica before it fails.
+    retry_wait_seconds: int = 120
+    slots: int = 0  # worker nodes: model replicas here (0: one per GPU, or one on a node with no GPU)
+
+    def validate(self) -> None:
+        ports = (
+            self.port,
+            self.node_manager_port,
+            self.object_manager_port,
+            self.runtime_env_agent_port,
+            self.dashboard_agent_grpc_port,
+            self.dashboard_agent_listen_port,
+            self.metrics_export_port,
+        )
+        for port in (*ports, self.min_worker_port, self.max_worker_port):
+            _check(0 < port < 65536, "cluster ports", f"{port} is not a TCP port")
+        _check(self.min_worker_port < self.max_worker_port, "cluster.min_worker_port", "must be below max_worker_port")
+        _check(len(set(ports)) == len(ports), "cluster ports", "each port must be different")
+        _check(self.object_store_bytes >= 80 * MiB, "cluster.object_store_bytes", "at least 80 MiB (Ray's minimum)")
+        _check(self.retry_wait_seconds >= 1, "cluster.retry_wait_seconds", "at least 1")
+        _check(self.slots >= 0, "cluster.slots", "0 (auto) or more")
+        _check(not self.enabled or bool(self.address), "cluster.address", "cluster mode needs this node's IP address")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -463,6 +506,7 @@ class Settings:
     ldap: LdapSettings = field(default_factory=LdapSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     group_map: GroupMapSettings = field(default_factory=GroupMapSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (used by the CLI's --host/--port)."""

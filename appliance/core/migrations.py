@@ -757,6 +757,26 @@ def _media_hosts(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0028_cluster_nodes")
+def _cluster_nodes(db: sqlite_utils.Database) -> None:
+    # Cluster mode (appliance/cluster/nodes.py): the worker nodes an administrator issued keys to, and
+    # which of them are drained. A job records the node that ran it and how many tries it took.
+    db.execute(
+        """
+        CREATE TABLE cluster_nodes (
+            name TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,       -- SHA-256 of the node's certificate
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            drained INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute("ALTER TABLE jobs ADD COLUMN node TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Bring the schema up to date; safe to call at every start."""
     migrations.apply(db)

@@ -255,6 +255,11 @@ def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | N
     return get(db, job_id)
 
 
+def record_node(db: sqlite_utils.Database, job_id: str, node: str, attempts: int) -> None:
+    """Cluster mode: the worker node now running the job, and which try this is (a retry is the 2nd)."""
+    db.execute("UPDATE jobs SET node = ?, attempts = ? WHERE id = ?", [node, attempts, job_id])
+
+
 def cancel_requested(db: sqlite_utils.Database, job_id: str) -> bool:
     rows = list(db.query("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]))
     return bool(rows and rows[0]["cancel_requested"])
@@ -316,6 +321,8 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
         "transcript_id": transcript_ids[0] if transcript_ids else None,
         "transcript_ids": transcript_ids,
         "workspace_id": row.get("workspace_id"),
+        "node": row.get("node"),  # cluster mode: the worker node that ran it
+        "attempts": row.get("attempts") or 0,
     }
     return doc
 

@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from appliance import __version__
+from appliance.cluster.client import Cluster
 from appliance.core import egress, memory
 from appliance.core.config import Settings
 from appliance.core.egress_broker import Connector
@@ -61,12 +62,13 @@ def create_app(
     registry: ModelRegistry | None = None,
     licenses: LicenseStore | None = None,
     connector: Connector | None = None,
+    cluster: Cluster | None = None,
 ) -> Litestar:
     """Build the appliance's web app; the worker starts and stops with it. `licenses` lets tests
     supply a store that trusts the test signing key (production trusts only the built-in keys)."""
     egress.install()
     memory.limit_arenas()  # before the worker and handler threads exist (see appliance/core/memory.py)
-    services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses, connector=connector)
+    services = build(settings, recognizer=recognizer, registry=registry, licenses=licenses, connector=connector, cluster=cluster)
 
     async def on_startup() -> None:
         # Handlers run in these threads (web/offload.py); asyncio's default of cores + 4 would let a few

@@ -40,6 +40,8 @@ class Job(msgspec.Struct):
     transcript_id: str | None
     transcript_ids: list[str]
     workspace_id: str | None = None
+    node: str | None = None  # cluster mode: the worker node that ran (or runs) the job
+    attempts: int = 0  # cluster mode: 2 when a worker node stopped and the job was run again on another
 
 
 class Model(msgspec.Struct):

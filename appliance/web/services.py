@@ -19,6 +19,9 @@ from appliance.app.oidc_sign_in import OidcSignIn
 from appliance.app.video_renders import VideoRenders
 from appliance.app.webhook_sender import WebhookSender
 from appliance.app.worker import Worker
+from appliance.cluster import nodes as cluster_nodes
+from appliance.cluster.client import Cluster, write_status
+from appliance.cluster.protocol import ClusterStatus
 from appliance.core import migrations
 from appliance.core.config import Settings
 from appliance.core.db import Databases
@@ -37,6 +40,9 @@ from appliance.web.auth import RateLimiter
 from appliance.web.middleware import RequestLogWriter
 
 log = logging.getLogger(__name__)
+
+
+CLUSTER_SYNC_SECONDS = 3.0
 
 
 @dataclass
@@ -66,6 +72,7 @@ class Services:
     directory: DirectorySignIn | None = None  # LDAP / Active Directory sign-in, when configured
     oidc: OidcSignIn | None = None  # single sign-on with an OpenID provider, when configured
     videos: VideoRenders | None = None  # subtitles on a video sent again (appliance/app/video_renders.py)
+    cluster_status: ClusterStatus | None = None  # cluster mode: the nodes as last seen (a few seconds old)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -80,6 +87,9 @@ class Services:
         log.info("licence: %s. %s", state.state, state.message)
         # Licensed limits cap the devices and worker threads used; nothing else reads them.
         devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
+        if self.worker.cluster is not None:
+            self._sync_cluster()
+            threading.Thread(target=self._cluster_sync_loop, name="cluster-sync", daemon=True).start()
         self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
         ldap = self.settings.ldap
@@ -108,6 +118,24 @@ class Services:
         if self.request_log is not None:
             self.request_log.stop()
         self.databases.close()
+
+    def _sync_cluster(self) -> None:
+        """The issued nodes (`appliance cluster add-node`, drain, remove) and the licence's GPU limit, to
+        the dispatcher: the CLI changes the table while the server runs, so it is read again every few seconds."""
+        assert self.worker.cluster is not None
+        issued = {node.name: node.drained for node in cluster_nodes.all_nodes(self.databases.get())}
+        self.worker.cluster.configure(issued, self.licenses.state().limits.get("max_gpus"))
+        status = self.worker.cluster.status()
+        if status is not None:
+            self.cluster_status = status
+            write_status(self.settings, status)
+
+    def _cluster_sync_loop(self) -> None:
+        while not self._stop.wait(CLUSTER_SYNC_SECONDS):
+            try:
+                self._sync_cluster()
+            except Exception:
+                log.exception("could not update the cluster's nodes")
 
     def _directory_sync(self) -> None:
         """Directory accounts disabled or removed there are signed out here within sync_minutes."""
@@ -141,6 +169,7 @@ def build(
     registry: ModelRegistry | None = None,
     licenses: license_store.LicenseStore | None = None,
     connector: Connector | None = None,
+    cluster: Cluster | None = None,
 ) -> Services:
     """`connector` opens the administrator's named egress exceptions: the broker `serve` forks before the
     egress lock; where no lock is loaded (tests, egress_lock = "off"), the same checks in this process."""
@@ -173,6 +202,7 @@ def build(
         metrics=metrics,
         partials=partials,
         workers_per_device=capacity.workers_per_device,
+        cluster=cluster,
     )
     limiter = RateLimiter(settings.quotas.requests_per_minute)
     licenses = licenses or license_store.for_settings(
