@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import sqlite3
@@ -23,8 +24,13 @@ def connect(path: Path) -> sqlite_utils.Database:
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only, whatever the umask (an install made before this was 0644): SQLite gives the WAL and
-        # shared-memory files the database file's permissions.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # shared-memory files the database file's permissions. Created here only when missing, and never
+        # opened otherwise: closing any descriptor of the file drops every POSIX lock this process holds on
+        # it, the other connections' too, and then another process (the CLI) closing its connection takes
+        # itself for the last one and deletes the WAL under this process's feet ("malformed" at once).
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         for suffix in ("", "-wal", "-shm"):
             candidate = Path(f"{path}{suffix}")
             if candidate.exists():
