@@ -402,7 +402,9 @@ def main() -> None:
     tls_dir = data_dir / "cluster" / "tls"
     tls = TlsFiles(tls_dir / "node.key", tls_dir / "node.crt", tls_dir / "ca.crt")
     plan = ray_node.head(settings.cluster, tls, data_dir)
-    head = subprocess.Popen(plan.command, env={**os.environ, **plan.environment}, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True)
+    head = subprocess.Popen(
+        plan.command, env={**os.environ, **plan.environment}, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
+    )
 
     def stop(*_: object) -> None:
         with contextlib.suppress(ProcessLookupError):

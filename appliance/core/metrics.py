@@ -4,6 +4,7 @@ read from the database and the audio vault at scrape time."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -14,6 +15,17 @@ RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900)
 
 
+@dataclass(frozen=True)
+class NodeGauge:
+    """Cluster mode: one worker node as the control node last saw it."""
+
+    name: str
+    up: bool
+    replicas: int
+    busy: int
+    gpu_memory: tuple[tuple[str, int, int], ...]  # (GPU index, used bytes, total bytes)
+
+
 class _Live(Collector):
     """Values that are read, not counted: jobs by state, queue depth, audio bytes held, GPU memory."""
 
@@ -22,10 +34,12 @@ class _Live(Collector):
         jobs_by_state: Callable[[], dict[str, int]],
         audio_bytes: Callable[[], int],
         gpu_memory: Callable[[], list[tuple[str, int]]],
+        cluster_nodes: Callable[[], list[NodeGauge]],
     ) -> None:
         self.jobs_by_state = jobs_by_state
         self.audio_bytes = audio_bytes
         self.gpu_memory = gpu_memory
+        self.cluster_nodes = cluster_nodes
 
     def collect(self) -> Iterator[Any]:
         states = self.jobs_by_state()
@@ -39,7 +53,26 @@ class _Live(Collector):
         for name, used in self.gpu_memory():
             gpu.add_metric([name], used)
         yield gpu
+        yield from _cluster(self.cluster_nodes())
         yield from _egress_lock()
+
+
+def _cluster(nodes: list[NodeGauge]) -> Iterator[Any]:
+    if not nodes:
+        return
+    up = GaugeMetricFamily("sotto_cluster_node_up", "1 when a worker node is connected and not drained", labels=["node"])
+    replicas = GaugeMetricFamily("sotto_cluster_node_replicas", "Model replicas on a worker node", labels=["node"])
+    running = GaugeMetricFamily("sotto_cluster_node_jobs_running", "Jobs running on a worker node", labels=["node"])
+    used = GaugeMetricFamily("sotto_cluster_node_gpu_memory_used_bytes", "GPU memory in use", labels=["node", "gpu"])
+    total = GaugeMetricFamily("sotto_cluster_node_gpu_memory_total_bytes", "GPU memory", labels=["node", "gpu"])
+    for node in nodes:
+        up.add_metric([node.name], 1 if node.up else 0)
+        replicas.add_metric([node.name], node.replicas)
+        running.add_metric([node.name], node.busy)
+        for index, in_use, size in node.gpu_memory:
+            used.add_metric([node.name, index], in_use)
+            total.add_metric([node.name, index], size)
+    yield from (up, replicas, running, used, total)
 
 
 def _egress_lock() -> Iterator[Any]:
@@ -60,6 +93,7 @@ class Metrics:
         jobs_by_state: Callable[[], dict[str, int]],
         audio_bytes: Callable[[], int],
         gpu_memory: Callable[[], list[tuple[str, int]]] = lambda: [],
+        cluster_nodes: Callable[[], list[NodeGauge]] = lambda: [],
     ) -> None:
         self.registry = CollectorRegistry()
         self.audio_seconds = Counter(
@@ -77,7 +111,7 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Live(jobs_by_state, audio_bytes, gpu_memory))
+        self.registry.register(_Live(jobs_by_state, audio_bytes, gpu_memory, cluster_nodes))
 
     def job_started(self, waited_seconds: float) -> None:
         self.queue_wait.observe(max(0.0, waited_seconds))

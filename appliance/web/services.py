@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from appliance.core import migrations
 from appliance.core.config import Settings
 from appliance.core.db import Databases
 from appliance.core.egress_broker import Connector, Destination, DirectConnector
-from appliance.core.metrics import Metrics, gpu_memory
+from appliance.core.metrics import Metrics, NodeGauge, gpu_memory
 from appliance.core.notify import JobNotifier
 from appliance.integrations import media_links
 from appliance.integrations.media_links import MediaConnector
@@ -88,7 +89,7 @@ class Services:
         # Licensed limits cap the devices and worker threads used; nothing else reads them.
         devices = min(self.devices, state.limits.get("max_gpus") or self.devices)
         if self.worker.cluster is not None:
-            self._sync_cluster()
+            self.sync_cluster()
             threading.Thread(target=self._cluster_sync_loop, name="cluster-sync", daemon=True).start()
         self.worker.start(devices, max_threads=state.limits.get("max_concurrent_jobs"))
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
@@ -119,7 +120,7 @@ class Services:
             self.request_log.stop()
         self.databases.close()
 
-    def _sync_cluster(self) -> None:
+    def sync_cluster(self) -> None:
         """The issued nodes (`appliance cluster add-node`, drain, remove) and the licence's GPU limit, to
         the dispatcher: the CLI changes the table while the server runs, so it is read again every few seconds."""
         assert self.worker.cluster is not None
@@ -130,10 +131,25 @@ class Services:
             self.cluster_status = status
             write_status(self.settings, status)
 
+    def node_gauges(self) -> list[NodeGauge]:
+        status = self.cluster_status
+        if status is None:
+            return []
+        return [
+            NodeGauge(
+                n.name,
+                n.state in ("ready", "starting"),
+                n.replicas,
+                n.busy,
+                tuple((g.index, g.used, g.total) for g in n.gpu_memory),
+            )
+            for n in status.nodes
+        ]
+
     def _cluster_sync_loop(self) -> None:
         while not self._stop.wait(CLUSTER_SYNC_SECONDS):
             try:
-                self._sync_cluster()
+                self.sync_cluster()
             except Exception:
                 log.exception("could not update the cluster's nodes")
 
@@ -189,7 +205,13 @@ def build(
     vault = jobs.AudioVault(settings.server.max_audio_memory_bytes, settings.server.max_upload_bytes)
     notifier = JobNotifier()
     engines = DiarizationEngines(settings)
-    metrics = Metrics(lambda: jobs.count_by_state(databases.get()), lambda: vault.used, gpu_memory)
+    gauges: list[Callable[[], list[NodeGauge]]] = []  # filled once Services exists (its last status)
+    metrics = Metrics(
+        lambda: jobs.count_by_state(databases.get()),
+        lambda: vault.used,
+        gpu_memory,
+        lambda: gauges[0]() if gauges else [],
+    )
     partials = PartialTexts(notifier.changed)
     worker = Worker(
         settings,
@@ -231,7 +253,7 @@ def build(
         admission.Limits(settings.quotas.concurrent_jobs, settings.quotas.concurrent_jobs, settings.worker.max_queued_jobs)
     )
     uploads = UploadIntake(settings, databases, vault, registry, engines, licenses, gate, worker.notify)
-    return Services(
+    services = Services(
         settings,
         databases,
         vault,
@@ -256,6 +278,8 @@ def build(
         oidc=oidc,
         videos=VideoRenders(vault, settings.server.max_video_renders, settings.server.video_result_minutes * 60),
     )
+    gauges.append(services.node_gauges)
+    return services
 
 
 def server_secret(data_dir: Path) -> bytes:

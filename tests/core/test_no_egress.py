@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ import pytest
 from appliance.core import confinement
 from appliance.private import crypto as pc
 from appliance.web.server import free_port
+from tests.strace_support import HARMLESS_PREFIXES, TRACED, WRITE_FLAGS, Trace, _paths, _strace  # noqa: F401
 from tests.support import ADMIN_PASSWORD, ChatServerStub, bootstrap, speak, wait_for_job
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,104 +38,6 @@ FILE_NAME = "Kestrel-Budget-Review-4471"
 SENTENCE = "Orange giraffes painted the lighthouse in Marseille yesterday."
 HEARD = ("giraffe", "marseille")  # what tiny.en hears of it every time (tests/private/test_private_jobs.py)
 PRIVATE_SENTENCE = "The harbour pilot counted seven blue boats before noon."
-TRACED = (
-    "socket,connect,sendto,sendmsg,sendmmsg,open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"
-    "link,linkat,symlink,symlinkat,truncate,unlink,unlinkat"
-)
-WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
-# Pseudo-files a process may open for writing without storing anything: the null device, terminals,
-# its own /proc entries (thread names, OOM score).
-HARMLESS_PREFIXES = (
-    "/dev/null",
-    "/dev/tty",
-    "/dev/pts/",
-    "/proc/self/",
-    "/proc/thread-self/",
-    "/dev/shm/sem.",
-)  # POSIX semaphores (multiprocessing, joblib): RAM, and hold a counter
-
-
-def _strace() -> str:
-    path = shutil.which("strace")
-    if path is None:
-        pytest.fail("strace is required (scripts/test installs it)")
-    return path
-
-
-@dataclass
-class Trace:
-    """Parsed strace -ff output of every thread and child of the server."""
-
-    lines: list[str] = field(default_factory=list)
-
-    @classmethod
-    def read(cls, directory: Path) -> Trace:
-        return cls([line for f in sorted(directory.glob("t.*")) for line in f.read_text(errors="replace").splitlines()])
-
-    def calls(self, *names: str) -> list[str]:
-        return [line for line in self.lines if line.split("(", 1)[0] in names]
-
-    def outbound(self) -> list[str]:
-        """connect/sendto/sendmsg aimed at anything but loopback or a Unix socket, and any port-53 traffic."""
-        bad = []
-        for line in self.calls("connect", "sendto", "sendmsg", "sendmmsg"):
-            if "sa_family=AF_UNIX" in line or "sa_family=AF_NETLINK" in line:
-                continue
-            loopback = re.search(r'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"|"::ffff:127\.', line)
-            if "sa_family=AF_INET" in line and (not loopback or "htons(53)" in line):
-                bad.append(line)
-        return bad
-
-    def refused_sockets(self) -> list[str]:
-        return [
-            line for line in self.calls("socket") if "AF_UNIX" not in line and "AF_NETLINK" not in line and "= -1 EPERM" in line
-        ]
-
-    def writes_outside(self, data_dir: Path, cwd: Path) -> list[str]:
-        bad = []
-        for line in self.lines:
-            name = line.split("(", 1)[0]
-            if name not in (
-                "open",
-                "openat",
-                "openat2",
-                "creat",
-                "mkdir",
-                "mkdirat",
-                "rename",
-                "renameat",
-                "renameat2",
-                "link",
-                "linkat",
-                "symlink",
-                "symlinkat",
-                "truncate",
-                "unlink",
-                "unlinkat",
-            ):
-                continue
-            if name in ("open", "openat", "openat2") and not any(flag in line for flag in WRITE_FLAGS):
-                continue
-            for path in _paths(line, cwd):
-                if path.startswith(HARMLESS_PREFIXES) or path == str(data_dir) or path.startswith(f"{data_dir}/"):
-                    continue
-                bad.append(line)
-        return bad
-
-
-def _paths(line: str, cwd: Path) -> list[str]:
-    """The file paths a traced call names, made absolute (strace -y prints a directory fd as 3</path>)."""
-    out = []
-    base = str(cwd)
-    dirfd = re.match(r"\w+\((\d+)<([^>]*)>,", line)
-    if dirfd:
-        base = dirfd.group(2)
-    for quoted in re.findall(r'"((?:[^"\\]|\\.)*)"', line.split(") = ", 1)[0]):
-        if quoted.startswith("/"):
-            out.append(os.path.normpath(quoted))
-        elif quoted and not quoted.startswith(("AF_", "O_")):
-            out.append(os.path.normpath(os.path.join(base, quoted)))
-    return out
 
 
 @dataclass
