@@ -36,7 +36,9 @@ class DeviceSpec:
         indices = self.gpus if self.gpus is not None else tuple(range(gpu_count))
         missing = [i for i in indices if i >= gpu_count]
         if missing:
-            raise DeviceError(f"cuda:{missing[0]} was asked for, but only {gpu_count} GPU(s) are visible (cuda:0 to cuda:{gpu_count - 1})")
+            raise DeviceError(
+                f"cuda:{missing[0]} was asked for, but only {gpu_count} GPU(s) are visible (cuda:0 to cuda:{gpu_count - 1})"
+            )
         return tuple(f"cuda:{i}" for i in indices)
 
 
