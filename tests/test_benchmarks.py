@@ -200,3 +200,20 @@ def test_search_index_benchmark_finds_every_word_in_nine_scripts_and_reports_bef
     # and a Bengali word cut at its vowel signs.
     assert "before (word index): exact 44/54" in out and "বালি(" in out
     assert "p95 ratio after/before:" in out and "database size, before:" in out
+
+
+def test_gpu_placement_benchmark_runs_on_the_cpu() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_placement.py"), "--device", "cpu", "--jobs", "1,2", "--seconds", "15"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("device cpu (int8)"), out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["1", "2"], out
+    assert rows[0][3] == "1.00x" and float(rows[1][2]) > 0, out
+    # The same clip, however many jobs share the device: the same words.
+    assert "transcripts identical across jobs and steps: True" in out

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from appliance.core.devices import CPU, DeviceError, gpu_index, parse_device
 from appliance.core.egress_broker import Connector
 from appliance.transcription.asr import TEXT_MODEL_MANIFEST
 
@@ -159,6 +160,16 @@ def find_model(models_dir: Path, wanted: str) -> LlmInfo:
     return next(iter(found.values()))
 
 
+def place(device: str, compute_type: str, gpu_count: int) -> tuple[str, str]:
+    """Where a text model runs on a machine with `gpu_count` GPUs, and in what precision (LocalEngine.device)."""
+    devices = parse_device(device, many=False).devices(gpu_count)
+    chosen = devices[-1]  # one named GPU, or the last of all of them
+    if compute_type == "auto":
+        # int8 weights with float16 activations on a GPU: a quarter of float32's memory beside Whisper.
+        compute_type = "int8" if chosen == CPU else "int8_float16"
+    return chosen, compute_type
+
+
 class LocalEngine:
     """A CTranslate2 Generator, loaded on first use. One generation at a time per engine (the model's
     own batch of 1 is fastest for streaming; a second caller waits on the lock)."""
@@ -180,16 +191,13 @@ class LocalEngine:
         return self.info.context_length
 
     def device(self) -> tuple[str, str]:
+        """(device, compute type): "cpu" or one GPU as "cuda:N". `auto` and `cuda` take the last visible GPU:
+        recognition keeps a replica on every GPU and speaker detection fills them from cuda:0 upward
+        (appliance/core/devices.py), so the last one is where this resident model, and its long
+        generations, meet the least of the rest (docs/decisions.md, "GPU placement")."""
         import ctranslate2
 
-        device = self._device
-        if device == "auto":
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        compute = self._compute_type
-        if compute == "auto":
-            # int8 weights with float16 activations on a GPU: a quarter of float32's memory beside Whisper.
-            compute = "int8_float16" if device == "cuda" else "int8"
-        return device, compute
+        return place(self._device, self._compute_type, ctranslate2.get_cuda_device_count())
 
     def _load(self) -> tuple[Any, Any]:
         with self._load_lock:
@@ -197,11 +205,18 @@ class LocalEngine:
                 import ctranslate2
                 from tokenizers import Tokenizer
 
-                device, compute = self.device()
+                try:
+                    device, compute = self.device()
+                except DeviceError as exc:
+                    raise EngineError(f"assist.device: {exc}") from None
                 try:
                     self._tokenizer = Tokenizer.from_file(str(self.info.path / "tokenizer.json"))
                     self._generator = ctranslate2.Generator(
-                        str(self.info.path), device=device, compute_type=compute, intra_threads=self._cpu_threads
+                        str(self.info.path),
+                        device="cpu" if device == CPU else "cuda",
+                        device_index=gpu_index(device),
+                        compute_type=compute,
+                        intra_threads=self._cpu_threads,
                     )
                 except (RuntimeError, ValueError, OSError) as exc:
                     raise EngineError(f"cannot load the text model {self.name}: {exc}") from None

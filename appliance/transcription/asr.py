@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from appliance.core.config import ModelSettings
+from appliance.core.devices import DeviceError, gpu_index, parse_device
 from appliance.transcription import weights
 from appliance.transcription.audio import SAMPLE_RATE
 
@@ -242,10 +243,11 @@ class Recognizer(Protocol):
 
 
 def resolve_device(settings: ModelSettings) -> tuple[str, str]:
-    """Pick (device, compute_type): CUDA with float16 when a GPU is visible, else CPU int8."""
+    """Pick (device, compute_type): CUDA with float16 when a GPU is visible, else CPU int8. The device is
+    "cuda" or "cpu"; which GPUs, gpu_indices() says."""
     import ctranslate2
 
-    device = settings.device
+    device = parse_device(settings.device).kind
     if device == "auto":
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     compute = settings.compute_type
@@ -261,12 +263,28 @@ def batch_size(settings: ModelSettings, device: str) -> int:
     return settings.batch_size or (8 if device == "cuda" else 4)
 
 
+def gpu_indices(settings: ModelSettings) -> list[int]:
+    """The GPUs recognition loads a replica on: every visible one for `cuda` (and `auto` on a GPU host),
+    or those named (`cuda:1`, `cuda:0,2`). Empty on the CPU. Refuses a GPU the machine does not have."""
+    import ctranslate2
+
+    try:
+        devices = parse_device(settings.device).devices(ctranslate2.get_cuda_device_count())
+    except DeviceError as exc:
+        raise ModelError(f"models.device: {exc}") from None
+    return [gpu_index(d) for d in devices if d != "cpu"]
+
+
 def device_count(settings: ModelSettings) -> int:
-    """How many devices workers are spread over: every visible GPU, or the CPU as one."""
+    """How many devices workers are spread over: the GPUs recognition uses, or the CPU as one."""
     import ctranslate2
 
     device, _ = resolve_device(settings)
-    return max(1, ctranslate2.get_cuda_device_count()) if device == "cuda" else 1
+    if device != "cuda":
+        return 1
+    named = parse_device(settings.device).gpus
+    # Counted without refusing: a missing GPU is reported when the model is loaded, by gpu_indices().
+    return len(named) if named is not None else max(1, ctranslate2.get_cuda_device_count())
 
 
 class WhisperEngine:
@@ -302,8 +320,8 @@ class WhisperEngine:
                 loaded = WhisperModel(
                     str(model.path),
                     device=device,
-                    # One replica per GPU; CTranslate2 sends each call to a free one.
-                    device_index=list(range(device_count(self.settings))) if device == "cuda" else 0,
+                    # One replica per GPU used; CTranslate2 sends each call to a free one.
+                    device_index=gpu_indices(self.settings) if device == "cuda" else 0,
                     compute_type=compute,
                     cpu_threads=self.cpu_threads,
                     # Worker threads share one resident model; CTranslate2 runs this many calls at once

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from appliance.assist.engine import EngineError, LocalEngine, Message, ServerEngine, find_model, generate, inspect_llm_dir, scan
+from appliance.assist.engine import (
+    EngineError,
+    LocalEngine,
+    Message,
+    ServerEngine,
+    find_model,
+    generate,
+    inspect_llm_dir,
+    place,
+    scan,
+)
 from appliance.core.egress_broker import Destination, DirectConnector
 from tests.support import ChatServerStub
 
@@ -20,6 +30,26 @@ def test_the_converted_model_answers_sensibly(llm_dir: Path) -> None:
     assert engine.count_tokens("Hello world") == 2 and engine.context_length == 8192
     manifest = json.loads((llm_dir / "sotto-llm.json").read_text())
     assert manifest["chat_template"] == "chatml" and manifest["licence"] == "apache-2.0"
+
+
+def test_the_text_model_goes_to_the_last_gpu_unless_one_is_named() -> None:
+    # With several GPUs it keeps out of the way of recognition and speaker detection (which fill from cuda:0).
+    assert place("auto", "auto", 3) == ("cuda:2", "int8_float16")
+    assert place("cuda", "float16", 2) == ("cuda:1", "float16")
+    assert place("cuda:0", "auto", 3) == ("cuda:0", "int8_float16")
+    assert place("auto", "auto", 1) == ("cuda:0", "int8_float16")
+    # No GPU: the CPU as before.
+    assert place("auto", "auto", 0) == ("cpu", "int8")
+    assert place("cpu", "auto", 4) == ("cpu", "int8")
+
+
+def test_a_gpu_the_machine_lacks_is_refused_in_plain_words(llm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 2)
+    engine = LocalEngine(inspect_llm_dir(llm_dir), device="cuda:2")
+    with pytest.raises(EngineError, match=r"assist\.device: cuda:2 was asked for, but only 2 GPU"):
+        engine.count_tokens("hello")
 
 
 def test_model_directories_are_checked_before_loading(llm_dir: Path, tmp_path: Path) -> None:

@@ -72,3 +72,17 @@ def test_settings_replace_validates() -> None:
     assert Settings().replace("server", port=8123).server.port == 8123
     with pytest.raises(ConfigError, match="server.port"):
         Settings().replace("server", port=0)
+
+
+def test_device_settings_take_one_gpu_or_a_list(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[models]\ndevice = "cuda:0,1"\n[diarization]\ndevice = "cuda:1"\n[assist]\ndevice = "cuda:3"\n')
+    s = load(cfg, {})
+    assert (s.models.device, s.diarization.device, s.assist.device) == ("cuda:0,1", "cuda:1", "cuda:3")
+    assert load(cfg, {"APPLIANCE_DIARIZATION__DEVICE": "cuda:0,2"}).diarization.device == "cuda:0,2"
+    # The summary engine is one model on one device: a list is refused, naming the key.
+    with pytest.raises(ConfigError, match=r"assist\.device.*one device"):
+        load(cfg, {"APPLIANCE_ASSIST__DEVICE": "cuda:0,1"})
+    for key in ("MODELS", "DIARIZATION", "ASSIST"):
+        with pytest.raises(ConfigError, match=rf"{key.lower()}\.device"):
+            load(cfg, {f"APPLIANCE_{key}__DEVICE": "gpu1"})

@@ -12,8 +12,11 @@ from appliance.transcription.asr import (
     ModelRegistry,
     WhisperEngine,
     check_options,
+    device_count,
     embedded_model_path,
+    gpu_indices,
     inspect_model_dir,
+    resolve_device,
 )
 from appliance.transcription.audio import decode
 
@@ -167,3 +170,21 @@ def test_batch_size_is_smaller_on_the_cpu_unless_configured() -> None:
     assert batch_size(ModelSettings(), "cpu") == 4
     assert batch_size(ModelSettings(), "cuda") == 8
     assert batch_size(ModelSettings(batch_size=16), "cpu") == 16
+
+
+def test_recognition_uses_the_gpus_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 4)  # a pretend 4-GPU box
+    assert gpu_indices(ModelSettings(device="auto")) == [0, 1, 2, 3]
+    assert gpu_indices(ModelSettings(device="cuda:1,3")) == [1, 3]
+    assert device_count(ModelSettings(device="cuda:1,3")) == 2
+    assert device_count(ModelSettings(device="cuda")) == 4
+    assert resolve_device(ModelSettings(device="cuda:2")) == ("cuda", "float16")
+    with pytest.raises(ModelError, match=r"models\.device: cuda:4 was asked for, but only 4 GPU"):
+        gpu_indices(ModelSettings(device="cuda:4"))
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
+    assert gpu_indices(ModelSettings(device="auto")) == []
+    assert (resolve_device(ModelSettings()), device_count(ModelSettings())) == (("cpu", "int8"), 1)
+    with pytest.raises(ModelError, match="none is visible"):
+        gpu_indices(ModelSettings(device="cuda:0"))

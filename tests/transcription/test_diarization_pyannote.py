@@ -56,6 +56,63 @@ def test_voices_are_the_pipelines_centroids_one_a_turn_speaker(engine: PyannoteD
         assert voice.dtype == np.float32 and abs(float(np.linalg.norm(voice)) - 1.0) < 1e-5
 
 
+def test_the_cpu_path_keeps_one_replica_on_the_cpu(engine: PyannoteDiarizer, speech_bytes: bytes) -> None:
+    engine.diarize(decode(speech_bytes).samples[: 16000 * 4], DiarizationOptions())
+    assert engine.picker().devices == ("cpu",) and engine.loaded_devices() == ["cpu"]
+
+
+def test_jobs_spread_over_pretend_gpus_one_replica_each_loaded_on_use(
+    pipeline_dir: Path, speech_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from appliance.transcription.diarization import pyannote_engine
+
+    placed: list[str] = []
+
+    def pretend_place(pipeline: object, device: str) -> None:
+        # No GPU here: the replica stays on the CPU, and where it would have gone is recorded.
+        placed.append(device)
+        pipeline.embedding_batch_size = 1  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(pyannote_engine, "place", pretend_place)
+    engine = PyannoteDiarizer(pipeline_dir, device="cuda", gpu_count=lambda: 3)
+    audio = decode(speech_bytes).samples[: 16000 * 4]
+    # One job after another: all on cuda:0, the one replica loaded there.
+    engine.diarize(audio, DiarizationOptions())
+    engine.diarize(audio, DiarizationOptions())
+    assert placed == ["cuda:0"] and engine.loaded_devices() == ["cuda:0"]
+
+    # Three jobs at once (each waits in the engine until all three hold a device): one a GPU.
+    run = engine._run
+    all_in = threading.Barrier(3)
+
+    def running_together(*args: object) -> object:
+        all_in.wait(timeout=60)
+        return run(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_run", running_together)
+    results: list[list[Turn]] = []
+    threads = [threading.Thread(target=lambda: results.append(engine.diarize(audio, DiarizationOptions()))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert len(results) == 3 and all(results)
+    assert sorted(placed) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert sorted(engine.loaded_devices()) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert engine.picker().busy() == {"cuda:0": 0, "cuda:1": 0, "cuda:2": 0}
+
+
+def test_a_named_gpu_the_machine_lacks_is_refused(pipeline_dir: Path) -> None:
+    from appliance.transcription.diarization import DiarizationError
+
+    engine = PyannoteDiarizer(pipeline_dir, device="cuda:0,3", gpu_count=lambda: 2)
+    with pytest.raises(DiarizationError, match=r"diarization\.device: cuda:3 was asked for, but only 2 GPU"):
+        engine.load()
+    assert PyannoteDiarizer(pipeline_dir, device="cuda:1,0", gpu_count=lambda: 2).picker().devices == ("cuda:1", "cuda:0")
+
+
 def test_unavailable_reasons(tmp_path: Path) -> None:
     assert "no pyannote pipeline is installed" in (PyannoteDiarizer(tmp_path / "missing").available() or "")
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from appliance.core.devices import DeviceError, DevicePicker, parse_device
 from appliance.transcription.diarization.base import DiarizationError, DiarizationOptions, Diarized, Turn
 
 SAMPLE_RATE = 16_000
@@ -19,12 +21,20 @@ REQUIRED = ("config.yaml",)
 
 
 class PyannoteDiarizer:
+    """One pipeline replica per device it runs on. A job is placed by a DevicePicker (the least busy of
+    the configured devices, the first among equals), and a device's replica is loaded on its first job
+    there: a box with four GPUs that never runs two diarizations at once holds one replica, not four."""
+
     name = "pyannote"
 
-    def __init__(self, pipeline_dir: Path, device: str = "auto") -> None:
+    def __init__(self, pipeline_dir: Path, device: str = "auto", gpu_count: Callable[[], int] | None = None) -> None:
         self.pipeline_dir = pipeline_dir
         self.device = device
-        self._pipeline: Any = None
+        # How many GPUs are visible; None: torch's count, asked on first use (torch is imported lazily).
+        self._gpu_count = gpu_count
+        self._picker: DevicePicker | None = None
+        self._pipelines: dict[str, Any] = {}
+        self._loading: dict[str, threading.Lock] = {}  # per device: one load at a time, others run on
         self._lock = threading.Lock()
 
     def available(self) -> str | None:
@@ -37,33 +47,65 @@ class PyannoteDiarizer:
             return "pyannote.audio is not installed in this appliance (pip install 'sotto-appliance[pyannote]')"
         return None
 
-    def load(self) -> Any:
+    def picker(self) -> DevicePicker:
+        """The placement of this engine's jobs, made on first use from `diarization.device`."""
         with self._lock:
-            if self._pipeline is None:
-                problem = self.available()
-                if problem:
-                    raise DiarizationError(problem)
-                # pyannote 4 reports usage metrics unless told not to; this appliance never phones home.
-                os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
-                os.environ["HF_HUB_OFFLINE"] = "1"
-                from appliance.transcription import weights
+            if self._picker is None:
+                try:
+                    spec = parse_device(self.device)
+                    count = 0 if spec.kind == "cpu" else self._count_gpus()
+                    self._picker = DevicePicker(spec.devices(count))
+                except DeviceError as exc:
+                    raise DiarizationError(f"diarization.device: {exc}") from None
+            return self._picker
 
-                try:  # a pack's files against its signed manifest, before torch unpickles any of them
-                    weights.check_model_dir(self.pipeline_dir)
-                except weights.WeightsRefused as exc:
-                    raise DiarizationError(str(exc)) from None
-                import torch
-                from pyannote.audio import Pipeline
+    def _count_gpus(self) -> int:
+        if self._gpu_count is not None:
+            return self._gpu_count()
+        import torch
 
-                pipeline = Pipeline.from_pretrained(self.pipeline_dir)
-                if pipeline is None:
-                    raise DiarizationError(f"the pyannote pipeline in {self.pipeline_dir} could not be loaded")
-                device = self.device
-                if device == "auto":
-                    device = "cuda" if torch.cuda.is_available() else "cpu"
-                pipeline.to(torch.device(device))
-                self._pipeline = pipeline
-            return self._pipeline
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+    def loaded_devices(self) -> list[str]:
+        """The devices holding a replica now."""
+        with self._lock:
+            return list(self._pipelines)
+
+    def load(self, device: str | None = None) -> Any:
+        """The pipeline on `device` ("cpu", "cuda:N"; None: the first configured device), loaded there on
+        first use."""
+        problem = self.available()  # before torch is imported to count GPUs: it may be what is missing
+        if problem:
+            raise DiarizationError(problem)
+        target = device or self.picker().devices[0]
+        with self._lock:
+            loading = self._loading.setdefault(target, threading.Lock())
+        with loading:
+            with self._lock:
+                pipeline = self._pipelines.get(target)
+            if pipeline is None:
+                pipeline = self._build()
+                place(pipeline, target)
+                with self._lock:
+                    self._pipelines[target] = pipeline
+            return pipeline
+
+    def _build(self) -> Any:
+        # pyannote 4 reports usage metrics unless told not to; this appliance never phones home.
+        os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from appliance.transcription import weights
+
+        try:  # a pack's files against its signed manifest, before torch unpickles any of them
+            weights.check_model_dir(self.pipeline_dir)
+        except weights.WeightsRefused as exc:
+            raise DiarizationError(str(exc)) from None
+        from pyannote.audio import Pipeline
+
+        pipeline = Pipeline.from_pretrained(self.pipeline_dir)
+        if pipeline is None:
+            raise DiarizationError(f"the pyannote pipeline in {self.pipeline_dir} could not be loaded")
+        return pipeline
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> list[Turn]:
         return self.diarize_voices(audio, options).turns
@@ -71,9 +113,12 @@ class PyannoteDiarizer:
     def diarize_voices(self, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
         import torch
 
-        pipeline = self.load()
+        with self.picker().use() as device:
+            pipeline = self.load(device)
+            return self._run(pipeline, torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, :], audio, options)
+
+    def _run(self, pipeline: Any, waveform: Any, audio: np.ndarray, options: DiarizationOptions) -> Diarized:
         # The waveform is passed in memory: pyannote never sees a file.
-        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, :]
         kwargs = {
             k: v
             for k, v in (
@@ -93,6 +138,13 @@ class PyannoteDiarizer:
             if seg.start < duration
         ]
         return Diarized(turns, _voices(output))
+
+
+def place(pipeline: Any, device: str) -> None:
+    """Move a loaded pipeline's models to `device` ("cpu", "cuda:N")."""
+    import torch
+
+    pipeline.to(torch.device(device))
 
 
 def _voices(output: Any) -> dict[str, np.ndarray]:
