@@ -838,6 +838,29 @@ def cluster_nodes(config: ConfigOption = None) -> None:
         typer.echo(f"connected without an issued name: {', '.join(live.unknown_nodes)} (given no work)")
 
 
+@cluster_app.command("rotate-ca")
+def cluster_rotate_ca(
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every node's key file stops working.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Make a new cluster CA: every node's key file stops working (issue each again with add-node, then
+    restart the server and every worker). The way to cut off a lost or stolen key file at once."""
+    from appliance.accounts import audit
+    from appliance.cluster import nodes
+    from appliance.cluster.keys import Authority
+
+    if not yes:
+        raise _fail("this stops every node's key file from working; run again with --yes to go ahead", 2)
+    settings = _settings(config)
+    Authority(settings.storage.data_dir / "cluster").rotate()
+    db = _database(config)
+    audit.record(db, "cluster.ca_rotated", actor="cli")
+    names = [node.name for node in nodes.all_nodes(db)]
+    typer.echo("new cluster CA made. Restart the server, then for each node run add-node again and restart it:")
+    for name in names:
+        typer.echo(f"  appliance cluster add-node {name} --address <its address> --out {name}.sotto-node")
+
+
 def _set_drained(config: Path | None, name: str, drained: bool) -> None:
     from appliance.accounts import audit
     from appliance.cluster import nodes

@@ -144,6 +144,13 @@ class Authority:
         _write_secret(self.key_path, _private_pem(key))
         _write_secret(self.cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
+    def rotate(self) -> None:
+        """A new CA: every certificate the old one signed stops working (the control node's own is made
+        again at its next start). The way to cut off a node whose file was lost."""
+        for path in (self.key_path, self.cert_path, *(self.directory / "tls").glob("*")):
+            path.unlink(missing_ok=True)
+        self.ensure()
+
     def issue(self, name: str, address: str, days: int = NODE_DAYS) -> NodeKeys:
         """A new key and certificate for the node `name` reachable at `address` (an IP address)."""
         try:

@@ -2,6 +2,7 @@
 
 What is turned off, and why (docs/decisions.md, "Cluster mode on Ray"):
 - the dashboard and with it the job-submission API (`--include-dashboard false`): a way to run code;
+  the usage-reporting process Ray starts in its place probes cloud metadata (ray_start.py: not started);
 - the Ray Client server: another way to run code, on port 10001 (ray_start.py);
 - the autoscaler monitor (`--no-monitor`): nothing here autoscales, and it serves metrics on 0.0.0.0;
 - usage statistics (`--disable-usage-stats`, RAY_USAGE_STATS_ENABLED=0): they are uploaded;
@@ -54,6 +55,9 @@ def environment(tls: TlsFiles) -> dict[str, str]:
     return {
         **tls.environment(),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ray's helpers (agents, workers) name their node by loopback in log lines with it, instead of
+        # asking the kernel for a route to 8.8.8.8; ray_start.py turns cluster support back on for itself.
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         # Worker stdout and logs stay on the node: they hold no content, but nothing needs them centrally.
         "RAY_LOG_TO_DRIVER": "0",
         "RAY_DEDUP_LOGS": "0",
@@ -108,6 +112,12 @@ def short_temp_dir(data_dir: Path, role: str) -> Path:
     return fallback
 
 
+def spill_dir(data_dir: Path) -> Path:
+    """Where Ray would put objects that do not fit its store (spilling is off; a full store may still
+    fall back to files here): on /dev/shm, one per data dir, so restarts reuse it."""
+    return Path("/dev/shm") / f"sotto-ray-spill-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]}"
+
+
 def ray_command() -> list[str]:
     """`ray` through ray_start.py (which leaves the Client server out), in this interpreter."""
     try:
@@ -117,7 +127,7 @@ def ray_command() -> list[str]:
     return [sys.executable, "-m", "appliance.cluster.ray_start"]
 
 
-def _common(settings: ClusterSettings, temp_dir: Path, spill_dir: Path, object_store: int) -> list[str]:
+def _common(settings: ClusterSettings, temp_dir: Path, spill: Path, object_store: int) -> list[str]:
     return [
         "--node-ip-address",
         settings.address,
@@ -142,7 +152,7 @@ def _common(settings: ClusterSettings, temp_dir: Path, spill_dir: Path, object_s
         "--plasma-directory",
         "/dev/shm",
         "--object-spilling-directory",
-        str(spill_dir),
+        str(spill),
         "--object-store-memory",
         str(object_store),
         "--disable-usage-stats",
@@ -156,7 +166,7 @@ SYSTEM_CONFIG = {"automatic_object_spilling_enabled": False}
 def head(settings: ClusterSettings, tls: TlsFiles, data_dir: Path) -> NodePlan:
     """The control node's head: the cluster's registry (GCS) and a raylet with nothing to run."""
     temp_dir = short_temp_dir(data_dir, "control")
-    spill_dir = ram_dir(Path("/dev/shm") / f"sotto-ray-spill-control-{settings.port}")
+    spill = ram_dir(spill_dir(data_dir))
     command = [
         *ray_command(),
         "start",
@@ -172,9 +182,9 @@ def head(settings: ClusterSettings, tls: TlsFiles, data_dir: Path) -> NodePlan:
         "--no-monitor",
         "--system-config",
         json.dumps(SYSTEM_CONFIG),
-        *_common(settings, temp_dir, spill_dir, settings.object_store_bytes),
+        *_common(settings, temp_dir, spill, settings.object_store_bytes),
     ]
-    return NodePlan(command, environment(tls), temp_dir, spill_dir)
+    return NodePlan(command, environment(tls), temp_dir, spill)
 
 
 def worker(
@@ -182,7 +192,7 @@ def worker(
 ) -> NodePlan:
     """A worker node joining the control node at `join` (host:port), hosting `slots` replicas."""
     temp_dir = short_temp_dir(data_dir, "worker")
-    spill_dir = ram_dir(Path("/dev/shm") / f"sotto-ray-spill-{node_resource(name)}")
+    spill = ram_dir(spill_dir(data_dir))
     command = [
         *ray_command(),
         "start",
@@ -194,6 +204,6 @@ def worker(
         str(cpus),
         "--resources",
         json.dumps({SLOT: slots, node_resource(name): 1}),
-        *_common(settings, temp_dir, spill_dir, settings.object_store_bytes),
+        *_common(settings, temp_dir, spill, settings.object_store_bytes),
     ]
-    return NodePlan(command, environment(tls), temp_dir, spill_dir)
+    return NodePlan(command, environment(tls), temp_dir, spill)

@@ -254,6 +254,14 @@ NAMES = {
     "invalid": N_("invalid"),
     "wrong_machine": N_("another machine's licence"),
     "missing": N_("missing"),
+    # Cluster mode: a worker node's state (appliance/cluster/dispatcher.py).
+    "ready": N_("ready"),
+    "starting": N_("starting"),
+    "draining": N_("draining"),
+    "drained": N_("drained"),
+    "down": N_("not connected"),
+    "not issued": N_("no keys issued"),
+    "unlicensed": N_("over the licence's GPU limit"),
 }
 
 

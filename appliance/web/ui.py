@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from appliance.accounts import apikeys, audit, authz, factors, workspaces
 from appliance.accounts import users as accounts
 from appliance.accounts.authz import Principal
+from appliance.cluster.protocol import ClusterStatus
 from appliance.integrations import webhooks
 from appliance.private import keys as private_keys
 from appliance.speakers import profiles as voice_profiles
@@ -497,6 +498,8 @@ def models_page(request: Request[Any, Any, Any]) -> Template | Redirect:
         problems=problems,
         default_model=services.settings.models.default_model,
         engines=services.engines.status(),
+        # Cluster mode: the worker nodes as the server last saw them (a few seconds old); None when off.
+        cluster=(services.cluster_status or ClusterStatus()) if services.worker.cluster is not None else None,
     )
 
 
