@@ -40,6 +40,10 @@ export interface Job {
   transcript_id: string | null;
   transcript_ids: string[];
   workspace_id?: string | null;
+  /** Cluster mode: the worker node that ran (or runs) the job. */
+  node?: string | null;
+  /** Cluster mode: 2 when a worker node stopped and the job was run again on another. */
+  attempts?: number;
 }
 
 /** @schema Word */
