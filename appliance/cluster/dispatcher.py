@@ -18,6 +18,7 @@ stdin; it prints "ready" when the head is up, and ends when stdin closes (its we
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -401,7 +402,10 @@ def main() -> None:
     data_dir = settings.storage.data_dir
     tls_dir = data_dir / "cluster" / "tls"
     tls = TlsFiles(tls_dir / "node.key", tls_dir / "node.crt", tls_dir / "ca.crt")
-    plan = ray_node.head(settings.cluster, tls, data_dir)
+    # The head's store holds every recording in flight, and the vault (server.max_audio_memory_bytes)
+    # already bounds those: sized to it, an accepted recording always fits, and a full vault answers 503.
+    store = max(settings.cluster.object_store_bytes, settings.server.max_audio_memory_bytes)
+    plan = ray_node.head(dataclasses.replace(settings.cluster, object_store_bytes=store), tls, data_dir)
     head = subprocess.Popen(
         plan.command, env={**os.environ, **plan.environment}, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
     )
