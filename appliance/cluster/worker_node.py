@@ -55,10 +55,10 @@ def prepare(settings: Settings, keys_file: Path, join: str, address: str | None,
 
 
 def default_slots(settings: Settings, gpus: int) -> int:
-    """One replica per GPU (or workers_per_device of them); on a CPU node, the single box's own plan."""
-    if gpus:
-        return gpus * max(1, settings.worker.workers_per_device or 1)
-    return plan(settings.models, settings.worker, "cpu", cpu_cores()).workers_per_device
+    """As many replicas as the single box would run jobs at once: workers_per_device on each GPU (2 unless
+    set, measured), or on a CPU node the box's own plan for its cores."""
+    device = "cuda" if gpus else "cpu"
+    return max(1, gpus) * plan(settings.models, settings.worker, device, cpu_cores()).workers_per_device
 
 
 def gpu_count(settings: Settings) -> int:

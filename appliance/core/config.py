@@ -111,7 +111,7 @@ class ModelSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     # Jobs at once per device: per GPU (all visible GPUs are used), or for the CPU. They share one
-    # resident copy of each model. 0: 1 per GPU; on the CPU, planned from the cores (appliance/transcription/capacity.py).
+    # resident copy of each model. 0: 2 per GPU; on the CPU, planned from the cores (appliance/transcription/capacity.py).
     workers_per_device: int = 0
     # Jobs waiting in the queue at once; more get 503.
     max_queued_jobs: int = 100
@@ -479,7 +479,7 @@ class ClusterSettings:
     object_store_bytes: int = 2 * GiB  # in /dev/shm; at least server.max_audio_memory_bytes on the control node
     # After a worker node stops mid-job: how long the job waits for another replica before it fails.
     retry_wait_seconds: int = 120
-    slots: int = 0  # worker nodes: model replicas here (0: one per GPU, or one on a node with no GPU)
+    slots: int = 0  # worker nodes: model replicas here (0: workers_per_device per GPU; by cores without one)
 
     def validate(self) -> None:
         ports = (

@@ -19,8 +19,8 @@ def test_explicit_settings_are_kept_and_the_other_half_is_derived() -> None:
     assert plan(ModelSettings(cpu_threads=2), WorkerSettings(), "cpu", 8) == Plan(4, 2)
 
 
-def test_gpu_runs_one_job_per_device_unless_told() -> None:
-    assert plan(ModelSettings(), WorkerSettings(), "cuda", 32) == Plan(1, 0)
+def test_gpu_runs_two_jobs_per_device_unless_told() -> None:
+    assert plan(ModelSettings(), WorkerSettings(), "cuda", 32) == Plan(2, 0)
     assert plan(ModelSettings(), WorkerSettings(workers_per_device=3), "cuda", 32) == Plan(3, 0)
 
 
