@@ -166,6 +166,7 @@ def browser() -> Iterator[Any]:
 LONGEST_FIRST = (
     "tests/distribution/test_image.py",
     "tests/core/test_no_egress.py",
+    "tests/cluster/test_cluster.py",
     "tests/web/test_visual.py",
     "tests/test_benchmarks.py",
     "tests/web/test_i18n_pages.py",

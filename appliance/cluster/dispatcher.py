@@ -175,6 +175,10 @@ class Pool:
                             slot.ready_ref = None
             self.lock.notify_all()
 
+    def display(self, resource_name: str) -> str:
+        """The node's name as issued (`add-node gpu-2`), for people; Ray's resource names use underscores."""
+        return self._issued_name(resource_name) or resource_name
+
     def _issued_name(self, resource_name: str) -> str | None:
         for name in self.nodes:
             if ray_node.node_resource(name)[len(ray_node.NODE_PREFIX) :] == resource_name:
@@ -295,7 +299,7 @@ class Dispatcher:
                 if isinstance(message, protocol.Acquire):
                     if slot is None:
                         slot = self.pool.acquire(message.timeout)
-                    conn.send(protocol.Lease(slot.node if slot else None))
+                    conn.send(protocol.Lease(self.pool.display(slot.node) if slot else None))
                 elif isinstance(message, protocol.Release):
                     if slot is not None:
                         self.pool.release(slot)
@@ -326,10 +330,10 @@ class Dispatcher:
                     wait = self.settings.cluster.retry_wait_seconds if lost else 30.0
                     slot = self.pool.acquire(wait, avoid=set(lost))
                     if slot is None:
-                        names = ", ".join(lost) or "none"
+                        names = ", ".join(self.pool.display(n) for n in lost) or "none"
                         conn.send(protocol.Failed("NodeLost", NO_REPLICA.format(nodes=names, seconds=int(wait))))
                         return
-                conn.send(protocol.Started(slot.node, attempt))
+                conn.send(protocol.Started(self.pool.display(slot.node), attempt))
                 outcome = self._attempt(conn, slot, message, data_ref)
                 if outcome is None:  # its node stopped
                     lost.append(slot.node)
@@ -341,7 +345,7 @@ class Dispatcher:
                 slot = None
                 conn.send(outcome)
                 return
-            conn.send(protocol.Failed("NodeLost", NODE_LOST.format(nodes=", ".join(lost))))
+            conn.send(protocol.Failed("NodeLost", NODE_LOST.format(nodes=", ".join(self.pool.display(n) for n in lost))))
         finally:
             if slot is not None:
                 self.pool.release(slot)

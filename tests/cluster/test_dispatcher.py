@@ -138,3 +138,15 @@ def test_a_job_goes_to_the_least_used_node_and_a_retry_avoids_the_lost_one() -> 
     pool.release(retry)
     pool._match()
     assert {n.name: n.state for n in pool.status().nodes}[second.node] == "down"
+
+
+def test_people_see_the_name_the_node_was_issued_under() -> None:
+    ray, remote = FakeRay([node("gpu-2", 1)]), Remote()
+    pool = Pool(ray, remote)
+    pool.configure({"gpu-2": False}, None)
+    pool._match()
+    slot = pool.acquire(1.0)
+    assert slot is not None
+    assert pool.display(slot.node) == "gpu-2"  # Ray's resource says gpu_2
+    assert [n.name for n in pool.status().nodes] == ["gpu-2"]
+    assert remote.made[0].node == "gpu-2"
