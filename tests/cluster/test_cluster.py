@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile

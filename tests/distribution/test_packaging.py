@@ -267,7 +267,7 @@ def test_compose_control_node_cluster_lines_are_valid_once_uncommented() -> None
     address = service["environment"]["APPLIANCE_CLUSTER__ADDRESS"]
     cluster_ports = [p for p in service["ports"] if p != "8443:8443"]
     assert cluster_ports == [f"{address}:6379-6385:6379-6385", f"{address}:6400-6499:6400-6499"]
-    assert service["shm_size"] == "4g"
+    assert service["shm_size"] == "6g"
 
 
 def test_scripts_are_strict_executable_and_parse() -> None:
