@@ -6,7 +6,8 @@ machine, each under strace from its first instruction, with the embedded tiny.en
 - 8 recordings sent at once are spread over both nodes;
 - a worker node killed (every process of it, SIGKILL) while it runs a job: that job completes on the
   other node, the second try;
-- a node that joins later takes work; a drained node takes none, and resumes;
+- a node that joins later takes work; a drained node takes none, and resumes (also from the Models page);
+- a node lost with no other node to take its job: the job fails with the reason, stored data untouched;
 - a node without this cluster's keys cannot join (our `worker` with another cluster's file, and Ray's
   own `ray start` with no TLS at all): neither ever shows up;
 - at the end, on every process of every node: no connection anywhere but loopback and the cluster's
@@ -222,6 +223,30 @@ def test_a_node_without_this_clusters_keys_cannot_join(cluster: Cluster, tmp_pat
     assert "rogue" not in status
     with cluster.nodes.http() as http:
         assert http.get("/api/v1/admin/cluster").json()["unknown_nodes"] == []
+
+
+def test_a_job_whose_node_is_lost_with_no_other_to_take_it_fails_with_the_reason(cluster: Cluster) -> None:
+    """The other node drained, the one running the job killed: the job waits cluster.retry_wait_seconds for
+    a replica, then fails saying what happened; what was stored before is untouched."""
+    nodes = cluster.nodes
+    with nodes.http() as http:
+        before = wait_for_job(http.get, _send(http, cluster.wav), timeout=300)
+        assert before["state"] == "done"
+        assert nodes.cli("cluster", "drain", "beta").returncode == 0
+        nodes.wait_states({"beta": "drained", "alpha": "ready"}, timeout=30)
+        job_id = _send(http, cluster.long_wav, "long.wav")
+        deadline = time.monotonic() + 120
+        while (job := http.get(f"/api/v1/jobs/{job_id}").json())["node"] != "alpha" or job["state"] != "running":
+            assert job["state"] in ("queued", "running") and time.monotonic() < deadline, job
+            time.sleep(0.05)
+        nodes.kill("alpha")
+        failed = wait_for_job(http.get, job_id, timeout=300)
+        assert failed["state"] == "failed", failed
+        assert "The worker node running this recording stopped (alpha)" in failed["error"]
+        assert "no other worker node could take it within 20 seconds" in failed["error"]
+        kept = http.get(f"/api/v1/transcripts/{before['transcript_id']}")
+        assert kept.status_code == 200 and "giraffe" in kept.json()["text"].lower()
+        assert nodes.cli("cluster", "resume", "beta").returncode == 0
 
 
 def _needle(audio: bytes, size: int = 64) -> bytes:
