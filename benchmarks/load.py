@@ -230,7 +230,9 @@ def main() -> int:
         db = connect(settings.storage.database_path)
         rows = {r["id"]: r for r in db.query("SELECT id, created_at, started_at FROM jobs")}
         arrival = sorted(job_ids, key=lambda j: rows[j]["created_at"])
-        started_order = sorted(job_ids, key=lambda j: rows[j]["started_at"] or "~")
+        # Two lanes claim two jobs in the same millisecond (the timestamps' resolution): such a tie is
+        # no disorder, so ties go by arrival rather than by whichever upload's reply came back first.
+        started_order = sorted(job_ids, key=lambda j: (rows[j]["started_at"] or "~", rows[j]["created_at"]))
 
     total_audio = args.clients * args.seconds
     aggregate = total_audio / wall

@@ -121,7 +121,7 @@ class LocalCluster:
                 "APPLIANCE_CLUSTER__PORT": str(self.gcs_port),
                 "APPLIANCE_CLUSTER__OBJECT_STORE_BYTES": OBJECT_STORE,
                 "APPLIANCE_SERVER__MAX_AUDIO_MEMORY_BYTES": OBJECT_STORE,  # the head's store is sized to it
-                "APPLIANCE_CLUSTER__RETRY_WAIT_SECONDS": "20",
+                "APPLIANCE_CLUSTER__RETRY_WAIT_SECONDS": "8",
                 "HOME": str(node.root / "home"),
                 # A stopped node waits for its running jobs up to 30 s (Ray's graceful drain); the tests
                 # stop idle nodes.

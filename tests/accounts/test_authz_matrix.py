@@ -239,6 +239,9 @@ MATRIX: list[tuple[str, str, dict[str, Any], tuple[int, ...]]] = [
     ("GET", "/api/v1/media-hosts", {}, (401, 403, 403, 200, 403, 401)),
     ("POST", "/api/v1/media-hosts", {"json": {"name": "media.intranet.example"}}, (401, 403, 403, 201, 403, 401)),
     ("DELETE", "/api/v1/media-hosts/{nokey}", {}, (401, 403, 403, 404, 403, 401)),
+    # Cluster mode: administrators only; this appliance is a single box, so 404 ("Cluster mode is off").
+    ("GET", "/api/v1/admin/cluster", {}, (401, 403, 403, 404, 403, 401)),
+    ("POST", "/api/v1/admin/cluster/nodes/{nokey}/drain", {"json": {"drained": True}}, (401, 403, 403, 404, 403, 401)),
     (
         "POST",
         "/api/v1/transcriptions/from-link",
