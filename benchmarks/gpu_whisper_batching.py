@@ -192,29 +192,20 @@ def build_and_convert(path: str, cfg_kwargs: dict, dtype: str, quantization: str
 # ---------------------------------------------------------------------------------------------------------------
 # part 2: throughput
 
+TURBO = dict(
+    vocab_size=51866,
+    num_mel_bins=128,
+    encoder_layers=32,
+    decoder_layers=4,
+    encoder_attention_heads=20,
+    decoder_attention_heads=20,
+    d_model=1280,
+    encoder_ffn_dim=5120,
+    decoder_ffn_dim=5120,
+)
 SHAPES = {
-    "turbo": dict(
-        vocab_size=51866,
-        num_mel_bins=128,
-        encoder_layers=32,
-        decoder_layers=4,
-        encoder_attention_heads=20,
-        decoder_attention_heads=20,
-        d_model=1280,
-        encoder_ffn_dim=5120,
-        decoder_ffn_dim=5120,
-    ),
-    "large-v3": dict(
-        vocab_size=51866,
-        num_mel_bins=128,
-        encoder_layers=32,
-        decoder_layers=32,
-        encoder_attention_heads=20,
-        decoder_attention_heads=20,
-        d_model=1280,
-        encoder_ffn_dim=5120,
-        decoder_ffn_dim=5120,
-    ),
+    "turbo": TURBO,
+    "large-v3": {**TURBO, "decoder_layers": 32},  # the same encoder; turbo pruned the decoder to 4 layers
     "tiny": dict(
         vocab_size=51866,
         num_mel_bins=128,
